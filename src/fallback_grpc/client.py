@@ -1,0 +1,96 @@
+"""OrderEntryClient: the Python client of the gRPC fallback, batching for its caller.
+
+    async with OrderEntryClient("127.0.0.1:50051", "demo", "demo-secret") as client:
+        result = await client.submit(pb.NewOrderSingle(...))   # batched with other callers' orders
+        if result.WhichOneof("result") == "accepted": ...
+
+submit() collects orders until max_batch orders or linger_ms milliseconds, whichever comes first,
+sends them with one SubmitOrdersBatch call (up to max_in_flight calls outstanding) and hands each
+caller its own order's result. The other methods are thin wrappers over one RPC each. RPC failures
+surface as grpc.aio.AioRpcError (UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...): for
+submit(), every order of the failed batch gets the error.
+
+Defaults (max_batch 100, linger 1 ms, 8 batches in flight) were chosen by bench/bench_grpc.py: see
+the README section "gRPC fallback".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+
+from ._generated import trading_engine_pb2 as pb
+from ._generated import trading_engine_pb2_grpc as pb_grpc
+from .batcher import OrderBatcher
+
+DEFAULT_MAX_BATCH = 100
+DEFAULT_LINGER_MS = 1.0
+DEFAULT_MAX_IN_FLIGHT = 8
+
+
+def bearer_metadata(key_id: str, secret: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key_id}:{secret}"),)
+
+
+class OrderEntryClient:
+    def __init__(self, target: str, key_id: str, secret: str, *, max_batch: int = DEFAULT_MAX_BATCH,
+                 linger_ms: float = DEFAULT_LINGER_MS, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                 root_certificates: bytes | None = None, timeout_s: float | None = 30.0) -> None:
+        """root_certificates: PEM bundle to verify the server with TLS (required off loopback)."""
+        if root_certificates is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.aio.secure_channel(target, creds)
+        self._stub = pb_grpc.OrderEntryStub(self._channel)
+        self._metadata = bearer_metadata(key_id, secret)
+        self._timeout_s = timeout_s
+        self._batcher: OrderBatcher[pb.NewOrderSingle, pb.OrderResult] = OrderBatcher(
+            self.submit_batch, max_batch=max_batch, linger_s=linger_ms / 1000.0,
+            max_in_flight=max_in_flight)
+
+    async def __aenter__(self) -> OrderEntryClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Send what is queued, wait for its answers, then close the channel."""
+        await self._batcher.flush()
+        await self._channel.close()
+
+    @property
+    def batches_sent(self) -> int:
+        return self._batcher.batches_sent
+
+    async def submit(self, order: pb.NewOrderSingle) -> pb.OrderResult:
+        """One order, batched with concurrent callers' orders; returns this order's result."""
+        return await self._batcher.submit(order)
+
+    async def submit_batch(self, orders: Sequence[pb.NewOrderSingle]) -> Sequence[pb.OrderResult]:
+        """One SubmitOrdersBatch call: one result per order, in order."""
+        response = await self._stub.SubmitOrdersBatch(
+            pb.SubmitOrdersBatchRequest(orders=orders), metadata=self._metadata, timeout=self._timeout_s)
+        return response.results
+
+    async def submit_unary(self, order: pb.NewOrderSingle) -> pb.OrderResult:
+        """One SubmitOrder call, unbatched."""
+        return await self._stub.SubmitOrder(order, metadata=self._metadata, timeout=self._timeout_s)
+
+    async def cancel(self, request: pb.OrderCancelRequest) -> pb.CancelResult:
+        return await self._stub.CancelOrder(request, metadata=self._metadata, timeout=self._timeout_s)
+
+    async def replace(self, request: pb.OrderCancelReplaceRequest) -> pb.ReplaceResult:
+        return await self._stub.ReplaceOrder(request, metadata=self._metadata, timeout=self._timeout_s)
+
+    async def stream_executions(self, from_seq_no: int = 0) -> AsyncIterator[pb.ExecutionReport]:
+        """This key's execution reports from from_seq_no on (0: from now on); runs until cancelled."""
+        call = self._stub.StreamExecutions(pb.StreamExecutionsRequest(from_seq_no=from_seq_no),
+                                           metadata=self._metadata)
+        try:
+            async for report in call:
+                yield report
+        finally:
+            call.cancel()
