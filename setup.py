@@ -2,4 +2,9 @@
 
 from setuptools import setup
 
-setup(cffi_modules=["src/udprouter/_ffi_build.py:ffibuilder"])
+setup(
+    cffi_modules=[
+        "src/udprouter/_ffi_build.py:ffibuilder",
+        "tools/loadgen/_loadgen_build.py:ffibuilder",
+    ]
+)

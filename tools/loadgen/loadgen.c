@@ -1,0 +1,244 @@
+/*
+ * loadgen.c - the load generator's send/receive loop, compiled into tools.loadgen._loadgen_cffi.
+ *
+ * One call runs a whole measurement: it sends prebuilt datagrams (sendmmsg) either on a fixed
+ * schedule of intended send times or as fast as a window of unanswered orders allows, drains the
+ * answers (recvmmsg) in the same thread, and records for every order the monotonic time of its
+ * first answer. Python builds the plan before the call and computes latencies after it, so no
+ * Python runs while the clock matters.
+ *
+ * Matching answers to orders: order i of the plan carries ClOrdID cl_ord_id_base + i. Every
+ * udprouter report (templates 201-206) starts with ClOrdID, so its order is found in O(1);
+ * BusinessMessageReject (207, RefSeqNum) and NotApplied (18, FromSeqNo/Count) name client sequence
+ * numbers, which map to orders through the per-socket table seq_orders.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "loadgen.h"
+
+#define LG_BATCH 64
+#define LG_RECV_SIZE 2048
+#define LG_MAX_FDS 64
+#define LG_SCHEMA_ORDERS 101
+#define LG_SCHEMA_FIXP 2748
+#define LG_TEMPLATE_NOT_APPLIED 18
+#define LG_TEMPLATE_BUSINESS_REJECT 207
+
+static int64_t lg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t lg_monotonic_ns(void) { return lg_now_ns(); }
+
+static uint32_t lg_be32(const uint8_t *p) { return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]; }
+static uint16_t lg_le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t lg_le32(const uint8_t *p) { return (uint32_t)lg_le16(p) | ((uint32_t)lg_le16(p + 2) << 16); }
+static uint64_t lg_le64(const uint8_t *p) { return (uint64_t)lg_le32(p) | ((uint64_t)lg_le32(p + 4) << 32); }
+
+typedef struct lg_run_state {
+    const lg_plan *plan;
+    lg_result *res;
+    int64_t t0;
+} lg_run_state;
+
+static void lg_mark(lg_run_state *st, uint64_t order, uint16_t template_id, int64_t t)
+{
+    if (order >= st->plan->n_orders || st->res->answer_ns[order] >= 0)
+        return;
+    st->res->answer_ns[order] = t;
+    st->res->answer_template[order] = template_id;
+    st->res->answered_orders++;
+    st->res->last_answer_ns = t;
+}
+
+static void lg_mark_seq(lg_run_state *st, uint32_t fd_index, uint64_t seq, uint16_t template_id, int64_t t)
+{
+    const lg_plan *p = st->plan;
+    if (seq < p->seq_start[fd_index])
+        return;
+    uint64_t k = seq - p->seq_start[fd_index];
+    if (k >= p->seq_orders_len[fd_index])
+        return;
+    lg_mark(st, (uint64_t)p->seq_orders[p->seq_orders_off[fd_index] + k], template_id, t);
+}
+
+/* Walks the SOFH frames of one answer datagram; a frame that does not parse ends the walk. */
+static void lg_scan_answer(lg_run_state *st, uint32_t fd_index, const uint8_t *d, uint32_t len, int64_t t)
+{
+    uint32_t off = 0;
+    while (off + 14 <= len) {
+        uint32_t flen = lg_be32(d + off);
+        if (flen < 14 || flen > len - off)
+            return;
+        const uint8_t *body = d + off + 14;
+        uint32_t body_len = flen - 14;
+        uint16_t template_id = lg_le16(d + off + 8);
+        uint16_t schema = lg_le16(d + off + 10);
+        st->res->recv_frames++;
+        if (schema == LG_SCHEMA_ORDERS && template_id >= 201 && template_id <= 206 && body_len >= 8) {
+            uint64_t cl = lg_le64(body);
+            if (cl >= st->plan->cl_ord_id_base)
+                lg_mark(st, cl - st->plan->cl_ord_id_base, template_id, t);
+        } else if (schema == LG_SCHEMA_ORDERS && template_id == LG_TEMPLATE_BUSINESS_REJECT && body_len >= 8) {
+            lg_mark_seq(st, fd_index, lg_le64(body), template_id, t);
+        } else if (schema == LG_SCHEMA_FIXP && template_id == LG_TEMPLATE_NOT_APPLIED && body_len >= 12) {
+            uint64_t from = lg_le64(body);
+            uint32_t count = lg_le32(body + 8);
+            for (uint32_t i = 0; i < count && i < st->plan->n_orders; i++)
+                lg_mark_seq(st, fd_index, from + i, template_id, t);
+        }
+        off += flen;
+    }
+}
+
+/* Drains every socket without blocking; returns how many datagrams arrived. */
+static uint32_t lg_drain(lg_run_state *st, struct mmsghdr *msgs, uint8_t *bufs)
+{
+    uint32_t got = 0;
+    for (uint32_t f = 0; f < st->plan->n_fds; f++) {
+        for (;;) {
+            for (int i = 0; i < LG_BATCH; i++)
+                msgs[i].msg_hdr.msg_flags = 0;
+            int n = recvmmsg(st->plan->fds[f], msgs, LG_BATCH, MSG_DONTWAIT, NULL);
+            if (n <= 0)
+                break;
+            int64_t t = lg_now_ns() - st->t0;
+            for (int i = 0; i < n; i++)
+                lg_scan_answer(st, f, bufs + (size_t)i * LG_RECV_SIZE, msgs[i].msg_len, t);
+            st->res->recv_datagrams += (uint64_t)n;
+            got += (uint32_t)n;
+            if (n < LG_BATCH)
+                break;
+        }
+    }
+    return got;
+}
+
+/* How many datagrams from `next` may leave now: due on the schedule (or, without a schedule, inside
+ * the window of unanswered orders; a datagram always leaves when nothing is in flight), all on the
+ * same socket, at most LG_BATCH. */
+static uint32_t lg_due(const lg_run_state *st, uint32_t next, int64_t t)
+{
+    const lg_plan *p = st->plan;
+    uint64_t answered = st->res->answered_orders;
+    uint32_t k = 0;
+    while (next + k < p->n_datagrams && k < LG_BATCH && p->fd_index[next + k] == p->fd_index[next]) {
+        uint32_t i = next + k;
+        if (p->intended_ns != NULL) {
+            if (p->intended_ns[i] > t)
+                break;
+        } else if (p->first_order[i + 1] - answered > p->window_orders && p->first_order[i] > answered) {
+            break;
+        }
+        k++;
+    }
+    return k;
+}
+
+static uint32_t lg_send(lg_run_state *st, struct mmsghdr *msgs, struct iovec *iov, uint32_t next, uint32_t k)
+{
+    const lg_plan *p = st->plan;
+    for (uint32_t j = 0; j < k; j++) {
+        iov[j].iov_base = (void *)(p->data + p->offsets[next + j]);
+        iov[j].iov_len = p->offsets[next + j + 1] - p->offsets[next + j];
+        memset(&msgs[j].msg_hdr, 0, sizeof msgs[j].msg_hdr);
+        msgs[j].msg_hdr.msg_iov = &iov[j];
+        msgs[j].msg_hdr.msg_iovlen = 1;
+    }
+    int64_t t = lg_now_ns() - st->t0;
+    int n = sendmmsg(p->fds[p->fd_index[next]], msgs, k, MSG_DONTWAIT);
+    if (n <= 0) {
+        st->res->send_errors++;
+        return 0;
+    }
+    for (int j = 0; j < n; j++)
+        st->res->sent_ns[next + j] = t;
+    st->res->sent_datagrams += (uint64_t)n;
+    st->res->sent_orders += p->first_order[next + n] - p->first_order[next];
+    return (uint32_t)n;
+}
+
+/* Sleeps in poll() when the next event is far enough away that spinning would only burn the CPU
+ * the system under test needs; returns at once otherwise. */
+static void lg_idle(const lg_run_state *st, uint32_t next, int64_t t)
+{
+    const lg_plan *p = st->plan;
+    int64_t wait = 1000000;
+    if (next < p->n_datagrams && p->intended_ns != NULL)
+        wait = p->intended_ns[next] - t;
+    if (wait <= p->spin_ns)
+        return;
+    wait -= p->spin_ns;
+    if (wait > 1000000)
+        wait = 1000000;
+    struct pollfd pfd[LG_MAX_FDS];
+    for (uint32_t f = 0; f < p->n_fds; f++) {
+        pfd[f].fd = p->fds[f];
+        pfd[f].events = POLLIN;
+        pfd[f].revents = 0;
+    }
+    struct timespec ts = {0, (long)wait};
+    ppoll(pfd, p->n_fds, &ts, NULL);
+}
+
+int lg_run(const lg_plan *plan, lg_result *res)
+{
+    if (plan->n_fds == 0 || plan->n_fds > LG_MAX_FDS)
+        return -1;
+    struct mmsghdr *msgs = calloc(LG_BATCH, sizeof *msgs);
+    struct iovec *iov = calloc(LG_BATCH, sizeof *iov);
+    uint8_t *bufs = malloc((size_t)LG_BATCH * LG_RECV_SIZE);
+    if (!msgs || !iov || !bufs) {
+        free(msgs); free(iov); free(bufs);
+        return -2;
+    }
+    for (uint32_t i = 0; i < plan->n_orders; i++)
+        res->answer_ns[i] = -1;
+    for (uint32_t i = 0; i < plan->n_datagrams; i++)
+        res->sent_ns[i] = -1;
+    lg_run_state st = {plan, res, lg_now_ns()};
+    uint32_t next = 0;
+    int64_t last_send = 0;
+    for (;;) {
+        int64_t t = lg_now_ns() - st.t0;
+        if (t > plan->timeout_ns || res->answered_orders >= plan->n_orders)
+            break;
+        if (next >= plan->n_datagrams && t - last_send > plan->drain_ns)
+            break;
+        uint32_t sent = 0;
+        if (next < plan->n_datagrams) {
+            uint32_t k = lg_due(&st, next, t);
+            if (k > 0)
+                sent = lg_send(&st, msgs, iov, next, k);
+            if (sent > 0) {
+                next += sent;
+                last_send = t;
+            }
+        }
+        for (uint32_t i = 0; i < LG_BATCH; i++) {
+            iov[i].iov_base = bufs + (size_t)i * LG_RECV_SIZE;
+            iov[i].iov_len = LG_RECV_SIZE;
+            memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        uint32_t got = lg_drain(&st, msgs, bufs);
+        if (sent == 0 && got == 0)
+            lg_idle(&st, next, lg_now_ns() - st.t0);
+    }
+    res->elapsed_ns = lg_now_ns() - st.t0;
+    free(msgs); free(iov); free(bufs);
+    return 0;
+}

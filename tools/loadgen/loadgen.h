@@ -1,0 +1,52 @@
+/*
+ * loadgen.h - the C surface of tools.loadgen._loadgen_cffi. The text between the cffi-cdef markers
+ * is fed to cffi's cdef() verbatim by _loadgen_build.py, so Python and C share one declaration.
+ */
+#ifndef UDPROUTER_LOADGEN_H
+#define UDPROUTER_LOADGEN_H
+
+#include <stdint.h>
+
+/* cffi-cdef-begin */
+/* What to send and how to recognise the answers. Arrays are owned by the caller. */
+typedef struct lg_plan {
+    const int *fds;                 /* connected UDP sockets, one per session */
+    uint32_t n_fds;
+    const uint8_t *data;            /* every datagram, back to back */
+    const uint32_t *offsets;        /* n_datagrams + 1: datagram i is data[offsets[i]:offsets[i+1]] */
+    const uint32_t *fd_index;       /* n_datagrams: socket of datagram i */
+    const uint32_t *first_order;    /* n_datagrams + 1: orders of datagram i are first_order[i].. */
+    const int64_t *intended_ns;     /* n_datagrams: send times after the start; NULL = windowed max rate */
+    uint32_t n_datagrams;
+    uint32_t n_orders;
+    uint32_t window_orders;         /* windowed mode: most unanswered orders in flight */
+    uint64_t cl_ord_id_base;        /* order i carries ClOrdID cl_ord_id_base + i */
+    const uint64_t *seq_start;      /* n_fds: client sequence number of the socket's first order */
+    const uint32_t *seq_orders;     /* per socket, in sequence order: the order index of each number */
+    const uint32_t *seq_orders_off; /* n_fds: where the socket's part of seq_orders starts */
+    const uint32_t *seq_orders_len; /* n_fds */
+    int64_t timeout_ns;             /* the whole run never lasts longer */
+    int64_t drain_ns;               /* after the last send, wait this long for outstanding answers */
+    int64_t spin_ns;                /* busy-poll when the next send is closer than this, else ppoll */
+} lg_plan;
+
+/* What happened. Times are CLOCK_MONOTONIC ns after the run's start. */
+typedef struct lg_result {
+    int64_t *sent_ns;               /* n_datagrams: when sendmmsg was called for it; -1 = never sent */
+    int64_t *answer_ns;             /* n_orders: first answer naming the order; -1 = none */
+    uint16_t *answer_template;      /* n_orders: template id of that first answer */
+    uint64_t sent_datagrams;
+    uint64_t sent_orders;
+    uint64_t send_errors;           /* sendmmsg calls that sent nothing (buffer full) */
+    uint64_t recv_datagrams;
+    uint64_t recv_frames;
+    uint64_t answered_orders;
+    int64_t last_answer_ns;
+    int64_t elapsed_ns;
+} lg_result;
+
+int lg_run(const lg_plan *plan, lg_result *res);
+int64_t lg_monotonic_ns(void);
+/* cffi-cdef-end */
+
+#endif
