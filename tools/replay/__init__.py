@@ -1,0 +1,1 @@
+"""udprouter-replay: read pcap/pcapng captures and replay their orders into a live router."""
