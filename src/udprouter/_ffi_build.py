@@ -1,7 +1,9 @@
 """cffi build script (API mode): compiles udprouter._ring_cffi at install time.
 
 The struct layouts come from engine/include/udprouter/engine/ring_abi.h, whose cffi-cdef section is
-fed to cdef() verbatim: that header is the single source of truth for the ring ABI.
+fed to cdef() verbatim: that header is the single source of truth for the ring ABI. The operations
+are the static inline functions of ring.h and ring_shm.h, the same code the engine compiles, so the
+router and the engine cannot disagree on ordering or layout.
 """
 
 from pathlib import Path
@@ -20,11 +22,91 @@ def cdef_section(header: Path) -> str:
     return text[start:end]
 
 
+# Declarations of ring.h / ring_shm.h as cffi sees them; API mode compiles calls against the real
+# header, so a signature that drifts from it fails the build.
+RING_CDEF = """
+#define UDR_SEGMENT_OK 0
+#define UDR_SEGMENT_TOO_SMALL 1
+#define UDR_SEGMENT_BAD_MAGIC 2
+#define UDR_SEGMENT_BAD_LAYOUT_VERSION 3
+#define UDR_SEGMENT_BAD_RECORD_SIZE 4
+#define UDR_SEGMENT_BAD_CAPACITY 5
+#define UDR_SEGMENT_SIZE_MISMATCH 6
+#define UDR_RING_MAX_CAPACITY ...
+
+typedef struct udr_ring {
+    udr_ring_counters *counters;
+    unsigned char *slots;
+    uint64_t capacity;
+    uint64_t cached_consumer;
+    uint64_t cached_producer;
+} udr_ring;
+
+typedef struct udr_segment {
+    void *base;
+    size_t size;
+    udr_segment_header *header;
+    udr_ring inbound;
+    udr_ring outbound;
+} udr_segment;
+
+size_t udr_segment_size(uint32_t inbound_capacity, uint32_t outbound_capacity);
+const char *udr_segment_check_message(int code);
+int udr_segment_check(const void *base, size_t mapped_size);
+void udr_segment_view(udr_segment *seg, void *base, size_t size);
+int udr_segment_init(void *base, size_t size, uint32_t inbound_capacity, uint32_t outbound_capacity);
+uint64_t udr_ring_occupancy(const udr_ring *ring);
+uint32_t udr_ring_offer(udr_ring *ring, const void *records, uint32_t count);
+uint32_t udr_ring_poll(udr_ring *ring, void *records, uint32_t max);
+int udr_ring_consumer_prepare_sleep(udr_ring *ring);
+void udr_ring_consumer_awake(udr_ring *ring);
+int udr_ring_producer_should_wake(udr_ring *ring);
+int udr_eventfd_signal(int fd);
+uint64_t udr_eventfd_drain(int fd);
+int udr_eventfd_wait(int fd, int timeout_ms);
+
+void *udr_shm_create(const char *name, size_t size, int *err);
+void *udr_shm_attach(const char *name, size_t *size, int *err);
+int udr_shm_detach(void *base, size_t size);
+int udr_shm_unlink(const char *name);
+int udr_eventfd_create(void);
+
+/* Batched fences and flags for Python: one cffi call instead of two. */
+int udr_py_wake_if_sleeping(udr_ring *ring, int fd);
+uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping);
+"""
+
+RING_SOURCE = """
+#include "udprouter/engine/ring_abi.h"
+#include "udprouter/engine/ring.h"
+#include "udprouter/engine/ring_shm.h"
+
+/* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
+static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
+{
+    if (!udr_ring_producer_should_wake(ring)) return 0;
+    udr_eventfd_signal(fd);
+    return 1;
+}
+
+/* Consumer side: announce (1) or withdraw (0) a sleep; returns the occupancy seen after the fence,
+ * so 0 means the caller may block on its eventfd. */
+static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
+{
+    if (!sleeping) {
+        udr_ring_consumer_awake(ring);
+        return udr_ring_occupancy(ring);
+    }
+    if (udr_ring_consumer_prepare_sleep(ring)) return 0;
+    return udr_ring_occupancy(ring);
+}
+"""
+
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_section(RING_ABI_H))
+ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
-    '#include "udprouter/engine/ring_abi.h"\n',
+    RING_SOURCE,
     include_dirs=[str(ENGINE_INCLUDE)],
     extra_compile_args=["-O2", "-std=gnu11"],
 )
