@@ -1,0 +1,1 @@
+"""Benchmarks: one module per figure, each exposing run(quick) -> list[dict]; bench.run collects them."""

@@ -1,0 +1,49 @@
+"""What one run of the C loop returned, as Python arrays, with the counts derived from them."""
+
+from array import array
+from dataclasses import dataclass
+
+# First answers that mean the order went through the whole path and was acted on.
+ACK_TEMPLATES = frozenset({201, 202, 203, 204, 206})
+REJECT_TEMPLATES = frozenset({205, 207})
+NOT_APPLIED_TEMPLATE = 18
+
+
+@dataclass(slots=True)
+class RunResult:
+    sent_ns: array  # per datagram; -1 = never sent
+    answer_ns: array  # per order; -1 = no answer
+    answer_template: array  # per order
+    sent_datagrams: int
+    sent_orders: int
+    send_errors: int
+    recv_datagrams: int
+    recv_frames: int
+    elapsed_ns: int
+    last_answer_ns: int
+
+    def count(self, templates: frozenset[int]) -> int:
+        pairs = zip(self.answer_template, self.answer_ns, strict=True)
+        return sum(1 for t, a in pairs if a >= 0 and t in templates)
+
+    @property
+    def acked(self) -> int:
+        return self.count(ACK_TEMPLATES)
+
+    @property
+    def rejected(self) -> int:
+        return self.count(REJECT_TEMPLATES)
+
+    @property
+    def not_applied(self) -> int:
+        return self.count(frozenset({NOT_APPLIED_TEMPLATE}))
+
+    @property
+    def unanswered(self) -> int:
+        return sum(1 for a in self.answer_ns if a < 0)
+
+    def acked_per_s(self) -> float:
+        """Acked orders over the span from the first send to the last answer."""
+        first = min((t for t in self.sent_ns if t >= 0), default=0)
+        span = self.last_answer_ns - first
+        return self.acked * 1e9 / span if span > 0 else 0.0

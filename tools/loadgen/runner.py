@@ -1,0 +1,60 @@
+"""Runs a Plan through the C loop (tools.loadgen._loadgen_cffi) on connected UDP sockets."""
+
+from array import array
+from dataclasses import dataclass
+
+from ._loadgen_cffi import ffi, lib
+from .plan import Plan
+from .run_result import RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimits:
+    timeout_s: float = 10.0  # the whole run never lasts longer
+    drain_s: float = 1.0  # after the last send, wait this long for outstanding answers
+    spin_us: float = 50.0  # busy-poll when the next send is this close, else sleep in ppoll
+
+
+def run_plan(
+    plan: Plan, fds: list[int], intended_ns: array | None = None, window_orders: int = 256,
+    limits: RunLimits = RunLimits(),
+) -> RunResult:
+    """Sends on the schedule intended_ns (paced), or as fast as window_orders unanswered orders
+    allow (intended_ns None); blocks until done or limits.timeout_s."""
+    if len(fds) != len(plan.seq_start):
+        raise ValueError(f"plan has {len(plan.seq_start)} sessions, got {len(fds)} sockets")
+    if intended_ns is not None and len(intended_ns) != len(plan.datagrams):
+        raise ValueError("one intended send time per datagram")
+    offsets = array("I", [0])
+    for d in plan.datagrams:
+        offsets.append(offsets[-1] + len(d))
+    keep = {  # cffi buffers must outlive the call
+        "fds": array("i", fds), "data": b"".join(plan.datagrams), "offsets": offsets,
+    }
+    n_orders, n_dgrams = plan.n_orders, len(plan.datagrams)
+    out_sent, out_answer = array("q", bytes(8 * n_dgrams)), array("q", bytes(8 * n_orders))
+    out_template = array("H", bytes(2 * n_orders))
+    p = ffi.new("lg_plan *")
+    p.fds, p.n_fds = ffi.from_buffer("int[]", keep["fds"]), len(fds)
+    p.data, p.offsets = ffi.from_buffer("uint8_t[]", keep["data"]), ffi.from_buffer("uint32_t[]", offsets)
+    p.fd_index = ffi.from_buffer("uint32_t[]", plan.fd_index)
+    p.first_order = ffi.from_buffer("uint32_t[]", plan.first_order)
+    p.intended_ns = ffi.NULL if intended_ns is None else ffi.from_buffer("int64_t[]", intended_ns)
+    p.n_datagrams, p.n_orders, p.window_orders = n_dgrams, n_orders, window_orders
+    p.cl_ord_id_base = plan.cl_ord_id_base
+    p.seq_start = ffi.from_buffer("uint64_t[]", plan.seq_start)
+    p.seq_orders = ffi.from_buffer("uint32_t[]", plan.seq_orders)
+    p.seq_orders_off = ffi.from_buffer("uint32_t[]", plan.seq_orders_off)
+    p.seq_orders_len = ffi.from_buffer("uint32_t[]", plan.seq_orders_len)
+    p.timeout_ns, p.drain_ns = int(limits.timeout_s * 1e9), int(limits.drain_s * 1e9)
+    p.spin_ns = int(limits.spin_us * 1e3)
+    r = ffi.new("lg_result *")
+    r.sent_ns = ffi.from_buffer("int64_t[]", out_sent, require_writable=True)
+    r.answer_ns = ffi.from_buffer("int64_t[]", out_answer, require_writable=True)
+    r.answer_template = ffi.from_buffer("uint16_t[]", out_template, require_writable=True)
+    if lib.lg_run(p, r) != 0:
+        raise ValueError("lg_run refused the plan (socket count or memory)")
+    return RunResult(
+        out_sent, out_answer, out_template, r.sent_datagrams, r.sent_orders, r.send_errors,
+        r.recv_datagrams, r.recv_frames, r.elapsed_ns, r.last_answer_ns,
+    )
