@@ -1,0 +1,289 @@
+"""Router configuration: a TOML file decoded into msgspec Structs, with a built-in default.
+
+Every section has defaults, so a file only names what it changes. A wrong key or value raises
+ConfigError naming the key path (``instruments[1].tick: expected a decimal string``). Prices are
+decimal strings converted exactly (Decimal) to int64 mantissas with the constant exponent -9.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from udprouter.errors import ConfigError
+
+PRICE_SCALE = 10**9
+ENGINE_BIN_ENV = "UDPROUTER_ENGINE_BIN"
+DEFAULT_ENGINE_BIN = Path("build/engine/udprouter-engine")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DECIMAL_FIELDS = frozenset({"tick", "reference_price", "band"})
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class UdpConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = msgspec.field(default=9000)
+
+
+class GrpcConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 50051
+    enabled: bool = True
+
+
+class MetricsConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 9100
+    enabled: bool = True
+
+
+class EngineSection(_Section):
+    binary: str = ""  # empty: $UDPROUTER_ENGINE_BIN, else build/engine/udprouter-engine
+    shm_name: str = ""  # empty: /udprouter-<pid>
+    inbound_capacity: int = 65536
+    outbound_capacity: int = 262144
+    wait: Literal["spin", "sleep", "hybrid"] = "hybrid"
+    spin_us: int = 50
+    max_orders: int = 1_000_000
+    max_sessions: int = 4096
+    self_match_prevention: bool = False
+    ready_timeout_s: float = 20.0
+    restart_backoff_s: float = 0.2
+    max_restarts: int = 10
+
+
+class JournalConfig(_Section):
+    dir: str = "var/journal"
+    durability: Literal["none", "os", "fsync"] = "os"
+    snapshot_every: int = 0
+
+
+class SessionConfig(_Section):
+    keepalive_ms: int = 5000
+    timestamp_window_s: float = 5.0
+    retransmit_buffer: int = 65536
+    retransmit_max_count: int = 4096
+    throttle_msgs_per_s: int = 1_000_000
+    max_open_orders: int = 1_000_000
+    reject_rate_per_s: float = 10.0
+
+
+class KeyConfig(_Section):
+    key_id: str
+    secret: str
+    account: int
+
+
+class InstrumentConfig(_Section):
+    security_id: int
+    symbol: str
+    tick: str
+    reference_price: str
+    band: str
+    max_qty: int
+
+
+class RouterConfig(_Section):
+    udp: UdpConfig = msgspec.field(default_factory=UdpConfig)
+    grpc: GrpcConfig = msgspec.field(default_factory=GrpcConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    engine: EngineSection = msgspec.field(default_factory=EngineSection)
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    session: SessionConfig = msgspec.field(default_factory=SessionConfig)
+    keys: list[KeyConfig] = msgspec.field(default_factory=list)
+    instruments: list[InstrumentConfig] = msgspec.field(default_factory=list)
+
+
+class Instrument(msgspec.Struct, frozen=True):
+    """An instrument with its prices resolved to -9 mantissas (what risk and the engine use)."""
+
+    security_id: int
+    symbol: str
+    tick: int
+    reference_price: int
+    min_price: int
+    max_price: int
+    max_qty: int
+
+    def engine_arg(self) -> str:
+        return f"{self.security_id}:{self.tick}:{self.min_price}:{self.max_price}:{self.max_qty}"
+
+
+# For local use only: these keys are public (README says so).
+DEFAULT_TOML = """
+[[keys]]
+key_id = "demo"
+secret = "demo-secret"
+account = 1
+
+[[keys]]
+key_id = "demo2"
+secret = "demo2-secret"
+account = 2
+
+[[instruments]]
+security_id = 1
+symbol = "ALPHA"
+tick = "0.01"
+reference_price = "100.00"
+band = "0.10"
+max_qty = 1000000
+
+[[instruments]]
+security_id = 2
+symbol = "BRAVO"
+tick = "0.01"
+reference_price = "100.00"
+band = "0.10"
+max_qty = 1000000
+
+[[instruments]]
+security_id = 3
+symbol = "CHARLIE"
+tick = "0.01"
+reference_price = "100.00"
+band = "0.10"
+max_qty = 1000000
+"""
+
+_PATH_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN_RE = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+
+
+def _error_from_validation(exc: msgspec.ValidationError) -> ConfigError:
+    match = _PATH_RE.match(str(exc))
+    msg, path = match.group("msg"), (match.group("path") or "").lstrip(".")
+    unknown = _UNKNOWN_RE.match(msg)
+    if unknown:
+        path = f"{path}.{unknown.group('field')}" if path else unknown.group("field")
+        return ConfigError(f"{path}: unknown key")
+    leaf = re.split(r"[.\[]", path)[-1] if path else ""
+    if leaf in DECIMAL_FIELDS:
+        return ConfigError(f'{path}: expected a decimal string (e.g. "0.01")')
+    msg = msg[:1].lower() + msg[1:]
+    return ConfigError(f"{path or '<root>'}: {msg}")
+
+
+def parse_config(text: str) -> RouterConfig:
+    """Decode TOML text into a RouterConfig; an empty section list falls back to the defaults."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"<toml>: {exc}") from exc
+    try:
+        config = msgspec.convert(raw, RouterConfig)
+    except msgspec.ValidationError as exc:
+        raise _error_from_validation(exc) from exc
+    defaults = msgspec.convert(tomllib.loads(DEFAULT_TOML), RouterConfig)
+    if "keys" not in raw:
+        config.keys = defaults.keys
+    if "instruments" not in raw:
+        config.instruments = defaults.instruments
+    _check(config)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None) -> RouterConfig:
+    """Load a config file, or the built-in default (local use only) when path is None."""
+    if path is None:
+        return parse_config("")
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    return parse_config(text)
+
+
+def _check(config: RouterConfig) -> None:
+    for name in ("udp", "grpc", "metrics"):
+        port = getattr(config, name).port
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}.port: expected 0..65535, got {port}")
+    for name in ("inbound_capacity", "outbound_capacity"):
+        value = getattr(config.engine, name)
+        if value < 2 or value & (value - 1):
+            raise ConfigError(f"engine.{name}: expected a power of two >= 2, got {value}")
+    key_ids = set()
+    for i, key in enumerate(config.keys):
+        if not key.key_id or ":" in key.key_id:
+            raise ConfigError(f"keys[{i}].key_id: expected a non-empty id without ':'")
+        if key.key_id in key_ids:
+            raise ConfigError(f"keys[{i}].key_id: duplicate key id {key.key_id!r}")
+        if not 0 <= key.account < 2**32:
+            raise ConfigError(f"keys[{i}].account: expected a uint32")
+        key_ids.add(key.key_id)
+    ids = set()
+    for i, inst in enumerate(config.instruments):
+        resolve_instrument(inst, i)
+        if inst.security_id in ids:
+            raise ConfigError(f"instruments[{i}].security_id: duplicate {inst.security_id}")
+        ids.add(inst.security_id)
+
+
+def _decimal(value: str, path: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ConfigError(f'{path}: expected a decimal string (e.g. "0.01"), got {value!r}') from None
+    if not number.is_finite():
+        raise ConfigError(f"{path}: expected a finite decimal, got {value!r}")
+    return number
+
+
+def _mantissa(value: str, path: str) -> int:
+    scaled = _decimal(value, path) * PRICE_SCALE
+    if scaled != scaled.to_integral_value():
+        raise ConfigError(f"{path}: more than 9 decimal places in {value!r}")
+    return int(scaled)
+
+
+def resolve_instrument(inst: InstrumentConfig, index: int = 0) -> Instrument:
+    """Convert decimal strings exactly; the band's edges are rounded inward onto the tick grid."""
+    at = f"instruments[{index}]"
+    if not -(2**31) <= inst.security_id < 2**31:
+        raise ConfigError(f"{at}.security_id: expected an int32")
+    tick = _mantissa(inst.tick, f"{at}.tick")
+    if tick <= 0:
+        raise ConfigError(f"{at}.tick: expected > 0")
+    ref = _mantissa(inst.reference_price, f"{at}.reference_price")
+    if ref <= 0 or ref % tick:
+        raise ConfigError(f"{at}.reference_price: expected a positive multiple of the tick")
+    band = _decimal(inst.band, f"{at}.band")
+    if not 0 <= band < 1:
+        raise ConfigError(f"{at}.band: expected a fraction in [0, 1)")
+    low = Decimal(ref) * (1 - band)
+    high = Decimal(ref) * (1 + band)
+    min_price = -((-int(low.to_integral_value(rounding="ROUND_CEILING"))) // tick) * tick
+    max_price = (int(high.to_integral_value(rounding="ROUND_FLOOR")) // tick) * tick
+    if not 0 < inst.max_qty < 2**32:
+        raise ConfigError(f"{at}.max_qty: expected 1..4294967295")
+    return Instrument(inst.security_id, inst.symbol, tick, ref, max(min_price, tick), max_price, inst.max_qty)
+
+
+def instruments_of(config: RouterConfig) -> dict[int, Instrument]:
+    return {inst.security_id: resolve_instrument(inst, i) for i, inst in enumerate(config.instruments)}
+
+
+def resolve_engine_binary(config: RouterConfig) -> Path:
+    """The engine executable: $UDPROUTER_ENGINE_BIN, engine.binary, or the build tree's default."""
+    configured = os.environ.get(ENGINE_BIN_ENV) or config.engine.binary
+    if configured:
+        candidates = [Path(configured)]
+    else:
+        candidates = [Path.cwd() / DEFAULT_ENGINE_BIN, REPO_ROOT / DEFAULT_ENGINE_BIN]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise ConfigError(
+        f"engine binary not found at {candidates[0]}: build it with `make engine` "
+        f"(or point {ENGINE_BIN_ENV} / engine.binary at it)"
+    )
