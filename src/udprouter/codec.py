@@ -29,11 +29,10 @@ from udprouter.errors import DecodeFailed, EncodeError
 
 MAX_DATAGRAM_SIZE = _m.MAX_DATAGRAM_SIZE
 MAX_MESSAGES_PER_DATAGRAM = _m.MAX_MESSAGES_PER_DATAGRAM
-_PREFIX = struct.Struct(">IH8s")  # SOFH (network order) + the raw 8 header bytes
 _PREFIX_SIZE = _m.FRAME_PREFIX_SIZE
 _U16 = struct.Struct("<H")
 _ENCODING = _m.SBE_LE_ENCODING_TYPE
-_FAST = _m.FAST_HEADERS
+_FAST = _m.FAST_FRAMES
 _SCHEMA_VERSIONS = {_m.FIXP_SCHEMA_ID: _m.FIXP_SCHEMA_VERSION,
                     _m.UDPROUTER_SCHEMA_ID: _m.UDPROUTER_SCHEMA_VERSION}
 
@@ -94,38 +93,41 @@ def decode_frames(payload: bytes) -> list[Message | DecodeError]:
 
 
 def _decode(payload, require_sequence: bool) -> list:
+    # The loop binds what it calls to locals and inlines the constants 14 (SOFH + header) and 64:
+    # global lookups are a measurable share of the per-frame budget.
     size = len(payload)
     if size == 0 or size > MAX_DATAGRAM_SIZE:
         return [_datagram_size_error(size)]
+    if payload.__class__ is not bytes:
+        payload = bytes(payload)  # slices must be hashable bytes for the FAST_FRAMES lookup
     out = []
+    append = out.append
+    fast_get = _FAST.get
     pos = 0
-    sequenced = False
+    sequenced = not require_sequence
     while pos < size:
-        if len(out) == MAX_MESSAGES_PER_DATAGRAM:
-            out.append(DecodeError(DecodeErrorCode.TOO_MANY_MESSAGES, pos, 0,
-                                   f"more than {MAX_MESSAGES_PER_DATAGRAM} messages in one datagram"))
+        if size - pos < 14 or len(out) == 64:
+            append(_tail_error(payload, pos, size, len(out)))
             break
-        if size - pos < _PREFIX_SIZE:
-            out.append(_short_tail_error(payload, pos, size))
-            break
-        length, encoding, header = _PREFIX.unpack_from(payload, pos)
-        end = pos + length
-        if encoding != _ENCODING or length < _PREFIX_SIZE or end > size:
-            out.append(_framing_error(pos, length, encoding, size))
-            break
-        fast = _FAST.get(header)
-        if fast is not None and length >= fast[1]:
-            entry = fast[0](payload, pos + _PREFIX_SIZE, fast[1] - _PREFIX_SIZE, end)
-            is_app = fast[2]
+        fast = fast_get(payload[pos:pos + 14])
+        if fast is not None and pos + fast[1] <= size:
+            end = pos + fast[1]
+            entry = fast[0](payload, pos + 14, fast[2], end)
+            is_app = fast[3]
             if entry is None:
-                entry = _diagnose(payload, pos, _m.MESSAGE_HEADER.unpack_from(payload, pos + 6)[0], end)
+                entry = _diagnose(payload, pos, fast[2], end)
         else:
+            length, encoding = _m.SOFH.unpack_from(payload, pos)
+            end = pos + length
+            if encoding != _ENCODING or length < 14 or end > size:
+                append(_framing_error(pos, length, encoding, size))
+                break
             entry, is_app = _decode_slow(payload, pos, end)
-        if pos == 0:
+        if pos == 0 and require_sequence:
             sequenced = entry.__class__ is Sequence
-        if is_app and require_sequence and not sequenced and entry.__class__ is not DecodeError:
+        if is_app and not sequenced and entry.__class__ is not DecodeError:
             entry = _unsequenced(entry, pos)
-        out.append(entry)
+        append(entry)
         pos = end
     return out
 
@@ -202,8 +204,11 @@ def _datagram_size_error(size: int) -> DecodeError:
                        f"datagram of {size} bytes exceeds {MAX_DATAGRAM_SIZE}")
 
 
-def _short_tail_error(payload, pos: int, size: int) -> DecodeError:
-    """Fewer than 14 bytes left: report the SOFH's own complaint if a SOFH is readable."""
+def _tail_error(payload, pos: int, size: int, count: int) -> DecodeError:
+    """Too many frames, or fewer than 14 bytes left (then the SOFH's own complaint if readable)."""
+    if count >= MAX_MESSAGES_PER_DATAGRAM:
+        return DecodeError(DecodeErrorCode.TOO_MANY_MESSAGES, pos, 0,
+                           f"more than {MAX_MESSAGES_PER_DATAGRAM} messages in one datagram")
     if size - pos >= _m.SOFH_SIZE:
         length, encoding = _m.SOFH.unpack_from(payload, pos)
         if encoding != _ENCODING or length < _PREFIX_SIZE or pos + length > size:
