@@ -1,0 +1,277 @@
+"""The generated Wireshark dissector decodes real encoded messages with the right field values under tshark.
+
+tshark refuses Lua scripts when run as root, so it runs as `nobody` here, on copies of the capture
+and the script in a fresh world-readable directory.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from tools.gen import dissector
+from udprouter._generated.messages import (
+    BooleanFlag,
+    EstablishmentAck,
+    ExecutionReportReject,
+    ExecutionReportTrade,
+    FlowType,
+    Negotiate,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrdRejReason,
+    OrdType,
+    Sequence,
+    Side,
+    TimeInForce,
+)
+from udprouter.capture import CaptureDirection, CaptureWriter
+from udprouter.codec import encode_datagram, encode_message
+
+CLIENT, SERVER = ("127.0.0.1", 40001), ("127.0.0.1", 9000)
+SESSION = bytes(range(16))
+T0 = 1_700_000_000_000_000_000
+
+
+def test_committed_dissector_is_generated_from_the_current_schemas():
+    with open(dissector.ROOT / dissector.OUTPUT) as fh:
+        assert fh.read() == dissector.render_dissector(), "run: python -m tools.gen.dissector"
+
+
+def _run_as_nobody(args, workdir):
+    """tshark as an unprivileged user (it refuses Lua as root), with a HOME it may read."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir}
+    if os.geteuid() == 0:
+        args = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", *args]
+    return subprocess.run(args, capture_output=True, text=True, timeout=90, env=env)
+
+
+def _order(cl_ord_id, price, side=Side.Buy):
+    return NewOrderSingle(
+        cl_ord_id=cl_ord_id,
+        transact_time=T0 + cl_ord_id,
+        price=price,
+        order_qty=100 + cl_ord_id,
+        security_id=2,
+        side=side,
+        ord_type=OrdType.Limit,
+        time_in_force=TimeInForce.Day,
+    )
+
+
+def _datagrams():
+    """(direction, src, dst, payload) of a short session: negotiate, orders batched, a trade, a reject."""
+    negotiate = Negotiate(
+        session_id=SESSION, timestamp=T0, client_flow=FlowType.Idempotent, credentials=b"demo:abc"
+    )
+    ack = EstablishmentAck(
+        session_id=SESSION, request_timestamp=T0, keepalive_interval=1000, next_seq_no=None
+    )
+    replace = OrderCancelReplaceRequest(
+        cl_ord_id=3,
+        orig_cl_ord_id=1,
+        transact_time=T0,
+        price=99_990_000_000,
+        order_qty=50,
+        security_id=2,
+        side=Side.Buy,
+    )
+    trade = ExecutionReportTrade(
+        cl_ord_id=2,
+        order_id=7,
+        exec_id=(1 << 40) | 4,
+        transact_time=T0,
+        last_px=100_250_000_000,
+        last_qty=10,
+        leaves_qty=92,
+        cum_qty=10,
+        security_id=2,
+        side=Side.Sell,
+        aggressor_indicator=BooleanFlag(1),
+    )
+    reject = ExecutionReportReject(
+        cl_ord_id=9,
+        exec_id=5,
+        transact_time=T0,
+        price=-1_500_000_000,
+        order_qty=1,
+        security_id=77,
+        side=Side.Buy,
+        ord_rej_reason=OrdRejReason.UnknownSymbol,
+    )
+    return [
+        (CaptureDirection.INBOUND, CLIENT, SERVER, encode_message(negotiate)),
+        (CaptureDirection.OUTBOUND, SERVER, CLIENT, encode_message(ack)),
+        (
+            CaptureDirection.INBOUND,
+            CLIENT,
+            SERVER,
+            encode_datagram(
+                [
+                    Sequence(next_seq_no=1),
+                    _order(1, 100_250_000_000),
+                    _order(2, 100_000_000_000, Side.Sell),
+                    replace,
+                ]
+            ),
+        ),
+        (
+            CaptureDirection.OUTBOUND,
+            SERVER,
+            CLIENT,
+            encode_datagram([Sequence(next_seq_no=4), trade, reject]),
+        ),
+        # Not port 9000: found by the heuristic (SOFH encoding type + known schema id).
+        (
+            CaptureDirection.INBOUND,
+            ("127.0.0.1", 40002),
+            ("127.0.0.1", 12345),
+            encode_datagram([Sequence(next_seq_no=1), _order(5, 1_000_000_001)]),
+        ),
+        # A Sequence followed by a frame whose SOFH claims more bytes than the datagram holds.
+        (
+            CaptureDirection.INBOUND,
+            CLIENT,
+            SERVER,
+            encode_message(Sequence(next_seq_no=9)) + encode_message(_order(6, 1))[:-5],
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tshark_dir():
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed (CI installs it: apt-get install tshark)")
+    workdir = tempfile.mkdtemp(prefix="udprouter-dissector-")
+    try:
+        os.chmod(workdir, 0o755)
+        with CaptureWriter(os.path.join(workdir, "c.pcapng")) as writer:
+            for i, (direction, src, dst, payload) in enumerate(_datagrams()):
+                writer.record(direction, src, dst, payload, T0 + i * 1000)
+        shutil.copy(dissector.ROOT / dissector.OUTPUT, os.path.join(workdir, "udprouter.lua"))
+        for name in ("c.pcapng", "udprouter.lua"):
+            os.chmod(os.path.join(workdir, name), 0o644)
+        yield workdir
+    finally:
+        shutil.rmtree(workdir)
+
+
+def _tshark_fields(workdir, *fields):
+    args = [
+        "tshark",
+        "-n",
+        "-X",
+        f"lua_script:{workdir}/udprouter.lua",
+        "-r",
+        f"{workdir}/c.pcapng",
+        "-T",
+        "fields",
+        "-E",
+        "separator=;",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
+    for field in fields:
+        args += ["-e", field]
+    result = _run_as_nobody(args, workdir)
+    assert result.returncode == 0, result.stderr
+    assert "Lua" not in result.stderr and "error" not in result.stderr.lower(), result.stderr
+    return [line.split(";") for line in result.stdout.splitlines()]
+
+
+def test_every_datagram_is_decoded_message_by_message(tshark_dir):
+    rows = _tshark_fields(tshark_dir, "udprouter.message")
+    assert rows == [
+        ["Negotiate"],
+        ["EstablishmentAck"],
+        ["Sequence,NewOrderSingle,NewOrderSingle,OrderCancelReplaceRequest"],
+        ["Sequence,ExecutionReportTrade,ExecutionReportReject"],
+        ["Sequence,NewOrderSingle"],
+        ["Sequence"],
+    ]
+
+
+def test_prices_are_exact_decimals(tshark_dir):
+    rows = _tshark_fields(tshark_dir, "udprouter.price", "udprouter.last_px")
+    assert rows[2] == ["100.25,100,99.99", ""]
+    assert rows[3] == ["-1.5", "100.25"]
+    assert rows[4] == ["1.000000001", ""]
+
+
+def test_integer_fields_and_null_optional(tshark_dir):
+    rows = _tshark_fields(
+        tshark_dir,
+        "udprouter.cl_ord_id",
+        "udprouter.orig_cl_ord_id",
+        "udprouter.next_seq_no",
+        "udprouter.exec_id",
+        "udprouter.security_id",
+        "udprouter.order_qty",
+    )
+    assert rows[2] == ["1,2,3", "1", "1", "", "2,2,2", "101,102,50"]
+    assert rows[3] == ["2,9", "", "4", f"{(1 << 40) | 4},5", "2,77", "1"]
+    assert rows[1][2] == str(2**64 - 1)  # EstablishmentAck.NextSeqNo null
+
+
+def test_enums_are_shown_by_name(tshark_dir):
+    result = _run_as_nobody(
+        [
+            "tshark",
+            "-n",
+            "-X",
+            f"lua_script:{tshark_dir}/udprouter.lua",
+            "-r",
+            f"{tshark_dir}/c.pcapng",
+            "-V",
+            "-Y",
+            "udprouter.ord_rej_reason || udprouter.client_flow",
+        ],
+        tshark_dir,
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for expected in (
+        "ClientFlow: Idempotent (1)",
+        "OrdRejReason: UnknownSymbol (1)",
+        "Side: Sell (2)",
+        "AggressorIndicator: True (1)",
+        "Price: -1.5",
+        "LastPx: 100.25",
+        "SessionId: 000102030405",
+        "schemaId: udprouter (101)",
+        "SOFH encoding type: SBE 1.0 little-endian (0xeb50)",
+    ):
+        assert expected in text, expected
+
+
+def test_filters_select_by_decoded_values(tshark_dir):
+    rows = _tshark_fields(tshark_dir, "frame.number")
+    assert len(rows) == 6
+    result = _run_as_nobody(
+        [
+            "tshark",
+            "-n",
+            "-X",
+            f"lua_script:{tshark_dir}/udprouter.lua",
+            "-r",
+            f"{tshark_dir}/c.pcapng",
+            "-Y",
+            "udprouter.price > 100.2 && udprouter.side == 1",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+        tshark_dir,
+    )
+    assert result.stdout.split() == ["3"]
+
+
+def test_broken_framing_is_flagged_after_the_good_frames(tshark_dir):
+    rows = _tshark_fields(tshark_dir, "udprouter.message", "_ws.expert.message")
+    assert rows[5] == ["Sequence", "bad SOFH at offset 22"]
+    assert all(row[1] == "" for row in rows[:5])
