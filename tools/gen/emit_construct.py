@@ -18,7 +18,7 @@ _CONSTRUCT_INT = {
 PRELUDE = '''"""construct definitions of the SOFH, the SBE message header and every message.
 
 Generated from {sources}. Field names are the schema's snake_case names (as in messages.py); enum
-fields parse to construct EnumIntegerString values (str name with an .int attribute). Not for the
+fields parse to construct EnumIntegerString values (the str name; int() gives the value). Not for the
 hot path: use udprouter.codec there.
 """
 

@@ -2,7 +2,7 @@
 """construct definitions of the SOFH, the SBE message header and every message.
 
 Generated from protocol/fixp_session.xml, protocol/orders.xml. Field names are the schema's snake_case names (as in messages.py); enum
-fields parse to construct EnumIntegerString values (str name with an .int attribute). Not for the
+fields parse to construct EnumIntegerString values (the str name; int() gives the value). Not for the
 hot path: use udprouter.codec there.
 """
 
