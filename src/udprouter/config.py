@@ -38,6 +38,8 @@ class GrpcConfig(_Section):
     host: str = "127.0.0.1"
     port: int = 50051
     enabled: bool = True
+    tls_cert: str = ""  # PEM certificate chain; with tls_key, serve TLS (required off loopback)
+    tls_key: str = ""  # PEM private key
 
 
 class MetricsConfig(_Section):
