@@ -79,3 +79,18 @@ def test_not_applied_and_business_rejects_are_matched_through_sequence_numbers()
             client.close()
     assert list(result.answer_template) == [205, 0, 18, 18, 207, 0]
     assert (result.rejected, result.not_applied, result.unanswered) == (2, 2, 2)
+
+
+def test_lost_answers_free_their_window_slots_after_the_loss_timeout():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent_peer:
+        silent_peer.bind(("127.0.0.1", 0))
+        client = open_udp_socket("127.0.0.1", silent_peer.getsockname()[1])
+        try:
+            plan = build_plan(build_order_flow(40, seed=1), 1)
+            limits = RunLimits(timeout_s=3.0, drain_s=0.05, loss_timeout_s=0.01)
+            result = run_plan(plan, [client.fileno()], None, window_orders=4, limits=limits)
+        finally:
+            client.close()
+    # Without expiry the first 4 unanswered orders would hold the window shut for the whole run.
+    assert result.sent_datagrams == 40 and result.unanswered == 40
+    assert result.elapsed_ns < 2_000_000_000

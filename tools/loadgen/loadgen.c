@@ -51,6 +51,7 @@ typedef struct lg_run_state {
     const lg_plan *plan;
     lg_result *res;
     int64_t t0;
+    uint32_t expire_cursor; /* datagrams before it were sent over loss_timeout_ns ago */
 } lg_run_state;
 
 static void lg_mark(lg_run_state *st, uint64_t order, uint16_t template_id, int64_t t)
@@ -61,6 +62,21 @@ static void lg_mark(lg_run_state *st, uint64_t order, uint16_t template_id, int6
     st->res->answer_template[order] = template_id;
     st->res->answered_orders++;
     st->res->last_answer_ns = t;
+    if (order < st->plan->first_order[st->expire_cursor])
+        st->res->expired_orders--; /* a late answer: it was counted as lost */
+}
+
+/* Windowed mode: a lost datagram or answer must not shrink the window for ever, so orders that
+ * stay unanswered for loss_timeout_ns stop counting as in flight. */
+static void lg_expire(lg_run_state *st, uint32_t next, int64_t t)
+{
+    const lg_plan *p = st->plan;
+    while (st->expire_cursor < next && st->res->sent_ns[st->expire_cursor] + p->loss_timeout_ns < t) {
+        uint32_t d = st->expire_cursor++;
+        for (uint32_t i = p->first_order[d]; i < p->first_order[d + 1]; i++)
+            if (st->res->answer_ns[i] < 0)
+                st->res->expired_orders++;
+    }
 }
 
 static void lg_mark_seq(lg_run_state *st, uint32_t fd_index, uint64_t seq, uint16_t template_id, int64_t t)
@@ -132,7 +148,7 @@ static uint32_t lg_drain(lg_run_state *st, struct mmsghdr *msgs, uint8_t *bufs)
 static uint32_t lg_due(const lg_run_state *st, uint32_t next, int64_t t)
 {
     const lg_plan *p = st->plan;
-    uint64_t answered = st->res->answered_orders;
+    uint64_t answered = st->res->answered_orders + st->res->expired_orders;
     uint32_t k = 0;
     while (next + k < p->n_datagrams && k < LG_BATCH && p->fd_index[next + k] == p->fd_index[next]) {
         uint32_t i = next + k;
@@ -208,7 +224,7 @@ int lg_run(const lg_plan *plan, lg_result *res)
         res->answer_ns[i] = -1;
     for (uint32_t i = 0; i < plan->n_datagrams; i++)
         res->sent_ns[i] = -1;
-    lg_run_state st = {plan, res, lg_now_ns()};
+    lg_run_state st = {plan, res, lg_now_ns(), 0};
     uint32_t next = 0;
     int64_t last_send = 0;
     for (;;) {
@@ -218,6 +234,8 @@ int lg_run(const lg_plan *plan, lg_result *res)
         if (next >= plan->n_datagrams && t - last_send > plan->drain_ns)
             break;
         uint32_t sent = 0;
+        if (plan->intended_ns == NULL)
+            lg_expire(&st, next, t);
         if (next < plan->n_datagrams) {
             uint32_t k = lg_due(&st, next, t);
             if (k > 0)

@@ -20,6 +20,7 @@ typedef struct lg_plan {
     uint32_t n_datagrams;
     uint32_t n_orders;
     uint32_t window_orders;         /* windowed mode: most unanswered orders in flight */
+    int64_t loss_timeout_ns;        /* windowed mode: an order unanswered this long no longer holds a slot */
     uint64_t cl_ord_id_base;        /* order i carries ClOrdID cl_ord_id_base + i */
     const uint64_t *seq_start;      /* n_fds: client sequence number of the socket's first order */
     const uint32_t *seq_orders;     /* per socket, in sequence order: the order index of each number */
@@ -41,6 +42,7 @@ typedef struct lg_result {
     uint64_t recv_datagrams;
     uint64_t recv_frames;
     uint64_t answered_orders;
+    uint64_t expired_orders;        /* windowed mode: unanswered past loss_timeout_ns (may answer later) */
     int64_t last_answer_ns;
     int64_t elapsed_ns;
 } lg_result;

@@ -13,6 +13,7 @@ class RunLimits:
     timeout_s: float = 10.0  # the whole run never lasts longer
     drain_s: float = 1.0  # after the last send, wait this long for outstanding answers
     spin_us: float = 50.0  # busy-poll when the next send is this close, else sleep in ppoll
+    loss_timeout_s: float = 0.2  # windowed mode: an order unanswered this long frees its window slot
 
 
 def run_plan(
@@ -48,6 +49,7 @@ def run_plan(
     p.seq_orders_len = ffi.from_buffer("uint32_t[]", plan.seq_orders_len)
     p.timeout_ns, p.drain_ns = int(limits.timeout_s * 1e9), int(limits.drain_s * 1e9)
     p.spin_ns = int(limits.spin_us * 1e3)
+    p.loss_timeout_ns = int(limits.loss_timeout_s * 1e9)
     r = ffi.new("lg_result *")
     r.sent_ns = ffi.from_buffer("int64_t[]", out_sent, require_writable=True)
     r.answer_ns = ffi.from_buffer("int64_t[]", out_answer, require_writable=True)

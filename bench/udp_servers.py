@@ -1,0 +1,83 @@
+"""Servers the UDP benchmark drives, each started on an ephemeral loopback port and stopped by its
+pid: the real router (`udprouter serve`, engine spawned by it, temp config and journal) and the
+plain asyncio + struct baseline. The C echo server lives in bench/c/echo_server.py."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LISTENING = re.compile(r"udp=([\d.]+):(\d+)")
+
+
+def router_config(journal_dir: Path, wait: str) -> str:
+    """Ephemeral UDP port, gRPC and metrics off, journal in a temp dir with durability os; keys and
+    instruments are the built-in defaults (demo/demo-secret, SecurityID 1-3)."""
+    return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n[grpc]\nenabled = false\n[metrics]\nenabled = false\n'
+            f'[engine]\nwait = "{wait}"\n[journal]\ndir = "{journal_dir}"\ndurability = "os"\n')
+
+
+class ServerProcess:
+    """A child process that prints its port; its output goes to a log file (a pipe nobody reads
+    could fill up and stall the server in the middle of a measurement)."""
+
+    def __init__(self, args: list[str], port_pattern: re.Pattern[str], startup_s: float = 60.0) -> None:
+        self.args, self.port_pattern, self.startup_s = args, port_pattern, startup_s
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.tmp = tempfile.TemporaryDirectory(prefix="udprouter-bench-")
+        self.work = Path(self.tmp.name)
+        self.log = self.work / "server.log"
+
+    def __enter__(self) -> ServerProcess:
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_s
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if match := self.port_pattern.search(self.log.read_text()):
+                self.port = int(match.group(match.lastindex or 0))
+                return self
+            time.sleep(0.05)
+        tail = self.log.read_text().strip()[-800:]
+        self.stop()
+        raise RuntimeError(f"{' '.join(self.args[:3])} did not start: {tail}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+        self.tmp.cleanup()
+
+
+class RouterProcess(ServerProcess):
+    """`udprouter serve` with a temp config; wait = the engine wait strategy (spin|sleep|hybrid)."""
+
+    def __init__(self, wait: str = "hybrid", capture: bool = False) -> None:
+        args = [str(Path(sys.executable).parent / "udprouter"), "serve"]
+        super().__init__(args, LISTENING)
+        config = self.work / "router.toml"
+        config.write_text(router_config(self.work / "journal", wait))
+        self.args += ["--config", str(config)]
+        if capture:
+            self.args += ["--capture", str(self.work / "capture.pcapng")]
+
+
+class BaselineAsyncioProcess(ServerProcess):
+    def __init__(self) -> None:
+        args = [sys.executable, "-m", "bench.baseline_asyncio", "--port", "0"]
+        super().__init__(args, re.compile(r"PORT (\d+)"))
