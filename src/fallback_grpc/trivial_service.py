@@ -23,22 +23,32 @@ class TrivialOrderEntryServicer(pb_grpc.OrderEntryServicer):
     def __init__(self) -> None:
         self._next_order_id = 1
 
-    def result_for(self, order: pb.NewOrderSingle) -> pb.OrderResult:
+    def fill_result(self, result: pb.OrderResult, order: pb.NewOrderSingle) -> None:
+        # Fields are set in place on a repeated field's element: about 2x cheaper than keyword
+        # construction with upb, and the real service builds its results the same way.
         if order.order_qty == 0:
-            return pb.OrderResult(rejected=pb.ExecutionReportReject(
-                cl_ord_id=order.cl_ord_id, price=order.price, security_id=order.security_id,
-                side=order.side, ord_rej_reason=pb.ORD_REJ_REASON_INCORRECT_QUANTITY))
+            rej = result.rejected
+            rej.cl_ord_id, rej.price, rej.order_qty = order.cl_ord_id, order.price, order.order_qty
+            rej.security_id, rej.side = order.security_id, order.side
+            rej.ord_rej_reason = pb.ORD_REJ_REASON_INCORRECT_QUANTITY
+            return
         order_id = self._next_order_id
         self._next_order_id += 1
-        return pb.OrderResult(accepted=pb.ExecutionReportNew(
-            cl_ord_id=order.cl_ord_id, order_id=order_id, exec_id=order_id, price=order.price,
-            order_qty=order.order_qty, security_id=order.security_id, side=order.side))
+        acc = result.accepted
+        acc.cl_ord_id, acc.order_id, acc.exec_id, acc.price = order.cl_ord_id, order_id, order_id, order.price
+        acc.order_qty, acc.security_id, acc.side = order.order_qty, order.security_id, order.side
 
     async def SubmitOrder(self, request, context):
-        return self.result_for(request)
+        result = pb.OrderResult()
+        self.fill_result(result, request)
+        return result
 
     async def SubmitOrdersBatch(self, request, context):
-        return pb.SubmitOrdersBatchResponse(results=[self.result_for(o) for o in request.orders])
+        response = pb.SubmitOrdersBatchResponse()
+        add = response.results.add
+        for order in request.orders:
+            self.fill_result(add(), order)
+        return response
 
 
 async def serve(port: int) -> None:

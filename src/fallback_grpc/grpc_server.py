@@ -1,0 +1,120 @@
+"""GrpcServer: the gRPC fallback inside the router process, on the router's event loop.
+
+start_grpc_server(router) is the one hook `udprouter serve` calls after the router started: it
+serves OrderEntryService plus standard health checking and server reflection on [grpc] host:port
+(127.0.0.1:50051 by default). Plaintext is allowed on loopback only: any other bind needs
+[grpc] tls_cert and tls_key, because calls carry the key's secret. Health is SERVING while the
+engine is READY and NOT_SERVING otherwise (restart, shutdown), checked every HEALTH_INTERVAL_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from udprouter.config import GrpcConfig
+from udprouter.errors import ConfigError
+from udprouter.order_entry import OrderEntry
+from udprouter.ring import ENGINE_READY
+
+from ._generated import trading_engine_pb2 as pb
+from ._generated import trading_engine_pb2_grpc as pb_grpc
+from .bearer_auth import BearerAuthenticator
+from .service import OrderEntryService
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderEntry"].full_name
+HEALTH_INTERVAL_S = 0.2
+STOP_GRACE_S = 2.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_credentials(config: GrpcConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials from [grpc] tls_cert/tls_key, or None for loopback plaintext."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("grpc.tls_cert: tls_cert and tls_key must be given together")
+    if not config.tls_cert:
+        if not is_loopback(config.host):
+            raise ConfigError(f"grpc.host: {config.host} is not loopback; serving it needs grpc.tls_cert and "
+                              "grpc.tls_key (calls carry the key's secret)")
+        return None
+    try:
+        chain, key = Path(config.tls_cert).read_bytes(), Path(config.tls_key).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"grpc.tls_cert/tls_key: cannot read {exc.filename}: {exc.strerror}") from exc
+    return grpc.ssl_server_credentials([(key, chain)])
+
+
+class GrpcServer:
+    def __init__(self, service: OrderEntryService, order_entry: OrderEntry) -> None:
+        self.service = service
+        self.order_entry = order_entry
+        self.server = grpc.aio.server()
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._health_task: asyncio.Task | None = None
+
+    async def start(self, config: GrpcConfig) -> int:
+        credentials = server_credentials(config)
+        pb_grpc.add_OrderEntryServicer_to_server(self.service, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        address = f"{config.host}:{config.port}"
+        if credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
+        await self.server.start()
+        await self._update_health()
+        self._health_task = asyncio.get_running_loop().create_task(self._watch_health())
+        return self.port
+
+    def engine_ready(self) -> bool:
+        oe = self.order_entry
+        return oe.available and oe.ring is not None and oe.ring.engine_state == ENGINE_READY
+
+    async def _update_health(self) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if self.engine_ready() \
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def _watch_health(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            await self._update_health()
+
+    async def stop(self) -> None:
+        """NOT_SERVING, then a short grace for calls in flight (streams are cancelled)."""
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(STOP_GRACE_S)
+
+
+async def start_grpc_server(router) -> GrpcServer | None:
+    """Serve the gRPC fallback for a started udprouter.server.Router (None when [grpc] enabled = false)."""
+    config = router.config
+    if not config.grpc.enabled:
+        return None
+    service = OrderEntryService(router.order_entry, BearerAuthenticator(config.keys), router.store,
+                                config.session.retransmit_buffer, config.session.retransmit_max_count)
+    server = GrpcServer(service, router.order_entry)
+    await server.start(config.grpc)
+    return server

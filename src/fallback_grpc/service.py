@@ -1,0 +1,188 @@
+"""OrderEntryService: the gRPC fallback's servicer, on the router's OrderEntry path and event loop.
+
+Every call is authenticated (BearerAuthenticator), validated as a whole (a malformed request is
+INVALID_ARGUMENT naming the field and nothing of it is applied), then each order goes through
+OrderEntry.submit - the same ClOrdID, risk and ring path as a UDP order - and the call waits for
+the engine's answer to each of its commands. Risk rejects are results, not RPC errors; a full ring
+is RESOURCE_EXHAUSTED (the whole call) or a BusinessMessageReject result (the orders of a batch
+that did not fit); an engine that is down is UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+
+from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
+from udprouter.order_entry import OrderEntry
+from udprouter.session_store import SessionStore
+
+from . import convert
+from ._generated import trading_engine_pb2 as pb
+from ._generated import trading_engine_pb2_grpc as pb_grpc
+from .bearer_auth import BearerAuthenticator
+from .grpc_session import Answer, GrpcSession, grpc_session_uuid
+
+MAX_BATCH_ORDERS = 10_000
+ANSWER_TIMEOUT_S = 10.0
+STREAM_CHUNK = 256
+_NEW_ORDER_TEMPLATE = 101
+_ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
+
+
+class OrderEntryService(pb_grpc.OrderEntryServicer):
+    def __init__(self, order_entry: OrderEntry, auth: BearerAuthenticator, store: SessionStore,
+                 retransmit_capacity: int, retransmit_max_count: int) -> None:
+        self.order_entry = order_entry
+        self.auth = auth
+        self.store = store
+        self.retransmit_capacity = retransmit_capacity
+        self.retransmit_max_count = retransmit_max_count
+        self.sessions: dict[str, GrpcSession] = {}
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    async def _session(self, context: grpc.aio.ServicerContext) -> GrpcSession:
+        key = self.auth.authenticate(context.invocation_metadata())
+        if key is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "authorization metadata 'Bearer <key_id>:<secret>' missing or wrong")
+        session = self.sessions.get(key.key_id)
+        if session is None:
+            session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
+            session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
+            self.sessions[key.key_id] = session
+            self.order_entry.register_sink(session_id, session.on_events, session.ctx)
+        return session
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    async def SubmitOrder(self, request, context):
+        session = await self._session(context)
+        msg, error = convert.new_order_from_proto(request)
+        if error is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+        response = pb.SubmitOrdersBatchResponse()
+        await self._submit(session, context, [msg], response.results, unary=True)
+        return response.results[0]
+
+    async def SubmitOrdersBatch(self, request, context):
+        session = await self._session(context)
+        orders = request.orders
+        if not 0 < len(orders) <= MAX_BATCH_ORDERS:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"orders: expected 1..{MAX_BATCH_ORDERS} orders, got {len(orders)}")
+        msgs = []
+        for index, order in enumerate(orders):
+            msg, error = convert.new_order_from_proto(order)
+            if error is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"orders[{index}].{error}")
+            msgs.append(msg)
+        response = pb.SubmitOrdersBatchResponse()
+        await self._submit(session, context, msgs, response.results, unary=False)
+        return response
+
+    async def CancelOrder(self, request, context):
+        session = await self._session(context)
+        msg, error = convert.cancel_from_proto(request)
+        if error is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+        return await self._submit_one(session, context, msg, pb.CancelResult)
+
+    async def ReplaceOrder(self, request, context):
+        session = await self._session(context)
+        msg, error = convert.replace_from_proto(request)
+        if error is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+        return await self._submit_one(session, context, msg, pb.ReplaceResult)
+
+    async def _submit_one(self, session, context, msg, result_cls):
+        holder = [result_cls()]
+        await self._submit(session, context, [msg], holder, unary=True)
+        return holder[0]
+
+    async def _submit(self, session: GrpcSession, context, msgs, results, *, unary: bool) -> None:
+        """Submits msgs in order; results (a repeated field or a list of result messages) get one
+        answer per message. Returns once every answer is in."""
+        entry = self.order_entry
+        now = time.time_ns()
+        answer = Answer(results, asyncio.get_running_loop())
+        add = getattr(results, "add", None)
+        seqs, refused, busy = [], 0, 0
+        for index, msg in enumerate(msgs):
+            out = results[index] if add is None else add()
+            outcome = entry.submit(session.ctx, msg, now)
+            if outcome.__class__ is int:
+                session.expect(outcome, answer, index)
+                seqs.append(outcome)
+            elif outcome.__class__ is BusinessMessageReject:
+                refused = outcome.business_reject_reason
+                busy += 1
+                outcome.ref_seq_num = 0 if unary else index + 1
+                convert.fill_from_reject(out, outcome)
+            else:
+                session.record_reject(outcome)
+                convert.fill_from_reject(out, outcome)
+        if seqs:
+            entry.flush(now)
+        elif busy == len(msgs):
+            await self._abort_refused(context, refused)
+        if answer.remaining:
+            await self._wait(session, context, answer, seqs)
+
+    async def _abort_refused(self, context, reason: int) -> None:
+        if reason == _ENGINE_BUSY:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                "engine busy: inbound ring full, nothing applied")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "engine not available, nothing applied")
+
+    async def _wait(self, session: GrpcSession, context, answer: Answer, seqs: list[int]) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(answer.done), ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"engine did not answer within {ANSWER_TIMEOUT_S} s; orders may have been"
+                                " applied: see StreamExecutions")
+        finally:
+            if answer.remaining:
+                session.forget(seqs)
+
+    # -- executions -----------------------------------------------------------------------------
+
+    async def StreamExecutions(self, request, context):
+        session = await self._session(context)
+        first, end = session.kept_range()
+        next_seq = request.from_seq_no or end
+        if next_seq > end:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"from_seq_no: {next_seq} is beyond the next sequence number {end}")
+        while True:
+            first, end = session.kept_range()
+            if next_seq < first:
+                await context.abort(grpc.StatusCode.OUT_OF_RANGE,
+                                    f"from_seq_no: {next_seq} is no longer kept; the first kept is {first}")
+            if next_seq == end:
+                await session.wait_for_reports()
+                continue
+            count = min(end - next_seq, STREAM_CHUNK, self.retransmit_max_count)
+            for report in stream_reports(session, next_seq, count):
+                yield report
+            next_seq += count
+
+
+def stream_reports(session: GrpcSession, from_seq: int, count: int) -> list[pb.ExecutionReport]:
+    """Kept reports from_seq .. from_seq + count - 1, decoded from the session's buffer."""
+    from udprouter.codec import decode_datagram
+
+    _, datagrams = session.flow.retransmit(from_seq, count, count)
+    out = []
+    for datagram in datagrams:
+        entries = decode_datagram(datagram)
+        seq = entries[0].next_seq_no
+        for msg in entries[1:]:
+            if msg.__class__ in convert.STREAMED:
+                out.append(convert.execution_report(seq, msg))
+            seq += 1
+    return out
