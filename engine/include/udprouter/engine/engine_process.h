@@ -1,0 +1,78 @@
+// engine_process.h - the udprouter-engine process: ring in, journal, match, ring out.
+//
+// Life: attach and check the segment the router created -> RECOVERING (snapshot + journal replay,
+// publishing again only the events the router never received) -> READY (next_command_seq set,
+// "READY next_command_seq=<n>" on stdout) -> the batch loop -> STOPPED on SIGTERM/SIGINT or a
+// UDR_CMD_TERMINATE command (exit 0), FAILED on a journal error (exit 1).
+//
+// Batch loop, per polled batch of up to 64 commands (left in the ring until applied, so a crash
+// at any point loses nothing the router published):
+//   peek commands -> append them to the journal and commit (durability) -> journaled_through ->
+//   apply each through the Engine, staging its events -> publish the events (waiting, never
+//   dropping, while the outbound ring is full) -> events_through -> release the inbound slots.
+// Commands with command_seq <= the last journaled one are skipped: the previous incarnation
+// journaled them before it died, and their events were already dealt with by recovery.
+#ifndef UDPROUTER_ENGINE_ENGINE_PROCESS_H
+#define UDPROUTER_ENGINE_ENGINE_PROCESS_H
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "udprouter/engine/engine.h"
+#include "udprouter/engine/engine_options.h"
+#include "udprouter/engine/journal_recovery.h"
+#include "udprouter/engine/journal_store.h"
+#include "udprouter/engine/ring.h"
+
+namespace udprouter::engine {
+
+inline constexpr uint32_t kEngineBatch = 64;
+
+class EngineProcess {
+public:
+    explicit EngineProcess(const EngineOptions &options);
+    ~EngineProcess();
+    EngineProcess(const EngineProcess &) = delete;
+    EngineProcess &operator=(const EngineProcess &) = delete;
+
+    // The whole life of the process; returns its exit code.
+    int run();
+
+    // --print-state-digest: recover read-only, print "STATE_DIGEST <hex> last_command_seq=<n>".
+    static int print_state_digest(const EngineOptions &options);
+
+    // Installs SIGTERM/SIGINT handlers that request a stop (no SA_RESTART, so a sleep ends).
+    static void install_stop_handlers();
+    static bool stop_requested();
+
+private:
+    bool attach();
+    bool recover();
+    enum class BatchOutcome : uint8_t { Continue, Terminate, Abandoned, Failed };
+    bool serve();
+    BatchOutcome process_batch(const udr_command *commands, uint32_t count, uint32_t &consumed);
+    BatchOutcome journal_and_apply(uint32_t kept);
+    void stage(const udr_event &event);
+    bool publish_staged();
+    void wait_for_commands();
+    ReplayEmitFilter replay_filter() const;
+    int fail(const std::string &message);
+    void set_state(uint32_t state);
+
+    EngineOptions options_;
+    std::unique_ptr<Engine> engine_;
+    JournalStore store_;
+    udr_segment segment_{};
+    uint32_t state_before_ = UDR_ENGINE_ABSENT; // engine_state found at attach
+    bool publish_abandoned_ = false;
+    uint64_t last_journaled_ = 0;
+    uint64_t skipped_commands_ = 0;
+    std::vector<udr_event> staged_;
+    std::array<udr_command, kEngineBatch> batch_{};
+};
+
+} // namespace udprouter::engine
+
+#endif // UDPROUTER_ENGINE_ENGINE_PROCESS_H

@@ -1,0 +1,335 @@
+// engine_process.cpp - attach, recover, serve the ring, stop cleanly.
+#include "udprouter/engine/engine_process.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "udprouter/engine/ring_shm.h"
+
+namespace udprouter::engine {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void on_stop_signal(int) { g_stop = 1; }
+
+inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+uint64_t monotonic_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Backoff while the outbound ring is full: the router drains it from its event loop.
+void backoff(uint32_t round)
+{
+    if (round < 64) {
+        cpu_relax();
+    } else if (round < 128) {
+        sched_yield();
+    } else {
+        timespec pause{0, 20'000};
+        nanosleep(&pause, nullptr);
+    }
+}
+
+constexpr std::size_t kStagedEvents = 4096;
+constexpr uint64_t kAbandonAfterStopNs = 2'000'000'000; // a stopped router never drains
+
+template <class T>
+void store_release(T &field, T value) { __atomic_store_n(&field, value, __ATOMIC_RELEASE); }
+
+} // namespace
+
+void EngineProcess::install_stop_handlers()
+{
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; // no SA_RESTART: a blocking poll() returns at once
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+}
+
+bool EngineProcess::stop_requested() { return g_stop != 0; }
+
+EngineProcess::EngineProcess(const EngineOptions &options)
+    : options_(options), store_(options.journal_dir, options.durability, options.snapshot_every)
+{
+    staged_.reserve(kStagedEvents);
+}
+
+EngineProcess::~EngineProcess()
+{
+    if (segment_.base != nullptr) udr_shm_detach(segment_.base, segment_.size);
+}
+
+int EngineProcess::fail(const std::string &message)
+{
+    std::fprintf(stderr, "udprouter-engine: %s\n", message.c_str());
+    if (segment_.base != nullptr) set_state(UDR_ENGINE_FAILED);
+    return 1;
+}
+
+void EngineProcess::set_state(uint32_t state) { store_release(segment_.header->engine_state, state); }
+
+bool EngineProcess::attach()
+{
+    const std::string name = options_.shm_name[0] == '/' ? options_.shm_name : "/" + options_.shm_name;
+    std::size_t size = 0;
+    int err = 0;
+    void *base = udr_shm_attach(name.c_str(), &size, &err);
+    if (base == nullptr) {
+        std::fprintf(stderr, "udprouter-engine: cannot attach ring segment '%s': %s\n", name.c_str(), strerror(err));
+        return false;
+    }
+    int code = udr_segment_check(base, size);
+    if (code != UDR_SEGMENT_OK) {
+        std::fprintf(stderr, "udprouter-engine: cannot attach ring segment '%s': %s\n", name.c_str(),
+                     udr_segment_check_message(code));
+        udr_shm_detach(base, size);
+        return false;
+    }
+    udr_segment_view(&segment_, base, size);
+    state_before_ = __atomic_load_n(&segment_.header->engine_state, __ATOMIC_ACQUIRE);
+    store_release(segment_.header->engine_pid, static_cast<int32_t>(getpid()));
+    udr_ring_consumer_awake(&segment_.inbound); // a predecessor may have died asleep
+    set_state(UDR_ENGINE_RECOVERING);
+    return true;
+}
+
+// The events the router never received: on a segment a predecessor served, everything after
+// events_through, refined by the outbound ring's own tail (exact even if the predecessor died
+// between publishing and updating events_through, or halfway through a command's events).
+ReplayEmitFilter EngineProcess::replay_filter() const
+{
+    ReplayEmitFilter filter;
+    if (state_before_ == UDR_ENGINE_ABSENT) return filter; // a fresh segment: nobody awaits old events
+    filter.published_through = __atomic_load_n(&segment_.header->events_through, __ATOMIC_ACQUIRE);
+    uint64_t seq = 0;
+    int last = 0;
+    uint32_t count = 0;
+    if (udr_ring_published_tail(&segment_.outbound, &seq, &last, &count) && seq > filter.published_through) {
+        filter.published_through = last ? seq : seq - 1;
+        if (!last) {
+            filter.partial_command_seq = seq;
+            filter.partial_events = count;
+        }
+    }
+    return filter;
+}
+
+bool EngineProcess::recover()
+{
+    RecoveryReport report = recover_from_journal(options_.journal_dir, *engine_, replay_filter(),
+                                                 [this](const udr_event &event) { stage(event); });
+    if (!report.ok) {
+        fail("recovery failed: " + report.error);
+        return false;
+    }
+    if (!publish_staged()) {
+        fail("recovery stopped while the outbound ring stayed full");
+        return false;
+    }
+    if (report.tail_status != JournalStatus::Ok)
+        std::fprintf(stderr, "udprouter-engine: cutting the journal tail: %s\n", report.error.c_str());
+    JournalStatus status = store_.open(report);
+    if (status != JournalStatus::Ok) {
+        fail("cannot open journal " + report.append_path + ": " + journal_status_name(status));
+        return false;
+    }
+    last_journaled_ = report.last_command_seq;
+    udr_segment_header *h = segment_.header;
+    store_release(h->journaled_through, last_journaled_);
+    store_release(h->events_through, last_journaled_);
+    store_release(h->next_command_seq, last_journaled_ + 1);
+    return true;
+}
+
+void EngineProcess::stage(const udr_event &event)
+{
+    if (staged_.size() == kStagedEvents && !publish_staged()) publish_abandoned_ = true;
+    if (!publish_abandoned_) staged_.push_back(event);
+}
+
+// Publishes every staged event, waiting (never dropping) while the ring is full. Gives up only
+// when a stop was requested and the router has not drained for a while; recovery then publishes
+// the events again from the journal.
+bool EngineProcess::publish_staged()
+{
+    udr_ring *out = &segment_.outbound;
+    std::size_t done = 0;
+    uint64_t stop_seen_ns = 0;
+    for (uint32_t round = 0; done < staged_.size();) {
+        uint32_t n = udr_ring_offer(out, staged_.data() + done, static_cast<uint32_t>(staged_.size() - done));
+        if (udr_ring_producer_should_wake(out)) udr_eventfd_signal(options_.outbound_eventfd);
+        if (n > 0) {
+            done += n;
+            round = 0;
+            continue;
+        }
+        backoff(round++);
+        if (g_stop && stop_seen_ns == 0) stop_seen_ns = monotonic_ns();
+        if (stop_seen_ns != 0 && monotonic_ns() - stop_seen_ns > kAbandonAfterStopNs) {
+            staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(done));
+            return false;
+        }
+    }
+    __atomic_store_n(&segment_.header->events_published, segment_.header->events_published + done, __ATOMIC_RELAXED);
+    staged_.clear();
+    return true;
+}
+
+void EngineProcess::wait_for_commands()
+{
+    udr_ring *in = &segment_.inbound;
+    if (options_.wait == WaitStrategy::Spin) {
+        while (udr_ring_available(in, 1) == 0 && !g_stop) cpu_relax();
+        return;
+    }
+    if (options_.wait == WaitStrategy::Hybrid) {
+        const uint64_t deadline = monotonic_ns() + uint64_t{options_.spin_us} * 1000u;
+        for (uint32_t i = 1;; ++i) {
+            if (udr_ring_available(in, 1) != 0 || g_stop) return;
+            cpu_relax();
+            if ((i & 63) == 0 && monotonic_ns() >= deadline) break;
+        }
+    }
+    // The 100 ms bound only matters if a wake-up were lost; it never spins.
+    if (udr_ring_consumer_prepare_sleep(in)) udr_eventfd_wait(options_.inbound_eventfd, 100);
+    udr_ring_consumer_awake(in);
+}
+
+EngineProcess::BatchOutcome EngineProcess::process_batch(const udr_command *commands, uint32_t count,
+                                                         uint32_t &consumed)
+{
+    uint32_t kept = 0;
+    uint64_t last = last_journaled_;
+    bool terminate = false;
+    consumed = count;
+    for (uint32_t i = 0; i < count; ++i) {
+        if (commands[i].kind == UDR_CMD_TERMINATE) {
+            terminate = true;
+            consumed = i + 1;
+            break;
+        }
+        if (commands[i].command_seq <= last) { // journaled by a predecessor (or out of order)
+            ++skipped_commands_;
+            continue;
+        }
+        last = commands[i].command_seq;
+        batch_[kept++] = commands[i];
+    }
+    BatchOutcome outcome = kept > 0 ? journal_and_apply(kept) : BatchOutcome::Continue;
+    return outcome == BatchOutcome::Continue && terminate ? BatchOutcome::Terminate : outcome;
+}
+
+EngineProcess::BatchOutcome EngineProcess::journal_and_apply(uint32_t kept)
+{
+    udr_segment_header *h = segment_.header;
+    JournalStatus status = store_.append_batch(batch_.data(), kept);
+    if (status != JournalStatus::Ok) {
+        fail(std::string("journal append failed: ") + journal_status_name(status));
+        return BatchOutcome::Failed;
+    }
+    last_journaled_ = batch_[kept - 1].command_seq;
+    store_release(h->journaled_through, last_journaled_);
+    for (uint32_t i = 0; i < kept; ++i) engine_->apply(batch_[i], [this](const udr_event &event) { stage(event); });
+    if (publish_abandoned_ || !publish_staged()) return BatchOutcome::Abandoned;
+    store_release(h->events_through, last_journaled_);
+    __atomic_store_n(&h->commands_applied, h->commands_applied + kept, __ATOMIC_RELAXED);
+    status = store_.after_apply(*engine_);
+    if (status != JournalStatus::Ok) {
+        fail(std::string("snapshot failed: ") + journal_status_name(status));
+        return BatchOutcome::Failed;
+    }
+    return BatchOutcome::Continue;
+}
+
+// Returns false on a failure (the state is already FAILED).
+bool EngineProcess::serve()
+{
+    udr_ring *in = &segment_.inbound;
+    while (!g_stop) {
+        const void *first = nullptr;
+        uint32_t n = udr_ring_peek(in, kEngineBatch, &first);
+        if (n == 0) {
+            wait_for_commands();
+            continue;
+        }
+        uint32_t consumed = 0;
+        BatchOutcome outcome = process_batch(static_cast<const udr_command *>(first), n, consumed);
+        if (outcome == BatchOutcome::Failed) return false;
+        if (outcome == BatchOutcome::Abandoned) return true; // stop requested; slots stay for a successor
+        udr_ring_release(in, consumed);
+        if (outcome == BatchOutcome::Terminate) return true;
+    }
+    return true;
+}
+
+int EngineProcess::run()
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM); // never outlive the router that spawned us
+    install_stop_handlers();
+    try {
+        engine_ = std::make_unique<Engine>(options_.config);
+    } catch (const EngineConfigError &error) {
+        std::fprintf(stderr, "udprouter-engine: bad configuration: %s\n", error.what());
+        return 2;
+    }
+    if (!ensure_journal_dir(options_.journal_dir))
+        return fail("cannot create journal directory " + options_.journal_dir);
+    if (!attach()) return 1;
+    if (!recover()) return 1;
+    set_state(UDR_ENGINE_READY);
+    std::printf("READY next_command_seq=%" PRIu64 "\n", last_journaled_ + 1);
+    std::fflush(stdout);
+    if (!serve()) return 1;
+    if (options_.snapshot_every > 0 && !publish_abandoned_) store_.snapshot(*engine_);
+    JournalStatus status = store_.close();
+    if (status != JournalStatus::Ok) return fail(std::string("journal flush failed: ") + journal_status_name(status));
+    if (skipped_commands_ > 0)
+        std::fprintf(stderr, "udprouter-engine: skipped %" PRIu64 " already-journaled commands\n", skipped_commands_);
+    set_state(UDR_ENGINE_STOPPED);
+    return 0;
+}
+
+int EngineProcess::print_state_digest(const EngineOptions &options)
+{
+    if (access(options.journal_dir.c_str(), R_OK | X_OK) != 0) {
+        std::fprintf(stderr, "udprouter-engine: journal directory %s is not readable\n", options.journal_dir.c_str());
+        return 1;
+    }
+    std::unique_ptr<Engine> engine;
+    try {
+        engine = std::make_unique<Engine>(options.config);
+    } catch (const EngineConfigError &error) {
+        std::fprintf(stderr, "udprouter-engine: bad configuration: %s\n", error.what());
+        return 2;
+    }
+    RecoveryReport report = recover_from_journal(options.journal_dir, *engine, ReplayEmitFilter{}, [](const udr_event &) {});
+    if (!report.ok) {
+        std::fprintf(stderr, "udprouter-engine: recovery failed: %s\n", report.error.c_str());
+        return 1;
+    }
+    std::printf("STATE_DIGEST %016" PRIx64 " last_command_seq=%" PRIu64 "\n", engine->state_digest(),
+                engine->last_command_seq());
+    return 0;
+}
+
+} // namespace udprouter::engine
