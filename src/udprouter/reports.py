@@ -1,0 +1,100 @@
+"""Reports: engine event records and router-side rejects encoded as SOFH-framed SBE messages.
+
+An event arrives as the tuple EVENT_LAYOUT unpacks from a 64-byte udr_event (one struct call per
+record, no cffi attribute reads). ExecID = (session_id << 40) | the server sequence number the report
+takes; TransactTime is the router's clock when it encodes the report (contract). Enum-valued fields
+are passed through as the engine's integers (the generated encoders pack ints).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    ExecutionReportCancel,
+    ExecutionReportNew,
+    ExecutionReportReject,
+    ExecutionReportReplace,
+    ExecutionReportTrade,
+    OrderCancelReject,
+    encode_business_message_reject,
+    encode_execution_report_cancel,
+    encode_execution_report_new,
+    encode_execution_report_reject,
+    encode_execution_report_replace,
+    encode_execution_report_trade,
+    encode_order_cancel_reject,
+)
+from udprouter._ring_cffi import lib
+
+# udr_event, field for field (engine/include/udprouter/engine/ring_abi.h); a unit test checks the offsets.
+EVENT_LAYOUT = struct.Struct("<QQQQqIiIIIBBBB")
+(EV_COMMAND_SEQ, EV_CL_ORD_ID, EV_ORIG_CL_ORD_ID, EV_ORDER_ID, EV_PRICE, EV_SESSION_ID, EV_SECURITY_ID,
+ EV_QTY, EV_LEAVES_QTY, EV_CUM_QTY, EV_KIND, EV_SIDE, EV_REASON, EV_FLAGS) = range(14)
+
+EVT_ACCEPTED = lib.UDR_EVT_ACCEPTED
+EVT_TRADE = lib.UDR_EVT_TRADE
+EVT_CANCELED = lib.UDR_EVT_CANCELED
+EVT_REPLACED = lib.UDR_EVT_REPLACED
+EVT_REJECTED = lib.UDR_EVT_REJECTED
+EVT_CANCEL_REJECTED = lib.UDR_EVT_CANCEL_REJECTED
+FLAG_LAST = lib.UDR_EVT_FLAG_LAST
+FLAG_AGGRESSOR = lib.UDR_EVT_FLAG_AGGRESSOR
+FLAG_TO_REPLACE = lib.UDR_EVT_FLAG_TO_REPLACE
+EXEC_ID_SEQ_BITS = 40
+RESPONSE_TO_CANCEL = 1
+RESPONSE_TO_REPLACE = 2
+
+
+def exec_id(session_id: int, server_seq: int) -> int:
+    return (session_id << EXEC_ID_SEQ_BITS) | server_seq
+
+
+def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:
+    """The report for one event tuple, taking server sequence number server_seq."""
+    kind = ev[EV_KIND]
+    xid = (ev[EV_SESSION_ID] << EXEC_ID_SEQ_BITS) | server_seq
+    if kind == EVT_TRADE:
+        return encode_execution_report_trade(ExecutionReportTrade(
+            ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_LEAVES_QTY],
+            ev[EV_CUM_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE], 1 if ev[EV_FLAGS] & FLAG_AGGRESSOR else 0))
+    if kind == EVT_ACCEPTED:
+        return encode_execution_report_new(ExecutionReportNew(
+            ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_SECURITY_ID],
+            ev[EV_SIDE]))
+    if kind == EVT_CANCELED:
+        return encode_execution_report_cancel(ExecutionReportCancel(
+            ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_CUM_QTY],
+            ev[EV_SECURITY_ID], ev[EV_SIDE], ev[EV_REASON]))
+    if kind == EVT_REPLACED:
+        return encode_execution_report_replace(ExecutionReportReplace(
+            ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY],
+            ev[EV_LEAVES_QTY], ev[EV_CUM_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE]))
+    if kind == EVT_REJECTED:
+        return encode_execution_report_reject(ExecutionReportReject(
+            ev[EV_CL_ORD_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE],
+            ev[EV_REASON]))
+    # CANCEL_REJECTED (and anything newer than this router: answered as a cancel reject, reason Other)
+    response_to = RESPONSE_TO_REPLACE if ev[EV_FLAGS] & FLAG_TO_REPLACE else RESPONSE_TO_CANCEL
+    reason = ev[EV_REASON] if kind == EVT_CANCEL_REJECTED else 99
+    return encode_order_cancel_reject(OrderCancelReject(
+        ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], now_ns, ev[EV_SECURITY_ID], response_to,
+        reason))
+
+
+def order_reject(msg, reason: int, session_id: int, server_seq: int, now_ns: int) -> bytes:
+    """ExecutionReportReject for a NewOrderSingle refused before the ring (risk)."""
+    return encode_execution_report_reject(ExecutionReportReject(
+        msg.cl_ord_id, exec_id(session_id, server_seq), now_ns, msg.price, msg.order_qty, msg.security_id,
+        msg.side, reason))
+
+
+def cancel_reject(msg, reason: int, response_to: int, now_ns: int) -> bytes:
+    """OrderCancelReject for a cancel or replace refused before the ring (risk)."""
+    return encode_order_cancel_reject(OrderCancelReject(
+        msg.cl_ord_id, msg.orig_cl_ord_id, 0, now_ns, msg.security_id, response_to, reason))
+
+
+def business_reject(ref_seq_num: int, ref_template_id: int, reason: int, now_ns: int) -> bytes:
+    return encode_business_message_reject(BusinessMessageReject(ref_seq_num, now_ns, ref_template_id, reason))

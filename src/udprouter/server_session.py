@@ -1,0 +1,142 @@
+"""ServerSession: one FIXP session's sequencing state on the server (pure logic, no sockets).
+
+Inbound (client -> server) is Idempotent: each client sequence number is applied at most once,
+duplicates are dropped silently, a gap is answered with NotApplied and the expectation moves past
+it, so a number declared NotApplied is never applied later. Outbound (server -> client) is
+Recoverable: every message other than session management takes the next server sequence number
+and is kept in a bounded buffer for RetransmitRequest. Frames waiting to be sent collect in
+``pending`` during one loop pass and leave as few datagrams as possible, each starting with Sequence.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+
+from udprouter._generated.messages import (
+    MAX_DATAGRAM_SIZE,
+    MAX_MESSAGES_PER_DATAGRAM,
+    NotApplied,
+    Sequence,
+    encode_not_applied,
+    encode_sequence,
+)
+from udprouter.config import KeyConfig
+from udprouter.risk import SessionContext
+
+MAX_DATAGRAM = MAX_DATAGRAM_SIZE
+MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
+
+
+def sequence_frame(next_seq_no: int) -> bytes:
+    return encode_sequence(Sequence(next_seq_no))
+
+
+def not_applied_frame(from_seq_no: int, count: int) -> bytes:
+    return encode_not_applied(NotApplied(from_seq_no, count))
+
+
+def pack_datagrams(frames: list[bytes], first_seq: int) -> list[bytes]:
+    """Frames numbered from first_seq, packed into datagrams of at most MAX_DATAGRAM bytes and
+    MAX_MESSAGES messages, each starting with a Sequence naming its first frame's number."""
+    datagrams = []
+    i, n = 0, len(frames)
+    while i < n:
+        parts = [sequence_frame(first_seq + i)]
+        size = len(parts[0])
+        j = i
+        while j < n and j - i < MAX_MESSAGES - 1 and size + len(frames[j]) <= MAX_DATAGRAM:
+            parts.append(frames[j])
+            size += len(frames[j])
+            j += 1
+        if j == i:  # no schema message exceeds a datagram; this only guarantees progress
+            parts.append(frames[i])
+            j = i + 1
+        datagrams.append(b"".join(parts))
+        i = j
+    return datagrams
+
+
+class SessionState(enum.IntEnum):
+    NEGOTIATED = 1
+    ESTABLISHED = 2
+    TERMINATED = 3
+
+
+class RetransmitOutcome(enum.IntEnum):
+    OK = 0
+    OUT_OF_RANGE = 1
+    REQUEST_LIMIT_EXCEEDED = 2
+
+
+class ServerSession:
+    __slots__ = (
+        "uuid", "key", "addr", "state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
+        "next_inbound", "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
+        "_sent_first", "_capacity",
+    )
+
+    def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
+        self.uuid = bytes(uuid)
+        self.key = key
+        self.addr = addr
+        self.state = SessionState.NEGOTIATED
+        self.ctx = SessionContext(session_id, key.account, key.key_id)
+        self.negotiate_ts = 0
+        self.establish_ts = 0
+        self.keepalive_ms = 0
+        self.next_inbound = 1  # the client sequence number expected next
+        self.next_outbound = 1  # the server sequence number the next pending frame takes
+        self.last_recv_ns = 0
+        self.last_send_ns = 0
+        self.pending: list[bytes] = []
+        self._sent: deque[bytes] = deque()
+        self._sent_first = 1  # server sequence number of _sent[0]
+        self._capacity = retransmit_capacity
+
+    @property
+    def session_id(self) -> int:
+        return self.ctx.session_id
+
+    def next_pending_seq(self) -> int:
+        """The server sequence number the next frame pushed to pending will take (for ExecID)."""
+        return self.next_outbound + len(self.pending)
+
+    def accept_inbound(self, first_seq: int, count: int) -> int:
+        """Idempotent flow for a datagram carrying count messages numbered from first_seq.
+
+        Returns how many leading messages are duplicates (to be skipped). A gap queues NotApplied.
+        """
+        expected = self.next_inbound
+        if first_seq > expected:
+            self.pending.append(not_applied_frame(expected, first_seq - expected))
+            self.next_inbound = first_seq + count
+            return 0
+        self.next_inbound = max(expected, first_seq + count)
+        return min(count, expected - first_seq)
+
+    def flush(self) -> list[bytes]:
+        """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""
+        frames, self.pending = self.pending, []
+        datagrams = pack_datagrams(frames, self.next_outbound)
+        self._sent.extend(frames)
+        excess = len(self._sent) - self._capacity
+        for _ in range(max(0, excess)):
+            self._sent.popleft()
+        self._sent_first += max(0, excess)
+        self.next_outbound += len(frames)
+        return datagrams
+
+    def retransmit(self, from_seq: int, count: int, max_count: int) -> tuple[RetransmitOutcome, list[bytes]]:
+        """The kept frames from_seq .. from_seq + count - 1, as datagrams each starting with Sequence."""
+        if count > max_count:
+            return RetransmitOutcome.REQUEST_LIMIT_EXCEEDED, []
+        if count == 0 or from_seq < self._sent_first or from_seq + count > self.next_outbound:
+            return RetransmitOutcome.OUT_OF_RANGE, []
+        start = from_seq - self._sent_first
+        frames = [self._sent[k] for k in range(start, start + count)]
+        return RetransmitOutcome.OK, pack_datagrams(frames, from_seq)
+
+    def kept_range(self) -> tuple[int, int]:
+        """(first, last + 1) server sequence numbers available for retransmission."""
+        return self._sent_first, self.next_outbound

@@ -1,0 +1,236 @@
+"""SessionLayer: the FIXP server session state machine over all sessions (pure logic, no sockets).
+
+Session management (each message in a datagram of its own, no Sequence):
+  Negotiate    -> NegotiationResponse, or NegotiationReject (Credentials, FlowTypeNotSupported, DuplicateId)
+  Establish    -> EstablishmentAck (NextSeqNo = the server's next), or EstablishmentReject
+  RetransmitRequest -> Retransmission + the kept messages, or RetransmitReject
+  Terminate    -> Terminate (Finished); the address binding is dropped
+A session is bound to the address and key that negotiated it. A repeated Negotiate or Establish
+(same SessionId, same Timestamp, same address) is answered again without consulting the replay
+cache: its response may have been lost. Unknown or unauthenticated sources get at most one small
+reject per interval (token bucket per address), never larger than their request.
+Keepalive: a Sequence heartbeat after KeepaliveInterval without sending; Terminate after the peer
+has been silent for KEEPALIVE_LAPSE intervals (UDP loses packets, so one lapse is not enough).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from udprouter._generated.messages import (
+    Establish,
+    EstablishmentAck,
+    EstablishmentReject,
+    EstablishmentRejectCode,
+    FlowType,
+    Negotiate,
+    NegotiationReject,
+    NegotiationRejectCode,
+    NegotiationResponse,
+    Retransmission,
+    RetransmitReject,
+    RetransmitRejectCode,
+    RetransmitRequest,
+    Terminate,
+    TerminationCode,
+)
+from udprouter.auth import Authenticator, AuthResult
+from udprouter.codec import encode_message
+from udprouter.config import SessionConfig
+from udprouter.server_session import RetransmitOutcome, ServerSession, SessionState, sequence_frame
+from udprouter.session_store import SessionStore
+
+KEEPALIVE_LAPSE = 3
+MIN_KEEPALIVE_MS = 100
+MAX_KEEPALIVE_MS = 60_000
+
+
+class SessionEvent(enum.IntEnum):
+    """What a session-management message did, for the server's listener and metrics."""
+
+    NONE = 0
+    ESTABLISHED = 1
+    TERMINATED = 2
+
+
+class RejectLimiter:
+    """At most one reject per source address per interval; bounded memory (oldest forgotten)."""
+
+    def __init__(self, rate_per_s: float, max_sources: int = 4096) -> None:
+        self._interval_ns = int(1e9 / rate_per_s) if rate_per_s > 0 else 1 << 62
+        self._next_ok: dict[object, int] = {}
+        self._max = max_sources
+
+    def allow(self, addr, now_ns: int) -> bool:
+        if self._next_ok.get(addr, 0) > now_ns:
+            return False
+        if len(self._next_ok) >= self._max:
+            self._next_ok.pop(next(iter(self._next_ok)))
+        self._next_ok.pop(addr, None)
+        self._next_ok[addr] = now_ns + self._interval_ns
+        return True
+
+
+class SessionLayer:
+    def __init__(self, config: SessionConfig, auth: Authenticator, store: SessionStore) -> None:
+        self.config = config
+        self.auth = auth
+        self.store = store
+        self.by_addr: dict[object, ServerSession] = {}
+        self.by_uuid: dict[bytes, ServerSession] = {}
+        self.limiter = RejectLimiter(config.reject_rate_per_s)
+        self.rejects_suppressed = 0
+
+    # -- session management ---------------------------------------------------------------------
+
+    def on_negotiate(self, addr, msg: Negotiate, size: int, now_ns: int) -> tuple[list[bytes], SessionEvent]:
+        uuid = bytes(msg.session_id)
+        session = self.by_uuid.get(uuid)
+        if session is not None and session.addr == addr and session.negotiate_ts == msg.timestamp:
+            return [self._negotiation_response(session)], SessionEvent.NONE
+        result, key = self.auth.verify("Negotiate", uuid, msg.timestamp, msg.credentials, now_ns)
+        if result is not AuthResult.OK:
+            return self._limited(addr, now_ns, size, self._neg_reject(msg, NegotiationRejectCode.Credentials,
+                                                                     result.name.lower()))
+        if msg.client_flow != FlowType.Idempotent:
+            return self._limited(addr, now_ns, size, self._neg_reject(
+                msg, NegotiationRejectCode.FlowTypeNotSupported, "client flow must be Idempotent"))
+        known = self.store.lookup(uuid)
+        if (known is not None and known[1] != key.key_id) or (session is not None and not self._rebindable(
+                session, addr, now_ns)):
+            return self._limited(addr, now_ns, size, self._neg_reject(
+                msg, NegotiationRejectCode.DuplicateId, "SessionId in use"))
+        if session is None:
+            session_id = self.store.assign(uuid, key.key_id)
+            session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer)
+            self.by_uuid[uuid] = session
+        self._bind(session, addr)
+        session.state = SessionState.NEGOTIATED
+        session.negotiate_ts = msg.timestamp
+        session.last_recv_ns = now_ns
+        return [self._negotiation_response(session)], SessionEvent.NONE
+
+    def _rebindable(self, session: ServerSession, addr, now_ns: int) -> bool:
+        """A live session moves to a new address only once it is terminated or its peer went silent."""
+        if session.addr == addr or session.state is not SessionState.ESTABLISHED:
+            return True
+        return now_ns - session.last_recv_ns > KEEPALIVE_LAPSE * session.keepalive_ms * 1_000_000
+
+    def _bind(self, session: ServerSession, addr) -> None:
+        if self.by_addr.get(session.addr) is session:
+            del self.by_addr[session.addr]
+        previous = self.by_addr.get(addr)
+        if previous is not None and previous is not session:
+            previous.state = SessionState.TERMINATED
+        session.addr = addr
+        self.by_addr[addr] = session
+
+    def on_establish(self, addr, msg: Establish, size: int, now_ns: int) -> tuple[list[bytes], SessionEvent]:
+        uuid = bytes(msg.session_id)
+        session = self.by_uuid.get(uuid)
+        if session is not None and session.addr == addr and session.establish_ts == msg.timestamp \
+                and session.state is SessionState.ESTABLISHED:
+            return [self._establishment_ack(session, msg.timestamp)], SessionEvent.NONE
+        result, key = self.auth.verify("Establish", uuid, msg.timestamp, msg.credentials, now_ns)
+        if result is not AuthResult.OK:
+            return self._limited(addr, now_ns, size, self._est_reject(
+                msg, EstablishmentRejectCode.Credentials, result.name.lower()))
+        if session is None or session.key.key_id != key.key_id or session.state is SessionState.TERMINATED:
+            return self._limited(addr, now_ns, size, self._est_reject(
+                msg, EstablishmentRejectCode.Unnegotiated, "negotiate first"))
+        if session.addr != addr:
+            return self._limited(addr, now_ns, size, self._est_reject(
+                msg, EstablishmentRejectCode.AlreadyEstablished, "bound to another address"))
+        if not MIN_KEEPALIVE_MS <= msg.keepalive_interval <= MAX_KEEPALIVE_MS:
+            return self._limited(addr, now_ns, size, self._est_reject(
+                msg, EstablishmentRejectCode.KeepaliveInterval, f"{MIN_KEEPALIVE_MS}..{MAX_KEEPALIVE_MS} ms"))
+        was_established = session.state is SessionState.ESTABLISHED
+        session.state = SessionState.ESTABLISHED
+        session.establish_ts = msg.timestamp
+        session.keepalive_ms = msg.keepalive_interval
+        session.last_recv_ns = session.last_send_ns = now_ns
+        if msg.next_seq_no is not None:
+            # Numbers below the server's expectation were already applied or declared not applied.
+            session.next_inbound = max(session.next_inbound, msg.next_seq_no)
+        event = SessionEvent.NONE if was_established else SessionEvent.ESTABLISHED
+        return [self._establishment_ack(session, msg.timestamp)], event
+
+    def on_retransmit_request(self, session: ServerSession, msg: RetransmitRequest,
+                              now_ns: int) -> list[bytes]:
+        if bytes(msg.session_id) != session.uuid:
+            return [self._retransmit_reject(msg, RetransmitRejectCode.InvalidSession, "wrong SessionId")]
+        outcome, datagrams = session.retransmit(msg.from_seq_no, msg.count, self.config.retransmit_max_count)
+        if outcome is RetransmitOutcome.REQUEST_LIMIT_EXCEEDED:
+            return [self._retransmit_reject(msg, RetransmitRejectCode.RequestLimitExceeded,
+                                            f"max {self.config.retransmit_max_count}")]
+        if outcome is RetransmitOutcome.OUT_OF_RANGE:
+            first, end = session.kept_range()
+            return [self._retransmit_reject(msg, RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")]
+        header = encode_message(Retransmission(session_id=session.uuid, request_timestamp=msg.timestamp,
+                                               next_seq_no=msg.from_seq_no, count=msg.count))
+        return [header, *datagrams]
+
+    def on_terminate(self, session: ServerSession, msg: Terminate) -> tuple[list[bytes], SessionEvent]:
+        if bytes(msg.session_id) != session.uuid:
+            return [], SessionEvent.NONE
+        return [self.terminate(session, TerminationCode.Finished, "")], SessionEvent.TERMINATED
+
+    def terminate(self, session: ServerSession, code: TerminationCode, reason: str) -> bytes:
+        """Ends the session (the durable session_id and its state stay for a later Negotiate)."""
+        session.state = SessionState.TERMINATED
+        if self.by_addr.get(session.addr) is session:
+            del self.by_addr[session.addr]
+        return encode_message(Terminate(session_id=session.uuid, code=code, reason=reason))
+
+    # -- keepalive ------------------------------------------------------------------------------
+
+    def on_timer(self, now_ns: int) -> list[tuple[object, bytes, ServerSession]]:
+        """Heartbeats for idle sessions and Terminate for silent peers: (addr, datagram, session)."""
+        out = []
+        for session in list(self.by_addr.values()):
+            if session.state is not SessionState.ESTABLISHED:
+                continue
+            interval_ns = session.keepalive_ms * 1_000_000
+            if now_ns - session.last_recv_ns > KEEPALIVE_LAPSE * interval_ns:
+                out.append((session.addr, self.terminate(session, TerminationCode.UnspecifiedError,
+                                                         "keepalive lapsed"), session))
+            elif now_ns - session.last_send_ns >= interval_ns and not session.pending:
+                session.last_send_ns = now_ns
+                out.append((session.addr, sequence_frame(session.next_outbound), session))
+        return out
+
+    # -- replies --------------------------------------------------------------------------------
+
+    def allow_reject(self, addr, now_ns: int, reply_size: int, request_size: int) -> bool:
+        """Unauthenticated sources: rate-limited, and never answered with more bytes than they sent."""
+        if reply_size > request_size or not self.limiter.allow(addr, now_ns):
+            self.rejects_suppressed += 1
+            return False
+        return True
+
+    def _limited(self, addr, now_ns: int, size: int, reply: bytes) -> tuple[list[bytes], SessionEvent]:
+        return ([reply] if self.allow_reject(addr, now_ns, len(reply), size) else []), SessionEvent.NONE
+
+    @staticmethod
+    def _negotiation_response(session: ServerSession) -> bytes:
+        msg = NegotiationResponse(session.uuid, session.negotiate_ts, FlowType.Recoverable, b"")
+        return encode_message(msg)
+
+    @staticmethod
+    def _establishment_ack(session: ServerSession, request_ts: int) -> bytes:
+        return encode_message(EstablishmentAck(session_id=session.uuid, request_timestamp=request_ts,
+                                               keepalive_interval=session.keepalive_ms,
+                                               next_seq_no=session.next_outbound + len(session.pending)))
+
+    @staticmethod
+    def _neg_reject(msg: Negotiate, code: NegotiationRejectCode, reason: str) -> bytes:
+        return encode_message(NegotiationReject(bytes(msg.session_id), msg.timestamp, code, reason))
+
+    @staticmethod
+    def _est_reject(msg: Establish, code: EstablishmentRejectCode, reason: str) -> bytes:
+        return encode_message(EstablishmentReject(session_id=bytes(msg.session_id),
+                                                  request_timestamp=msg.timestamp, code=code, reason=reason))
+
+    @staticmethod
+    def _retransmit_reject(msg: RetransmitRequest, code: RetransmitRejectCode, reason: str) -> bytes:
+        return encode_message(RetransmitReject(bytes(msg.session_id), msg.timestamp, code, reason))
