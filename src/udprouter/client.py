@@ -1,0 +1,274 @@
+"""udprouter.client: an asyncio FIXP-over-UDP client for order entry (tests, tools, users).
+
+    client = await Client.connect("127.0.0.1", 9000, "demo", "demo-secret")
+    cl = await client.send_order(security_id=1, side=Side.Buy, price=100_000_000_000, qty=10)
+    report = await client.first_ack(cl)          # ExecutionReportNew / Reject / BusinessMessageReject
+    async for report in client.reports(): ...    # every application message, in server order
+    await client.close()                         # Terminate
+
+Client -> server (Idempotent): each datagram starts with Sequence; orders take consecutive numbers.
+A datagram without any answer within resend_timeout is resent with the same numbers (the server
+drops duplicates). NotApplied: those orders are resent under new numbers and new ClOrdIDs
+(resend_not_applied=True); their first_ack futures follow them. Server -> client (Recoverable): a
+gap in the server's numbers triggers a RetransmitRequest; reports are delivered in order.
+Heartbeat: Sequence after keepalive_ms idle. ClOrdIDs increase from a time-based start unless given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    Establish,
+    EstablishmentAck,
+    EstablishmentReject,
+    FlowType,
+    Negotiate,
+    NegotiationReject,
+    NegotiationResponse,
+    NewOrderSingle,
+    NotApplied,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+    OrdType,
+    Retransmission,
+    RetransmitReject,
+    RetransmitRequest,
+    Sequence,
+    Terminate,
+    TerminationCode,
+    TimeInForce,
+)
+from udprouter.auth import sign
+from udprouter.client_flow import InboundFlow, OutboundFlow
+from udprouter.codec import DecodeError, decode_frames, encode_message
+from udprouter.errors import SessionError
+
+MAX_ORDERS_PER_DATAGRAM = 20
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.client._on_datagram(data)
+
+    def error_received(self, exc: Exception) -> None:
+        self.client.errors.append(exc)
+
+
+class Client:
+    def __init__(self, key_id: str, secret: str, session_id: bytes, *, keepalive_ms: int,
+                 resend_timeout: float, resend_not_applied: bool) -> None:
+        self.key_id = key_id
+        self._secret = secret
+        self.session_id = session_id
+        self.keepalive_ms = keepalive_ms
+        self.transport: asyncio.DatagramTransport | None = None
+        self.out = OutboundFlow(resend_timeout, resend_not_applied)
+        self.inbound = InboundFlow()
+        self.errors: list[Exception] = []
+        self.terminated: Terminate | None = None
+        self._session_waiter: tuple[tuple[type, ...], asyncio.Future] | None = None
+        self._next_cl_ord_id = time.time_ns() // 1000
+        self._last_send = 0.0
+        self._tasks: list[asyncio.Task] = []
+
+    # -- connection -----------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, host: str, port: int, key_id: str, secret: str, session_id: bytes | None = None, *,
+                      keepalive_ms: int = 1000, timeout: float = 0.5, retries: int = 6,
+                      resend_timeout: float = 0.5, resend_not_applied: bool = True,
+                      next_seq_no: int = 1) -> Client:
+        """Negotiate + Establish (each retried on timeout); raises SessionError when refused."""
+        client = cls(key_id, secret, session_id or os.urandom(16), keepalive_ms=keepalive_ms,
+                     resend_timeout=resend_timeout, resend_not_applied=resend_not_applied)
+        client.out.next_seq = next_seq_no
+        loop = asyncio.get_running_loop()
+        client.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(client),
+                                                                  remote_addr=(host, port))
+        try:
+            await client._handshake(timeout, retries)
+        except BaseException:
+            client.transport.close()
+            raise
+        client._tasks.append(loop.create_task(client._housekeeping()))
+        return client
+
+    async def _handshake(self, timeout: float, retries: int) -> None:
+        ts = time.time_ns()
+        creds = sign(self._secret, "Negotiate", self.session_id, ts, self.key_id)
+        negotiate = encode_message(Negotiate(self.session_id, ts, FlowType.Idempotent, creds))
+        reply = await self._request(negotiate, (NegotiationResponse, NegotiationReject), timeout, retries)
+        if isinstance(reply, NegotiationReject):
+            raise SessionError(f"negotiation rejected: {reply.code.name} {reply.reason}")
+        ts = time.time_ns()
+        creds = sign(self._secret, "Establish", self.session_id, ts, self.key_id)
+        msg = Establish(self.session_id, ts, self.keepalive_ms, self.out.next_seq, creds)
+        answers = (EstablishmentAck, EstablishmentReject)
+        reply = await self._request(encode_message(msg), answers, timeout, retries)
+        if isinstance(reply, EstablishmentReject):
+            raise SessionError(f"establishment rejected: {reply.code.name} {reply.reason}")
+        self.inbound.expected = reply.next_seq_no or 1
+
+    async def _request(self, payload: bytes, answers: tuple[type, ...], timeout: float, retries: int):
+        """Sends payload and waits for one of answers, resending the same bytes on timeout."""
+        for _ in range(retries):
+            future = asyncio.get_running_loop().create_future()
+            self._session_waiter = (answers, future)
+            self._send(payload)
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                continue
+            finally:
+                self._session_waiter = None
+        raise SessionError(f"no answer to {answers[0].__name__}'s request after {retries} tries")
+
+    # -- order entry ----------------------------------------------------------------------------
+
+    def next_cl_ord_id(self) -> int:
+        self._next_cl_ord_id += 1
+        return self._next_cl_ord_id
+
+    def new_order(self, security_id: int, side: int, price: int, qty: int, ord_type: int = OrdType.Limit,
+                  time_in_force: int = TimeInForce.Day, cl_ord_id: int | None = None) -> NewOrderSingle:
+        return NewOrderSingle(cl_ord_id or self.next_cl_ord_id(), time.time_ns(), price, qty, security_id,
+                              side, ord_type, time_in_force)
+
+    async def send_order(self, security_id: int, side: int, price: int, qty: int, **kw) -> int:
+        """Sends one order in its own datagram; returns its ClOrdID."""
+        return (await self.send_messages([self.new_order(security_id, side, price, qty, **kw)]))[0]
+
+    async def send_orders(self, orders: list[NewOrderSingle | dict]) -> list[int]:
+        """Sends orders batched into datagrams of up to 20; returns their ClOrdIDs."""
+        msgs = [o if isinstance(o, NewOrderSingle) else self.new_order(**o) for o in orders]
+        return await self.send_messages(msgs)
+
+    async def cancel(self, orig_cl_ord_id: int, security_id: int, side: int,
+                     cl_ord_id: int | None = None) -> int:
+        msg = OrderCancelRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id, time.time_ns(),
+                                 security_id, side)
+        return (await self.send_messages([msg]))[0]
+
+    async def replace(self, orig_cl_ord_id: int, security_id: int, side: int, price: int, qty: int,
+                      cl_ord_id: int | None = None) -> int:
+        msg = OrderCancelReplaceRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id, time.time_ns(),
+                                        price, qty, security_id, side)
+        return (await self.send_messages([msg]))[0]
+
+    async def send_messages(self, msgs: list) -> list[int]:
+        """Application messages, numbered and batched (<= 20 per datagram); returns their ClOrdIDs."""
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(msgs), MAX_ORDERS_PER_DATAGRAM):
+            batch = msgs[start:start + MAX_ORDERS_PER_DATAGRAM]
+            self._send(self.out.datagram(batch, loop, time.monotonic()))
+        return [m.cl_ord_id for m in msgs]
+
+    def send_raw(self, payload: bytes) -> None:
+        """Sends bytes as they are (tests of malformed input)."""
+        self._send(payload)
+
+    def first_ack(self, cl_ord_id: int) -> asyncio.Future:
+        """Resolves with the first answer to cl_ord_id (a report or a BusinessMessageReject)."""
+        return self.out.ack_future(cl_ord_id, asyncio.get_running_loop())
+
+    async def reports(self):
+        """Every application message from the server, in server sequence order."""
+        while True:
+            yield await self.inbound.queue.get()
+
+    async def next_report(self, timeout: float = 2.0):
+        return await asyncio.wait_for(self.inbound.queue.get(), timeout)
+
+    # -- receive --------------------------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes) -> None:
+        entries = decode_frames(data)
+        first = entries[0]
+        if first.__class__ is Sequence:
+            self._on_sequenced(first.next_seq_no, entries[1:])
+            return
+        for entry in entries:
+            self._on_session_message(entry)
+
+    def _on_sequenced(self, first_seq: int, msgs: list) -> None:
+        self.inbound.receive(first_seq, msgs)
+        for msg in self.inbound.drain():
+            self._on_application(msg)
+        gap = self.inbound.gap(time.monotonic())
+        if gap is not None:
+            self._request_retransmit(*gap)
+
+    def _on_application(self, msg) -> None:
+        cls = msg.__class__
+        if cls is NotApplied:
+            resend = self.out.not_applied(msg.from_seq_no, msg.count, self.next_cl_ord_id)
+            if resend:
+                loop = asyncio.get_running_loop()
+                for start in range(0, len(resend), MAX_ORDERS_PER_DATAGRAM):
+                    self._send(self.out.datagram(resend[start:start + MAX_ORDERS_PER_DATAGRAM], loop,
+                                                 time.monotonic()))
+        elif cls is BusinessMessageReject:
+            self.out.answered_seq(msg.ref_seq_num, msg)
+        elif cls is not DecodeError:
+            self.out.answered(msg.cl_ord_id, msg)
+        self.inbound.queue.put_nowait(msg)
+
+    def _on_session_message(self, msg) -> None:
+        waiter = self._session_waiter
+        if waiter is not None and isinstance(msg, waiter[0]) and not waiter[1].done():
+            waiter[1].set_result(msg)
+        elif msg.__class__ is RetransmitReject:
+            self.inbound.give_up_gap()
+            for report in self.inbound.drain():
+                self._on_application(report)
+        elif msg.__class__ is Terminate:
+            self.terminated = msg
+        elif msg.__class__ is Retransmission:
+            pass  # the retransmitted messages follow in sequenced datagrams
+
+    def _request_retransmit(self, from_seq: int, count: int) -> None:
+        self._send(encode_message(RetransmitRequest(self.session_id, time.time_ns(), from_seq, count)))
+
+    # -- housekeeping ---------------------------------------------------------------------------
+
+    def _send(self, payload: bytes) -> None:
+        self._last_send = time.monotonic()
+        if self.transport is not None:
+            self.transport.sendto(payload)
+
+    async def _housekeeping(self) -> None:
+        interval = self.keepalive_ms / 1000
+        tick = min(interval / 2, self.out.resend_timeout / 2, 0.1)
+        while self.terminated is None:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for payload in self.out.due_resends(now):
+                self._send(payload)
+            gap = self.inbound.gap(now)
+            if gap is not None:
+                self._request_retransmit(*gap)
+            if now - self._last_send >= interval:
+                self._send(encode_message(Sequence(self.out.next_seq)))
+
+    async def close(self, timeout: float = 0.5) -> None:
+        """Terminate (Finished), wait briefly for the server's Terminate, release the socket."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.transport is None:
+            return
+        if self.terminated is None:
+            with contextlib.suppress(SessionError):
+                await self._request(encode_message(Terminate(self.session_id, TerminationCode.Finished, "")),
+                                    (Terminate,), timeout, 1)
+        self.transport.close()
+        self.transport = None

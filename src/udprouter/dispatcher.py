@@ -1,0 +1,203 @@
+"""Dispatcher: one received datagram through codec -> session -> risk/order entry, replies queued.
+
+The server calls on_datagram for each datagram and end_of_pass once per event-loop pass: that is
+where the batch goes to the ring in one offer, the outbound ring is drained, and every session with
+pending frames is flushed as datagrams that each start with Sequence. Nothing here raises on bad
+input: every outcome is a reply frame, a counter, or silence (SPEC: what gets which answer).
+
+Per datagram: one decode pass; for a Sequence-led datagram from an established session, the
+Idempotent check (duplicates skipped, gap -> NotApplied), the throttle (one call), then each
+application message to OrderEntry.submit. Frames from an address without an established session
+are never applied: at most one small NotAuthorized reject per source per interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    BusinessRejectReason,
+    Establish,
+    ExecutionReportReject,
+    Negotiate,
+    RetransmitRequest,
+    Sequence,
+    Terminate,
+)
+from udprouter.codec import DecodeError, business_reject_reason, encode_message, frame_consumes_seq_no
+from udprouter.order_entry import OrderEntry
+from udprouter.reports import business_reject, encode_event, exec_id
+from udprouter.server_session import ServerSession, SessionState
+from udprouter.session import SessionEvent, SessionLayer
+
+Send = Callable[[bytes, object], None]
+
+
+class Dispatcher:
+    def __init__(self, sessions: SessionLayer, order_entry: OrderEntry,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self.sessions = sessions
+        self.order_entry = order_entry
+        self.clock = clock
+        self.send: Send = lambda data, addr: None
+        self._dirty: dict[int, ServerSession] = {}
+        self.datagrams_in = self.datagrams_out = 0
+        self.messages_in = self.messages_out = 0
+        self.decode_errors = self.unauthenticated = self.duplicates = 0
+
+    # -- inbound --------------------------------------------------------------------------------
+
+    def on_datagram(self, data: bytes, addr, entries: list) -> None:
+        """entries = codec.decode_datagram(data) (decoded by the caller, once)."""
+        self.datagrams_in += 1
+        self.messages_in += len(entries)
+        now = self.clock()
+        first = entries[0]
+        session = self.sessions.by_addr.get(addr)
+        if first.__class__ is Sequence:
+            if session is None or session.state is not SessionState.ESTABLISHED:
+                self._unauthenticated(addr, data, entries, now)
+            else:
+                session.last_recv_ns = now
+                self._application(session, first.next_seq_no, entries, now)
+        elif first.__class__ is DecodeError:
+            self.decode_errors += 1
+            if session is not None and session.state is SessionState.ESTABLISHED:
+                session.last_recv_ns = now
+                reason = business_reject_reason(first)
+                session.pending.append(business_reject(0, first.template_id, reason, now))
+                self._dirty[session.session_id] = session
+            else:
+                self.unauthenticated += 1
+        else:
+            self._session_message(addr, first, len(data), session, now)
+
+    def _application(self, session: ServerSession, first_seq: int, entries: list, now: int) -> None:
+        count = 0
+        for entry in entries[1:]:
+            if entry.__class__ is DecodeError or not entry.IS_APPLICATION:
+                count += frame_consumes_seq_no(entry)
+            else:
+                count += 1
+        skip = session.accept_inbound(first_seq, count)
+        self.duplicates += skip
+        ctx = session.ctx
+        allowed = self.order_entry.risk.admit(ctx, count - skip, now) + skip
+        submit = self.order_entry.submit
+        pending = session.pending
+        seq = first_seq - 1
+        index = 0
+        for entry in entries[1:]:
+            if entry.__class__ is DecodeError:
+                if not frame_consumes_seq_no(entry):
+                    self.decode_errors += 1
+                    continue
+                seq += 1
+                index += 1
+                if index > skip:
+                    self.decode_errors += 1
+                    reason = business_reject_reason(entry)
+                    pending.append(business_reject(seq, entry.template_id, reason, now))
+                continue
+            if not entry.IS_APPLICATION:
+                continue  # session messages travel in datagrams of their own (SPEC)
+            seq += 1
+            index += 1
+            if index <= skip:
+                continue
+            if index > allowed:
+                pending.append(business_reject(seq, entry.TEMPLATE_ID, BusinessRejectReason.Throttled, now))
+                continue
+            result = submit(ctx, entry, now)
+            if result.__class__ is not int:
+                pending.append(self._reject_frame(session, result, seq))
+        if pending:
+            self._dirty[session.session_id] = session
+
+    def _reject_frame(self, session: ServerSession, reject, seq: int) -> bytes:
+        if reject.__class__ is ExecutionReportReject:
+            reject.exec_id = exec_id(session.session_id, session.next_pending_seq())
+        elif reject.__class__ is BusinessMessageReject:
+            reject.ref_seq_num = seq
+        return encode_message(reject)
+
+    def _unauthenticated(self, addr, data: bytes, entries: list, now: int) -> None:
+        self.unauthenticated += 1
+        template = next((e.TEMPLATE_ID for e in entries[1:] if e.__class__ is not DecodeError), 0)
+        reply = business_reject(entries[0].next_seq_no, template, BusinessRejectReason.NotAuthorized, now)
+        if self.sessions.allow_reject(addr, now, len(reply), len(data)):
+            self._send(reply, addr)
+
+    def _session_message(self, addr, msg, size: int, session: ServerSession | None, now: int) -> None:
+        cls = msg.__class__
+        event = SessionEvent.NONE
+        if cls is Negotiate:
+            replies, event = self.sessions.on_negotiate(addr, msg, size, now)
+        elif cls is Establish:
+            replies, event = self.sessions.on_establish(addr, msg, size, now)
+        elif session is None or session.state is not SessionState.ESTABLISHED:
+            self.unauthenticated += 1
+            return
+        elif cls is RetransmitRequest:
+            session.last_recv_ns = now
+            replies = self.sessions.on_retransmit_request(session, msg, now)
+        elif cls is Terminate:
+            self._flush_session(session)
+            replies, event = self.sessions.on_terminate(session, msg)
+        else:
+            session.last_recv_ns = now
+            return  # a server-to-client session message from a client: ignored
+        if event is SessionEvent.ESTABLISHED:
+            session = self.sessions.by_addr[addr]
+            self.order_entry.register_sink(session.session_id, self._sink_for(session), session.ctx)
+        for reply in replies:
+            self._send(reply, addr)
+
+    def _sink_for(self, session: ServerSession):
+        def sink(events: list[tuple]) -> None:
+            now = self.clock()
+            pending = session.pending
+            base = session.next_outbound
+            for ev in events:
+                pending.append(encode_event(ev, base + len(pending), now))
+            self._dirty[session.session_id] = session
+        return sink
+
+    # -- outbound -------------------------------------------------------------------------------
+
+    def end_of_pass(self) -> None:
+        """Once per loop pass: offer the batch, drain events, flush every session with replies."""
+        oe = self.order_entry
+        oe.flush(self.clock())
+        oe.drain()
+        self.flush_sessions()
+
+    def flush_sessions(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        for session in dirty.values():
+            self._flush_session(session)
+
+    def _flush_session(self, session: ServerSession) -> None:
+        if not session.pending:
+            return
+        self.messages_out += len(session.pending)
+        datagrams = session.flush()
+        if session.state is not SessionState.ESTABLISHED:
+            return  # sequenced and kept: a re-established client can ask for them
+        session.last_send_ns = self.clock()
+        for datagram in datagrams:
+            self._send(datagram, session.addr)
+
+    def _send(self, data: bytes, addr) -> None:
+        self.datagrams_out += 1
+        self.send(data, addr)
+
+    def on_timer(self) -> None:
+        for addr, datagram, session in self.sessions.on_timer(self.clock()):
+            if session.state is not SessionState.ESTABLISHED:
+                self._flush_session(session)
+            self._send(datagram, addr)

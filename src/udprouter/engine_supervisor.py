@@ -1,0 +1,176 @@
+"""EngineSupervisor: owns the ring segment, spawns `udprouter-engine`, restarts it after a crash.
+
+The router creates the shared-memory segment and both eventfds, so orders already in the inbound
+ring survive an engine crash; the engine recovers from its journal and continues. The command line
+is the contract's. READY is awaited (bounded) as the line ``READY next_command_seq=<n>`` on stdout
+plus engine_state READY in the header; an early exit or a timeout raises EngineError with the tail
+of the engine's stderr (kept in <journal dir>/engine.log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from udprouter.config import RouterConfig, instruments_of
+from udprouter.errors import EngineError
+from udprouter.order_entry import OrderEntry
+from udprouter.ring import ENGINE_READY, RingSegment
+
+STOP_TIMEOUT_S = 5.0
+LOG_NAME = "engine.log"
+
+
+class EngineSupervisor:
+    def __init__(self, config: RouterConfig, binary: Path, order_entry: OrderEntry) -> None:
+        self.config = config
+        self.binary = Path(binary)
+        self.order_entry = order_entry
+        self.journal_dir = Path(config.journal.dir)
+        self.shm_name = config.engine.shm_name or f"udprouter-{os.getpid()}"
+        self.ring: RingSegment | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self.on_restart: Callable[[], None] | None = None
+        self._stopping = False
+        self._watch_task: asyncio.Task | None = None
+        self._stdout_task: asyncio.Task | None = None
+
+    def command_line(self) -> list[str]:
+        cfg, ring = self.config, self.ring
+        args = [str(self.binary), "--shm", self.shm_name,
+                "--inbound-eventfd", str(ring.inbound_eventfd),
+                "--outbound-eventfd", str(ring.outbound_eventfd),
+                "--journal", str(self.journal_dir), "--durability", cfg.journal.durability]
+        for inst in instruments_of(cfg).values():
+            args += ["--instrument", inst.engine_arg()]
+        args += ["--max-orders", str(cfg.engine.max_orders), "--max-sessions", str(cfg.engine.max_sessions),
+                 "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us)]
+        if cfg.engine.self_match_prevention:
+            args.append("--self-match-prevention")
+        if cfg.journal.snapshot_every:
+            args += ["--snapshot-every", str(cfg.journal.snapshot_every)]
+        return args
+
+    async def start(self) -> None:
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            RingSegment.attach(self.shm_name).unlink()  # a stale segment of a dead router with our name
+        self.ring = RingSegment.create(self.shm_name, self.config.engine.inbound_capacity,
+                                       self.config.engine.outbound_capacity)
+        self.order_entry.ring = self.ring
+        try:
+            await self._spawn()
+        except BaseException:
+            self._release_ring()
+            raise
+        self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _spawn(self) -> None:
+        log = open(self.journal_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.command_line(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=log, pass_fds=(self.ring.inbound_eventfd, self.ring.outbound_eventfd))
+        except OSError as exc:
+            raise EngineError(f"cannot start engine {self.binary}: {exc.strerror}") from exc
+        finally:
+            log.close()
+        next_seq = await self._await_ready(self.proc)
+        self.order_entry.engine_ready(max(next_seq, self.ring.next_command_seq))
+        self._stdout_task = asyncio.get_running_loop().create_task(self._discard_stdout(self.proc))
+
+    async def _await_ready(self, proc: asyncio.subprocess.Process) -> int:
+        timeout = self.config.engine.ready_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = await proc.stdout.readline()
+                    if not line:
+                        await proc.wait()
+                        raise EngineError(f"engine exited with status {proc.returncode} before READY: "
+                                          f"{self.stderr_tail()}")
+                    text = line.decode(errors="replace").strip()
+                    if text.startswith("READY"):
+                        break
+                while self.ring.engine_state != ENGINE_READY:  # the header is set before the line
+                    await asyncio.sleep(0.001)
+        except TimeoutError:
+            await self._kill(proc)
+            raise EngineError(f"engine not READY within {timeout} s: {self.stderr_tail()}") from None
+        fields = dict(part.split("=", 1) for part in text.split()[1:] if "=" in part)
+        return int(fields.get("next_command_seq", "1"))
+
+    async def _discard_stdout(self, proc: asyncio.subprocess.Process) -> None:
+        while await proc.stdout.readline():
+            pass
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        try:
+            data = (self.journal_dir / LOG_NAME).read_bytes()[-limit:]
+        except OSError:
+            return "(no engine log)"
+        return data.decode(errors="replace").strip() or "(engine wrote nothing to stderr)"
+
+    async def _watch(self) -> None:
+        """Restarts the engine whenever it exits while the router runs, with exponential backoff."""
+        backoff = self.config.engine.restart_backoff_s
+        while not self._stopping:
+            await self.proc.wait()
+            if self._stopping:
+                return
+            self.restarts += 1
+            # The dead engine's events are all in the ring now: route them before a new one re-emits.
+            self.order_entry.drain()
+            self.order_entry.engine_restarting()
+            if self.on_restart is not None:
+                self.on_restart()
+            for attempt in range(self.config.engine.max_restarts):
+                await asyncio.sleep(min(backoff * 2**attempt, 5.0))
+                if self._stopping:
+                    return
+                try:
+                    await self._spawn()
+                    break
+                except EngineError:
+                    continue
+            else:
+                self.order_entry.available = False
+                return
+
+    async def stop(self) -> None:
+        """SIGTERM, a bounded wait, then SIGKILL; removes the segment."""
+        self._stopping = True
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                await self._kill(self.proc)
+        if self._stdout_task is not None:
+            self._stdout_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stdout_task
+        self._release_ring()
+
+    @staticmethod
+    async def _kill(proc: asyncio.subprocess.Process) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+    def _release_ring(self) -> None:
+        if self.ring is not None:
+            self.order_entry.ring = None
+            self.ring.unlink()
+            self.ring.close()
+            self.ring = None

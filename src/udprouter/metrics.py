@@ -1,0 +1,93 @@
+"""Metrics: a prometheus-client registry served as Prometheus text on 127.0.0.1:9100 by default.
+
+The hot path only bumps plain integer attributes of the objects that own them (dispatcher, risk,
+order entry, supervisor); this collector reads them at scrape time, so a datagram costs no
+prometheus call. The one histogram (order-to-ack latency) is observed once per batch.
+Secrets are never exported: only key ids appear, and only as session counts.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+LATENCY_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
+
+
+class RouterCollector:
+    """Reads the router's counters at scrape time. sources: an object with the attributes below."""
+
+    def __init__(self, router) -> None:
+        self.router = router
+
+    def collect(self):
+        r = self.router
+        d, oe, risk, sup, sessions = r.dispatcher, r.order_entry, r.risk, r.supervisor, r.sessions
+        yield _counter("udprouter_datagrams_in", "UDP datagrams received", d.datagrams_in)
+        yield _counter("udprouter_datagrams_out", "UDP datagrams sent", d.datagrams_out)
+        yield _counter("udprouter_messages_in", "SBE messages received", d.messages_in)
+        yield _counter("udprouter_messages_out", "Sequenced SBE messages sent", d.messages_out)
+        yield _counter("udprouter_decode_errors", "Frames that did not decode", d.decode_errors)
+        yield _counter("udprouter_unauthenticated_datagrams", "Datagrams from no established session",
+                       d.unauthenticated)
+        yield _counter("udprouter_duplicates_dropped", "Client sequence numbers already applied",
+                       d.duplicates)
+        yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
+                       sessions.rejects_suppressed)
+        rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])
+        for reason, count in sorted(risk.rejects.items()):
+            rejects.add_metric([reason], count)
+        yield rejects
+        yield _counter("udprouter_commands_published", "Commands offered to the engine",
+                       oe.commands_published)
+        yield _counter("udprouter_events_routed", "Engine events routed to sessions", oe.events_routed)
+        yield _counter("udprouter_events_undeliverable", "Events for sessions with no sink", oe.undeliverable)
+        yield _counter("udprouter_engine_busy", "Commands refused because the inbound ring was full",
+                       oe.engine_busy)
+        established = sum(1 for s in sessions.by_addr.values() if s.state == 2)
+        yield _gauge("udprouter_sessions", "Established FIXP sessions", established)
+        ring = oe.ring
+        occupancy = GaugeMetricFamily("udprouter_ring_occupancy", "Records in the ring", labels=["ring"])
+        if ring is not None:
+            occupancy.add_metric(["inbound"], ring.inbound_occupancy)
+            occupancy.add_metric(["outbound"], ring.outbound_occupancy)
+        yield occupancy
+        yield _counter("udprouter_ring_full", "Offers refused by a full inbound ring",
+                       ring.inbound_full_events if ring is not None else 0)
+        yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
+                       sup.restarts if sup else 0)
+
+
+def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.ack_latency = Histogram("udprouter_order_ack_latency_seconds",
+                                     "Receive of a batch of orders to its last event routed (per batch)",
+                                     buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._server = None
+
+    def attach(self, router) -> None:
+        self.registry.register(RouterCollector(router))
+
+    def observe_ack_ns(self, ns: int) -> None:
+        self.ack_latency.observe(ns / 1e9)
+
+    def serve(self, host: str, port: int) -> int:
+        """Starts the HTTP exporter thread; returns the bound port (port 0 picks one)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        return server.server_address[1]
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,257 @@
+"""OrderEntry: the one path from a decoded order to the engine's ring, for UDP and gRPC alike.
+
+submit() runs the risk checks and either returns an immediate reject message (ExecutionReportReject,
+OrderCancelReject or BusinessMessageReject, with exec_id 0 for the caller to fill) or fills the next
+udr_command in a batch array and returns the command_seq it assigned. flush() offers the batch to
+the ring in one call. Free slots are counted when a batch starts and the router is the ring's only
+producer, so an offer never fails part-way: a command that does not fit is refused at submit with
+BusinessMessageReject EngineBusy (nothing dropped silently) and consumes no command_seq.
+
+drain() polls the outbound ring and routes each event by session_id to the sink registered for it
+(register_sink), one call per session per drain with the list of event tuples (reports.EVENT_LAYOUT).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    BusinessRejectReason,
+    CxlRejResponseTo,
+    ExecutionReportReject,
+    NewOrderSingle,
+    OrderCancelReject,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+)
+from udprouter._ring_cffi import ffi, lib
+from udprouter.reports import (
+    EV_COMMAND_SEQ,
+    EV_FLAGS,
+    EV_KIND,
+    EV_LEAVES_QTY,
+    EV_SESSION_ID,
+    EVENT_LAYOUT,
+    EVT_CANCELED,
+    EVT_REJECTED,
+    EVT_TRADE,
+    FLAG_LAST,
+)
+from udprouter.ring import RingSegment
+from udprouter.risk import Risk, SessionContext
+
+Sink = Callable[[list[tuple]], None]
+BATCH_CAPACITY = 4096
+DRAIN_CAPACITY = 4096
+_NEW, _CANCEL, _REPLACE = lib.UDR_CMD_NEW_ORDER, lib.UDR_CMD_CANCEL, lib.UDR_CMD_REPLACE
+
+
+class OrderEntry:
+    def __init__(self, risk: Risk, clock: Callable[[], int] = time.time_ns) -> None:
+        self.risk = risk
+        self.clock = clock
+        self.ring: RingSegment | None = None
+        self.available = True  # False once the engine is given up on: ApplicationNotAvailable
+        self.next_command_seq = 1
+        self.sinks: dict[int, Sink] = {}
+        self.contexts: dict[int, SessionContext] = {}
+        self._cmds = RingSegment.new_commands(BATCH_CAPACITY)
+        self._n = 0
+        self._room = 0
+        self._events = RingSegment.new_events(DRAIN_CAPACITY)
+        self._event_bytes = ffi.buffer(self._events)
+        self.published_through = 0  # highest command_seq offered to the ring
+        self.done_through = 0  # highest command_seq whose LAST event was routed
+        self._partial = (0, 0)  # (command_seq, events routed) of a command whose LAST is pending
+        self._skip = (0, 0)  # after an engine restart: events of that command already routed
+        self._batches: deque[tuple[int, int]] = deque()  # (last command_seq, receive ns) per batch
+        self.on_batch_acked: Callable[[int], None] | None = None  # latency (ns) per acked batch
+        self.engine_busy = 0
+        self.undeliverable = 0
+        self.events_routed = 0
+        self.commands_published = 0
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def register_sink(self, session_id: int, sink: Sink, ctx: SessionContext | None = None) -> None:
+        self.sinks[session_id] = sink
+        if ctx is not None:
+            self.contexts[session_id] = ctx
+
+    def unregister_sink(self, session_id: int) -> None:
+        self.sinks.pop(session_id, None)
+
+    # -- inbound --------------------------------------------------------------------------------
+
+    def submit(self, ctx: SessionContext, msg, recv_ns: int = 0):
+        """command_seq (int) on success, else the reject message to send back (exec_id 0)."""
+        if self._n == 0:
+            self._room = self._free_slots()
+        if self._n >= self._room:
+            return self._busy(msg)
+        cls = msg.__class__
+        if cls is NewOrderSingle:
+            reason = self.risk.check_new(ctx, msg)
+            if reason is not None:
+                return ExecutionReportReject(msg.cl_ord_id, 0, self.clock(), msg.price, msg.order_qty,
+                                             msg.security_id, msg.side, reason)
+            ctx.open_orders += 1
+            return self._fill(ctx, msg, _NEW, 0, msg.price if msg.ord_type == 2 else 0, recv_ns)
+        if cls is OrderCancelRequest:
+            reason = self.risk.check_cancel(ctx, msg)
+            if reason is not None:
+                return OrderCancelReject(msg.cl_ord_id, msg.orig_cl_ord_id, 0, self.clock(), msg.security_id,
+                                         CxlRejResponseTo.OrderCancelRequest, reason)
+            return self._fill(ctx, msg, _CANCEL, msg.orig_cl_ord_id, 0, recv_ns)
+        if cls is OrderCancelReplaceRequest:
+            reason = self.risk.check_replace(ctx, msg)
+            if reason is not None:
+                return OrderCancelReject(msg.cl_ord_id, msg.orig_cl_ord_id, 0, self.clock(), msg.security_id,
+                                         CxlRejResponseTo.OrderCancelReplaceRequest, reason)
+            return self._fill(ctx, msg, _REPLACE, msg.orig_cl_ord_id, msg.price, recv_ns)
+        return BusinessMessageReject(0, self.clock(), getattr(msg, "TEMPLATE_ID", 0),
+                                     BusinessRejectReason.UnsupportedMessageType)
+
+    def _free_slots(self) -> int:
+        ring = self.ring
+        if ring is None or not self.available:
+            return 0
+        return min(BATCH_CAPACITY, ring.inbound_capacity - ring.inbound_occupancy)
+
+    def _busy(self, msg):
+        self.engine_busy += 1
+        reason = BusinessRejectReason.EngineBusy
+        if not self.available:
+            reason = BusinessRejectReason.ApplicationNotAvailable
+        self.risk.rejects[reason.name] += 1
+        return BusinessMessageReject(0, self.clock(), getattr(msg, "TEMPLATE_ID", 0), reason)
+
+    def _fill(self, ctx: SessionContext, msg, kind: int, orig: int, price: int, recv_ns: int) -> int:
+        cmd = self._cmds[self._n]
+        seq = self.next_command_seq
+        self.next_command_seq = seq + 1
+        cmd.command_seq = seq
+        cmd.cl_ord_id = msg.cl_ord_id
+        cmd.orig_cl_ord_id = orig
+        cmd.price = price
+        cmd.recv_time_ns = recv_ns
+        cmd.session_id = ctx.session_id
+        cmd.account = ctx.account
+        cmd.security_id = msg.security_id
+        cmd.kind = kind
+        cmd.side = msg.side
+        if kind == _CANCEL:
+            cmd.order_qty = cmd.ord_type = cmd.time_in_force = 0
+        else:
+            cmd.order_qty = msg.order_qty
+            cmd.ord_type = msg.ord_type if kind == _NEW else 2
+            cmd.time_in_force = msg.time_in_force if kind == _NEW else 0
+        self._n += 1
+        if self._n == BATCH_CAPACITY:
+            self.flush(recv_ns)
+        return seq
+
+    def flush(self, recv_ns: int = 0) -> int:
+        """Offers the batch to the ring (one call) and wakes the engine if it sleeps."""
+        n = self._n
+        if n == 0:
+            return 0
+        self._n = 0
+        offered = self.ring.offer_commands(self._cmds, n)
+        # Single producer and counted free slots: offered == n. Anything else is an ABI bug, not load.
+        assert offered == n, f"ring accepted {offered} of {n} counted-free slots"
+        self.ring.wake_engine_if_sleeping()
+        last = self.next_command_seq - 1
+        self.published_through = last
+        self.commands_published += n
+        self._batches.append((last, recv_ns))
+        return n
+
+    # -- outbound -------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Routes every event waiting in the outbound ring; returns how many were read."""
+        ring = self.ring
+        if ring is None:
+            return 0
+        total = 0
+        while True:
+            n = ring.poll_events(self._events, DRAIN_CAPACITY)
+            if n == 0:
+                break
+            total += n
+            self._route(EVENT_LAYOUT.iter_unpack(self._event_bytes[: n * 64]))
+            if n < DRAIN_CAPACITY:
+                break
+        if total:
+            self._ack_batches()
+        return total
+
+    def _route(self, events) -> None:
+        by_session: dict[int, list[tuple]] = {}
+        done = self.done_through
+        partial_seq, partial_n = self._partial
+        skip_seq, skip_left = self._skip
+        contexts = self.contexts
+        for ev in events:
+            seq = ev[EV_COMMAND_SEQ]
+            if seq <= done:
+                continue
+            if skip_left and seq == skip_seq:
+                skip_left -= 1  # re-emitted by a restarted engine: already routed
+                continue
+            if ev[EV_FLAGS] & FLAG_LAST:
+                done, partial_seq, partial_n = seq, 0, 0
+            elif seq == partial_seq:
+                partial_n += 1
+            else:
+                partial_seq, partial_n = seq, 1
+            sid = ev[EV_SESSION_ID]
+            kind = ev[EV_KIND]
+            if kind == EVT_CANCELED or kind == EVT_REJECTED or (kind == EVT_TRADE and ev[EV_LEAVES_QTY] == 0):
+                ctx = contexts.get(sid)
+                if ctx is not None and ctx.open_orders > 0:
+                    ctx.open_orders -= 1
+            bucket = by_session.get(sid)
+            if bucket is None:
+                by_session[sid] = [ev]
+            else:
+                bucket.append(ev)
+        self.done_through = done
+        self._partial = (partial_seq, partial_n)
+        self._skip = (skip_seq, skip_left)
+        sinks = self.sinks
+        for sid, evs in by_session.items():
+            self.events_routed += len(evs)
+            sink = sinks.get(sid)
+            if sink is None:
+                self.undeliverable += len(evs)
+            else:
+                sink(evs)
+
+    def _ack_batches(self) -> None:
+        batches, done, hook = self._batches, self.done_through, self.on_batch_acked
+        if not batches or batches[0][0] > done:
+            return
+        now = time.time_ns()
+        while batches and batches[0][0] <= done:
+            _, recv_ns = batches.popleft()
+            if hook is not None and recv_ns:
+                hook(now - recv_ns)
+
+    def engine_restarting(self) -> None:
+        """Called after the old engine is gone and its events drained: a new engine re-emits the
+        events of a command whose LAST it never published, so skip the ones already routed."""
+        self._skip = self._partial
+        self._partial = (0, 0)
+
+    def engine_ready(self, next_command_seq: int) -> None:
+        self.next_command_seq = max(self.next_command_seq, next_command_seq)
+
+    @property
+    def outstanding(self) -> int:
+        """Commands published whose events have not all been routed."""
+        return max(0, self.published_through - self.done_through)

@@ -1,0 +1,149 @@
+"""The router process: UDP socket (bytes in/out only), engine supervision, metrics, lifecycle.
+
+RouterProtocol hands each datagram to the codec and the Dispatcher and schedules one end-of-pass
+call per event-loop pass, so a burst of datagrams becomes one ring offer, one event drain and one
+send per session. Events from the engine also arrive through the outbound eventfd (add_reader).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from udprouter.auth import Authenticator
+from udprouter.codec import decode_datagram
+from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
+from udprouter.dispatcher import Dispatcher
+from udprouter.engine_supervisor import EngineSupervisor
+from udprouter.metrics import Metrics
+from udprouter.order_entry import OrderEntry
+from udprouter.risk import Risk
+from udprouter.session import SessionLayer
+from udprouter.session_store import SessionStore
+
+log = logging.getLogger("udprouter")
+TIMER_INTERVAL_S = 0.05
+DRAIN_TIMEOUT_S = 5.0
+
+
+class RouterProtocol(asyncio.DatagramProtocol):
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def connection_made(self, transport) -> None:
+        self.router.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.router.on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.router.send_errors += 1  # e.g. ICMP port unreachable from a client that went away
+
+
+class Router:
+    def __init__(self, config: RouterConfig, capture_path: str | None = None) -> None:
+        self.config = config
+        self.binary = resolve_engine_binary(config)
+        self.store = SessionStore(config.journal.dir)
+        self.auth = Authenticator(config.keys, int(config.session.timestamp_window_s * 1e9))
+        self.sessions = SessionLayer(config.session, self.auth, self.store)
+        limits = config.session
+        self.risk = Risk(instruments_of(config), limits.max_open_orders, limits.throttle_msgs_per_s)
+        self.order_entry = OrderEntry(self.risk)
+        self.dispatcher = Dispatcher(self.sessions, self.order_entry)
+        self.supervisor = EngineSupervisor(config, self.binary, self.order_entry)
+        self.supervisor.on_restart = self.dispatcher.flush_sessions
+        self.metrics = Metrics()
+        self.metrics.attach(self)
+        self.order_entry.on_batch_acked = self.metrics.observe_ack_ns
+        self.capture = None
+        if capture_path:
+            from udprouter.capture import CaptureDirection, CaptureWriter
+            self.capture = CaptureWriter(capture_path)
+            self._inbound, self._outbound = CaptureDirection.INBOUND, CaptureDirection.OUTBOUND
+        self.transport = None
+        self.udp_address = None
+        self.metrics_port = None
+        self.send_errors = 0
+        self._pass_scheduled = False
+        self._timer = None
+        self._loop = None
+
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        await self.supervisor.start()
+        ring = self.supervisor.ring
+        loop.add_reader(ring.outbound_eventfd, self._on_engine_events)
+        ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it
+        udp = self.config.udp
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: RouterProtocol(self),
+                                                                local_addr=(udp.host, udp.port))
+        self.udp_address = self.transport.get_extra_info("sockname")
+        self.dispatcher.send = self._send_capture if self.capture else self.transport.sendto
+        if self.config.metrics.enabled:
+            self.metrics_port = self.metrics.serve(self.config.metrics.host, self.config.metrics.port)
+        self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
+
+    def on_datagram(self, data: bytes, addr) -> None:
+        if self.capture is not None:
+            self.capture.record(self._inbound, addr, self.udp_address, data)
+        self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            self._loop.call_soon(self._end_of_pass)
+
+    def _end_of_pass(self) -> None:
+        self._pass_scheduled = False
+        self.dispatcher.end_of_pass()
+        self._rearm_events()
+        if self.capture is not None:
+            self.capture.flush()
+
+    def _on_engine_events(self) -> None:
+        ring = self.supervisor.ring
+        if ring is None:
+            return
+        ring.drain_outbound_eventfd()
+        self.order_entry.drain()
+        self._rearm_events()
+        self.dispatcher.flush_sessions()
+
+    def _rearm_events(self) -> None:
+        # Announce the sleep again and re-check: events published before the announcement woke nobody.
+        ring = self.supervisor.ring
+        for _ in range(16):
+            if ring is None or ring.set_router_sleeping(True) == 0:
+                return
+            self.order_entry.drain()
+
+    def _send_capture(self, data: bytes, addr) -> None:
+        self.capture.record(self._outbound, self.udp_address, addr, data)
+        self.transport.sendto(data, addr)
+
+    def _on_timer(self) -> None:
+        self.dispatcher.on_timer()
+        self._on_engine_events()  # a lost wake-up costs at most one timer interval
+        self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)
+
+    async def stop(self) -> None:
+        """Drain in-flight work (bounded), flush replies, stop the engine, release everything."""
+        self.dispatcher.end_of_pass()
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:
+            await asyncio.sleep(0.002)
+            self._on_engine_events()
+        self.dispatcher.flush_sessions()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.supervisor.ring is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.supervisor.ring.outbound_eventfd)
+        await self.supervisor.stop()
+        if self.transport is not None:
+            self.transport.close()
+        self.metrics.close()
+        if self.capture is not None:
+            self.capture.close()
+        self.store.close()
