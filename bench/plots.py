@@ -2,6 +2,7 @@
 offered rate, and achieved vs offered rate. Entries opt in with extra keys:
   spectrum_us   [[percentile, latency_us], ...] and offered_rate (orders/s)  -> latency_spectrum.png
   offered_rate and achieved_rate (orders/s)                                   -> throughput.png
+  baseline_spectrum_us / baseline_achieved_rate add the in-run baseline (dashed, one per baseline).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ def write_plots(entries: list[dict], out_dir: Path) -> list[Path]:
 
 def _spectrum(entries: list[dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
+    drawn_baselines = set()
     for e in entries:
-        points = [(p, us) for p, us in e["spectrum_us"] if p < 100.0]
-        # HdrHistogram convention: x = 1 / (1 - percentile), so the tail gets the room it needs.
-        ax.plot([1.0 / (1.0 - p / 100.0) for p, _ in points], [us for _, us in points], marker="o",
-                label=e["name"])
+        _spectrum_line(ax, e["spectrum_us"], e["name"], "-")
+        base_label = f"{e['baseline_name']} at {e['offered_rate']:,}/s"
+        if e.get("baseline_spectrum_us") and base_label not in drawn_baselines:
+            drawn_baselines.add(base_label)
+            _spectrum_line(ax, e["baseline_spectrum_us"], base_label, "--")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [50.0, 90.0, 99.0, 99.9, 99.99]
@@ -47,11 +50,23 @@ def _spectrum(entries: list[dict], path: Path) -> Path:
     return path
 
 
+def _spectrum_line(ax, spectrum: list, label: str, style: str) -> None:
+    points = [(p, us) for p, us in spectrum if p < 100.0]
+    # HdrHistogram convention: x = 1 / (1 - percentile), so the tail gets the room it needs.
+    ax.plot([1.0 / (1.0 - p / 100.0) for p, _ in points], [us for _, us in points], style, marker="o",
+            label=label)
+
+
 def _throughput(entries: list[dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
     series: dict[str, list[tuple[float, float]]] = {}
     for e in entries:
         series.setdefault(e.get("series", e["name"]), []).append((e["offered_rate"], e["achieved_rate"]))
+        if e.get("baseline_achieved_rate") is not None:
+            point = (e["offered_rate"], e["baseline_achieved_rate"])
+            base = series.setdefault(e["baseline_name"].split(",")[0].replace(" p99", ""), [])
+            if point not in base:
+                base.append(point)
     for label, points in series.items():
         points.sort()
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)

@@ -3,12 +3,13 @@ report counts, rate and latency. Shared by the console script and bench/bench_ud
 
 import socket
 import time
+from array import array
 from dataclasses import dataclass
 
 from .handshake import establish_session, open_udp_socket
 from .latency import LatencySummary, latency_histogram, summarize
 from .order_flow import build_order_flow
-from .plan import build_plan
+from .plan import Plan, build_plan
 from .runner import RunLimits, run_plan
 from .schedule import paced_schedule
 
@@ -79,19 +80,42 @@ class Sessions:
         self.close()
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedLoad:
+    """A spec turned into bytes and a schedule: build once, run against several servers."""
+
+    spec: LoadSpec
+    plan: Plan
+    schedule: array | None
+
+
+def prepare_load(spec: LoadSpec, seq_start: list[int], cl_ord_id_base: int) -> PreparedLoad:
+    n = len(seq_start)
+    flow = build_order_flow(spec.orders, sessions=n, seed=spec.seed)
+    plan = build_plan(flow, spec.per_datagram, sessions=n, cl_ord_id_base=cl_ord_id_base,
+                      seq_start=seq_start, transact_time=time.time_ns())
+    schedule = paced_schedule(len(plan.datagrams), spec.per_datagram, spec.rate) if spec.rate else None
+    return PreparedLoad(spec, plan, schedule)
+
+
+def execute_load(prepared: PreparedLoad, sessions: Sessions, limits: RunLimits | None = None) -> LoadReport:
+    """Runs a prepared load on sessions whose next sequence numbers are the plan's seq_start."""
+    plan, spec = prepared.plan, prepared.spec
+    if list(plan.seq_start) != sessions.seq_start:
+        raise ValueError(f"plan starts at sequence numbers {list(plan.seq_start)}, "
+                         f"sessions at {sessions.seq_start}")
+    result = run_plan(plan, sessions.fds(), prepared.schedule, window_orders=spec.window,
+                      limits=limits or RunLimits())
+    # The server applied (or declared NotApplied) every number sent; later runs continue after them.
+    sessions.advance([int(length) for length in plan.seq_orders_len])
+    hist = latency_histogram(result, plan.order_datagram(), prepared.schedule)
+    return LoadReport(spec, result.sent_orders, result.acked, result.rejected, result.not_applied,
+                      result.unanswered, result.send_errors, result.acked_per_s(), result.elapsed_ns / 1e9,
+                      summarize(hist))
+
+
 def run_load(
     spec: LoadSpec, sessions: Sessions, cl_ord_id_base: int, limits: RunLimits | None = None
 ) -> LoadReport:
     """Runs spec on the sessions; ClOrdIDs from cl_ord_id_base (keep it above the sessions' past ones)."""
-    n = len(sessions.socks)
-    flow = build_order_flow(spec.orders, sessions=n, seed=spec.seed)
-    plan = build_plan(flow, spec.per_datagram, sessions=n, cl_ord_id_base=cl_ord_id_base,
-                      seq_start=sessions.seq_start, transact_time=time.time_ns())
-    schedule = paced_schedule(len(plan.datagrams), spec.per_datagram, spec.rate) if spec.rate else None
-    result = run_plan(plan, sessions.fds(), schedule, window_orders=spec.window, limits=limits or RunLimits())
-    # The server applied (or declared NotApplied) every number sent; later runs continue after them.
-    sessions.advance([int(length) for length in plan.seq_orders_len])
-    hist = latency_histogram(result, plan.order_datagram(), schedule)
-    return LoadReport(spec, result.sent_orders, result.acked, result.rejected, result.not_applied,
-                      result.unanswered, result.send_errors, result.acked_per_s(), result.elapsed_ns / 1e9,
-                      summarize(hist))
+    return execute_load(prepare_load(spec, sessions.seq_start, cl_ord_id_base), sessions, limits)

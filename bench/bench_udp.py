@@ -1,0 +1,173 @@
+"""UDP end-to-end benchmark: the real router + engine beside a C echo server, same traffic, one run.
+
+    python -m bench.bench_udp [--quick] [--json]
+
+Servers (each on an ephemeral loopback port, stopped by pid at the end):
+  echo             bench/c/udp_echo.c: answers like the router, does no work (the in-run ceiling)
+  router <wait>    `udprouter serve`, temp config, journal in a temp dir (durability os), the engine
+                   wait strategy selected in the config: hybrid and spin are both measured
+  router capture   hybrid with `--capture` (pcapng of every datagram), against capture off
+  asyncio+struct   bench/baseline_asyncio.py: what one would write without this project
+Loads (tools/loadgen: sendmmsg/recvmmsg in C, a seeded flow of adds near the touch, crossing IOCs
+and cancels over SecurityID 1-3, a fresh FIXP session per load):
+  max1 / max20     max rate, 1 or 20 orders per datagram, windowed; figure = acked orders/s
+  lat<R>           fixed offered rate R orders/s, 1 per datagram; order-to-first-answer latency from
+                   the intended send time (coordinated omission corrected), p50/p99/p99.9/max
+Every figure has its baseline from the same run (ratio printed); floors and aims from DESIGN.md are
+attached to the entries they concern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+from bench.c.echo_server import EchoServer
+from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
+from tools.loadgen.load_run import LoadReport, LoadSpec, PreparedLoad, Sessions, execute_load, prepare_load
+from tools.loadgen.runner import RunLimits
+
+CREDENTIALS = ("demo", "demo-secret")
+HEADLINE_RATE = 50_000
+FLOORS = {"max1": 100_000, "max20": 500_000, "lat50000": 1000.0}  # orders/s, orders/s, p99 us
+AIMS = {"max1": "0.8x echo", "max20": "2M orders/s", "lat50000": "p50 and p99 within 1.5x echo"}
+
+
+@dataclass(frozen=True)
+class Loads:
+    specs: dict[str, LoadSpec]
+    rates: tuple[int, ...]
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Loads:
+        rates = (HEADLINE_RATE,) if quick else (10_000, HEADLINE_RATE, 100_000, 200_000)
+        seconds = 1.0 if quick else 2.0
+        specs = {
+            "max1": LoadSpec(orders=40_000 if quick else 300_000, per_datagram=1, window=256),
+            "max20": LoadSpec(orders=200_000 if quick else 2_000_000, per_datagram=20, window=1000),
+        }
+        for rate in rates:
+            specs[f"lat{rate}"] = LoadSpec(orders=int(rate * seconds), per_datagram=1, rate=rate)
+        return cls(specs, rates)
+
+
+class Bench:
+    def __init__(self, quick: bool) -> None:
+        self.loads = Loads.for_mode(quick)
+        # New sessions start at sequence number 1 and ClOrdID 1, so one plan serves every server.
+        self.prepared: dict[str, PreparedLoad] = {
+            key: prepare_load(spec, [1], 1) for key, spec in self.loads.specs.items()
+        }
+        self.reports: dict[str, dict[str, LoadReport]] = {}
+
+    def measure(self, server: str, port: int, keys: list[str], credentials: tuple[str, str] | None) -> None:
+        for key in keys:
+            with Sessions("127.0.0.1", port, 1, credentials) as sessions:
+                report = execute_load(self.prepared[key], sessions, RunLimits(timeout_s=60.0))
+            self.reports.setdefault(server, {})[key] = report
+            _print_report(server, key, report)
+
+
+def _print_report(server: str, key: str, r: LoadReport) -> None:
+    lat = r.latency
+    print(f"{server:>24} {key:>9}: {r.rate_per_s:>12,.0f} acked/s  acked {r.acknowledged}/{r.sent} "
+          f"rej {r.rejected} n/a {r.not_applied} lost {r.unanswered}  us p50 {lat.p50_us:.1f} "
+          f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}", flush=True)
+
+
+def run_servers(bench: Bench, quick: bool) -> None:
+    every = list(bench.loads.specs)
+    headline = ["max1", "max20", f"lat{HEADLINE_RATE}"]
+    with EchoServer() as echo:
+        bench.measure("echo", echo.port, every, None)
+    with RouterProcess(wait="hybrid") as router:
+        bench.measure("router (hybrid)", router.port, every, CREDENTIALS)
+    with RouterProcess(wait="spin") as router:
+        bench.measure("router (spin)", router.port, headline, CREDENTIALS)
+    with RouterProcess(wait="hybrid", capture=True) as router:
+        bench.measure("router (hybrid, capture)", router.port, ["max1", f"lat{HEADLINE_RATE}"], CREDENTIALS)
+    with BaselineAsyncioProcess() as baseline:
+        bench.measure("asyncio+struct", baseline.port, ["max1", f"lat{HEADLINE_RATE}"], None)
+
+
+def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
+    r, b = bench.reports[server][key], bench.reports[base_server][key]
+    per = r.spec.per_datagram
+    entry = {
+        "name": f"UDP acked orders/s, {per}/datagram, {server}", "figure": round(r.rate_per_s),
+        "unit": "orders/s", "baseline_name": f"{base_server}, same traffic", "baseline": round(b.rate_per_s),
+        "ratio": round(r.rate_per_s / b.rate_per_s, 3) if b.rate_per_s else 0.0,
+        "p50": r.latency.p50_us, "p99": r.latency.p99_us, "acked": r.acknowledged, "sent": r.sent,
+        "rejected": r.rejected, "unanswered": r.unanswered, "window": r.spec.window,
+    }
+    return _with_floor(entry, key, r.rate_per_s)
+
+
+def latency_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
+    r, b = bench.reports[server][key], bench.reports[base_server][key]
+    rate = r.spec.rate or 0
+    entry = {
+        "name": f"UDP order-to-ack p99 at {rate // 1000}k/s, {server}", "figure": r.latency.p99_us,
+        "unit": "us (p99)", "baseline_name": f"{base_server} p99, same traffic", "baseline": b.latency.p99_us,
+        "ratio": round(r.latency.p99_us / b.latency.p99_us, 3) if b.latency.p99_us else 0.0,
+        "p50": r.latency.p50_us, "p99": r.latency.p99_us, "p999": r.latency.p999_us, "max": r.latency.max_us,
+        "baseline_p50": b.latency.p50_us, "p50_ratio": round(r.latency.p50_us / b.latency.p50_us, 3),
+        "offered_rate": rate, "achieved_rate": round(r.rate_per_s), "series": server,
+        "baseline_achieved_rate": round(b.rate_per_s), "acked": r.acknowledged, "unanswered": r.unanswered,
+        "spectrum_us": sorted(r.latency.spectrum_us.items()),
+        "baseline_spectrum_us": sorted(b.latency.spectrum_us.items()),
+    }
+    return _with_floor(entry, key, r.latency.p99_us)
+
+
+def _with_floor(entry: dict, key: str, value: float) -> dict:
+    if key in FLOORS:
+        floor = FLOORS[key]
+        entry["floor"] = floor
+        entry["meets_floor"] = value < floor if key.startswith("lat") else value >= floor
+        entry["aim"] = AIMS[key]
+    return entry
+
+
+def entries(bench: Bench) -> list[dict]:
+    out = []
+    for server in ("router (hybrid)", "router (spin)"):
+        for key in bench.reports.get(server, {}):
+            make = latency_entry if key.startswith("lat") else throughput_entry
+            out.append(make(bench, server, key, "echo"))
+    capture_off = "router (hybrid)"
+    for key in bench.reports.get("router (hybrid, capture)", {}):
+        make = latency_entry if key.startswith("lat") else throughput_entry
+        out.append(make(bench, "router (hybrid, capture)", key, capture_off))
+    for key in bench.reports.get("asyncio+struct", {}):
+        make = latency_entry if key.startswith("lat") else throughput_entry
+        out.append(make(bench, capture_off, key, "asyncio+struct"))
+    return out
+
+
+def run(quick: bool) -> list[dict]:
+    bench = Bench(quick)
+    run_servers(bench, quick)
+    result = entries(bench)
+    for e in result:
+        floor = f"  floor {e['floor']:,} {'met' if e['meets_floor'] else 'MISSED'}" if "floor" in e else ""
+        print(f"{e['name']}: {e['figure']:,} {e['unit']} vs {e['baseline_name']} {e['baseline']:,} "
+              f"-> {e['ratio']:.2f}x{floor}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="UDP end-to-end benchmark (router vs C echo)")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the entries as one JSON array")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
