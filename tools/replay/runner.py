@@ -1,0 +1,118 @@
+"""replay(): recorded sessions into fresh sessions of a live router, on schedule, with every answer tracked.
+
+One udprouter.client.Client per recorded session (Negotiate + Establish with our own credentials;
+it numbers the messages, resends unanswered datagrams under the same numbers and fills gaps in the
+server's flow). NotApplied orders are not resent here: the report counts them as not applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tools.replay.recording import Recording
+from tools.replay.rewrite import SessionRewriter
+from tools.replay.schedule import ScheduledSend, Timing, schedule
+from tools.replay.tracker import ReplayTracker
+from udprouter.client import Client
+
+# At topspeed, let the event loop read answers every this many datagrams.
+YIELD_EVERY = 32
+# Sleeping for less than this is left to the next pass: timers are millisecond-grained anyway.
+MIN_SLEEP_NS = 200_000
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ReplayTarget:
+    host: str
+    port: int
+    key_id: str
+    secret: str
+    wait_s: float = 2.0  # after the last send, how long to wait for answers still missing
+    connect_timeout_s: float = 0.5
+
+
+@dataclass
+class ReplayOutcome:
+    tracker: ReplayTracker
+    sessions: int
+    datagrams_sent: int
+    started_ns: int = 0
+    last_send_ns: int = 0
+    intended_span_ns: int = 0
+    unmapped_orig: int = 0
+    sends: list[ScheduledSend] = field(default_factory=list)
+
+
+async def _connect_all(recording: Recording, target: ReplayTarget) -> list[Client]:
+    async def connect_one() -> Client:
+        # Resending NotApplied orders would replay something the recording never sent: count them instead.
+        return await Client.connect(target.host, target.port, target.key_id, target.secret,
+                                    timeout=target.connect_timeout_s, resend_not_applied=False)
+    return list(await asyncio.gather(*(connect_one() for _ in recording.sessions)))
+
+
+async def _consume(client: Client, index: int, tracker: ReplayTracker) -> None:
+    async for msg in client.reports():
+        tracker.on_message(index, msg, time.monotonic_ns())
+
+
+async def _pace(target_ns: int, sent: int, topspeed: bool) -> None:
+    delay = target_ns - time.monotonic_ns()
+    if delay >= MIN_SLEEP_NS:
+        await asyncio.sleep(delay / 1e9)
+    elif topspeed and sent % YIELD_EVERY == 0:
+        await asyncio.sleep(0)
+
+
+async def _wait_for_answers(tracker: ReplayTracker, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while tracker.unanswered and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def replay(recording: Recording, timing: Timing, target: ReplayTarget,
+                 progress: ProgressCallback | None = None) -> ReplayOutcome:
+    """Send the recording's datagrams on schedule and wait (bounded) for their answers."""
+    sends = schedule([d.ts_ns for d in recording.datagrams], timing)
+    keys = list(recording.sessions)
+    index_of = {key: i for i, key in enumerate(keys)}
+    tracker = ReplayTracker()
+    outcome = ReplayOutcome(tracker, len(keys), 0, sends=sends)
+    clients = await _connect_all(recording, target)
+    consumers = [asyncio.create_task(_consume(c, i, tracker)) for i, c in enumerate(clients)]
+    rewriters = [SessionRewriter(first_cl_ord_id=time.time_ns() // 1000) for _ in keys]
+    deadline_ns = None if timing.duration_s is None else int(timing.duration_s * 1e9)
+    try:
+        outcome.started_ns = start = time.monotonic_ns() + 1_000_000
+        for n, send in enumerate(sends):
+            intended = start + send.at_ns
+            await _pace(intended, n, timing.topspeed)
+            if deadline_ns is not None and time.monotonic_ns() - start >= deadline_ns:
+                break
+            recorded = recording.datagrams[send.packet]
+            i = index_of[recorded.session_key]
+            rewritten = rewriters[i].rewrite(recorded, send.loop, time.time_ns())
+            first_seq = clients[i].out.next_seq
+            await clients[i].send_messages(list(rewritten.messages))
+            expected = recording.sessions[recorded.session_key].answers
+            tracker.on_sent(i, first_seq, rewritten, intended, expected)
+            outcome.datagrams_sent += 1
+            outcome.intended_span_ns = send.at_ns
+            if progress is not None:
+                progress(n + 1, len(sends))
+        outcome.last_send_ns = time.monotonic_ns()
+        await _wait_for_answers(tracker, target.wait_s)
+    finally:
+        tracker.finish_unanswered()
+        outcome.unmapped_orig = sum(r.unmapped_orig for r in rewriters)
+        for task in consumers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+    return outcome
