@@ -8,6 +8,7 @@ from pathlib import Path
 from tools.gen.emit_c_header import render_c_header
 from tools.gen.emit_construct import render_construct_defs
 from tools.gen.emit_python import HEADER, render_messages
+from tools.gen.emit_spec import render_spec
 from tools.gen.schema import ROOT, load_schemas
 
 GENERATED_INIT = HEADER + '"""Generated from the SBE schemas in protocol/; see tools/gen."""\n'
@@ -21,6 +22,7 @@ def render(schemas=None) -> dict[str, str]:
         "src/udprouter/_generated/messages.py": render_messages(schemas),
         "src/udprouter/_generated/construct_defs.py": render_construct_defs(schemas),
         "engine/include/udprouter/generated/sbe_messages.h": render_c_header(schemas),
+        "protocol/SPEC.md": render_spec(schemas),
     }
 
 
