@@ -1,0 +1,123 @@
+// engine.h - the matching engine core: the facade the engine process and the tests drive.
+//
+// Engine applies udr_command records (ring_abi.h) one at a time and reports the outcome as
+// udr_event records through a caller-supplied sink, in order, the last one flagged
+// UDR_EVT_FLAG_LAST. apply() allocates nothing, takes no lock and reads no clock, so the events
+// are a pure function of the command sequence (the journal replays to the same state).
+//
+// Events per command:
+//   NEW accepted:  ACCEPTED, then per fill TRADE (incoming side, AGGRESSOR) + TRADE (resting side,
+//                  to its own session); SMP: CANCELED (SelfMatchPrevention) to the resting order;
+//                  an unfilled IOC / FOK / market remainder: CANCELED (ImmediateOrCancel or
+//                  FillOrKill). A FOK that cannot fill in full: ACCEPTED, CANCELED (FillOrKill).
+//   NEW refused:   REJECTED (OrdRejReason), price and qty as requested.
+//   CANCEL:        CANCELED (ClientRequest) or CANCEL_REJECTED (CxlRejReason).
+//   REPLACE:       REPLACED, then trades as for NEW if the new price crosses, or CANCEL_REJECTED
+//                  (CxlRejReason, flag TO_REPLACE).
+//   other kinds:   REJECTED (Other).
+// Field conventions: order_id is the command_seq of the creating NEW. CANCELED for a request
+// carries the request's ClOrdID and OrigClOrdID; an unsolicited CANCELED (IOC, FOK, SMP) carries
+// the order's ClOrdID in both. CANCEL_REJECTED for an order id the session used before is
+// TooLateToCancel, for any other id UnknownOrder (also when the security or side do not match).
+//
+// Validation order for NEW: session_id (Other), ClOrdID not above the session's mark
+// (DuplicateOrder), SecurityID (UnknownSymbol), side/type/TIF (UnsupportedOrderCharacteristic),
+// qty 0 or above max (IncorrectQuantity), limit price off band (PriceExceedsCurrentPriceBand) then
+// off tick (InvalidPriceIncrement), a Day limit order with the pool full (OrderBookFull).
+// For REPLACE: session, DuplicateClOrdID, order lookup, qty 0 or above max, band, tick, qty not
+// above cum_qty (IncorrectQuantity).
+#ifndef UDPROUTER_ENGINE_ENGINE_H
+#define UDPROUTER_ENGINE_ENGINE_H
+
+#include "udprouter/engine/event_buffer.h"
+#include "udprouter/engine/instrument.h"
+#include "udprouter/engine/instrument_table.h"
+#include "udprouter/engine/matcher.h"
+#include "udprouter/engine/order_index.h"
+#include "udprouter/engine/order_pool.h"
+#include "udprouter/engine/ring_abi.h"
+#include "udprouter/engine/session_table.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace udprouter::engine {
+
+struct EngineConfig {
+    std::vector<InstrumentSpec> instruments;
+    uint32_t max_orders;   // live orders across all instruments (the pool size)
+    uint32_t max_sessions; // session ids 1..max_sessions are served
+    bool self_match_prevention;
+};
+
+class Engine {
+public:
+    // Throws EngineConfigError for a configuration it cannot serve.
+    explicit Engine(const EngineConfig& config);
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Applies one command; sink(const udr_event&) is called once per event, in order.
+    template <class Sink>
+    void apply(const udr_command& command, Sink&& sink) {
+        using SinkType = std::remove_reference_t<Sink>;
+        events_.bind(
+            [](void* context, const udr_event* events, uint32_t count) {
+                SinkType& s = *static_cast<SinkType*>(context);
+                for (uint32_t i = 0; i < count; ++i) {
+                    s(events[i]);
+                }
+            },
+            const_cast<void*>(static_cast<const void*>(&sink)));
+        dispatch(command);
+        events_.finish();
+    }
+
+    // Hash over everything that defines the state: last command_seq, the session ClOrdID marks,
+    // and every live order of every book in price-time order. Independent of pool slot numbers.
+    uint64_t state_digest() const;
+
+    // Binary snapshot: versioned, config fingerprint, FNV-1a checksum. read_snapshot replaces the
+    // state and returns true, or returns false and leaves the state untouched when the file is
+    // truncated, corrupt, of another version or taken under another configuration.
+    void write_snapshot(std::FILE* file) const;
+    bool read_snapshot(std::FILE* file);
+
+    // Highest command_seq applied (or restored from a snapshot); 0 for a fresh engine.
+    uint64_t last_command_seq() const { return last_command_seq_; }
+
+    const EngineConfig& config() const { return config_; }
+    uint32_t live_orders() const { return pool_.in_use(); }
+
+private:
+    void dispatch(const udr_command& command);
+    void new_order(const udr_command& command);
+    void cancel_order(const udr_command& command);
+    void replace_order(const udr_command& command);
+    void reject(const udr_command& command, OrdRejReason reason);
+    void cancel_reject(const udr_command& command, CxlRejReason reason, uint64_t order_id);
+    bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level);
+    uint32_t find_target(const udr_command& command, uint64_t previous_mark);
+    void execute_new(const udr_command& command, Instrument& instrument, uint32_t book, uint32_t level);
+    void rest_or_retire(uint32_t order);
+    void reprice(uint32_t order, const udr_command& command, uint32_t level);
+    std::vector<uint8_t> serialize() const;
+    uint64_t config_fingerprint() const;
+
+    EngineConfig config_;
+    std::vector<Instrument> instruments_;
+    InstrumentTable table_;
+    OrderPool pool_;
+    OrderIndex index_;
+    SessionTable sessions_;
+    EventBuffer events_;
+    Matcher matcher_;
+    uint64_t last_command_seq_ = 0;
+};
+
+} // namespace udprouter::engine
+
+#endif

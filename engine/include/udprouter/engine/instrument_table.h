@@ -1,0 +1,46 @@
+// instrument_table.h - SecurityID -> instrument index, open addressing, built once at construction.
+#ifndef UDPROUTER_ENGINE_INSTRUMENT_TABLE_H
+#define UDPROUTER_ENGINE_INSTRUMENT_TABLE_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace udprouter::engine {
+
+inline constexpr uint32_t kNoInstrument = 0xFFFFFFFFu;
+
+class InstrumentTable {
+public:
+    // security_ids must be distinct (the Engine checks before building the table).
+    explicit InstrumentTable(const std::vector<int32_t>& security_ids);
+
+    // Index of the instrument in construction order, or kNoInstrument.
+    uint32_t find(int32_t security_id) const {
+        uint32_t slot = hash(security_id);
+        for (;;) {
+            const Slot& s = slots_[slot];
+            if (s.index == kNoInstrument || s.security_id == security_id) {
+                return s.index;
+            }
+            slot = (slot + 1) & mask_;
+        }
+    }
+
+private:
+    struct Slot {
+        int32_t security_id;
+        uint32_t index;
+    };
+    uint32_t hash(int32_t security_id) const {
+        return static_cast<uint32_t>((static_cast<uint32_t>(security_id) * 0x9E3779B1u) >> shift_) & mask_;
+    }
+
+    std::vector<Slot> slots_;
+    uint32_t mask_;
+    unsigned shift_;
+};
+
+} // namespace udprouter::engine
+
+#endif

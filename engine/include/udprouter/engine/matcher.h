@@ -1,0 +1,57 @@
+// matcher.h - price-time matching of one incoming order against the opposite side of a book.
+//
+// The incoming order trades against resting orders best price first, oldest first within a
+// price, at the resting price, until it is filled or the next level is beyond its limit. Each
+// fill produces two TRADE events (incoming side first, flagged AGGRESSOR, then the resting
+// side addressed to its own session). Fully filled resting orders leave the book, the index
+// and the pool. With self-match prevention, a resting order of the incoming order's account
+// is canceled (CANCELED, SelfMatchPrevention, to its session) instead and matching continues.
+#ifndef UDPROUTER_ENGINE_MATCHER_H
+#define UDPROUTER_ENGINE_MATCHER_H
+
+#include "udprouter/engine/event_buffer.h"
+#include "udprouter/engine/instrument.h"
+#include "udprouter/engine/order_index.h"
+#include "udprouter/engine/order_pool.h"
+
+#include <cstdint>
+
+namespace udprouter::engine {
+
+class Matcher {
+public:
+    Matcher(OrderPool& pool, OrderIndex& index, EventBuffer& events, bool self_match_prevention)
+        : pool_(pool), index_(index), events_(events), smp_(self_match_prevention) {}
+
+    // Trades `in` (not in the book) against the opposite side up to limit_level inclusive;
+    // in.leaves_qty and in.cum_qty are updated. command_seq stamps the events.
+    void match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq);
+
+    // FillOrKill pre-check, mutates nothing: could `in` fill in full up to limit_level?
+    // Resting orders that self-match prevention would cancel do not count.
+    bool can_fill(const Instrument& instrument, const Order& in, uint32_t limit_level) const;
+
+    // Most aggressive level an order may reach: its own level, or the far end for a market order.
+    static uint32_t market_limit(const OrderBook& book, uint8_t side) {
+        return side == kWireSideBuy ? book.level_count() - 1 : 0;
+    }
+
+private:
+    static bool beyond(uint8_t in_side, uint32_t level, uint32_t limit_level) {
+        return in_side == kWireSideBuy ? level > limit_level : level < limit_level;
+    }
+    void fill(const Instrument& instrument, Order& in, Order& resting, uint32_t qty,
+              int64_t price, uint64_t command_seq);
+    void cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq);
+    void retire(OrderBook& book, uint32_t resting);
+    uint64_t level_quantity(const PriceLevel& level, uint32_t account) const;
+
+    OrderPool& pool_;
+    OrderIndex& index_;
+    EventBuffer& events_;
+    bool smp_;
+};
+
+} // namespace udprouter::engine
+
+#endif

@@ -1,0 +1,50 @@
+// order.h - one live order, exactly one cache line.
+//
+// Orders live in the OrderPool and are linked into their price level's FIFO by pool index
+// (intrusive list: no allocation per order, 32-bit links keep the record within 64 bytes).
+#ifndef UDPROUTER_ENGINE_ORDER_H
+#define UDPROUTER_ENGINE_ORDER_H
+
+#include <cstdint>
+
+namespace udprouter::engine {
+
+inline constexpr uint32_t kNullIndex = 0xFFFFFFFFu;
+
+// Internal side index: the wire's Side value minus one (Buy 1 -> 0, Sell 2 -> 1).
+enum class SideIndex : uint8_t { Buy = 0, Sell = 1 };
+
+inline constexpr uint8_t kWireSideBuy = 1;
+inline constexpr uint8_t kWireSideSell = 2;
+
+struct alignas(64) Order {
+    uint64_t cl_ord_id;    // current ClOrdID (a replace changes it)
+    uint64_t order_id;     // command_seq of the NewOrderSingle that created the order
+    int64_t price;         // mantissa, exponent -9
+    uint32_t next;         // FIFO link within the price level (or the free list), kNullIndex ends
+    uint32_t prev;
+    uint32_t session_id;
+    uint32_t account;
+    uint32_t order_qty;    // OrderQty as last accepted or replaced
+    uint32_t leaves_qty;
+    uint32_t cum_qty;
+    int32_t security_id;
+    uint32_t level;        // tick index of price within the instrument's band
+    uint16_t book;         // instrument index inside the engine
+    uint8_t side;          // wire Side value (1 buy, 2 sell)
+    uint8_t reserved;
+};
+
+static_assert(sizeof(Order) == 64, "an Order is one cache line");
+
+inline SideIndex side_index(uint8_t wire_side) {
+    return wire_side == kWireSideBuy ? SideIndex::Buy : SideIndex::Sell;
+}
+
+inline SideIndex opposite(SideIndex side) {
+    return side == SideIndex::Buy ? SideIndex::Sell : SideIndex::Buy;
+}
+
+} // namespace udprouter::engine
+
+#endif

@@ -1,0 +1,54 @@
+// order_pool.h - fixed-capacity pool of Orders, sized at construction, prefaulted.
+//
+// acquire() pops a LIFO free list so the most recently freed (cache-warm) order is reused first;
+// a full pool is a returned kNullIndex, never an allocation.
+#ifndef UDPROUTER_ENGINE_ORDER_POOL_H
+#define UDPROUTER_ENGINE_ORDER_POOL_H
+
+#include "udprouter/engine/order.h"
+
+#include <cstdint>
+#include <memory>
+
+namespace udprouter::engine {
+
+class OrderPool {
+public:
+    explicit OrderPool(uint32_t capacity);
+
+    // Index of a free order, or kNullIndex when the pool is exhausted.
+    uint32_t acquire() {
+        const uint32_t index = free_head_;
+        if (index != kNullIndex) {
+            free_head_ = orders_[index].next;
+            ++in_use_;
+        }
+        return index;
+    }
+
+    void release(uint32_t index) {
+        orders_[index].next = free_head_;
+        free_head_ = index;
+        --in_use_;
+    }
+
+    Order& operator[](uint32_t index) { return orders_[index]; }
+    const Order& operator[](uint32_t index) const { return orders_[index]; }
+
+    uint32_t capacity() const { return capacity_; }
+    uint32_t in_use() const { return in_use_; }
+    bool full() const { return free_head_ == kNullIndex; }
+
+    // Returns every order to the free list (used before loading a snapshot).
+    void clear();
+
+private:
+    std::unique_ptr<Order[]> orders_;
+    uint32_t capacity_;
+    uint32_t free_head_ = kNullIndex;
+    uint32_t in_use_ = 0;
+};
+
+} // namespace udprouter::engine
+
+#endif

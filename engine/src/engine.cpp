@@ -1,0 +1,290 @@
+#include "udprouter/engine/engine.h"
+
+#include <string>
+#include <unordered_set>
+
+namespace udprouter::engine {
+
+namespace {
+
+constexpr uint8_t kOrdTypeMarket = 1;
+constexpr uint8_t kOrdTypeLimit = 2;
+constexpr uint8_t kTifDay = 0;
+constexpr uint8_t kTifIoc = 3;
+constexpr uint8_t kTifFok = 4;
+
+const EngineConfig& checked(const EngineConfig& config) {
+    if (config.instruments.size() > 0xFFFF) {
+        throw EngineConfigError("at most 65535 instruments");
+    }
+    if (config.max_orders >= kNullIndex) {
+        throw EngineConfigError("max_orders must be below 2^32 - 1");
+    }
+    if (config.max_sessions >= 0xFFFFFFFFu) {
+        throw EngineConfigError("max_sessions must be below 2^32 - 1");
+    }
+    std::unordered_set<int32_t> seen;
+    for (const InstrumentSpec& spec : config.instruments) {
+        if (!seen.insert(spec.security_id).second) {
+            throw EngineConfigError("instrument " + std::to_string(spec.security_id) + " configured twice");
+        }
+    }
+    return config;
+}
+
+std::vector<Instrument> build_instruments(const EngineConfig& config) {
+    std::vector<Instrument> instruments;
+    instruments.reserve(config.instruments.size());
+    for (const InstrumentSpec& spec : config.instruments) {
+        instruments.emplace_back(spec);
+    }
+    return instruments;
+}
+
+std::vector<int32_t> security_ids(const EngineConfig& config) {
+    std::vector<int32_t> ids;
+    for (const InstrumentSpec& spec : config.instruments) {
+        ids.push_back(spec.security_id);
+    }
+    return ids;
+}
+
+bool supported(const udr_command& c) {
+    const bool side_ok = c.side == kWireSideBuy || c.side == kWireSideSell;
+    const bool type_ok = c.ord_type == kOrdTypeMarket || c.ord_type == kOrdTypeLimit;
+    const bool tif_ok = c.time_in_force == kTifDay || c.time_in_force == kTifIoc || c.time_in_force == kTifFok;
+    return side_ok && type_ok && tif_ok;
+}
+
+} // namespace
+
+Engine::Engine(const EngineConfig& config)
+    : config_(checked(config)),
+      instruments_(build_instruments(config)),
+      table_(security_ids(config)),
+      pool_(config.max_orders),
+      index_(config.max_orders),
+      sessions_(config.max_sessions),
+      matcher_(pool_, index_, events_, config.self_match_prevention) {}
+
+void Engine::dispatch(const udr_command& command) {
+    if (command.command_seq > last_command_seq_) {
+        last_command_seq_ = command.command_seq;
+    }
+    switch (command.kind) {
+    case UDR_CMD_NEW_ORDER: new_order(command); break;
+    case UDR_CMD_CANCEL: cancel_order(command); break;
+    case UDR_CMD_REPLACE: replace_order(command); break;
+    default: reject(command, OrdRejReason::Other); break;
+    }
+}
+
+void Engine::new_order(const udr_command& command) {
+    uint32_t book = 0;
+    uint32_t level = 0;
+    if (validate_new(command, book, level)) {
+        execute_new(command, instruments_[book], book, level);
+    }
+}
+
+bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level) {
+    switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
+    case ClOrdIdCheck::UnknownSession: reject(c, OrdRejReason::Other); return false;
+    case ClOrdIdCheck::Duplicate: reject(c, OrdRejReason::DuplicateOrder); return false;
+    case ClOrdIdCheck::Fresh: break;
+    }
+    book = table_.find(c.security_id);
+    if (book == kNoInstrument) {
+        reject(c, OrdRejReason::UnknownSymbol);
+        return false;
+    }
+    if (!supported(c)) {
+        reject(c, OrdRejReason::UnsupportedOrderCharacteristic);
+        return false;
+    }
+    const Instrument& instrument = instruments_[book];
+    if (c.order_qty == 0 || c.order_qty > instrument.spec().max_qty) {
+        reject(c, OrdRejReason::IncorrectQuantity);
+        return false;
+    }
+    if (c.ord_type == kOrdTypeMarket) {
+        level = Matcher::market_limit(instrument.book(), c.side);
+        return true;
+    }
+    switch (instrument.level_of(c.price, level)) {
+    case PriceCheck::OutOfBand: reject(c, OrdRejReason::PriceExceedsCurrentPriceBand); return false;
+    case PriceCheck::OffTick: reject(c, OrdRejReason::InvalidPriceIncrement); return false;
+    case PriceCheck::Ok: break;
+    }
+    if (c.time_in_force == kTifDay && pool_.full()) {
+        reject(c, OrdRejReason::OrderBookFull);
+        return false;
+    }
+    return true;
+}
+
+void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level) {
+    Order in{};
+    in.cl_ord_id = c.cl_ord_id;
+    in.order_id = c.command_seq;
+    in.price = c.ord_type == kOrdTypeLimit ? c.price : 0;
+    in.session_id = c.session_id;
+    in.account = c.account;
+    in.order_qty = c.order_qty;
+    in.leaves_qty = c.order_qty;
+    in.security_id = c.security_id;
+    in.level = level;
+    in.book = static_cast<uint16_t>(book);
+    in.side = c.side;
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = 0,
+                           .order_id = in.order_id, .price = in.price, .session_id = c.session_id,
+                           .security_id = c.security_id, .qty = c.order_qty, .leaves_qty = c.order_qty,
+                           .cum_qty = 0, .kind = UDR_EVT_ACCEPTED, .side = c.side, .reason = 0, .flags = 0});
+    const bool fok = c.time_in_force == kTifFok;
+    if (!fok || matcher_.can_fill(instrument, in, level)) {
+        matcher_.match(instrument, in, level, c.command_seq);
+        if (in.leaves_qty == 0) {
+            return;
+        }
+        if (c.ord_type == kOrdTypeLimit && c.time_in_force == kTifDay) {
+            // The pool had room before matching and matching only frees orders.
+            const uint32_t order = pool_.acquire();
+            pool_[order] = in;
+            instrument.book().add(pool_, order);
+            index_.insert(in.session_id, in.cl_ord_id, order);
+            return;
+        }
+    }
+    const CancelReason reason = fok ? CancelReason::FillOrKill : CancelReason::ImmediateOrCancel;
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = c.cl_ord_id,
+                           .order_id = in.order_id, .price = 0, .session_id = c.session_id,
+                           .security_id = c.security_id, .qty = 0, .leaves_qty = 0, .cum_qty = in.cum_qty,
+                           .kind = UDR_EVT_CANCELED, .side = c.side, .reason = static_cast<uint8_t>(reason),
+                           .flags = 0});
+}
+
+void Engine::cancel_order(const udr_command& c) {
+    const uint64_t previous_mark = sessions_.contains(c.session_id) ? sessions_.mark(c.session_id) : 0;
+    switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
+    case ClOrdIdCheck::UnknownSession: cancel_reject(c, CxlRejReason::Other, 0); return;
+    case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return;
+    case ClOrdIdCheck::Fresh: break;
+    }
+    const uint32_t order = find_target(c, previous_mark);
+    if (order == kNullIndex) {
+        return;
+    }
+    const Order& o = pool_[order];
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id,
+                           .orig_cl_ord_id = c.orig_cl_ord_id, .order_id = o.order_id, .price = 0,
+                           .session_id = o.session_id, .security_id = o.security_id, .qty = 0,
+                           .leaves_qty = 0, .cum_qty = o.cum_qty, .kind = UDR_EVT_CANCELED, .side = o.side,
+                           .reason = static_cast<uint8_t>(CancelReason::ClientRequest), .flags = 0});
+    instruments_[o.book].book().remove(pool_, order);
+    index_.erase(o.session_id, o.cl_ord_id);
+    pool_.release(order);
+}
+
+uint32_t Engine::find_target(const udr_command& c, uint64_t previous_mark) {
+    const uint32_t order = index_.find(c.session_id, c.orig_cl_ord_id);
+    if (order == kNullIndex) {
+        const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
+        cancel_reject(c, used_before ? CxlRejReason::TooLateToCancel : CxlRejReason::UnknownOrder, 0);
+        return kNullIndex;
+    }
+    const Order& o = pool_[order];
+    if (o.security_id != c.security_id || o.side != c.side) {
+        cancel_reject(c, CxlRejReason::UnknownOrder, 0);
+        return kNullIndex;
+    }
+    return order;
+}
+
+void Engine::replace_order(const udr_command& c) {
+    const uint64_t previous_mark = sessions_.contains(c.session_id) ? sessions_.mark(c.session_id) : 0;
+    switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
+    case ClOrdIdCheck::UnknownSession: cancel_reject(c, CxlRejReason::Other, 0); return;
+    case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return;
+    case ClOrdIdCheck::Fresh: break;
+    }
+    const uint32_t order = find_target(c, previous_mark);
+    if (order == kNullIndex) {
+        return;
+    }
+    Order& o = pool_[order];
+    const Instrument& instrument = instruments_[o.book];
+    uint32_t level = 0;
+    if (c.order_qty == 0 || c.order_qty > instrument.spec().max_qty) {
+        cancel_reject(c, CxlRejReason::IncorrectQuantity, o.order_id);
+        return;
+    }
+    switch (instrument.level_of(c.price, level)) {
+    case PriceCheck::OutOfBand: cancel_reject(c, CxlRejReason::PriceExceedsCurrentPriceBand, o.order_id); return;
+    case PriceCheck::OffTick: cancel_reject(c, CxlRejReason::InvalidPriceIncrement, o.order_id); return;
+    case PriceCheck::Ok: break;
+    }
+    if (c.order_qty <= o.cum_qty) {
+        cancel_reject(c, CxlRejReason::IncorrectQuantity, o.order_id);
+        return;
+    }
+    index_.erase(o.session_id, o.cl_ord_id);
+    o.cl_ord_id = c.cl_ord_id;
+    index_.insert(o.session_id, o.cl_ord_id, order);
+    reprice(order, c, level);
+}
+
+void Engine::reprice(uint32_t order, const udr_command& c, uint32_t level) {
+    Order& o = pool_[order];
+    Instrument& instrument = instruments_[o.book];
+    const uint32_t leaves = c.order_qty - o.cum_qty;
+    // A quantity decrease at the same price keeps time priority; anything else re-queues.
+    const bool keeps_priority = c.price == o.price && c.order_qty <= o.order_qty;
+    if (keeps_priority) {
+        instrument.book().reduce(o, o.leaves_qty - leaves);
+    } else {
+        instrument.book().remove(pool_, order);
+        o.price = c.price;
+        o.level = level;
+    }
+    o.order_qty = c.order_qty;
+    o.leaves_qty = leaves;
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = o.cl_ord_id,
+                           .orig_cl_ord_id = c.orig_cl_ord_id, .order_id = o.order_id, .price = o.price,
+                           .session_id = o.session_id, .security_id = o.security_id, .qty = o.order_qty,
+                           .leaves_qty = o.leaves_qty, .cum_qty = o.cum_qty, .kind = UDR_EVT_REPLACED,
+                           .side = o.side, .reason = 0, .flags = 0});
+    if (keeps_priority) {
+        return;
+    }
+    matcher_.match(instrument, o, level, c.command_seq);
+    rest_or_retire(order);
+}
+
+void Engine::rest_or_retire(uint32_t order) {
+    Order& o = pool_[order];
+    if (o.leaves_qty > 0) {
+        instruments_[o.book].book().add(pool_, order);
+        return;
+    }
+    index_.erase(o.session_id, o.cl_ord_id);
+    pool_.release(order);
+}
+
+void Engine::reject(const udr_command& c, OrdRejReason reason) {
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = 0,
+                           .order_id = 0, .price = c.price, .session_id = c.session_id,
+                           .security_id = c.security_id, .qty = c.order_qty, .leaves_qty = 0, .cum_qty = 0,
+                           .kind = UDR_EVT_REJECTED, .side = c.side, .reason = static_cast<uint8_t>(reason),
+                           .flags = 0});
+}
+
+void Engine::cancel_reject(const udr_command& c, CxlRejReason reason, uint64_t order_id) {
+    const uint8_t flags = c.kind == UDR_CMD_REPLACE ? UDR_EVT_FLAG_TO_REPLACE : 0;
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id,
+                           .orig_cl_ord_id = c.orig_cl_ord_id, .order_id = order_id, .price = 0,
+                           .session_id = c.session_id, .security_id = c.security_id, .qty = 0,
+                           .leaves_qty = 0, .cum_qty = 0, .kind = UDR_EVT_CANCEL_REJECTED, .side = c.side,
+                           .reason = static_cast<uint8_t>(reason), .flags = flags});
+}
+
+} // namespace udprouter::engine

@@ -1,0 +1,192 @@
+// Engine state as bytes: the snapshot file format and the state digest share one canonical
+// serialization, so a snapshot that loads back has the digest of the state that wrote it.
+//
+// Layout (host byte order, little-endian on every supported platform):
+//   u64 magic "UDRSNAP1" | u32 version | u32 reserved | u64 config fingerprint
+//   u64 last_command_seq | u32 session slots S | u32 order count N
+//   S x u64 ClOrdID marks (session ids 0..S-1)
+//   N x order (56 bytes): u64 order_id, u64 cl_ord_id, i64 price, u32 session_id, u32 account,
+//       u32 order_qty, u32 leaves_qty, u32 cum_qty, i32 security_id, u8 side, 7 x u8 zero
+//     in price-time order: instruments in config order, bids then asks, best level first,
+//     oldest order first within a level
+//   u64 FNV-1a 64 of every byte before it
+#include "udprouter/engine/engine.h"
+
+#include <cstring>
+#include <set>
+#include <utility>
+
+namespace udprouter::engine {
+
+namespace {
+
+constexpr uint64_t kSnapshotMagic = 0x3150414E53524455ULL; // "UDRSNAP1" little-endian
+constexpr uint32_t kSnapshotVersion = 1;
+constexpr size_t kHeaderSize = 40;
+constexpr size_t kOrderSize = 56;
+
+uint64_t fnv1a(const uint8_t* data, size_t size, uint64_t hash = 0xCBF29CE484222325ULL) {
+    for (size_t i = 0; i < size; ++i) {
+        hash = (hash ^ data[i]) * 0x100000001B3ULL;
+    }
+    return hash;
+}
+
+template <class T>
+void put(std::vector<uint8_t>& out, T value) {
+    uint8_t bytes[sizeof(T)];
+    std::memcpy(bytes, &value, sizeof(T));
+    out.insert(out.end(), bytes, bytes + sizeof(T));
+}
+
+template <class T>
+T get(const uint8_t* data, size_t offset) {
+    T value;
+    std::memcpy(&value, data + offset, sizeof(T));
+    return value;
+}
+
+void put_order(std::vector<uint8_t>& out, const Order& o) {
+    put(out, o.order_id);
+    put(out, o.cl_ord_id);
+    put(out, o.price);
+    put(out, o.session_id);
+    put(out, o.account);
+    put(out, o.order_qty);
+    put(out, o.leaves_qty);
+    put(out, o.cum_qty);
+    put(out, o.security_id);
+    put(out, o.side);
+    out.insert(out.end(), 7, 0);
+}
+
+Order get_order(const uint8_t* p) {
+    Order o{};
+    o.order_id = get<uint64_t>(p, 0);
+    o.cl_ord_id = get<uint64_t>(p, 8);
+    o.price = get<int64_t>(p, 16);
+    o.session_id = get<uint32_t>(p, 24);
+    o.account = get<uint32_t>(p, 28);
+    o.order_qty = get<uint32_t>(p, 32);
+    o.leaves_qty = get<uint32_t>(p, 36);
+    o.cum_qty = get<uint32_t>(p, 40);
+    o.security_id = get<int32_t>(p, 44);
+    o.side = get<uint8_t>(p, 48);
+    return o;
+}
+
+std::vector<uint8_t> read_all(std::FILE* file) {
+    std::vector<uint8_t> bytes;
+    uint8_t chunk[65536];
+    size_t n = 0;
+    while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) {
+        bytes.insert(bytes.end(), chunk, chunk + n);
+    }
+    return bytes;
+}
+
+} // namespace
+
+uint64_t Engine::config_fingerprint() const {
+    std::vector<uint8_t> bytes;
+    for (const InstrumentSpec& spec : config_.instruments) {
+        put(bytes, spec.security_id);
+        put(bytes, spec.tick);
+        put(bytes, spec.min_price);
+        put(bytes, spec.max_price);
+        put(bytes, spec.max_qty);
+    }
+    put(bytes, static_cast<uint8_t>(config_.self_match_prevention));
+    return fnv1a(bytes.data(), bytes.size());
+}
+
+std::vector<uint8_t> Engine::serialize() const {
+    std::vector<uint8_t> out;
+    out.reserve(kHeaderSize + size_t{sessions_.size()} * 8 + size_t{pool_.in_use()} * kOrderSize + 8);
+    put(out, kSnapshotMagic);
+    put(out, kSnapshotVersion);
+    put(out, uint32_t{0});
+    put(out, config_fingerprint());
+    put(out, last_command_seq_);
+    put(out, sessions_.size());
+    put(out, pool_.in_use());
+    for (uint32_t s = 0; s < sessions_.size(); ++s) {
+        put(out, sessions_.mark(s));
+    }
+    for (const Instrument& instrument : instruments_) {
+        const OrderBook& book = instrument.book();
+        for (SideIndex side : {SideIndex::Buy, SideIndex::Sell}) {
+            for (uint32_t l = book.best(side); l != kNoLevel; l = book.next_worse(side, l)) {
+                for (uint32_t i = book.level(side, l).head; i != kNullIndex; i = pool_[i].next) {
+                    put_order(out, pool_[i]);
+                }
+            }
+        }
+    }
+    put(out, fnv1a(out.data(), out.size()));
+    return out;
+}
+
+uint64_t Engine::state_digest() const {
+    const std::vector<uint8_t> bytes = serialize();
+    return get<uint64_t>(bytes.data(), bytes.size() - 8);
+}
+
+void Engine::write_snapshot(std::FILE* file) const {
+    const std::vector<uint8_t> bytes = serialize();
+    std::fwrite(bytes.data(), 1, bytes.size(), file);
+}
+
+bool Engine::read_snapshot(std::FILE* file) {
+    const std::vector<uint8_t> bytes = read_all(file);
+    const uint8_t* p = bytes.data();
+    if (bytes.size() < kHeaderSize + 8 ||
+        fnv1a(p, bytes.size() - 8) != get<uint64_t>(p, bytes.size() - 8) ||
+        get<uint64_t>(p, 0) != kSnapshotMagic || get<uint32_t>(p, 8) != kSnapshotVersion ||
+        get<uint64_t>(p, 16) != config_fingerprint()) {
+        return false;
+    }
+    const uint32_t slots = get<uint32_t>(p, 32);
+    const uint32_t count = get<uint32_t>(p, 36);
+    const size_t orders_at = kHeaderSize + size_t{slots} * 8;
+    if (slots > sessions_.size() || count > pool_.capacity() ||
+        bytes.size() != orders_at + size_t{count} * kOrderSize + 8) {
+        return false;
+    }
+    std::vector<Order> orders;
+    orders.reserve(count);
+    std::set<std::pair<uint32_t, uint64_t>> keys;
+    for (uint32_t i = 0; i < count; ++i) {
+        Order o = get_order(p + orders_at + size_t{i} * kOrderSize);
+        const uint32_t book = table_.find(o.security_id);
+        if (book == kNoInstrument || o.session_id >= slots ||
+            o.cl_ord_id > get<uint64_t>(p, kHeaderSize + size_t{o.session_id} * 8) ||
+            (o.side != kWireSideBuy && o.side != kWireSideSell) || o.leaves_qty == 0 ||
+            uint64_t{o.leaves_qty} + o.cum_qty != o.order_qty ||
+            instruments_[book].level_of(o.price, o.level) != PriceCheck::Ok ||
+            !keys.emplace(o.session_id, o.cl_ord_id).second) {
+            return false;
+        }
+        o.book = static_cast<uint16_t>(book);
+        orders.push_back(o);
+    }
+    pool_.clear();
+    index_.clear();
+    sessions_.clear();
+    for (Instrument& instrument : instruments_) {
+        instrument.book().clear();
+    }
+    last_command_seq_ = get<uint64_t>(p, 24);
+    for (uint32_t s = 0; s < slots; ++s) {
+        sessions_.set_mark(s, get<uint64_t>(p, kHeaderSize + size_t{s} * 8));
+    }
+    for (const Order& o : orders) {
+        const uint32_t order = pool_.acquire();
+        pool_[order] = o;
+        instruments_[o.book].book().add(pool_, order);
+        index_.insert(o.session_id, o.cl_ord_id, order);
+    }
+    return true;
+}
+
+} // namespace udprouter::engine

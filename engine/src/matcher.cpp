@@ -1,0 +1,98 @@
+#include "udprouter/engine/matcher.h"
+
+#include <algorithm>
+
+namespace udprouter::engine {
+
+void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
+    OrderBook& book = instrument.book();
+    const SideIndex resting_side = opposite(side_index(in.side));
+    while (in.leaves_qty > 0) {
+        const uint32_t level_index = book.best(resting_side);
+        if (level_index == kNoLevel || beyond(in.side, level_index, limit_level)) {
+            return;
+        }
+        PriceLevel& level = book.level(resting_side, level_index);
+        const int64_t price = instrument.price_of(level_index);
+        while (in.leaves_qty > 0 && !level.empty()) {
+            const uint32_t resting = level.head;
+            Order& r = pool_[resting];
+            if (smp_ && r.account == in.account) {
+                cancel_self_match(book, resting, command_seq);
+                continue;
+            }
+            const uint32_t qty = std::min(in.leaves_qty, r.leaves_qty);
+            level.total_qty -= qty;
+            fill(instrument, in, r, qty, price, command_seq);
+            if (r.leaves_qty == 0) {
+                retire(book, resting);
+            }
+        }
+    }
+}
+
+void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t qty, int64_t price,
+                   uint64_t command_seq) {
+    in.leaves_qty -= qty;
+    in.cum_qty += qty;
+    r.leaves_qty -= qty;
+    r.cum_qty += qty;
+    const int32_t security_id = instrument.spec().security_id;
+    events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = in.cl_ord_id, .orig_cl_ord_id = 0,
+                           .order_id = in.order_id, .price = price, .session_id = in.session_id,
+                           .security_id = security_id, .qty = qty, .leaves_qty = in.leaves_qty,
+                           .cum_qty = in.cum_qty, .kind = UDR_EVT_TRADE, .side = in.side,
+                           .reason = 0, .flags = UDR_EVT_FLAG_AGGRESSOR});
+    events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = r.cl_ord_id, .orig_cl_ord_id = 0,
+                           .order_id = r.order_id, .price = price, .session_id = r.session_id,
+                           .security_id = security_id, .qty = qty, .leaves_qty = r.leaves_qty,
+                           .cum_qty = r.cum_qty, .kind = UDR_EVT_TRADE, .side = r.side,
+                           .reason = 0, .flags = 0});
+}
+
+void Matcher::cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq) {
+    const Order& r = pool_[resting];
+    events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = r.cl_ord_id,
+                           .orig_cl_ord_id = r.cl_ord_id, .order_id = r.order_id, .price = 0,
+                           .session_id = r.session_id, .security_id = r.security_id, .qty = 0,
+                           .leaves_qty = 0, .cum_qty = r.cum_qty, .kind = UDR_EVT_CANCELED,
+                           .side = r.side,
+                           .reason = static_cast<uint8_t>(CancelReason::SelfMatchPrevention),
+                           .flags = 0});
+    retire(book, resting);
+}
+
+void Matcher::retire(OrderBook& book, uint32_t resting) {
+    book.remove(pool_, resting);
+    const Order& r = pool_[resting];
+    index_.erase(r.session_id, r.cl_ord_id);
+    pool_.release(resting);
+}
+
+bool Matcher::can_fill(const Instrument& instrument, const Order& in, uint32_t limit_level) const {
+    const OrderBook& book = instrument.book();
+    const SideIndex resting_side = opposite(side_index(in.side));
+    uint64_t available = 0;
+    for (uint32_t level = book.best(resting_side);
+         level != kNoLevel && !beyond(in.side, level, limit_level);
+         level = book.next_worse(resting_side, level)) {
+        const PriceLevel& lvl = book.level(resting_side, level);
+        available += smp_ ? level_quantity(lvl, in.account) : lvl.total_qty;
+        if (available >= in.leaves_qty) {
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t Matcher::level_quantity(const PriceLevel& level, uint32_t account) const {
+    uint64_t qty = 0;
+    for (uint32_t i = level.head; i != kNullIndex; i = pool_[i].next) {
+        if (pool_[i].account != account) {
+            qty += pool_[i].leaves_qty;
+        }
+    }
+    return qty;
+}
+
+} // namespace udprouter::engine

@@ -1,0 +1,23 @@
+#include "udprouter/engine/order_pool.h"
+
+#include <cstring>
+
+namespace udprouter::engine {
+
+OrderPool::OrderPool(uint32_t capacity)
+    : orders_(new Order[capacity == 0 ? 1 : capacity]), capacity_(capacity) {
+    // Touch every page now so the first orders of the session do not pay page faults.
+    std::memset(static_cast<void*>(orders_.get()), 0, sizeof(Order) * (capacity == 0 ? 1 : capacity));
+    clear();
+}
+
+void OrderPool::clear() {
+    // Chain in ascending order so a fresh pool hands out indices 0, 1, 2, ... (sequential memory).
+    for (uint32_t i = 0; i < capacity_; ++i) {
+        orders_[i].next = (i + 1 < capacity_) ? i + 1 : kNullIndex;
+    }
+    free_head_ = capacity_ == 0 ? kNullIndex : 0;
+    in_use_ = 0;
+}
+
+} // namespace udprouter::engine

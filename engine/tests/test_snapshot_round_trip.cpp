@@ -1,0 +1,115 @@
+// Snapshots: a round trip restores the same state (digest) and the same future events; a
+// corrupt, truncated or foreign snapshot is refused and leaves the state untouched.
+#include "engine_test.h"
+
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+using namespace udprouter::engine;
+
+namespace {
+
+EngineConfig config(bool smp = true) {
+    return EngineConfig{{InstrumentSpec{1, 1, 1, 200, 50}, InstrumentSpec{7, 5, 100, 1000, 50}}, 500, 8, smp};
+}
+
+udr_command random_command(std::mt19937_64& rng, uint64_t seq, uint64_t& cl) {
+    const uint32_t session = 1 + static_cast<uint32_t>(rng() % 4);
+    const bool first = rng() % 2 == 0;
+    udr_command c = udr_test::new_order(seq, session, ++cl, static_cast<uint8_t>(1 + rng() % 2),
+                                        first ? static_cast<int64_t>(90 + rng() % 20) : static_cast<int64_t>(400 + 5 * (rng() % 20)),
+                                        static_cast<uint32_t>(1 + rng() % 50), 0, 2, first ? 1 : 7);
+    c.account = session % 3;
+    if (rng() % 4 == 0) {
+        c.kind = static_cast<uint8_t>(rng() % 2 ? UDR_CMD_CANCEL : UDR_CMD_REPLACE);
+        c.orig_cl_ord_id = cl - 1 - rng() % std::min<uint64_t>(cl, 40);
+    }
+    return c;
+}
+
+std::FILE* snapshot_of(const Engine& engine) {
+    std::FILE* file = std::tmpfile();
+    engine.write_snapshot(file);
+    std::rewind(file);
+    return file;
+}
+
+bool same(const std::vector<udr_event>& a, const std::vector<udr_event>& b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(udr_event)) == 0);
+}
+
+} // namespace
+
+UDR_TEST(round_trip_restores_digest_and_future_events) {
+    Engine original(config());
+    std::mt19937_64 rng(7);
+    uint64_t cl = 0;
+    uint64_t seq = 0;
+    for (int i = 0; i < 3000; ++i) {
+        udr_test::apply(original, random_command(rng, ++seq, cl));
+    }
+    UDR_CHECK(original.live_orders() > 20);
+    std::FILE* file = snapshot_of(original);
+    Engine restored(config());
+    UDR_CHECK(restored.read_snapshot(file));
+    std::fclose(file);
+    UDR_CHECK_EQ(restored.state_digest(), original.state_digest());
+    UDR_CHECK_EQ(restored.last_command_seq(), original.last_command_seq());
+    UDR_CHECK_EQ(restored.live_orders(), original.live_orders());
+    for (int i = 0; i < 3000; ++i) {
+        const udr_command c = random_command(rng, ++seq, cl);
+        UDR_CHECK(same(udr_test::apply(original, c), udr_test::apply(restored, c)));
+    }
+    UDR_CHECK_EQ(restored.state_digest(), original.state_digest());
+}
+
+UDR_TEST(digest_changes_when_state_changes) {
+    Engine engine(config());
+    const uint64_t empty = engine.state_digest();
+    udr_test::apply(engine, udr_test::new_order(1, 1, 1, 1, 100, 5));
+    const uint64_t one = engine.state_digest();
+    UDR_CHECK(one != empty);
+    udr_test::apply(engine, udr_test::new_order(2, 1, 2, 1, 100, 5, 3));
+    UDR_CHECK(engine.state_digest() != one); // an IOC that rests nothing still moves the marks
+}
+
+UDR_TEST(corrupt_truncated_or_foreign_snapshot_is_refused_and_state_kept) {
+    Engine source(config());
+    for (uint64_t i = 1; i <= 20; ++i) {
+        udr_test::apply(source, udr_test::new_order(i, 1, i, 1, static_cast<int64_t>(50 + i), 3));
+    }
+    std::FILE* file = snapshot_of(source);
+    std::vector<uint8_t> bytes(4096);
+    bytes.resize(std::fread(bytes.data(), 1, bytes.size(), file));
+    std::fclose(file);
+
+    Engine target(config());
+    udr_test::apply(target, udr_test::new_order(1, 2, 1, 2, 150, 3));
+    const uint64_t before = target.state_digest();
+    auto load = [&target](const std::vector<uint8_t>& data) {
+        std::FILE* f = std::tmpfile();
+        std::fwrite(data.data(), 1, data.size(), f);
+        std::rewind(f);
+        const bool ok = target.read_snapshot(f);
+        std::fclose(f);
+        return ok;
+    };
+    for (size_t at : {size_t{0}, size_t{9}, size_t{60}, bytes.size() / 2, bytes.size() - 1}) {
+        std::vector<uint8_t> corrupt = bytes;
+        corrupt[at] ^= 0x40;
+        UDR_CHECK(!load(corrupt));
+    }
+    UDR_CHECK(!load(std::vector<uint8_t>(bytes.begin(), bytes.end() - 9)));
+    UDR_CHECK(!load({}));
+    UDR_CHECK_EQ(target.state_digest(), before);
+
+    Engine other(config(false));
+    std::FILE* f = std::tmpfile();
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::rewind(f);
+    UDR_CHECK(!other.read_snapshot(f));
+    std::fclose(f);
+    UDR_CHECK(load(bytes));
+    UDR_CHECK_EQ(target.state_digest(), source.state_digest());
+}
