@@ -40,6 +40,9 @@ test-python: $(STAMP) engine
 
 generate: $(STAMP)
 	$(PY) -m tools.gen
+	$(PY) -m tools.gen.vectors
+	$(PY) -m tools.gen.dissector
+	$(PY) -m tools.gen.grpc_stubs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tools tests bench
