@@ -1,0 +1,93 @@
+// test_journal_store.cpp - the running journal: rotation at snapshots, on-demand snapshots,
+// and continuing after a restart in the segment recovery chose.
+#include <vector>
+
+#include "io_command_flow.h"
+#include "io_test_dir.h"
+#include "test_harness.h"
+#include "udprouter/engine/journal_reader.h"
+#include "udprouter/engine/journal_store.h"
+
+using namespace udprouter::engine;
+using udr_test::TempDir;
+
+namespace {
+
+RecoveryReport open_store(const std::string &dir, Engine &engine, JournalStore &store)
+{
+    RecoveryReport report = recover_from_journal(dir, engine, {}, [](const udr_event &) {});
+    UDR_CHECK(report.ok);
+    UDR_CHECK(store.open(report) == JournalStatus::Ok);
+    return report;
+}
+
+void feed(JournalStore &store, Engine &engine, const std::vector<udr_command> &flow, std::size_t from,
+          std::size_t to)
+{
+    for (std::size_t i = from; i < to; ++i) {
+        UDR_CHECK(store.append_batch(&flow[i], 1) == JournalStatus::Ok);
+        engine.apply(flow[i], [](const udr_event &) {});
+        UDR_CHECK(store.after_apply(engine) == JournalStatus::Ok);
+    }
+}
+
+} // namespace
+
+UDR_TEST(snapshot_every_n_commands_starts_a_segment_after_it_and_drops_older_files)
+{
+    const auto flow = udr_test::make_command_flow(250);
+    TempDir dir;
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Fsync, 100);
+    open_store(dir.path(), engine, store);
+    feed(store, engine, flow, 0, 250);
+    UDR_CHECK(store.close() == JournalStatus::Ok);
+    UDR_CHECK_EQ(store.snapshots_written(), 2u);
+    std::vector<uint64_t> snapshots, segments;
+    list_journal_files(dir.path(), JournalFileKind::Snapshot, snapshots);
+    list_journal_files(dir.path(), JournalFileKind::Segment, segments);
+    UDR_CHECK(snapshots == (std::vector<uint64_t>{200}));
+    UDR_CHECK(segments == (std::vector<uint64_t>{201}));
+    JournalReader reader;
+    UDR_CHECK(reader.open(journal_segment_path(dir.path(), 201)) == JournalStatus::Ok);
+    udr_command c{};
+    uint64_t first = 0, n = 0;
+    while (reader.next(c)) first = n++ == 0 ? c.command_seq : first;
+    UDR_CHECK(first == 201 && n == 50);
+}
+
+UDR_TEST(restart_appends_to_the_segment_recovery_ended_in)
+{
+    const auto flow = udr_test::make_command_flow(300);
+    TempDir dir;
+    {
+        Engine engine(udr_test::flow_config());
+        JournalStore store(dir.path(), Durability::Os, 0);
+        open_store(dir.path(), engine, store);
+        feed(store, engine, flow, 0, 120);
+        UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok);
+        feed(store, engine, flow, 120, 150);
+    }
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Os, 0);
+    RecoveryReport report = open_store(dir.path(), engine, store);
+    UDR_CHECK(report.snapshot_seq == 120 && report.commands_replayed == 30 && report.last_command_seq == 150);
+    feed(store, engine, flow, 150, 300);
+    UDR_CHECK(store.close() == JournalStatus::Ok);
+    Engine recovered(udr_test::flow_config());
+    Engine straight(udr_test::flow_config());
+    udr_test::run_flow(straight, flow);
+    RecoveryReport again = recover_from_journal(dir.path(), recovered, {}, [](const udr_event &) {});
+    UDR_CHECK(again.ok && again.last_command_seq == 300);
+    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
+}
+
+UDR_TEST(snapshot_without_new_commands_writes_nothing)
+{
+    TempDir dir;
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Os, 10);
+    open_store(dir.path(), engine, store);
+    UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok);
+    UDR_CHECK_EQ(store.snapshots_written(), 0u);
+}

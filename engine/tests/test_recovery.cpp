@@ -1,0 +1,218 @@
+// test_recovery.cpp - recovery reaches exactly the uninterrupted state, publishes again only the
+// events the router never got, survives torn tails, and refuses a damaged or incomplete journal.
+#include <cstring>
+#include <unistd.h>
+#include <vector>
+
+#include "io_command_flow.h"
+#include "io_test_dir.h"
+#include "test_harness.h"
+#include "udprouter/engine/journal_recovery.h"
+#include "udprouter/engine/journal_store.h"
+
+using namespace udprouter::engine;
+using udr_test::TempDir;
+
+namespace {
+
+constexpr std::size_t kFlow = 20'000;
+
+// Journals and applies the flow as the engine process does: per batch, append then apply.
+void journal_flow(const std::string &dir, const std::vector<udr_command> &flow, uint64_t snapshot_every,
+                  std::size_t count, Durability durability = Durability::Os)
+{
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir, durability, snapshot_every);
+    RecoveryReport fresh = recover_from_journal(dir, engine, {}, [](const udr_event &) {});
+    UDR_CHECK(fresh.ok);
+    UDR_CHECK(store.open(fresh) == JournalStatus::Ok);
+    for (std::size_t i = fresh.last_command_seq; i < count; i += 64) {
+        const std::size_t n = std::min<std::size_t>(64, count - i);
+        UDR_CHECK(store.append_batch(&flow[i], n) == JournalStatus::Ok);
+        for (std::size_t k = 0; k < n; ++k) engine.apply(flow[i + k], [](const udr_event &) {});
+        UDR_CHECK(store.after_apply(engine) == JournalStatus::Ok);
+    }
+    UDR_CHECK(store.close() == JournalStatus::Ok);
+}
+
+uint64_t uninterrupted_digest(const std::vector<udr_command> &flow, std::size_t count)
+{
+    Engine engine(udr_test::flow_config());
+    for (std::size_t i = 0; i < count; ++i) engine.apply(flow[i], [](const udr_event &) {});
+    return engine.state_digest();
+}
+
+RecoveryReport recover(const std::string &dir, Engine &engine, const ReplayEmitFilter &filter,
+                       std::vector<udr_event> &emitted)
+{
+    return recover_from_journal(dir, engine, filter, [&emitted](const udr_event &e) { emitted.push_back(e); });
+}
+
+bool same_events(const std::vector<udr_event> &a, const udr_event *b, std::size_t n)
+{
+    return a.size() == n && (n == 0 || std::memcmp(a.data(), b, n * sizeof(udr_event)) == 0);
+}
+
+// Index of the first event produced by command_seq `seq` in the uninterrupted event stream.
+std::size_t first_event_of(const std::vector<udr_event> &events, uint64_t seq)
+{
+    std::size_t i = 0;
+    while (i < events.size() && events[i].command_seq < seq) ++i;
+    return i;
+}
+
+} // namespace
+
+UDR_TEST(flow_exercises_trades_cancels_replaces_and_rejects)
+{
+    const auto flow = udr_test::make_command_flow(kFlow);
+    Engine engine(udr_test::flow_config());
+    int kinds[7] = {};
+    for (const udr_event &e : udr_test::run_flow(engine, flow)) ++kinds[e.kind < 7 ? e.kind : 0];
+    for (int k = UDR_EVT_ACCEPTED; k <= UDR_EVT_CANCEL_REJECTED; ++k) UDR_CHECK(kinds[k] > 50);
+}
+
+UDR_TEST(journal_replay_equals_the_uninterrupted_state_and_emits_nothing_by_default)
+{
+    const auto flow = udr_test::make_command_flow(kFlow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 0, kFlow);
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, {}, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK_EQ(report.commands_replayed, kFlow);
+    UDR_CHECK_EQ(report.last_command_seq, kFlow);
+    UDR_CHECK_EQ(engine.state_digest(), uninterrupted_digest(flow, kFlow));
+    UDR_CHECK(emitted.empty());
+}
+
+UDR_TEST(snapshot_plus_tail_equals_full_replay_and_bounds_the_replay)
+{
+    const auto flow = udr_test::make_command_flow(kFlow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 3000, kFlow);
+    std::vector<uint64_t> snapshots, segments;
+    list_journal_files(dir.path(), JournalFileKind::Snapshot, snapshots);
+    list_journal_files(dir.path(), JournalFileKind::Segment, segments);
+    UDR_CHECK_EQ(snapshots.size(), 1u); // older snapshots and their segments were removed
+    UDR_CHECK_EQ(segments.size(), 1u);
+    UDR_CHECK(!snapshots.empty() && !segments.empty() && segments[0] == snapshots[0] + 1);
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, {}, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK(report.snapshot_seq >= 18000);
+    UDR_CHECK(report.commands_replayed < 3000);
+    UDR_CHECK_EQ(report.last_command_seq, kFlow);
+    UDR_CHECK_EQ(engine.state_digest(), uninterrupted_digest(flow, kFlow));
+}
+
+UDR_TEST(recovered_engine_continues_to_the_same_events_as_an_uninterrupted_one)
+{
+    const auto flow = udr_test::make_command_flow(kFlow);
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 2500, 12'345);
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    UDR_CHECK(recover(dir.path(), engine, {}, emitted).ok);
+    std::vector<udr_event> rest;
+    for (std::size_t i = 12'345; i < kFlow; ++i) engine.apply(flow[i], [&rest](const udr_event &e) { rest.push_back(e); });
+    const std::size_t from = first_event_of(expected, 12'346);
+    UDR_CHECK(same_events(rest, expected.data() + from, expected.size() - from));
+}
+
+UDR_TEST(only_events_after_published_through_are_emitted_again)
+{
+    const auto flow = udr_test::make_command_flow(5000);
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 1000, 5000);
+    ReplayEmitFilter filter;
+    filter.published_through = 4950;
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    UDR_CHECK(recover(dir.path(), engine, filter, emitted).ok);
+    const std::size_t from = first_event_of(expected, 4951);
+    UDR_CHECK(same_events(emitted, expected.data() + from, expected.size() - from));
+    UDR_CHECK(!emitted.empty() && emitted.front().command_seq == 4951);
+}
+
+UDR_TEST(a_command_published_halfway_is_completed_without_repeating_its_first_events)
+{
+    const auto flow = udr_test::make_command_flow(3000);
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    // A command with several events: the crash hit after its first one was published.
+    std::size_t i = 0;
+    while (i + 2 < expected.size() && (expected[i].flags & UDR_EVT_FLAG_LAST || expected[i].command_seq < 2000)) ++i;
+    const uint64_t seq = expected[i].command_seq;
+    TempDir dir;
+    journal_flow(dir.path(), flow, 0, 3000);
+    ReplayEmitFilter filter;
+    filter.published_through = seq - 1;
+    filter.partial_command_seq = seq;
+    filter.partial_events = 1;
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    UDR_CHECK(recover(dir.path(), engine, filter, emitted).ok);
+    UDR_CHECK(same_events(emitted, expected.data() + i + 1, expected.size() - i - 1));
+}
+
+UDR_TEST(torn_tail_recovers_the_state_of_the_commands_before_it)
+{
+    const auto flow = udr_test::make_command_flow(2000);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 0, 2000);
+    const std::string segment = journal_segment_path(dir.path(), 1);
+    UDR_CHECK(truncate(segment.c_str(), udr_test::file_size(segment) - 30) == 0);
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, {}, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK(report.tail_status == JournalStatus::TornTail);
+    UDR_CHECK_EQ(report.last_command_seq, 1999u);
+    UDR_CHECK_EQ(engine.state_digest(), uninterrupted_digest(flow, 1999));
+    // The writer continues after the cut: journaling the lost command again completes the run.
+    journal_flow(dir.path(), flow, 0, 2000);
+    Engine again(udr_test::flow_config());
+    UDR_CHECK(recover(dir.path(), again, {}, emitted).ok);
+    UDR_CHECK_EQ(again.state_digest(), uninterrupted_digest(flow, 2000));
+}
+
+UDR_TEST(journal_whose_snapshot_is_gone_is_refused_as_incomplete)
+{
+    const auto flow = udr_test::make_command_flow(3000);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 1000, 3000);
+    // The segments before the snapshot were removed with it in place; without it, commands are missing.
+    std::vector<uint64_t> snapshots;
+    list_journal_files(dir.path(), JournalFileKind::Snapshot, snapshots);
+    UDR_CHECK(unlink(snapshot_path(dir.path(), snapshots.back()).c_str()) == 0);
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, {}, emitted);
+    UDR_CHECK(!report.ok);
+    UDR_CHECK(report.error.find("journal incomplete") != std::string::npos);
+}
+
+UDR_TEST(corrupt_record_in_an_earlier_segment_is_fatal)
+{
+    const auto flow = udr_test::make_command_flow(600);
+    TempDir dir;
+    JournalWriter first(Durability::Os), second(Durability::Os);
+    UDR_CHECK(first.open(journal_segment_path(dir.path(), 1), 1, 0) == JournalStatus::Ok);
+    UDR_CHECK(first.append(flow.data(), 300) == JournalStatus::Ok && first.close() == JournalStatus::Ok);
+    UDR_CHECK(second.open(journal_segment_path(dir.path(), 301), 301, 0) == JournalStatus::Ok);
+    UDR_CHECK(second.append(&flow[300], 300) == JournalStatus::Ok && second.close() == JournalStatus::Ok);
+    const std::string path = journal_segment_path(dir.path(), 1);
+    UDR_CHECK(truncate(path.c_str(), udr_test::file_size(path) - 1) == 0);
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, {}, emitted);
+    UDR_CHECK(!report.ok);
+    UDR_CHECK(report.error.find("torn tail at offset") != std::string::npos);
+}
