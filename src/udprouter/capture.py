@@ -16,7 +16,7 @@ import enum
 import socket
 import struct
 import time
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 # pcapng block types and option codes (draft-ietf-opsawg-pcapng).
 SHB_TYPE = 0x0A0D0D0A
@@ -47,12 +47,55 @@ class CaptureDirection(enum.IntEnum):
     OUTBOUND = 2
 
 
-# EPB fixed part: type, total length, interface id, ts high, ts low, captured len, original len.
-_EPB_HEAD = struct.Struct("<IIIIIII")
-# IPv4 header (network order) + UDP header (network order).
-_IP_UDP = struct.Struct("!BBHHHBBH4s4sHHHH")
-# epb_flags option, end of options, trailing block total length.
-_EPB_TAIL = struct.Struct("<HHIHHI")
+_IP_FLAGS_DF = 0x4000
+_IP_UDP_LEN = IPV4_HEADER_LEN + UDP_HEADER_LEN
+_EPB_FIXED_LEN = 28 + 16  # head (type .. original length) + epb_flags + opt_endofopt + trailing length
+_MAX_LAYOUTS = 4096
+
+
+class _Layout(NamedTuple):
+    """Everything of an EPB but its timestamp and payload, for one (direction, addresses, length)."""
+
+    block: struct.Struct  # head, ts high, ts low, lengths + IPv4 + UDP headers, payload, tail
+    head: bytes  # block type, total length, interface id
+    headers: bytes  # captured and original length, IPv4 header, UDP header
+    tail: bytes  # padding, epb_flags option, opt_endofopt, trailing total length
+
+
+def _ipv4_udp_headers(src_addr: tuple[str, int], dst_addr: tuple[str, int], payload_len: int) -> bytes:
+    ip_len = _IP_UDP_LEN + payload_len
+    # Identification 0 is fine for an atomic datagram (DF set, RFC 6864), and keeps the header constant.
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        ip_len,
+        0,
+        _IP_FLAGS_DF,
+        _IP_TTL,
+        IP_PROTO_UDP,
+        0,
+        socket.inet_aton(src_addr[0]),
+        socket.inet_aton(dst_addr[0]),
+    )
+    total = sum(struct.unpack("!10H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    header = header[:10] + struct.pack("!H", ~total & 0xFFFF) + header[12:]
+    return header + struct.pack("!HHHH", src_addr[1], dst_addr[1], UDP_HEADER_LEN + payload_len, 0)
+
+
+def _layout(
+    direction: int, src_addr: tuple[str, int], dst_addr: tuple[str, int], payload_len: int
+) -> _Layout:
+    ip_len = _IP_UDP_LEN + payload_len
+    pad = (-ip_len) % 4
+    block_len = _EPB_FIXED_LEN + ip_len + pad
+    head = struct.pack("<III", EPB_TYPE, block_len, 0)
+    headers = struct.pack("<II", ip_len, ip_len) + _ipv4_udp_headers(src_addr, dst_addr, payload_len)
+    tail = b"\x00" * pad + struct.pack("<HHIHHI", OPT_EPB_FLAGS, 4, direction, OPT_ENDOFOPT, 0, block_len)
+    block = struct.Struct(f"<12sII{len(headers)}s{payload_len}s{len(tail)}s")
+    return _Layout(block, head, headers, tail)
 
 
 def _option(code: int, value: bytes) -> bytes:
@@ -75,22 +118,15 @@ def file_header(interface_name: str = "udprouter") -> bytes:
     return _block(SHB_TYPE, shb_body) + _block(IDB_TYPE, idb_body)
 
 
-def _fold_checksum(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 class CaptureWriter:
     """Appends datagrams to a pcapng file; not thread-safe (one event loop owns it)."""
 
     def __init__(self, path: str, *, flush_threshold: int = FLUSH_THRESHOLD_BYTES) -> None:
         self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 - lives until close()
-        self._buffer = bytearray(file_header())
+        self._chunks: list[bytes] = [file_header()]
+        self._pending = 0
         self._flush_threshold = flush_threshold
-        self._ident = 0
-        # Packed address and the constant part of the IPv4 header checksum, per address pair.
-        self._pair_cache: dict[tuple, tuple[bytes, bytes, int]] = {}
+        self._layouts: dict[tuple, _Layout] = {}
         self.datagrams = 0
         self.flush()
 
@@ -105,61 +141,28 @@ class CaptureWriter:
         """Buffer one UDP datagram as an EPB; ts_ns defaults to the wall clock (Unix epoch ns)."""
         if ts_ns is None:
             ts_ns = time.time_ns()
-        key = (src_addr, dst_addr)
-        cached = self._pair_cache.get(key)
-        if cached is None:
-            cached = self._cache_pair(src_addr, dst_addr)
-        src_ip, dst_ip, partial_sum = cached
-        payload_len = len(payload)
-        ip_len = IPV4_HEADER_LEN + UDP_HEADER_LEN + payload_len
-        ident = self._ident = (self._ident + 1) & 0xFFFF
-        checksum = _fold_checksum(partial_sum + ip_len + ident)
-        pad = (-ip_len) % 4
-        block_len = _EPB_HEAD.size + ip_len + pad + _EPB_TAIL.size
-        buf = self._buffer
-        buf += _EPB_HEAD.pack(EPB_TYPE, block_len, 0, ts_ns >> 32, ts_ns & 0xFFFFFFFF, ip_len, ip_len)
-        buf += _IP_UDP.pack(
-            0x45,
-            0,
-            ip_len,
-            ident,
-            0x4000,
-            _IP_TTL,
-            IP_PROTO_UDP,
-            checksum,
-            src_ip,
-            dst_ip,
-            src_addr[1],
-            dst_addr[1],
-            UDP_HEADER_LEN + payload_len,
-            0,
+        key = (direction, src_addr, dst_addr, len(payload))
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = _layout(int(direction), src_addr, dst_addr, len(payload))
+            if len(self._layouts) < _MAX_LAYOUTS:
+                self._layouts[key] = layout
+        block = layout.block
+        self._chunks.append(
+            block.pack(layout.head, ts_ns >> 32, ts_ns & 0xFFFFFFFF, layout.headers, payload, layout.tail)
         )
-        buf += payload
-        if pad:
-            buf += b"\x00" * pad
-        buf += _EPB_TAIL.pack(OPT_EPB_FLAGS, 4, int(direction), OPT_ENDOFOPT, 0, block_len)
+        self._pending += block.size
         self.datagrams += 1
-        if len(buf) >= self._flush_threshold:
+        if self._pending >= self._flush_threshold:
             self.flush()
-
-    def _cache_pair(self, src_addr: tuple[str, int], dst_addr: tuple[str, int]) -> tuple[bytes, bytes, int]:
-        src_ip = socket.inet_aton(src_addr[0])
-        dst_ip = socket.inet_aton(dst_addr[0])
-        # Checksum words that do not change between datagrams of this pair (length and id do).
-        words = struct.unpack(
-            "!7H", struct.pack("!BBHBB4s4s", 0x45, 0, 0x4000, _IP_TTL, IP_PROTO_UDP, src_ip, dst_ip)
-        )
-        cached = (src_ip, dst_ip, sum(words))
-        if len(self._pair_cache) < 4096:
-            self._pair_cache[(src_addr, dst_addr)] = cached
-        return cached
 
     def flush(self) -> None:
         """Write what is buffered with one write() call; cheap when nothing is buffered."""
-        if self._buffer and self._file is not None:
-            self._file.write(self._buffer)
+        if self._chunks and self._file is not None:
+            self._file.write(b"".join(self._chunks))
             self._file.flush()
-            self._buffer.clear()
+            self._chunks.clear()
+            self._pending = 0
 
     def close(self) -> None:
         """Flush and close; further record() calls are a programming error."""
