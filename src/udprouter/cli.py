@@ -39,7 +39,8 @@ async def serve(config_path: str | None, capture: str | None) -> int:
     try:
         await router.start()
         host, port = router.udp_address[:2]
-        print(f"udprouter listening udp={host}:{port} metrics={router.metrics_port} "
+        grpc_port = router.grpc.port if router.grpc is not None else None
+        print(f"udprouter listening udp={host}:{port} grpc={grpc_port} metrics={router.metrics_port} "
               f"engine_pid={router.supervisor.proc.pid}", flush=True)
         await stop.wait()
     finally:

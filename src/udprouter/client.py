@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 
 from udprouter._generated.messages import (
@@ -49,6 +50,8 @@ from udprouter.codec import DecodeError, decode_frames, encode_message
 from udprouter.errors import SessionError
 
 MAX_ORDERS_PER_DATAGRAM = 20
+WINDOW_DATAGRAMS = 64
+SOCKET_BUFFER_BYTES = 4 << 20
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -78,6 +81,8 @@ class Client:
         self._next_cl_ord_id = time.time_ns() // 1000
         self._last_send = 0.0
         self._tasks: list[asyncio.Task] = []
+        self.window = WINDOW_DATAGRAMS
+        self._window_open = asyncio.Event()
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -93,6 +98,9 @@ class Client:
         loop = asyncio.get_running_loop()
         client.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(client),
                                                                   remote_addr=(host, port))
+        sock = client.transport.get_extra_info("socket")
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
         try:
             await client._handshake(timeout, retries)
         except BaseException:
@@ -164,9 +172,17 @@ class Client:
         return (await self.send_messages([msg]))[0]
 
     async def send_messages(self, msgs: list) -> list[int]:
-        """Application messages, numbered and batched (<= 20 per datagram); returns their ClOrdIDs."""
+        """Application messages, numbered and batched (<= 20 per datagram); returns their ClOrdIDs.
+
+        At most `window` datagrams wait for answers at a time: a blast larger than the socket
+        buffers would only be lost and come back as NotApplied.
+        """
         loop = asyncio.get_running_loop()
         for start in range(0, len(msgs), MAX_ORDERS_PER_DATAGRAM):
+            while self.out.datagrams_in_flight >= self.window and self.terminated is None:
+                self._window_open.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._window_open.wait(), self.out.resend_timeout)
             batch = msgs[start:start + MAX_ORDERS_PER_DATAGRAM]
             self._send(self.out.datagram(batch, loop, time.monotonic()))
         return [m.cl_ord_id for m in msgs]
@@ -219,6 +235,8 @@ class Client:
             self.out.answered_seq(msg.ref_seq_num, msg)
         elif cls is not DecodeError:
             self.out.answered(msg.cl_ord_id, msg)
+        if self.out.datagrams_in_flight < self.window:
+            self._window_open.set()
         self.inbound.queue.put_nowait(msg)
 
     def _on_session_message(self, msg) -> None:

@@ -124,6 +124,10 @@ class OutboundFlow:
         return out
 
     @property
+    def datagrams_in_flight(self) -> int:
+        return len(self._datagrams)
+
+    @property
     def unanswered(self) -> int:
         return sum(len(d.waiting) for d in self._datagrams.values())
 

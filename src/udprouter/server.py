@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 
 from udprouter.auth import Authenticator
@@ -26,6 +27,7 @@ from udprouter.session_store import SessionStore
 log = logging.getLogger("udprouter")
 TIMER_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 5.0
+SOCKET_BUFFER_BYTES = 8 << 20  # a burst from many clients waits in the kernel, not on the floor
 
 
 class RouterProtocol(asyncio.DatagramProtocol):
@@ -67,6 +69,7 @@ class Router:
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0
+        self.grpc = None
         self._pass_scheduled = False
         self._timer = None
         self._loop = None
@@ -81,9 +84,17 @@ class Router:
         self.transport, _ = await loop.create_datagram_endpoint(lambda: RouterProtocol(self),
                                                                 local_addr=(udp.host, udp.port))
         self.udp_address = self.transport.get_extra_info("sockname")
+        sock = self.transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
         self.dispatcher.send = self._send_capture if self.capture else self.transport.sendto
         if self.config.metrics.enabled:
             self.metrics_port = self.metrics.serve(self.config.metrics.host, self.config.metrics.port)
+        if self.config.grpc.enabled:
+            from fallback_grpc.grpc_server import start_grpc_server
+
+            self.grpc = await start_grpc_server(self)
         self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
     def on_datagram(self, data: bytes, addr) -> None:
@@ -129,6 +140,8 @@ class Router:
 
     async def stop(self) -> None:
         """Drain in-flight work (bounded), flush replies, stop the engine, release everything."""
+        if self.grpc is not None:
+            await self.grpc.stop()
         self.dispatcher.end_of_pass()
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:

@@ -1,0 +1,130 @@
+"""System-test fixtures: a real `udprouter serve` (which spawns the real engine) on ephemeral loopback
+ports, its journal in tmp_path. Every process is stopped by its pid in the fixture's finalizer."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from udprouter.config import ENGINE_BIN_ENV, REPO_ROOT, load_config, resolve_engine_binary
+from udprouter.errors import ConfigError
+
+LISTENING = re.compile(r"udp=([\d.]+):(\d+) grpc=(\S+) metrics=(\S+) engine_pid=(\d+)")
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+PRICE = 100_000_000_000  # 100.00, the default instruments' reference price
+TICK = 10_000_000  # 0.01
+
+
+def engine_binary() -> Path:
+    try:
+        return resolve_engine_binary(load_config(None))
+    except ConfigError as exc:
+        pytest.skip(f"engine not built: {exc}")
+
+
+def router_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "udprouter.cli", "serve", "--config", str(config)]
+
+
+class RouterProcess:
+    """`udprouter serve --config FILE` in a subprocess; start() waits for its listening line."""
+
+    def __init__(self, work: Path, extra_config: str = "", *, journal: Path | None = None) -> None:
+        self.work = work
+        self.journal = journal or work / "journal"
+        self.config = work / f"router-{uuid.uuid4().hex[:8]}.toml"
+        sections = {"udp": 'host = "127.0.0.1"\nport = 0', "metrics": 'host = "127.0.0.1"\nport = 0',
+                    "grpc": "enabled = false", "journal": f'dir = "{self.journal}"\ndurability = "os"',
+                    "engine": f'shm_name = "udprouter-test-{uuid.uuid4().hex[:12]}"\nwait = "hybrid"'}
+        extra_sections = dict(re.findall(r"^\[(\w+)\]\n((?:(?!\[).*\n?)*)", extra_config, re.M))
+        text = ""
+        for name, body in sections.items():
+            text += f"[{name}]\n{body}\n{extra_sections.pop(name, '')}\n"
+        text += "".join(f"[{name}]\n{body}\n" for name, body in extra_sections.items())
+        self.config.write_text(text)
+        self.log = work / "router.log"
+        self.proc: subprocess.Popen | None = None
+        self.udp = ("127.0.0.1", 0)
+        self.metrics_port = 0
+        self.engine_pid = 0
+
+    def start(self) -> RouterProcess:
+        env = dict(os.environ, **{ENGINE_BIN_ENV: str(engine_binary())})
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(router_command(self.config), cwd=REPO_ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            match = LISTENING.search(self.log.read_text())
+            if match:
+                self.udp = (match.group(1), int(match.group(2)))
+                self.metrics_port = int(match.group(4))
+                self.engine_pid = int(match.group(5))
+                return self
+            time.sleep(0.02)
+        tail = self.log.read_text()[-2000:]
+        self.stop()
+        raise RuntimeError(f"udprouter serve did not start:\n{tail}")
+
+    def stop(self) -> int | None:
+        """SIGTERM (graceful drain), bounded wait, then SIGKILL. Returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        status, self.proc = self.proc.returncode, None
+        return status
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def start_router(tmp_path):
+    """start_router(extra_config="", journal=None) -> a started RouterProcess, stopped afterwards."""
+    routers: list[RouterProcess] = []
+
+    def start(extra_config: str = "", journal: Path | None = None) -> RouterProcess:
+        work = tmp_path / f"r{len(routers)}"
+        work.mkdir()
+        router = RouterProcess(work, extra_config, journal=journal)
+        routers.append(router)
+        return router.start()
+
+    yield start
+    for router in routers:
+        router.stop()
+
+
+@pytest.fixture
+def router(start_router):
+    return start_router()
+
+
+def state_digest(journal: Path) -> str:
+    """The engine's --print-state-digest over a journal (default instruments and limits)."""
+    config = load_config(None)
+    args = [str(engine_binary()), "--journal", str(journal), "--max-orders", str(config.engine.max_orders),
+            "--max-sessions", str(config.engine.max_sessions), "--print-state-digest"]
+    from udprouter.config import instruments_of
+
+    for inst in instruments_of(config).values():
+        args += ["--instrument", inst.engine_arg()]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
+    match = re.search(r"STATE_DIGEST (\S+)", out)
+    assert match, out
+    return match.group(1)
