@@ -9,10 +9,9 @@ using namespace udprouter::engine;
 
 namespace {
 
-EngineOptionsResult parse(std::vector<std::string> args)
+EngineOptionsResult parse(const std::vector<std::string> &args)
 {
-    args.insert(args.begin(), "udprouter-engine");
-    std::vector<const char *> argv;
+    std::vector<const char *> argv{"udprouter-engine"};
     for (const std::string &a : args) argv.push_back(a.c_str());
     return parse_engine_options(static_cast<int>(argv.size()), argv.data());
 }
@@ -26,7 +25,7 @@ std::vector<std::string> full()
 
 bool refused_with(std::vector<std::string> args, const std::string &fragment)
 {
-    EngineOptionsResult r = parse(std::move(args));
+    EngineOptionsResult r = parse(args);
     return !r.ok && r.error.find(fragment) != std::string::npos;
 }
 
