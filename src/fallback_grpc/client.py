@@ -6,7 +6,10 @@
 
 submit() collects orders until max_batch orders or linger_ms milliseconds, whichever comes first,
 sends them with one SubmitOrdersBatch call (up to max_in_flight calls outstanding) and hands each
-caller its own order's result. The other methods are thin wrappers over one RPC each. RPC failures
+caller its own order's result. The other methods are thin wrappers over one RPC each. Every
+order-entry call carries metadata udprouter-call-seq (a random flow id and a call number) so that
+the server applies this client's calls in the order they were issued, even with several in flight
+(gRPC itself does not order concurrent calls; see fallback_grpc.call_order). RPC failures
 surface as grpc.aio.AioRpcError (UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...): for
 submit(), every order of the failed batch gets the error.
 
@@ -16,6 +19,7 @@ the README section "gRPC fallback".
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
@@ -23,6 +27,7 @@ import grpc
 from ._generated import trading_engine_pb2 as pb
 from ._generated import trading_engine_pb2_grpc as pb_grpc
 from .batcher import OrderBatcher
+from .call_order import CALL_SEQ_METADATA
 
 DEFAULT_MAX_BATCH = 100
 DEFAULT_LINGER_MS = 1.0
@@ -45,10 +50,17 @@ class OrderEntryClient:
             self._channel = grpc.aio.secure_channel(target, creds)
         self._stub = pb_grpc.OrderEntryStub(self._channel)
         self._metadata = bearer_metadata(key_id, secret)
+        self._flow = os.urandom(8).hex()
+        self._calls = 0
         self._timeout_s = timeout_s
         self._batcher: OrderBatcher[pb.NewOrderSingle, pb.OrderResult] = OrderBatcher(
             self.submit_batch, max_batch=max_batch, linger_s=linger_ms / 1000.0,
             max_in_flight=max_in_flight)
+
+    def _ordered(self) -> tuple[tuple[str, str], ...]:
+        """Metadata for the next order-entry call, numbered in the order calls are issued."""
+        self._calls += 1
+        return (*self._metadata, (CALL_SEQ_METADATA, f"{self._flow}:{self._calls}"))
 
     async def __aenter__(self) -> OrderEntryClient:
         return self
@@ -72,18 +84,18 @@ class OrderEntryClient:
     async def submit_batch(self, orders: Sequence[pb.NewOrderSingle]) -> Sequence[pb.OrderResult]:
         """One SubmitOrdersBatch call: one result per order, in order."""
         response = await self._stub.SubmitOrdersBatch(
-            pb.SubmitOrdersBatchRequest(orders=orders), metadata=self._metadata, timeout=self._timeout_s)
+            pb.SubmitOrdersBatchRequest(orders=orders), metadata=self._ordered(), timeout=self._timeout_s)
         return response.results
 
     async def submit_unary(self, order: pb.NewOrderSingle) -> pb.OrderResult:
         """One SubmitOrder call, unbatched."""
-        return await self._stub.SubmitOrder(order, metadata=self._metadata, timeout=self._timeout_s)
+        return await self._stub.SubmitOrder(order, metadata=self._ordered(), timeout=self._timeout_s)
 
     async def cancel(self, request: pb.OrderCancelRequest) -> pb.CancelResult:
-        return await self._stub.CancelOrder(request, metadata=self._metadata, timeout=self._timeout_s)
+        return await self._stub.CancelOrder(request, metadata=self._ordered(), timeout=self._timeout_s)
 
     async def replace(self, request: pb.OrderCancelReplaceRequest) -> pb.ReplaceResult:
-        return await self._stub.ReplaceOrder(request, metadata=self._metadata, timeout=self._timeout_s)
+        return await self._stub.ReplaceOrder(request, metadata=self._ordered(), timeout=self._timeout_s)
 
     async def stream_executions(self, from_seq_no: int = 0) -> AsyncIterator[pb.ExecutionReport]:
         """This key's execution reports from from_seq_no on (0: from now on); runs until cancelled."""

@@ -24,6 +24,7 @@ from udprouter.config import KeyConfig
 from udprouter.reports import EV_COMMAND_SEQ, EV_KIND, EXEC_ID_SEQ_BITS, encode_event
 from udprouter.server_session import ServerSession, SessionState
 
+from .call_order import CallOrders
 from .convert import FILL_FROM_EVENT
 
 # Fixed namespace: the SessionId of a key's gRPC flow is uuid5(namespace, "grpc:" + key_id).
@@ -63,6 +64,7 @@ class GrpcSession:
         self.clock = clock
         self._waiting: dict[int, tuple[Answer, int]] = {}
         self._changed: asyncio.Future[None] | None = None
+        self.call_orders = CallOrders()
 
     @property
     def session_id(self) -> int:

@@ -23,6 +23,7 @@ from . import convert
 from ._generated import trading_engine_pb2 as pb
 from ._generated import trading_engine_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
+from .call_order import CallOrder, parse_call_seq
 from .grpc_session import Answer, GrpcSession, grpc_session_uuid
 
 MAX_BATCH_ORDERS = 10_000
@@ -44,8 +45,8 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
 
     # -- sessions -------------------------------------------------------------------------------
 
-    async def _session(self, context: grpc.aio.ServicerContext) -> GrpcSession:
-        key = self.auth.authenticate(context.invocation_metadata())
+    async def _session(self, context: grpc.aio.ServicerContext, metadata) -> GrpcSession:
+        key = self.auth.authenticate(metadata)
         if key is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "authorization metadata 'Bearer <key_id>:<secret>' missing or wrong")
@@ -57,55 +58,81 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             self.order_entry.register_sink(session_id, session.on_events, session.ctx)
         return session
 
+    async def _enter(self, context) -> tuple[GrpcSession, CallOrder | None, int]:
+        """Authenticates, then waits for the call's turn in its flow (udprouter-call-seq), if any."""
+        metadata = context.invocation_metadata()
+        session = await self._session(context, metadata)
+        call_seq = parse_call_seq(metadata)
+        if call_seq is None:
+            return session, None, 0
+        if call_seq.__class__ is str:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, call_seq)
+        flow, n = call_seq
+        order = session.call_orders.get(flow)
+        await order.turn(n)
+        return session, order, n
+
     # -- orders ---------------------------------------------------------------------------------
 
     async def SubmitOrder(self, request, context):
-        session = await self._session(context)
-        msg, error = convert.new_order_from_proto(request)
-        if error is not None:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
         response = pb.SubmitOrdersBatchResponse()
-        await self._submit(session, context, [msg], response.results, unary=True)
+        validated = self._one(request, convert.new_order_from_proto)
+        await self._handle(context, validated, response.results, unary=True)
         return response.results[0]
 
     async def SubmitOrdersBatch(self, request, context):
-        session = await self._session(context)
+        response = pb.SubmitOrdersBatchResponse()
+        await self._handle(context, self._batch(request), response.results, unary=False)
+        return response
+
+    async def CancelOrder(self, request, context):
+        holder = [pb.CancelResult()]
+        await self._handle(context, self._one(request, convert.cancel_from_proto), holder, unary=True)
+        return holder[0]
+
+    async def ReplaceOrder(self, request, context):
+        holder = [pb.ReplaceResult()]
+        await self._handle(context, self._one(request, convert.replace_from_proto), holder, unary=True)
+        return holder[0]
+
+    @staticmethod
+    def _one(request, converter):
+        msg, error = converter(request)
+        return ([msg], None) if error is None else (None, error)
+
+    @staticmethod
+    def _batch(request):
         orders = request.orders
         if not 0 < len(orders) <= MAX_BATCH_ORDERS:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"orders: expected 1..{MAX_BATCH_ORDERS} orders, got {len(orders)}")
+            return None, f"orders: expected 1..{MAX_BATCH_ORDERS} orders, got {len(orders)}"
         msgs = []
         for index, order in enumerate(orders):
             msg, error = convert.new_order_from_proto(order)
             if error is not None:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"orders[{index}].{error}")
+                return None, f"orders[{index}].{error}"
             msgs.append(msg)
-        response = pb.SubmitOrdersBatchResponse()
-        await self._submit(session, context, msgs, response.results, unary=False)
-        return response
+        return msgs, None
 
-    async def CancelOrder(self, request, context):
-        session = await self._session(context)
-        msg, error = convert.cancel_from_proto(request)
-        if error is not None:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
-        return await self._submit_one(session, context, msg, pb.CancelResult)
+    async def _handle(self, context, validated, results, *, unary: bool) -> None:
+        """The shape of every order-entry call: auth, turn, refuse a malformed request whole, apply,
+        release the turn, then wait for the engine's answers. results gets one answer per message."""
+        msgs, error = validated
+        session, order, n = await self._enter(context)
+        try:
+            if error is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+            answer, seqs, busy, refused = self._apply(session, msgs, results, unary=unary)
+        finally:
+            if order is not None:
+                order.release(n)
+        if busy == len(msgs):
+            await self._abort_refused(context, refused)
+        if answer.remaining:
+            await self._wait(session, context, answer, seqs)
 
-    async def ReplaceOrder(self, request, context):
-        session = await self._session(context)
-        msg, error = convert.replace_from_proto(request)
-        if error is not None:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
-        return await self._submit_one(session, context, msg, pb.ReplaceResult)
-
-    async def _submit_one(self, session, context, msg, result_cls):
-        holder = [result_cls()]
-        await self._submit(session, context, [msg], holder, unary=True)
-        return holder[0]
-
-    async def _submit(self, session: GrpcSession, context, msgs, results, *, unary: bool) -> None:
-        """Submits msgs in order; results (a repeated field or a list of result messages) get one
-        answer per message. Returns once every answer is in."""
+    def _apply(self, session: GrpcSession, msgs, results, *, unary: bool):
+        """Submits msgs in order (synchronously: nothing else runs in between) and flushes them to the
+        ring in one offer. Router-side rejects are filled in at once; the rest await the engine."""
         entry = self.order_entry
         now = time.time_ns()
         answer = Answer(results, asyncio.get_running_loop())
@@ -127,10 +154,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                 convert.fill_from_reject(out, outcome)
         if seqs:
             entry.flush(now)
-        elif busy == len(msgs):
-            await self._abort_refused(context, refused)
-        if answer.remaining:
-            await self._wait(session, context, answer, seqs)
+        return answer, seqs, busy, refused
 
     async def _abort_refused(self, context, reason: int) -> None:
         if reason == _ENGINE_BUSY:
@@ -152,7 +176,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
     # -- executions -----------------------------------------------------------------------------
 
     async def StreamExecutions(self, request, context):
-        session = await self._session(context)
+        session = await self._session(context, context.invocation_metadata())
         first, end = session.kept_range()
         next_seq = request.from_seq_no or end
         if next_seq > end:

@@ -1,0 +1,54 @@
+"""Engine busy over gRPC: a full inbound ring (tiny ring, engine paused) refuses, nothing is lost."""
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_router import KEYS, PRICE, GrpcRouter
+
+from fallback_grpc._generated import trading_engine_pb2 as pb
+from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
+from fallback_grpc.client import bearer_metadata
+
+RING = 4
+
+
+@pytest.fixture(scope="module")
+def tiny_ring_router():
+    r = GrpcRouter(inbound_capacity=RING).start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def order(cl_ord_id):
+    return pb.NewOrderSingle(cl_ord_id=cl_ord_id, security_id=1, side=pb.SIDE_BUY, ord_type=pb.ORD_TYPE_LIMIT,
+                             price=PRICE, order_qty=1)
+
+
+async def test_full_ring_is_resource_exhausted_and_a_partly_fitting_batch_gets_engine_busy(tiny_ring_router):
+    key_id, secret, _ = KEYS[0]
+    metadata = bearer_metadata(key_id, secret)
+    async with grpc.aio.insecure_channel(tiny_ring_router.target) as channel:
+        stub = pb_grpc.OrderEntryStub(channel)
+        tiny_ring_router.pause_engine()
+        try:
+            batch = asyncio.ensure_future(stub.SubmitOrdersBatch(
+                pb.SubmitOrdersBatchRequest(orders=[order(i) for i in range(1, RING + 3)]), metadata=metadata,
+                timeout=20))
+            await asyncio.sleep(0.3)  # the batch filled the ring and waits for the paused engine
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.SubmitOrder(order(100), metadata=metadata, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        finally:
+            tiny_ring_router.resume_engine()
+        response = await asyncio.wait_for(batch, 20)
+        kinds = [r.WhichOneof("result") for r in response.results]
+        assert kinds == ["accepted"] * RING + ["business_reject"] * 2
+        busy = response.results[RING].business_reject
+        assert (busy.business_reject_reason, busy.ref_seq_num, busy.ref_template_id) == \
+            (pb.BUSINESS_REJECT_REASON_ENGINE_BUSY, RING + 1, 101)
+        # Refused orders consumed nothing: their ClOrdIDs are still usable once the ring has room.
+        again = await stub.SubmitOrder(order(RING + 1), metadata=metadata, timeout=10)
+        assert again.accepted.cl_ord_id == RING + 1
