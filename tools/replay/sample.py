@@ -58,33 +58,32 @@ class RouterProcess:
         self.address: tuple[str, int] | None = None
 
     def __enter__(self) -> RouterProcess:
-        config = Path(self.workdir) / "router.toml"
-        config.write_text(CONFIG.format(journal=Path(self.workdir) / "journal"))
-        args = [sys.executable, "-m", "udprouter.cli", "serve", "--config", str(config)]
+        work = Path(self.workdir)
+        (work / "router.toml").write_text(CONFIG.format(journal=work / "journal"))
+        args = [sys.executable, "-m", "udprouter.cli", "serve", "--config", str(work / "router.toml")]
         if self.capture:
             args += ["--capture", self.capture]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Output goes to files, never to pipes nobody drains (a full pipe would stall the router).
+        with open(work / "router.out", "w") as out, open(work / "router.err", "w") as err:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=err)
         try:
-            self.address = self._wait_listening()
+            self.address = self._wait_listening(work / "router.out", work / "router.err")
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_listening(self) -> tuple[str, int]:
+    def _wait_listening(self, out: Path, err: Path) -> tuple[str, int]:
         deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            match = _LISTENING.search(line)
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            match = _LISTENING.search(out.read_text())
             if match:
                 return match["host"], int(match["port"])
-            if not line and self.proc.poll() is not None:
-                break
-        raise RuntimeError(
-            f"router did not start: {self.proc.stderr.read() if self.proc.poll() is not None else ''}"
-        )
+            time.sleep(0.02)
+        raise RuntimeError(f"router did not start (exit {self.proc.poll()}): {err.read_text()[-2000:]}")
 
     def stop(self) -> int | None:
+        """SIGTERM by pid (SIGKILL after 15 s); returns the exit status."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -94,8 +93,6 @@ class RouterProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
         code, self.proc = self.proc.returncode, None
         return code
 
