@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from udprouter.config import ENGINE_BIN_ENV, REPO_ROOT, load_config, resolve_engine_binary
+from udprouter.config import ENGINE_BIN_ENV, REPO_ROOT, instruments_of, load_config, resolve_engine_binary
 from udprouter.errors import ConfigError
 
 LISTENING = re.compile(r"udp=([\d.]+):(\d+) grpc=(\S+) metrics=(\S+) engine_pid=(\d+)")
@@ -38,8 +38,10 @@ def router_command(config: Path) -> list[str]:
 class RouterProcess:
     """`udprouter serve --config FILE` in a subprocess; start() waits for its listening line."""
 
-    def __init__(self, work: Path, extra_config: str = "", *, journal: Path | None = None) -> None:
+    def __init__(self, work: Path, extra_config: str = "", *, journal: Path | None = None,
+                 capture: Path | None = None) -> None:
         self.work = work
+        self.capture = capture
         self.journal = journal or work / "journal"
         self.config = work / f"router-{uuid.uuid4().hex[:8]}.toml"
         sections = {"udp": 'host = "127.0.0.1"\nport = 0', "metrics": 'host = "127.0.0.1"\nport = 0',
@@ -60,7 +62,8 @@ class RouterProcess:
     def start(self) -> RouterProcess:
         env = dict(os.environ, **{ENGINE_BIN_ENV: str(engine_binary())})
         with self.log.open("a") as log:
-            self.proc = subprocess.Popen(router_command(self.config), cwd=REPO_ROOT, stdout=log,
+            args = router_command(self.config) + (["--capture", str(self.capture)] if self.capture else [])
+            self.proc = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log,
                                          stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -95,13 +98,15 @@ class RouterProcess:
 
 @pytest.fixture
 def start_router(tmp_path):
-    """start_router(extra_config="", journal=None) -> a started RouterProcess, stopped afterwards."""
+    """start_router(extra_config="", journal=None, capture=None) -> a started RouterProcess, stopped
+    afterwards."""
     routers: list[RouterProcess] = []
 
-    def start(extra_config: str = "", journal: Path | None = None) -> RouterProcess:
+    def start(extra_config: str = "", journal: Path | None = None,
+              capture: Path | None = None) -> RouterProcess:
         work = tmp_path / f"r{len(routers)}"
         work.mkdir()
-        router = RouterProcess(work, extra_config, journal=journal)
+        router = RouterProcess(work, extra_config, journal=journal, capture=capture)
         routers.append(router)
         return router.start()
 
@@ -115,13 +120,16 @@ def router(start_router):
     return start_router()
 
 
-def state_digest(journal: Path) -> str:
-    """The engine's --print-state-digest over a journal (default instruments and limits)."""
+@pytest.fixture
+def state_digest():
+    """state_digest(journal_dir) -> the engine's --print-state-digest (default instruments and limits)."""
+    return engine_state_digest
+
+
+def engine_state_digest(journal: Path) -> str:
     config = load_config(None)
     args = [str(engine_binary()), "--journal", str(journal), "--max-orders", str(config.engine.max_orders),
             "--max-sessions", str(config.engine.max_sessions), "--print-state-digest"]
-    from udprouter.config import instruments_of
-
     for inst in instruments_of(config).values():
         args += ["--instrument", inst.engine_arg()]
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
