@@ -88,7 +88,11 @@ def _timing(args: argparse.Namespace) -> Timing:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     err = Console(stderr=True)
-    contents = read_capture(args.capture)
+    try:
+        contents = read_capture(args.capture)
+    except OSError as exc:
+        err.print(f"udprouter-replay: cannot read {args.capture}: {exc.strerror}")
+        return 2
     if contents.error is not None:
         err.print(f"[red]udprouter-replay: {contents.error}[/]; replaying the {len(contents.datagrams)} "
                   "datagram(s) before it")

@@ -1,0 +1,89 @@
+"""udprouter-replay's command line: options, credentials, and the refusals that need no router."""
+
+from pathlib import Path
+
+import pytest
+
+from tools.replay.cli import DEMO_KEY, DEMO_SECRET, _credentials, _timing, build_parser, main
+from tools.replay.schedule import Timing
+
+SAMPLE = Path(__file__).resolve().parents[2] / "tools/replay/samples/demo.pcapng"
+
+
+def parse(*argv):
+    return build_parser().parse_args(["capture.pcapng", *argv])
+
+
+def test_defaults_are_the_demo_key_original_timing_and_port_9000():
+    args = parse()
+    assert args.target == ("127.0.0.1", 9000)
+    assert _credentials(args) == (DEMO_KEY, DEMO_SECRET)
+    assert _timing(args) == Timing()
+
+
+def test_timing_options_map_onto_the_schedule():
+    args = parse("--pps", "500", "--loop", "3", "--limit", "10", "--duration", "1.5")
+    assert _timing(args) == Timing(pps=500.0, loop=3, limit=10, duration_s=1.5)
+    assert _timing(parse("--topspeed")).topspeed
+    assert _timing(parse("--speed", "2.5")).speed == 2.5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--speed", "2", "--pps", "10"],
+        ["--pps", "0"],
+        ["--loop", "-1"],
+        ["--target", "nohostport"],
+        ["--target", "h:70000"],
+    ],
+)
+def test_contradictory_or_nonsense_options_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse(*argv)
+    assert exc.value.code == 2
+
+
+def test_credentials_from_flags_or_the_config_file(tmp_path):
+    assert _credentials(parse("--key", "k", "--secret", "s")) == ("k", "s")
+    config = tmp_path / "router.toml"
+    config.write_text('[[keys]]\nkey_id = "desk7"\nsecret = "s7"\naccount = 7\n')
+    assert _credentials(parse("--config", str(config))) == ("desk7", "s7")
+    with pytest.raises(SystemExit, match="--key needs --secret"):
+        _credentials(parse("--key", "k"))
+
+
+def test_missing_capture_file_is_refused_with_exit_2(tmp_path, capsys):
+    assert main([str(tmp_path / "absent.pcapng")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_capture_without_client_datagrams_is_refused_with_exit_2(tmp_path, capsys):
+    garbage = tmp_path / "garbage.pcap"
+    garbage.write_bytes(b"not a capture at all")
+    assert main([str(garbage), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown file magic" in err and "no client application datagrams" in err
+
+
+def test_bad_session_filter_is_refused(capsys):
+    assert main([str(SAMPLE), "--session", "xyz"]) == 2
+    assert "32 hex digits" in capsys.readouterr().err
+
+
+def test_json_report_shape_is_the_contract():
+    from tools.replay.report import LatencyUs, ReplayReport
+
+    fields = set(ReplayReport.__struct_fields__)
+    assert {
+        "sent",
+        "acknowledged",
+        "rejected",
+        "rejected_by_reason",
+        "not_applied",
+        "unanswered",
+        "rate_per_s",
+        "intended_rate_per_s",
+        "latency_us",
+    } <= fields
+    assert set(LatencyUs.__struct_fields__) == {"p50", "p99", "p999", "max"}
