@@ -42,6 +42,7 @@ def _positive(kind):
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
+
     return parse
 
 
@@ -81,8 +82,14 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _timing(args: argparse.Namespace) -> Timing:
-    return Timing(speed=args.speed, pps=args.pps, topspeed=args.topspeed, loop=args.loop, limit=args.limit,
-                  duration_s=args.duration)
+    return Timing(
+        speed=args.speed,
+        pps=args.pps,
+        topspeed=args.topspeed,
+        loop=args.loop,
+        limit=args.limit,
+        duration_s=args.duration,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"udprouter-replay: cannot read {args.capture}: {exc.strerror}")
         return 2
     if contents.error is not None:
-        err.print(f"[red]udprouter-replay: {contents.error}[/]; replaying the {len(contents.datagrams)} "
-                  "datagram(s) before it")
+        err.print(
+            f"[red]udprouter-replay: {contents.error}[/]; replaying the {len(contents.datagrams)} "
+            "datagram(s) before it"
+        )
     try:
         flt = PacketFilter(args.dst_port, args.src_port, args.session)
         flt.session_hex()
@@ -104,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     recording = extract_recording(contents.datagrams, flt)
     if not recording.datagrams:
-        err.print(f"udprouter-replay: no client application datagrams to replay in {args.capture} "
-                  f"(skipped: {dict(contents.skipped) | dict(recording.skipped) or 'none'})")
+        err.print(
+            f"udprouter-replay: no client application datagrams to replay in {args.capture} "
+            f"(skipped: {dict(contents.skipped) | dict(recording.skipped) or 'none'})"
+        )
         return 2
     key_id, secret = _credentials(args)
     host, port = args.target
@@ -128,13 +139,18 @@ def main(argv: list[str] | None = None) -> int:
 async def _run(recording, timing, target, show_progress: bool):
     if not show_progress:
         return await replay(recording, timing, target)
-    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("datagrams"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("datagrams"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("replay", total=None)
 
         def update(done: int, total: int) -> None:
-            if done % PROGRESS_EVERY == 0 or done == total:
+            if done % PROGRESS_EVERY == 0 or done == total or done == 0:
                 progress.update(task, completed=done, total=total)
 
         return await replay(recording, timing, target, update)

@@ -46,8 +46,9 @@ def _rate(count: int, span_ns: int) -> float | None:
     return round(count * 1e9 / span_ns, 1) if span_ns > 0 else None
 
 
-def build_report(contents: CaptureContents, recording: Recording, outcome: ReplayOutcome, timing: Timing,
-                 target: str) -> ReplayReport:
+def build_report(
+    contents: CaptureContents, recording: Recording, outcome: ReplayOutcome, timing: Timing, target: str
+) -> ReplayReport:
     tracker = outcome.tracker
     span = outcome.last_send_ns - outcome.started_ns
     intended_span = outcome.intended_span_ns
@@ -83,8 +84,11 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def render(report: ReplayReport, console: Console) -> None:
-    table = Table(title=f"udprouter-replay: {report.capture} -> {report.target} ({report.timing})",
-                  show_header=False, title_justify="left")
+    table = Table(
+        title=f"udprouter-replay: {report.capture} -> {report.target} ({report.timing})",
+        show_header=False,
+        title_justify="left",
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [
@@ -95,11 +99,16 @@ def render(report: ReplayReport, console: Console) -> None:
         *((f"  {reason}", f"{count:,}") for reason, count in sorted(report.rejected_by_reason.items())),
         ("not applied", f"{report.not_applied:,}"),
         ("unanswered", f"{report.unanswered:,}"),
-        ("rate achieved / intended",
-         f"{_fmt(report.rate_per_s, '/s')} / {_fmt(report.intended_rate_per_s, '/s')}"),
-        ("latency p50 / p99 / p99.9 / max",
-         " / ".join(_fmt(getattr(report.latency_us, k), " us") for k in ("p50", "p99", "p999", "max"))),
-        ("answers vs capture", ", ".join(f"{k} {v}" for k, v in report.matches_capture.items())),
+        ("rate achieved", _fmt(report.rate_per_s, " msg/s")),
+        ("rate intended", _fmt(report.intended_rate_per_s, " msg/s")),
+        *(
+            (f"latency {label}", _fmt(getattr(report.latency_us, key), " us"))
+            for label, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max"))
+        ),
+        *(
+            (f"answers {k} as capture" if k == "same" else f"answers {k}", f"{v:,}")
+            for k, v in report.matches_capture.items()
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -21,8 +21,9 @@ from udprouter.client import Client
 
 # At topspeed, let the event loop read answers every this many datagrams.
 YIELD_EVERY = 32
-# Sleeping for less than this is left to the next pass: timers are millisecond-grained anyway.
-MIN_SLEEP_NS = 200_000
+# Timers are millisecond-grained: sleep until this close to a send, then poll the loop until it is due
+# (answers keep being read meanwhile), so latency measured from the intended time is the router's.
+POLL_BEFORE_NS = 1_500_000
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -51,8 +52,15 @@ class ReplayOutcome:
 async def _connect_all(recording: Recording, target: ReplayTarget) -> list[Client]:
     async def connect_one() -> Client:
         # Resending NotApplied orders would replay something the recording never sent: count them instead.
-        return await Client.connect(target.host, target.port, target.key_id, target.secret,
-                                    timeout=target.connect_timeout_s, resend_not_applied=False)
+        return await Client.connect(
+            target.host,
+            target.port,
+            target.key_id,
+            target.secret,
+            timeout=target.connect_timeout_s,
+            resend_not_applied=False,
+        )
+
     return list(await asyncio.gather(*(connect_one() for _ in recording.sessions)))
 
 
@@ -63,9 +71,11 @@ async def _consume(client: Client, index: int, tracker: ReplayTracker) -> None:
 
 async def _pace(target_ns: int, sent: int, topspeed: bool) -> None:
     delay = target_ns - time.monotonic_ns()
-    if delay >= MIN_SLEEP_NS:
-        await asyncio.sleep(delay / 1e9)
-    elif topspeed and sent % YIELD_EVERY == 0:
+    if delay > POLL_BEFORE_NS:
+        await asyncio.sleep((delay - POLL_BEFORE_NS) / 1e9)
+    while time.monotonic_ns() < target_ns:
+        await asyncio.sleep(0)
+    if topspeed and sent % YIELD_EVERY == 0:
         await asyncio.sleep(0)
 
 
@@ -75,8 +85,9 @@ async def _wait_for_answers(tracker: ReplayTracker, wait_s: float) -> None:
         await asyncio.sleep(0.01)
 
 
-async def replay(recording: Recording, timing: Timing, target: ReplayTarget,
-                 progress: ProgressCallback | None = None) -> ReplayOutcome:
+async def replay(
+    recording: Recording, timing: Timing, target: ReplayTarget, progress: ProgressCallback | None = None
+) -> ReplayOutcome:
     """Send the recording's datagrams on schedule and wait (bounded) for their answers."""
     sends = schedule([d.ts_ns for d in recording.datagrams], timing)
     keys = list(recording.sessions)
@@ -87,6 +98,8 @@ async def replay(recording: Recording, timing: Timing, target: ReplayTarget,
     consumers = [asyncio.create_task(_consume(c, i, tracker)) for i, c in enumerate(clients)]
     rewriters = [SessionRewriter(first_cl_ord_id=time.time_ns() // 1000) for _ in keys]
     deadline_ns = None if timing.duration_s is None else int(timing.duration_s * 1e9)
+    if progress is not None:
+        progress(0, len(sends))
     try:
         outcome.started_ns = start = time.monotonic_ns() + 1_000_000
         for n, send in enumerate(sends):
