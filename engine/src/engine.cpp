@@ -67,6 +67,20 @@ Engine::Engine(const EngineConfig& config)
       sessions_(config.max_sessions),
       matcher_(pool_, index_, events_, config.self_match_prevention) {}
 
+bool Engine::best_price(int32_t security_id, uint8_t side, int64_t& price) const {
+    const uint32_t book = table_.find(security_id);
+    if (book == kNoInstrument) {
+        return false;
+    }
+    const Instrument& instrument = instruments_[book];
+    const uint32_t level = instrument.book().best(side_index(side));
+    if (level == kNoLevel) {
+        return false;
+    }
+    price = instrument.price_of(level);
+    return true;
+}
+
 void Engine::dispatch(const udr_command& command) {
     if (command.command_seq > last_command_seq_) {
         last_command_seq_ = command.command_seq;

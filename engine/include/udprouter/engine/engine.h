@@ -89,6 +89,10 @@ public:
     // Highest command_seq applied (or restored from a snapshot); 0 for a fresh engine.
     uint64_t last_command_seq() const { return last_command_seq_; }
 
+    // Best price of one side of an instrument's book (wire side 1 buy, 2 sell): false when the
+    // instrument is unknown or that side is empty. A query for tools and benchmarks.
+    bool best_price(int32_t security_id, uint8_t side, int64_t& price) const;
+
     const EngineConfig& config() const { return config_; }
     uint32_t live_orders() const { return pool_.in_use(); }
 

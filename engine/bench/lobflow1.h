@@ -1,0 +1,220 @@
+// lobflow1.h - the LOBFLOW1 benchmark flow (specification: LOBFLOW1.md, kept with the project's
+// design notes), as a reusable generator plus a driver that maps it onto udr_command records.
+//
+// Lobflow1 draws the operations exactly as the specification orders them (splitmix64, seed 42).
+// It cannot know fills by itself, so the caller reports them back: rested() when an ADD rests,
+// removed() when an order leaves the book (cancel or full fill), and a Book query supplies the
+// best bid / ask ticks for IOC limits. Lobflow1Driver does all of that for anything that applies
+// udr_commands and emits udr_events (the in-process Engine, a journaled engine, a ring), and
+// counts the totals the specification lists.
+#ifndef UDPROUTER_BENCH_LOBFLOW1_H
+#define UDPROUTER_BENCH_LOBFLOW1_H
+
+#include "udprouter/engine/ring_abi.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace udprouter::bench {
+
+struct SplitMix64 {
+    uint64_t state;
+    uint64_t next() {
+        state += 0x9E3779B97F4A7C15ULL;
+        uint64_t z = state;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    uint64_t uniform(uint64_t n) { return next() % n; }
+};
+
+enum class Lobflow1Kind : uint8_t { Add, Cancel, Ioc };
+
+struct Lobflow1Op {
+    Lobflow1Kind kind;
+    uint8_t side;       // 0 buy, 1 sell (ADD, IOC)
+    uint32_t sym;
+    int64_t price;      // ticks: ADD price, IOC limit
+    uint32_t qty;
+    uint64_t order_id;  // ADD, IOC: the new id; CANCEL: the target
+};
+
+inline constexpr int64_t kLobflow1Mid = 10000;
+inline constexpr uint32_t kLobflow1Cap = 1000;
+inline constexpr uint32_t kLobflow1Prefill = 1000;
+inline constexpr uint64_t kLobflow1Ops = 10'000'000;
+
+class Lobflow1 {
+public:
+    // max_ops bounds the order ids (prefill + timed operations) for the position table.
+    Lobflow1(uint32_t symbols, uint64_t max_ops, uint64_t seed = 42)
+        : rng_{seed}, symbols_(symbols), live_(symbols),
+          position_(uint64_t{symbols} * kLobflow1Prefill + max_ops + 2, 0) {
+        for (auto& v : live_) v.reserve(kLobflow1Cap);
+    }
+
+    uint32_t symbols() const { return symbols_; }
+
+    // Prefill operation i (0 .. symbols * kLobflow1Prefill - 1): ADD(i mod N).
+    Lobflow1Op prefill(uint64_t i) { return add(static_cast<uint32_t>(i % symbols_)); }
+
+    // Next timed operation. Book: int64_t best_bid(uint32_t sym), best_ask(uint32_t sym) in ticks,
+    // or -1 when that side is empty.
+    template <class Book>
+    Lobflow1Op next(const Book& book) {
+        const uint32_t sym = static_cast<uint32_t>(rng_.uniform(symbols_));
+        const uint64_t u = rng_.uniform(100);
+        const size_t live = live_[sym].size();
+        if (u < 60) {
+            return live >= kLobflow1Cap ? cancel(sym) : add(sym);
+        }
+        if (u < 90) {
+            return live == 0 ? add(sym) : cancel(sym);
+        }
+        return ioc(sym, book);
+    }
+
+    void rested(uint32_t sym, uint64_t order_id) {
+        position_[order_id] = static_cast<uint32_t>(live_[sym].size());
+        live_[sym].push_back(order_id);
+    }
+
+    void removed(uint32_t sym, uint64_t order_id) {
+        std::vector<uint64_t>& live = live_[sym];
+        const uint32_t hole = position_[order_id];
+        live[hole] = live.back();
+        position_[live[hole]] = hole;
+        live.pop_back();
+    }
+
+    size_t live(uint32_t sym) const { return live_[sym].size(); }
+
+private:
+    Lobflow1Op add(uint32_t sym) {
+        const uint8_t side = static_cast<uint8_t>(rng_.uniform(2));
+        const uint64_t a = rng_.uniform(50);
+        const uint64_t c = rng_.uniform(50);
+        const int64_t off = 1 + static_cast<int64_t>(std::min(a, c));
+        const uint32_t qty = static_cast<uint32_t>(100 * (1 + rng_.uniform(10)));
+        return Lobflow1Op{Lobflow1Kind::Add, side, sym, side == 0 ? kLobflow1Mid - off : kLobflow1Mid + off, qty,
+                          ++next_id_};
+    }
+
+    Lobflow1Op cancel(uint32_t sym) {
+        const std::vector<uint64_t>& live = live_[sym];
+        return Lobflow1Op{Lobflow1Kind::Cancel, 0, sym, 0, 0, live[rng_.uniform(live.size())]};
+    }
+
+    template <class Book>
+    Lobflow1Op ioc(uint32_t sym, const Book& book) {
+        const uint8_t side = static_cast<uint8_t>(rng_.uniform(2));
+        const int64_t d = static_cast<int64_t>(rng_.uniform(10));
+        const uint32_t qty = static_cast<uint32_t>(100 * (1 + rng_.uniform(40)));
+        int64_t limit = 0;
+        if (side == 0) {
+            const int64_t ask = book.best_ask(sym);
+            limit = ask < 0 ? kLobflow1Mid + 1 + d : ask + d;
+        } else {
+            const int64_t bid = book.best_bid(sym);
+            limit = bid < 0 ? kLobflow1Mid - 1 - d : bid - d;
+        }
+        return Lobflow1Op{Lobflow1Kind::Ioc, side, sym, limit, qty, ++next_id_};
+    }
+
+    SplitMix64 rng_;
+    uint32_t symbols_;
+    std::vector<std::vector<uint64_t>> live_;
+    std::vector<uint32_t> position_; // order id -> index in its symbol's live vector
+    uint64_t next_id_ = 0;
+};
+
+struct Lobflow1Totals {
+    uint64_t fill_qty = 0;
+    uint64_t trades = 0;
+    uint64_t cancels = 0;
+    uint64_t rejects = 0;
+};
+
+// Maps LOBFLOW1 onto udr_commands for one session (session 1, account 1): SecurityID = sym + 1,
+// price mantissa = ticks * tick_mantissa, ClOrdID = order id << 24 (a CANCEL takes the last id's
+// ClOrdID plus a running count, so ClOrdIDs stay strictly increasing), command_seq from 1.
+class Lobflow1Driver {
+public:
+    static constexpr int64_t kTickMantissa = 10'000'000; // 0.01
+    static constexpr unsigned kIdShift = 24;
+
+    Lobflow1Driver(uint32_t symbols, uint64_t max_ops)
+        : flow_(symbols, max_ops), side_of_(uint64_t{symbols} * kLobflow1Prefill + max_ops + 2, 0) {}
+
+    Lobflow1& flow() { return flow_; }
+    const Lobflow1Totals& totals() const { return totals_; }
+    void reset_totals() { totals_ = Lobflow1Totals{}; }
+
+    udr_command command(const Lobflow1Op& op) {
+        udr_command c{};
+        c.command_seq = ++seq_;
+        c.session_id = 1;
+        c.account = 1;
+        c.security_id = static_cast<int32_t>(op.sym + 1);
+        current_ = op;
+        if (op.kind == Lobflow1Kind::Cancel) {
+            c.kind = UDR_CMD_CANCEL;
+            c.cl_ord_id = (last_id_ << kIdShift) + ++cancels_since_id_;
+            c.orig_cl_ord_id = op.order_id << kIdShift;
+            c.side = side_of_[op.order_id] ? 2 : 1;
+            return c;
+        }
+        last_id_ = op.order_id;
+        cancels_since_id_ = 0;
+        c.kind = UDR_CMD_NEW_ORDER;
+        c.cl_ord_id = op.order_id << kIdShift;
+        c.price = op.price * kTickMantissa;
+        c.order_qty = op.qty;
+        c.side = op.side == 0 ? 1 : 2;
+        c.ord_type = 2;
+        c.time_in_force = op.kind == Lobflow1Kind::Ioc ? 3 : 0;
+        if (op.kind == Lobflow1Kind::Add) side_of_[op.order_id] = op.side;
+        return c;
+    }
+
+    // Feed every event of the current command here, in order.
+    void on_event(const udr_event& e) {
+        switch (e.kind) {
+        case UDR_EVT_TRADE:
+            if (e.flags & UDR_EVT_FLAG_AGGRESSOR) {
+                totals_.fill_qty += e.qty;
+                ++totals_.trades;
+            } else if (e.leaves_qty == 0) {
+                flow_.removed(current_.sym, e.cl_ord_id >> kIdShift);
+            }
+            break;
+        case UDR_EVT_CANCELED:
+            if (e.reason == 0) {
+                ++totals_.cancels;
+                flow_.removed(current_.sym, e.orig_cl_ord_id >> kIdShift);
+            }
+            break;
+        case UDR_EVT_REJECTED:
+        case UDR_EVT_CANCEL_REJECTED: ++totals_.rejects; break;
+        default: break;
+        }
+        if ((e.flags & UDR_EVT_FLAG_LAST) && current_.kind == Lobflow1Kind::Add && e.kind == UDR_EVT_ACCEPTED) {
+            flow_.rested(current_.sym, current_.order_id); // ADDs never cross: ACCEPTED alone means resting
+        }
+    }
+
+private:
+    Lobflow1 flow_;
+    std::vector<uint8_t> side_of_; // order id -> side of the ADD (a CANCEL must name it)
+    Lobflow1Op current_{};
+    uint64_t seq_ = 0;
+    uint64_t last_id_ = 0;
+    uint64_t cancels_since_id_ = 0;
+    Lobflow1Totals totals_;
+};
+
+} // namespace udprouter::bench
+
+#endif
