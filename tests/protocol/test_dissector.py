@@ -4,10 +4,14 @@ tshark refuses Lua scripts when run as root, so it runs as `nobody` here, on cop
 and the script in a fresh world-readable directory.
 """
 
+import datetime
+import decimal
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+from xml.etree import ElementTree
 
 import pytest
 
@@ -275,3 +279,89 @@ def test_broken_framing_is_flagged_after_the_good_frames(tshark_dir):
     rows = _tshark_fields(tshark_dir, "udprouter.message", "_ws.expert.message")
     assert rows[5] == ["Sequence", "bad SOFH at offset 22"]
     assert all(row[1] == "" for row in rows[:5])
+
+
+# --- golden vectors: every message and datagram in protocol/vectors, field by field ------------------
+VECTORS = dissector.ROOT / "protocol" / "vectors"
+
+
+def _schema_fields():
+    """(message, field) -> schema type name, for prices and timestamps."""
+    from tools.gen.schema import load_schemas
+
+    types = {}
+    for schema in load_schemas():
+        for message in schema.messages:
+            for field in message.fields:
+                types[(message.name, field.name)] = field.type_name
+    return types
+
+
+def _expected_messages():
+    """[(frame number, [vector message dicts])] for every .bin vector, one datagram each."""
+    out = []
+    for path in sorted(VECTORS.glob("*.json")):
+        vector = json.loads(path.read_text())
+        out.append((path.with_suffix(".bin"), vector.get("messages", [vector])))
+    return out
+
+
+def _price_text(mantissa):
+    return format(decimal.Decimal(mantissa).scaleb(-9).normalize(), "f")
+
+
+def _time_text(ns):
+    dt = datetime.datetime.fromtimestamp(ns // 10**9, datetime.UTC)
+    return f"{dt:%b} {dt.day:2d}, {dt.year} {dt:%H:%M:%S}.{ns % 10**9:09d} UTC"
+
+
+def _check_field(name, expected, element, type_name):
+    showname, show = element.get("showname"), element.get("show")
+    if expected is None:
+        assert showname.endswith("(null)"), showname
+    elif isinstance(expected, dict) and "name" in expected:
+        assert showname == f"{name}: {expected['name']} ({expected['value']})"
+    elif isinstance(expected, dict):
+        assert element.get("value") == expected["hex"]
+    elif isinstance(expected, str):
+        assert show == expected
+    elif type_name == "PRICE9":
+        assert showname == f"{name}: {_price_text(expected)}"
+    elif type_name in dissector.TIME_TYPES:
+        assert show == _time_text(expected)
+    else:
+        assert show == str(expected)
+
+
+@pytest.fixture(scope="module")
+def vectors_pdml(tshark_dir):
+    vectors = _expected_messages()
+    path = os.path.join(tshark_dir, "vectors.pcapng")
+    with CaptureWriter(path) as writer:
+        for bin_path, _ in vectors:
+            writer.record(CaptureDirection.INBOUND, CLIENT, SERVER, bin_path.read_bytes(), T0)
+    os.chmod(path, 0o644)
+    result = _run_as_nobody(
+        ["tshark", "-n", "-X", f"lua_script:{tshark_dir}/udprouter.lua", "-r", path, "-T", "pdml"], tshark_dir
+    )
+    assert result.returncode == 0, result.stderr
+    return vectors, ElementTree.fromstring(result.stdout)
+
+
+def test_every_golden_vector_field_is_decoded_to_its_json_value(vectors_pdml):
+    vectors, pdml = vectors_pdml
+    types = _schema_fields()
+    packets = pdml.findall("packet")
+    assert len(packets) == len(vectors) >= 20
+    checked = 0
+    for packet, (bin_path, messages) in zip(packets, vectors, strict=True):
+        decoded = [f for f in packet.iter("field") if f.get("name") == "udprouter.message"]
+        assert [m.get("show") for m in decoded] == [m["message"] for m in messages], bin_path.name
+        for element, message in zip(decoded, messages, strict=True):
+            children = {c.get("showname").split(":")[0]: c for c in element.findall("field")}
+            assert children["templateId"].get("show") == str(message["template_id"])
+            assert children["blockLength"].get("show") == str(message["block_length"])
+            for name, expected in message["fields"].items():
+                _check_field(name, expected, children[name], types.get((message["message"], name)))
+                checked += 1
+    assert checked > 150
