@@ -11,6 +11,10 @@ from __future__ import annotations
 import struct
 
 from udprouter._generated.messages import (
+    FRAME_PREFIX_SIZE,
+    MESSAGE_HEADER,
+    SBE_LE_ENCODING_TYPE,
+    SOFH,
     BusinessMessageReject,
     ExecutionReportCancel,
     ExecutionReportNew,
@@ -19,11 +23,7 @@ from udprouter._generated.messages import (
     ExecutionReportTrade,
     OrderCancelReject,
     encode_business_message_reject,
-    encode_execution_report_cancel,
-    encode_execution_report_new,
     encode_execution_report_reject,
-    encode_execution_report_replace,
-    encode_execution_report_trade,
     encode_order_cancel_reject,
 )
 from udprouter._ring_cffi import lib
@@ -51,36 +51,51 @@ def exec_id(session_id: int, server_seq: int) -> int:
     return (session_id << EXEC_ID_SEQ_BITS) | server_seq
 
 
+def _frame(cls) -> tuple[struct.Struct, bytes]:
+    """(frame struct, 14-byte SOFH + header prefix) derived from the generated message class."""
+    prefix = SOFH.pack(FRAME_PREFIX_SIZE + cls.BLOCK_LENGTH, SBE_LE_ENCODING_TYPE) + MESSAGE_HEADER.pack(
+        cls.BLOCK_LENGTH, cls.TEMPLATE_ID, cls.SCHEMA_ID, cls.VERSION)
+    return struct.Struct("<14s" + cls.LAYOUT.format.lstrip("<")), prefix
+
+
+_NEW, _NEW_PREFIX = _frame(ExecutionReportNew)
+_TRADE, _TRADE_PREFIX = _frame(ExecutionReportTrade)
+_CANCEL, _CANCEL_PREFIX = _frame(ExecutionReportCancel)
+_REPLACE, _REPLACE_PREFIX = _frame(ExecutionReportReplace)
+_REJECT, _REJECT_PREFIX = _frame(ExecutionReportReject)
+_CXL_REJECT, _CXL_REJECT_PREFIX = _frame(OrderCancelReject)
+
+
 def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:
-    """The report for one event tuple, taking server sequence number server_seq."""
+    """The report for one event tuple, taking server sequence number server_seq.
+
+    Packed in one struct call from the generated layouts (the unit tests decode every kind with the
+    codec); no message object is built on this path.
+    """
     kind = ev[EV_KIND]
     xid = (ev[EV_SESSION_ID] << EXEC_ID_SEQ_BITS) | server_seq
-    if kind == EVT_TRADE:
-        return encode_execution_report_trade(ExecutionReportTrade(
-            ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_LEAVES_QTY],
-            ev[EV_CUM_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE], 1 if ev[EV_FLAGS] & FLAG_AGGRESSOR else 0))
     if kind == EVT_ACCEPTED:
-        return encode_execution_report_new(ExecutionReportNew(
-            ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_SECURITY_ID],
-            ev[EV_SIDE]))
+        return _NEW.pack(_NEW_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE],
+                         ev[EV_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE])
+    if kind == EVT_TRADE:
+        return _TRADE.pack(_TRADE_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE],
+                           ev[EV_QTY], ev[EV_LEAVES_QTY], ev[EV_CUM_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE],
+                           1 if ev[EV_FLAGS] & FLAG_AGGRESSOR else 0)
     if kind == EVT_CANCELED:
-        return encode_execution_report_cancel(ExecutionReportCancel(
-            ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_CUM_QTY],
-            ev[EV_SECURITY_ID], ev[EV_SIDE], ev[EV_REASON]))
+        return _CANCEL.pack(_CANCEL_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], xid,
+                            now_ns, ev[EV_CUM_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE], ev[EV_REASON])
     if kind == EVT_REPLACED:
-        return encode_execution_report_replace(ExecutionReportReplace(
-            ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY],
-            ev[EV_LEAVES_QTY], ev[EV_CUM_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE]))
+        return _REPLACE.pack(_REPLACE_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], xid,
+                             now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_LEAVES_QTY], ev[EV_CUM_QTY],
+                             ev[EV_SECURITY_ID], ev[EV_SIDE])
     if kind == EVT_REJECTED:
-        return encode_execution_report_reject(ExecutionReportReject(
-            ev[EV_CL_ORD_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY], ev[EV_SECURITY_ID], ev[EV_SIDE],
-            ev[EV_REASON]))
-    # CANCEL_REJECTED (and anything newer than this router: answered as a cancel reject, reason Other)
+        return _REJECT.pack(_REJECT_PREFIX, ev[EV_CL_ORD_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY],
+                            ev[EV_SECURITY_ID], ev[EV_SIDE], ev[EV_REASON])
+    # CANCEL_REJECTED (and any kind newer than this router: answered as a cancel reject, reason Other)
     response_to = RESPONSE_TO_REPLACE if ev[EV_FLAGS] & FLAG_TO_REPLACE else RESPONSE_TO_CANCEL
     reason = ev[EV_REASON] if kind == EVT_CANCEL_REJECTED else 99
-    return encode_order_cancel_reject(OrderCancelReject(
-        ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID], now_ns, ev[EV_SECURITY_ID], response_to,
-        reason))
+    return _CXL_REJECT.pack(_CXL_REJECT_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID],
+                            now_ns, ev[EV_SECURITY_ID], response_to, reason)
 
 
 def order_reject(msg, reason: int, session_id: int, server_seq: int, now_ns: int) -> bytes:
