@@ -185,3 +185,23 @@ def test_port_filter_that_matches_nothing_is_refused_with_a_clear_message(fresh_
     result, report = replay_json(SAMPLE, fresh_router, "--dst-port", "1")
     assert result.returncode == 2 and report is None
     assert "no client application datagrams" in result.stderr
+
+
+def test_two_recorded_sessions_replay_into_two_fresh_sessions(tmp_path, fresh_router):
+    (tmp_path / "two").mkdir()
+    capture = tmp_path / "two.pcapng"
+    with RouterProcess(str(tmp_path / "two"), str(capture)) as router:
+        first = uvloop.run(run_scenario(*router.address, gap_s=0.002))
+        second = uvloop.run(run_scenario(*router.address, "demo2", "demo2-secret", gap_s=0.002))
+    recording = extract_recording(read_capture(str(capture)).datagrams)
+    assert len(recording.sessions) == 2
+    result, report = replay_json(capture, fresh_router, "--speed", "2")
+    assert result.returncode == 0, result.stderr
+    assert report["sessions"] == 2
+    assert report["sent"] == sum(len(d) for d in first + second)
+    assert report["matches_capture"]["same"] == report["sent"], report["mismatches"]
+    second_id = list(recording.sessions)[1]
+    result, report = replay_json(capture, fresh_router, "--session", second_id, "--topspeed")
+    assert result.returncode == 0, result.stderr
+    assert report["sessions"] == 1 and report["sent"] == sum(len(d) for d in second)
+    assert report["skipped"]["other session"] == len(first)
