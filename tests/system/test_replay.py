@@ -205,3 +205,13 @@ def test_two_recorded_sessions_replay_into_two_fresh_sessions(tmp_path, fresh_ro
     assert result.returncode == 0, result.stderr
     assert report["sessions"] == 1 and report["sent"] == sum(len(d) for d in second)
     assert report["skipped"]["other session"] == len(first)
+
+
+@pytest.mark.parametrize("name", ["demo_tcpdump_lo.pcap", "demo_tcpdump_any.pcap"])
+def test_real_tcpdump_captures_replay_as_recorded(name, fresh_router):
+    # Taken with `tcpdump -i lo` (Ethernet) and `tcpdump -i any` (Linux cooked v2) around the sample session.
+    capture = SAMPLE.parent / name
+    result, report = replay_json(capture, fresh_router, "--speed", "8")
+    assert result.returncode == 0, result.stderr
+    assert report["sent"] == len(recorded_answers(capture)) >= 30
+    assert report["matches_capture"]["same"] == report["sent"], report["mismatches"]

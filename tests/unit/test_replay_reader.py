@@ -6,6 +6,7 @@ Files are built byte-exactly from the same construct declarations the reader par
 
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +278,15 @@ def test_pcapng_with_corrupt_byte_order_magic_is_refused_at_its_offset(tmp_path)
     data[8:12] = b"\xde\xad\xbe\xef"
     contents = read_bytes(tmp_path, bytes(data))
     assert contents.datagrams == [] and contents.error.offset == 8
+
+
+@pytest.mark.parametrize("name, linktype", [("demo_tcpdump_lo.pcap", 1), ("demo_tcpdump_any.pcap", 276)])
+def test_files_written_by_tcpdump_are_read_whole(name, linktype):
+    path = Path(__file__).resolve().parents[2] / "tools/replay/samples" / name
+    data = path.read_bytes()
+    assert int.from_bytes(data[20:24], "little") == linktype
+    contents = read_capture(str(path))
+    assert contents.error is None and not contents.skipped
+    assert len(contents.datagrams) == 30
+    assert all(d.src[0] == d.dst[0] == "127.0.0.1" for d in contents.datagrams)
+    assert [d.ts_ns for d in contents.datagrams] == sorted(d.ts_ns for d in contents.datagrams)
