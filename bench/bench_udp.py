@@ -96,11 +96,13 @@ def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> d
     r, b = bench.reports[server][key], bench.reports[base_server][key]
     per = r.spec.per_datagram
     entry = {
-        "name": f"UDP acked orders/s, {per}/datagram, {server}", "figure": round(r.rate_per_s),
+        "name": f"UDP acked orders/s, {per}/datagram, {server} vs {base_server}",
+        "figure": round(r.rate_per_s),
         "unit": "orders/s", "baseline_name": f"{base_server}, same traffic", "baseline": round(b.rate_per_s),
         "ratio": round(r.rate_per_s / b.rate_per_s, 3) if b.rate_per_s else 0.0,
         "p50": r.latency.p50_us, "p99": r.latency.p99_us, "acked": r.acknowledged, "sent": r.sent,
         "rejected": r.rejected, "unanswered": r.unanswered, "window": r.spec.window,
+        "series": server, "baseline_series": base_server,
     }
     return _with_floor(entry, key, r.rate_per_s)
 
@@ -109,12 +111,14 @@ def latency_entry(bench: Bench, server: str, key: str, base_server: str) -> dict
     r, b = bench.reports[server][key], bench.reports[base_server][key]
     rate = r.spec.rate or 0
     entry = {
-        "name": f"UDP order-to-ack p99 at {rate // 1000}k/s, {server}", "figure": r.latency.p99_us,
+        "name": f"UDP order-to-ack p99 at {rate // 1000}k/s, {server} vs {base_server}",
+        "figure": r.latency.p99_us,
         "unit": "us (p99)", "baseline_name": f"{base_server} p99, same traffic", "baseline": b.latency.p99_us,
         "ratio": round(r.latency.p99_us / b.latency.p99_us, 3) if b.latency.p99_us else 0.0,
         "p50": r.latency.p50_us, "p99": r.latency.p99_us, "p999": r.latency.p999_us, "max": r.latency.max_us,
         "baseline_p50": b.latency.p50_us, "p50_ratio": round(r.latency.p50_us / b.latency.p50_us, 3),
-        "offered_rate": rate, "achieved_rate": round(r.rate_per_s), "series": server,
+        "offered_rate": rate, "achieved_rate": round(r.rate_per_s),
+        "series": server, "baseline_series": base_server,
         "baseline_achieved_rate": round(b.rate_per_s), "acked": r.acknowledged, "unanswered": r.unanswered,
         "spectrum_us": sorted(r.latency.spectrum_us.items()),
         "baseline_spectrum_us": sorted(b.latency.spectrum_us.items()),

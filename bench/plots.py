@@ -29,13 +29,17 @@ def write_plots(entries: list[dict], out_dir: Path) -> list[Path]:
 
 def _spectrum(entries: list[dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
-    drawn_baselines = set()
+    drawn: set[str] = set()  # a server measured once may be the figure of one entry, baseline of another
     for e in entries:
-        _spectrum_line(ax, e["spectrum_us"], e["name"], "-")
-        base_label = f"{e['baseline_name']} at {e['offered_rate']:,}/s"
-        if e.get("baseline_spectrum_us") and base_label not in drawn_baselines:
-            drawn_baselines.add(base_label)
-            _spectrum_line(ax, e["baseline_spectrum_us"], base_label, "--")
+        rate = f" at {e['offered_rate']:,}/s"
+        lines = [(e.get("series", e["name"]) + rate, e["spectrum_us"], "-")]
+        if e.get("baseline_spectrum_us"):
+            base = e.get("baseline_series", e["baseline_name"])
+            lines.append((base + rate, e["baseline_spectrum_us"], "--"))
+        for label, spectrum, style in lines:
+            if label not in drawn:
+                drawn.add(label)
+                _spectrum_line(ax, spectrum, label, style)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [50.0, 90.0, 99.0, 99.9, 99.99]
@@ -61,10 +65,12 @@ def _throughput(entries: list[dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
     series: dict[str, list[tuple[float, float]]] = {}
     for e in entries:
-        series.setdefault(e.get("series", e["name"]), []).append((e["offered_rate"], e["achieved_rate"]))
+        mine = series.setdefault(e.get("series", e["name"]), [])
+        if (e["offered_rate"], e["achieved_rate"]) not in mine:
+            mine.append((e["offered_rate"], e["achieved_rate"]))
         if e.get("baseline_achieved_rate") is not None:
             point = (e["offered_rate"], e["baseline_achieved_rate"])
-            base = series.setdefault(e["baseline_name"].split(",")[0].replace(" p99", ""), [])
+            base = series.setdefault(e.get("baseline_series", e["baseline_name"]), [])
             if point not in base:
                 base.append(point)
     for label, points in series.items():
