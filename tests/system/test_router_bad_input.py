@@ -131,7 +131,16 @@ async def test_out_of_range_enum_is_invalid_enum_value(router):
         await still_serving(client)
 
 
-async def test_orders_without_an_established_session_are_not_authorized_and_never_applied(router, raw_peer):
+async def test_orders_without_an_established_session_are_not_authorized_and_never_applied(start_router):
+    router = start_router("[session]\nreject_rate_per_s = 0.1\n")  # one reject per source per 10 s
+    raw_peer = RawPeer(router.udp)
+    try:
+        await _not_authorized_once(raw_peer)
+    finally:
+        raw_peer.close()
+
+
+async def _not_authorized_once(raw_peer: RawPeer) -> None:
     raw_peer.send(encode_datagram([Sequence(1), order(5)]))
     (reject,) = decode_frames(raw_peer.receive())
     assert isinstance(reject, BusinessMessageReject)
