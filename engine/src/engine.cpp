@@ -63,7 +63,7 @@ Engine::Engine(const EngineConfig& config)
       instruments_(build_instruments(config)),
       table_(security_ids(config)),
       pool_(config.max_orders),
-      index_(config.max_orders),
+      index_(config.max_orders, pool_),
       sessions_(config.max_sessions),
       matcher_(pool_, index_, events_, config.self_match_prevention) {}
 

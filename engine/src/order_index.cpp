@@ -2,34 +2,34 @@
 
 namespace udprouter::engine {
 
-OrderIndex::OrderIndex(uint32_t max_orders) {
+OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool) : pool_(pool) {
     unsigned bits = 4;
     while ((uint64_t{1} << bits) < uint64_t{2} * max_orders) {
         ++bits;
     }
-    slots_.assign(size_t{1} << bits, Slot{0, 0, kNullIndex});
-    mask_ = (uint64_t{1} << bits) - 1;
-    shift_ = 64 - bits;
+    slots_.assign(size_t{1} << bits, Slot{kNullIndex, 0});
+    mask_ = static_cast<uint32_t>((uint64_t{1} << bits) - 1);
+    shift_ = 32 - bits;
 }
 
 bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
-    uint64_t slot = home(session_id, cl_ord_id);
-    for (;;) {
-        const Slot& s = slots_[slot];
+    const uint32_t tag = tag_of(session_id, cl_ord_id);
+    uint32_t slot = home(tag);
+    for (;; slot = (slot + 1) & mask_) {
+        const Slot s = slots_[slot];
         if (s.order == kNullIndex) {
             return false;
         }
-        if (s.cl_ord_id == cl_ord_id && s.session_id == session_id) {
+        if (s.tag == tag && matches(s.order, session_id, cl_ord_id)) {
             break;
         }
-        slot = (slot + 1) & mask_;
     }
     // Backward shift: move later members of the probe run into the hole when their home slot
     // does not lie cyclically in (hole, candidate], so every key stays reachable from its home.
-    uint64_t hole = slot;
-    uint64_t next = (hole + 1) & mask_;
+    uint32_t hole = slot;
+    uint32_t next = (hole + 1) & mask_;
     while (slots_[next].order != kNullIndex) {
-        const uint64_t want = home(slots_[next].session_id, slots_[next].cl_ord_id);
+        const uint32_t want = home(slots_[next].tag);
         if (((next - want) & mask_) >= ((next - hole) & mask_)) {
             slots_[hole] = slots_[next];
             hole = next;
@@ -42,7 +42,7 @@ bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
 }
 
 void OrderIndex::clear() {
-    slots_.assign(slots_.size(), Slot{0, 0, kNullIndex});
+    slots_.assign(slots_.size(), Slot{kNullIndex, 0});
     size_ = 0;
 }
 

@@ -9,8 +9,22 @@
 
 using namespace udprouter::engine;
 
+namespace {
+
+// Keys live in the orders, as in the engine: the index confirms tag matches against the pool.
+uint32_t add(OrderPool& pool, OrderIndex& index, uint32_t session, uint64_t cl) {
+    const uint32_t order = pool.acquire();
+    pool[order].session_id = session;
+    pool[order].cl_ord_id = cl;
+    index.insert(session, cl, order);
+    return order;
+}
+
+} // namespace
+
 UDR_TEST(index_agrees_with_a_map_under_random_inserts_and_erases) {
-    OrderIndex index(64); // 128 slots: heavy clustering at up to 64 keys
+    OrderPool pool(64);
+    OrderIndex index(64, pool); // 128 slots: heavy clustering at up to 64 keys
     std::map<std::pair<uint32_t, uint64_t>, uint32_t> model;
     std::mt19937_64 rng(1);
     for (int step = 0; step < 200000; ++step) {
@@ -19,11 +33,10 @@ UDR_TEST(index_agrees_with_a_map_under_random_inserts_and_erases) {
         const auto key = std::make_pair(session, cl);
         const auto it = model.find(key);
         if (it == model.end() && model.size() < 64) {
-            const uint32_t value = static_cast<uint32_t>(step);
-            index.insert(session, cl, value);
-            model[key] = value;
+            model[key] = add(pool, index, session, cl);
         } else if (it != model.end()) {
             UDR_CHECK(index.erase(session, cl));
+            pool.release(it->second);
             model.erase(it);
         }
         if (step % 97 == 0) {
@@ -39,10 +52,11 @@ UDR_TEST(index_agrees_with_a_map_under_random_inserts_and_erases) {
 }
 
 UDR_TEST(erasing_an_absent_key_changes_nothing) {
-    OrderIndex index(4);
-    index.insert(1, 10, 3);
+    OrderPool pool(4);
+    OrderIndex index(4, pool);
+    const uint32_t order = add(pool, index, 1, 10);
     UDR_CHECK(!index.erase(1, 11));
     UDR_CHECK(!index.erase(2, 10));
-    UDR_CHECK_EQ(index.find(1, 10), 3u);
+    UDR_CHECK_EQ(index.find(1, 10), order);
     UDR_CHECK_EQ(index.size(), 1u);
 }

@@ -3,10 +3,15 @@
 // Open addressing with linear probing, pre-sized at construction to at least twice the order
 // pool (load factor <= 0.5), and backward-shift deletion so no tombstones accumulate: the table
 // never grows, never rehashes and never allocates after construction.
+//
+// A slot is 8 bytes: the pool index of the order and the top 32 bits of the key's hash (the tag).
+// The key itself is not stored: a tag match is confirmed against the order, which the caller
+// reads next anyway. Half-size slots keep the table twice as likely to be in cache, and the tag
+// also yields the slot's home position for deletion without touching the order.
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
-#include "udprouter/engine/order.h"
+#include "udprouter/engine/order_pool.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -16,30 +21,31 @@ namespace udprouter::engine {
 
 class OrderIndex {
 public:
-    explicit OrderIndex(uint32_t max_orders);
+    // pool is where candidate keys are confirmed; it must outlive the index.
+    OrderIndex(uint32_t max_orders, const OrderPool& pool);
 
     // Pool index of the live order, or kNullIndex.
     uint32_t find(uint32_t session_id, uint64_t cl_ord_id) const {
-        uint64_t slot = home(session_id, cl_ord_id);
-        for (;;) {
-            const Slot& s = slots_[slot];
+        const uint32_t tag = tag_of(session_id, cl_ord_id);
+        for (uint32_t slot = home(tag);; slot = (slot + 1) & mask_) {
+            const Slot s = slots_[slot];
             if (s.order == kNullIndex) {
                 return kNullIndex;
             }
-            if (s.cl_ord_id == cl_ord_id && s.session_id == session_id) {
+            if (s.tag == tag && matches(s.order, session_id, cl_ord_id)) {
                 return s.order;
             }
-            slot = (slot + 1) & mask_;
         }
     }
 
     // The key must be absent (ClOrdIDs are unique per session: the engine checks first).
     void insert(uint32_t session_id, uint64_t cl_ord_id, uint32_t order) {
-        uint64_t slot = home(session_id, cl_ord_id);
+        const uint32_t tag = tag_of(session_id, cl_ord_id);
+        uint32_t slot = home(tag);
         while (slots_[slot].order != kNullIndex) {
             slot = (slot + 1) & mask_;
         }
-        slots_[slot] = Slot{cl_ord_id, session_id, order};
+        slots_[slot] = Slot{order, tag};
         ++size_;
     }
 
@@ -51,19 +57,24 @@ public:
 
 private:
     struct Slot {
-        uint64_t cl_ord_id;
-        uint32_t session_id;
         uint32_t order; // kNullIndex marks an empty slot
+        uint32_t tag;
     };
 
-    uint64_t home(uint32_t session_id, uint64_t cl_ord_id) const {
+    static uint32_t tag_of(uint32_t session_id, uint64_t cl_ord_id) {
         // Fibonacci hashing: sequential ClOrdIDs spread over the whole table.
         const uint64_t key = cl_ord_id ^ (static_cast<uint64_t>(session_id) * 0xC2B2AE3D27D4EB4FULL);
-        return (key * 0x9E3779B97F4A7C15ULL) >> shift_;
+        return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ULL) >> 32);
+    }
+    uint32_t home(uint32_t tag) const { return tag >> shift_; }
+    bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
+        const Order& o = pool_[order];
+        return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
     }
 
     std::vector<Slot> slots_;
-    uint64_t mask_;
+    const OrderPool& pool_;
+    uint32_t mask_;
     unsigned shift_;
     uint32_t size_ = 0;
 };
