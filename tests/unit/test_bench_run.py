@@ -90,3 +90,12 @@ def test_a_module_that_exits_non_zero_is_a_failure_even_with_results_printed():
     assert run._parse_module_output(crashed) == ([], "exit 1: RuntimeError: boom")
     fine = subprocess.CompletedProcess([], 0, stdout="baseline line\n" + ok_line + "\n", stderr="")
     assert run._parse_module_output(fine) == ([THROUGHPUT_ENTRY], None)
+
+
+def test_engine_reference_line_compares_the_engine_with_the_reference_on_the_same_ops():
+    line = json.dumps({"bench": "engine", "flow": "LOBFLOW1", "symbols": 1, "mode": "naive_reference",
+                       "ops": 100000, "ops_per_s": 1_000_000, "engine_ops_per_s_same_ops": 9_000_000,
+                       "ratio": 9.0})
+    (entry,) = run.engine_entries([line])
+    assert (entry["figure"], entry["baseline"], entry["ratio"]) == (9_000_000, 1_000_000, 9.0)
+    assert "naive_reference" in entry["baseline_name"]
