@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "udprouter/engine/crc32c.h"
+#include "udprouter/engine/test_crash_hook.h"
 
 namespace udprouter::engine {
 
@@ -73,9 +74,25 @@ JournalStatus JournalWriter::append(const udr_command *commands, std::size_t cou
     return JournalStatus::Ok;
 }
 
+// TEST ONLY (off unless $UDR_TEST_CRASH_PLAN is set): dies at a planned record of this buffer.
+static void maybe_crash(int fd, const std::vector<unsigned char> &buffer)
+{
+    const test_hook::CrashPoint &point = test_hook::planned_crash();
+    if (point.command_seq == 0) return;
+    for (std::size_t at = 0; at + kJournalRecordSize <= buffer.size(); at += kJournalRecordSize) {
+        uint64_t seq = 0;
+        std::memcpy(&seq, buffer.data() + at + sizeof(JournalRecordHeader), sizeof(seq));
+        if (seq < point.command_seq) continue;
+        const bool torn = point.mode == test_hook::CrashMode::Torn;
+        write_all(fd, buffer.data(), torn ? at + kJournalRecordSize / 2 : buffer.size());
+        test_hook::crash_now();
+    }
+}
+
 JournalStatus JournalWriter::write_buffer()
 {
     if (buffer_.empty()) return JournalStatus::Ok;
+    maybe_crash(fd_, buffer_);
     if (!write_all(fd_, buffer_.data(), buffer_.size())) return JournalStatus::WriteFailed;
     file_bytes_ += buffer_.size();
     buffer_.clear();
