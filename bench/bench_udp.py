@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 
 from bench.c.echo_server import EchoServer
+from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
 from tools.loadgen.load_run import LoadReport, LoadSpec, PreparedLoad, Sessions, execute_load, prepare_load
 from tools.loadgen.runner import RunLimits
@@ -61,35 +62,41 @@ class Bench:
             key: prepare_load(spec, [1], 1) for key, spec in self.loads.specs.items()
         }
         self.reports: dict[str, dict[str, LoadReport]] = {}
+        self.cpu_us_per_order: dict[str, dict[str, float]] = {}
 
-    def measure(self, server: str, port: int, keys: list[str], credentials: tuple[str, str] | None) -> None:
+    def measure(self, server: str, process, keys: list[str], credentials: tuple[str, str] | None) -> None:
+        """Runs each load on a fresh session; also samples the server's CPU (with its engine)."""
         for key in keys:
-            with Sessions("127.0.0.1", port, 1, credentials) as sessions:
+            with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
+                cpu_before = tree_cpu_seconds(process.pid)
                 report = execute_load(self.prepared[key], sessions, RunLimits(timeout_s=60.0))
+                cpu = tree_cpu_seconds(process.pid) - cpu_before
             self.reports.setdefault(server, {})[key] = report
-            _print_report(server, key, report)
+            self.cpu_us_per_order.setdefault(server, {})[key] = 1e6 * cpu / max(1, report.acknowledged)
+            _print_report(server, key, report, self.cpu_us_per_order[server][key])
 
 
-def _print_report(server: str, key: str, r: LoadReport) -> None:
+def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
     lat = r.latency
     print(f"{server:>24} {key:>9}: {r.rate_per_s:>12,.0f} acked/s  acked {r.acknowledged}/{r.sent} "
           f"rej {r.rejected} n/a {r.not_applied} lost {r.unanswered}  us p50 {lat.p50_us:.1f} "
-          f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}", flush=True)
+          f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
+          f"server cpu {cpu_us:.1f} us/order", flush=True)
 
 
 def run_servers(bench: Bench, quick: bool) -> None:
     every = list(bench.loads.specs)
     headline = ["max1", "max20", f"lat{HEADLINE_RATE}"]
     with EchoServer() as echo:
-        bench.measure("echo", echo.port, every, None)
+        bench.measure("echo", echo, every, None)
     with RouterProcess(wait="hybrid") as router:
-        bench.measure("router (hybrid)", router.port, every, CREDENTIALS)
+        bench.measure("router (hybrid)", router, every, CREDENTIALS)
     with RouterProcess(wait="spin") as router:
-        bench.measure("router (spin)", router.port, headline, CREDENTIALS)
+        bench.measure("router (spin)", router, headline, CREDENTIALS)
     with RouterProcess(wait="hybrid", capture=True) as router:
-        bench.measure("router (hybrid, capture)", router.port, ["max1", f"lat{HEADLINE_RATE}"], CREDENTIALS)
+        bench.measure("router (hybrid, capture)", router, ["max1", f"lat{HEADLINE_RATE}"], CREDENTIALS)
     with BaselineAsyncioProcess() as baseline:
-        bench.measure("asyncio+struct", baseline.port, ["max1", f"lat{HEADLINE_RATE}"], None)
+        bench.measure("asyncio+struct", baseline, ["max1", f"lat{HEADLINE_RATE}"], None)
 
 
 def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
@@ -102,7 +109,7 @@ def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> d
         "ratio": round(r.rate_per_s / b.rate_per_s, 3) if b.rate_per_s else 0.0,
         "p50": r.latency.p50_us, "p99": r.latency.p99_us, "acked": r.acknowledged, "sent": r.sent,
         "rejected": r.rejected, "unanswered": r.unanswered, "window": r.spec.window,
-        "series": server, "baseline_series": base_server,
+        "series": server, "baseline_series": base_server, **_cpu(bench, server, key, base_server),
     }
     return _with_floor(entry, key, r.rate_per_s) if base_server == "echo" else entry
 
@@ -122,8 +129,15 @@ def latency_entry(bench: Bench, server: str, key: str, base_server: str) -> dict
         "baseline_achieved_rate": round(b.rate_per_s), "acked": r.acknowledged, "unanswered": r.unanswered,
         "spectrum_us": sorted(r.latency.spectrum_us.items()),
         "baseline_spectrum_us": sorted(b.latency.spectrum_us.items()),
+        **_cpu(bench, server, key, base_server),
     }
     return _with_floor(entry, key, r.latency.p99_us) if base_server == "echo" else entry
+
+
+def _cpu(bench: Bench, server: str, key: str, base_server: str) -> dict:
+    """Server CPU (process + children, e.g. the engine) per acked order: robust to a busy machine."""
+    return {"cpu_us_per_order": round(bench.cpu_us_per_order[server][key], 2),
+            "baseline_cpu_us_per_order": round(bench.cpu_us_per_order[base_server][key], 2)}
 
 
 def _with_floor(entry: dict, key: str, value: float) -> dict:

@@ -51,6 +51,10 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
     def stop(self) -> None:
         if self.proc is not None:
             if self.proc.poll() is None:

@@ -46,6 +46,10 @@ class EchoServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid if self._proc else 0
+
     def stop(self) -> None:
         if self._proc is None:
             return
