@@ -38,7 +38,7 @@ struct Lobflow1Op {
     uint32_t sym;
     int64_t price;      // ticks: ADD price, IOC limit
     uint32_t qty;
-    uint64_t order_id;  // ADD, IOC: the new id; CANCEL: the target
+    uint64_t order_id;  // ADD, IOC: the new id; CANCEL: the target's key (see rested())
 };
 
 inline constexpr int64_t kLobflow1Mid = 10000;
@@ -46,15 +46,16 @@ inline constexpr uint32_t kLobflow1Cap = 1000;
 inline constexpr uint32_t kLobflow1Prefill = 1000;
 inline constexpr uint64_t kLobflow1Ops = 10'000'000;
 
-// Live order id -> its index in its symbol's live vector. Open addressing sized for the CAP of
+// Live order key -> its index in its symbol's live vector. Open addressing sized for the CAP of
 // every symbol (a few MB), so the swap-remove bookkeeping stays in cache instead of indexing a
-// table by order id (tens of MB over a 10M-operation run).
+// table by order id (tens of MB over a 10M-operation run). Keys are rising ClOrdIDs, so blocks
+// of 8 consecutive keys share a cache line, as in the engine's OrderIndex.
 class Lobflow1Positions {
 public:
     explicit Lobflow1Positions(uint64_t max_live) {
         unsigned bits = 4;
         while ((uint64_t{1} << bits) < 2 * max_live) ++bits;
-        slots_.assign(size_t{1} << bits, Slot{0, 0});
+        slots_.assign(size_t{1} << bits, Slot{0, 0}); // bits >= 4: whole blocks of 8
         mask_ = (uint64_t{1} << bits) - 1;
         shift_ = 64 - bits;
     }
@@ -85,7 +86,9 @@ private:
         uint32_t id; // 0 = empty (order ids start at 1; a run stays far below 2^32 ids)
         uint32_t index;
     };
-    uint64_t home(uint64_t id) const { return (id * 0x9E3779B97F4A7C15ULL) >> shift_; }
+    uint64_t home(uint64_t id) const {
+        return ((((id >> 3) * 0x9E3779B97F4A7C15ULL) >> shift_) & ~uint64_t{7}) | (id & 7);
+    }
     std::vector<Slot> slots_;
     uint64_t mask_;
     unsigned shift_;
@@ -93,6 +96,8 @@ private:
 
 class Lobflow1 {
 public:
+    // A resting order under the key its driver gave it (the driver's ClOrdID: the flow's order
+    // ids only identify orders, so any unique key serves).
     struct Live {
         uint64_t id;
         uint8_t side; // 0 buy, 1 sell: a CANCEL must name its target's side
@@ -190,12 +195,12 @@ struct Lobflow1Totals {
 };
 
 // Maps LOBFLOW1 onto udr_commands for one session (session 1, account 1): SecurityID = sym + 1,
-// price mantissa = ticks * tick_mantissa, ClOrdID = order id << 24 (a CANCEL takes the last id's
-// ClOrdID plus a running count, so ClOrdIDs stay strictly increasing), command_seq from 1.
+// price mantissa = ticks * tick_mantissa, ClOrdID = command_seq (every command, ADD, IOC and
+// CANCEL alike, takes the next one, as a FIX client numbers its requests), and a resting order
+// is known to the flow by its ClOrdID.
 class Lobflow1Driver {
 public:
     static constexpr int64_t kTickMantissa = 10'000'000; // 0.01
-    static constexpr unsigned kIdShift = 24;
 
     explicit Lobflow1Driver(uint32_t symbols) : flow_(symbols) {}
 
@@ -206,24 +211,20 @@ public:
     udr_command command(const Lobflow1Op& op) {
         udr_command c{};
         c.command_seq = ++seq_;
+        c.cl_ord_id = c.command_seq;
         c.session_id = 1;
         c.account = 1;
         c.security_id = static_cast<int32_t>(op.sym + 1);
+        c.side = op.side == 0 ? 1 : 2;
         current_ = op;
         if (op.kind == Lobflow1Kind::Cancel) {
             c.kind = UDR_CMD_CANCEL;
-            c.cl_ord_id = (last_id_ << kIdShift) + ++cancels_since_id_;
-            c.orig_cl_ord_id = op.order_id << kIdShift;
-            c.side = op.side == 0 ? 1 : 2;
+            c.orig_cl_ord_id = op.order_id;
             return c;
         }
-        last_id_ = op.order_id;
-        cancels_since_id_ = 0;
         c.kind = UDR_CMD_NEW_ORDER;
-        c.cl_ord_id = op.order_id << kIdShift;
         c.price = op.price * kTickMantissa;
         c.order_qty = op.qty;
-        c.side = op.side == 0 ? 1 : 2;
         c.ord_type = 2;
         c.time_in_force = op.kind == Lobflow1Kind::Ioc ? 3 : 0;
         return c;
@@ -237,13 +238,13 @@ public:
                 totals_.fill_qty += e.qty;
                 ++totals_.trades;
             } else if (e.leaves_qty == 0) {
-                flow_.removed(current_.sym, e.cl_ord_id >> kIdShift);
+                flow_.removed(current_.sym, e.cl_ord_id);
             }
             break;
         case UDR_EVT_CANCELED:
             if (e.reason == 0) {
                 ++totals_.cancels;
-                flow_.removed(current_.sym, e.orig_cl_ord_id >> kIdShift);
+                flow_.removed(current_.sym, e.orig_cl_ord_id);
             }
             break;
         case UDR_EVT_REJECTED:
@@ -251,7 +252,7 @@ public:
         default: break;
         }
         if ((e.flags & UDR_EVT_FLAG_LAST) && current_.kind == Lobflow1Kind::Add && e.kind == UDR_EVT_ACCEPTED) {
-            flow_.rested(current_.sym, current_.order_id, current_.side); // ADDs never cross: ACCEPTED alone means resting
+            flow_.rested(current_.sym, e.cl_ord_id, current_.side); // ADDs never cross: ACCEPTED alone means resting
         }
     }
 
@@ -259,8 +260,6 @@ private:
     Lobflow1 flow_;
     Lobflow1Op current_{};
     uint64_t seq_ = 0;
-    uint64_t last_id_ = 0;
-    uint64_t cancels_since_id_ = 0;
     Lobflow1Totals totals_;
 };
 

@@ -1,5 +1,7 @@
 #include "udprouter/engine/order_index.h"
 
+#include <cstdint>
+
 namespace udprouter::engine {
 
 OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool) : pool_(pool) {
@@ -7,7 +9,9 @@ OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool) : pool_(pool)
     while ((uint64_t{1} << bits) < uint64_t{2} * max_orders) {
         ++bits;
     }
-    slots_.assign(size_t{1} << bits, Slot{kNullIndex, 0});
+    storage_.assign((size_t{1} << bits) + kBlock, Slot{kNullIndex, 0});
+    const uintptr_t at = reinterpret_cast<uintptr_t>(storage_.data());
+    slots_ = storage_.data() + ((64 - at % 64) % 64) / sizeof(Slot);
     mask_ = static_cast<uint32_t>((uint64_t{1} << bits) - 1);
     shift_ = 32 - bits;
 }
@@ -42,7 +46,7 @@ bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
 }
 
 void OrderIndex::clear() {
-    slots_.assign(slots_.size(), Slot{kNullIndex, 0});
+    storage_.assign(storage_.size(), Slot{kNullIndex, 0});
     size_ = 0;
 }
 
