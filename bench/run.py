@@ -23,8 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-MODULES = ("bench_codec", "bench_ring", "bench_journal", "bench_engine_ring", "bench_udp", "bench_grpc",
-           "bench_capture")
+# Run order (cheap and in-process first); any other bench/bench_*.py runs after these, by name.
+MODULES = ("bench_codec", "bench_ring", "bench_journal", "bench_udp", "bench_grpc", "bench_capture")
 ENGINE_BENCH = ROOT / "build" / "engine" / "bench_lobflow"
 ENGINE_QUICK_OPS = 200_000
 ENGINE_FLOOR_OPS = 4_000_000  # DESIGN.md: beats liquibook
@@ -46,7 +46,8 @@ class ModuleOutcome:
 
 
 def available_modules() -> list[str]:
-    return [m for m in MODULES if (ROOT / "bench" / f"{m}.py").exists()]
+    present = {p.stem for p in (ROOT / "bench").glob("bench_*.py")}
+    return [m for m in MODULES if m in present] + sorted(present - set(MODULES))
 
 
 def check_entries(entries: object) -> str | None:
