@@ -12,7 +12,7 @@ PYTEST_ARGS  ?=
 
 setup: $(STAMP) engine
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py src/udprouter/_ffi_build.py $(wildcard src/udprouter/c/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -13,6 +13,7 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_INCLUDE = ROOT / "engine" / "include"
 RING_ABI_H = ENGINE_INCLUDE / "udprouter" / "engine" / "ring_abi.h"
+ROUTER_C = Path(__file__).resolve().parent / "c"  # the router's own C (fast path), same cffi module
 
 
 def cdef_section(header: Path) -> str:
@@ -76,10 +77,20 @@ int udr_py_wake_if_sleeping(udr_ring *ring, int fd);
 uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping);
 """
 
+# src/udprouter/c/fast_io.h: batched UDP syscalls (recvmmsg/sendmmsg).
+FAST_IO_CDEF = """
+#define UDR_IO_MAX_BATCH 64
+#define UDR_IO_SLOT_SIZE 65536
+int udr_io_recv_batch(int fd, unsigned char *arena, uint32_t max, uint32_t *lens, uint64_t *keys);
+uint32_t udr_io_send_batch(int fd, const unsigned char *data, const uint32_t *lens,
+                           const uint64_t *keys, uint32_t count, uint32_t *errors);
+"""
+
 RING_SOURCE = """
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
 #include "udprouter/engine/ring_shm.h"
+#include "fast_io.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -103,11 +114,12 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 """
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF)
+ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,
-    include_dirs=[str(ENGINE_INCLUDE)],
+    include_dirs=[str(ENGINE_INCLUDE), str(ROUTER_C)],
+    depends=[str(p) for p in sorted(ROUTER_C.glob("*.[ch]"))],
     extra_compile_args=["-O2", "-std=gnu11"],
 )
 

@@ -32,6 +32,9 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class UdpConfig(_Section):
     host: str = "127.0.0.1"
     port: int = msgspec.field(default=9000)
+    # recvmmsg/sendmmsg and the C ingest of the common case (src/udprouter/c); false = the plain
+    # asyncio datagram endpoint and the Python decoder for everything (both paths are tested).
+    fast_path: bool = True
 
 
 class GrpcConfig(_Section):

@@ -1,8 +1,11 @@
 """The router process: UDP socket (bytes in/out only), engine supervision, metrics, lifecycle.
 
-RouterProtocol hands each datagram to the codec and the Dispatcher and schedules one end-of-pass
-call per event-loop pass, so a burst of datagrams becomes one ring offer, one event drain and one
-send per session. Events from the engine also arrive through the outbound eventfd (add_reader).
+With udp.fast_path (the default on IPv4) a readable callback drains the socket with recvmmsg
+and ends the pass itself, and the pass's datagrams leave in one sendmmsg (fast_io.DatagramSocket);
+otherwise RouterProtocol hands each datagram to the codec and the Dispatcher and schedules one
+end-of-pass call per event-loop pass. Either way a burst of datagrams becomes one ring offer, one
+event drain and one send per session. Events from the engine also arrive through the outbound
+eventfd (add_reader).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from udprouter.codec import decode_datagram
 from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.dispatcher import Dispatcher
 from udprouter.engine_supervisor import EngineSupervisor
+from udprouter.fast_io import MAX_BATCH, DatagramSocket
 from udprouter.metrics import Metrics
 from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
@@ -28,6 +32,7 @@ log = logging.getLogger("udprouter")
 TIMER_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 5.0
 SOCKET_BUFFER_BYTES = 8 << 20  # a burst from many clients waits in the kernel, not on the floor
+READS_PER_PASS = 4  # recvmmsg calls per readable callback: a burst is one pass, the loop still turns
 
 
 class RouterProtocol(asyncio.DatagramProtocol):
@@ -66,6 +71,7 @@ class Router:
             self.capture = CaptureWriter(capture_path)
             self._inbound, self._outbound = CaptureDirection.INBOUND, CaptureDirection.OUTBOUND
         self.transport = None
+        self.udp: DatagramSocket | None = None  # the fast path's socket (udp.fast_path on IPv4)
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0
@@ -81,14 +87,14 @@ class Router:
         loop.add_reader(ring.outbound_eventfd, self._on_engine_events)
         ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it
         udp = self.config.udp
-        self.transport, _ = await loop.create_datagram_endpoint(lambda: RouterProtocol(self),
-                                                                local_addr=(udp.host, udp.port))
-        self.udp_address = self.transport.get_extra_info("sockname")
-        sock = self.transport.get_extra_info("socket")
-        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
-        self.dispatcher.send = self._send_capture if self.capture else self.transport.sendto
+        if udp.fast_path and DatagramSocket.supports(udp.host):
+            self.udp = DatagramSocket(udp.host, udp.port, SOCKET_BUFFER_BYTES, loop.call_soon)
+            loop.add_reader(self.udp.fd, self._on_udp_readable)
+            self.udp_address = self.udp.address
+            self._sendto = self.udp.send
+        else:
+            await self._open_endpoint(loop, udp.host, udp.port)
+        self.dispatcher.send = self._send_capture if self.capture else self._sendto
         if self.config.metrics.enabled:
             self.metrics_port = self.metrics.serve(self.config.metrics.host, self.config.metrics.port)
         if self.config.grpc.enabled:
@@ -97,10 +103,34 @@ class Router:
             self.grpc = await start_grpc_server(self)
         self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
-    def on_datagram(self, data: bytes, addr) -> None:
+    async def _open_endpoint(self, loop, host: str, port: int) -> None:
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: RouterProtocol(self),
+                                                                local_addr=(host, port))
+        self.udp_address = self.transport.get_extra_info("sockname")
+        sock = self.transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
+        self._sendto = self.transport.sendto
+
+    def _on_udp_readable(self) -> None:
+        """Drains the socket in recvmmsg batches, then ends the pass itself (no call_soon)."""
+        udp = self.udp
+        for _ in range(READS_PER_PASS):
+            batch = udp.receive()
+            for data, addr in batch:
+                self._ingest(data, addr)
+            if len(batch) < MAX_BATCH:
+                break
+        self._end_of_pass()
+
+    def _ingest(self, data: bytes, addr) -> None:
         if self.capture is not None:
             self.capture.record(self._inbound, addr, self.udp_address, data)
         self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+
+    def on_datagram(self, data: bytes, addr) -> None:
+        self._ingest(data, addr)
         if not self._pass_scheduled:
             self._pass_scheduled = True
             self._loop.call_soon(self._end_of_pass)
@@ -109,8 +139,16 @@ class Router:
         self._pass_scheduled = False
         self.dispatcher.end_of_pass()
         self._rearm_events()
+        self._flush_udp()
         if self.capture is not None:
             self.capture.flush()
+
+    def _flush_udp(self) -> None:
+        udp = self.udp
+        if udp is not None:
+            before = udp.send_errors
+            udp.flush()
+            self.send_errors += udp.send_errors - before
 
     def _on_engine_events(self) -> None:
         ring = self.supervisor.ring
@@ -120,6 +158,7 @@ class Router:
         self.order_entry.drain()
         self._rearm_events()
         self.dispatcher.flush_sessions()
+        self._flush_udp()
 
     def _rearm_events(self) -> None:
         # Announce the sleep again and re-check: events published before the announcement woke nobody.
@@ -131,7 +170,7 @@ class Router:
 
     def _send_capture(self, data: bytes, addr) -> None:
         self.capture.record(self._outbound, self.udp_address, addr, data)
-        self.transport.sendto(data, addr)
+        self._sendto(data, addr)
 
     def _on_timer(self) -> None:
         self.dispatcher.on_timer()
@@ -156,6 +195,11 @@ class Router:
         await self.supervisor.stop()
         if self.transport is not None:
             self.transport.close()
+        if self.udp is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.udp.fd)
+            self._flush_udp()
+            self.udp.close()
         self.metrics.close()
         if self.capture is not None:
             self.capture.close()

@@ -97,7 +97,13 @@ class RouterProcess:
 
 
 @pytest.fixture
-def start_router(tmp_path):
+def fast_path() -> bool:
+    """[udp] fast_path for the routers a test starts; router test modules parametrize it over both."""
+    return True
+
+
+@pytest.fixture
+def start_router(tmp_path, fast_path):
     """start_router(extra_config="", journal=None, capture=None) -> a started RouterProcess, stopped
     afterwards."""
     routers: list[RouterProcess] = []
@@ -106,7 +112,8 @@ def start_router(tmp_path):
               capture: Path | None = None) -> RouterProcess:
         work = tmp_path / f"r{len(routers)}"
         work.mkdir()
-        router = RouterProcess(work, extra_config, journal=journal, capture=capture)
+        udp = f"[udp]\nfast_path = {'true' if fast_path else 'false'}\n"
+        router = RouterProcess(work, udp + extra_config, journal=journal, capture=capture)
         routers.append(router)
         return router.start()
 

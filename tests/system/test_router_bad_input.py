@@ -28,6 +28,12 @@ PRICE = 100_000_000_000
 REPORT_TIMEOUT_S = 3.0
 
 
+@pytest.fixture(params=[True, False], ids=["fast_path", "python_path"])
+def fast_path(request) -> bool:
+    """Every scenario here runs against both ingest implementations ([udp] fast_path on and off)."""
+    return request.param
+
+
 @contextlib.asynccontextmanager
 async def session(router, key="demo"):
     client = await Client.connect(*router.udp, key, f"{key}-secret")
