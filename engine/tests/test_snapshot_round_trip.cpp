@@ -89,7 +89,7 @@ UDR_TEST(corrupt_truncated_or_foreign_snapshot_is_refused_and_state_kept) {
     const uint64_t before = target.state_digest();
     auto load = [&target](const std::vector<uint8_t>& data) {
         std::FILE* f = std::tmpfile();
-        std::fwrite(data.data(), 1, data.size(), f);
+        if (!data.empty()) std::fwrite(data.data(), 1, data.size(), f);
         std::rewind(f);
         const bool ok = target.read_snapshot(f);
         std::fclose(f);
