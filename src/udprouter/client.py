@@ -11,7 +11,10 @@ A datagram without any answer within resend_timeout is resent with the same numb
 drops duplicates). NotApplied: those orders are resent under new numbers and new ClOrdIDs
 (resend_not_applied=True); their first_ack futures follow them. Server -> client (Recoverable): a
 gap in the server's numbers triggers a RetransmitRequest; reports are delivered in order.
-Heartbeat: Sequence after keepalive_ms idle. ClOrdIDs increase from a time-based start unless given.
+Heartbeat: Sequence after keepalive_ms / 2 idle (the server terminates a session silent for 3
+intervals; twice per interval, a few lost heartbeats never come close to that). ClOrdIDs increase
+from a time-based start unless given, taken when their datagram is sent (so they rise with the
+sequence numbers even when NotApplied resends interleave).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from udprouter.codec import DecodeError, decode_frames, encode_message
 from udprouter.errors import SessionError
 
 MAX_ORDERS_PER_DATAGRAM = 20
+HEARTBEATS_PER_INTERVAL = 2
 WINDOW_DATAGRAMS = 64
 SOCKET_BUFFER_BYTES = 4 << 20
 
@@ -152,40 +156,56 @@ class Client:
 
     async def send_order(self, security_id: int, side: int, price: int, qty: int, **kw) -> int:
         """Sends one order in its own datagram; returns its ClOrdID."""
-        return (await self.send_messages([self.new_order(security_id, side, price, qty, **kw)]))[0]
+        order = dict(security_id=security_id, side=side, price=price, qty=qty, **kw)
+        return (await self.send_messages([order]))[0]
 
     async def send_orders(self, orders: list[NewOrderSingle | dict]) -> list[int]:
-        """Sends orders batched into datagrams of up to 20; returns their ClOrdIDs."""
-        msgs = [o if isinstance(o, NewOrderSingle) else self.new_order(**o) for o in orders]
-        return await self.send_messages(msgs)
+        """Sends orders batched into datagrams of up to 20; returns their ClOrdIDs.
+
+        A dict becomes a NewOrderSingle (ClOrdID assigned) only when its datagram is sent, so
+        ClOrdIDs rise with sequence numbers even when NotApplied resends interleave.
+        """
+        return await self.send_messages(orders)
 
     async def cancel(self, orig_cl_ord_id: int, security_id: int, side: int,
                      cl_ord_id: int | None = None) -> int:
-        msg = OrderCancelRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id, time.time_ns(),
-                                 security_id, side)
+        def msg():
+            return OrderCancelRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id, time.time_ns(),
+                                      security_id, side)
         return (await self.send_messages([msg]))[0]
 
     async def replace(self, orig_cl_ord_id: int, security_id: int, side: int, price: int, qty: int,
                       cl_ord_id: int | None = None) -> int:
-        msg = OrderCancelReplaceRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id, time.time_ns(),
-                                        price, qty, security_id, side)
+        def msg():
+            return OrderCancelReplaceRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id,
+                                             time.time_ns(), price, qty, security_id, side)
         return (await self.send_messages([msg]))[0]
 
     async def send_messages(self, msgs: list) -> list[int]:
         """Application messages, numbered and batched (<= 20 per datagram); returns their ClOrdIDs.
 
         At most `window` datagrams wait for answers at a time: a blast larger than the socket
-        buffers would only be lost and come back as NotApplied.
+        buffers would only be lost and come back as NotApplied. Dict entries (new_order keywords)
+        and callables (returning a message) are made after the wait, right before their datagram
+        is numbered: a ClOrdID taken earlier could be overtaken by a NotApplied resend's new one
+        (the server would then reject it as a duplicate ClOrdID).
         """
         loop = asyncio.get_running_loop()
+        ids = []
         for start in range(0, len(msgs), MAX_ORDERS_PER_DATAGRAM):
             while self.out.datagrams_in_flight >= self.window and self.terminated is None:
                 self._window_open.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._window_open.wait(), self.out.resend_timeout)
-            batch = msgs[start:start + MAX_ORDERS_PER_DATAGRAM]
+            batch = [self._materialize(m) for m in msgs[start:start + MAX_ORDERS_PER_DATAGRAM]]
             self._send(self.out.datagram(batch, loop, time.monotonic()))
-        return [m.cl_ord_id for m in msgs]
+            ids += [m.cl_ord_id for m in batch]
+        return ids
+
+    def _materialize(self, entry):
+        if isinstance(entry, dict):
+            return self.new_order(**entry)
+        return entry() if callable(entry) else entry
 
     def send_raw(self, payload: bytes) -> None:
         """Sends bytes as they are (tests of malformed input)."""
@@ -263,7 +283,7 @@ class Client:
             self.transport.sendto(payload)
 
     async def _housekeeping(self) -> None:
-        interval = self.keepalive_ms / 1000
+        interval = self.keepalive_ms / 1000 / HEARTBEATS_PER_INTERVAL
         tick = min(interval / 2, self.out.resend_timeout / 2, 0.1)
         while self.terminated is None:
             await asyncio.sleep(tick)
