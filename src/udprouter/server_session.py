@@ -73,7 +73,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "addr", "state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_inbound", "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity",
+        "_sent_first", "_capacity", "journal",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -93,6 +93,7 @@ class ServerSession:
         self._sent: deque[bytes] = deque()
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
+        self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
 
     @property
     def session_id(self) -> int:
@@ -108,6 +109,8 @@ class ServerSession:
         Returns how many leading messages are duplicates (to be skipped). A gap queues NotApplied.
         """
         expected = self.next_inbound
+        if self.journal is not None:
+            self.journal.inbound(self)
         if first_seq > expected:
             self.pending.append(not_applied_frame(expected, first_seq - expected))
             self.next_inbound = first_seq + count
@@ -118,6 +121,8 @@ class ServerSession:
     def flush(self) -> list[bytes]:
         """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""
         frames, self.pending = self.pending, []
+        if self.journal is not None and frames:
+            self.journal.sent(self.ctx.session_id, self.next_outbound, frames)
         datagrams = pack_datagrams(frames, self.next_outbound)
         self._sent.extend(frames)
         excess = len(self._sent) - self._capacity
@@ -136,6 +141,21 @@ class ServerSession:
         start = from_seq - self._sent_first
         frames = [self._sent[k] for k in range(start, start + count)]
         return RetransmitOutcome.OK, pack_datagrams(frames, from_seq)
+
+    def kept_frames(self) -> list[bytes]:
+        """The frames kept for retransmission, numbered from kept_range()[0]."""
+        return list(self._sent)
+
+    def restore(self, next_inbound: int, next_outbound: int, kept: list[bytes], cl_ord_hwm: int,
+                open_orders: int) -> None:
+        """State rebuilt from the router log after a restart (the peer must negotiate again)."""
+        self.state = SessionState.TERMINATED
+        self.next_inbound = next_inbound
+        self.next_outbound = next_outbound
+        self._sent = deque(list(kept)[-self._capacity:] if self._capacity else [])
+        self._sent_first = next_outbound - len(self._sent)
+        self.ctx.cl_ord_hwm = cl_ord_hwm
+        self.ctx.open_orders = open_orders
 
     def kept_range(self) -> tuple[int, int]:
         """(first, last + 1) server sequence numbers available for retransmission."""

@@ -52,7 +52,8 @@ async def run_flow(router) -> tuple[list, list]:
     try:
         for r in range(ROUNDS):
             buys, sells = round_orders(r)
-            ids = [(a, cl) for cl in await a.send_orders(buys)] + [(b, cl) for cl in await b.send_orders(sells)]
+            ids = [(a, cl) for cl in await a.send_orders(buys)]
+            ids += [(b, cl) for cl in await b.send_orders(sells)]
             await asyncio.wait_for(asyncio.gather(*(c.first_ack(cl) for c, cl in ids)), ACK_TIMEOUT_S)
         await settle(a, b)
         return drain(a), drain(b)
@@ -80,11 +81,14 @@ def drain(client: Client) -> list:
     return out
 
 
+RUN_SPECIFIC = ("transact_time", "exec_id")
+
+
 def comparable(reports: list) -> list[tuple]:
     """Reports without the fields that differ between runs by design (router clock, ExecID)."""
     rows = []
     for report in reports:
-        fields = {k: getattr(report, k) for k in report.__struct_fields__ if k not in ("transact_time", "exec_id")}
+        fields = {k: getattr(report, k) for k in report.__struct_fields__ if k not in RUN_SPECIFIC}
         rows.append((type(report).__name__, tuple(sorted(fields.items()))))
     return rows
 
@@ -97,7 +101,8 @@ def assert_exactly_once(reports: list, expected_ids: set[int]) -> None:
 
 
 def metric(router, name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{router.metrics_port}/metrics", timeout=5).read().decode()
+    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
     match = re.search(rf"^{name} (\S+)$", text, re.M)
     assert match, f"{name} not exported"
     return float(match.group(1))

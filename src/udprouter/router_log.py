@@ -1,0 +1,332 @@
+"""RouterLog: the router's durable session state, so a router restarted after SIGKILL resumes every
+session where the clients saw it (server sequence numbers, retransmission buffer, next expected
+client number, ClOrdID high-water mark) instead of from memory.
+
+An append-only file `<journal dir>/router.log` of records ``u32 length | u32 crc32 | msgpack``
+(little-endian). Two moments of a loop pass write a PassRecord:
+  * before commands go to the ring (``before_offer``): the inbound progress of every session that
+    received application messages, and the last command_seq assigned. Written ahead, so a command
+    the engine may hold is never re-accepted from a client resend; a trailing record whose
+    commands never reached the ring is rolled back on replay (restore decides, it knows the ring).
+  * before any reply leaves (``commit``): every frame sequenced since the last commit (server
+    sequence numbers and bytes, per session) plus the event routing position (done_through and a
+    partially routed command), so the events a crash loses are exactly those the engine re-emits.
+Durability: ``none`` buffers in memory (written when 64 KiB accumulate and on close: only a clean
+stop is recoverable); ``os`` writes each record to the page cache (survives a process crash);
+``fsync`` also fdatasyncs at commit: one sync per commit covers every session's frames and the
+inbound records before it (group commit), and nothing is sent before it returns.
+Bounded: the retransmission buffer is a per-session ring of the last N frames, so when the file
+passes ``compact_bytes`` (and at every start) it is rewritten as one ImageRecord of the live state
+(temporary file + rename): the file never holds much more than that image plus one threshold.
+A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections import deque
+from pathlib import Path
+
+import msgspec
+
+FILE_NAME = "router.log"
+RECORD_HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
+NONE_BUFFER_BYTES = 64 << 10
+DEFAULT_COMPACT_BYTES = 16 << 20
+MAX_RECORD_BYTES = 1 << 30
+
+
+class PassRecord(msgspec.Struct, tag="P", array_like=True):
+    before_offer: bool
+    command_through: int  # highest command_seq assigned so far
+    done_through: int  # highest command_seq whose events are all encoded into logged frames
+    partial_seq: int  # a command some of whose events are encoded (0: none) ...
+    partial_n: int  # ... and how many of them
+    inbound: list[tuple[int, int, int, int]]  # (session_id, next_inbound, cl_ord_hwm, open_orders)
+    sent: list[tuple[int, int, list[bytes]]]  # (session_id, first server seq, frames)
+
+
+class SessionImage(msgspec.Struct, array_like=True):
+    session_id: int
+    next_inbound: int = 1
+    cl_ord_hwm: int = 0
+    open_orders: int = 0
+    next_outbound: int = 1
+    kept: list[bytes] = []  # the last frames sent, numbered next_outbound - len(kept) onwards
+
+
+class ImageRecord(msgspec.Struct, tag="S", array_like=True):
+    command_through: int
+    done_through: int
+    partial_seq: int
+    partial_n: int
+    sessions: list[SessionImage]
+
+
+Record = PassRecord | ImageRecord
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Record)
+
+
+class RecoveredSession:
+    """One session's state rebuilt from the log (kept frames bounded by the retransmit capacity)."""
+
+    __slots__ = ("session_id", "next_inbound", "cl_ord_hwm", "open_orders", "next_outbound", "kept")
+
+    def __init__(self, session_id: int, capacity: int) -> None:
+        self.session_id = session_id
+        self.next_inbound = 1
+        self.cl_ord_hwm = 0
+        self.open_orders = 0
+        self.next_outbound = 1
+        self.kept: deque[bytes] = deque(maxlen=capacity)
+
+
+class RecoveredState:
+    """Everything replay found; `unconfirmed` is a trailing before-offer record that restore applies
+    only if its commands reached the ring (see confirm)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.command_through = 0
+        self.done_through = 0
+        self.partial = (0, 0)
+        self.sessions: dict[int, RecoveredSession] = {}
+        self.unconfirmed: PassRecord | None = None
+        self.records = 0
+        self.cut_bytes = 0  # torn or corrupt tail removed
+
+    @property
+    def empty(self) -> bool:
+        return self.records == 0
+
+    def session(self, session_id: int) -> RecoveredSession:
+        found = self.sessions.get(session_id)
+        if found is None:
+            found = self.sessions[session_id] = RecoveredSession(session_id, self.capacity)
+        return found
+
+    def apply(self, record: Record) -> None:
+        self.records += 1
+        if self.unconfirmed is not None:  # a record follows it: its offer happened
+            self._apply_pass(self.unconfirmed)
+            self.unconfirmed = None
+        if isinstance(record, ImageRecord):
+            self._apply_image(record)
+        elif record.before_offer:
+            self.unconfirmed = record
+        else:
+            self._apply_pass(record)
+
+    def confirm(self, published_through: int) -> bool:
+        """Applies the trailing before-offer record if it assigned commands and all of them reached
+        the ring or the engine journal (highest known command_seq = published_through); otherwise
+        the clients resend its messages and they are evaluated afresh. Returns whether applied."""
+        record, self.unconfirmed = self.unconfirmed, None
+        if record is None:
+            return False
+        if self.command_through < record.command_through <= published_through:
+            self._apply_pass(record)
+            return True
+        return False
+
+    def _apply_pass(self, record: PassRecord) -> None:
+        self.command_through = max(self.command_through, record.command_through)
+        if not record.before_offer:
+            self.done_through = record.done_through
+            self.partial = (record.partial_seq, record.partial_n)
+        for session_id, next_inbound, hwm, open_orders in record.inbound:
+            s = self.session(session_id)
+            s.next_inbound, s.cl_ord_hwm, s.open_orders = next_inbound, hwm, open_orders
+        for session_id, first_seq, frames in record.sent:
+            s = self.session(session_id)
+            if first_seq != s.next_outbound:  # never written so; a gap would misnumber the buffer
+                s.kept.clear()
+            s.kept.extend(frames)
+            s.next_outbound = first_seq + len(frames)
+
+    def _apply_image(self, record: ImageRecord) -> None:
+        self.command_through = record.command_through
+        self.done_through = record.done_through
+        self.partial = (record.partial_seq, record.partial_n)
+        self.sessions = {}
+        for image in record.sessions:
+            s = self.session(image.session_id)
+            s.next_inbound, s.cl_ord_hwm = image.next_inbound, image.cl_ord_hwm
+            s.open_orders, s.next_outbound = image.open_orders, image.next_outbound
+            s.kept.extend(image.kept)
+
+
+def read_records(data: bytes) -> tuple[list[Record], int]:
+    """The valid records from the start of data, and the byte length they cover (the rest is torn)."""
+    records: list[Record] = []
+    offset, end = 0, len(data)
+    while offset + RECORD_HEADER.size <= end:
+        length, crc = RECORD_HEADER.unpack_from(data, offset)
+        start = offset + RECORD_HEADER.size
+        if length > MAX_RECORD_BYTES or start + length > end:
+            break
+        payload = data[start:start + length]
+        if zlib.crc32(payload) != crc:
+            break
+        try:
+            records.append(_decoder.decode(payload))
+        except msgspec.DecodeError:
+            break
+        offset = start + length
+    return records, offset
+
+
+def frame_record(record: Record) -> bytes:
+    payload = _encoder.encode(record)
+    return RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def replay(directory: str | os.PathLike[str], capacity: int) -> RecoveredState:
+    """Reads <directory>/router.log (missing: an empty state) without changing it."""
+    state = RecoveredState(capacity)
+    path = Path(directory) / FILE_NAME
+    if not path.exists():
+        return state
+    data = path.read_bytes()
+    records, valid = read_records(data)
+    for record in records:
+        state.apply(record)
+    state.cut_bytes = len(data) - valid
+    return state
+
+
+class RouterLog:
+    """The writer. ServerSession calls inbound()/sent() (its journal hooks); the ring offer calls
+    before_offer(); the router's outbox calls commit() before a pass's datagrams leave."""
+
+    def __init__(self, directory: str | os.PathLike[str], durability: str, capacity: int,
+                 compact_bytes: int = DEFAULT_COMPACT_BYTES) -> None:
+        if durability not in ("none", "os", "fsync"):
+            raise ValueError(f"durability {durability!r}: expected none, os or fsync")
+        self.directory = Path(directory)
+        self.path = self.directory / FILE_NAME
+        self.durability = durability
+        self.capacity = capacity
+        self.compact_bytes = compact_bytes
+        self.sessions: dict[int, object] = {}  # session_id -> live ServerSession (for compaction)
+        self.command_through = 0
+        self.done_through = 0
+        self.partial = (0, 0)
+        self._inbound: dict[int, object] = {}
+        self._sent: list[tuple[int, int, list[bytes]]] = []
+        self._buffer = bytearray()
+        self._fd: int | None = None
+        self._size = 0
+        self.records = self.syncs = self.compactions = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Starts this life's file with an image of the live state (attach and restore first)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._compact()
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        self._write_out(sync=self.durability == "fsync")
+        os.close(self._fd)
+        self._fd = None
+
+    def attach(self, session) -> None:
+        session.journal = self
+        self.sessions[session.session_id] = session
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def inbound(self, session) -> None:
+        """A session's inbound expectation moved (its ClOrdID mark may follow in this pass)."""
+        self._inbound[session.session_id] = session
+
+    def sent(self, session_id: int, first_seq: int, frames: list[bytes]) -> None:
+        """Frames just numbered first_seq.. for session_id (they leave only after commit)."""
+        self._sent.append((session_id, first_seq, frames))
+
+    def before_offer(self, command_through: int) -> None:
+        """Before commands up to command_through go to the ring: the inbound progress that made them."""
+        self._append(True, command_through)
+        if self.durability != "none":
+            self._write_out(sync=False)
+
+    def commit(self, done_through: int, partial: tuple[int, int]) -> None:
+        """Before replies leave: every frame sequenced since the last commit, and where event routing
+        stands (call only when every routed event is in a flushed session)."""
+        self.done_through, self.partial = done_through, partial
+        if self._sent or self._inbound:
+            self._append(False, self.command_through)
+        if self.durability == "none":
+            if len(self._buffer) >= NONE_BUFFER_BYTES:
+                self._write_out(sync=False)
+            return
+        self._write_out(sync=self.durability == "fsync")
+        if self._size >= self.compact_bytes:
+            self._compact()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._sent or self._inbound or self._buffer)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _append(self, before_offer: bool, command_through: int) -> None:
+        self.command_through = max(self.command_through, command_through)
+        inbound = [(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders)
+                   for sid, s in self._inbound.items()]
+        self._inbound = {}
+        sent, self._sent = self._sent, []
+        partial_seq, partial_n = self.partial
+        record = PassRecord(before_offer, self.command_through, self.done_through, partial_seq, partial_n,
+                            inbound, sent)
+        self._buffer += frame_record(record)
+        self.records += 1
+
+    def _write_out(self, sync: bool) -> None:
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            self._size += len(data)
+        if sync:
+            os.fdatasync(self._fd)
+            self.syncs += 1
+
+    def _image(self) -> ImageRecord:
+        partial_seq, partial_n = self.partial
+        sessions = [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound,
+                                 s.kept_frames()) for sid, s in sorted(self.sessions.items())]
+        return ImageRecord(self.command_through, self.done_through, partial_seq, partial_n, sessions)
+
+    def _compact(self) -> None:
+        """Rewrites the file as one image of the live state (temporary file, fsync, rename)."""
+        if self._fd is not None:
+            self._buffer.clear()  # everything in it is already part of the live state
+            os.close(self._fd)
+            self._fd = None
+        data = frame_record(self._image())
+        tmp = self.path.with_name(FILE_NAME + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+            if self.durability != "none":
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        if self.durability == "fsync":
+            dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._size = len(data)
+        self.compactions += 1
