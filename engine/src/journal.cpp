@@ -90,6 +90,19 @@ bool list_journal_files(const std::string &dir, JournalFileKind kind, std::vecto
     return true;
 }
 
+std::size_t remove_stale_snapshot_temporaries(const std::string &dir)
+{
+    std::vector<std::string> stale;
+    if (DIR *d = opendir(dir.c_str())) {
+        while (dirent *entry = readdir(d))
+            if (parse_numbered(entry->d_name, "snapshot-", ".bin.tmp")) stale.push_back(dir + "/" + entry->d_name);
+        closedir(d);
+    }
+    std::size_t removed = 0;
+    for (const std::string &path : stale) removed += unlink(path.c_str()) == 0;
+    return removed;
+}
+
 bool ensure_journal_dir(const std::string &dir)
 {
     if (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) {

@@ -17,6 +17,7 @@ JournalStore::JournalStore(std::string dir, Durability durability, uint64_t snap
 JournalStatus JournalStore::open(const RecoveryReport &recovery)
 {
     last_snapshot_seq_ = recovery.snapshot_seq;
+    remove_stale_snapshot_temporaries(dir_); // a crash mid-snapshot leaves its tmp file
     JournalStatus status = writer_.open(recovery.append_path, recovery.append_first_seq, recovery.append_valid_bytes);
     if (status == JournalStatus::Ok && durability_ == Durability::Fsync) sync_journal_dir(dir_);
     return status;

@@ -91,3 +91,17 @@ UDR_TEST(snapshot_without_new_commands_writes_nothing)
     UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok);
     UDR_CHECK_EQ(store.snapshots_written(), 0u);
 }
+
+UDR_TEST(opening_removes_a_snapshot_left_half_written_by_a_crash)
+{
+    TempDir dir;
+    const std::string stale = snapshot_path(dir.path(), 77) + ".tmp";
+    std::FILE *f = std::fopen(stale.c_str(), "wb");
+    std::fputs("half a snapshot", f);
+    std::fclose(f);
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Os, 0);
+    open_store(dir.path(), engine, store);
+    UDR_CHECK_EQ(udr_test::file_size(stale), -1L);
+    UDR_CHECK(udr_test::file_size(journal_segment_path(dir.path(), 1)) > 0);
+}

@@ -71,6 +71,8 @@ std::string snapshot_path(const std::string &dir, uint64_t command_seq);
 enum class JournalFileKind : uint8_t { Segment, Snapshot };
 // Numbers of the files of one kind in `dir`, ascending (temporary and foreign files ignored).
 bool list_journal_files(const std::string &dir, JournalFileKind kind, std::vector<uint64_t> &numbers);
+// Removes snapshot-*.bin.tmp files a crash left behind mid-write; returns how many.
+std::size_t remove_stale_snapshot_temporaries(const std::string &dir);
 // Creates the directory (one level) if it does not exist.
 bool ensure_journal_dir(const std::string &dir);
 // fsync of the directory itself, so renames and new files survive power loss.
