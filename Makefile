@@ -55,6 +55,8 @@ bench-quick: setup
 
 bench-engine: engine
 	$(ENGINE_BUILD)/bench_lobflow
+	$(ENGINE_BUILD)/bench_journal
+	$(ENGINE_BUILD)/bench_ring
 
 fuzz: setup
 	$(PY) -m tests.fuzz
