@@ -3,7 +3,8 @@
     python -m bench.run [--quick] [--out DIR]      (make bench / make bench-quick)
 
 Each bench module (bench/bench_*.py) exposes run(quick) -> list[dict] with the keys of ENTRY_KEYS
-(plus extras such as p50/p99); the engine's benchmark binary prints one JSON object per line. Every
+(plus extras such as p50/p99); the engine's benchmark binaries (build/engine/bench_lobflow,
+bench_journal, bench_ring) print one JSON object per line. Every
 module runs in a subprocess of its own (no event loop or import state leaks between them) under a
 time limit. A module that fails or returns malformed entries is reported as failed in the table and
 makes the run exit non-zero at the end: failures are never hidden.
@@ -25,8 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 # Run order (cheap and in-process first); any other bench/bench_*.py runs after these, by name.
 MODULES = ("bench_codec", "bench_ring", "bench_journal", "bench_udp", "bench_grpc", "bench_capture")
-ENGINE_BENCH = ROOT / "build" / "engine" / "bench_lobflow"
-ENGINE_QUICK_OPS = 200_000
+ENGINE_BUILD = ROOT / "build" / "engine"
+# The engine's benchmark binaries (JSON lines on stdout) and their short-run arguments.
+ENGINE_QUICK_ARGS = {
+    "bench_lobflow": ["--ops", "200000"],
+    "bench_journal": ["--ops", "200000", "--fsync-ops", "5000"],
+    "bench_ring": ["--ops", "200000", "--raw-records", "2000000"],
+}
 ENGINE_FLOOR_OPS = 4_000_000  # DESIGN.md: beats liquibook
 ENTRY_KEYS = ("name", "figure", "unit", "baseline_name", "baseline", "ratio")
 RESULT_MARK = "BENCH-RESULT "
@@ -92,30 +98,43 @@ def _parse_module_output(proc: subprocess.CompletedProcess) -> tuple[list[dict],
     return (entries, None) if (why := check_entries(entries)) is None else ([], why)
 
 
-def engine_entries(lines: list[str]) -> list[dict]:
-    """Entries from bench_lobflow's JSON lines. A line that carries engine_ops_per_s_same_ops is the
-    engine beside a reference matcher on the same ops (the reference is its baseline); other lines
-    take a same-flow line whose mode names a baseline, else the DESIGN.md floor (said so)."""
+def engine_entries(lines: list[str], binary: str = "bench_lobflow") -> list[dict]:
+    """Entries from an engine benchmark's JSON lines. A line carrying engine_ops_per_s_same_ops is
+    the engine beside a reference matcher on the same ops (the reference is its baseline); a line
+    marked "role": "baseline" (or a mode naming one) is the baseline of the other lines with its
+    flow and symbol count; lines without either are compared with the DESIGN.md floor (said so)."""
     runs = [json.loads(line) for line in lines if line.strip().startswith("{")]
-    baselines = {(r.get("flow"), r.get("symbols")): r for r in runs if "baseline" in str(r.get("mode", ""))}
+    baselines = {(r.get("flow"), r.get("symbols")): r for r in runs if _is_baseline(r)}
     entries = []
     for r in runs:
-        if "baseline" in str(r.get("mode", "")):
+        if _is_baseline(r):
             continue
-        label = f"engine {r.get('flow', '')} {r.get('symbols', '')} symbols".replace("  ", " ")
         if "engine_ops_per_s_same_ops" in r:
-            name = f"{label}, first {r.get('ops', '?')} ops, vs {r.get('mode')}"
+            name = f"{_label(r, 'core')}, first {r.get('ops', '?')} ops"
             base_name = f"{r.get('mode')} (same ops, same run)"
             entries.append(_engine_entry(name, r["engine_ops_per_s_same_ops"], base_name, r["ops_per_s"], {}))
             continue
+        label = _label(r, r.get("mode", ""))
         base = baselines.get((r.get("flow"), r.get("symbols")))
-        base_name, base_ops = ((f"engine {base['mode']} (same run)", base["ops_per_s"]) if base
+        base_name, base_ops = ((f"{binary} {base['mode']} (same run)", base["ops_per_s"]) if base
                                else ("floor 4M ops/s (DESIGN.md)", ENGINE_FLOOR_OPS))
         extras = {"p50": r.get("p50_ns"), "p99": r.get("p99_ns"), "p999": r.get("p999_ns"),
                   "latency_unit": "ns"}
-        name = f"{label} {r.get('mode', '')}".strip()
-        entries.append(_engine_entry(name, r["ops_per_s"], base_name, base_ops, extras))
+        entries.append(_engine_entry(label, r["ops_per_s"], base_name, base_ops, extras))
     return entries
+
+
+def _label(r: dict, mode: str) -> str:
+    parts = ("engine", r.get("flow", ""), r.get("symbols", ""), "symbols", mode, *_qualifiers(r))
+    return " ".join(str(x) for x in parts if x != "")
+
+
+def _is_baseline(r: dict) -> bool:
+    return r.get("role") == "baseline" or "baseline" in str(r.get("mode", ""))
+
+
+def _qualifiers(r: dict) -> list[str]:
+    return [f"{k}={r[k]}" for k in ("wait", "durability", "batch") if k in r]
 
 
 def _engine_entry(name: str, figure: float, base_name: str, base: float, extras: dict) -> dict:
@@ -123,16 +142,16 @@ def _engine_entry(name: str, figure: float, base_name: str, base: float, extras:
             "ratio": round(figure / base, 3) if base else 0.0, **extras}
 
 
-def run_engine(quick: bool) -> ModuleOutcome:
-    outcome = ModuleOutcome("engine (bench_lobflow)")
+def run_engine(binary: str, quick: bool) -> ModuleOutcome:
+    outcome = ModuleOutcome(f"engine {binary}")
     started = time.monotonic()
-    args = [str(ENGINE_BENCH)] + (["--ops", str(ENGINE_QUICK_OPS)] if quick else [])
+    args = [str(ENGINE_BUILD / binary)] + (ENGINE_QUICK_ARGS[binary] if quick else [])
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S[quick])
         if proc.returncode != 0:
             outcome.error = f"exit {proc.returncode}: {(proc.stderr.strip().splitlines() or [''])[-1]}"
         else:
-            outcome.entries = engine_entries(proc.stdout.splitlines())
+            outcome.entries = engine_entries(proc.stdout.splitlines(), binary)
             outcome.error = check_entries(outcome.entries)
     except (subprocess.TimeoutExpired, ValueError, KeyError) as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
@@ -192,9 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     for module in selected:
         print(f"== {module}", flush=True)
         outcomes.append(run_module(module, args.quick))
-    if ENGINE_BENCH.exists() and (not args.only or "engine" in args.only):
-        print("== engine (bench_lobflow)", flush=True)
-        outcomes.append(run_engine(args.quick))
+    for binary in ENGINE_QUICK_ARGS:
+        wanted = not args.only or "engine" in args.only or binary in args.only
+        if wanted and (ENGINE_BUILD / binary).exists():
+            print(f"== engine {binary}", flush=True)
+            outcomes.append(run_engine(binary, args.quick))
     json_path, md_path = write_results(outcomes, args.out, args.quick)
     try:
         from bench.plots import write_plots

@@ -99,3 +99,16 @@ def test_engine_reference_line_compares_the_engine_with_the_reference_on_the_sam
     (entry,) = run.engine_entries([line])
     assert (entry["figure"], entry["baseline"], entry["ratio"]) == (9_000_000, 1_000_000, 9.0)
     assert "naive_reference" in entry["baseline_name"]
+
+
+def test_engine_lines_marked_as_baseline_role_are_the_baseline_of_their_flow():
+    lines = [
+        json.dumps({"bench": "engine", "flow": "LOBFLOW1", "symbols": 100, "mode": "ring_raw",
+                    "ops_per_s": 50_000_000, "role": "baseline"}),
+        json.dumps({"bench": "engine", "flow": "LOBFLOW1", "symbols": 100, "mode": "ring", "wait": "hybrid",
+                    "ops_per_s": 5_000_000, "p50_ns": 300, "p99_ns": 900, "p999_ns": 3000}),
+    ]
+    (entry,) = run.engine_entries(lines, "bench_ring")
+    assert entry["name"] == "engine LOBFLOW1 100 symbols ring wait=hybrid"
+    assert (entry["baseline"], entry["ratio"]) == (50_000_000, 0.1)
+    assert entry["baseline_name"] == "bench_ring ring_raw (same run)"
