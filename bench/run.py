@@ -4,7 +4,8 @@
 
 Each bench module (bench/bench_*.py) exposes run(quick) -> list[dict] with the keys of ENTRY_KEYS
 (plus extras such as p50/p99); the engine's benchmark binaries (build/engine/bench_lobflow,
-bench_journal, bench_ring) print one JSON object per line. Every
+bench_journal, bench_ring) print one JSON object per line; a binary that a bench module of the
+same name wraps is left to that module. Every
 module runs in a subprocess of its own (no event loop or import state leaks between them) under a
 time limit. A module that fails or returns malformed entries is reported as failed in the table and
 makes the run exit non-zero at the end: failures are never hidden.
@@ -212,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {module}", flush=True)
         outcomes.append(run_module(module, args.quick))
     for binary in ENGINE_QUICK_ARGS:
+        if binary in selected:
+            continue  # bench/<binary>.py wraps that binary itself: one entry set per measurement
         wanted = not args.only or "engine" in args.only or binary in args.only
         if wanted and (ENGINE_BUILD / binary).exists():
             print(f"== engine {binary}", flush=True)
