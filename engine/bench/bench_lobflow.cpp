@@ -1,7 +1,8 @@
 // bench_lobflow - LOBFLOW1 through the in-process Engine ("core" mode).
 //
 // For each symbol count: ops/s as the median of K passes over the timed operations (each pass on
-// a fresh engine, prefill not timed), then a separate pass timing every Engine::apply call with
+// a fresh engine, prefill not timed; also per second of this thread's CPU time, which a busy
+// shared host disturbs less than wall time), then a separate pass timing every Engine::apply call with
 // rdtsc (lfence-ordered; cycles converted with a steady_clock calibration of the same pass, the
 // rdtsc pair overhead measured in the same run and subtracted) for p50/p99/p99.9. At the full 10M
 // operations the totals must equal LOBFLOW1.md's table, else the run fails loudly (exit 2).
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +40,7 @@ struct Options {
 
 struct PassResult {
     double seconds = 0;
+    double cpu_seconds = 0; // this thread's CPU time: robust to being descheduled on a busy host
     Lobflow1Totals totals;
     std::vector<uint32_t> cycles; // per op, latency pass only
     double ns_per_cycle = 0;
@@ -81,6 +84,12 @@ struct ReferenceTarget {
     int64_t best_ask(uint32_t sym) const { return best(sym, 2); }
 };
 
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 inline uint64_t ticks() {
     _mm_lfence();
     const uint64_t t = __rdtsc();
@@ -99,6 +108,7 @@ PassResult run_pass(uint32_t symbols, uint64_t ops, bool time_each_op) {
     driver.reset_totals();
     PassResult result;
     if (time_each_op) result.cycles.resize(ops);
+    const double start_cpu = thread_cpu_seconds();
     const auto start = std::chrono::steady_clock::now();
     const uint64_t start_ticks = ticks();
     for (uint64_t i = 0; i < ops; ++i) {
@@ -113,6 +123,7 @@ PassResult run_pass(uint32_t symbols, uint64_t ops, bool time_each_op) {
     }
     const uint64_t end_ticks = ticks();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.cpu_seconds = thread_cpu_seconds() - start_cpu;
     result.ns_per_cycle = result.seconds * 1e9 / static_cast<double>(end_ticks - start_ticks);
     result.totals = driver.totals();
     return result;
@@ -181,20 +192,24 @@ int main(int argc, char** argv) {
         std::printf("LOBFLOW1, mode core: ops/s = median of %d passes over %llu ops; latency = rdtsc around each "
                     "Engine::apply, timer overhead %llu cycles subtracted\n",
                     o.passes, static_cast<unsigned long long>(o.ops), static_cast<unsigned long long>(overhead));
-        std::printf("%-8s %-6s %14s %9s %9s %9s %15s %10s %10s  %s\n", "mode", "N", "ops/s", "p50_ns", "p99_ns",
-                    "p999_ns", "fill_qty", "trades", "cancels", "totals");
+        std::printf("%-8s %-6s %14s %14s %9s %9s %9s %15s %10s %10s  %s\n", "mode", "N", "ops/s", "ops/cpu-s",
+                    "p50_ns", "p99_ns", "p999_ns", "fill_qty", "trades", "cancels", "totals");
     }
     for (const uint32_t n : o.symbols) {
         std::vector<double> rates;
+        std::vector<double> cpu_rates;
         Lobflow1Totals totals;
         for (int p = 0; p < o.passes; ++p) {
             const PassResult r = run_pass<EngineTarget>(n, o.ops, false);
             rates.push_back(static_cast<double>(o.ops) / r.seconds);
+            cpu_rates.push_back(static_cast<double>(o.ops) / r.cpu_seconds);
             if (p > 0 && !same(r.totals, totals)) ok = false; // passes must agree with each other
             totals = r.totals;
         }
         std::sort(rates.begin(), rates.end());
+        std::sort(cpu_rates.begin(), cpu_rates.end());
         const double rate = rates[rates.size() / 2];
+        const double cpu_rate = cpu_rates[cpu_rates.size() / 2];
         PassResult lat = run_pass<EngineTarget>(n, o.ops, true);
         ok = ok && same(lat.totals, totals);
         const double p50 = percentile_ns(lat.cycles, 0.50, overhead, lat.ns_per_cycle);
@@ -205,16 +220,17 @@ int main(int argc, char** argv) {
         const bool match = !checkable || same(totals, want);
         ok = ok && match;
         if (!o.json_only) {
-            std::printf("%-8s %-6u %14.0f %9.0f %9.0f %9.0f %15llu %10llu %10llu  %s\n", "core", n, rate, p50, p99, p999,
+            std::printf("%-8s %-6u %14.0f %14.0f %9.0f %9.0f %9.0f %15llu %10llu %10llu  %s\n", "core", n, rate, cpu_rate,
+                        p50, p99, p999,
                         static_cast<unsigned long long>(totals.fill_qty), static_cast<unsigned long long>(totals.trades),
                         static_cast<unsigned long long>(totals.cancels),
                         !checkable ? "not checked (needs --ops 10000000, N 1 or 100)" : match ? "match LOBFLOW1.md" : "MISMATCH");
         }
         std::printf("{\"bench\":\"engine\",\"flow\":\"LOBFLOW1\",\"symbols\":%u,\"mode\":\"core\",\"ops\":%llu,"
-                    "\"ops_per_s\":%.0f,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"timer_overhead_ns\":%.1f,"
+                    "\"ops_per_s\":%.0f,\"ops_per_cpu_s\":%.0f,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"timer_overhead_ns\":%.1f,"
                     "\"fill_qty\":%llu,\"trades\":%llu,\"cancels\":%llu,\"rejects\":%llu,\"totals_checked\":%s,"
                     "\"totals_match\":%s}\n",
-                    n, static_cast<unsigned long long>(o.ops), rate, p50, p99, p999,
+                    n, static_cast<unsigned long long>(o.ops), rate, cpu_rate, p50, p99, p999,
                     static_cast<double>(overhead) * lat.ns_per_cycle, static_cast<unsigned long long>(totals.fill_qty),
                     static_cast<unsigned long long>(totals.trades), static_cast<unsigned long long>(totals.cancels),
                     static_cast<unsigned long long>(totals.rejects), checkable ? "true" : "false",

@@ -54,7 +54,7 @@ class Lobflow1Positions {
 public:
     explicit Lobflow1Positions(uint64_t max_live) {
         unsigned bits = 4;
-        while ((uint64_t{1} << bits) < 2 * max_live) ++bits;
+        while ((uint64_t{1} << bits) < 4 * max_live) ++bits;
         slots_.assign(size_t{1} << bits, Slot{0, 0}); // bits >= 4: whole blocks of 8
         mask_ = (uint64_t{1} << bits) - 1;
         shift_ = 64 - bits;

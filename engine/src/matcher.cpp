@@ -17,6 +17,10 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
         while (in.leaves_qty > 0 && !level.empty()) {
             const uint32_t resting = level.head;
             Order& r = pool_[resting];
+            if (r.next != kNullIndex) {
+                // The next order in the queue is likely the next fill: start its cache miss now.
+                __builtin_prefetch(&pool_[r.next]);
+            }
             if (smp_ && r.account == in.account) {
                 cancel_self_match(book, resting, command_seq);
                 continue;

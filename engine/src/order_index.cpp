@@ -6,7 +6,7 @@ namespace udprouter::engine {
 
 OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool) : pool_(pool) {
     unsigned bits = 4;
-    while ((uint64_t{1} << bits) < uint64_t{2} * max_orders) {
+    while ((uint64_t{1} << bits) < uint64_t{4} * max_orders) {
         ++bits;
     }
     storage_.assign((size_t{1} << bits) + kBlock, Slot{kNullIndex, 0});

@@ -24,7 +24,8 @@ public:
         count_ = 0;
     }
 
-    void push(const udr_event& event) {
+    // Takes the event by value and stores it straight into the next slot (no staging copy).
+    void push(udr_event event) {
         if (count_ == kCapacity) {
             flush_(context_, events_, count_);
             count_ = 0;

@@ -1,8 +1,9 @@
 // order_index.h - O(1) lookup of a live order by (session_id, cl_ord_id).
 //
-// Open addressing with linear probing, pre-sized at construction to at least twice the order
-// pool (load factor <= 0.5), and backward-shift deletion so no tombstones accumulate: the table
-// never grows, never rehashes and never allocates after construction.
+// Open addressing with linear probing, pre-sized at construction to at least four times the
+// order pool (load factor <= 0.25: blocks of consecutive ids make runs longer than random keys
+// would, and deletion scans to the end of a run), and backward-shift deletion so no tombstones
+// accumulate: the table never grows, never rehashes and never allocates after construction.
 //
 // A slot is 8 bytes: the pool index of the order and a 32-bit tag. The key itself is not stored:
 // a tag match is confirmed against the order, which the caller reads next anyway. Small slots
