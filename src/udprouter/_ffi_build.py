@@ -86,11 +86,46 @@ uint32_t udr_io_send_batch(int fd, const unsigned char *data, const uint32_t *le
                            const uint64_t *keys, uint32_t count, uint32_t *errors);
 """
 
+# src/udprouter/c/fast_ingest.h: C decode, sequence/throttle/risk checks and ring fill of the
+# common inbound datagram; the structs are shared with the Python session objects.
+FAST_INGEST_CDEF = """
+#define UDR_FP_APPLIED 0
+#define UDR_FP_NOT_FAST_SHAPE 1
+#define UDR_FP_SEQUENCE_MISMATCH 2
+#define UDR_FP_THROTTLED 3
+#define UDR_FP_RISK_REJECT 4
+#define UDR_FP_NO_ROOM 5
+#define UDR_FP_MAX_APP ...
+typedef struct udr_fp_session {
+    uint64_t next_inbound; uint64_t cl_ord_hwm; double tokens; int64_t refill_ns;
+    uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t reserved;
+} udr_fp_session;
+typedef struct udr_fp_instrument {
+    int64_t tick; int64_t min_price; int64_t max_price; int32_t security_id; uint32_t max_qty;
+} udr_fp_instrument;
+typedef struct udr_fp_limits {
+    const udr_fp_instrument *instruments; uint32_t instrument_count; uint32_t max_open_orders;
+    double throttle_per_s;
+} udr_fp_limits;
+typedef struct udr_fp_batch {
+    udr_command *cmds; udr_ring *ring; uint32_t n; uint32_t room; uint32_t capacity; int32_t available;
+    uint64_t next_command_seq;
+} udr_fp_batch;
+typedef struct udr_fp_message {
+    uint64_t cl_ord_id; uint64_t orig_cl_ord_id; uint64_t transact_time; int64_t price; uint32_t order_qty;
+    int32_t security_id; uint16_t template_id; uint8_t side; uint8_t ord_type; uint8_t time_in_force;
+} udr_fp_message;
+int udr_fp_decode(const char *data, uint32_t len, uint64_t *first_seq, udr_fp_message *out, uint32_t max);
+int udr_fp_ingest(const char *data, uint32_t len, udr_fp_session *s, const udr_fp_limits *lim,
+                  udr_fp_batch *b, int64_t now_ns);
+"""
+
 RING_SOURCE = """
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
 #include "udprouter/engine/ring_shm.h"
 #include "fast_io.h"
+#include "fast_ingest.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -114,7 +149,7 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 """
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF)
+ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + FAST_INGEST_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

@@ -143,6 +143,11 @@ class RingSegment:
         """Copies up to max_events events into array and frees their slots; returns the count."""
         return lib.udr_ring_poll(self._outbound, array, max_events)
 
+    @property
+    def inbound_ring(self):
+        """The inbound udr_ring * (the C fast path counts free slots through it)."""
+        return self._inbound
+
     # The engine's side, for tests and tools that stand in for the engine process.
     def poll_commands(self, array, max_commands: int) -> int:
         return lib.udr_ring_poll(self._inbound, array, max_commands)

@@ -21,10 +21,13 @@ from udprouter.codec import decode_datagram
 from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.dispatcher import Dispatcher
 from udprouter.engine_supervisor import EngineSupervisor
+from udprouter.fast_ingest import FastIngest
 from udprouter.fast_io import MAX_BATCH, DatagramSocket
 from udprouter.metrics import Metrics
 from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
+from udprouter.router_recovery import RouterRecovery
+from udprouter.server_session import SessionState
 from udprouter.session import SessionLayer
 from udprouter.session_store import SessionStore
 
@@ -62,6 +65,7 @@ class Router:
         self.dispatcher = Dispatcher(self.sessions, self.order_entry)
         self.supervisor = EngineSupervisor(config, self.binary, self.order_entry)
         self.supervisor.on_restart = self.dispatcher.flush_sessions
+        self.recovery = RouterRecovery(self)  # router.log: session state that survives a router crash
         self.metrics = Metrics()
         self.metrics.attach(self)
         self.order_entry.on_batch_acked = self.metrics.observe_ack_ns
@@ -72,6 +76,7 @@ class Router:
             self._inbound, self._outbound = CaptureDirection.INBOUND, CaptureDirection.OUTBOUND
         self.transport = None
         self.udp: DatagramSocket | None = None  # the fast path's socket (udp.fast_path on IPv4)
+        self.fast = FastIngest(self.risk, self.order_entry)
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0
@@ -82,7 +87,8 @@ class Router:
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        await self.supervisor.start()
+        await self.supervisor.start(self.recovery.prepare)
+        self.recovery.restore_sessions()
         ring = self.supervisor.ring
         loop.add_reader(ring.outbound_eventfd, self._on_engine_events)
         ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it
@@ -95,6 +101,7 @@ class Router:
         else:
             await self._open_endpoint(loop, udp.host, udp.port)
         self.dispatcher.send = self._send_capture if self.capture else self._sendto
+        self.dispatcher.send = self.recovery.wrap_send(self.dispatcher.send, loop.call_soon)
         if self.config.metrics.enabled:
             self.metrics_port = self.metrics.serve(self.config.metrics.host, self.config.metrics.port)
         if self.config.grpc.enabled:
@@ -118,11 +125,34 @@ class Router:
         udp = self.udp
         for _ in range(READS_PER_PASS):
             batch = udp.receive()
-            for data, addr in batch:
-                self._ingest(data, addr)
+            if batch:
+                self._ingest_batch(batch)
             if len(batch) < MAX_BATCH:
                 break
         self._end_of_pass()
+
+    def _ingest_batch(self, batch: list) -> None:
+        """Each datagram in arrival order: the C fast path when it takes it, else the Python path."""
+        fast, dispatcher, by_addr = self.fast, self.dispatcher, self.sessions.by_addr
+        established, capture = SessionState.ESTABLISHED, self.capture
+        now = dispatcher.clock()
+        taken = 0
+        fast.begin()
+        for data, addr in batch:
+            session = by_addr.get(addr)
+            if session is not None and session.state is established and fast.offer(data, session, now):
+                session.last_recv_ns = now
+                if session.journal is not None:
+                    session.journal.inbound(session)  # as accept_inbound tells it on the Python path
+                taken += 1
+                if capture is not None:
+                    capture.record(self._inbound, addr, self.udp_address, data)
+                continue
+            dispatcher.messages_in += fast.end()
+            self._ingest(data, addr)
+            fast.begin()
+        dispatcher.messages_in += fast.end()
+        dispatcher.datagrams_in += taken
 
     def _ingest(self, data: bytes, addr) -> None:
         if self.capture is not None:
@@ -187,6 +217,7 @@ class Router:
             await asyncio.sleep(0.002)
             self._on_engine_events()
         self.dispatcher.flush_sessions()
+        self.recovery.close()
         if self._timer is not None:
             self._timer.cancel()
         if self.supervisor.ring is not None:

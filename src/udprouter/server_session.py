@@ -72,7 +72,7 @@ class RetransmitOutcome(enum.IntEnum):
 class ServerSession:
     __slots__ = (
         "uuid", "key", "addr", "state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
-        "next_inbound", "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
+        "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
         "_sent_first", "_capacity", "journal",
     )
 
@@ -85,7 +85,6 @@ class ServerSession:
         self.negotiate_ts = 0
         self.establish_ts = 0
         self.keepalive_ms = 0
-        self.next_inbound = 1  # the client sequence number expected next
         self.next_outbound = 1  # the server sequence number the next pending frame takes
         self.last_recv_ns = 0
         self.last_send_ns = 0
@@ -98,6 +97,15 @@ class ServerSession:
     @property
     def session_id(self) -> int:
         return self.ctx.session_id
+
+    @property
+    def next_inbound(self) -> int:
+        """The client sequence number expected next; kept in ctx.fp, where the C fast path reads it."""
+        return self.ctx.fp.next_inbound
+
+    @next_inbound.setter
+    def next_inbound(self, value: int) -> None:
+        self.ctx.fp.next_inbound = value
 
     def next_pending_seq(self) -> int:
         """The server sequence number the next frame pushed to pending will take (for ExecID)."""

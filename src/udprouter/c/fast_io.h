@@ -9,6 +9,10 @@
 #ifndef UDPROUTER_FAST_IO_H
 #define UDPROUTER_FAST_IO_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* recvmmsg/sendmmsg (Python.h defines it first inside the cffi module) */
+#endif
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -88,7 +92,7 @@ static uint32_t udr_io_send_batch(int fd, const unsigned char *data, const uint3
             if (errno == EINTR) continue;
             r = 0; /* the first one failed: skip it below */
         }
-        for (int i = 0; i < r; i++) offset += lens[done + i];
+        for (int i = 0; i < r; i++) offset += lens[done + (uint32_t)i];
         sent += (uint32_t)r;
         done += (uint32_t)r;
         if ((uint32_t)r < n) { /* datagram done failed: count it and move past it */
