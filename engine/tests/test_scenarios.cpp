@@ -24,3 +24,14 @@ UDR_TEST(every_scenario_script_produces_exactly_its_expected_events) {
         std::printf("  %s: %d commands, %d events\n", file.c_str(), result.commands, result.events);
     }
 }
+
+UDR_TEST(runner_reports_a_wrong_field_a_missing_event_and_an_extra_event) {
+    const char* wrong_field = "new cl=1 px=10 qty=5\n> accepted cl=1 oid=1 px=10 qty=5 leaves=4 last\n";
+    const char* missing = "new cl=1 px=10 qty=5\n> accepted cl=1 oid=1 px=10 qty=5 leaves=5 last\n> trade\n";
+    const char* extra = "new cl=1 tif=ioc px=10 qty=5\n> accepted cl=1 oid=1 px=10 qty=5 leaves=5\n";
+    UDR_CHECK_EQ(udr_test::run_scenario("wrong", wrong_field).errors.size(), size_t{1});
+    UDR_CHECK_EQ(udr_test::run_scenario("missing", missing).errors.size(), size_t{1});
+    UDR_CHECK_EQ(udr_test::run_scenario("extra", extra).errors.size(), size_t{1});
+    UDR_CHECK(udr_test::run_scenario("right", "new cl=1 px=10 qty=5\n> accepted cl=1 oid=1 px=10 qty=5 leaves=5 last\n")
+                  .errors.empty());
+}
