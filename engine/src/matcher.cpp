@@ -26,6 +26,9 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
                 continue;
             }
             const uint32_t qty = std::min(in.leaves_qty, r.leaves_qty);
+            if (qty == r.leaves_qty) {
+                index_.prefetch(r.session_id, r.cl_ord_id); // retire() erases it after the events
+            }
             level.total_qty -= qty;
             fill(instrument, in, r, qty, price, command_seq);
             if (r.leaves_qty == 0) {

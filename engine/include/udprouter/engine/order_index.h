@@ -55,6 +55,11 @@ public:
         ++size_;
     }
 
+    // Starts loading the key's home line, for a find or erase that follows other work.
+    void prefetch(uint32_t session_id, uint64_t cl_ord_id) const {
+        __builtin_prefetch(&slots_[home(tag_of(session_id, cl_ord_id))]);
+    }
+
     // Removes the key if present; returns whether it was.
     bool erase(uint32_t session_id, uint64_t cl_ord_id);
 
