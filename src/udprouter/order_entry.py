@@ -210,8 +210,10 @@ class OrderEntry:
             kind = ev[EV_KIND]
             if kind == EVT_CANCELED or kind == EVT_REJECTED or (kind == EVT_TRADE and ev[EV_LEAVES_QTY] == 0):
                 ctx = contexts.get(sid)
-                if ctx is not None and ctx.open_orders > 0:
-                    ctx.open_orders -= 1
+                if ctx is not None:
+                    fp = ctx.fp  # the C struct itself: the property layer costs as much again
+                    if fp.open_orders > 0:
+                        fp.open_orders -= 1
             bucket = by_session.get(sid)
             if bucket is None:
                 by_session[sid] = [ev]
