@@ -15,6 +15,11 @@ Heartbeat: Sequence after keepalive_ms / 2 idle (the server terminates a session
 intervals; twice per interval, a few lost heartbeats never come close to that). ClOrdIDs increase
 from a time-based start unless given, taken when their datagram is sent (so they rise with the
 sequence numbers even when NotApplied resends interleave).
+Server restart: when the server stays silent for SILENCE_LAPSE keepalive intervals, or answers
+NotAuthorized (it no longer knows our address), the client negotiates and establishes the same
+session again (for up to reconnect_s), with NextSeqNo = its first unanswered number; then it
+resends every unanswered datagram (the server drops what it had applied) and asks a
+RetransmitRequest for the reports between what it has and the server's next number.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 
 from udprouter._generated.messages import (
     BusinessMessageReject,
+    BusinessRejectReason,
     Establish,
     EstablishmentAck,
     EstablishmentReject,
@@ -52,6 +58,8 @@ from udprouter.client_flow import InboundFlow, OutboundFlow
 from udprouter.codec import DecodeError, decode_frames, encode_message
 from udprouter.errors import SessionError
 
+SILENCE_LAPSE = 3
+NOT_AUTHORIZED = BusinessRejectReason.NotAuthorized
 MAX_ORDERS_PER_DATAGRAM = 20
 HEARTBEATS_PER_INTERVAL = 2
 WINDOW_DATAGRAMS = 64
@@ -84,6 +92,10 @@ class Client:
         self._session_waiter: tuple[tuple[type, ...], asyncio.Future] | None = None
         self._next_cl_ord_id = time.time_ns() // 1000
         self._last_send = 0.0
+        self._last_recv = time.monotonic()
+        self.reconnect_s = 30.0
+        self.reestablishing = False
+        self.reestablishments = 0
         self._tasks: list[asyncio.Task] = []
         self.window = WINDOW_DATAGRAMS
         self._window_open = asyncio.Event()
@@ -113,7 +125,7 @@ class Client:
         client._tasks.append(loop.create_task(client._housekeeping()))
         return client
 
-    async def _handshake(self, timeout: float, retries: int) -> None:
+    async def _handshake(self, timeout: float, retries: int, resume: bool = False) -> None:
         ts = time.time_ns()
         creds = sign(self._secret, "Negotiate", self.session_id, ts, self.key_id)
         negotiate = encode_message(Negotiate(self.session_id, ts, FlowType.Idempotent, creds))
@@ -122,12 +134,16 @@ class Client:
             raise SessionError(f"negotiation rejected: {reply.code.name} {reply.reason}")
         ts = time.time_ns()
         creds = sign(self._secret, "Establish", self.session_id, ts, self.key_id)
-        msg = Establish(self.session_id, ts, self.keepalive_ms, self.out.next_seq, creds)
+        next_seq = self.out.lowest_unanswered() if resume else self.out.next_seq
+        msg = Establish(self.session_id, ts, self.keepalive_ms, next_seq, creds)
         answers = (EstablishmentAck, EstablishmentReject)
         reply = await self._request(encode_message(msg), answers, timeout, retries)
         if isinstance(reply, EstablishmentReject):
             raise SessionError(f"establishment rejected: {reply.code.name} {reply.reason}")
-        self.inbound.expected = reply.next_seq_no or 1
+        if resume:
+            self.inbound.announce(reply.next_seq_no or 1)
+        else:
+            self.inbound.expected = reply.next_seq_no or 1
 
     async def _request(self, payload: bytes, answers: tuple[type, ...], timeout: float, retries: int):
         """Sends payload and waits for one of answers, resending the same bytes on timeout."""
@@ -226,6 +242,7 @@ class Client:
     # -- receive --------------------------------------------------------------------------------
 
     def _on_datagram(self, data: bytes) -> None:
+        self._last_recv = time.monotonic()
         entries = decode_frames(data)
         first = entries[0]
         if first.__class__ is Sequence:
@@ -271,6 +288,8 @@ class Client:
             self.terminated = msg
         elif msg.__class__ is Retransmission:
             pass  # the retransmitted messages follow in sequenced datagrams
+        elif msg.__class__ is BusinessMessageReject and msg.business_reject_reason == NOT_AUTHORIZED:
+            self._server_lost()  # unsequenced NotAuthorized: the server does not know this session
 
     def _request_retransmit(self, from_seq: int, count: int) -> None:
         self._send(encode_message(RetransmitRequest(self.session_id, time.time_ns(), from_seq, count)))
@@ -282,12 +301,45 @@ class Client:
         if self.transport is not None:
             self.transport.sendto(payload)
 
+    def _server_lost(self) -> None:
+        if not self.reestablishing and self.transport is not None and self.terminated is None:
+            self.reestablishing = True
+            self._tasks.append(asyncio.get_running_loop().create_task(self._reestablish()))
+
+    async def _reestablish(self, timeout: float = 0.5) -> None:
+        """Negotiate + Establish the same session again until it works or reconnect_s passes."""
+        deadline = time.monotonic() + self.reconnect_s
+        try:
+            while time.monotonic() < deadline and self.terminated is None:
+                try:
+                    await self._handshake(timeout, 2, resume=True)
+                except SessionError as exc:
+                    if "rejected" in str(exc):
+                        self.errors.append(exc)
+                        return
+                    continue
+                self.reestablishments += 1
+                self._last_recv = time.monotonic()
+                for payload in self.out.resend_all(self._last_recv):
+                    self._send(payload)
+                gap = self.inbound.gap(self._last_recv)
+                if gap is not None:
+                    self._request_retransmit(*gap)
+                return
+        finally:
+            self.reestablishing = False
+
     async def _housekeeping(self) -> None:
         interval = self.keepalive_ms / 1000 / HEARTBEATS_PER_INTERVAL
         tick = min(interval / 2, self.out.resend_timeout / 2, 0.1)
         while self.terminated is None:
             await asyncio.sleep(tick)
             now = time.monotonic()
+            if self.reestablishing:
+                continue
+            if now - self._last_recv > SILENCE_LAPSE * self.keepalive_ms / 1000:
+                self._server_lost()
+                continue
             for payload in self.out.due_resends(now):
                 self._send(payload)
             gap = self.inbound.gap(now)

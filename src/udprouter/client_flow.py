@@ -123,6 +123,18 @@ class OutboundFlow:
                 out.append(dgram.payload)
         return out
 
+    def lowest_unanswered(self) -> int:
+        """The first sequence number a re-established session resends from (next_seq if none)."""
+        return min(self._datagrams, default=self.next_seq)
+
+    def resend_all(self, now: float) -> list[bytes]:
+        """Every datagram still awaiting answers, as it was (same numbers), with fresh resend tries:
+        after a re-establishment the server drops the ones it had applied and applies the rest."""
+        for dgram in self._datagrams.values():
+            dgram.tries = 0
+            dgram.deadline = now + self.resend_timeout
+        return [self._datagrams[first].payload for first in sorted(self._datagrams)]
+
     @property
     def datagrams_in_flight(self) -> int:
         return len(self._datagrams)
@@ -148,6 +160,10 @@ class InboundFlow:
             if first_seq + i >= expected:
                 self.buffer[first_seq + i] = msg
         self.highest = max(self.highest, first_seq + len(msgs))
+
+    def announce(self, next_seq: int) -> None:
+        """The server's next sequence number (EstablishmentAck): anything before it is owed to us."""
+        self.highest = max(self.highest, next_seq)
 
     def drain(self) -> list:
         """The messages now deliverable in order."""

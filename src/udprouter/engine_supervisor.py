@@ -1,7 +1,10 @@
 """EngineSupervisor: owns the ring segment, spawns `udprouter-engine`, restarts it after a crash.
 
 The router creates the shared-memory segment and both eventfds, so orders already in the inbound
-ring survive an engine crash; the engine recovers from its journal and continues. The command line
+ring survive an engine crash; the engine recovers from its journal and continues. The segment also
+survives a router crash: a restarted router reattaches a segment with the configured name whose
+header matches this build (commands not yet journaled stay queued for the new engine), after the
+old engine has exited (it gets SIGTERM through PR_SET_PDEATHSIG when the router dies). The command line
 is the contract's. READY is awaited (bounded) as the line ``READY next_command_seq=<n>`` on stdout
 plus engine_state READY in the header; an early exit or a timeout raises EngineError with the tail
 of the engine's stderr (kept in <journal dir>/engine.log).
@@ -13,15 +16,18 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from udprouter.config import RouterConfig, instruments_of
 from udprouter.errors import EngineError
 from udprouter.order_entry import OrderEntry
-from udprouter.ring import ENGINE_READY, RingSegment
+from udprouter.ring import ENGINE_READY
+from udprouter.supervised_ring import SupervisedRing
 
 STOP_TIMEOUT_S = 5.0
+PREDECESSOR_EXIT_S = 10.0  # a dead router's engine publishes for at most ~1 s after SIGTERM, then exits
 LOG_NAME = "engine.log"
 
 
@@ -32,7 +38,8 @@ class EngineSupervisor:
         self.order_entry = order_entry
         self.journal_dir = Path(config.journal.dir)
         self.shm_name = config.engine.shm_name or f"udprouter-{os.getpid()}"
-        self.ring: RingSegment | None = None
+        self.ring: SupervisedRing | None = None
+        self.reattached = False
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self.on_restart: Callable[[], None] | None = None
@@ -56,19 +63,40 @@ class EngineSupervisor:
             args += ["--snapshot-every", str(cfg.journal.snapshot_every)]
         return args
 
-    async def start(self) -> None:
+    async def start(self, prepare: Callable[[SupervisedRing, bool], None] | None = None) -> None:
+        """Reattaches or creates the segment, calls prepare(ring, reattached) before the engine
+        starts (router recovery), spawns the engine and waits for READY."""
         self.journal_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(Exception):
-            RingSegment.attach(self.shm_name).unlink()  # a stale segment of a dead router with our name
-        self.ring = RingSegment.create(self.shm_name, self.config.engine.inbound_capacity,
-                                       self.config.engine.outbound_capacity)
+        self.ring = await self._reattach()
+        self.reattached = self.ring is not None
+        if self.ring is None:
+            self.ring = SupervisedRing.create(self.shm_name, self.config.engine.inbound_capacity,
+                                              self.config.engine.outbound_capacity)
         self.order_entry.ring = self.ring
         try:
+            if prepare is not None:
+                prepare(self.ring, self.reattached)
             await self._spawn()
         except BaseException:
             self._release_ring()
             raise
         self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _reattach(self) -> SupervisedRing | None:
+        """A dead router's segment with our name, once its engine is gone; None if there is none.
+        A segment whose header does not match this build is removed (a new one is created)."""
+        ring = SupervisedRing.reattach(self.shm_name)
+        if ring is None:
+            return None
+        pid = ring.engine_pid
+        deadline = time.monotonic() + PREDECESSOR_EXIT_S
+        while pid > 0 and _is_engine_of(pid, self.shm_name):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # it ignored the parent-death SIGTERM: its journal is safe
+                deadline = time.monotonic() + PREDECESSOR_EXIT_S
+            await asyncio.sleep(0.01)
+        return ring
 
     async def _spawn(self) -> None:
         log = open(self.journal_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
@@ -174,3 +202,15 @@ class EngineSupervisor:
             self.ring.unlink()
             self.ring.close()
             self.ring = None
+
+
+def _is_engine_of(pid: int, shm_name: str) -> bool:
+    """pid is alive and is an engine serving shm_name (not a reused pid of something else)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace") if Path(f"/proc/{pid}/stat").exists() else ""
+    if ") Z" in stat:  # a zombie has exited; its parent (the dead router's reaper) collects it
+        return False
+    return any(a.endswith(b"udprouter-engine") for a in args[:1]) and shm_name.encode() in args

@@ -103,6 +103,7 @@ class SessionLayer:
         if session is None:
             session_id = self.store.assign(uuid, key.key_id)
             session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer)
+            self.store.adopt(session)
             self.by_uuid[uuid] = session
         self._bind(session, addr)
         session.state = SessionState.NEGOTIATED

@@ -24,6 +24,7 @@ class SessionStore:
         Path(directory).mkdir(parents=True, exist_ok=True)
         self._load()
         self._file = open(self._path, "a", encoding="ascii")  # noqa: SIM115 - lives as long as the store
+        self.log = None  # RouterLog (udprouter.router_log) that journals every session's state, if any
 
     def _load(self) -> None:
         if not self._path.exists():
@@ -61,6 +62,15 @@ class SessionStore:
         self._by_uuid[bytes(uuid)] = (session_id, key_id)
         self._last_id = session_id
         return session_id
+
+    def entries(self) -> dict[int, tuple[bytes, str]]:
+        """session_id -> (SessionId, key_id) for every session ever assigned."""
+        return {sid: (uuid, key_id) for uuid, (sid, key_id) in self._by_uuid.items()}
+
+    def adopt(self, session) -> None:
+        """A new ServerSession for an assigned id: its state is journaled from now on."""
+        if self.log is not None:
+            self.log.attach(session)
 
     def __len__(self) -> int:
         return len(self._by_uuid)

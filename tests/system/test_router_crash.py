@@ -1,0 +1,153 @@
+"""Router SIGKILLed mid-stream (twice, at seeded points) and started again on the same port, journal
+and shared-memory segment: its engine dies with it (PR_SET_PDEATHSIG), the new router reattaches
+the segment, rebuilds every session from router.log, the new engine recovers from its journal, and
+the clients re-establish by themselves and recover what they missed by RetransmitRequest. Every
+order is acknowledged exactly once, every report delivered once and in sequence, the reports equal
+an uninterrupted run's (ExecID and TransactTime aside) and so does the engine state digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+from pathlib import Path
+
+from udprouter._generated.messages import ExecutionReportNew, ExecutionReportReject, Side
+from udprouter.client import Client
+
+PRICE = 100_000_000_000
+TICK = 10_000_000
+ROUNDS = 16
+ORDERS = 8
+SEED = 7
+ACK_TIMEOUT_S = 40.0
+ENGINE_EXIT_S = 10.0
+KEEPALIVE_MS = 200  # silence for 3 intervals (0.6 s) tells a client the server is gone
+RUN_SPECIFIC = ("transact_time", "exec_id")
+CLIENTS = (("demo", "demo-secret"), ("demo2", "demo2-secret"), ("demo", "demo-secret"))
+
+
+def kill_plan(seed: int) -> list[tuple[int, int, float]]:
+    """Two (round, client index, delay s) points: the router dies while that client's orders fly."""
+    rng = random.Random(seed)
+    rounds = sorted(rng.sample(range(1, ROUNDS - 1), 2))
+    return [(r, rng.randrange(len(CLIENTS)), rng.uniform(0.0, 0.004)) for r in rounds]
+
+
+def client_orders(r: int, c: int) -> list[dict]:
+    """Client c's orders in round r: alternately resting and crossing the other clients' orders."""
+    side = Side.Buy if (r + c) % 2 == 0 else Side.Sell
+    offset = (1 if side == Side.Buy else -1) * (c % 2)
+    return [dict(security_id=1 + (i + c) % 3, side=side, price=PRICE - offset * (i % 3) * TICK, qty=5 + i + c,
+                 cl_ord_id=10_000 + r * 100 + i) for i in range(ORDERS)]
+
+
+async def run_flow(router, kills: list[tuple[int, int, float]]) -> list[list]:
+    clients = [await Client.connect(*router.udp, key, secret, keepalive_ms=KEEPALIVE_MS)
+               for key, secret in CLIENTS]
+    try:
+        for r in range(ROUNDS):
+            for c, client in enumerate(clients):
+                ids = await client.send_orders(client_orders(r, c))
+                for kill_round, kill_client, delay in kills:
+                    if (r, c) == (kill_round, kill_client):
+                        await asyncio.sleep(delay)
+                        kill_and_restart(router)
+                await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in ids)), ACK_TIMEOUT_S)
+        await settle(clients)
+        assert [c.reestablishments for c in clients] == [len(kills)] * len(clients)
+        return [drain(client) for client in clients]
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def kill_and_restart(router) -> None:
+    engine_pid, port = router.engine_pid, router.udp[1]
+    router.proc.kill()
+    router.proc.wait()
+    deadline = time.monotonic() + ENGINE_EXIT_S
+    while engine_alive(engine_pid):
+        assert time.monotonic() < deadline, "the engine outlived its router (PR_SET_PDEATHSIG)"
+        time.sleep(0.01)
+    same_port = rf"\g<1>port = {port}"
+    text = re.sub(r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+", same_port, router.config.read_text())
+    router.config.write_text(text)
+    lives = len(list(router.work.glob("router.log.*")))
+    router.log.rename(router.work / f"router.log.{lives}")  # start() looks for the new listening line
+    router.start()
+    assert router.udp[1] == port and router.engine_pid != engine_pid
+
+
+def engine_alive(pid: int) -> bool:
+    try:
+        return ") Z" not in Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+
+
+async def settle(clients: list[Client], quiet_s: float = 0.4, limit_s: float = 15.0) -> None:
+    """Until no report arrived for quiet_s and no client is re-establishing or missing reports."""
+    deadline = time.monotonic() + limit_s
+    seen = -1
+    while time.monotonic() < deadline:
+        now = sum(c.inbound.queue.qsize() for c in clients)
+        busy = any(c.reestablishing or c.inbound.highest > c.inbound.expected for c in clients)
+        if now == seen and not busy:
+            return
+        seen = now
+        await asyncio.sleep(quiet_s)
+
+
+def drain(client: Client) -> list:
+    out = []
+    while not client.inbound.queue.empty():
+        out.append(client.inbound.queue.get_nowait())
+    return out
+
+
+def comparable(reports: list) -> list[tuple]:
+    rows = []
+    for report in reports:
+        fields = {k: getattr(report, k) for k in report.__struct_fields__ if k not in RUN_SPECIFIC}
+        rows.append((type(report).__name__, tuple(sorted(fields.items()))))
+    return rows
+
+
+def assert_exactly_once(reports: list, expected_ids: set[int]) -> None:
+    news = [r.cl_ord_id for r in reports if isinstance(r, ExecutionReportNew)]
+    assert sorted(news) == sorted(expected_ids), "every order acknowledged exactly once"
+    rejects = [r for r in reports if isinstance(r, ExecutionReportReject)]
+    assert not rejects, "no order rejected (e.g. as a duplicate)"
+    server_seqs = [r.exec_id & ((1 << 40) - 1) for r in reports if hasattr(r, "exec_id")]
+    assert server_seqs == sorted(set(server_seqs)), "reports delivered once each, in server order"
+
+
+async def test_router_killed_twice_mid_stream_resumes_every_session_exactly_once(start_router, state_digest):
+    plan = kill_plan(SEED)
+    crashed = start_router()
+    shm_name = re.search(r'shm_name = "([^"]+)"', crashed.config.read_text()).group(1)
+    crashed_reports = await run_flow(crashed, plan)
+    assert crashed.stop() == 0
+    assert (crashed.journal / "router.log").stat().st_size > 0
+    assert len(list(crashed.work.glob("router.log.*"))) == len(plan)
+    assert not os.path.exists(f"/dev/shm/{shm_name}"), "the reattached segment is removed at the final stop"
+
+    clean = start_router()
+    clean_reports = await run_flow(clean, [])
+    assert clean.stop() == 0
+
+    for c in range(len(CLIENTS)):
+        expected = {o["cl_ord_id"] for r in range(ROUNDS) for o in client_orders(r, c)}
+        assert_exactly_once(crashed_reports[c], expected)
+        assert comparable(crashed_reports[c]) == comparable(clean_reports[c])
+    assert state_digest(crashed.journal) == state_digest(clean.journal)
+
+
+def test_kill_plan_is_seeded_and_lands_mid_stream():
+    plan = kill_plan(SEED)
+    assert plan == kill_plan(SEED) and plan != kill_plan(SEED + 1)
+    assert all(0 < r < ROUNDS - 1 and 0 <= c < len(CLIENTS) for r, c, _ in plan)
