@@ -1,0 +1,203 @@
+"""Security against the live router: replayed handshakes, frames from other addresses, unauthenticated
+floods (no amplification) and secrets kept out of logs and metrics (SPEC 4.1, 4.8)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_lossy_network import journal_new_orders
+
+from bench.bench_flood import flood
+from tools.replay.reader import read_capture
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    BusinessRejectReason,
+    Establish,
+    EstablishmentAck,
+    EstablishmentReject,
+    ExecutionReportNew,
+    FlowType,
+    Negotiate,
+    NegotiationReject,
+    NegotiationResponse,
+    NewOrderSingle,
+    NotApplied,
+    OrdType,
+    RetransmitRequest,
+    Sequence,
+    Side,
+    Terminate,
+    TerminationCode,
+    TimeInForce,
+)
+from udprouter.auth import sign
+from udprouter.client import Client
+from udprouter.codec import decode_frames, encode_datagram, encode_message
+
+PRICE = 100_000_000_000
+SECRETS = (b"demo-secret", b"demo2-secret")
+REJECT_INTERVAL_S = 0.15  # above the default 10 rejects/s per source: each request may be answered
+FLOOD_SOURCES_BOUND = 256
+
+
+class Peer:
+    """A UDP socket on 127.0.0.1 (a given port or an ephemeral one) that sends and collects answers."""
+
+    def __init__(self, target, port: int = 0) -> None:
+        self.target = target
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.3)
+
+    def ask(self, payload: bytes) -> list:
+        """Sends payload (after the reject interval) and returns the decoded answer, [] for none."""
+        time.sleep(REJECT_INTERVAL_S)
+        self.sock.sendto(payload, self.target)
+        try:
+            answer = self.sock.recv(2048)
+        except TimeoutError:
+            return []
+        assert len(answer) <= len(payload)  # never an amplifier
+        return decode_frames(answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def captured_handshake(capture: Path, port: int) -> tuple[bytes, bytes]:
+    """The Negotiate and Establish datagrams the client at `port` sent, as recorded by the router."""
+    found = {}
+    for datagram in read_capture(str(capture)).datagrams:
+        if datagram.src[1] == port:
+            first = decode_frames(datagram.payload)[0]
+            found.setdefault(first.__class__, datagram.payload)
+    return found[Negotiate], found[Establish]
+
+
+async def acked(client: Client, qty: int = 1) -> ExecutionReportNew:
+    cl = await client.send_order(1, Side.Buy, PRICE, qty)
+    ack = await asyncio.wait_for(client.first_ack(cl), 5.0)
+    assert isinstance(ack, ExecutionReportNew), ack
+    return ack
+
+
+def order_datagram(seq: int, cl_ord_id: int) -> bytes:
+    return encode_datagram([Sequence(seq), NewOrderSingle(cl_ord_id, 0, PRICE, 5, 1, Side.Buy, OrdType.Limit,
+                                                          TimeInForce.Day)])
+
+
+async def test_handshake_replayed_from_a_capture_is_refused_from_any_address(start_router, tmp_path):
+    capture = tmp_path / "capture.pcapng"
+    router = start_router(capture=capture)
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    port = client.transport.get_extra_info("sockname")[1]
+    await acked(client)
+    await client.close()
+    await asyncio.sleep(0.2)  # the capture is flushed once per loop pass
+    negotiate, establish = captured_handshake(capture, port)
+    other, same = Peer(router.udp), Peer(router.udp, port)  # same: the terminated client's own address
+    try:
+        for peer in (other, same):
+            answers = peer.ask(negotiate)
+            if peer is other:  # same SessionId and Timestamp seen before: refused as a replay
+                assert [a.__class__ for a in answers] == [NegotiationReject]
+            establish_answers = peer.ask(establish)
+            assert [a.__class__ for a in establish_answers] == [EstablishmentReject]
+            assert establish_answers[0].reason == "replayed"
+            sent_order = peer.ask(order_datagram(2, 1 << 60))
+            assert [(a.__class__, a.business_reject_reason) for a in sent_order] == [
+                (BusinessMessageReject, BusinessRejectReason.NotAuthorized)]
+    finally:
+        other.close()
+        same.close()
+    assert router.stop() == 0
+    assert len(journal_new_orders(router.journal)) == 1
+
+
+async def test_handshake_signed_outside_the_timestamp_window_is_refused(router):
+    peer = Peer(router.udp)
+    try:
+        session_id = bytes(range(16))
+        stale = time.time_ns() - 10 * 10**9  # the default window is 5 s
+        creds = sign("demo-secret", "Negotiate", session_id, stale, "demo")
+        (answer,) = peer.ask(encode_message(Negotiate(session_id, stale, FlowType.Idempotent, creds)))
+        assert isinstance(answer, NegotiationReject) and answer.reason == "stale_timestamp"
+        fresh = time.time_ns()
+        creds = sign("demo-secret", "Negotiate", session_id, fresh, "demo")
+        (answer,) = peer.ask(encode_message(Negotiate(session_id, fresh, FlowType.Idempotent, creds)))
+        assert isinstance(answer, NegotiationResponse)  # the same key, in the window, is accepted
+        stale_est = time.time_ns() - 10 * 10**9
+        creds = sign("demo-secret", "Establish", session_id, stale_est, "demo")
+        (answer,) = peer.ask(encode_message(Establish(session_id, stale_est, 1000, 1, creds)))
+        assert isinstance(answer, EstablishmentReject) and answer.reason == "stale_timestamp"
+        fresh_est = time.time_ns()
+        creds = sign("demo-secret", "Establish", session_id, fresh_est, "demo")
+        (answer,) = peer.ask(encode_message(Establish(session_id, fresh_est, 1000, 1, creds)))
+        assert isinstance(answer, EstablishmentAck)
+    finally:
+        peer.close()
+
+
+async def test_session_frames_from_another_address_are_never_applied(router):
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    attacker = Peer(router.udp)
+    try:
+        await acked(client)
+        seq, sid = client.out.next_seq, client.session_id
+        for payload in (encode_message(Terminate(sid, TerminationCode.Finished, "")),
+                        encode_message(RetransmitRequest(sid, time.time_ns(), 1, 1)),
+                        order_datagram(seq, client.next_cl_ord_id() + 1000),
+                        order_datagram(seq + 5, client.next_cl_ord_id() + 2000)):
+            answers = attacker.ask(payload)
+            assert all(isinstance(a, BusinessMessageReject) for a in answers), answers
+        ack = await acked(client, qty=3)  # still established, its numbers untouched: no NotApplied
+        assert ack.order_qty == 3
+        while not client.inbound.queue.empty():
+            assert not isinstance(client.inbound.queue.get_nowait(), NotApplied | Terminate)
+        assert client.terminated is None
+    finally:
+        attacker.close()
+        await client.close()
+    assert router.stop() == 0
+    assert len(journal_new_orders(router.journal)) == 2
+
+
+@pytest.mark.timeout(60)
+async def test_unauthenticated_flood_from_many_ports_gets_bounded_smaller_answers(router):
+    seconds, pps = 1.5, 10_000
+    counters = await asyncio.to_thread(flood, router.udp[1], pps, seconds)
+    assert counters["sent"] >= pps * seconds * 0.9
+    # At most one answer per source per 0.1 s, each smaller than what the source sent.
+    assert counters["received"] <= FLOOD_SOURCES_BOUND * (counters["seconds"] * 10 + 1)
+    assert counters["received_bytes"] <= counters["sent_bytes"] // 10
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    try:
+        await acked(client)
+    finally:
+        await client.close()
+    assert router.stop() == 0
+    assert len(journal_new_orders(router.journal)) == 1
+
+
+async def test_secrets_never_appear_in_logs_journal_or_metrics(router):
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    try:
+        await acked(client)
+    finally:
+        await client.close()
+    for secret in ("not-the-secret", "demo2-secret-typo"):
+        with pytest.raises(Exception, match="rejected|no answer"):
+            await Client.connect(*router.udp, "demo", secret, retries=1, timeout=0.3)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{router.metrics_port}/metrics", timeout=5).read()
+    assert b"udprouter_" in metrics
+    assert router.stop() == 0
+    files = [p for p in router.work.rglob("*") if p.is_file()]
+    assert router.log in files and any(p.parent == router.journal for p in files)
+    for blob in [metrics] + [p.read_bytes() for p in files]:
+        for secret in SECRETS:
+            assert secret not in blob
