@@ -20,6 +20,7 @@ from udprouter.codec import encode_datagram
 MAX_RESENDS = 5
 KEEP_SENT = 1 << 16
 RETRANSMIT_WAIT_S = 0.3
+MAX_RETRANSMIT_REQUEST = 4096  # the server's default retransmit_max_count: a longer gap goes in chunks
 
 
 class _Datagram:
@@ -151,6 +152,7 @@ class InboundFlow:
         self.buffer: dict[int, object] = {}
         self.queue: asyncio.Queue = asyncio.Queue()
         self._requested_at = 0.0
+        self._requested_end = 0  # one past the last number of the outstanding request
         self.retransmit_requests = 0
 
     def receive(self, first_seq: int, msgs: list) -> None:
@@ -172,8 +174,8 @@ class InboundFlow:
         while self.expected in buffer:
             out.append(buffer.pop(self.expected))
             self.expected += 1
-        if self.expected >= self.highest:
-            self._requested_at = 0.0
+        if self.expected >= self.highest or (self._requested_at and self.expected >= self._requested_end):
+            self._requested_at = 0.0  # the requested range is filled: the next chunk may be asked now
         return out
 
     def gap(self, now: float) -> tuple[int, int] | None:
@@ -186,7 +188,9 @@ class InboundFlow:
         self._requested_at = now
         self.retransmit_requests += 1
         end = min(self.buffer) if self.buffer else self.highest
-        return self.expected, end - self.expected
+        count = min(end - self.expected, MAX_RETRANSMIT_REQUEST)
+        self._requested_end = self.expected + count
+        return self.expected, count
 
     def give_up_gap(self) -> None:
         """RetransmitReject: the missing messages are gone; continue after them."""
