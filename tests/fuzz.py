@@ -12,7 +12,10 @@ checks what must hold for any input:
 - no application message is returned from a datagram that does not start with Sequence;
 - every decoded message re-encodes to bytes that decode to the same message;
 - differential: every decoded message whose blockLength is the schema's is parsed by the generated
-  construct definitions (the second, independent decoder) to the same field values.
+  construct definitions (the second, independent decoder) to the same field values;
+- differential against the router's C fast-path decoder (udr_fp_decode, src/udprouter/c/
+  fast_ingest.h): whenever it accepts a datagram, the reference decodes it to Sequence and the same
+  application messages, field for field (when it declines, the router uses the reference path).
 
 The unit test (tests/unit/test_fuzz_decoder.py) runs 100,000 of these on every `make test`; the
 live router gets the same mutations in tests/system/test_hostile_input.py.
@@ -29,6 +32,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from udprouter._ring_cffi import ffi, lib
 
 from udprouter._generated import construct_defs
 from udprouter._generated.messages import (
@@ -204,6 +209,7 @@ class FuzzStats:
     datagrams: int = 0
     messages: int = 0
     differential: int = 0
+    fast_accepted: int = 0
     seconds: float = 0.0
     max_decode_us: float = 0.0
     errors: Counter = field(default_factory=Counter)
@@ -231,8 +237,34 @@ def check_decode(payload: bytes, stats: FuzzStats, differential: bool) -> list:
         assert decode_frames(frame) == [entry], (entry, payload.hex())
         if differential:
             stats.differential += _construct_agrees(entry, frame)
+    fast = _fast_path_view(payload)
+    if fast is not None:
+        stats.fast_accepted += 1
+        first_seq, fields = fast
+        assert entries[0] == Sequence(first_seq), (entries[0], payload.hex())
+        assert [_fields(m) for m in entries[1:]] == fields, payload.hex()
     stats.datagrams += 1
     return entries
+
+
+_FAST_OUT = ffi.new("udr_fp_message[]", lib.UDR_FP_MAX_APP)
+_FAST_FIRST = ffi.new("uint64_t *")
+
+
+def _fast_path_view(payload: bytes):
+    """(first_seq, [fields]) as the C fast path reads the datagram, or None when it declines it."""
+    n = lib.udr_fp_decode(payload, len(payload), _FAST_FIRST, _FAST_OUT, lib.UDR_FP_MAX_APP)
+    if n < 0:
+        return None
+    return _FAST_FIRST[0], [(m.template_id, m.cl_ord_id, m.orig_cl_ord_id, m.transact_time, m.price,
+                             m.order_qty, m.security_id, m.side, m.ord_type, m.time_in_force)
+                            for m in _FAST_OUT[0:n]]
+
+
+def _fields(msg) -> tuple:
+    return (msg.TEMPLATE_ID, msg.cl_ord_id, getattr(msg, "orig_cl_ord_id", 0), msg.transact_time,
+            getattr(msg, "price", 0), getattr(msg, "order_qty", 0), msg.security_id, int(msg.side),
+            int(getattr(msg, "ord_type", 0)), int(getattr(msg, "time_in_force", 0)))
 
 
 def _construct_agrees(msg, frame: bytes) -> int:
@@ -269,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fuzzing decode_datagram: seed {args.seed}, {args.count} datagrams", flush=True)
     stats = run(args.seed, args.count, args.differential_every)
     print(f"ok: {stats.datagrams} datagrams, {stats.messages} messages decoded, {stats.differential} "
-          f"checked against construct, {stats.seconds:.1f} s ({stats.datagrams / stats.seconds:,.0f}/s), "
+          f"checked against construct, {stats.fast_accepted} against the C fast path, "
+          f"{stats.seconds:.1f} s ({stats.datagrams / stats.seconds:,.0f}/s), "
           f"slowest decode {stats.max_decode_us:.0f} us")
     print("errors: " + ", ".join(f"{k} {v}" for k, v in stats.errors.most_common()))
     return 0

@@ -13,6 +13,7 @@ def test_hundred_thousand_mutated_datagrams_decode_to_values_within_bounds():
     assert stats.datagrams == COUNT
     assert stats.messages > COUNT  # most mutations leave some frames intact: those must decode
     assert stats.differential > COUNT // 20  # and agree with the construct decoder
+    assert stats.fast_accepted > COUNT // 100  # and with the C fast path where it takes them
     # The mutations reach every way a datagram can fail to decode.
     assert set(stats.errors) == {code.name for code in DecodeErrorCode}
 
