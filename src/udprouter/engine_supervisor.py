@@ -208,9 +208,9 @@ def _is_engine_of(pid: int, shm_name: str) -> bool:
     """pid is alive and is an engine serving shm_name (not a reused pid of something else)."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
     except OSError:
         return False
-    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace") if Path(f"/proc/{pid}/stat").exists() else ""
-    if ") Z" in stat:  # a zombie has exited; its parent (the dead router's reaper) collects it
+    if ") Z" in stat:  # a zombie has exited; its new parent (init or a subreaper) collects it
         return False
-    return any(a.endswith(b"udprouter-engine") for a in args[:1]) and shm_name.encode() in args
+    return args[0].endswith(b"udprouter-engine") and shm_name.encode() in args
