@@ -120,12 +120,30 @@ int udr_fp_ingest(const char *data, uint32_t len, udr_fp_session *s, const udr_f
                   udr_fp_batch *b, int64_t now_ns);
 """
 
+# src/udprouter/c/fast_egress.h: event routing and report encoding for the drained events.
+FAST_EGRESS_CDEF = """
+#define UDR_FP_MAX_REPORT_FRAME ...
+#define UDR_FP_ROUTE_SLOTS ...
+typedef struct udr_fp_route_state {
+    uint64_t done_through; uint64_t partial_seq; uint64_t partial_n; uint64_t skip_seq; uint64_t skip_left;
+} udr_fp_route_state;
+typedef struct udr_fp_group {
+    uint32_t session_id; uint32_t start; uint32_t count; uint32_t reserved;
+} udr_fp_group;
+uint32_t udr_fp_route(const udr_event *events, uint32_t n, udr_fp_route_state *st,
+                      udr_fp_session *const *sessions, uint32_t session_cap,
+                      uint32_t *order, udr_fp_group *groups, uint32_t *scratch);
+uint32_t udr_fp_encode_reports(const udr_event *events, const uint32_t *order, uint32_t count,
+                               uint64_t first_seq, int64_t now_ns, char *out, uint32_t *ends);
+"""
+
 RING_SOURCE = """
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
 #include "udprouter/engine/ring_shm.h"
 #include "fast_io.h"
 #include "fast_ingest.h"
+#include "fast_egress.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -149,7 +167,8 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 """
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + FAST_INGEST_CDEF)
+ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + FAST_INGEST_CDEF
+               + FAST_EGRESS_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

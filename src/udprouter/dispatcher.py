@@ -26,8 +26,9 @@ from udprouter._generated.messages import (
     Sequence,
     Terminate,
 )
+from udprouter._ring_cffi import ffi, lib
 from udprouter.codec import DecodeError, business_reject_reason, encode_message, frame_consumes_seq_no
-from udprouter.order_entry import OrderEntry
+from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
 from udprouter.reports import business_reject, encode_event, exec_id
 from udprouter.server_session import ServerSession, SessionState
 from udprouter.session import SessionEvent, SessionLayer
@@ -46,6 +47,10 @@ class Dispatcher:
         self.datagrams_in = self.datagrams_out = 0
         self.messages_in = self.messages_out = 0
         self.decode_errors = self.unauthenticated = self.duplicates = 0
+        # Report frames of one session's drained events, encoded in C (see _sink_for).
+        self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
+        self._report_bytes = ffi.buffer(self._reports)
+        self._report_ends = ffi.new("uint32_t[]", DRAIN_CAPACITY)
 
     # -- inbound --------------------------------------------------------------------------------
 
@@ -163,6 +168,20 @@ class Dispatcher:
             for ev in events:
                 pending.append(encode_event(ev, base + len(pending), now))
             self._dirty[session.session_id] = session
+
+        def raw(events, order, count: int) -> None:
+            """The same frames encoded in C (OrderEntry.fast_route): Python only slices them."""
+            pending = session.pending
+            size = lib.udr_fp_encode_reports(events, order, count, session.next_outbound + len(pending),
+                                             self.clock(), self._reports, self._report_ends)
+            data = self._report_bytes[0:size]
+            start = 0
+            for end in ffi.unpack(self._report_ends, count):
+                pending.append(data[start:end])
+                start = end
+            self._dirty[session.session_id] = session
+
+        sink.raw = raw
         return sink
 
     # -- outbound -------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ BusinessMessageReject EngineBusy (nothing dropped silently) and consumes no comm
 
 drain() polls the outbound ring and routes each event by session_id to the sink registered for it
 (register_sink), one call per session per drain with the list of event tuples (reports.EVENT_LAYOUT).
+With fast_route (the router's udp.fast_path) the routing runs in C (src/udprouter/c/fast_egress.h)
+and a sink that carries a `raw` callable gets (events array, index pointer, count) instead of
+tuples, so the UDP sessions encode their reports in C too; other sinks (gRPC) still get tuples.
 """
 
 from __future__ import annotations
@@ -73,6 +76,14 @@ class OrderEntry:
         self._skip = (0, 0)  # after an engine restart: events of that command already routed
         self._batches: deque[tuple[int, int]] = deque()  # (last command_seq, receive ns) per batch
         self.on_batch_acked: Callable[[int], None] | None = None  # latency (ns) per acked batch
+        self.fast_route = False
+        self._route_state = ffi.new("udr_fp_route_state *")
+        self._order = ffi.new("uint32_t[]", DRAIN_CAPACITY)
+        self._scratch = ffi.new("uint32_t[]", DRAIN_CAPACITY)
+        self._groups = ffi.new("udr_fp_group[]", DRAIN_CAPACITY)
+        self._fp_cap = 256
+        self._fp_table = ffi.new("udr_fp_session *[]", self._fp_cap)  # session_id -> its C struct
+        self.raw_sinks: dict[int, Callable] = {}
         self.engine_busy = 0
         self.undeliverable = 0
         self.events_routed = 0
@@ -82,11 +93,23 @@ class OrderEntry:
 
     def register_sink(self, session_id: int, sink: Sink, ctx: SessionContext | None = None) -> None:
         self.sinks[session_id] = sink
+        raw = getattr(sink, "raw", None)
+        if raw is not None:
+            self.raw_sinks[session_id] = raw
+        else:
+            self.raw_sinks.pop(session_id, None)
         if ctx is not None:
             self.contexts[session_id] = ctx
+            if session_id >= self._fp_cap:
+                cap = max(2 * self._fp_cap, session_id + 1)
+                table = ffi.new("udr_fp_session *[]", cap)
+                ffi.memmove(table, self._fp_table, self._fp_cap * ffi.sizeof("udr_fp_session *"))
+                self._fp_table, self._fp_cap = table, cap
+            self._fp_table[session_id] = ctx.fp  # ctx (in contexts) keeps the struct alive
 
     def unregister_sink(self, session_id: int) -> None:
         self.sinks.pop(session_id, None)
+        self.raw_sinks.pop(session_id, None)
 
     # -- inbound --------------------------------------------------------------------------------
 
@@ -180,7 +203,10 @@ class OrderEntry:
             if n == 0:
                 break
             total += n
-            self._route(EVENT_LAYOUT.iter_unpack(self._event_bytes[: n * 64]))
+            if self.fast_route:
+                self._route_fast(n)
+            else:
+                self._route(EVENT_LAYOUT.iter_unpack(self._event_bytes[: n * 64]))
             if n < DRAIN_CAPACITY:
                 break
         if total:
@@ -230,6 +256,32 @@ class OrderEntry:
                 self.undeliverable += len(evs)
             else:
                 sink(evs)
+
+    def _route_fast(self, n: int) -> None:
+        """_route's outcome computed by udr_fp_route; sinks called in the same order with the same events."""
+        st = self._route_state
+        st.done_through = self.done_through
+        st.partial_seq, st.partial_n = self._partial
+        st.skip_seq, st.skip_left = self._skip
+        groups = lib.udr_fp_route(self._events, n, st, self._fp_table, self._fp_cap, self._order,
+                                  self._groups, self._scratch)
+        self.done_through = st.done_through
+        self._partial = (st.partial_seq, st.partial_n)
+        self._skip = (st.skip_seq, st.skip_left)
+        sinks, raw_sinks, order = self.sinks, self.raw_sinks, self._order
+        for group in self._groups[0:groups]:
+            sid, start, count = group.session_id, group.start, group.count
+            self.events_routed += count
+            raw = raw_sinks.get(sid)
+            if raw is not None:
+                raw(self._events, order + start, count)
+                continue
+            sink = sinks.get(sid)
+            if sink is None:
+                self.undeliverable += count
+                continue
+            unpack, data = EVENT_LAYOUT.unpack_from, self._event_bytes
+            sink([unpack(data, i * 64) for i in ffi.unpack(order + start, count)])
 
     def _ack_batches(self) -> None:
         batches, done, hook = self._batches, self.done_through, self.on_batch_acked

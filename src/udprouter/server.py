@@ -98,6 +98,7 @@ class Router:
             loop.add_reader(self.udp.fd, self._on_udp_readable)
             self.udp_address = self.udp.address
             self._sendto = self.udp.send
+            self.order_entry.fast_route = True  # routing and UDP reports in C (fast_egress.h)
         else:
             await self._open_endpoint(loop, udp.host, udp.port)
         self.dispatcher.send = self._send_capture if self.capture else self._sendto
