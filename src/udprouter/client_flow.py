@@ -154,6 +154,7 @@ class InboundFlow:
         self._requested_at = 0.0
         self._requested_end = 0  # one past the last number of the outstanding request
         self.retransmit_requests = 0
+        self.state_resets = 0
 
     def receive(self, first_seq: int, msgs: list) -> None:
         """Buffers msgs numbered from first_seq (a Sequence alone announces first_seq as the next)."""
@@ -164,7 +165,15 @@ class InboundFlow:
         self.highest = max(self.highest, first_seq + len(msgs))
 
     def announce(self, next_seq: int) -> None:
-        """The server's next sequence number (EstablishmentAck): anything before it is owed to us."""
+        """The server's next sequence number (EstablishmentAck): anything before it is owed to us.
+        A number below what we already have means the server restarted without its session state
+        (durability none): its numbering starts over, so we follow it (counted in state_resets)."""
+        if next_seq < self.expected:
+            self.state_resets += 1
+            self.expected = self.highest = next_seq
+            self.buffer.clear()
+            self._requested_at = 0.0
+            return
         self.highest = max(self.highest, next_seq)
 
     def drain(self) -> list:

@@ -44,5 +44,16 @@ def test_announced_server_number_opens_a_gap_that_is_requested_in_chunks():
     assert len(inbound.drain()) == MAX_RETRANSMIT_REQUEST
     # the next chunk at once, not after RETRANSMIT_WAIT_S
     assert inbound.gap(1.2) == (11 + MAX_RETRANSMIT_REQUEST, MAX_RETRANSMIT_REQUEST)
-    inbound.announce(5)  # never moves backwards
+    inbound.announce(inbound.expected)  # an older announcement never lowers what is owed
     assert inbound.highest == 11 + 2 * MAX_RETRANSMIT_REQUEST + 5
+
+
+def test_server_numbering_below_ours_means_it_lost_its_state_and_we_follow_it():
+    inbound = InboundFlow()
+    inbound.receive(1, ["a", "b", "c"])
+    assert inbound.drain() == ["a", "b", "c"]
+    inbound.receive(6, ["f"])  # buffered behind a gap when the server died
+    inbound.announce(1)
+    assert inbound.state_resets == 1 and inbound.gap(5.0) is None
+    inbound.receive(1, ["new"])
+    assert inbound.drain() == ["new"]
