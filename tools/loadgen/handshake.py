@@ -38,21 +38,32 @@ def establish_session(sock: socket.socket, key_id: str, secret: str, timeout_s: 
     return 1
 
 
+REJECTS = (m.NegotiationReject, m.EstablishmentReject, m.Terminate)
+
+
 def _request(sock: socket.socket, msg: object, expect: type, timeout_s: float) -> object:
+    """Sends msg (again every 0.5 s) until expect arrives; a reject raises. Anything else is a
+    late answer to an earlier try or a heartbeat, and is skipped."""
     payload = encode_message(msg)
     deadline = time.monotonic() + timeout_s
-    while (left := deadline - time.monotonic()) > 0:
+    while time.monotonic() < deadline:
         sock.send(payload)
-        sock.settimeout(min(0.5, left))
-        try:
-            answer = sock.recv(65536)
-        except TimeoutError:
-            continue
-        finally:
-            sock.settimeout(None)
-        for decoded in decode_datagram(answer):
-            if isinstance(decoded, expect):
-                return decoded
-            if not isinstance(decoded, m.Sequence):
-                raise SessionError(f"{type(msg).__name__} answered with {decoded!r}")
+        resend_at = min(deadline, time.monotonic() + 0.5)
+        while (left := resend_at - time.monotonic()) > 0:
+            answer = _receive(sock, left)
+            for decoded in decode_datagram(answer) if answer else ():
+                if isinstance(decoded, expect):
+                    return decoded
+                if isinstance(decoded, REJECTS):
+                    raise SessionError(f"{type(msg).__name__} answered with {decoded!r}")
     raise SessionError(f"no {expect.__name__} within {timeout_s} s")
+
+
+def _receive(sock: socket.socket, timeout_s: float) -> bytes | None:
+    sock.settimeout(timeout_s)
+    try:
+        return sock.recv(65536)
+    except TimeoutError:
+        return None
+    finally:
+        sock.settimeout(None)
