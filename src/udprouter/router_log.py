@@ -35,6 +35,7 @@ FILE_NAME = "router.log"
 RECORD_HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
 NONE_BUFFER_BYTES = 64 << 10
 DEFAULT_COMPACT_BYTES = 16 << 20
+IMAGE_CHUNK_FRAMES = 2048
 MAX_RECORD_BYTES = 1 << 30
 
 
@@ -291,19 +292,27 @@ class RouterLog:
     def _write_out(self, sync: bool) -> None:
         if self._buffer:
             data, self._buffer = bytes(self._buffer), bytearray()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
-            self._size += len(data)
+            self._size += _write_all(self._fd, data)
         if sync:
             os.fdatasync(self._fd)
             self.syncs += 1
 
-    def _image(self) -> ImageRecord:
+    def _image(self):
+        """The live state as records: one ImageRecord of the per-session numbers, then the kept
+        frames in PassRecords of at most IMAGE_CHUNK_FRAMES (a few hundred KB each, so compaction
+        never builds one buffer the size of every retransmission buffer together)."""
         partial_seq, partial_n = self.partial
-        sessions = [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound,
-                                 s.kept_frames()) for sid, s in sorted(self.sessions.items())]
-        return ImageRecord(self.command_through, self.done_through, partial_seq, partial_n, sessions)
+        live = sorted(self.sessions.items())
+        numbers = [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound)
+                   for sid, s in live]
+        yield ImageRecord(self.command_through, self.done_through, partial_seq, partial_n, numbers)
+        for sid, s in live:
+            kept = s.kept_frames()
+            first = s.next_outbound - len(kept)
+            for start in range(0, len(kept), IMAGE_CHUNK_FRAMES):
+                frames = kept[start:start + IMAGE_CHUNK_FRAMES]
+                yield PassRecord(False, self.command_through, self.done_through, partial_seq, partial_n, [],
+                                 [(sid, first + start, frames)])
 
     def _compact(self) -> None:
         """Rewrites the file as one image of the live state (temporary file, fsync, rename)."""
@@ -311,11 +320,12 @@ class RouterLog:
             self._buffer.clear()  # everything in it is already part of the live state
             os.close(self._fd)
             self._fd = None
-        data = frame_record(self._image())
         tmp = self.path.with_name(FILE_NAME + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        size = 0
         try:
-            os.write(fd, data)
+            for record in self._image():
+                size += _write_all(fd, frame_record(record))
             if self.durability != "none":
                 os.fdatasync(fd)
         finally:
@@ -328,5 +338,12 @@ class RouterLog:
             finally:
                 os.close(dir_fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self._size = len(data)
+        self._size = size
         self.compactions += 1
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return len(data)

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from udprouter.config import KeyConfig
-from udprouter.router_log import FILE_NAME, RECORD_HEADER, RouterLog, read_records, replay
+from udprouter.router_log import FILE_NAME, IMAGE_CHUNK_FRAMES, RECORD_HEADER, RouterLog, read_records, replay
 from udprouter.server_session import ServerSession, not_applied_frame, sequence_frame
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)
@@ -196,3 +196,26 @@ def test_missing_log_replays_as_empty_and_bad_durability_is_refused(tmp_path):
     with pytest.raises(ValueError):
         RouterLog(tmp_path, "sometimes", CAPACITY)
     assert not os.listdir(tmp_path)
+
+
+def test_image_of_a_large_retransmission_buffer_is_written_in_bounded_chunks(tmp_path):
+    capacity = 3 * IMAGE_CHUNK_FRAMES
+    log = RouterLog(tmp_path, "os", capacity)
+    session = ServerSession(bytes(16), 1, KEY, ("127.0.0.1", 40001), capacity)
+    log.attach(session)
+    log.open()
+    session.accept_inbound(1, 1)
+    session.pending.extend(frames(capacity + 100, 1))  # the buffer wraps: the oldest 100 are gone
+    session.flush()
+    log.commit(0, (0, 0))
+    log.close()
+    reopened = RouterLog(tmp_path, "os", capacity)
+    reopened.attach(session)
+    reopened.open()  # compaction: image + chunks
+    reopened.close()
+    records, _ = read_records((tmp_path / FILE_NAME).read_bytes())
+    assert len(records) == 1 + 3
+    assert max(len(r.sent[0][2]) for r in records[1:]) == IMAGE_CHUNK_FRAMES
+    state = replay(tmp_path, capacity)
+    assert_same(state.sessions[1], session)
+    assert session.kept_range() == (101, capacity + 101)
