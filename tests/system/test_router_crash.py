@@ -15,6 +15,9 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+from conftest import RouterProcess
+
 from udprouter._generated.messages import ExecutionReportNew, ExecutionReportReject, Side
 from udprouter.client import Client
 
@@ -126,9 +129,23 @@ def assert_exactly_once(reports: list, expected_ids: set[int]) -> None:
     assert server_seqs == sorted(set(server_seqs)), "reports delivered once each, in server order"
 
 
-async def test_router_killed_twice_mid_stream_resumes_every_session_exactly_once(start_router, state_digest):
+@pytest.fixture(params=["os", "fsync"])
+def durable_router(request, tmp_path):
+    """A router whose engine journal and router log use the parametrized durability."""
+    work = tmp_path / f"crashed-{request.param}"
+    work.mkdir()
+    router = RouterProcess(work)
+    text = router.config.read_text()
+    assert 'durability = "os"' in text
+    router.config.write_text(text.replace('durability = "os"', f'durability = "{request.param}"'))
+    yield router.start()
+    router.stop()
+
+
+async def test_router_killed_twice_mid_stream_resumes_every_session_exactly_once(
+        durable_router, start_router, state_digest):
     plan = kill_plan(SEED)
-    crashed = start_router()
+    crashed = durable_router
     shm_name = re.search(r'shm_name = "([^"]+)"', crashed.config.read_text()).group(1)
     crashed_reports = await run_flow(crashed, plan)
     assert crashed.stop() == 0
