@@ -15,13 +15,16 @@ Durability none keeps no router log: a restarted router starts its sessions afre
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 from udprouter.router_log import RecoveredState, RouterLog, replay
 from udprouter.server_session import ServerSession
 from udprouter.supervised_ring import SupervisedRing
 
 log = logging.getLogger("udprouter")
+SNAPSHOT_NAME = re.compile(r"snapshot-(\d{20})\.bin")  # engine/src/journal.cpp snapshot_path
 Send = Callable[[bytes, object], None]
 
 
@@ -55,6 +58,12 @@ class RouterRecovery:
         state.confirm(published)
         oe = self.router.order_entry
         if not state.empty:
+            snapshot = newest_snapshot_seq(self.log.directory)
+            if snapshot > state.done_through:
+                # The engine replays from that snapshot: it cannot re-emit events of earlier commands.
+                log.warning("router log: reports of commands %d..%d were never logged and the engine "
+                            "snapshot at %d covers them: they cannot be re-sent", state.done_through + 1,
+                            snapshot, snapshot)
             ring.prepare_replay(state.done_through)
             oe.done_through = state.done_through
             oe._skip = state.partial  # the engine re-emits that command's events from the first
@@ -125,3 +134,9 @@ class RouterRecovery:
                 self.flush()
             self.log.close()
             self._closed = True
+
+
+def newest_snapshot_seq(directory: Path) -> int:
+    """The command_seq of the newest engine snapshot in the journal directory (0: none)."""
+    names = (SNAPSHOT_NAME.fullmatch(p.name) for p in Path(directory).glob("snapshot-*.bin"))
+    return max((int(m.group(1)) for m in names if m), default=0)
