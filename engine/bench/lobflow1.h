@@ -10,6 +10,7 @@
 #ifndef UDPROUTER_BENCH_LOBFLOW1_H
 #define UDPROUTER_BENCH_LOBFLOW1_H
 
+#include "udprouter/engine/huge_page_array.h"
 #include "udprouter/engine/ring_abi.h"
 
 #include <algorithm>
@@ -46,16 +47,15 @@ inline constexpr uint32_t kLobflow1Cap = 1000;
 inline constexpr uint32_t kLobflow1Prefill = 1000;
 inline constexpr uint64_t kLobflow1Ops = 10'000'000;
 
-// Live order key -> its index in its symbol's live vector. Open addressing sized for the CAP of
-// every symbol (a few MB), so the swap-remove bookkeeping stays in cache instead of indexing a
-// table by order id (tens of MB over a 10M-operation run). Keys are rising ClOrdIDs, so blocks
-// of 8 consecutive keys share a cache line, as in the engine's OrderIndex.
+// Live order key -> its index in its symbol's live vector. Open addressing at load <= 0.5, sized
+// for the CAP of every symbol (2 MB at N=100, on huge pages), so the swap-remove bookkeeping stays
+// near the cache instead of indexing a table by order id (tens of MB over a 10M-operation run).
+// Keys are rising ClOrdIDs, so blocks of 8 consecutive keys share a cache line, as in the
+// engine's OrderIndex.
 class Lobflow1Positions {
 public:
-    explicit Lobflow1Positions(uint64_t max_live) {
-        unsigned bits = 4;
-        while ((uint64_t{1} << bits) < 4 * max_live) ++bits;
-        slots_.assign(size_t{1} << bits, Slot{0, 0}); // bits >= 4: whole blocks of 8
+    explicit Lobflow1Positions(uint64_t max_live) : slots_(size_t{1} << bits_for(max_live)) {
+        const unsigned bits = bits_for(max_live); // >= 4: whole blocks of 8
         mask_ = (uint64_t{1} << bits) - 1;
         shift_ = 64 - bits;
     }
@@ -86,10 +86,15 @@ private:
         uint32_t id; // 0 = empty (order ids start at 1; a run stays far below 2^32 ids)
         uint32_t index;
     };
+    static unsigned bits_for(uint64_t max_live) {
+        unsigned bits = 4;
+        while ((uint64_t{1} << bits) < 2 * max_live) ++bits;
+        return bits;
+    }
     uint64_t home(uint64_t id) const {
         return ((((id >> 3) * 0x9E3779B97F4A7C15ULL) >> shift_) & ~uint64_t{7}) | (id & 7);
     }
-    std::vector<Slot> slots_;
+    engine::HugePageArray<Slot> slots_; // zero-filled: every slot starts empty
     uint64_t mask_;
     unsigned shift_;
 };
@@ -98,15 +103,15 @@ class Lobflow1 {
 public:
     // A resting order under the key its driver gave it (the driver's ClOrdID: the flow's order
     // ids only identify orders, so any unique key serves).
+    // 8 bytes, so a symbol's live vector is 8 KB and all of them sit in one flat array.
     struct Live {
-        uint64_t id;
-        uint8_t side; // 0 buy, 1 sell: a CANCEL must name its target's side
+        uint64_t id : 63;
+        uint64_t side : 1; // 0 buy, 1 sell: a CANCEL must name its target's side
     };
 
     Lobflow1(uint32_t symbols, uint64_t seed = 42)
-        : rng_{seed}, symbols_(symbols), live_(symbols), positions_(uint64_t{symbols} * kLobflow1Cap) {
-        for (auto& v : live_) v.reserve(kLobflow1Cap);
-    }
+        : rng_{seed}, symbols_(symbols), live_(size_t{symbols} * kLobflow1Cap), live_count_(symbols, 0),
+          positions_(uint64_t{symbols} * kLobflow1Cap) {}
 
     uint32_t symbols() const { return symbols_; }
 
@@ -119,7 +124,7 @@ public:
     Lobflow1Op next(const Book& book) {
         const uint32_t sym = static_cast<uint32_t>(rng_.uniform(symbols_));
         const uint64_t u = rng_.uniform(100);
-        const size_t live = live_[sym].size();
+        const size_t live = live_count_[sym];
         if (u < 60) {
             return live >= kLobflow1Cap ? cancel(sym) : add(sym);
         }
@@ -130,22 +135,24 @@ public:
     }
 
     void rested(uint32_t sym, uint64_t order_id, uint8_t side) {
-        positions_.set(order_id, static_cast<uint32_t>(live_[sym].size()));
-        live_[sym].push_back(Live{order_id, side});
+        uint32_t& count = live_count_[sym];
+        positions_.set(order_id, count);
+        live_of(sym)[count++] = Live{order_id, side};
     }
 
     void removed(uint32_t sym, uint64_t order_id) {
-        std::vector<Live>& live = live_[sym];
+        Live* live = live_of(sym);
+        uint32_t& count = live_count_[sym];
         const uint32_t hole = positions_.get(order_id);
         positions_.erase(order_id);
-        if (hole + 1 != live.size()) {
-            live[hole] = live.back();
+        if (hole + 1 != count) {
+            live[hole] = live[count - 1];
             positions_.set(live[hole].id, hole);
         }
-        live.pop_back();
+        --count;
     }
 
-    size_t live(uint32_t sym) const { return live_[sym].size(); }
+    size_t live(uint32_t sym) const { return live_count_[sym]; }
 
 private:
     Lobflow1Op add(uint32_t sym) {
@@ -159,9 +166,8 @@ private:
     }
 
     Lobflow1Op cancel(uint32_t sym) {
-        const std::vector<Live>& live = live_[sym];
-        const Live target = live[rng_.uniform(live.size())];
-        return Lobflow1Op{Lobflow1Kind::Cancel, target.side, sym, 0, 0, target.id};
+        const Live target = live_of(sym)[rng_.uniform(live_count_[sym])];
+        return Lobflow1Op{Lobflow1Kind::Cancel, static_cast<uint8_t>(target.side), sym, 0, 0, target.id};
     }
 
     template <class Book>
@@ -180,9 +186,12 @@ private:
         return Lobflow1Op{Lobflow1Kind::Ioc, side, sym, limit, qty, ++next_id_};
     }
 
+    Live* live_of(uint32_t sym) { return &live_[size_t{sym} * kLobflow1Cap]; }
+
     SplitMix64 rng_;
     uint32_t symbols_;
-    std::vector<std::vector<Live>> live_;
+    engine::HugePageArray<Live> live_; // symbol s owns [s * CAP, (s + 1) * CAP)
+    std::vector<uint32_t> live_count_;
     Lobflow1Positions positions_;
     uint64_t next_id_ = 0;
 };

@@ -4,16 +4,20 @@
 
 namespace udprouter::engine {
 
-OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool) : pool_(pool) {
+unsigned OrderIndex::table_bits(uint32_t max_orders) {
     unsigned bits = 4;
     while ((uint64_t{1} << bits) < uint64_t{4} * max_orders) {
         ++bits;
     }
-    storage_.assign((size_t{1} << bits) + kBlock, Slot{kNullIndex, 0});
-    const uintptr_t at = reinterpret_cast<uintptr_t>(storage_.data());
-    slots_ = storage_.data() + ((64 - at % 64) % 64) / sizeof(Slot);
+    return bits;
+}
+
+OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool)
+    : storage_(size_t{1} << table_bits(max_orders)), slots_(storage_.data()), pool_(pool) {
+    const unsigned bits = table_bits(max_orders);
     mask_ = static_cast<uint32_t>((uint64_t{1} << bits) - 1);
     shift_ = 32 - bits;
+    clear();
 }
 
 bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
@@ -46,7 +50,9 @@ bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
 }
 
 void OrderIndex::clear() {
-    storage_.assign(storage_.size(), Slot{kNullIndex, 0});
+    for (size_t i = 0; i < storage_.size(); ++i) {
+        storage_[i] = Slot{kNullIndex, 0};
+    }
     size_ = 0;
 }
 

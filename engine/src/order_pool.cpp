@@ -1,13 +1,9 @@
 #include "udprouter/engine/order_pool.h"
 
-#include <cstring>
-
 namespace udprouter::engine {
 
 OrderPool::OrderPool(uint32_t capacity)
-    : orders_(new Order[capacity == 0 ? 1 : capacity]), capacity_(capacity) {
-    // Touch every page now so the first orders of the session do not pay page faults.
-    std::memset(static_cast<void*>(orders_.get()), 0, sizeof(Order) * (capacity == 0 ? 1 : capacity));
+    : orders_(capacity == 0 ? 1 : capacity), capacity_(capacity) {
     clear();
 }
 

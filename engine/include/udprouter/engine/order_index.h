@@ -14,14 +14,15 @@
 // is 29 bits of the block's hash plus the ClOrdID's offset in its block, and the home slot is
 // the block's line plus that offset. A session sending consecutive ids touches a new index line
 // once per 8 orders instead of once per order; any other pattern hashes as well as before.
+// The slots sit on huge pages where the kernel allows (lookups land anywhere in several MB).
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
+#include "udprouter/engine/huge_page_array.h"
 #include "udprouter/engine/order_pool.h"
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace udprouter::engine {
 
@@ -71,6 +72,7 @@ private:
         uint32_t order; // kNullIndex marks an empty slot
         uint32_t tag;
     };
+    static unsigned table_bits(uint32_t max_orders);
 
     static constexpr uint32_t kBlock = 8; // slots per 64-byte line
 
@@ -86,7 +88,7 @@ private:
         return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
     }
 
-    std::vector<Slot> storage_; // one spare line so slots_ can start on a 64-byte boundary
+    HugePageArray<Slot> storage_; // page-aligned, so every 8-slot block is one cache line
     Slot* slots_;
     const OrderPool& pool_;
     uint32_t mask_;
