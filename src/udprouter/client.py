@@ -16,10 +16,11 @@ intervals; twice per interval, a few lost heartbeats never come close to that). 
 from a time-based start unless given, taken when their datagram is sent (so they rise with the
 sequence numbers even when NotApplied resends interleave).
 Server restart: when the server stays silent for SILENCE_LAPSE keepalive intervals, or answers
-NotAuthorized (it no longer knows our address), the client negotiates and establishes the same
-session again (for up to reconnect_s), with NextSeqNo = its first unanswered number; then it
-resends every unanswered datagram (the server drops what it had applied) and asks a
-RetransmitRequest for the reports between what it has and the server's next number.
+NotAuthorized (it no longer knows our address), or terminates the session with a code other than
+Finished (keepalive lapsed), the client negotiates and establishes the same session again (for up
+to reconnect_s), with NextSeqNo = its first unanswered number; then it resends every unanswered
+datagram (the server drops what it had applied) and asks a RetransmitRequest for the reports
+between what it has and the server's next number.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Client:
         self.reconnect_s = 30.0
         self.reestablishing = False
         self.reestablishments = 0
+        self.server_terminations = 0
         self._tasks: list[asyncio.Task] = []
         self.window = WINDOW_DATAGRAMS
         self._window_open = asyncio.Event()
@@ -285,7 +287,13 @@ class Client:
             for report in self.inbound.drain():
                 self._on_application(report)
         elif msg.__class__ is Terminate:
-            self.terminated = msg
+            if msg.code == TerminationCode.Finished:
+                self.terminated = msg
+            else:
+                # The server ended the session (e.g. keepalive lapsed while this process was too
+                # busy to heartbeat): the session is durable, so establish it again and recover.
+                self.server_terminations += 1
+                self._server_lost()
         elif msg.__class__ is Retransmission:
             pass  # the retransmitted messages follow in sequenced datagrams
         elif msg.__class__ is BusinessMessageReject and msg.business_reject_reason == NOT_AUTHORIZED:

@@ -279,3 +279,24 @@ async def test_every_order_applied_once_and_every_report_delivered_once_in_order
     await fault_free_replay(fault_free, views)
     assert fault_free.stop() == 0
     assert state_digest(lossy.journal) == state_digest(fault_free.journal)
+
+
+async def test_session_terminated_for_silence_is_established_again_and_loses_nothing(start_router):
+    """A client process that stalls past 3 keepalive intervals finds its session terminated by the
+    server (keepalive lapsed): it establishes the same session again, and the orders it sent in the
+    meantime are resent and applied exactly once."""
+    router = start_router()
+    client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=100)
+    try:
+        first = await client.send_order(1, Side.Buy, PRICE - TICK, 1)
+        await asyncio.wait_for(client.first_ack(first), 5)
+        time.sleep(1.0)  # the whole process stalls: ten keepalive intervals without a heartbeat
+        ids = await client.send_orders([dict(security_id=1, side=Side.Buy, price=PRICE - TICK, qty=2)] * 5)
+        acks = await asyncio.wait_for(asyncio.gather(*[client.first_ack(cl) for cl in ids]), 10)
+        assert all(isinstance(a, ExecutionReportNew) for a in acks), acks
+        assert client.server_terminations >= 1 and client.reestablishments >= 1
+        assert client.terminated is None
+    finally:
+        await client.close()
+    assert router.stop() == 0
+    assert sorted(cl for _, _, cl in journal_new_orders(router.journal)) == sorted([first, *ids])
