@@ -67,4 +67,4 @@ soak: setup
 clean:
 	rm -rf build $(VENV) src/*.egg-info .pytest_cache .hypothesis bench/results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
-	find src -name '*.so' -delete
+	find src tools -name '*.so' -delete
