@@ -70,6 +70,7 @@ class JournalConfig(_Section):
     dir: str = "var/journal"
     durability: Literal["none", "os", "fsync"] = "os"
     snapshot_every: int = 0
+    router_log_compact_bytes: int = 16 << 20  # router.log growth before a rewrite (at least the image)
 
 
 class SessionConfig(_Section):
@@ -80,6 +81,9 @@ class SessionConfig(_Section):
     throttle_msgs_per_s: int = 1_000_000
     max_open_orders: int = 1_000_000
     reject_rate_per_s: float = 10.0
+    # Negotiate/Establish signature checks per second over all sources (HMAC work an unauthenticated
+    # flood can make the router do); past it such requests are dropped and the client retries.
+    login_rate_per_s: float = 2000.0
 
 
 class KeyConfig(_Section):
@@ -217,6 +221,8 @@ def _check(config: RouterConfig) -> None:
         value = getattr(config.engine, name)
         if value < 2 or value & (value - 1):
             raise ConfigError(f"engine.{name}: expected a power of two >= 2, got {value}")
+    if (compact := config.journal.router_log_compact_bytes) < 1:
+        raise ConfigError(f"journal.router_log_compact_bytes: expected >= 1, got {compact}")
     key_ids = set()
     for i, key in enumerate(config.keys):
         if not key.key_id or ":" in key.key_id:

@@ -34,6 +34,8 @@ class RouterCollector:
                        d.duplicates)
         yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
                        sessions.rejects_suppressed)
+        yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
+                       sessions.logins_dropped)
         rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])
         for reason, count in sorted(risk.rejects.items()):
             rejects.add_metric([reason], count)
@@ -54,6 +56,9 @@ class RouterCollector:
         yield occupancy
         yield _counter("udprouter_ring_full", "Offers refused by a full inbound ring",
                        ring.inbound_full_events if ring is not None else 0)
+        log = r.recovery.log
+        yield _counter("udprouter_router_log_compactions", "router.log rewrites as one live image",
+                       log.compactions if log is not None else 0)
         yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
                        sup.restarts if sup else 0)
 

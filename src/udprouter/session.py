@@ -71,6 +71,24 @@ class RejectLimiter:
         return True
 
 
+class LoginBudget:
+    """Token bucket over all sources for signature checks, so a flood cannot buy unbounded HMAC work."""
+
+    def __init__(self, rate_per_s: float) -> None:
+        self._rate = rate_per_s
+        self._burst = max(1.0, rate_per_s / 10)
+        self._tokens = self._burst
+        self._last_ns = 0
+
+    def take(self, now_ns: int) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now_ns - self._last_ns) * self._rate / 1e9)
+        self._last_ns = now_ns
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
 class SessionLayer:
     def __init__(self, config: SessionConfig, auth: Authenticator, store: SessionStore) -> None:
         self.config = config
@@ -79,7 +97,9 @@ class SessionLayer:
         self.by_addr: dict[object, ServerSession] = {}
         self.by_uuid: dict[bytes, ServerSession] = {}
         self.limiter = RejectLimiter(config.reject_rate_per_s)
+        self.login_budget = LoginBudget(config.login_rate_per_s)
         self.rejects_suppressed = 0
+        self.logins_dropped = 0
 
     # -- session management ---------------------------------------------------------------------
 
@@ -88,6 +108,9 @@ class SessionLayer:
         session = self.by_uuid.get(uuid)
         if session is not None and session.addr == addr and session.negotiate_ts == msg.timestamp:
             return [self._negotiation_response(session)], SessionEvent.NONE
+        if not self.login_budget.take(now_ns):
+            self.logins_dropped += 1
+            return [], SessionEvent.NONE
         result, key = self.auth.verify("Negotiate", uuid, msg.timestamp, msg.credentials, now_ns)
         if result is not AuthResult.OK:
             return self._limited(addr, now_ns, size, self._neg_reject(msg, NegotiationRejectCode.Credentials,
@@ -132,6 +155,9 @@ class SessionLayer:
         if session is not None and session.addr == addr and session.establish_ts == msg.timestamp \
                 and session.state is SessionState.ESTABLISHED:
             return [self._establishment_ack(session, msg.timestamp)], SessionEvent.NONE
+        if not self.login_budget.take(now_ns):
+            self.logins_dropped += 1
+            return [], SessionEvent.NONE
         result, key = self.auth.verify("Establish", uuid, msg.timestamp, msg.credentials, now_ns)
         if result is not AuthResult.OK:
             return self._limited(addr, now_ns, size, self._est_reject(

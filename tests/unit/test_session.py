@@ -281,3 +281,20 @@ def test_idle_session_gets_a_heartbeat_and_silent_peer_is_terminated(layer):
     (msg,) = decode_frames(out[0][1])
     assert isinstance(msg, Terminate) and msg.code == TerminationCode.UnspecifiedError
     assert session.state is SessionState.TERMINATED
+
+
+def test_logins_over_the_budget_are_dropped_before_any_signature_check(tmp_path):
+    config = SessionConfig(login_rate_per_s=10.0)
+    store = SessionStore(tmp_path)
+    layer = SessionLayer(config, Authenticator(KEYS, 5_000_000_000), store)
+    try:
+        answered = [layer.on_negotiate(("127.0.0.1", 50000 + i), negotiate(uuid=bytes([i]) * 16,
+                                                                            secret="wrong"), 200, NOW)[0]
+                    for i in range(10)]
+        assert sum(1 for replies in answered if replies) == 1  # burst = rate / 10
+        assert layer.logins_dropped == 9
+        # A second later the budget has refilled: a valid login goes through.
+        replies, _ = layer.on_negotiate(ADDR, negotiate(ts=NOW + 10**9), 200, NOW + 10**9)
+        assert isinstance(only(replies), NegotiationResponse)
+    finally:
+        store.close()
