@@ -36,7 +36,8 @@ class RouterRecovery:
         self.log: RouterLog | None = None
         self.recovered: RecoveredState | None = None
         if config.journal.durability != "none":
-            self.log = RouterLog(config.journal.dir, config.journal.durability, self.capacity)
+            self.log = RouterLog(config.journal.dir, config.journal.durability, self.capacity,
+                                 config.journal.router_log_compact_bytes)
             router.store.log = self.log
         self._outbox: list[tuple[bytes, object]] = []
         self._send: Send | None = None

@@ -219,3 +219,21 @@ def test_image_of_a_large_retransmission_buffer_is_written_in_bounded_chunks(tmp
     state = replay(tmp_path, capacity)
     assert_same(state.sessions[1], session)
     assert session.kept_range() == (101, capacity + 101)
+
+
+def test_a_live_image_above_the_threshold_is_not_rewritten_at_every_commit(tmp_path):
+    capacity = 4096
+    log = RouterLog(tmp_path, "os", capacity, compact_bytes=1024)
+    session = ServerSession(bytes(16), 1, KEY, ("127.0.0.1", 40001), capacity)
+    log.attach(session)
+    log.open()
+    send_pass(log, session, 1, 1, 10, 2000, 1)  # a kept buffer far larger than compact_bytes
+    image = (tmp_path / FILE_NAME).stat().st_size
+    assert image > 8 * 1024
+    before = log.compactions
+    for i in range(100):  # small passes: together about one image of appended records
+        send_pass(log, session, 2 + i, 1, 11 + i, 20, 2 + i)
+    assert log.compactions - before <= 1
+    assert (tmp_path / FILE_NAME).stat().st_size < 2 * image + 4096
+    assert_same(replay(tmp_path, capacity).sessions[1], session)
+    log.close()
