@@ -56,6 +56,8 @@ class RouterCollector:
         yield occupancy
         yield _counter("udprouter_ring_full", "Offers refused by a full inbound ring",
                        ring.inbound_full_events if ring is not None else 0)
+        yield _counter("udprouter_events_drained_by_timer", "Engine events found by the fallback timer, "
+                       "not the eventfd wake-up", r.events_drained_by_timer)
         log = r.recovery.log
         yield _counter("udprouter_router_log_compactions", "router.log rewrites as one live image",
                        log.compactions if log is not None else 0)

@@ -35,6 +35,7 @@ log = logging.getLogger("udprouter")
 TIMER_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 5.0
 SOCKET_BUFFER_BYTES = 8 << 20  # a burst from many clients waits in the kernel, not on the floor
+REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
 READS_PER_PASS = 4  # recvmmsg calls per readable callback: a burst is one pass, the loop still turns
 
 
@@ -82,6 +83,8 @@ class Router:
         self.send_errors = 0
         self.grpc = None
         self._pass_scheduled = False
+        self._drain_scheduled = False
+        self.events_drained_by_timer = 0  # should stay ~0: the eventfd wakes the router first
         self._timer = None
         self._loop = None
 
@@ -181,23 +184,31 @@ class Router:
             udp.flush()
             self.send_errors += udp.send_errors - before
 
-    def _on_engine_events(self) -> None:
+    def _on_engine_events(self) -> int:
+        """Drains the outbound ring and sends the reports; returns the events drained."""
+        self._drain_scheduled = False
         ring = self.supervisor.ring
         if ring is None:
-            return
+            return 0
         ring.drain_outbound_eventfd()
-        self.order_entry.drain()
+        drained = self.order_entry.drain()
         self._rearm_events()
         self.dispatcher.flush_sessions()
         self._flush_udp()
+        return drained
 
     def _rearm_events(self) -> None:
         # Announce the sleep again and re-check: events published before the announcement woke nobody.
         ring = self.supervisor.ring
-        for _ in range(16):
+        for _ in range(REARM_TRIES):
             if ring is None or ring.set_router_sleeping(True) == 0:
                 return
             self.order_entry.drain()
+        # The engine is still publishing, so the sleep stays withdrawn and no eventfd write will
+        # come: drain again next loop pass (UDP callbacks run in between), not on the timer.
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._on_engine_events)
 
     def _send_capture(self, data: bytes, addr) -> None:
         self.capture.record(self._outbound, self.udp_address, addr, data)
@@ -205,7 +216,8 @@ class Router:
 
     def _on_timer(self) -> None:
         self.dispatcher.on_timer()
-        self._on_engine_events()  # a lost wake-up costs at most one timer interval
+        # A lost wake-up costs at most one timer interval; events found here count as late.
+        self.events_drained_by_timer += self._on_engine_events()
         self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
     async def stop(self) -> None:
