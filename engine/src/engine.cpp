@@ -138,6 +138,9 @@ bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level)
 }
 
 void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level) {
+    // A Day order that rests is indexed last: start that line's miss before the book work.
+    const OrderIndex::Prepared key = index_.prepare(c.session_id, c.cl_ord_id);
+    index_.prefetch(key);
     Order in{};
     in.cl_ord_id = c.cl_ord_id;
     in.order_id = c.command_seq;
@@ -165,7 +168,7 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
             const uint32_t order = pool_.acquire();
             pool_[order] = in;
             instrument.book().add(pool_, order);
-            index_.insert(in.session_id, in.cl_ord_id, order);
+            index_.insert(key, order);
             return;
         }
     }

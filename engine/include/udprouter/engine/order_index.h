@@ -47,7 +47,17 @@ public:
 
     // The key must be absent (ClOrdIDs are unique per session: the engine checks first).
     void insert(uint32_t session_id, uint64_t cl_ord_id, uint32_t order) {
-        const uint32_t tag = tag_of(session_id, cl_ord_id);
+        insert(prepare(session_id, cl_ord_id), order);
+    }
+
+    // A key's hash, kept by a caller that prefetches the home line early and inserts later.
+    struct Prepared {
+        uint32_t tag;
+    };
+    Prepared prepare(uint32_t session_id, uint64_t cl_ord_id) const { return Prepared{tag_of(session_id, cl_ord_id)}; }
+    void prefetch(Prepared key) const { __builtin_prefetch(&slots_[home(key.tag)]); }
+    void insert(Prepared key, uint32_t order) {
+        const uint32_t tag = key.tag;
         uint32_t slot = home(tag);
         while (slots_[slot].order != kNullIndex) {
             slot = (slot + 1) & mask_;
