@@ -106,6 +106,11 @@ bool EngineProcess::attach()
         return false;
     }
     udr_segment_view(&segment_, base, size);
+    // The router's logged position trails the engine by at most the commands in flight between its
+    // log commits: those in the inbound ring plus those whose events fill the outbound ring, per
+    // loop pass; twice that is the margin within which a recovery base is kept (journal_store.h).
+    const udr_segment_header *h = segment_.header;
+    store_.set_retention(2 * (uint64_t{h->inbound_capacity} + h->outbound_capacity));
     state_before_ = __atomic_load_n(&segment_.header->engine_state, __ATOMIC_ACQUIRE);
     store_release(segment_.header->engine_pid, static_cast<int32_t>(getpid()));
     udr_ring_consumer_awake(&segment_.inbound); // a predecessor may have died asleep
@@ -148,6 +153,11 @@ bool EngineProcess::recover()
     }
     if (report.tail_status != JournalStatus::Ok)
         std::fprintf(stderr, "udprouter-engine: cutting the journal tail: %s\n", report.error.c_str());
+    if (report.unrecoverable_through != 0)
+        std::fprintf(stderr,
+                     "udprouter-engine: no snapshot kept at or below %" PRIu64 ": events of commands %" PRIu64
+                     "..%" PRIu64 " cannot be published again\n",
+                     report.unrecoverable_from - 1, report.unrecoverable_from, report.unrecoverable_through);
     JournalStatus status = store_.open(report);
     if (status != JournalStatus::Ok) {
         fail("cannot open journal " + report.append_path + ": " + journal_status_name(status));

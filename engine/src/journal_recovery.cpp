@@ -1,6 +1,7 @@
 // journal_recovery.cpp - snapshot load + journal replay.
 #include "udprouter/engine/journal_recovery.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "udprouter/engine/journal_reader.h"
@@ -10,17 +11,45 @@ namespace udprouter::engine {
 
 namespace {
 
-// Loads the newest snapshot that verifies; older ones are only a fallback for a damaged newest.
-uint64_t load_latest_snapshot(const std::string &dir, Engine &engine)
+// The journal can be replayed from base when a kept segment holds command base + 1 (or, with no
+// segment left at all, when base is the newest snapshot: nothing was journaled after it).
+bool journal_continues_after(uint64_t base, const std::vector<uint64_t> &snapshots, const std::vector<uint64_t> &segments)
 {
-    std::vector<uint64_t> snapshots;
-    list_journal_files(dir, JournalFileKind::Snapshot, snapshots);
-    for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
+    if (segments.empty()) return base == (snapshots.empty() ? 0 : snapshots.back());
+    return segments.front() <= base + 1;
+}
+
+// Bases in order of preference: snapshots at or below `wanted`, newest first (an older one is the
+// fallback for a damaged newer one), then the journal's start (0), then, losing events, snapshots
+// above `wanted`, oldest first (the fewest commands whose events are lost).
+std::vector<uint64_t> candidate_bases(const std::vector<uint64_t> &snapshots, const std::vector<uint64_t> &segments,
+                                      uint64_t wanted)
+{
+    std::vector<uint64_t> bases;
+    for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it)
+        if (*it <= wanted && journal_continues_after(*it, snapshots, segments)) bases.push_back(*it);
+    if (journal_continues_after(0, snapshots, segments)) bases.push_back(0);
+    for (uint64_t seq : snapshots)
+        if (seq > wanted && journal_continues_after(seq, snapshots, segments)) bases.push_back(seq);
+    return bases;
+}
+
+// Loads the first candidate base that verifies; returns false when none does.
+bool load_base(const std::string &dir, Engine &engine, const std::vector<uint64_t> &bases, uint64_t &base)
+{
+    for (uint64_t candidate : bases) {
+        if (candidate == 0) {
+            base = 0;
+            return true;
+        }
         uint64_t seq = 0;
         auto reader = [&engine](std::FILE *file) { return engine.read_snapshot(file); };
-        if (read_snapshot_file(snapshot_path(dir, *it), seq, reader) == JournalStatus::Ok) return seq;
+        if (read_snapshot_file(snapshot_path(dir, candidate), seq, reader) == JournalStatus::Ok) {
+            base = seq;
+            return true;
+        }
     }
-    return 0;
+    return false;
 }
 
 struct ReplayState {
@@ -84,20 +113,33 @@ RecoveryReport recover_from_journal(const std::string &dir, Engine &engine, cons
                                     const ReplayEventFn &emit)
 {
     RecoveryReport report;
-    report.snapshot_seq = load_latest_snapshot(dir, engine);
-    report.last_command_seq = report.snapshot_seq;
-    std::vector<uint64_t> segments;
+    std::vector<uint64_t> snapshots, segments;
+    list_journal_files(dir, JournalFileKind::Snapshot, snapshots);
     list_journal_files(dir, JournalFileKind::Segment, segments);
-    // Segments older than the snapshot may have been removed; a segment starting after it would
-    // mean commands are missing.
-    if (!segments.empty() && segments.front() > report.snapshot_seq + 1) {
+    report.newest_snapshot_seq = snapshots.empty() ? 0 : snapshots.back();
+    const uint64_t wanted = filter.partial_command_seq != 0
+                                ? std::min(filter.published_through, filter.partial_command_seq - 1)
+                                : filter.published_through;
+    uint64_t base = 0;
+    if (!load_base(dir, engine, candidate_bases(snapshots, segments, wanted), base)) {
+        // Segments older than a snapshot may have been removed; without a snapshot that loads,
+        // commands are missing.
         report.ok = false;
-        report.error = "journal incomplete: first segment " + journal_segment_path(dir, segments.front()) +
-                       " starts after snapshot " + std::to_string(report.snapshot_seq);
+        report.error = segments.empty() ? "journal incomplete: no segment and no loadable snapshot"
+                                        : "journal incomplete: first segment " + journal_segment_path(dir, segments.front()) +
+                                              " starts after every loadable snapshot";
         return report;
     }
+    report.snapshot_seq = report.last_command_seq = base;
+    if (base > wanted) {
+        report.unrecoverable_from = wanted + 1;
+        report.unrecoverable_through = base;
+    }
+    // Start at the segment holding base + 1: older ones hold only commands inside the base.
+    std::size_t first = 0;
+    while (first + 1 < segments.size() && segments[first + 1] <= base + 1) ++first;
     ReplayState state{engine, filter, emit, report};
-    for (std::size_t i = 0; i < segments.size(); ++i) {
+    for (std::size_t i = first; i < segments.size(); ++i) {
         if (!replay_segment(dir, segments[i], i + 1 == segments.size(), state)) {
             report.ok = false;
             return report;

@@ -1,6 +1,7 @@
 // journal_store.cpp - batch appends, periodic snapshots and segment rotation.
 #include "udprouter/engine/journal_store.h"
 
+#include <algorithm>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -9,14 +10,18 @@
 
 namespace udprouter::engine {
 
-JournalStore::JournalStore(std::string dir, Durability durability, uint64_t snapshot_every)
-    : dir_(std::move(dir)), durability_(durability), snapshot_every_(snapshot_every), writer_(durability)
+JournalStore::JournalStore(std::string dir, Durability durability, uint64_t snapshot_every, uint64_t retain_commands)
+    : dir_(std::move(dir)), durability_(durability), snapshot_every_(snapshot_every), retain_commands_(retain_commands),
+      writer_(durability)
 {
 }
 
 JournalStatus JournalStore::open(const RecoveryReport &recovery)
 {
-    last_snapshot_seq_ = recovery.snapshot_seq;
+    // The newest snapshot, not the base recovery loaded: a snapshot of the same position again
+    // would only rewrite it (and truncate the segment after it).
+    last_snapshot_seq_ = std::max(recovery.snapshot_seq, recovery.newest_snapshot_seq);
+    since_snapshot_ = recovery.last_command_seq > last_snapshot_seq_ ? recovery.last_command_seq - last_snapshot_seq_ : 0;
     remove_stale_snapshot_temporaries(dir_); // a crash mid-snapshot leaves its tmp file
     JournalStatus status = writer_.open(recovery.append_path, recovery.append_first_seq, recovery.append_valid_bytes);
     if (status == JournalStatus::Ok && durability_ == Durability::Fsync) sync_journal_dir(dir_);
@@ -56,17 +61,24 @@ JournalStatus JournalStore::snapshot(const Engine &engine)
     return JournalStatus::Ok;
 }
 
-// Everything the snapshot at snapshot_seq covers: older snapshots and segments that start at or
-// before it (they hold only commands <= snapshot_seq, because the new segment starts after it).
+// The retention rule (journal_store.h): keep the newest snapshot at or below
+// snapshot_seq - retain_commands_, every newer snapshot, and the segments from the one holding the
+// command after it (segments are contiguous: each starts right after the previous one's last).
 void JournalStore::remove_redundant_files(uint64_t snapshot_seq)
 {
-    std::vector<uint64_t> numbers;
-    if (list_journal_files(dir_, JournalFileKind::Segment, numbers))
-        for (uint64_t first : numbers)
-            if (first <= snapshot_seq) ::unlink(journal_segment_path(dir_, first).c_str());
-    if (list_journal_files(dir_, JournalFileKind::Snapshot, numbers))
-        for (uint64_t seq : numbers)
-            if (seq < snapshot_seq) ::unlink(snapshot_path(dir_, seq).c_str());
+    if (retain_commands_ >= snapshot_seq) return;
+    std::vector<uint64_t> snapshots, segments;
+    if (!list_journal_files(dir_, JournalFileKind::Snapshot, snapshots)) return;
+    const uint64_t limit = snapshot_seq - retain_commands_;
+    auto above = std::upper_bound(snapshots.begin(), snapshots.end(), limit);
+    if (above == snapshots.begin()) return; // no snapshot old enough to be the base yet
+    const uint64_t base = *(above - 1);
+    if (!list_journal_files(dir_, JournalFileKind::Segment, segments)) return;
+    std::size_t keep_from = 0;
+    while (keep_from + 1 < segments.size() && segments[keep_from + 1] <= base + 1) ++keep_from;
+    for (std::size_t i = 0; i < keep_from; ++i) ::unlink(journal_segment_path(dir_, segments[i]).c_str());
+    for (uint64_t seq : snapshots)
+        if (seq < base) ::unlink(snapshot_path(dir_, seq).c_str());
 }
 
 JournalStatus JournalStore::close() { return writer_.close(); }

@@ -1,5 +1,6 @@
 // test_recovery.cpp - recovery reaches exactly the uninterrupted state, publishes again only the
-// events the router never got, survives torn tails, and refuses a damaged or incomplete journal.
+// events the router never got (also when they lie below the newest snapshot: snapshot retention),
+// survives torn tails, and refuses a damaged or incomplete journal.
 #include <cstring>
 #include <unistd.h>
 #include <vector>
@@ -18,11 +19,13 @@ namespace {
 constexpr std::size_t kFlow = 20'000;
 
 // Journals and applies the flow as the engine process does: per batch, append then apply.
+// retain: JournalStore's retention window; snapshot_at_stop: snapshot at the end as a SIGTERM does.
 void journal_flow(const std::string &dir, const std::vector<udr_command> &flow, uint64_t snapshot_every,
-                  std::size_t count, Durability durability = Durability::Os)
+                  std::size_t count, Durability durability = Durability::Os, uint64_t retain = 0,
+                  bool snapshot_at_stop = false)
 {
     Engine engine(udr_test::flow_config());
-    JournalStore store(dir, durability, snapshot_every);
+    JournalStore store(dir, durability, snapshot_every, retain);
     RecoveryReport fresh = recover_from_journal(dir, engine, {}, [](const udr_event &) {});
     UDR_CHECK(fresh.ok);
     UDR_CHECK(store.open(fresh) == JournalStatus::Ok);
@@ -32,7 +35,15 @@ void journal_flow(const std::string &dir, const std::vector<udr_command> &flow, 
         for (std::size_t k = 0; k < n; ++k) engine.apply(flow[i + k], [](const udr_event &) {});
         UDR_CHECK(store.after_apply(engine) == JournalStatus::Ok);
     }
+    if (snapshot_at_stop) UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok);
     UDR_CHECK(store.close() == JournalStatus::Ok);
+}
+
+std::vector<uint64_t> files(const std::string &dir, JournalFileKind kind)
+{
+    std::vector<uint64_t> numbers;
+    list_journal_files(dir, kind, numbers);
+    return numbers;
 }
 
 uint64_t uninterrupted_digest(const std::vector<udr_command> &flow, std::size_t count)
@@ -215,4 +226,129 @@ UDR_TEST(corrupt_record_in_an_earlier_segment_is_fatal)
     RecoveryReport report = recover(dir.path(), engine, {}, emitted);
     UDR_CHECK(!report.ok);
     UDR_CHECK(report.error.find("torn tail at offset") != std::string::npos);
+}
+
+UDR_TEST(recovery_asked_from_below_the_newest_snapshot_emits_exactly_the_missing_events)
+{
+    // The router logged reports through 3210; the engine went on, snapshotting periodically and at
+    // its stop (5000). Recovery must start at a kept snapshot <= 3210 and emit every later event.
+    const auto flow = udr_test::make_command_flow(5000);
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 500, 5000, Durability::Os, 2000, true);
+    UDR_CHECK_EQ(files(dir.path(), JournalFileKind::Snapshot).back(), 5000u);
+    ReplayEmitFilter filter;
+    filter.published_through = 3210;
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, filter, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK(report.snapshot_seq > 2500 && report.snapshot_seq <= 3210);
+    UDR_CHECK_EQ(report.newest_snapshot_seq, 5000u);
+    UDR_CHECK_EQ(report.unrecoverable_through, 0u);
+    UDR_CHECK_EQ(report.last_command_seq, 5000u);
+    const std::size_t from = first_event_of(expected, 3211);
+    UDR_CHECK(same_events(emitted, expected.data() + from, expected.size() - from));
+    UDR_CHECK_EQ(engine.state_digest(), straight.state_digest());
+}
+
+UDR_TEST(retention_keeps_one_snapshot_at_least_the_window_below_the_newest_and_nothing_older)
+{
+    const auto flow = udr_test::make_command_flow(8000);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 500, 8000, Durability::Os, 2000);
+    const auto snapshots = files(dir.path(), JournalFileKind::Snapshot);
+    const auto segments = files(dir.path(), JournalFileKind::Segment);
+    UDR_CHECK(snapshots.size() >= 2);
+    if (snapshots.size() < 2) return;
+    const uint64_t newest = snapshots.back();
+    UDR_CHECK(snapshots[0] <= newest - 2000); // the base for any position in the window
+    UDR_CHECK(snapshots[1] > newest - 2000);  // nothing older than the base is kept
+    UDR_CHECK(!segments.empty() && segments.front() == snapshots[0] + 1);
+    // Every position from the base on recovers without losing an event.
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    for (uint64_t through : {snapshots[0], newest - 2000, newest - 1, uint64_t{7999}}) {
+        ReplayEmitFilter filter;
+        filter.published_through = through;
+        Engine engine(udr_test::flow_config());
+        std::vector<udr_event> emitted;
+        RecoveryReport report = recover(dir.path(), engine, filter, emitted);
+        UDR_CHECK(report.ok && report.snapshot_seq <= through && report.unrecoverable_through == 0);
+        const std::size_t from = first_event_of(expected, through + 1);
+        UDR_CHECK(same_events(emitted, expected.data() + from, expected.size() - from));
+    }
+}
+
+UDR_TEST(position_below_every_kept_snapshot_recovers_from_the_oldest_and_reports_the_lost_range)
+{
+    const auto flow = udr_test::make_command_flow(3000);
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 1000, 3000, Durability::Os, 0); // keeps the newest snapshot only
+    const auto snapshots = files(dir.path(), JournalFileKind::Snapshot);
+    UDR_CHECK_EQ(snapshots.size(), 1u);
+    ReplayEmitFilter filter;
+    filter.published_through = 100;
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, filter, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK_EQ(report.snapshot_seq, snapshots.back());
+    UDR_CHECK_EQ(report.unrecoverable_from, 101u);
+    UDR_CHECK_EQ(report.unrecoverable_through, snapshots.back());
+    const std::size_t from = first_event_of(expected, snapshots.back() + 1);
+    UDR_CHECK(same_events(emitted, expected.data() + from, expected.size() - from));
+    UDR_CHECK_EQ(engine.state_digest(), straight.state_digest());
+}
+
+UDR_TEST(whole_journal_without_snapshot_below_the_position_replays_from_its_start)
+{
+    const auto flow = udr_test::make_command_flow(3000);
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 1000, 3000, Durability::Os, 1'000'000); // window covers everything
+    UDR_CHECK_EQ(files(dir.path(), JournalFileKind::Segment).front(), 1u);
+    ReplayEmitFilter filter;
+    filter.published_through = 700;
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, filter, emitted);
+    UDR_CHECK(report.ok && report.snapshot_seq == 0 && report.unrecoverable_through == 0);
+    const std::size_t from = first_event_of(expected, 701);
+    UDR_CHECK(same_events(emitted, expected.data() + from, expected.size() - from));
+}
+
+UDR_TEST(engine_recovered_from_an_older_snapshot_continues_the_journal_and_recovers_again)
+{
+    const auto flow = udr_test::make_command_flow(6000);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 500, 4000, Durability::Os, 2000, true);
+    {
+        ReplayEmitFilter filter;
+        filter.published_through = 2600;
+        Engine engine(udr_test::flow_config());
+        JournalStore store(dir.path(), Durability::Os, 500, 2000);
+        std::vector<udr_event> emitted;
+        RecoveryReport report = recover(dir.path(), engine, filter, emitted);
+        UDR_CHECK(report.ok && report.snapshot_seq <= 2600 && report.last_command_seq == 4000);
+        UDR_CHECK(store.open(report) == JournalStatus::Ok);
+        UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok); // nothing new: no rewrite of 4000
+        UDR_CHECK_EQ(store.snapshots_written(), 0u);
+        for (std::size_t i = 4000; i < 6000; i += 64) {
+            const std::size_t n = std::min<std::size_t>(64, 6000 - i);
+            UDR_CHECK(store.append_batch(&flow[i], n) == JournalStatus::Ok);
+            for (std::size_t k = 0; k < n; ++k) engine.apply(flow[i + k], [](const udr_event &) {});
+            UDR_CHECK(store.after_apply(engine) == JournalStatus::Ok);
+        }
+        UDR_CHECK(store.close() == JournalStatus::Ok);
+    }
+    Engine again(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), again, {}, emitted);
+    UDR_CHECK(report.ok && report.last_command_seq == 6000 && report.snapshot_seq > 5000);
+    UDR_CHECK_EQ(again.state_digest(), uninterrupted_digest(flow, 6000));
 }

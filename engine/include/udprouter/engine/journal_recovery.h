@@ -1,10 +1,16 @@
 // journal_recovery.h - rebuilds the engine state from a journal directory.
 //
-// Recovery = the latest snapshot that loads + every journaled command after it, applied through
-// the Engine in order. Events of replayed commands are normally discarded (the router already has
-// them); a ReplayEmitFilter names the commands whose events never reached the router, and only
-// those events are handed to the emit callback. A torn or corrupt tail of the last segment is the
-// normal trace of a crash and is reported (the writer cuts it); damage anywhere else is fatal.
+// Recovery = a snapshot (the base) + every journaled command after it, applied through the Engine
+// in order. Events of replayed commands are normally discarded (the router already has them); a
+// ReplayEmitFilter names the commands whose events never reached the router, and only those events
+// are handed to the emit callback. So the base must not be above the filter's published_through:
+// events of commands inside the base snapshot can never be emitted again. The base is therefore
+// the newest snapshot at or below published_through that loads and from which the journal is
+// continuous (JournalStore's retention keeps one within its window), else the journal's start
+// (command 1) if it is still whole. Only when neither exists does recovery fall back to the
+// oldest usable snapshot above published_through and report the events it cannot emit again.
+// A torn or corrupt tail of the last segment is the normal trace of a crash and is reported (the
+// writer cuts it); damage anywhere else is fatal.
 #ifndef UDPROUTER_ENGINE_JOURNAL_RECOVERY_H
 #define UDPROUTER_ENGINE_JOURNAL_RECOVERY_H
 
@@ -36,7 +42,12 @@ struct ReplayEmitFilter {
 struct RecoveryReport {
     bool ok = true;
     std::string error;                  // set when !ok: what is damaged, where
-    uint64_t snapshot_seq = 0;          // 0: no snapshot loaded
+    uint64_t snapshot_seq = 0;          // the base: 0 when replayed from the journal's start
+    uint64_t newest_snapshot_seq = 0;   // the newest snapshot file present (may be above the base)
+    // Commands whose events were asked for but lie inside the base snapshot (0, 0: none): only
+    // when no snapshot at or below published_through was kept. Their reports cannot be re-sent.
+    uint64_t unrecoverable_from = 0;
+    uint64_t unrecoverable_through = 0;
     uint64_t commands_replayed = 0;
     uint64_t events_emitted = 0;
     uint64_t last_command_seq = 0;      // highest command_seq in the snapshot or journal

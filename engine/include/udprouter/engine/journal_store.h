@@ -2,8 +2,16 @@
 //
 // Owns the JournalWriter of the current segment. Every `snapshot_every` commands (0: never) it
 // writes snapshot-<command_seq>.bin through Engine::write_snapshot, starts a new segment
-// journal-<command_seq + 1>.log, and removes the segments and snapshots the new snapshot makes
-// redundant, so the directory and the replay time stay bounded.
+// journal-<command_seq + 1>.log, and removes the segments and snapshots no recovery can need, so
+// the directory and the replay time stay bounded.
+//
+// Retention rule: a recovery must be able to start at or below any position the router may ask
+// events from (recover_from_journal picks the newest snapshot <= the router's events_through), and
+// the router's durably logged position trails the newest snapshot by at most `retain_commands`
+// (the engine process sets it from the ring capacities). So after a snapshot at S the store keeps
+// the newest snapshot B <= S - retain_commands (the retention base), every snapshot above B, and
+// every segment from the one holding command B + 1; older files go. With no snapshot at or below
+// S - retain_commands nothing is removed. retain_commands = 0 keeps only the newest snapshot.
 #ifndef UDPROUTER_ENGINE_JOURNAL_STORE_H
 #define UDPROUTER_ENGINE_JOURNAL_STORE_H
 
@@ -19,7 +27,11 @@ namespace udprouter::engine {
 
 class JournalStore {
 public:
-    JournalStore(std::string dir, Durability durability, uint64_t snapshot_every);
+    JournalStore(std::string dir, Durability durability, uint64_t snapshot_every, uint64_t retain_commands = 0);
+
+    // How far (in commands) below the newest snapshot a recovery may have to start.
+    void set_retention(uint64_t retain_commands) { retain_commands_ = retain_commands; }
+    uint64_t retention() const { return retain_commands_; }
 
     // Continues where recovery left off (cutting a torn tail).
     JournalStatus open(const RecoveryReport &recovery);
@@ -43,6 +55,7 @@ private:
     std::string dir_;
     Durability durability_;
     uint64_t snapshot_every_;
+    uint64_t retain_commands_;
     uint64_t since_snapshot_ = 0;
     uint64_t last_snapshot_seq_ = 0;
     uint64_t snapshots_written_ = 0;
