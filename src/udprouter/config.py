@@ -57,7 +57,7 @@ class EngineSection(_Section):
     inbound_capacity: int = 65536
     outbound_capacity: int = 262144
     wait: Literal["spin", "sleep", "hybrid"] = "hybrid"
-    spin_us: int = 50
+    spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
     max_orders: int = 1_000_000
     max_sessions: int = 4096
     self_match_prevention: bool = False
