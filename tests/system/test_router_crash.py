@@ -129,15 +129,24 @@ def assert_exactly_once(reports: list, expected_ids: set[int]) -> None:
     assert server_seqs == sorted(set(server_seqs)), "reports delivered once each, in server order"
 
 
-@pytest.fixture(params=["os", "fsync"])
+# Snapshots every 50 commands (and at each SIGTERM the router's death sends the engine) land beyond
+# the router's logged position: the new engine must recover from an older kept snapshot to re-emit
+# the unlogged reports. The small rings shrink the engine's snapshot retention window (2 x the two
+# capacities = 320 commands) below the run's 384 orders, so old snapshots and segments are removed.
+SNAPSHOTS = "[journal]\nsnapshot_every = 50\n[engine]\ninbound_capacity = 32\noutbound_capacity = 128\n"
+
+
+@pytest.fixture(params=[pytest.param(("os", ""), id="os"), pytest.param(("fsync", ""), id="fsync"),
+                        pytest.param(("fsync", SNAPSHOTS), id="fsync-snapshots")])
 def durable_router(request, tmp_path):
-    """A router whose engine journal and router log use the parametrized durability."""
-    work = tmp_path / f"crashed-{request.param}"
+    """A router whose engine journal and router log use the parametrized durability (and extra config)."""
+    durability, extra = request.param
+    work = tmp_path / f"crashed-{request.node.callspec.id}"
     work.mkdir()
-    router = RouterProcess(work)
+    router = RouterProcess(work, extra)
     text = router.config.read_text()
     assert 'durability = "os"' in text
-    router.config.write_text(text.replace('durability = "os"', f'durability = "{request.param}"'))
+    router.config.write_text(text.replace('durability = "os"', f'durability = "{durability}"'))
     yield router.start()
     router.stop()
 
