@@ -137,6 +137,14 @@ uint32_t udr_fp_encode_reports(const udr_event *events, const uint32_t *order, u
                                uint64_t first_seq, int64_t now_ns, char *out, uint32_t *ends);
 """
 
+# src/udprouter/c/fast_pack.h: a session's frames packed into Sequence-led datagrams.
+FAST_PACK_CDEF = """
+#define UDR_FP_SEQUENCE_FRAME_SIZE ...
+uint32_t udr_fp_pack_datagrams(const unsigned char *frames, const uint32_t *lens, uint32_t count,
+                               uint64_t first_seq, uint32_t max_bytes, uint32_t max_messages,
+                               unsigned char *out, uint32_t *ends);
+"""
+
 RING_SOURCE = """
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
@@ -144,6 +152,7 @@ RING_SOURCE = """
 #include "fast_io.h"
 #include "fast_ingest.h"
 #include "fast_egress.h"
+#include "fast_pack.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -168,7 +177,7 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + FAST_INGEST_CDEF
-               + FAST_EGRESS_CDEF)
+               + FAST_EGRESS_CDEF + FAST_PACK_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

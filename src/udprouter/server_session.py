@@ -22,10 +22,12 @@ from udprouter._generated.messages import (
     encode_sequence,
 )
 from udprouter.config import KeyConfig
+from udprouter.datagram_packer import DatagramPacker
 from udprouter.risk import SessionContext
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
+_PACKER = DatagramPacker(MAX_DATAGRAM, MAX_MESSAGES)
 
 
 def sequence_frame(next_seq_no: int) -> bytes:
@@ -38,7 +40,12 @@ def not_applied_frame(from_seq_no: int, count: int) -> bytes:
 
 def pack_datagrams(frames: list[bytes], first_seq: int) -> list[bytes]:
     """Frames numbered from first_seq, packed into datagrams of at most MAX_DATAGRAM bytes and
-    MAX_MESSAGES messages, each starting with a Sequence naming its first frame's number."""
+    MAX_MESSAGES messages, each starting with a Sequence naming its first frame's number (in C)."""
+    return _PACKER.pack(frames, first_seq)
+
+
+def pack_datagrams_reference(frames: list[bytes], first_seq: int) -> list[bytes]:
+    """pack_datagrams in Python: the specification the C packer is tested against."""
     datagrams = []
     i, n = 0, len(frames)
     while i < n:
@@ -89,7 +96,7 @@ class ServerSession:
         self.last_recv_ns = 0
         self.last_send_ns = 0
         self.pending: list[bytes] = []
-        self._sent: deque[bytes] = deque()
+        self._sent: deque[bytes] = deque(maxlen=retransmit_capacity)  # drops the oldest itself
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
@@ -133,11 +140,8 @@ class ServerSession:
             self.journal.sent(self.ctx.session_id, self.next_outbound, frames)
         datagrams = pack_datagrams(frames, self.next_outbound)
         self._sent.extend(frames)
-        excess = len(self._sent) - self._capacity
-        for _ in range(max(0, excess)):
-            self._sent.popleft()
-        self._sent_first += max(0, excess)
         self.next_outbound += len(frames)
+        self._sent_first = self.next_outbound - len(self._sent)
         return datagrams
 
     def retransmit(self, from_seq: int, count: int, max_count: int) -> tuple[RetransmitOutcome, list[bytes]]:
@@ -160,7 +164,7 @@ class ServerSession:
         self.state = SessionState.TERMINATED
         self.next_inbound = next_inbound
         self.next_outbound = next_outbound
-        self._sent = deque(list(kept)[-self._capacity:] if self._capacity else [])
+        self._sent = deque(list(kept)[-self._capacity:] if self._capacity else [], maxlen=self._capacity)
         self._sent_first = next_outbound - len(self._sent)
         self.ctx.cl_ord_hwm = cl_ord_hwm
         self.ctx.open_orders = open_orders
