@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sched.h>
@@ -50,6 +51,19 @@ void backoff(uint32_t round)
 
 constexpr std::size_t kStagedEvents = 4096;
 constexpr uint64_t kAbandonAfterStopNs = 2'000'000'000; // a stopped router never drains
+
+constexpr char kParentPidEnv[] = "UDPROUTER_ENGINE_PARENT_PID";
+
+// The pid of the process that spawned us: $UDPROUTER_ENGINE_PARENT_PID when the spawner set it
+// (exact even if it died between fork and our start), else our parent as first seen.
+pid_t expected_parent(pid_t parent_at_start)
+{
+    const char *text = std::getenv(kParentPidEnv);
+    if (text == nullptr || *text == '\0') return parent_at_start;
+    char *end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    return *end == '\0' && value > 0 ? static_cast<pid_t>(value) : parent_at_start;
+}
 
 template <class T>
 void store_release(T &field, T value) { __atomic_store_n(&field, value, __ATOMIC_RELEASE); }
@@ -294,7 +308,15 @@ bool EngineProcess::serve()
 
 int EngineProcess::run()
 {
-    prctl(PR_SET_PDEATHSIG, SIGTERM); // never outlive the router that spawned us
+    // Never outlive the router that spawned us. The death signal only covers a parent that dies
+    // after the prctl; one already gone (we were reparented) is caught by comparing getppid().
+    const pid_t parent_at_start = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    const pid_t parent = expected_parent(parent_at_start);
+    if (getppid() != parent) {
+        std::fprintf(stderr, "udprouter-engine: parent process %d is gone; not starting\n", static_cast<int>(parent));
+        return 0;
+    }
     install_stop_handlers();
     try {
         engine_ = std::make_unique<Engine>(options_.config);

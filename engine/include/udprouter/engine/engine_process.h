@@ -1,6 +1,7 @@
 // engine_process.h - the udprouter-engine process: ring in, journal, match, ring out.
 //
-// Life: attach and check the segment the router created -> RECOVERING (snapshot + journal replay,
+// Life: exit at once if the parent (the router; $UDPROUTER_ENGINE_PARENT_PID when set) is already
+// gone -> attach and check the segment the router created -> RECOVERING (snapshot + journal replay,
 // publishing again only the events the router never received) -> READY (next_command_seq set,
 // "READY next_command_seq=<n>" on stdout) -> the batch loop -> STOPPED on SIGTERM/SIGINT or a
 // UDR_CMD_TERMINATE command (exit 0), FAILED on a journal error (exit 1).
