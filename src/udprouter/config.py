@@ -69,7 +69,7 @@ class EngineSection(_Section):
 class JournalConfig(_Section):
     dir: str = "var/journal"
     durability: Literal["none", "os", "fsync"] = "os"
-    snapshot_every: int = 0
+    snapshot_every: int = 1_000_000  # commands between engine snapshots (and one at each stop); 0: never
     router_log_compact_bytes: int = 16 << 20  # router.log growth before a rewrite (at least the image)
 
 
