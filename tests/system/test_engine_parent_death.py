@@ -23,8 +23,9 @@ EXIT_S = 10.0
 START_DELAY_S = 0.3  # the child waits this long, so sh has certainly exited before the exec
 PARENT_ENV = "UDPROUTER_ENGINE_PARENT_PID"
 # $$ is sh's pid (also inside the subshell); $! the subshell's, which becomes the engine's by exec.
-ORPHAN = f'{PARENT_ENV}=$$; export {PARENT_ENV}; (sleep {START_DELAY_S}; exec "$0" "$@" >/dev/null) & echo $$ $!'
-ATTENDED = f'{PARENT_ENV}=$$; export {PARENT_ENV}; (sleep {START_DELAY_S}; exec "$0" "$@" >/dev/null) & echo $$ $!; wait'
+SPAWN = f'{PARENT_ENV}=$$; export {PARENT_ENV}; (sleep {START_DELAY_S}; exec "$0" "$@" >/dev/null) &'
+ORPHAN = SPAWN + " echo $$ $!"  # sh exits at once
+ATTENDED = SPAWN + " echo $$ $!; wait"  # sh lives until the engine ends
 
 
 @pytest.fixture
