@@ -120,11 +120,13 @@ bool EngineProcess::attach()
         return false;
     }
     udr_segment_view(&segment_, base, size);
-    // The router's logged position trails the engine by at most the commands in flight between its
-    // log commits: those in the inbound ring plus those whose events fill the outbound ring, per
-    // loop pass; twice that is the margin within which a recovery base is kept (journal_store.h).
+    // Snapshot retention follows the router's logged position when it keeps a log (exact); without
+    // one, a live router's routing position trails the engine by at most the commands in flight: those
+    // in the inbound ring plus those whose events fill the outbound ring, per loop pass; twice that is
+    // the margin within which a recovery base is kept (journal_store.h).
     const udr_segment_header *h = segment_.header;
     store_.set_retention(2 * (uint64_t{h->inbound_capacity} + h->outbound_capacity));
+    store_.watch_router_position(&h->router_logged_through);
     state_before_ = __atomic_load_n(&segment_.header->engine_state, __ATOMIC_ACQUIRE);
     store_release(segment_.header->engine_pid, static_cast<int32_t>(getpid()));
     udr_ring_consumer_awake(&segment_.inbound); // a predecessor may have died asleep

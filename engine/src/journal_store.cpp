@@ -61,15 +61,27 @@ JournalStatus JournalStore::snapshot(const Engine &engine)
     return JournalStatus::Ok;
 }
 
-// The retention rule (journal_store.h): keep the newest snapshot at or below
-// snapshot_seq - retain_commands_, every newer snapshot, and the segments from the one holding the
-// command after it (segments are contiguous: each starts right after the previous one's last).
+// The newest snapshot <= retention_limit() is the retention base (journal_store.h); kept with every
+// newer snapshot and the segments from the one holding the command after it (segments are
+// contiguous: each starts right after the previous one's last).
+bool JournalStore::retention_limit(uint64_t snapshot_seq, uint64_t &limit) const
+{
+    const uint64_t logged = router_logged_ != nullptr ? __atomic_load_n(router_logged_, __ATOMIC_ACQUIRE) : UINT64_MAX;
+    if (logged != UINT64_MAX) {
+        limit = std::min(logged, snapshot_seq);
+        return true;
+    }
+    if (retain_commands_ >= snapshot_seq) return false;
+    limit = snapshot_seq - retain_commands_;
+    return true;
+}
+
 void JournalStore::remove_redundant_files(uint64_t snapshot_seq)
 {
-    if (retain_commands_ >= snapshot_seq) return;
+    uint64_t limit = 0;
+    if (!retention_limit(snapshot_seq, limit)) return;
     std::vector<uint64_t> snapshots, segments;
     if (!list_journal_files(dir_, JournalFileKind::Snapshot, snapshots)) return;
-    const uint64_t limit = snapshot_seq - retain_commands_;
     auto above = std::upper_bound(snapshots.begin(), snapshots.end(), limit);
     if (above == snapshots.begin()) return; // no snapshot old enough to be the base yet
     const uint64_t base = *(above - 1);

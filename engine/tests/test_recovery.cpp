@@ -19,13 +19,15 @@ namespace {
 constexpr std::size_t kFlow = 20'000;
 
 // Journals and applies the flow as the engine process does: per batch, append then apply.
-// retain: JournalStore's retention window; snapshot_at_stop: snapshot at the end as a SIGTERM does.
+// retain: JournalStore's retention window; snapshot_at_stop: snapshot at the end as a SIGTERM does;
+// router_logged: the segment header's router_logged_through the store watches (nullptr: none).
 void journal_flow(const std::string &dir, const std::vector<udr_command> &flow, uint64_t snapshot_every,
                   std::size_t count, Durability durability = Durability::Os, uint64_t retain = 0,
-                  bool snapshot_at_stop = false)
+                  bool snapshot_at_stop = false, const uint64_t *router_logged = nullptr)
 {
     Engine engine(udr_test::flow_config());
     JournalStore store(dir, durability, snapshot_every, retain);
+    store.watch_router_position(router_logged);
     RecoveryReport fresh = recover_from_journal(dir, engine, {}, [](const udr_event &) {});
     UDR_CHECK(fresh.ok);
     UDR_CHECK(store.open(fresh) == JournalStatus::Ok);
@@ -351,4 +353,74 @@ UDR_TEST(engine_recovered_from_an_older_snapshot_continues_the_journal_and_recov
     RecoveryReport report = recover(dir.path(), again, {}, emitted);
     UDR_CHECK(report.ok && report.last_command_seq == 6000 && report.snapshot_seq > 5000);
     UDR_CHECK_EQ(again.state_digest(), uninterrupted_digest(flow, 6000));
+}
+
+namespace {
+
+// Recovers to `through` and checks it starts at a kept snapshot <= through and re-emits exactly the
+// events of every later command.
+void check_recovery_emits_everything_after(const std::string &dir, const std::vector<udr_command> &flow,
+                                           uint64_t through, uint64_t expected_base)
+{
+    Engine straight(udr_test::flow_config());
+    const auto expected = udr_test::run_flow(straight, flow);
+    ReplayEmitFilter filter;
+    filter.published_through = through;
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir, engine, filter, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK_EQ(report.snapshot_seq, expected_base);
+    UDR_CHECK_EQ(report.unrecoverable_through, 0u);
+    const std::size_t from = first_event_of(expected, through + 1);
+    UDR_CHECK(same_events(emitted, expected.data() + from, expected.size() - from));
+    UDR_CHECK_EQ(engine.state_digest(), straight.state_digest());
+}
+
+uint64_t newest_at_or_below(const std::vector<uint64_t> &numbers, uint64_t limit)
+{
+    uint64_t found = 0;
+    for (uint64_t n : numbers)
+        if (n <= limit) found = n;
+    return found;
+}
+
+} // namespace
+
+UDR_TEST(snapshot_at_the_router_logged_position_survives_far_beyond_the_ring_window)
+{
+    // The router's log trails at 1300 while the engine runs to 6000 (window 2000, a snapshot per
+    // ~500): the base for 1300 and every newer snapshot stay, and recovery to 1300 loses nothing.
+    const auto flow = udr_test::make_command_flow(8000);
+    TempDir dir;
+    uint64_t logged = 1300;
+    journal_flow(dir.path(), flow, 500, 6000, Durability::Os, 2000, false, &logged);
+    auto snapshots = files(dir.path(), JournalFileKind::Snapshot);
+    UDR_CHECK(snapshots.size() >= 8);
+    UDR_CHECK(!snapshots.empty() && snapshots.front() <= logged && snapshots.back() > logged + 4000);
+    const uint64_t base = snapshots.empty() ? 0 : snapshots.front();
+    UDR_CHECK(base > logged - 500); // the newest at or below the position, nothing older
+    UDR_CHECK_EQ(files(dir.path(), JournalFileKind::Segment).front(), base + 1);
+    check_recovery_emits_everything_after(dir.path(), {flow.begin(), flow.begin() + 6000}, logged, base);
+
+    // The router's log catches up to 4500: the engine's next snapshots let the older files go.
+    logged = 4500;
+    journal_flow(dir.path(), flow, 500, 8000, Durability::Os, 2000, false, &logged);
+    snapshots = files(dir.path(), JournalFileKind::Snapshot);
+    const uint64_t moved = newest_at_or_below(snapshots, logged);
+    UDR_CHECK(moved > base && !snapshots.empty() && snapshots.front() == moved);
+    UDR_CHECK_EQ(files(dir.path(), JournalFileKind::Segment).front(), moved + 1);
+    check_recovery_emits_everything_after(dir.path(), flow, logged, moved);
+}
+
+UDR_TEST(router_without_a_log_leaves_retention_to_the_ring_window)
+{
+    const auto flow = udr_test::make_command_flow(6000);
+    TempDir dir;
+    const uint64_t no_log = UINT64_MAX;
+    journal_flow(dir.path(), flow, 500, 6000, Durability::Os, 2000, false, &no_log);
+    const auto snapshots = files(dir.path(), JournalFileKind::Snapshot);
+    UDR_CHECK(snapshots.size() >= 2);
+    if (snapshots.size() < 2) return;
+    UDR_CHECK(snapshots[0] <= snapshots.back() - 2000 && snapshots[1] > snapshots.back() - 2000);
 }

@@ -2,6 +2,7 @@
 // attach checks, the wake protocol, the published tail, and a two-thread SPSC run.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -52,6 +53,18 @@ UDR_TEST(layout_places_counters_and_records_on_cache_lines)
     UDR_CHECK(s.seg.outbound.slots == b + 640 + 8 * 64);
     UDR_CHECK_EQ(s.seg.inbound.counters->producer_position, 0u);
     UDR_CHECK_EQ(s.seg.header->engine_state, static_cast<uint32_t>(UDR_ENGINE_ABSENT));
+}
+
+UDR_TEST(header_holds_the_router_logged_position_at_offset_72_initially_no_log)
+{
+    static_assert(UDR_LAYOUT_VERSION == 2, "layout 2 added router_logged_through");
+    static_assert(offsetof(udr_segment_header, router_logged_through) == 72, "ABI offset");
+    static_assert(offsetof(udr_segment_header, reserved) == 80, "ABI offset");
+    HeapSegment s(8, 8);
+    uint64_t stored = 0;
+    std::memcpy(&stored, static_cast<unsigned char *>(s.base) + 72, sizeof stored);
+    UDR_CHECK_EQ(stored, UINT64_MAX);
+    UDR_CHECK_EQ(s.seg.header->layout_version, 2u);
 }
 
 UDR_TEST(full_ring_accepts_what_fits_and_counts_each_refusing_offer)
@@ -116,7 +129,7 @@ UDR_TEST(check_names_each_header_mismatch_with_its_own_code)
     UDR_CHECK_EQ(udr_segment_check(s.base, s.size), UDR_SEGMENT_OK);
     UDR_CHECK_EQ(udr_segment_check(s.base, 100), UDR_SEGMENT_TOO_SMALL);
     UDR_CHECK_EQ(udr_segment_check(s.base, s.size + 64), UDR_SEGMENT_SIZE_MISMATCH);
-    s.seg.header->layout_version = 2;
+    s.seg.header->layout_version = UDR_LAYOUT_VERSION - 1;
     UDR_CHECK_EQ(udr_segment_check(s.base, s.size), UDR_SEGMENT_BAD_LAYOUT_VERSION);
     s.seg.header->layout_version = UDR_LAYOUT_VERSION;
     s.seg.header->record_size = 128;

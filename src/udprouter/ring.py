@@ -19,6 +19,7 @@ ENGINE_RECOVERING = lib.UDR_ENGINE_RECOVERING
 ENGINE_READY = lib.UDR_ENGINE_READY
 ENGINE_STOPPED = lib.UDR_ENGINE_STOPPED
 ENGINE_FAILED = lib.UDR_ENGINE_FAILED
+NO_ROUTER_LOG = (1 << 64) - 1  # router_logged_through of a router without a log (UINT64_MAX)
 
 
 class RingError(UdprouterError):
@@ -198,6 +199,17 @@ class RingSegment:
     @property
     def events_through(self) -> int:
         return self._header.events_through
+
+    @property
+    def router_logged_through(self) -> int:
+        """Highest command_seq whose reports the router's log holds (NO_ROUTER_LOG: it keeps none)."""
+        return self._header.router_logged_through
+
+    @router_logged_through.setter
+    def router_logged_through(self, command_seq: int) -> None:
+        # One aligned 8-byte store: the engine reads it only to decide which snapshots to keep, and a
+        # stale (lower) value only keeps more, so no fence is needed.
+        self._header.router_logged_through = command_seq
 
     @property
     def commands_applied(self) -> int:

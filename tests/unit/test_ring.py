@@ -11,7 +11,7 @@ import uuid
 import pytest
 from udprouter._ring_cffi import ffi, lib
 
-from udprouter.ring import ENGINE_ABSENT, RingAttachError, RingError, RingSegment
+from udprouter.ring import ENGINE_ABSENT, NO_ROUTER_LOG, RingAttachError, RingError, RingSegment
 
 COMMAND_FORMAT = "<QQQqQIIIiBBBBI"  # udr_command as documented in ring_abi.h
 RECORDS_OFFSET = 256 + 2 * 192
@@ -69,7 +69,15 @@ def test_command_written_from_python_sits_at_the_abi_offsets(segment):
     raw = bytes(segment.raw_buffer()[RECORDS_OFFSET:RECORDS_OFFSET + 64])
     assert raw == struct.pack(COMMAND_FORMAT, *values)
     header = bytes(segment.raw_buffer()[0:24])
-    assert struct.unpack("<QIIII", header[:24]) == (lib.UDR_SEGMENT_MAGIC, 1, 64, 8, 8)
+    assert struct.unpack("<QIIII", header[:24]) == (lib.UDR_SEGMENT_MAGIC, 2, 64, 8, 8)
+
+
+def test_router_logged_position_sits_at_header_offset_72_and_starts_as_no_log(segment):
+    assert segment.router_logged_through == NO_ROUTER_LOG
+    assert struct.unpack("<Q", bytes(segment.raw_buffer()[72:80]))[0] == 2**64 - 1
+    segment.router_logged_through = 0x0102030405060708
+    assert bytes(segment.raw_buffer()[72:80]) == struct.pack("<Q", 0x0102030405060708)
+    assert bytes(segment.raw_buffer()[80:256]) == bytes(176)  # the rest stays reserved
 
 
 def test_full_ring_accepts_what_fits_and_counts_the_refusal(segment):

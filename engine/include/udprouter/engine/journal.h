@@ -8,8 +8,9 @@
 //
 // Records are appended only; command_seq strictly increases through a segment and across
 // segments. A crash can leave a torn or corrupt tail, which the reader detects and the writer cuts
-// off on open. A new segment starts after every snapshot, so recovery = latest valid snapshot +
-// the records after it.
+// off on open. A new segment starts after every snapshot, so recovery = the newest valid snapshot
+// at or below the position the router asks events from (events_through), else the journal's start,
+// + every record after it (journal_recovery.h; JournalStore's retention keeps that snapshot).
 #ifndef UDPROUTER_ENGINE_JOURNAL_H
 #define UDPROUTER_ENGINE_JOURNAL_H
 

@@ -6,7 +6,7 @@
 // are handed to the emit callback. So the base must not be above the filter's published_through:
 // events of commands inside the base snapshot can never be emitted again. The base is therefore
 // the newest snapshot at or below published_through that loads and from which the journal is
-// continuous (JournalStore's retention keeps one within its window), else the journal's start
+// continuous (JournalStore's retention keeps it: journal_store.h), else the journal's start
 // (command 1) if it is still whole. Only when neither exists does recovery fall back to the
 // oldest usable snapshot above published_through and report the events it cannot emit again.
 // A torn or corrupt tail of the last segment is the normal trace of a crash and is reported (the

@@ -6,12 +6,17 @@
 // the directory and the replay time stay bounded.
 //
 // Retention rule: a recovery must be able to start at or below any position the router may ask
-// events from (recover_from_journal picks the newest snapshot <= the router's events_through), and
-// the router's durably logged position trails the newest snapshot by at most `retain_commands`
-// (the engine process sets it from the ring capacities). So after a snapshot at S the store keeps
-// the newest snapshot B <= S - retain_commands (the retention base), every snapshot above B, and
-// every segment from the one holding command B + 1; older files go. With no snapshot at or below
-// S - retain_commands nothing is removed. retain_commands = 0 keeps only the newest snapshot.
+// events from (recover_from_journal picks the newest snapshot <= the segment's events_through).
+// After a snapshot at S the store computes the retention base B, the newest snapshot <= limit, and
+// keeps B, every snapshot above B and every segment from the one holding command B + 1; older files
+// go (with no snapshot <= limit nothing is removed). The limit:
+//   * min(S, router_logged_through) when the router publishes its logged position in the segment
+//     header (watch_router_position): a restarted router asks exactly from there, and an engine
+//     restart under a live router asks from its own events_through, which is never lower. Exact:
+//     that base survives however far the router's log trails and however many snapshots follow.
+//   * S - retain_commands when the router keeps no log (UINT64_MAX, or nothing watched): the
+//     engine process sets retain_commands from the ring capacities, the most a live router's
+//     routing position can trail (an engine crash); retain_commands = 0 keeps only the newest.
 #ifndef UDPROUTER_ENGINE_JOURNAL_STORE_H
 #define UDPROUTER_ENGINE_JOURNAL_STORE_H
 
@@ -32,6 +37,9 @@ public:
     // How far (in commands) below the newest snapshot a recovery may have to start.
     void set_retention(uint64_t retain_commands) { retain_commands_ = retain_commands; }
     uint64_t retention() const { return retain_commands_; }
+    // The router's logged position (udr_segment_header.router_logged_through), read at each
+    // snapshot; it only rises, so a stale read keeps more, never less.
+    void watch_router_position(const uint64_t *router_logged_through) { router_logged_ = router_logged_through; }
 
     // Continues where recovery left off (cutting a torn tail).
     JournalStatus open(const RecoveryReport &recovery);
@@ -50,12 +58,14 @@ public:
     uint64_t snapshots_written() const { return snapshots_written_; }
 
 private:
+    bool retention_limit(uint64_t snapshot_seq, uint64_t &limit) const;
     void remove_redundant_files(uint64_t snapshot_seq);
 
     std::string dir_;
     Durability durability_;
     uint64_t snapshot_every_;
     uint64_t retain_commands_;
+    const uint64_t *router_logged_ = nullptr;
     uint64_t since_snapshot_ = 0;
     uint64_t last_snapshot_seq_ = 0;
     uint64_t snapshots_written_ = 0;

@@ -140,6 +140,7 @@ static inline int udr_segment_init(void *base, size_t size, uint32_t inbound_cap
     h->inbound_capacity = inbound_capacity;
     h->outbound_capacity = outbound_capacity;
     h->engine_state = UDR_ENGINE_ABSENT;
+    h->router_logged_through = UINT64_MAX; /* no router log known: the engine keeps its ring-window retention */
     __atomic_store_n(&h->magic, (uint64_t)UDR_SEGMENT_MAGIC, __ATOMIC_RELEASE);
     return UDR_SEGMENT_OK;
 }

@@ -32,7 +32,7 @@ extern "C" {
 
 /* cffi-cdef-begin */
 #define UDR_SEGMENT_MAGIC 0x474E495252504455   /* "UDPRRING" little-endian */
-#define UDR_LAYOUT_VERSION 1
+#define UDR_LAYOUT_VERSION 2
 #define UDR_RECORD_SIZE 64
 #define UDR_CACHE_LINE 64
 #define UDR_SEGMENT_HEADER_SIZE 256
@@ -113,7 +113,9 @@ typedef struct udr_segment_header {
     uint64_t next_command_seq;        /* engine, at READY: the lowest command_seq it will accept */
     uint64_t commands_applied;        /* engine counter */
     uint64_t events_published;        /* engine counter */
-    uint64_t reserved[23];            /* pads the header to UDR_SEGMENT_HEADER_SIZE */
+    uint64_t router_logged_through;   /* router: highest command_seq whose reports are durably in its log;
+                                         UINT64_MAX when the router keeps no log (the segment's initial value) */
+    uint64_t reserved[22];            /* pads the header to UDR_SEGMENT_HEADER_SIZE */
 } udr_segment_header;
 
 typedef struct udr_ring_counters {
