@@ -22,6 +22,9 @@ holds much more than two images or an image plus one threshold. Measured against
 file: a live image above the threshold (many sessions' full buffers) made every commit rewrite it,
 about 20 MB per loop pass, and the router answered a few thousand orders/s.
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
+With ``position_header`` set (the ring segment), every open and every commit whose written records
+advance done_through store it in the header's router_logged_through: the engine keeps the snapshot a
+recovery from that position starts at (durability none publishes nothing: its log is not durable).
 """
 
 from __future__ import annotations
@@ -225,6 +228,11 @@ class RouterLog:
         self._fd: int | None = None
         self._size = 0
         self._image_size = 0  # bytes of the last image (what one compaction costs)
+        # Told (router_logged_through = n) the done_through of the newest record written out, once per
+        # commit that advances it: the engine keeps the snapshot a recovery from there needs.
+        self.position_header = None
+        self._written_done = 0  # done_through in the newest record handed to the file
+        self._published_done = -1
         self.records = self.syncs = self.compactions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -233,6 +241,8 @@ class RouterLog:
         """Starts this life's file with an image of the live state (attach and restore first)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self._compact()
+        if self.durability != "none":
+            self._publish_position()
 
     def close(self) -> None:
         if self._fd is None:
@@ -274,12 +284,22 @@ class RouterLog:
         self._write_out(sync=self.durability == "fsync")
         if self._size - self._image_size >= max(self.compact_bytes, self._image_size):
             self._compact()
+        self._publish_position()
 
     @property
     def dirty(self) -> bool:
         return bool(self._sent or self._inbound or self._buffer)
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _publish_position(self) -> None:
+        """After a commit wrote out (and, with fsync, synced) its records: their done_through is
+        durable, so the engine may drop snapshots below it. Not done_through itself: a pass that
+        sent no frame writes no record, and the file still holds the older position."""
+        done = self._written_done
+        if self.position_header is not None and done != self._published_done:
+            self._published_done = done
+            self.position_header.router_logged_through = done
 
     def _append(self, before_offer: bool, command_through: int) -> None:
         self.command_through = max(self.command_through, command_through)
@@ -291,6 +311,7 @@ class RouterLog:
         record = PassRecord(before_offer, self.command_through, self.done_through, partial_seq, partial_n,
                             inbound, sent)
         self._buffer += frame_record(record)
+        self._written_done = self.done_through
         self.records += 1
 
     def _write_out(self, sync: bool) -> None:
@@ -309,6 +330,7 @@ class RouterLog:
         live = sorted(self.sessions.items())
         numbers = [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound)
                    for sid, s in live]
+        self._written_done = self.done_through
         yield ImageRecord(self.command_through, self.done_through, partial_seq, partial_n, numbers)
         for sid, s in live:
             kept = s.kept_frames()

@@ -8,23 +8,23 @@ server and client sequence numbers, retransmission buffer, ClOrdID mark, open or
 address: the client negotiates and establishes again, then asks for what it missed.
 While running: the ring's offers write the log ahead, and replies wait in an outbox until the log
 holds every frame they carry (one commit per loop pass, after all sessions are flushed, so the
-logged event routing position matches the logged frames exactly).
+logged event routing position matches the logged frames exactly); each commit that advances that
+position also publishes it in the segment header (router_logged_through), so the engine keeps the
+snapshot a recovery from it starts at.
 Durability none keeps no router log: a restarted router starts its sessions afresh.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
-from pathlib import Path
 
+from udprouter.ring import NO_ROUTER_LOG
 from udprouter.router_log import RecoveredState, RouterLog, replay
 from udprouter.server_session import ServerSession
 from udprouter.supervised_ring import SupervisedRing
 
 log = logging.getLogger("udprouter")
-SNAPSHOT_NAME = re.compile(r"snapshot-(\d{20})\.bin")  # engine/src/journal.cpp snapshot_path
 Send = Callable[[bytes, object], None]
 
 
@@ -51,6 +51,7 @@ class RouterRecovery:
     def prepare(self, ring: SupervisedRing, reattached: bool) -> None:
         """EngineSupervisor.start's hook: ring reattached or created, engine not yet running."""
         if self.log is None:
+            ring.router_logged_through = NO_ROUTER_LOG  # the engine keeps its ring-window retention
             return
         state = self.recovered = replay(self.log.directory, self.capacity)
         if state.cut_bytes:
@@ -58,13 +59,11 @@ class RouterRecovery:
         published = ring.published_command_seq() if reattached else 0
         state.confirm(published)
         oe = self.router.order_entry
+        # The engine keeps the snapshot a recovery from the logged position starts at (it prints
+        # a line, surfaced by EngineSupervisor, if events ever really cannot be re-sent).
+        ring.router_logged_through = state.done_through
+        self.log.position_header = ring
         if not state.empty:
-            snapshot = newest_snapshot_seq(self.log.directory)
-            if snapshot > state.done_through:
-                # The engine replays from that snapshot: it cannot re-emit events of earlier commands.
-                log.warning("router log: reports of commands %d..%d were never logged and the engine "
-                            "snapshot at %d covers them: they cannot be re-sent", state.done_through + 1,
-                            snapshot, snapshot)
             ring.prepare_replay(state.done_through)
             oe.done_through = state.done_through
             oe._skip = state.partial  # the engine re-emits that command's events from the first
@@ -136,8 +135,3 @@ class RouterRecovery:
             self.log.close()
             self._closed = True
 
-
-def newest_snapshot_seq(directory: Path) -> int:
-    """The command_seq of the newest engine snapshot in the journal directory (0: none)."""
-    names = (SNAPSHOT_NAME.fullmatch(p.name) for p in Path(directory).glob("snapshot-*.bin"))
-    return max((int(m.group(1)) for m in names if m), default=0)

@@ -131,8 +131,10 @@ def assert_exactly_once(reports: list, expected_ids: set[int]) -> None:
 
 # Snapshots every 50 commands (and at each SIGTERM the router's death sends the engine) land beyond
 # the router's logged position: the new engine must recover from an older kept snapshot to re-emit
-# the unlogged reports. The small rings shrink the engine's snapshot retention window (2 x the two
-# capacities = 320 commands) below the run's 384 orders, so old snapshots and segments are removed.
+# the unlogged reports. The engine keeps that snapshot because the router publishes its logged
+# position in the segment header; the small rings make the ring-capacity window (2 x the two
+# capacities = 320 commands, the rule without a router log) shorter than the run's 384 orders, so
+# old snapshots and segments are removed and the window alone would not be what keeps the base.
 SNAPSHOTS = "[journal]\nsnapshot_every = 50\n[engine]\ninbound_capacity = 32\noutbound_capacity = 128\n"
 
 
@@ -161,6 +163,8 @@ async def test_router_killed_twice_mid_stream_resumes_every_session_exactly_once
     assert (crashed.journal / "router.log").stat().st_size > 0
     assert len(list(crashed.work.glob("router.log.*"))) == len(plan)
     assert not os.path.exists(f"/dev/shm/{shm_name}"), "the reattached segment is removed at the final stop"
+    engine_log = (crashed.journal / "engine.log").read_text(errors="replace")
+    assert "cannot be published again" not in engine_log, "every restart found its recovery snapshot"
 
     clean = start_router()
     clean_reports = await run_flow(clean, [])

@@ -1,11 +1,14 @@
 """RouterLog: records written by the session hooks replay into the same session state; torn tails,
-corruption, the write-ahead record of an offer that never happened, durability modes, compaction."""
+corruption, the write-ahead record of an offer that never happened, durability modes, compaction,
+the logged position published in the ring header."""
 
 import os
+import uuid
 
 import pytest
 
 from udprouter.config import KeyConfig
+from udprouter.ring import NO_ROUTER_LOG, RingSegment
 from udprouter.router_log import FILE_NAME, IMAGE_CHUNK_FRAMES, RECORD_HEADER, RouterLog, read_records, replay
 from udprouter.server_session import ServerSession, not_applied_frame, sequence_frame
 
@@ -236,4 +239,50 @@ def test_a_live_image_above_the_threshold_is_not_rewritten_at_every_commit(tmp_p
     assert log.compactions - before <= 1
     assert (tmp_path / FILE_NAME).stat().st_size < 2 * image + 4096
     assert_same(replay(tmp_path, capacity).sessions[1], session)
+    log.close()
+
+
+@pytest.fixture
+def ring_header():
+    segment = RingSegment.create(f"udr-test-log-{os.getpid()}-{uuid.uuid4().hex[:12]}", 8, 8)
+    try:
+        yield segment
+    finally:
+        segment.unlink()
+        segment.close()
+
+
+@pytest.mark.parametrize("durability", ["os", "fsync"])
+def test_commit_publishes_the_logged_routing_position_in_the_ring_header(tmp_path, ring_header, durability):
+    log = RouterLog(tmp_path, durability, CAPACITY)
+    a = make_session(1, log)
+    log.position_header = ring_header
+    log.open()
+    assert ring_header.router_logged_through == 0  # the opening image holds done_through 0
+    send_pass(log, a, 1, 3, 103, 2, 3)
+    assert ring_header.router_logged_through == 3 == replay(tmp_path, CAPACITY).done_through
+    send_pass(log, a, 4, 2, 105, 1, 5)
+    assert ring_header.router_logged_through == 5 == replay(tmp_path, CAPACITY).done_through
+    log.close()
+
+
+def test_position_without_a_record_written_is_not_published(tmp_path, ring_header):
+    log = RouterLog(tmp_path, "os", CAPACITY)
+    a = make_session(1, log)
+    log.position_header = ring_header
+    log.open()
+    send_pass(log, a, 1, 3, 103, 2, 3)
+    log.commit(9, (0, 0))  # nothing sequenced: no record, the file still says 3
+    assert replay(tmp_path, CAPACITY).done_through == 3
+    assert ring_header.router_logged_through == 3
+    log.close()
+
+
+def test_none_mode_publishes_no_position(tmp_path, ring_header):
+    log = RouterLog(tmp_path, "none", CAPACITY)
+    a = make_session(1, log)
+    log.position_header = ring_header
+    log.open()
+    send_pass(log, a, 1, 3, 103, 2, 3)
+    assert ring_header.router_logged_through == NO_ROUTER_LOG
     log.close()
