@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -29,6 +30,9 @@ from udprouter.supervised_ring import SupervisedRing
 STOP_TIMEOUT_S = 5.0
 PREDECESSOR_EXIT_S = 10.0  # a dead router's engine publishes for at most ~1 s after SIGTERM, then exits
 LOG_NAME = "engine.log"
+LOST_EVENTS_MARK = "cannot be published again"  # engine/src/engine_process.cpp, EngineProcess::recover
+LOST_EVENTS_SCAN_BYTES = 64 << 10  # what recovery writes before READY is a few lines
+log = logging.getLogger("udprouter")
 
 
 class EngineSupervisor:
@@ -99,16 +103,20 @@ class EngineSupervisor:
         return ring
 
     async def _spawn(self) -> None:
-        log = open(self.journal_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+        stderr_file = open(self.journal_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+        log_start = stderr_file.tell()
+        # The pid in the environment lets the engine's parent-death check cover the fork-to-exec gap.
+        env = dict(os.environ, UDPROUTER_ENGINE_PARENT_PID=str(os.getpid()))
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command_line(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=log, pass_fds=(self.ring.inbound_eventfd, self.ring.outbound_eventfd))
+                stderr=stderr_file, pass_fds=(self.ring.inbound_eventfd, self.ring.outbound_eventfd), env=env)
         except OSError as exc:
             raise EngineError(f"cannot start engine {self.binary}: {exc.strerror}") from exc
         finally:
-            log.close()
+            stderr_file.close()
         next_seq = await self._await_ready(self.proc)
+        self._surface_lost_events(log_start)
         self.order_entry.engine_ready(max(next_seq, self.ring.next_command_seq))
         self._stdout_task = asyncio.get_running_loop().create_task(self._discard_stdout(self.proc))
 
@@ -132,6 +140,19 @@ class EngineSupervisor:
             raise EngineError(f"engine not READY within {timeout} s: {self.stderr_tail()}") from None
         fields = dict(part.split("=", 1) for part in text.split()[1:] if "=" in part)
         return int(fields.get("next_command_seq", "1"))
+
+    def _surface_lost_events(self, offset: int) -> None:
+        """Repeats in the router's log the engine's line (written during its recovery, before READY)
+        saying events of some commands cannot be published again: those reports are lost."""
+        try:
+            with open(self.journal_dir / LOG_NAME, "rb") as f:
+                f.seek(offset)
+                text = f.read(LOST_EVENTS_SCAN_BYTES).decode(errors="replace")
+        except OSError:
+            return
+        for line in text.splitlines():
+            if LOST_EVENTS_MARK in line:
+                log.warning("%s", line.strip())
 
     async def _discard_stdout(self, proc: asyncio.subprocess.Process) -> None:
         while await proc.stdout.readline():
