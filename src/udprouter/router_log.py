@@ -16,11 +16,15 @@ stop is recoverable); ``os`` writes each record to the page cache (survives a pr
 ``fsync`` also fdatasyncs at commit: one sync per commit covers every session's frames and the
 inbound records before it (group commit), and nothing is sent before it returns.
 Bounded: the retransmission buffer is a per-session ring of the last N frames, so once the bytes
-appended since the last image pass both ``compact_bytes`` and that image's own size (and at every
-start) the file is rewritten as one ImageRecord of the live state (temporary file + rename): it never
-holds much more than two images or an image plus one threshold. Measured against the image, not the
+appended since the last image pass both ``compact_bytes`` and that image's own size the file is
+rewritten as one image of the live state: it never holds much more than two images or an image plus
+one threshold plus what a compaction in flight lets accumulate. Measured against the image, not the
 file: a live image above the threshold (many sessions' full buffers) made every commit rewrite it,
-about 20 MB per loop pass, and the router answered a few thousand orders/s.
+about 20 MB per loop pass, and the router answered a few thousand orders/s. At start the image is
+written on the spot (live sessions, temporary file + rename); while running the rewrite is done by
+RouterLogCompactor off the loop (a 25 MB image took ~40 ms of the loop when written there): the
+loop only starts it and, at a later commit, installs it (copies the few records appended since the
+worker's last round, renames). Compaction stalls on the loop are kept in ``compaction_loop_ns``.
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
 With ``position_header`` set (the ring segment), every open and every commit whose written records
 advance done_through store it in the header's router_logged_through: the engine keeps the snapshot a
@@ -31,17 +35,21 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 import zlib
 from collections import deque
 from pathlib import Path
 
 import msgspec
 
+from udprouter.router_log_compactor import CompactionStep, RouterLogCompactor
+
 FILE_NAME = "router.log"
 RECORD_HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
 NONE_BUFFER_BYTES = 64 << 10
 DEFAULT_COMPACT_BYTES = 16 << 20
 IMAGE_CHUNK_FRAMES = 2048
+LOOP_TIMINGS_KEPT = 64
 MAX_RECORD_BYTES = 1 << 30
 
 
@@ -234,6 +242,9 @@ class RouterLog:
         self._written_done = 0  # done_through in the newest record handed to the file
         self._published_done = -1
         self.records = self.syncs = self.compactions = 0
+        self.compactor = RouterLogCompactor(self.path, capacity, durability)
+        self._retry_at = 0  # after a failed compaction: the size at which to try again
+        self.compaction_loop_ns: deque[int] = deque(maxlen=LOOP_TIMINGS_KEPT)  # each start and install
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -248,6 +259,7 @@ class RouterLog:
         if self._fd is None:
             return
         self._write_out(sync=self.durability == "fsync")
+        self.compactor.discard()  # the file is complete without it
         os.close(self._fd)
         self._fd = None
 
@@ -282,9 +294,33 @@ class RouterLog:
                 self._write_out(sync=False)
             return
         self._write_out(sync=self.durability == "fsync")
-        if self._size - self._image_size >= max(self.compact_bytes, self._image_size):
-            self._compact()
+        self.compaction_step()
         self._publish_position()
+
+    def compaction_step(self) -> CompactionStep:
+        """At a commit (every record written out): installs a finished compaction, or starts one
+        once the file passed its threshold. Timed: this is all a compaction costs the loop."""
+        compactor = self.compactor
+        if compactor.in_flight and not compactor.ready():
+            return CompactionStep.IN_FLIGHT
+        grown = self._size - self._image_size
+        if not compactor.in_flight and (self._size < self._retry_at or
+                                        grown < max(self.compact_bytes, self._image_size)):
+            return CompactionStep.IDLE
+        began = time.perf_counter_ns()
+        if compactor.in_flight:
+            step = self._install()
+        else:
+            compactor.start()
+            step = CompactionStep.STARTED
+        self.compaction_loop_ns.append(time.perf_counter_ns() - began)
+        return step
+
+    def wait_compaction(self, timeout: float | None = None) -> CompactionStep:
+        """Blocks until a compaction in flight is done, then installs it (tests, benchmarks)."""
+        if not self.compactor.in_flight or not self.compactor.wait(timeout):
+            return CompactionStep.IN_FLIGHT if self.compactor.in_flight else CompactionStep.IDLE
+        return self.compaction_step()
 
     @property
     def dirty(self) -> bool:
@@ -317,31 +353,34 @@ class RouterLog:
     def _write_out(self, sync: bool) -> None:
         if self._buffer:
             data, self._buffer = bytes(self._buffer), bytearray()
-            self._size += _write_all(self._fd, data)
+            self._size += write_all(self._fd, data)
         if sync:
             os.fdatasync(self._fd)
             self.syncs += 1
 
+    def _install(self) -> CompactionStep:
+        """On the loop: the worker's image becomes the file (see RouterLogCompactor.install)."""
+        built = self.compactor.take()
+        if built is None:  # the old log is intact; try again after another threshold
+            self._retry_at = self._size + self.compact_bytes
+            return CompactionStep.FAILED
+        size = self.compactor.install(built, self._size)
+        os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._size, self._image_size = size, built.image_bytes
+        self.compactions += 1
+        return CompactionStep.INSTALLED
+
     def _image(self):
-        """The live state as records: one ImageRecord of the per-session numbers, then the kept
-        frames in PassRecords of at most IMAGE_CHUNK_FRAMES (a few hundred KB each, so compaction
-        never builds one buffer the size of every retransmission buffer together)."""
-        partial_seq, partial_n = self.partial
+        """The live state as records (see image_records)."""
         live = sorted(self.sessions.items())
-        numbers = [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound)
-                   for sid, s in live]
+        sessions = ((sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound,
+                     s.kept_frames()) for sid, s in live)
         self._written_done = self.done_through
-        yield ImageRecord(self.command_through, self.done_through, partial_seq, partial_n, numbers)
-        for sid, s in live:
-            kept = s.kept_frames()
-            first = s.next_outbound - len(kept)
-            for start in range(0, len(kept), IMAGE_CHUNK_FRAMES):
-                frames = kept[start:start + IMAGE_CHUNK_FRAMES]
-                yield PassRecord(False, self.command_through, self.done_through, partial_seq, partial_n, [],
-                                 [(sid, first + start, frames)])
+        return image_records(self.command_through, self.done_through, self.partial, sessions)
 
     def _compact(self) -> None:
-        """Rewrites the file as one image of the live state (temporary file, fsync, rename)."""
+        """At open: rewrites the file as one image of the live state (temporary file, fsync, rename)."""
         if self._fd is not None:
             self._buffer.clear()  # everything in it is already part of the live state
             os.close(self._fd)
@@ -351,24 +390,47 @@ class RouterLog:
         size = 0
         try:
             for record in self._image():
-                size += _write_all(fd, frame_record(record))
+                size += write_all(fd, frame_record(record))
             if self.durability != "none":
                 os.fdatasync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
         if self.durability == "fsync":
-            dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            sync_directory(self.directory)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._size = self._image_size = size
         self.compactions += 1
 
 
-def _write_all(fd: int, data: bytes) -> int:
+def image_records(command_through: int, done_through: int, partial: tuple[int, int], sessions,
+                  chunk_frames: int = IMAGE_CHUNK_FRAMES):
+    """A state as records: one ImageRecord of the per-session numbers, then the kept frames in
+    PassRecords of at most chunk_frames (a few hundred KB each, so compaction never builds one
+    buffer the size of every retransmission buffer together). sessions: sorted tuples
+    (session_id, next_inbound, cl_ord_hwm, open_orders, next_outbound, kept frames)."""
+    partial_seq, partial_n = partial
+    sessions = list(sessions)
+    numbers = [SessionImage(sid, inbound, hwm, orders, outbound)
+               for sid, inbound, hwm, orders, outbound, _ in sessions]
+    yield ImageRecord(command_through, done_through, partial_seq, partial_n, numbers)
+    for sid, _, _, _, next_outbound, kept in sessions:
+        first = next_outbound - len(kept)
+        for start in range(0, len(kept), chunk_frames):
+            yield PassRecord(False, command_through, done_through, partial_seq, partial_n, [],
+                             [(sid, first + start, kept[start:start + chunk_frames])])
+
+
+def sync_directory(directory: str | os.PathLike[str]) -> None:
+    """Makes a rename in directory durable."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_all(fd: int, data: bytes) -> int:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
