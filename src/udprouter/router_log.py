@@ -33,6 +33,7 @@ recovery from that position starts at (durability none publishes nothing: its lo
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import time
@@ -365,7 +366,7 @@ class RouterLog:
             self._retry_at = self._size + self.compact_bytes
             return CompactionStep.FAILED
         size = self.compactor.install(built, self._size)
-        os.close(self._fd)
+        self.compactor.close_later(self._fd)  # the last reference to the old file: freeing it takes ms
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._size, self._image_size = size, built.image_bytes
         self.compactions += 1
@@ -416,9 +417,10 @@ def image_records(command_through: int, done_through: int, partial: tuple[int, i
     yield ImageRecord(command_through, done_through, partial_seq, partial_n, numbers)
     for sid, _, _, _, next_outbound, kept in sessions:
         first = next_outbound - len(kept)
+        frames = iter(kept)  # a deque too: one pass, no copy of the whole buffer at once
         for start in range(0, len(kept), chunk_frames):
             yield PassRecord(False, command_through, done_through, partial_seq, partial_n, [],
-                             [(sid, first + start, kept[start:start + chunk_frames])])
+                             [(sid, first + start, list(itertools.islice(frames, chunk_frames)))])
 
 
 def sync_directory(directory: str | os.PathLike[str]) -> None:

@@ -150,7 +150,7 @@ def build_image(path: Path, tmp: Path, capacity: int, sync: bool) -> BuiltImage:
 def _sessions_of(state: rl.RecoveredState):
     for sid in sorted(state.sessions):
         s = state.sessions[sid]
-        yield sid, s.next_inbound, s.cl_ord_hwm, s.open_orders, s.next_outbound, list(s.kept)
+        yield sid, s.next_inbound, s.cl_ord_hwm, s.open_orders, s.next_outbound, s.kept
 
 
 class RouterLogCompactor:
@@ -226,6 +226,10 @@ class RouterLogCompactor:
             rl.sync_directory(self.path.parent)
         self._step("renamed")
         return new_size
+
+    def close_later(self, fd: int) -> None:
+        """Closes fd on the worker thread (closing the replaced log frees its pages: ~10 ms for 45 MB)."""
+        self._executor.submit(os.close, fd)
 
     def discard(self) -> None:
         """Close: waits for a running worker and drops its work (the old log is complete)."""
