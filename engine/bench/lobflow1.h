@@ -47,9 +47,10 @@ inline constexpr uint32_t kLobflow1Cap = 1000;
 inline constexpr uint32_t kLobflow1Prefill = 1000;
 inline constexpr uint64_t kLobflow1Ops = 10'000'000;
 
-// Live order key -> its index in its symbol's live vector. Open addressing at load <= 0.5, sized
-// for the CAP of every symbol (2 MB at N=100, on huge pages), so the swap-remove bookkeeping stays
-// near the cache instead of indexing a table by order id (tens of MB over a 10M-operation run).
+// Live order key -> its index in its symbol's live vector. Open addressing at load <= 0.25 (the
+// block-of-8 homes cluster: at 0.5 runs grow and N=1 lost 20%), sized for the CAP of every symbol
+// (4 MB at N=100, on huge pages), so the swap-remove bookkeeping stays near the cache instead of
+// indexing a table by order id (tens of MB over a 10M-operation run).
 // Keys are rising ClOrdIDs, so blocks of 8 consecutive keys share a cache line, as in the
 // engine's OrderIndex.
 class Lobflow1Positions {
@@ -90,7 +91,7 @@ private:
     };
     static unsigned bits_for(uint64_t max_live) {
         unsigned bits = 4;
-        while ((uint64_t{1} << bits) < 2 * max_live) ++bits;
+        while ((uint64_t{1} << bits) < 4 * max_live) ++bits;
         return bits;
     }
     uint64_t home(uint64_t id) const {
