@@ -157,8 +157,6 @@ public:
 
     size_t live(uint32_t sym) const { return live_count_[sym]; }
 
-    // An order is about to be removed(): its bookkeeping miss can overlap other work.
-    void prefetch_removal(uint64_t order_id) const { positions_.prefetch(order_id); }
 
 private:
     Lobflow1Op add(uint32_t sym) {
@@ -246,9 +244,7 @@ public:
         return c;
     }
 
-    // Feed every event of the current command here, in order. Removals by fill wait for the
-    // command's last event (the flow draws nothing before it), so the bookkeeping lines of all the
-    // orders one IOC fills are fetched together instead of one miss after another.
+    // Feed every event of the current command here, in order.
     void on_event(const udr_event& e) {
         switch (e.kind) {
         case UDR_EVT_TRADE:
@@ -256,7 +252,7 @@ public:
                 totals_.fill_qty += e.qty;
                 ++totals_.trades;
             } else if (e.leaves_qty == 0) {
-                defer_removal(e.cl_ord_id);
+                flow_.removed(current_.sym, e.cl_ord_id);
             }
             break;
         case UDR_EVT_CANCELED:
@@ -269,31 +265,14 @@ public:
         case UDR_EVT_CANCEL_REJECTED: ++totals_.rejects; break;
         default: break;
         }
-        if (e.flags & UDR_EVT_FLAG_LAST) {
-            if (pending_count_ != 0) flush_removals();
-            if (current_.kind == Lobflow1Kind::Add && e.kind == UDR_EVT_ACCEPTED) {
-                flow_.rested(current_.sym, e.cl_ord_id, current_.side); // ADDs never cross: ACCEPTED alone means resting
-            }
+        if ((e.flags & UDR_EVT_FLAG_LAST) && current_.kind == Lobflow1Kind::Add && e.kind == UDR_EVT_ACCEPTED) {
+            flow_.rested(current_.sym, e.cl_ord_id, current_.side); // ADDs never cross: ACCEPTED alone means resting
         }
     }
 
 private:
-    static constexpr uint32_t kMaxPending = 64;
-
-    void defer_removal(uint64_t id) {
-        if (pending_count_ == kMaxPending) flush_removals(); // same order, only less overlap
-        flow_.prefetch_removal(id);
-        pending_[pending_count_++] = id;
-    }
-    void flush_removals() {
-        for (uint32_t i = 0; i < pending_count_; ++i) flow_.removed(current_.sym, pending_[i]);
-        pending_count_ = 0;
-    }
-
     Lobflow1 flow_;
     Lobflow1Op current_{};
-    uint64_t pending_[kMaxPending];
-    uint32_t pending_count_ = 0;
     uint64_t seq_ = 0;
     Lobflow1Totals totals_;
 };
