@@ -49,6 +49,14 @@ std::vector<int32_t> security_ids(const EngineConfig& config) {
     return ids;
 }
 
+uint64_t price_levels(const std::vector<Instrument>& instruments) {
+    uint64_t levels = 0;
+    for (const Instrument& instrument : instruments) {
+        levels += 2 * uint64_t{instrument.book().level_count()};
+    }
+    return levels;
+}
+
 bool supported(const udr_command& c) {
     const bool side_ok = c.side == kWireSideBuy || c.side == kWireSideSell;
     const bool type_ok = c.ord_type == kOrdTypeMarket || c.ord_type == kOrdTypeLimit;
@@ -62,7 +70,7 @@ Engine::Engine(const EngineConfig& config)
     : config_(checked(config)),
       instruments_(build_instruments(config)),
       table_(security_ids(config)),
-      pool_(config.max_orders),
+      pool_(config.max_orders, price_levels(instruments_)),
       index_(config.max_orders, pool_),
       sessions_(config.max_sessions),
       matcher_(pool_, index_, events_, config.self_match_prevention) {}
@@ -256,9 +264,7 @@ void Engine::reprice(uint32_t order, const udr_command& c, uint32_t level) {
     const uint32_t leaves = c.order_qty - o.cum_qty;
     // A quantity decrease at the same price keeps time priority; anything else re-queues.
     const bool keeps_priority = c.price == o.price && c.order_qty <= o.order_qty;
-    if (keeps_priority) {
-        instrument.book().reduce(o, o.leaves_qty - leaves);
-    } else {
+    if (!keeps_priority) {
         instrument.book().remove(pool_, order);
         o.price = c.price;
         o.level = level;

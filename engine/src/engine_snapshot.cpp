@@ -117,9 +117,7 @@ std::vector<uint8_t> Engine::serialize() const {
         const OrderBook& book = instrument.book();
         for (SideIndex side : {SideIndex::Buy, SideIndex::Sell}) {
             for (uint32_t l = book.best(side); l != kNoLevel; l = book.next_worse(side, l)) {
-                for (uint32_t i = book.level(side, l).head; i != kNullIndex; i = pool_[i].next) {
-                    put_order(out, pool_[i]);
-                }
+                book.level(side, l).for_each(pool_, [&](uint32_t i) { put_order(out, pool_[i]); });
             }
         }
     }

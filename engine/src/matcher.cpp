@@ -15,11 +15,12 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
         PriceLevel& level = book.level(resting_side, level_index);
         const int64_t price = instrument.price_of(level_index);
         while (in.leaves_qty > 0 && !level.empty()) {
-            const uint32_t resting = level.head;
+            const uint32_t resting = level.front(pool_);
             Order& r = pool_[resting];
-            if (r.next != kNullIndex) {
+            const uint32_t after = level.second(pool_);
+            if (after != kNullIndex) {
                 // The next order in the queue is likely the next fill: start its cache miss now.
-                __builtin_prefetch(&pool_[r.next]);
+                __builtin_prefetch(&pool_[after]);
             }
             if (smp_ && r.account == in.account) {
                 cancel_self_match(book, resting, command_seq);
@@ -29,7 +30,6 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
             if (qty == r.leaves_qty) {
                 index_.prefetch(r.session_id, r.cl_ord_id); // retire() erases it after the events
             }
-            level.total_qty -= qty;
             fill(instrument, in, r, qty, price, command_seq);
             if (r.leaves_qty == 0) {
                 retire(book, resting);
@@ -84,7 +84,7 @@ bool Matcher::can_fill(const Instrument& instrument, const Order& in, uint32_t l
          level != kNoLevel && !beyond(in.side, level, limit_level);
          level = book.next_worse(resting_side, level)) {
         const PriceLevel& lvl = book.level(resting_side, level);
-        available += smp_ ? level_quantity(lvl, in.account) : lvl.total_qty;
+        available += level_quantity(lvl, in.account, in.leaves_qty - available);
         if (available >= in.leaves_qty) {
             return true;
         }
@@ -92,13 +92,13 @@ bool Matcher::can_fill(const Instrument& instrument, const Order& in, uint32_t l
     return false;
 }
 
-uint64_t Matcher::level_quantity(const PriceLevel& level, uint32_t account) const {
+uint64_t Matcher::level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const {
     uint64_t qty = 0;
-    for (uint32_t i = level.head; i != kNullIndex; i = pool_[i].next) {
-        if (pool_[i].account != account) {
+    level.for_each(pool_, [&](uint32_t i) {
+        if (qty < needed && !(smp_ && pool_[i].account == account)) {
             qty += pool_[i].leaves_qty;
         }
-    }
+    });
     return qty;
 }
 

@@ -2,8 +2,8 @@
 
 namespace udprouter::engine {
 
-OrderPool::OrderPool(uint32_t capacity)
-    : orders_(capacity == 0 ? 1 : capacity), capacity_(capacity) {
+OrderPool::OrderPool(uint32_t capacity, uint64_t price_levels)
+    : orders_(capacity == 0 ? 1 : capacity), queues_(capacity, price_levels), capacity_(capacity) {
     clear();
 }
 
@@ -14,6 +14,7 @@ void OrderPool::clear() {
     }
     free_head_ = capacity_ == 0 ? kNullIndex : 0;
     in_use_ = 0;
+    queues_.clear();
 }
 
 } // namespace udprouter::engine

@@ -44,7 +44,9 @@ private:
               int64_t price, uint64_t command_seq);
     void cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq);
     void retire(OrderBook& book, uint32_t resting);
-    uint64_t level_quantity(const PriceLevel& level, uint32_t account) const;
+    // Quantity the level offers `in` (orders self-match prevention would cancel do not count),
+    // summed in time order until it reaches needed: the orders a fill would read next anyway.
+    uint64_t level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const;
 
     OrderPool& pool_;
     OrderIndex& index_;

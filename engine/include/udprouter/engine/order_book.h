@@ -29,16 +29,11 @@ public:
     PriceLevel& level(SideIndex side, uint32_t level) { return levels_[index(side)][level]; }
     const PriceLevel& level(SideIndex side, uint32_t level) const { return levels_[index(side)][level]; }
 
-    // Rests pool[order] at the back of its level (order.side, order.level, order.leaves_qty set).
+    // Rests pool[order] at the back of its level (order.side and order.level set).
     void add(OrderPool& pool, uint32_t order);
 
-    // Takes pool[order] out of the book; its leaves_qty leaves the level total.
+    // Takes pool[order] out of the book.
     void remove(OrderPool& pool, uint32_t order);
-
-    // A resting order was partially filled by qty.
-    void reduce(const Order& order, uint32_t qty) {
-        levels_[index(side_index(order.side))][order.level].total_qty -= qty;
-    }
 
     // Next non-empty level worse than `from` (lower for bids, higher for asks), or kNoLevel.
     uint32_t next_worse(SideIndex side, uint32_t from) const;

@@ -8,6 +8,7 @@
 
 #include "udprouter/engine/huge_page_array.h"
 #include "udprouter/engine/order.h"
+#include "udprouter/engine/queue_slab.h"
 
 #include <cstdint>
 
@@ -15,7 +16,9 @@ namespace udprouter::engine {
 
 class OrderPool {
 public:
-    explicit OrderPool(uint32_t capacity);
+    // price_levels (all sides of all books) tightens the level queues' capacity bound; without
+    // it the bound assumes every order could sit on a level of its own.
+    explicit OrderPool(uint32_t capacity, uint64_t price_levels = UINT64_MAX);
 
     // Index of a free order, or kNullIndex when the pool is exhausted.
     uint32_t acquire() {
@@ -34,17 +37,21 @@ public:
     }
 
     Order& operator[](uint32_t index) { return orders_[index]; }
+    // The price levels' queues, sized from the pool's capacity so no append can fail.
+    QueueSlab& queues() { return queues_; }
+    const QueueSlab& queues() const { return queues_; }
     const Order& operator[](uint32_t index) const { return orders_[index]; }
 
     uint32_t capacity() const { return capacity_; }
     uint32_t in_use() const { return in_use_; }
     bool full() const { return free_head_ == kNullIndex; }
 
-    // Returns every order to the free list (used before loading a snapshot).
+    // Returns every order and queue chunk to its free list (used before loading a snapshot).
     void clear();
 
 private:
     HugePageArray<Order> orders_;
+    QueueSlab queues_;
     uint32_t capacity_;
     uint32_t free_head_ = kNullIndex;
     uint32_t in_use_ = 0;
