@@ -2,6 +2,8 @@
 // commands (valid and invalid, every kind, two instruments, shared accounts, a small pool),
 // comparing every field of every event. The fast engine is also snapshotted and restored into a
 // fresh engine every 25,000 commands. Default 4,000,000 commands; `--commands N` for more.
+// `--deep` concentrates Day limit orders on three levels per side with larger pools, so level
+// queues grow long and their tombstone compaction (queue_slab.h) runs thousands of times.
 #include "reference_engine.h"
 #include "scenario.h"
 #include "test_harness.h"
@@ -15,6 +17,9 @@
 using namespace udprouter::engine;
 
 namespace {
+
+bool g_deep = false;                         // --deep: long queues on few levels
+size_t history() { return g_deep ? 400 : 24; } // remembered ClOrdIDs per session
 
 struct Sent {
     uint64_t cl;
@@ -103,10 +108,15 @@ private:
         c.ord_type = roll >= 62 ? 1 : 2;
         c.time_in_force = roll < 50 ? 0 : roll < 58 ? 3 : roll < 62 ? 4 : static_cast<uint8_t>(pick(3) == 0 ? 0 : 3 + pick(2));
         c.price = c.ord_type == 1 && pick(2) ? 0 : price(s);
+        if (g_deep && c.ord_type == 2 && c.time_in_force == 0 && pick(10) != 0) {
+            const int64_t mid = (s.min_price / s.tick + s.max_price / s.tick) / 2;
+            const int64_t away = 1 + static_cast<int64_t>(pick(3));
+            c.price = (c.side == 1 ? mid - away : mid + away) * s.tick;
+        }
         c.order_qty = qty(s);
         std::vector<Sent>& sent = sent_[c.session_id];
         sent.push_back(Sent{c.cl_ord_id, c.security_id, c.side});
-        if (sent.size() > 24) sent.erase(sent.begin());
+        if (sent.size() > history()) sent.erase(sent.begin());
     }
 
     void fill_cancel_or_replace(udr_command& c, uint8_t kind) {
@@ -131,7 +141,7 @@ private:
         if (kind == UDR_CMD_REPLACE) {
             std::vector<Sent>& own = sent_[c.session_id];
             own.push_back(Sent{c.cl_ord_id, target.sec, c.side});
-            if (own.size() > 24) own.erase(own.begin());
+            if (own.size() > history()) own.erase(own.begin());
         }
     }
 
@@ -146,7 +156,10 @@ private:
 
 EngineConfig config_for(uint64_t seed) {
     return EngineConfig{{InstrumentSpec{1, 1, 1, 200, 20}, InstrumentSpec{7, 5, 500, 1500, 50}},
-                        seed % 4 == 0 ? 12u : static_cast<uint32_t>(48 + seed % 3 * 40), 5, seed % 2 == 1};
+                        seed % 4 == 0   ? 12u
+                        : g_deep        ? static_cast<uint32_t>(300 + seed % 3 * 900)
+                                        : static_cast<uint32_t>(48 + seed % 3 * 40),
+                        5, seed % 2 == 1};
 }
 
 std::unique_ptr<Engine> restored(const Engine& engine, const EngineConfig& config) {
@@ -211,6 +224,9 @@ UDR_TEST(engine_matches_the_naive_reference_event_for_event) {
     const auto& args = udr_test::args();
     for (size_t i = 0; i + 1 < args.size(); ++i) {
         if (args[i] == "--commands") total = std::stoull(args[i + 1]);
+    }
+    for (const std::string& arg : args) {
+        if (arg == "--deep") g_deep = true;
     }
     constexpr uint64_t kSeeds = 8;
     uint64_t events = 0;
