@@ -35,6 +35,15 @@ def router_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "udprouter.cli", "serve", "--config", str(config)]
 
 
+def merged_section(base: str, extra: str) -> str:
+    """TOML section body `base` with the keys of `extra` replacing or adding to its own."""
+    keys: dict[str, str] = {}
+    for line in (base + "\n" + extra).splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            keys[line.split("=", 1)[0].strip()] = line
+    return "\n".join(keys.values())
+
+
 class RouterProcess:
     """`udprouter serve --config FILE` in a subprocess; start() waits for its listening line."""
 
@@ -44,15 +53,15 @@ class RouterProcess:
         self.capture = capture
         self.journal = journal or work / "journal"
         self.config = work / f"router-{uuid.uuid4().hex[:8]}.toml"
+        # snapshot_every = 0: several tests read every command back from the journal segments, which a
+        # snapshot at the clean stop would prune; the snapshot tests set it themselves.
         sections = {"udp": 'host = "127.0.0.1"\nport = 0', "metrics": 'host = "127.0.0.1"\nport = 0',
-                    "grpc": "enabled = false", "journal": f'dir = "{self.journal}"\ndurability = "os"',
+                    "grpc": "enabled = false",
+                    "journal": f'dir = "{self.journal}"\ndurability = "os"\nsnapshot_every = 0',
                     "engine": f'shm_name = "udprouter-test-{uuid.uuid4().hex[:12]}"\nwait = "hybrid"'}
-        extra_sections = dict(re.findall(r"^\[(\w+)\]\n((?:(?!\[).*\n?)*)", extra_config, re.M))
-        text = ""
-        for name, body in sections.items():
-            text += f"[{name}]\n{body}\n{extra_sections.pop(name, '')}\n"
-        text += "".join(f"[{name}]\n{body}\n" for name, body in extra_sections.items())
-        self.config.write_text(text)
+        for name, body in re.findall(r"^\[(\w+)\]\n((?:(?!\[).*\n?)*)", extra_config, re.M):
+            sections[name] = merged_section(sections.get(name, ""), body)
+        self.config.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))
         self.log = work / "router.log"
         self.proc: subprocess.Popen | None = None
         self.udp = ("127.0.0.1", 0)
