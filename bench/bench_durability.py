@@ -14,11 +14,10 @@ the cost). The page cache of this machine's disk decides the fsync figures: they
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
 
+from bench.module_cli import module_main, print_entries
 from bench.udp_servers import RouterProcess
 from tools.loadgen.load_run import LoadReport, LoadSpec, Sessions, execute_load, prepare_load
 from tools.loadgen.runner import RunLimits
@@ -93,21 +92,12 @@ def entries(reports: dict[str, dict[str, LoadReport]]) -> list[dict]:
 
 def run(quick: bool) -> list[dict]:
     result = entries(measure(quick))
-    for e in result:
-        print(f"{e['name']}: {e['figure']:,} {e['unit']} vs {e['baseline_name']} {e['baseline']:,} "
-              f"-> {e['ratio']:.2f}x")
+    print_entries(result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="cost of journal/router-log durability none, os, fsync")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print the entries as one JSON array")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return module_main(run, "cost of journal/router-log durability none, os, fsync", argv)
 
 
 if __name__ == "__main__":

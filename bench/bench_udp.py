@@ -19,12 +19,11 @@ attached to the router-vs-echo entries they concern.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import dataclass
 
 from bench.c.echo_server import EchoServer
+from bench.module_cli import module_main, print_entries
 from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
 from tools.loadgen.load_run import LoadReport, LoadSpec, PreparedLoad, Sessions, execute_load, prepare_load
@@ -173,22 +172,12 @@ def run(quick: bool) -> list[dict]:
     bench = Bench(quick)
     run_servers(bench, quick)
     result = entries(bench)
-    for e in result:
-        floor = f"  floor {e['floor']:,} {'met' if e['meets_floor'] else 'MISSED'}" if "floor" in e else ""
-        print(f"{e['name']}: {e['figure']:,} {e['unit']} vs {e['baseline_name']} {e['baseline']:,} "
-              f"-> {e['ratio']:.2f}x{floor}")
+    print_entries(result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="UDP end-to-end benchmark (router vs C echo)")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print the entries as one JSON array")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return module_main(run, "UDP end-to-end benchmark (router vs C echo)", argv)
 
 
 if __name__ == "__main__":
