@@ -8,7 +8,7 @@ ENGINE_TYPE  ?= Release
 ENGINE_BIN   := $(ENGINE_BUILD)/udprouter-engine
 PYTEST_ARGS  ?=
 
-.PHONY: setup run test test-python test-engine bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug
+.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug
 
 setup: $(STAMP) engine
 
@@ -26,6 +26,9 @@ engine:
 engine-debug:
 	cmake -S engine -B build/engine-debug -DCMAKE_BUILD_TYPE=Debug -DUDR_SANITIZE=ON -DUDR_WERROR=ON > /dev/null
 	cmake --build build/engine-debug --parallel 2
+
+test-engine-debug: engine-debug
+	ctest --test-dir build/engine-debug --output-on-failure
 
 run: setup
 	$(VENV)/bin/udprouter serve
