@@ -175,24 +175,38 @@ class RecoveredState:
             s.kept.extend(image.kept)
 
 
+def scan_records(data: bytes | memoryview, decoder: msgspec.msgpack.Decoder | None = _decoder):
+    """Yields (record, end offset) for each valid record from the start of data, stopping at the first
+    torn or corrupt one (length, CRC, and msgpack when a decoder is given; record is None without one).
+    The one reader of the record framing: recovery and the compactor both scan with it."""
+    view = memoryview(data)
+    offset, end = 0, len(view)
+    while offset + RECORD_HEADER.size <= end:
+        length, crc = RECORD_HEADER.unpack_from(view, offset)
+        start = offset + RECORD_HEADER.size
+        if length > MAX_RECORD_BYTES or start + length > end:
+            return
+        payload = view[start:start + length]
+        if zlib.crc32(payload) != crc:
+            return
+        record = None
+        if decoder is not None:
+            try:
+                record = decoder.decode(payload)
+            except msgspec.DecodeError:
+                return
+        offset = start + length
+        yield record, offset
+
+
 def read_records(data: bytes) -> tuple[list[Record], int]:
     """The valid records from the start of data, and the byte length they cover (the rest is torn)."""
     records: list[Record] = []
-    offset, end = 0, len(data)
-    while offset + RECORD_HEADER.size <= end:
-        length, crc = RECORD_HEADER.unpack_from(data, offset)
-        start = offset + RECORD_HEADER.size
-        if length > MAX_RECORD_BYTES or start + length > end:
-            break
-        payload = data[start:start + length]
-        if zlib.crc32(payload) != crc:
-            break
-        try:
-            records.append(_decoder.decode(payload))
-        except msgspec.DecodeError:
-            break
-        offset = start + length
-    return records, offset
+    valid = 0
+    for record, end in scan_records(data):
+        records.append(record)
+        valid = end
+    return records, valid
 
 
 def frame_record(record: Record) -> bytes:

@@ -19,7 +19,6 @@ import contextlib
 import enum
 import os
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -67,35 +66,16 @@ class _Slicer:
 
 def valid_length(data: bytes | memoryview) -> int:
     """Length of the whole records (length + crc checked) at the start of data; no decoding."""
-    offset, end, limit = 0, len(data), rl.MAX_RECORD_BYTES
-    while offset + rl.RECORD_HEADER.size <= end:
-        length, crc = rl.RECORD_HEADER.unpack_from(data, offset)
-        start = offset + rl.RECORD_HEADER.size
-        if length > limit or start + length > end or zlib.crc32(data[start:start + length]) != crc:
-            break
-        offset = start + length
-    return offset
+    return max((end for _, end in rl.scan_records(data, None)), default=0)
 
 
 def fold(data: bytes, capacity: int, slicer: _Slicer) -> tuple[rl.RecoveredState, int]:
     """The state the valid records at the start of data replay to, and the bytes they cover."""
     state = rl.RecoveredState(capacity)
-    view = memoryview(data)
-    offset, end = 0, len(data)
-    decoder = msgspec.msgpack.Decoder(rl.Record)
-    while offset + rl.RECORD_HEADER.size <= end:
-        length, crc = rl.RECORD_HEADER.unpack_from(view, offset)
-        start = offset + rl.RECORD_HEADER.size
-        if length > rl.MAX_RECORD_BYTES or start + length > end:
-            break
-        payload = view[start:start + length]
-        if zlib.crc32(payload) != crc:
-            break
-        try:
-            state.apply(decoder.decode(payload))
-        except msgspec.DecodeError:
-            break
-        offset = start + length
+    offset = 0
+    for record, end in rl.scan_records(data, msgspec.msgpack.Decoder(rl.Record)):
+        state.apply(record)
+        offset = end
         slicer.tick()
     return state, offset
 
