@@ -189,13 +189,7 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
 }
 
 void Engine::cancel_order(const udr_command& c) {
-    const uint64_t previous_mark = sessions_.contains(c.session_id) ? sessions_.mark(c.session_id) : 0;
-    switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
-    case ClOrdIdCheck::UnknownSession: cancel_reject(c, CxlRejReason::Other, 0); return;
-    case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return;
-    case ClOrdIdCheck::Fresh: break;
-    }
-    const uint32_t order = find_target(c, previous_mark);
+    const uint32_t order = find_target(c);
     if (order == kNullIndex) {
         return;
     }
@@ -210,7 +204,15 @@ void Engine::cancel_order(const udr_command& c) {
     pool_.release(order);
 }
 
-uint32_t Engine::find_target(const udr_command& c, uint64_t previous_mark) {
+// Shared by cancel and replace: the request's own ClOrdID must be fresh, then OrigClOrdID must name a
+// live order of the session on the same security and side. Rejects itself; kNullIndex if it did.
+uint32_t Engine::find_target(const udr_command& c) {
+    const uint64_t previous_mark = sessions_.contains(c.session_id) ? sessions_.mark(c.session_id) : 0;
+    switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
+    case ClOrdIdCheck::UnknownSession: cancel_reject(c, CxlRejReason::Other, 0); return kNullIndex;
+    case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return kNullIndex;
+    case ClOrdIdCheck::Fresh: break;
+    }
     const uint32_t order = index_.find(c.session_id, c.orig_cl_ord_id);
     if (order == kNullIndex) {
         const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
@@ -226,13 +228,7 @@ uint32_t Engine::find_target(const udr_command& c, uint64_t previous_mark) {
 }
 
 void Engine::replace_order(const udr_command& c) {
-    const uint64_t previous_mark = sessions_.contains(c.session_id) ? sessions_.mark(c.session_id) : 0;
-    switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
-    case ClOrdIdCheck::UnknownSession: cancel_reject(c, CxlRejReason::Other, 0); return;
-    case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return;
-    case ClOrdIdCheck::Fresh: break;
-    }
-    const uint32_t order = find_target(c, previous_mark);
+    const uint32_t order = find_target(c);
     if (order == kNullIndex) {
         return;
     }

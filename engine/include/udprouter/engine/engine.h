@@ -104,7 +104,7 @@ private:
     void reject(const udr_command& command, OrdRejReason reason);
     void cancel_reject(const udr_command& command, CxlRejReason reason, uint64_t order_id);
     bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level);
-    uint32_t find_target(const udr_command& command, uint64_t previous_mark);
+    uint32_t find_target(const udr_command& command);
     void execute_new(const udr_command& command, Instrument& instrument, uint32_t book, uint32_t level);
     void rest_or_retire(uint32_t order);
     void reprice(uint32_t order, const udr_command& command, uint32_t level);
