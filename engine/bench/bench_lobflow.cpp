@@ -100,7 +100,7 @@ inline uint64_t ticks() {
 template <class Target>
 PassResult run_pass(uint32_t symbols, uint64_t ops, bool time_each_op) {
     auto target = std::make_unique<Target>(lobflow_config(symbols));
-    Lobflow1Driver driver(symbols);
+    Lobflow1Driver driver(symbols, ops);
     auto sink = [&driver](const udr_event& e) { driver.on_event(e); };
     for (uint64_t i = 0; i < uint64_t{symbols} * kLobflow1Prefill; ++i) {
         target->apply(driver.command(driver.flow().prefill(i)), sink);

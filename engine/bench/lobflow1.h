@@ -14,6 +14,7 @@
 #include "udprouter/engine/ring_abi.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <cstdint>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct Lobflow1Op {
     int64_t price;      // ticks: ADD price, IOC limit
     uint32_t qty;
     uint64_t order_id;  // ADD, IOC: the new id; CANCEL: the target's key (see rested())
+    uint32_t live_index; // CANCEL: the target's index in live(sym), the hole its removal leaves
 };
 
 inline constexpr int64_t kLobflow1Mid = 10000;
@@ -47,74 +49,39 @@ inline constexpr uint32_t kLobflow1Cap = 1000;
 inline constexpr uint32_t kLobflow1Prefill = 1000;
 inline constexpr uint64_t kLobflow1Ops = 10'000'000;
 
-// Live order key -> its index in its symbol's live vector. Open addressing at load <= 0.25 (the
-// block-of-8 homes cluster: at 0.5 runs grow and N=1 lost 20%), sized for the CAP of every symbol
-// (4 MB at N=100, on huge pages), so the swap-remove bookkeeping stays near the cache instead of
-// indexing a table by order id (tens of MB over a 10M-operation run).
-// Keys are rising ClOrdIDs, so blocks of 8 consecutive keys share a cache line, as in the
-// engine's OrderIndex.
+// Live order key -> its index in its symbol's live vector: a direct table indexed by the key
+// (2 bytes an entry, CAP < 2^16). Keys are the driver's ClOrdIDs, which rise by one per command,
+// so the live keys crowd the recent end of the table (an order lives ~170k operations on average
+// at N=100): the lines in use stay near 1 MB although the whole table spans the run's ids. A
+// removal writes one entry and reads none when the caller knows the hole (a CANCEL drew it), so
+// the bookkeeping adds no dependent miss in front of the engine's own. Sized for the run's last key.
 class Lobflow1Positions {
 public:
-    explicit Lobflow1Positions(uint64_t max_live) : slots_(size_t{1} << bits_for(max_live)) {
-        const unsigned bits = bits_for(max_live); // >= 4: whole blocks of 8
-        mask_ = (uint64_t{1} << bits) - 1;
-        shift_ = 64 - bits;
-    }
-    void set(uint64_t id, uint32_t index) {
-        uint64_t s = home(id);
-        while (slots_[s].id != 0 && slots_[s].id != id) s = (s + 1) & mask_;
-        slots_[s] = Slot{static_cast<uint32_t>(id), index};
-    }
-    // Starts loading id's home line: the caller knows the id before it needs the entry.
-    void prefetch(uint64_t id) const { __builtin_prefetch(&slots_[home(id)]); }
-    uint32_t get(uint64_t id) const {
-        uint64_t s = home(id);
-        while (slots_[s].id != id) s = (s + 1) & mask_;
-        return slots_[s].index;
-    }
-    void erase(uint64_t id) {
-        uint64_t hole = home(id);
-        while (slots_[hole].id != id) hole = (hole + 1) & mask_;
-        for (uint64_t next = (hole + 1) & mask_; slots_[next].id != 0; next = (next + 1) & mask_) {
-            if (((next - home(slots_[next].id)) & mask_) >= ((next - hole) & mask_)) {
-                slots_[hole] = slots_[next];
-                hole = next;
-            }
-        }
-        slots_[hole].id = 0;
-    }
+    explicit Lobflow1Positions(uint64_t max_key) : index_(max_key + 1) {}
+    void set(uint64_t key, uint32_t index) { index_[key] = static_cast<uint16_t>(index); }
+    uint32_t get(uint64_t key) const { return index_[key]; }
+    uint64_t max_key() const { return index_.size() - 1; }
 
 private:
-    struct Slot {
-        uint32_t id; // 0 = empty (order ids start at 1; a run stays far below 2^32 ids)
-        uint32_t index;
-    };
-    static unsigned bits_for(uint64_t max_live) {
-        unsigned bits = 4;
-        while ((uint64_t{1} << bits) < 4 * max_live) ++bits;
-        return bits;
-    }
-    uint64_t home(uint64_t id) const {
-        return ((((id >> 3) * 0x9E3779B97F4A7C15ULL) >> shift_) & ~uint64_t{7}) | (id & 7);
-    }
-    engine::HugePageArray<Slot> slots_; // zero-filled: every slot starts empty
-    uint64_t mask_;
-    unsigned shift_;
+    engine::HugePageArray<uint16_t> index_;
 };
 
 class Lobflow1 {
 public:
     // A resting order under the key its driver gave it (the driver's ClOrdID: the flow's order
-    // ids only identify orders, so any unique key serves).
-    // 8 bytes, so a symbol's live vector is 8 KB and all of them sit in one flat array.
+    // ids only identify orders, so any unique key below 2^31 serves).
+    // 4 bytes, so a symbol's live vector is 4 KB and all of them sit in one flat array.
     struct Live {
-        uint64_t id : 63;
-        uint64_t side : 1; // 0 buy, 1 sell: a CANCEL must name its target's side
+        uint32_t id : 31;
+        uint32_t side : 1; // 0 buy, 1 sell: a CANCEL must name its target's side
     };
 
-    Lobflow1(uint32_t symbols, uint64_t seed = 42)
+    // max_key: the highest key the driver will give a resting order (rested() takes no larger).
+    Lobflow1(uint32_t symbols, uint64_t max_key, uint64_t seed = 42)
         : rng_{seed}, symbols_(symbols), live_(size_t{symbols} * kLobflow1Cap), live_count_(symbols, 0),
-          positions_(uint64_t{symbols} * kLobflow1Cap) {}
+          positions_(max_key) {
+        if (max_key >= (uint64_t{1} << 31)) throw std::length_error("LOBFLOW1 keys must stay below 2^31");
+    }
 
     uint32_t symbols() const { return symbols_; }
 
@@ -140,20 +107,14 @@ public:
     void rested(uint32_t sym, uint64_t order_id, uint8_t side) {
         uint32_t& count = live_count_[sym];
         positions_.set(order_id, count);
-        live_of(sym)[count++] = Live{order_id, side};
+        live_of(sym)[count++] = Live{static_cast<uint32_t>(order_id), side};
     }
 
-    void removed(uint32_t sym, uint64_t order_id) {
-        Live* live = live_of(sym);
-        uint32_t& count = live_count_[sym];
-        const uint32_t hole = positions_.get(order_id);
-        positions_.erase(order_id);
-        if (hole + 1 != count) {
-            live[hole] = live[count - 1];
-            positions_.set(live[hole].id, hole);
-        }
-        --count;
-    }
+    // A resting order left the book by a fill: its hole is looked up.
+    void removed(uint32_t sym, uint64_t order_id) { removed_at(sym, positions_.get(order_id)); }
+
+    // The target of a CANCEL left the book: its hole is the index the CANCEL drew.
+    void canceled(const Lobflow1Op& cancel) { removed_at(cancel.sym, cancel.live_index); }
 
     size_t live(uint32_t sym) const { return live_count_[sym]; }
 
@@ -166,13 +127,24 @@ private:
         const int64_t off = 1 + static_cast<int64_t>(std::min(a, c));
         const uint32_t qty = static_cast<uint32_t>(100 * (1 + rng_.uniform(10)));
         return Lobflow1Op{Lobflow1Kind::Add, side, sym, side == 0 ? kLobflow1Mid - off : kLobflow1Mid + off, qty,
-                          ++next_id_};
+                          ++next_id_, 0};
     }
 
     Lobflow1Op cancel(uint32_t sym) {
-        const Live target = live_of(sym)[rng_.uniform(live_count_[sym])];
-        positions_.prefetch(target.id); // removed() reads it after the engine's own misses
-        return Lobflow1Op{Lobflow1Kind::Cancel, static_cast<uint8_t>(target.side), sym, 0, 0, target.id};
+        const uint32_t index = static_cast<uint32_t>(rng_.uniform(live_count_[sym]));
+        const Live target = live_of(sym)[index];
+        return Lobflow1Op{Lobflow1Kind::Cancel, static_cast<uint8_t>(target.side), sym, 0, 0, target.id, index};
+    }
+
+    // Swap-remove: the last live order of the symbol moves into the hole.
+    void removed_at(uint32_t sym, uint32_t hole) {
+        Live* live = live_of(sym);
+        uint32_t& count = live_count_[sym];
+        if (hole + 1 != count) {
+            live[hole] = live[count - 1];
+            positions_.set(live[hole].id, hole);
+        }
+        --count;
     }
 
     template <class Book>
@@ -188,7 +160,7 @@ private:
             const int64_t bid = book.best_bid(sym);
             limit = bid < 0 ? kLobflow1Mid - 1 - d : bid - d;
         }
-        return Lobflow1Op{Lobflow1Kind::Ioc, side, sym, limit, qty, ++next_id_};
+        return Lobflow1Op{Lobflow1Kind::Ioc, side, sym, limit, qty, ++next_id_, 0};
     }
 
     Live* live_of(uint32_t sym) { return &live_[size_t{sym} * kLobflow1Cap]; }
@@ -216,7 +188,9 @@ class Lobflow1Driver {
 public:
     static constexpr int64_t kTickMantissa = 10'000'000; // 0.01
 
-    explicit Lobflow1Driver(uint32_t symbols) : flow_(symbols) {}
+    // timed_ops: how many timed operations will follow the prefill (bounds the keys: one per command).
+    Lobflow1Driver(uint32_t symbols, uint64_t timed_ops)
+        : flow_(symbols, uint64_t{symbols} * kLobflow1Prefill + timed_ops) {}
 
     Lobflow1& flow() { return flow_; }
     const Lobflow1Totals& totals() const { return totals_; }
@@ -258,7 +232,7 @@ public:
         case UDR_EVT_CANCELED:
             if (e.reason == 0) {
                 ++totals_.cancels;
-                flow_.removed(current_.sym, e.orig_cl_ord_id); // prefetched when the flow picked it
+                flow_.canceled(current_);
             }
             break;
         case UDR_EVT_REJECTED:

@@ -77,7 +77,7 @@ inline Lobflow1Recording record_lobflow1(uint32_t symbols, uint64_t ops)
     Lobflow1Recording rec;
     rec.symbols = symbols;
     engine::Engine engine(lobflow1_config(symbols));
-    Lobflow1Driver driver(symbols);
+    Lobflow1Driver driver(symbols, ops);
     Book book{engine};
     auto sink = [&driver](const udr_event &e) { driver.on_event(e); };
     rec.prefill = std::size_t{symbols} * kLobflow1Prefill;
