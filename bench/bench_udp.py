@@ -13,6 +13,9 @@ and cancels over SecurityID 1-3, a fresh FIXP session per load):
   max1 / max20     max rate, 1 or 20 orders per datagram, windowed; figure = acked orders/s
   lat<R>           fixed offered rate R orders/s, 1 per datagram; order-to-first-answer latency from
                    the intended send time (coordinated omission corrected), p50/p99/p99.9/max
+Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
+sleeps until 5 us before each paced send (tools/loadgen/runner.py: a spinning one would hold one
+of the two cores the servers need).
 Every figure has its baseline from the same run (ratio printed); floors and aims from DESIGN.md are
 attached to the router-vs-echo entries they concern.
 """
@@ -32,6 +35,7 @@ from tools.loadgen.runner import RunLimits
 CREDENTIALS = ("demo", "demo-secret")
 HEADLINE_RATE = 50_000
 FLOORS = {"max1": 100_000, "max20": 500_000, "lat50000": 1000.0}  # orders/s, orders/s, p99 us
+WARMUP = LoadSpec(orders=10_000, per_datagram=1, rate=HEADLINE_RATE)  # 0.2 s before a server's first load
 AIMS = {"max1": "0.8x echo", "max20": "2M orders/s", "lat50000": "p50 and p99 within 1.5x echo"}
 
 
@@ -62,11 +66,15 @@ class Bench:
         self.prepared: dict[str, PreparedLoad] = {
             key: prepare_load(spec, [1], 1) for key, spec in self.loads.specs.items()
         }
+        self.warmup = prepare_load(WARMUP, [1], 1)
         self.reports: dict[str, dict[str, LoadReport]] = {}
         self.cpu_us_per_order: dict[str, dict[str, float]] = {}
 
     def measure(self, server: str, process, keys: list[str], credentials: tuple[str, str] | None) -> None:
-        """Runs each load on a fresh session; also samples the server's CPU (with its engine)."""
+        """Runs each load on a fresh session; also samples the server's CPU (with its engine).
+        A warm-up load (not recorded) first: a fresh process pays its first-touch costs there."""
+        with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
+            execute_load(self.warmup, sessions, RunLimits(timeout_s=60.0))
         for key in keys:
             with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
                 cpu_before = tree_cpu_seconds(process.pid)

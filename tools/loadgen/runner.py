@@ -12,7 +12,12 @@ from .run_result import RunResult
 class RunLimits:
     timeout_s: float = 10.0  # the whole run never lasts longer
     drain_s: float = 1.0  # after the last send, wait this long for outstanding answers
-    spin_us: float = 50.0  # busy-poll when the next send is this close, else sleep in ppoll
+    # Busy-poll when the next send is this close, else sleep in ppoll. Short: on a 2-vCPU machine a
+    # load generator spinning between sends 20 us apart holds a whole core, the router and its engine
+    # share the other, and the scheduler's time slices then stall them for milliseconds (bench_udp at
+    # 50k/s: router p99 0.36-6.6 ms at 50 us, 0.26-0.34 ms at 5 us). Late sends still count: latency
+    # runs from the intended send time.
+    spin_us: float = 5.0
     loss_timeout_s: float = 0.2  # windowed mode: an order unanswered this long frees its window slot
 
 
