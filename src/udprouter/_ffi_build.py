@@ -95,10 +95,11 @@ FAST_INGEST_CDEF = """
 #define UDR_FP_THROTTLED 3
 #define UDR_FP_RISK_REJECT 4
 #define UDR_FP_NO_ROOM 5
+#define UDR_FP_NO_SESSION 6
 #define UDR_FP_MAX_APP ...
 typedef struct udr_fp_session {
     uint64_t next_inbound; uint64_t cl_ord_hwm; double tokens; int64_t refill_ns;
-    uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t reserved;
+    uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t established; uint64_t addr_key;
 } udr_fp_session;
 typedef struct udr_fp_instrument {
     int64_t tick; int64_t min_price; int64_t max_price; int32_t security_id; uint32_t max_qty;
@@ -118,6 +119,14 @@ typedef struct udr_fp_message {
 int udr_fp_decode(const char *data, uint32_t len, uint64_t *first_seq, udr_fp_message *out, uint32_t max);
 int udr_fp_ingest(const char *data, uint32_t len, udr_fp_session *s, const udr_fp_limits *lim,
                   udr_fp_batch *b, int64_t now_ns);
+typedef struct udr_fp_addr_entry { uint64_t key; udr_fp_session *session; } udr_fp_addr_entry;
+typedef struct udr_fp_addr_table { udr_fp_addr_entry *slots; uint32_t mask; } udr_fp_addr_table;
+void udr_fp_addr_set(udr_fp_addr_table *t, uint64_t key, udr_fp_session *session);
+udr_fp_session *udr_fp_addr_find(const udr_fp_addr_table *t, uint64_t key);
+uint32_t udr_fp_ingest_run(const unsigned char *arena, uint32_t slot_size, const uint32_t *lens,
+                           const uint64_t *keys, uint32_t start, uint32_t n, const udr_fp_addr_table *table,
+                           const udr_fp_limits *lim, udr_fp_batch *b, int64_t now_ns, int *stopped,
+                           uint32_t *applied, uint64_t *touched, uint32_t *touched_n);
 """
 
 # src/udprouter/c/fast_egress.h: event routing and report encoding for the drained events.

@@ -5,6 +5,9 @@ the session's expected sequence number, the throttle and the table-lookup risk c
 the udr_command records into OrderEntry's batch array, so the usual end-of-pass flush offers them
 to the ring with one wake. Anything else returns False untouched and the caller runs the Python
 path (decode_datagram -> Dispatcher), which stays the reference for every reply and reject.
+run() does the same for a whole recvmmsg batch in one C call (udr_fp_ingest_run): the sessions
+come from a table of source addresses bound to established sessions (bind()), so no Python runs
+per datagram until one needs the Python path.
 
 OrderEntry's batch counters (_n, _room, next_command_seq) are copied into the C batch struct by
 begin() and back by end(): the caller brackets each run of C offers with them, and calls end()
@@ -13,6 +16,8 @@ before any Python submit, so both sides always continue from the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from udprouter._ring_cffi import ffi, lib
 from udprouter.order_entry import BATCH_CAPACITY, OrderEntry
 from udprouter.risk import Risk
@@ -20,7 +25,9 @@ from udprouter.server_session import ServerSession
 
 APPLIED = lib.UDR_FP_APPLIED
 NO_ROOM = lib.UDR_FP_NO_ROOM
+NO_SESSION = lib.UDR_FP_NO_SESSION
 OUTCOMES = ("applied", "not_fast_shape", "sequence_mismatch", "throttled", "risk_reject", "no_room")
+ADDRESS_SLOTS = 8192  # source address -> session table; cleared when half full (spoofing cannot grow it)
 
 
 def limits_table(risk: Risk):
@@ -46,6 +53,16 @@ class FastIngest:
         self._batch.capacity = BATCH_CAPACITY
         self.outcomes = [0] * len(OUTCOMES)  # datagrams by udr_fp_ingest outcome (metrics, tests)
         self._applied = 0
+        # Sources bound to established sessions, for run(): the C table, and the sessions it points
+        # to (kept alive here: the table holds their udr_fp_session pointers).
+        self._slots = ffi.new("udr_fp_addr_entry[]", ADDRESS_SLOTS)
+        self._table = ffi.new("udr_fp_addr_table *")
+        self._table.slots, self._table.mask = self._slots, ADDRESS_SLOTS - 1
+        self._bound: dict[int, ServerSession] = {}
+        self._stopped = ffi.new("int *")
+        self._run_applied = ffi.new("uint32_t *")
+        self._touched = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
+        self._touched_n = ffi.new("uint32_t *")
 
     def begin(self) -> None:
         """OrderEntry's batch state -> the C batch (before a run of offers)."""
@@ -78,3 +95,46 @@ class FastIngest:
             return False
         self._applied += 1
         return True
+
+    # -- whole received batches (run) -----------------------------------------------------------
+
+    def bind(self, key: int, session: ServerSession) -> None:
+        """Lets run() take datagrams from source key for session (established there)."""
+        if self._bound.get(key) is session:
+            return
+        if len(self._bound) >= ADDRESS_SLOTS // 2:
+            ffi.memmove(self._slots, bytes(ffi.sizeof(self._slots)), ffi.sizeof(self._slots))
+            self._bound.clear()
+        self._bound[key] = session
+        lib.udr_fp_addr_set(self._table, key, session.ctx.fp)
+
+    def bound(self, key: int) -> ServerSession | None:
+        return self._bound.get(key)
+
+    def run(self, arena, lens, keys, start: int, n: int, now_ns: int,
+            touch: Callable[[list[int]], None]) -> tuple[int, int]:
+        """udr_fp_ingest_run between begin() and end(): applies received datagrams start.. while they
+        take the fast path. touch(source keys) hears of the sessions applied to before anything else
+        happens (a full batch is offered and the run goes on, as offer() does). Returns the index of
+        the first datagram not applied (n when all were) and why it stopped."""
+        b = self._batch
+        while True:
+            self._run_applied[0] = self._touched_n[0] = 0
+            stop = lib.udr_fp_ingest_run(arena, lib.UDR_IO_SLOT_SIZE, lens, keys, start, n, self._table,
+                                         self._limits, b, now_ns, self._stopped, self._run_applied,
+                                         self._touched, self._touched_n)
+            applied, stopped = self._run_applied[0], self._stopped[0]
+            self._applied += applied
+            self.outcomes[APPLIED] += applied
+            if applied:
+                touch(ffi.unpack(self._touched, self._touched_n[0]))
+            if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL:
+                break
+            carried = self.end()
+            self.order_entry.flush(now_ns)
+            self.begin()
+            self._applied = carried  # the messages applied before the flush still count
+            start = stop
+        if stopped not in (APPLIED, NO_SESSION):
+            self.outcomes[stopped] += 1
+        return stop, stopped

@@ -81,6 +81,35 @@ class DatagramSocket:
             out.append((bytes(view[start:start + length]), addr))
         return out
 
+    def receive_raw(self) -> int:
+        """recvmmsg into the arena, left in place for C (arena, lens, keys); returns the count."""
+        n = lib.udr_io_recv_batch(self.fd, self._arena, MAX_BATCH, self._lens, self._keys)
+        if n < 0:
+            self.receive_errors += 1
+            return 0
+        return n
+
+    @property
+    def arena(self):
+        return self._arena
+
+    @property
+    def lens(self):
+        return self._lens
+
+    @property
+    def keys(self):
+        return self._keys
+
+    def received(self, i: int) -> tuple[bytes, tuple[str, int]]:
+        """Datagram i of the last receive_raw() as (payload, address)."""
+        key = self._keys[i]
+        addr = self._addr_of.get(key)
+        if addr is None:
+            addr = self._learn(key)
+        start = i * SLOT_SIZE
+        return bytes(self._view[start:start + self._lens[i]]), addr
+
     def _learn(self, key: int) -> tuple[str, int]:
         if len(self._addr_of) >= MAX_KNOWN_ADDRESSES:
             self._addr_of.clear()

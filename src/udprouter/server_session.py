@@ -11,6 +11,7 @@ and is kept in a bounded buffer for RetransmitRequest. Frames waiting to be sent
 from __future__ import annotations
 
 import enum
+import struct
 from collections import deque
 
 from udprouter._generated.messages import (
@@ -23,11 +24,23 @@ from udprouter._generated.messages import (
 )
 from udprouter.config import KeyConfig
 from udprouter.datagram_packer import DatagramPacker
+from udprouter.fast_io import address_key
 from udprouter.risk import SessionContext
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
 _PACKER = DatagramPacker(MAX_DATAGRAM, MAX_MESSAGES)
+
+
+def _is_ipv4(addr) -> bool:
+    """An (IPv4 host, port) pair, the only kind of source the fast path serves."""
+    if not isinstance(addr, tuple) or len(addr) != 2:
+        return False
+    try:
+        address_key(addr)
+    except (OSError, TypeError, ValueError, struct.error):
+        return False
+    return True
 
 
 def sequence_frame(next_seq_no: int) -> bytes:
@@ -78,7 +91,7 @@ class RetransmitOutcome(enum.IntEnum):
 
 class ServerSession:
     __slots__ = (
-        "uuid", "key", "addr", "state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
+        "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
         "_sent_first", "_capacity", "journal",
     )
@@ -86,9 +99,9 @@ class ServerSession:
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
         self.uuid = bytes(uuid)
         self.key = key
+        self.ctx = SessionContext(session_id, key.account, key.key_id)
         self.addr = addr
         self.state = SessionState.NEGOTIATED
-        self.ctx = SessionContext(session_id, key.account, key.key_id)
         self.negotiate_ts = 0
         self.establish_ts = 0
         self.keepalive_ms = 0
@@ -104,6 +117,26 @@ class ServerSession:
     @property
     def session_id(self) -> int:
         return self.ctx.session_id
+
+    # state and addr are mirrored into ctx.fp, where the C fast path checks that a datagram's source
+    # is bound to an established session (fast_ingest.h, udr_fp_addr_find).
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @state.setter
+    def state(self, value: SessionState) -> None:
+        self._state = value
+        self.ctx.fp.established = 1 if value is SessionState.ESTABLISHED else 0
+
+    @property
+    def addr(self):
+        return self._addr
+
+    @addr.setter
+    def addr(self, value) -> None:
+        self._addr = value
+        self.ctx.fp.addr_key = address_key(value) if _is_ipv4(value) else 0
 
     @property
     def next_inbound(self) -> int:

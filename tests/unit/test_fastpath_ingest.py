@@ -14,7 +14,7 @@ import os
 import random
 
 import pytest
-from udprouter._ring_cffi import ffi
+from udprouter._ring_cffi import ffi, lib
 
 from udprouter._generated.messages import (
     NewOrderSingle,
@@ -25,7 +25,8 @@ from udprouter._generated.messages import (
 from udprouter.codec import decode_datagram, encode_message
 from udprouter.config import Instrument, KeyConfig, SessionConfig
 from udprouter.dispatcher import Dispatcher
-from udprouter.fast_ingest import OUTCOMES, FastIngest
+from udprouter.fast_ingest import NO_SESSION, OUTCOMES, FastIngest
+from udprouter.fast_io import address_key
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import RingSegment
 from udprouter.risk import Risk
@@ -157,3 +158,116 @@ def test_applied_datagram_fills_the_batch_and_moves_the_session_marks(sides):
     cmd = ffi.from_buffer("udr_command *", c.commands[1])
     assert (cmd.command_seq, cmd.kind, cmd.cl_ord_id, cmd.orig_cl_ord_id, cmd.session_id, cmd.account,
             cmd.recv_time_ns) == (2, 2, 6, 5, 7, 3, now[0])
+
+
+class RunSide(Side):
+    """The same router half fed the way the server feeds a recvmmsg batch: FastIngest.run over the
+    batch in one call, the Python path for each datagram it stops at (server._ingest_received)."""
+
+    def __init__(self, name: str, clock) -> None:
+        super().__init__(name, True, clock)
+        self.arena = ffi.new("unsigned char[]", lib.UDR_IO_MAX_BATCH * lib.UDR_IO_SLOT_SIZE)
+        self.lens = ffi.new("uint32_t[]", lib.UDR_IO_MAX_BATCH)
+        self.keys = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
+        self.touched: list[int] = []
+        self.stops: list[int] = []
+
+    def receive_batch(self, batch: list[tuple[bytes, tuple[str, int]]]) -> None:
+        for i, (data, addr) in enumerate(batch):
+            ffi.memmove(self.arena + i * lib.UDR_IO_SLOT_SIZE, data, len(data))
+            self.lens[i], self.keys[i] = len(data), address_key(addr)
+        i, n = 0, len(batch)
+        while i < n:
+            self.fast.begin()
+            i, stopped = self.fast.run(self.arena, self.lens, self.keys, i, n, self.clock(),
+                                       self.touched.extend)
+            self.fast.end()
+            if i == n:
+                break
+            self.stops.append(stopped)
+            data, addr = batch[i]
+            self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+            session = self.dispatcher.sessions.by_addr.get(addr)
+            if stopped == NO_SESSION and session is not None and session.state is SessionState.ESTABLISHED:
+                self.fast.bind(address_key(addr), session)
+            i += 1
+
+
+def datagram_stream(rng: random.Random, count: int):
+    """The seeded stream of the differential test above: valid, faulty, replayed, gapped."""
+    seq, hwm = 1, 0
+    for _ in range(count):
+        msgs = []
+        for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
+            msgs.append(random_message(rng, hwm))
+            hwm = max(hwm, msgs[-1].cl_ord_id)
+        first = seq + rng.choice((0,) * 12 + (-2, 3))
+        data = encode_message(Sequence(max(first, 1))) + b"".join(encode_message(m) for m in msgs)
+        if msgs and rng.random() < 0.03:
+            data = data[:-1] + b"\x09"
+        seq = max(seq, first + len(msgs))
+        yield data
+
+
+@pytest.fixture
+def run_sides():
+    now = [1_000_000_000]
+    made = [Side(f"udprouter-fpr-{os.getpid()}-py", False, lambda: now[0]),
+            RunSide(f"udprouter-fpr-{os.getpid()}-run", lambda: now[0])]
+    try:
+        yield made, now
+    finally:
+        for side in made:
+            side.close()
+
+
+def test_batches_through_the_c_run_give_the_same_commands_replies_and_marks(run_sides):
+    (py, run), now = run_sides
+    rng = random.Random(11)
+    stream = datagram_stream(rng, DATAGRAMS)
+    done = False
+    while not done:
+        batch = []
+        for _ in range(rng.choice((1, 2, 5, 17, 64))):
+            data = next(stream, None)
+            if data is None:
+                done = True
+                break
+            batch.append((data, ADDR))
+        for data, addr in batch:
+            py.dispatcher.on_datagram(data, addr, decode_datagram(data))
+        run.receive_batch(batch)
+        if rng.random() < 0.3:
+            for side in (py, run):
+                side.end_of_pass()  # 16 ring slots: skipped drains fill the ring (full batch, no room)
+        now[0] += rng.choice((0, 0, 1_000_000, 10_000_000))
+        assert run.marks() == py.marks()
+        py.session.pending.clear()
+        run.session.pending.clear()
+    for side in (py, run):
+        side.end_of_pass()
+    assert run.commands == py.commands
+    # The session is bound from the first datagram on (the fixture established it; the first
+    # datagram binds it), so every stop is a hand-back reason, and each one happened.
+    assert set(run.stops) >= {lib.UDR_FP_NOT_FAST_SHAPE, lib.UDR_FP_SEQUENCE_MISMATCH, lib.UDR_FP_THROTTLED,
+                              lib.UDR_FP_RISK_REJECT, lib.UDR_FP_NO_ROOM}, run.stops
+    assert run.touched and set(run.touched) == {address_key(ADDR)}
+
+
+def test_run_serves_only_a_source_bound_to_an_established_session(run_sides):
+    (_, run), now = run_sides
+    order = encode_message(NewOrderSingle(5, 0, PX, 10, 1, 1, 2, 0))
+    run.receive_batch([(encode_message(Sequence(1)) + order, ADDR)])  # binds ADDR on the way
+    assert run.stops == [NO_SESSION] and run.session.next_inbound == 2
+    second = encode_message(Sequence(2)) + encode_message(NewOrderSingle(6, 0, PX, 10, 1, 1, 2, 0))
+    run.receive_batch([(second, ADDR)])
+    assert run.stops == [NO_SESSION] and run.session.next_inbound == 3  # taken in C this time
+    run.session.state = SessionState.TERMINATED  # a stale binding: the session's own flag decides
+    run.receive_batch([(encode_message(Sequence(3)), ADDR)])
+    assert run.stops == [NO_SESSION, NO_SESSION] and run.session.next_inbound == 3
+    run.session.state = SessionState.ESTABLISHED
+    run.session.addr = ("127.0.0.1", 40001)  # moved: the old source no longer names it
+    run.receive_batch([(encode_message(Sequence(3)), ADDR)])
+    assert run.stops == [NO_SESSION] * 3 and run.session.next_inbound == 3
+    run.receive_batch([(encode_message(Sequence(3)), ("127.0.0.1", 40002))])  # never bound
+    assert run.stops == [NO_SESSION] * 4 and run.session.next_inbound == 3

@@ -29,6 +29,7 @@
 #define UDR_FP_THROTTLED 3
 #define UDR_FP_RISK_REJECT 4
 #define UDR_FP_NO_ROOM 5           /* batch or ring full, or no engine: Python flushes or refuses */
+#define UDR_FP_NO_SESSION 6        /* udr_fp_ingest_run: no established session bound to the source */
 
 #define UDR_FP_FRAME_PREFIX 14    /* SOFH + message header */
 #define UDR_FP_MAX_APP (UDR_SBE_MAX_MESSAGES_PER_DATAGRAM - 1)
@@ -41,7 +42,8 @@ typedef struct udr_fp_session {
     uint32_t session_id;
     uint32_t account;
     uint32_t open_orders;   /* sent to the engine and not yet known done */
-    uint32_t reserved;
+    uint32_t established;   /* 1 while the FIXP session is established (ServerSession.state) */
+    uint64_t addr_key;      /* the source address it is bound to (fast_io.h key; 0: none) */
 } udr_fp_session;
 
 typedef struct udr_fp_instrument {
@@ -276,6 +278,77 @@ static int udr_fp_ingest(const char *data, uint32_t len, udr_fp_session *s, cons
     s->tokens = tokens - n;
     s->refill_ns = refill;
     return UDR_FP_APPLIED;
+}
+
+/* Source address key -> its established session: open addressing, key 0 marks an empty slot (no
+ * datagram comes from 0.0.0.0:0). Python fills it as sessions establish and keeps every session it
+ * points to alive; an entry goes stale when its session terminates or moves, and the lookup then
+ * misses, because the session's own established flag and addr_key are checked, not the entry. */
+typedef struct udr_fp_addr_entry {
+    uint64_t key;
+    udr_fp_session *session;
+} udr_fp_addr_entry;
+
+typedef struct udr_fp_addr_table {
+    udr_fp_addr_entry *slots; /* capacity a power of two, never more than half full */
+    uint32_t mask;
+} udr_fp_addr_table;
+
+static inline uint32_t udr_fp_addr_home(const udr_fp_addr_table *t, uint64_t key)
+{
+    return (uint32_t)((key * 0x9E3779B97F4A7C15ULL) >> 32) & t->mask;
+}
+
+/* Binds key to session (replacing what key named before). */
+static void udr_fp_addr_set(udr_fp_addr_table *t, uint64_t key, udr_fp_session *session)
+{
+    uint32_t i = udr_fp_addr_home(t, key);
+    while (t->slots[i].key != 0 && t->slots[i].key != key) i = (i + 1) & t->mask;
+    t->slots[i].key = key;
+    t->slots[i].session = session;
+}
+
+static inline udr_fp_session *udr_fp_addr_find(const udr_fp_addr_table *t, uint64_t key)
+{
+    for (uint32_t i = udr_fp_addr_home(t, key);; i = (i + 1) & t->mask) {
+        const udr_fp_addr_entry *e = &t->slots[i];
+        if (e->key == key) {
+            udr_fp_session *s = e->session;
+            return s->established && s->addr_key == key ? s : NULL;
+        }
+        if (e->key == 0) return NULL;
+    }
+}
+
+/* udr_fp_ingest over received datagrams start .. n-1 (recvmmsg slots of slot_size bytes), in arrival
+ * order, while each one takes the fast path: the whole per-datagram work of the common case in one
+ * call. Returns the index of the first datagram that did not (n when all did), with the reason in
+ * *stopped (UDR_FP_NO_SESSION when no established session is bound to its source), so the caller
+ * runs the Python path for it (or flushes a full batch) and calls again after it. *applied counts
+ * the datagrams applied; touched[] gets the source keys of their sessions, consecutive repeats
+ * folded (at most n - start entries). */
+static uint32_t udr_fp_ingest_run(const unsigned char *arena, uint32_t slot_size, const uint32_t *lens,
+                                  const uint64_t *keys, uint32_t start, uint32_t n, const udr_fp_addr_table *table,
+                                  const udr_fp_limits *lim, udr_fp_batch *b, int64_t now_ns, int *stopped,
+                                  uint32_t *applied, uint64_t *touched, uint32_t *touched_n)
+{
+    uint32_t i = start;
+    *stopped = UDR_FP_APPLIED;
+    for (; i < n; i++) {
+        udr_fp_session *s = udr_fp_addr_find(table, keys[i]);
+        if (s == NULL) {
+            *stopped = UDR_FP_NO_SESSION;
+            break;
+        }
+        int outcome = udr_fp_ingest((const char *)arena + (size_t)i * slot_size, lens[i], s, lim, b, now_ns);
+        if (outcome != UDR_FP_APPLIED) {
+            *stopped = outcome;
+            break;
+        }
+        (*applied)++;
+        if (*touched_n == 0 || touched[*touched_n - 1] != keys[i]) touched[(*touched_n)++] = keys[i];
+    }
+    return i;
 }
 
 #endif
