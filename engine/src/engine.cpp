@@ -149,50 +149,73 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
     // A Day order that rests is indexed last: start that line's miss before the book work.
     const OrderIndex::Prepared key = index_.prepare(c.session_id, c.cl_ord_id);
     index_.prefetch(key);
-    Order in{};
-    in.cl_ord_id = c.cl_ord_id;
-    in.order_id = c.command_seq;
-    in.price = c.ord_type == kOrdTypeLimit ? c.price : 0;
-    in.session_id = c.session_id;
-    in.account = c.account;
-    in.order_qty = c.order_qty;
-    in.leaves_qty = c.order_qty;
-    in.security_id = c.security_id;
-    in.level = level;
-    in.book = static_cast<uint16_t>(book);
-    in.side = c.side;
+    const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : 0;
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = 0,
-                           .order_id = in.order_id, .price = in.price, .session_id = c.session_id,
+                           .order_id = c.command_seq, .price = price, .session_id = c.session_id,
                            .security_id = c.security_id, .qty = c.order_qty, .leaves_qty = c.order_qty,
                            .cum_qty = 0, .kind = UDR_EVT_ACCEPTED, .side = c.side, .reason = 0, .flags = 0});
+    OrderBook& order_book = instrument.book();
+    if (c.ord_type == kOrdTypeLimit && c.time_in_force == kTifDay) {
+        // An order that may rest is built in its pool slot, not copied there after matching:
+        // validate_new() checked the pool has room, and matching only frees orders.
+        const uint32_t order = pool_.acquire();
+        Order& o = pool_[order];
+        init_order(o, c, price, book, level);
+        if (matcher_.crosses(order_book, c.side, level)) {
+            matcher_.match(instrument, o, level, c.command_seq);
+            if (o.leaves_qty == 0) {
+                pool_.release(order);
+                return;
+            }
+        }
+        order_book.add(pool_, order);
+        index_.insert(key, order);
+        return;
+    }
+    Order in;
+    init_order(in, c, price, book, level);
     const bool fok = c.time_in_force == kTifFok;
     if (!fok || matcher_.can_fill(instrument, in, level)) {
-        matcher_.match(instrument, in, level, c.command_seq);
-        if (in.leaves_qty == 0) {
-            return;
+        if (matcher_.crosses(order_book, c.side, level)) {
+            matcher_.match(instrument, in, level, c.command_seq);
         }
-        if (c.ord_type == kOrdTypeLimit && c.time_in_force == kTifDay) {
-            // The pool had room before matching and matching only frees orders.
-            const uint32_t order = pool_.acquire();
-            pool_[order] = in;
-            instrument.book().add(pool_, order);
-            index_.insert(key, order);
+        if (in.leaves_qty == 0) {
             return;
         }
     }
     const CancelReason reason = fok ? CancelReason::FillOrKill : CancelReason::ImmediateOrCancel;
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = c.cl_ord_id,
-                           .order_id = in.order_id, .price = 0, .session_id = c.session_id,
+                           .order_id = c.command_seq, .price = 0, .session_id = c.session_id,
                            .security_id = c.security_id, .qty = 0, .leaves_qty = 0, .cum_qty = in.cum_qty,
                            .kind = UDR_EVT_CANCELED, .side = c.side, .reason = static_cast<uint8_t>(reason),
                            .flags = 0});
 }
 
+// Every field of a new order is written (no zeroing pass first); `next` only matters while free.
+void Engine::init_order(Order& o, const udr_command& c, int64_t price, uint32_t book, uint32_t level) {
+    o.cl_ord_id = c.cl_ord_id;
+    o.order_id = c.command_seq;
+    o.price = price;
+    o.next = kNullIndex;
+    o.pos = 0;
+    o.session_id = c.session_id;
+    o.account = c.account;
+    o.order_qty = c.order_qty;
+    o.leaves_qty = c.order_qty;
+    o.cum_qty = 0;
+    o.security_id = c.security_id;
+    o.level = level;
+    o.book = static_cast<uint16_t>(book);
+    o.side = c.side;
+    o.reserved = 0;
+}
+
 void Engine::cancel_order(const udr_command& c) {
-    const uint32_t order = find_target(c);
-    if (order == kNullIndex) {
+    const uint32_t slot = find_target(c);
+    if (slot == kNullIndex) {
         return;
     }
+    const uint32_t order = index_.order_at(slot);
     const Order& o = pool_[order];
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id,
                            .orig_cl_ord_id = c.orig_cl_ord_id, .order_id = o.order_id, .price = 0,
@@ -200,12 +223,13 @@ void Engine::cancel_order(const udr_command& c) {
                            .leaves_qty = 0, .cum_qty = o.cum_qty, .kind = UDR_EVT_CANCELED, .side = o.side,
                            .reason = static_cast<uint8_t>(CancelReason::ClientRequest), .flags = 0});
     instruments_[o.book].book().remove(pool_, order);
-    index_.erase(o.session_id, o.cl_ord_id);
+    index_.erase_at(slot);
     pool_.release(order);
 }
 
 // Shared by cancel and replace: the request's own ClOrdID must be fresh, then OrigClOrdID must name a
-// live order of the session on the same security and side. Rejects itself; kNullIndex if it did.
+// live order of the session on the same security and side. Rejects itself and returns kNullIndex,
+// else returns the target's index slot (index_.order_at(slot) is the order).
 uint32_t Engine::find_target(const udr_command& c) {
     const uint64_t previous_mark = sessions_.contains(c.session_id) ? sessions_.mark(c.session_id) : 0;
     switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
@@ -213,25 +237,27 @@ uint32_t Engine::find_target(const udr_command& c) {
     case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return kNullIndex;
     case ClOrdIdCheck::Fresh: break;
     }
-    const uint32_t order = index_.find(c.session_id, c.orig_cl_ord_id);
-    if (order == kNullIndex) {
+    const uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
+                                           c.orig_cl_ord_id);
+    if (slot == kNullIndex) {
         const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
         cancel_reject(c, used_before ? CxlRejReason::TooLateToCancel : CxlRejReason::UnknownOrder, 0);
         return kNullIndex;
     }
-    const Order& o = pool_[order];
+    const Order& o = pool_[index_.order_at(slot)];
     if (o.security_id != c.security_id || o.side != c.side) {
         cancel_reject(c, CxlRejReason::UnknownOrder, 0);
         return kNullIndex;
     }
-    return order;
+    return slot;
 }
 
 void Engine::replace_order(const udr_command& c) {
-    const uint32_t order = find_target(c);
-    if (order == kNullIndex) {
+    const uint32_t slot = find_target(c);
+    if (slot == kNullIndex) {
         return;
     }
+    const uint32_t order = index_.order_at(slot);
     Order& o = pool_[order];
     const Instrument& instrument = instruments_[o.book];
     uint32_t level = 0;
@@ -248,7 +274,7 @@ void Engine::replace_order(const udr_command& c) {
         cancel_reject(c, CxlRejReason::IncorrectQuantity, o.order_id);
         return;
     }
-    index_.erase(o.session_id, o.cl_ord_id);
+    index_.erase_at(slot);
     o.cl_ord_id = c.cl_ord_id;
     index_.insert(o.session_id, o.cl_ord_id, order);
     reprice(order, c, level);
@@ -285,7 +311,7 @@ void Engine::rest_or_retire(uint32_t order) {
         instruments_[o.book].book().add(pool_, order);
         return;
     }
-    index_.erase(o.session_id, o.cl_ord_id);
+    index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
     pool_.release(order);
 }
 

@@ -28,7 +28,7 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
             }
             const uint32_t qty = std::min(in.leaves_qty, r.leaves_qty);
             if (qty == r.leaves_qty) {
-                index_.prefetch(r.session_id, r.cl_ord_id); // retire() erases it after the events
+                index_.prefetch(index_.prepare(r.session_id, r.cl_ord_id)); // retire() erases it after the events
             }
             fill(instrument, in, r, qty, price, command_seq);
             if (r.leaves_qty == 0) {
@@ -72,7 +72,7 @@ void Matcher::cancel_self_match(OrderBook& book, uint32_t resting, uint64_t comm
 void Matcher::retire(OrderBook& book, uint32_t resting) {
     book.remove(pool_, resting);
     const Order& r = pool_[resting];
-    index_.erase(r.session_id, r.cl_ord_id);
+    index_.erase(index_.prepare(r.session_id, r.cl_ord_id), resting);
     pool_.release(resting);
 }
 

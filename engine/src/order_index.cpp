@@ -21,17 +21,15 @@ OrderIndex::OrderIndex(uint32_t max_orders, const OrderPool& pool)
 }
 
 bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
-    const uint32_t tag = tag_of(session_id, cl_ord_id);
-    uint32_t slot = home(tag);
-    for (;; slot = (slot + 1) & mask_) {
-        const Slot s = slots_[slot];
-        if (s.order == kNullIndex) {
-            return false;
-        }
-        if (s.tag == tag && matches(s.order, session_id, cl_ord_id)) {
-            break;
-        }
+    const uint32_t slot = find_slot(prepare(session_id, cl_ord_id), session_id, cl_ord_id);
+    if (slot == kNullIndex) {
+        return false;
     }
+    erase_at(slot);
+    return true;
+}
+
+void OrderIndex::erase_at(uint32_t slot) {
     // Backward shift: move later members of the probe run into the hole when their home slot
     // does not lie cyclically in (hole, candidate], so every key stays reachable from its home.
     uint32_t hole = slot;
@@ -46,7 +44,6 @@ bool OrderIndex::erase(uint32_t session_id, uint64_t cl_ord_id) {
     }
     slots_[hole].order = kNullIndex;
     --size_;
-    return true;
 }
 
 void OrderIndex::clear() {

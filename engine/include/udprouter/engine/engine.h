@@ -106,6 +106,7 @@ private:
     bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level);
     uint32_t find_target(const udr_command& command);
     void execute_new(const udr_command& command, Instrument& instrument, uint32_t book, uint32_t level);
+    static void init_order(Order& o, const udr_command& c, int64_t price, uint32_t book, uint32_t level);
     void rest_or_retire(uint32_t order);
     void reprice(uint32_t order, const udr_command& command, uint32_t level);
     std::vector<uint8_t> serialize() const;

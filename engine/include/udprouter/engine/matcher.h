@@ -27,6 +27,13 @@ public:
     // in.leaves_qty and in.cum_qty are updated. command_seq stamps the events.
     void match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq);
 
+    // Whether an order of wire side `side` limited at limit_level meets the opposite best level:
+    // checked inline so an order that does not cross (most adds) skips the call to match().
+    static bool crosses(const OrderBook& book, uint8_t side, uint32_t limit_level) {
+        const uint32_t best = book.best(opposite(side_index(side)));
+        return best != kNoLevel && !beyond(side, best, limit_level);
+    }
+
     // FillOrKill pre-check, mutates nothing: could `in` fill in full up to limit_level?
     // Resting orders that self-match prevention would cancel do not count.
     bool can_fill(const Instrument& instrument, const Order& in, uint32_t limit_level) const;

@@ -31,18 +31,34 @@ public:
     // pool is where candidate keys are confirmed; it must outlive the index.
     OrderIndex(uint32_t max_orders, const OrderPool& pool);
 
-    // Pool index of the live order, or kNullIndex.
-    uint32_t find(uint32_t session_id, uint64_t cl_ord_id) const {
-        const uint32_t tag = tag_of(session_id, cl_ord_id);
-        for (uint32_t slot = home(tag);; slot = (slot + 1) & mask_) {
+    // A key's hash, computed once per command and passed to every call below that needs it.
+    struct Prepared {
+        uint32_t tag;
+    };
+    Prepared prepare(uint32_t session_id, uint64_t cl_ord_id) const { return Prepared{tag_of(session_id, cl_ord_id)}; }
+
+    // Starts loading the key's home line, for a find, insert or erase that follows other work.
+    void prefetch(Prepared key) const { __builtin_prefetch(&slots_[home(key.tag)]); }
+
+    // Slot holding the live order under the key, or kNullIndex; order_at(slot) is its pool index.
+    // A caller that removes the order passes the slot to erase_at() and saves a second probe.
+    uint32_t find_slot(Prepared key, uint32_t session_id, uint64_t cl_ord_id) const {
+        for (uint32_t slot = home(key.tag);; slot = (slot + 1) & mask_) {
             const Slot s = slots_[slot];
             if (s.order == kNullIndex) {
                 return kNullIndex;
             }
-            if (s.tag == tag && matches(s.order, session_id, cl_ord_id)) {
-                return s.order;
+            if (s.tag == key.tag && matches(s.order, session_id, cl_ord_id)) {
+                return slot;
             }
         }
+    }
+    uint32_t order_at(uint32_t slot) const { return slots_[slot].order; }
+
+    // Pool index of the live order, or kNullIndex.
+    uint32_t find(uint32_t session_id, uint64_t cl_ord_id) const {
+        const uint32_t slot = find_slot(prepare(session_id, cl_ord_id), session_id, cl_ord_id);
+        return slot == kNullIndex ? kNullIndex : slots_[slot].order;
     }
 
     // The key must be absent (ClOrdIDs are unique per session: the engine checks first).
@@ -50,12 +66,6 @@ public:
         insert(prepare(session_id, cl_ord_id), order);
     }
 
-    // A key's hash, kept by a caller that prefetches the home line early and inserts later.
-    struct Prepared {
-        uint32_t tag;
-    };
-    Prepared prepare(uint32_t session_id, uint64_t cl_ord_id) const { return Prepared{tag_of(session_id, cl_ord_id)}; }
-    void prefetch(Prepared key) const { __builtin_prefetch(&slots_[home(key.tag)]); }
     void insert(Prepared key, uint32_t order) {
         const uint32_t tag = key.tag;
         uint32_t slot = home(tag);
@@ -66,10 +76,18 @@ public:
         ++size_;
     }
 
-    // Starts loading the key's home line, for a find or erase that follows other work.
-    void prefetch(uint32_t session_id, uint64_t cl_ord_id) const {
-        __builtin_prefetch(&slots_[home(tag_of(session_id, cl_ord_id))]);
+    // Removes the entry of pool order `order`, which must be indexed under key: its slot is the one
+    // holding that pool index, so no order is read to confirm the key.
+    void erase(Prepared key, uint32_t order) {
+        uint32_t slot = home(key.tag);
+        while (slots_[slot].order != order) {
+            slot = (slot + 1) & mask_;
+        }
+        erase_at(slot);
     }
+
+    // Empties a slot that find_slot() returned.
+    void erase_at(uint32_t slot);
 
     // Removes the key if present; returns whether it was.
     bool erase(uint32_t session_id, uint64_t cl_ord_id);
