@@ -42,6 +42,7 @@ class DatagramSocket:
         self.fd = self.sock.fileno()
         self.address = self.sock.getsockname()
         self._schedule = schedule  # call_soon: a send outside a readable callback still leaves this pass
+        self.defer_flush = False  # inside a router pass that ends with flush(): nothing to schedule
         self._arena = ffi.new("unsigned char[]", MAX_BATCH * SLOT_SIZE)
         self._view = memoryview(ffi.buffer(self._arena))
         self._lens = ffi.new("uint32_t[]", MAX_BATCH)
@@ -124,7 +125,7 @@ class DatagramSocket:
         key = self._key_of.get(addr)
         if key is None:
             key = address_key(addr)
-        if not self._out:
+        if not self._out and not self.defer_flush:
             self._schedule(self.flush)
         self._out.append(data)
         self._out_keys.append(key)

@@ -43,6 +43,7 @@ class RouterRecovery:
         self._send: Send | None = None
         self._schedule: Callable | None = None
         self._scheduled = False
+        self.defer_flush = False  # inside a router pass: its end flushes, no loop callback needed
         self._closed = False
         self.sessions_restored = 0
 
@@ -109,7 +110,7 @@ class RouterRecovery:
             self._send(data, addr)
             return
         self._outbox.append((data, addr))
-        if not self._scheduled:
+        if not self._scheduled and not self.defer_flush:
             self._scheduled = True
             self._schedule(self.flush)
 
@@ -127,6 +128,13 @@ class RouterRecovery:
             send(data, addr)
         if out:
             router._flush_udp()  # the fast path queues sends until its flush
+
+    def end_pass(self) -> None:
+        """The router's pass is over: commit and send what it held (what a scheduled flush would
+        do one loop iteration later, an extra epoll_wait and callback per pass)."""
+        self.defer_flush = False
+        if self._outbox:
+            self.flush()
 
     def close(self) -> None:
         if self.log is not None:

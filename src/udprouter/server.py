@@ -127,6 +127,7 @@ class Router:
     def _on_udp_readable(self) -> None:
         """Drains the socket in recvmmsg batches, then ends the pass itself (no call_soon)."""
         udp = self.udp
+        self._open_pass()
         for _ in range(READS_PER_PASS):
             if self.capture is None:
                 n = udp.receive_raw()
@@ -211,13 +212,25 @@ class Router:
         self._pass_scheduled = False
         self.dispatcher.end_of_pass()
         self._rearm_events()
-        self._flush_udp()
+        self._close_pass()
         if self.capture is not None:
             self.capture.flush()
+
+    def _open_pass(self) -> None:
+        """Replies made until _close_pass wait for it instead of each scheduling a loop callback."""
+        self.recovery.defer_flush = True
+        if self.udp is not None:
+            self.udp.defer_flush = True
+
+    def _close_pass(self) -> None:
+        """Commits the router log and sends the pass's datagrams (one sendmmsg)."""
+        self.recovery.end_pass()
+        self._flush_udp()
 
     def _flush_udp(self) -> None:
         udp = self.udp
         if udp is not None:
+            udp.defer_flush = False
             before = udp.send_errors
             udp.flush()
             self.send_errors += udp.send_errors - before
@@ -228,11 +241,12 @@ class Router:
         ring = self.supervisor.ring
         if ring is None:
             return 0
+        self._open_pass()
         ring.drain_outbound_eventfd()
         drained = self.order_entry.drain()
         self._rearm_events()
         self.dispatcher.flush_sessions()
-        self._flush_udp()
+        self._close_pass()
         return drained
 
     def _rearm_events(self) -> None:
