@@ -25,6 +25,9 @@ written on the spot (live sessions, temporary file + rename); while running the 
 RouterLogCompactor off the loop (a 25 MB image took ~40 ms of the loop when written there): the
 loop only starts it and, at a later commit, installs it (copies the few records appended since the
 worker's last round, renames). Compaction stalls on the loop are kept in ``compaction_loop_ns``.
+Two image layouts replay alike: the opening one (image_records) and the worker's (the compactor's
+image_chunks: each chunk of kept frames a before-offer record of frames alone, then a closing
+record), whose chunks it can rewrite byte for byte; the worker folds with RawState (frames undecoded).
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
 With ``position_header`` set (the ring segment), every open and every commit whose written records
 advance done_through store it in the header's router_logged_through: the engine keeps the snapshot a
@@ -83,6 +86,7 @@ class ImageRecord(msgspec.Struct, tag="S", array_like=True):
 
 Record = PassRecord | ImageRecord
 _encoder = msgspec.msgpack.Encoder()
+encode_record = _encoder.encode
 _decoder = msgspec.msgpack.Decoder(Record)
 
 
@@ -99,10 +103,20 @@ class RecoveredSession:
         self.next_outbound = 1
         self.kept: deque[bytes] = deque(maxlen=capacity)
 
+    def add_frames(self, first_seq: int, frames: list[bytes]) -> None:
+        """Frames numbered first_seq onwards (the one place the fold touches the kept buffer)."""
+        if first_seq != self.next_outbound:  # never written so; a gap would misnumber the buffer
+            self.kept.clear()
+        self.kept.extend(frames)
+        self.next_outbound = first_seq + len(frames)
+
 
 class RecoveredState:
     """Everything replay found; `unconfirmed` is a trailing before-offer record that restore applies
-    only if its commands reached the ring (see confirm)."""
+    only if its commands reached the ring (see confirm). The compactor folds with a subclass whose
+    sessions keep their frames undecoded (session_type); the fold itself is this one."""
+
+    session_type = RecoveredSession
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -121,7 +135,7 @@ class RecoveredState:
     def session(self, session_id: int) -> RecoveredSession:
         found = self.sessions.get(session_id)
         if found is None:
-            found = self.sessions[session_id] = RecoveredSession(session_id, self.capacity)
+            found = self.sessions[session_id] = self.session_type(session_id, self.capacity)
         return found
 
     def apply(self, record: Record) -> None:
@@ -157,11 +171,7 @@ class RecoveredState:
             s = self.session(session_id)
             s.next_inbound, s.cl_ord_hwm, s.open_orders = next_inbound, hwm, open_orders
         for session_id, first_seq, frames in record.sent:
-            s = self.session(session_id)
-            if first_seq != s.next_outbound:  # never written so; a gap would misnumber the buffer
-                s.kept.clear()
-            s.kept.extend(frames)
-            s.next_outbound = first_seq + len(frames)
+            self.session(session_id).add_frames(first_seq, frames)
 
     def _apply_image(self, record: ImageRecord) -> None:
         self.command_through = record.command_through
@@ -172,7 +182,99 @@ class RecoveredState:
             s = self.session(image.session_id)
             s.next_inbound, s.cl_ord_hwm = image.next_inbound, image.cl_ord_hwm
             s.open_orders, s.next_outbound = image.open_orders, image.next_outbound
-            s.kept.extend(image.kept)
+            s.add_frames(image.next_outbound - len(image.kept), image.kept)
+
+
+# -- the compactor's fold: frames left undecoded ------------------------------------------------
+# Decoding every frame into a bytes object (and evicting most of them again from a 65536-frame
+# buffer) was most of a compaction's CPU. The worker decodes each record's frame list as
+# msgspec.Raw and keeps, per session, the undecoded msgpack items of the segments still in the
+# buffer; the image splices those bytes into its chunk records. The same msgpack, so recovery
+# reads the image with its usual decoder. The fold itself is RecoveredState's (apply, unconfirmed):
+# only the session's add_frames differs.
+
+
+class RawPassRecord(msgspec.Struct, tag="P", array_like=True):
+    """PassRecord with each session's frames left undecoded (encodes to the same bytes)."""
+
+    before_offer: bool
+    command_through: int
+    done_through: int
+    partial_seq: int
+    partial_n: int
+    inbound: list[tuple[int, int, int, int]]
+    sent: list[tuple[int, int, msgspec.Raw]]
+
+
+raw_decoder = msgspec.msgpack.Decoder(RawPassRecord | ImageRecord)
+_frames_decoder = msgspec.msgpack.Decoder(list[bytes])
+
+
+def array_header(n: int) -> bytes:
+    """The msgpack array header for n items (as msgspec writes it)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    return b"\xdc" + n.to_bytes(2, "big") if n < 1 << 16 else b"\xdd" + n.to_bytes(4, "big")
+
+
+def split_array(raw) -> tuple[int, memoryview]:
+    """(item count, the items' bytes) of an encoded msgpack array."""
+    view = memoryview(raw)
+    first = view[0]
+    if first & 0xF0 == 0x90:
+        return first & 0x0F, view[1:]
+    if first == 0xDC:
+        return int.from_bytes(view[1:3], "big"), view[3:]
+    if first == 0xDD:
+        return int.from_bytes(view[1:5], "big"), view[5:]
+    raise ValueError(f"not a msgpack array: first byte {first:#x}")
+
+
+class RawSession(RecoveredSession):
+    """A RecoveredSession whose kept buffer is a deque of segments (frame count, msgpack items,
+    record): at least the last `capacity` frames, in whole segments (trimmed when the image is
+    written). record: None for frames folded from the log, the framed chunk record for frames an
+    image of the compactor wrote (items is then a view of its tail): rewritten as is."""
+
+    __slots__ = ("capacity", "count")
+
+    def __init__(self, session_id: int, capacity: int) -> None:
+        super().__init__(session_id, capacity)
+        self.kept = deque()
+        self.capacity, self.count = capacity, 0
+
+    def add_frames(self, first_seq: int, frames) -> None:
+        if not isinstance(frames, msgspec.Raw):  # an image's kept list (not written so today)
+            frames = _encoder.encode(frames)
+        n, items = split_array(frames)
+        if first_seq != self.next_outbound:  # as RecoveredSession.add_frames
+            self.kept.clear()
+            self.count = 0
+        if n:
+            self.kept.append((n, items, None))
+            self.count += n
+        while self.kept and self.count - self.kept[0][0] >= self.capacity:  # wholly evicted
+            self.count -= self.kept.popleft()[0]
+        self.next_outbound = first_seq + n
+
+    def trim(self) -> None:
+        """Cuts the oldest segment to exactly the last `capacity` frames (decodes that one only)."""
+        excess = self.count - self.capacity
+        if excess > 0:
+            n, items, _ = self.kept.popleft()
+            frames = _frames_decoder.decode(array_header(n) + items)[excess:]
+            if frames:
+                self.kept.appendleft((*split_array(_encoder.encode(frames)), None))
+            self.count -= excess
+
+    def frames(self) -> list[bytes]:
+        """The kept frames decoded (tests)."""
+        self.trim()
+        return [f for n, items, _ in self.kept for f in _frames_decoder.decode(array_header(n) + items)]
+
+
+class RawState(RecoveredState):
+    session_type = RawSession
 
 
 def scan_records(data: bytes | memoryview, decoder: msgspec.msgpack.Decoder | None = _decoder):
@@ -211,7 +313,11 @@ def read_records(data: bytes) -> tuple[list[Record], int]:
 
 def frame_record(record: Record) -> bytes:
     payload = _encoder.encode(record)
-    return RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    return record_header(payload) + payload
+
+
+def record_header(payload: bytes) -> bytes:
+    return RECORD_HEADER.pack(len(payload), zlib.crc32(payload))
 
 
 def replay(directory: str | os.PathLike[str], capacity: int) -> RecoveredState:
@@ -396,6 +502,7 @@ class RouterLog:
 
     def _compact(self) -> None:
         """At open: rewrites the file as one image of the live state (temporary file, fsync, rename)."""
+        self.compactor.carried = None  # describes the file being replaced
         if self._fd is not None:
             self._buffer.clear()  # everything in it is already part of the live state
             os.close(self._fd)

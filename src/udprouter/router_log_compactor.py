@@ -4,13 +4,25 @@ The image is built from the log file itself, not from the live sessions: copying
 retransmission buffer on the loop (a list of 65536 references per session) already costs 1-2 ms
 each, and the fold of the file up to a record boundary is by construction the state recovery would
 rebuild from it. The worker thread reads the file, folds the valid records it finds into a
-RecoveredState, writes that state as an image (ImageRecord + kept frames in chunks) to
+RecoveredState, writes that state as an image (ImageRecord + kept frames in chunk records) to
 ``router.log.tmp``, re-emits a trailing write-ahead record the fold left unconfirmed (recovery must
 still decide it against the ring), then copies the raw records the loop appended meanwhile in a few
 rounds and syncs. Only the remainder appended after its last round is copied on the loop (install),
 before the rename: a crash at any step leaves either the old complete log or the new complete one.
 The worker holds the GIL in slices of about SLICE_S and then sleeps briefly, so the loop thread
 waits at most one slice whenever it wants the interpreter back.
+
+Incremental: the CPU of a compaction follows the bytes appended since the last one, not the image.
+  * The fold keeps frames undecoded (RawState: msgpack segments per session, see router_log), so a
+    frame costs no Python object, and most appended frames are evicted from the buffer unseen.
+  * The worker's fold is carried to the next compaction (Carried: the state and the offset just
+    after the image in the installed file), which folds only the records after it. It is handed to
+    the worker at start and back at install; a failed compaction drops it (the worker may have
+    half updated it) and so do close and open: the next compaction then folds the whole file.
+    Checked against the file's inode, so it never applies to a file it was not made for.
+  * Image chunks are records whose bytes depend only on their frames (image_chunks), so a chunk
+    still whole from the last image is written again as it is: new frames are encoded and CRC'd once.
+bench/bench_compaction.py measures it against the previous full decoded fold in the same run.
 """
 
 from __future__ import annotations
@@ -19,9 +31,11 @@ import contextlib
 import enum
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -31,7 +45,7 @@ SLICE_S = 100e-6  # the longest the worker holds the interpreter before it lets 
 YIELD_S = 20e-6
 TAIL_ROUNDS = 4  # worker rounds copying what the loop appended meanwhile ...
 TAIL_SMALL = 64 << 10  # ... until a round found less than this
-WORKER_CHUNK_FRAMES = 512  # small records: encoding one holds the interpreter ~50 us
+CHUNK_BYTES = 64 << 10  # image chunk records of kept frames: building one holds the interpreter ~20 us
 
 
 class CompactionStep(enum.IntEnum):
@@ -49,6 +63,16 @@ class BuiltImage(msgspec.Struct, frozen=True):
     image_bytes: int  # the image part of the tmp file (what the next compaction will cost)
     size: int  # the tmp file's size (image + copied tail)
     done_through: int  # done_through of the image (the newest record in it when no tail follows)
+    carry: Carried | None = None  # the fold to resume once this file is installed
+
+
+class Carried(NamedTuple):
+    """A fold of a log file up to offset: the next compaction folds only the records after it.
+    Valid only for the file it was made for (inode: the tmp file renamed over the log)."""
+
+    state: rl.RawState
+    offset: int
+    inode: tuple[int, int]  # (st_dev, st_ino)
 
 
 class _Slicer:
@@ -69,21 +93,56 @@ def valid_length(data: bytes | memoryview) -> int:
     return max((end for _, end in rl.scan_records(data, None)), default=0)
 
 
-def fold(data: bytes, capacity: int, slicer: _Slicer) -> tuple[rl.RecoveredState, int]:
-    """The state the valid records at the start of data replay to, and the bytes they cover."""
-    state = rl.RecoveredState(capacity)
+def fold(data: bytes, state: rl.RawState, slicer: _Slicer) -> int:
+    """Folds the valid records at the start of data into state; returns the bytes they cover."""
     offset = 0
-    for record, end in rl.scan_records(data, msgspec.msgpack.Decoder(rl.Record)):
+    for record, end in rl.scan_records(data, rl.raw_decoder):
         state.apply(record)
         offset = end
         slicer.tick()
-    return state, offset
+    return offset
+
+
+def image_chunks(state: rl.RawState, chunk_bytes: int = CHUNK_BYTES):
+    """state as framed records: the ImageRecord of every session's numbers, each session's kept
+    frames in chunk records of about chunk_bytes, a record closing the chunks. A chunk record is a
+    before-offer PassRecord of frames alone (numbers 0): the next record applies it without touching
+    the state's numbers, and its bytes depend only on (session, first seq, frames), so a chunk of the
+    previous image still whole is written again as it is (no encoding, no CRC). The closing record
+    repeats the numbers, so no chunk is left trailing for recovery to decide. Leaves each session's
+    kept deque holding the chunks written (the carried state no longer pins the read buffer)."""
+    numbers = [rl.SessionImage(sid, s.next_inbound, s.cl_ord_hwm, s.open_orders, s.next_outbound)
+               for sid, s in sorted(state.sessions.items())]
+    yield rl.frame_record(rl.ImageRecord(state.command_through, state.done_through, *state.partial, numbers))
+    for sid in sorted(state.sessions):
+        s = state.sessions[sid]
+        s.trim()
+        first = s.next_outbound - s.count
+        segments, s.kept = s.kept, deque()
+        while segments:
+            if segments[0][2] is not None:  # a chunk of the last image, still whole
+                segment = segments.popleft()
+            else:  # frames folded from the log since: a new chunk
+                n, parts, size = 0, [], 0
+                while segments and segments[0][2] is None and (not parts or size < chunk_bytes):
+                    k, items, _ = segments.popleft()
+                    n, size = n + k, size + len(items)
+                    parts.append(items)
+                frames = msgspec.Raw(b"".join((rl.array_header(n), *parts)))
+                payload = rl.encode_record(rl.RawPassRecord(True, 0, 0, 0, 0, [], [(sid, first, frames)]))
+                record = rl.record_header(payload) + payload
+                segment = (n, memoryview(record)[len(record) - size:], record)  # the frames end it
+            s.kept.append(segment)
+            first += segment[0]
+            yield segment[2]
+    closing = rl.PassRecord(False, state.command_through, state.done_through, *state.partial, [], [])
+    yield rl.frame_record(closing)
 
 
 def _write_records(fd: int, records, slicer: _Slicer) -> int:
     size = 0
     for record in records:
-        size += rl.write_all(fd, rl.frame_record(record))
+        size += rl.write_all(fd, record)
         slicer.tick()
     return size
 
@@ -99,18 +158,30 @@ def _copy_range(src: int, dst: int, start: int, end: int) -> int:
     return start + valid
 
 
-def build_image(path: Path, tmp: Path, capacity: int, sync: bool) -> BuiltImage:
-    """Worker: folds the log at path into an image written to tmp, plus the tail appended meanwhile."""
+def build_image(path: Path, tmp: Path, capacity: int, sync: bool,
+                carried: Carried | None = None) -> BuiltImage:
+    """Worker: folds the log at path into an image written to tmp, plus the tail appended meanwhile.
+    With carried (the fold of this very file up to carried.offset) only the records after it are
+    folded; carried.state is updated in place, so the caller must not use it again (see take)."""
     slicer = _Slicer()
     src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        state, consumed = fold(os.pread(src, os.fstat(src).st_size, 0), capacity, slicer)
-        image = rl.image_records(state.command_through, state.done_through, state.partial,
-                                 _sessions_of(state), WORKER_CHUNK_FRAMES)
-        image_bytes = _write_records(dst, image, slicer)
+        stat = os.fstat(src)
+        if carried is None or carried.inode != (stat.st_dev, stat.st_ino) or carried.offset > stat.st_size:
+            state, start = rl.RawState(capacity), 0  # first compaction of this file: fold all of it
+        else:
+            state, start = carried.state, carried.offset
+        consumed = start + fold(os.pread(src, stat.st_size - start, start), state, slicer)
+        image_bytes = _write_records(dst, image_chunks(state, CHUNK_BYTES), slicer)
         if state.unconfirmed is not None:  # recovery still decides it against the ring
-            image_bytes += rl.write_all(dst, rl.frame_record(state.unconfirmed))
+            framed = rl.frame_record(state.unconfirmed)
+            image_bytes += rl.write_all(dst, framed)
+            # Its own copy: a Raw from the fold would pin the whole read buffer until next time.
+            state.unconfirmed = rl.raw_decoder.decode(memoryview(framed)[rl.RECORD_HEADER.size:])
+        # The fold resumes after the image in the new file, with the same unconfirmed record.
+        dst_stat = os.fstat(dst)
+        carry = Carried(state, image_bytes, (dst_stat.st_dev, dst_stat.st_ino))
         if sync:
             os.fdatasync(dst)  # the big sync here, so the one after the tail rounds is short
         for _ in range(TAIL_ROUNDS):
@@ -124,13 +195,7 @@ def build_image(path: Path, tmp: Path, capacity: int, sync: bool) -> BuiltImage:
     finally:
         os.close(src)
         os.close(dst)
-    return BuiltImage(consumed, image_bytes, size, state.done_through)
-
-
-def _sessions_of(state: rl.RecoveredState):
-    for sid in sorted(state.sessions):
-        s = state.sessions[sid]
-        yield sid, s.next_inbound, s.cl_ord_hwm, s.open_orders, s.next_outbound, s.kept
+    return BuiltImage(consumed, image_bytes, size, state.done_through, carry)
 
 
 class RouterLogCompactor:
@@ -149,6 +214,10 @@ class RouterLogCompactor:
         self.step_hook: Callable[[str], None] | None = None
         self.failures = 0
         self.last_error: BaseException | None = None
+        # The fold behind the installed file, handed to the next worker; None: fold the whole file
+        # (first compaction, after a failed one, after close) - its records are the truth.
+        self.carried: Carried | None = None
+        self.incremental = 0  # compactions started with a carried fold (tests, benchmarks)
 
     @property
     def in_flight(self) -> bool:
@@ -158,7 +227,10 @@ class RouterLogCompactor:
         """Hands the rewrite of the records already written to the file to the worker thread."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="router-log-compaction")
-        self._future = self._executor.submit(build_image, self.path, self.tmp, self.capacity, self.sync)
+        carried, self.carried = self.carried, None  # the worker owns it now: it folds into it
+        self.incremental += carried is not None
+        self._future = self._executor.submit(build_image, self.path, self.tmp, self.capacity, self.sync,
+                                             carried)
 
     def ready(self) -> bool:
         return self._future is not None and self._future.done()
@@ -174,7 +246,8 @@ class RouterLogCompactor:
         return True
 
     def take(self) -> BuiltImage | None:
-        """The finished worker's image (None: it failed; the old log stays, the tmp file is removed)."""
+        """The finished worker's image (None: it failed; the old log stays, the tmp file is removed,
+        the carried fold, possibly half updated, is gone: the next compaction folds the whole log)."""
         future, self._future = self._future, None
         error = future.exception()
         if error is None:
@@ -205,6 +278,7 @@ class RouterLogCompactor:
         if self.fsync:
             rl.sync_directory(self.path.parent)
         self._step("renamed")
+        self.carried = built.carry  # only now is the built file the log it describes
         return new_size
 
     def close_later(self, fd: int) -> None:
@@ -213,6 +287,7 @@ class RouterLogCompactor:
 
     def discard(self) -> None:
         """Close: waits for a running worker and drops its work (the old log is complete)."""
+        self.carried = None
         if self._future is not None:
             self.wait()
             self._future = None

@@ -3,7 +3,10 @@ to the same state as the uncompacted log; a crash at each step (worker writing, 
 leaves a log that recovers that state; a failed worker leaves the old log and is retried; the loop's
 share of a compaction is timed."""
 
+import os
 import shutil
+
+import pytest
 
 from udprouter.config import KeyConfig
 from udprouter.router_log import FILE_NAME, RECORD_HEADER, RouterLog, frame_record, read_records, replay
@@ -210,3 +213,62 @@ def test_frame_records_are_whole_records_for_the_scan(tmp_path):
     extra = frame_record(read_records(data)[0][0])
     assert valid_length(data + extra) == len(data) + len(extra)
     assert valid_length(data + extra[:-1]) == len(data)
+
+
+def write_then_fail(fd, records, slicer):
+    """A worker that dies half way through its image (after folding into the carried state)."""
+    for i, record in enumerate(records):
+        if i == 3:
+            raise OSError("disk full")
+        os.write(fd, record)
+
+
+@pytest.mark.parametrize("durability", ["os", "fsync"])
+def test_router_log_compactions_with_a_failure_and_a_reopen_in_between(tmp_path, durability, monkeypatch):
+    """The RouterLog path: threshold-started compactions resume the carried fold; a failed one
+    drops it (the next folds the whole log); close and open start afresh; replay matches."""
+    directory = tmp_path / "live"
+    log = RouterLog(directory, durability, CAPACITY, compact_bytes=2048)
+    sessions = make_sessions(log, 3)
+    log.open()
+    passes = 0
+
+    def run_until_installed(max_passes: int = 200) -> None:
+        nonlocal passes
+        before = log.compactions
+        for _ in range(max_passes):
+            one_pass(log, sessions, passes)
+            passes += 1
+            log.wait_compaction(timeout=10)
+            if log.compactions > before:
+                return
+        raise AssertionError("no compaction installed")
+
+    for _ in range(3):
+        run_until_installed()
+    assert log.compactor.incremental >= 2 and log.compactor.carried is not None
+    # A worker that dies after folding into the carried state: the old log stays, the fold goes.
+    monkeypatch.setattr("udprouter.router_log_compactor._write_records", write_then_fail)
+    for _ in range(200):  # the failure is taken by a commit or by the wait, whichever comes first
+        one_pass(log, sessions, passes)
+        passes += 1
+        log.wait_compaction(timeout=10)
+        if log.compactor.failures:
+            break
+    monkeypatch.undo()
+    assert log.compactor.failures == 1
+    assert log.compactor.carried is None
+    incremental = log.compactor.incremental
+    run_until_installed()
+    assert log.compactor.incremental == incremental  # folded the whole log
+    run_until_installed()
+    assert log.compactor.incremental == incremental + 1
+    assert state_of(directory) == reference_state(tmp_path, passes, 3)
+    log.close()
+    assert log.compactor.carried is None
+    log.open()  # reopen: a fresh opening image, nothing carried over
+    assert log.compactor.carried is None
+    run_until_installed()
+    run_until_installed()
+    assert state_of(directory) == reference_state(tmp_path, passes, 3)
+    log.close()
