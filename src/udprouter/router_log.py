@@ -27,7 +27,8 @@ loop only starts it and, at a later commit, installs it (copies the few records 
 worker's last round, renames). Compaction stalls on the loop are kept in ``compaction_loop_ns``.
 Two image layouts replay alike: the opening one (image_records) and the worker's (the compactor's
 image_chunks: each chunk of kept frames a before-offer record of frames alone, then a closing
-record), whose chunks it can rewrite byte for byte; the worker folds with RawState (frames undecoded).
+record), whose chunks it copies byte for byte into the next image; the worker folds with RawState
+(frames undecoded).
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
 With ``position_header`` set (the ring segment), every open and every commit whose written records
 advance done_through store it in the header's router_logged_through: the engine keeps the snapshot a
@@ -207,7 +208,7 @@ class RawPassRecord(msgspec.Struct, tag="P", array_like=True):
 
 
 raw_decoder = msgspec.msgpack.Decoder(RawPassRecord | ImageRecord)
-_frames_decoder = msgspec.msgpack.Decoder(list[bytes])
+frames_decoder = msgspec.msgpack.Decoder(list[bytes])
 
 
 def array_header(n: int) -> bytes:
@@ -231,10 +232,11 @@ def split_array(raw) -> tuple[int, memoryview]:
 
 
 class RawSession(RecoveredSession):
-    """A RecoveredSession whose kept buffer is a deque of segments (frame count, msgpack items,
-    record): at least the last `capacity` frames, in whole segments (trimmed when the image is
-    written). record: None for frames folded from the log, the framed chunk record for frames an
-    image of the compactor wrote (items is then a view of its tail): rewritten as is."""
+    """A RecoveredSession whose kept buffer is a deque of segments (frame count, items, where): at
+    least the last `capacity` frames, in whole segments (the compactor trims the oldest when it
+    writes the image). Frames folded from the log: items is their msgpack, where None. Frames in a
+    chunk record of the image the compactor wrote last: items None, where (offset, length, items
+    length) of that record in the installed file (held there, not in memory)."""
 
     __slots__ = ("capacity", "count")
 
@@ -256,21 +258,6 @@ class RawSession(RecoveredSession):
         while self.kept and self.count - self.kept[0][0] >= self.capacity:  # wholly evicted
             self.count -= self.kept.popleft()[0]
         self.next_outbound = first_seq + n
-
-    def trim(self) -> None:
-        """Cuts the oldest segment to exactly the last `capacity` frames (decodes that one only)."""
-        excess = self.count - self.capacity
-        if excess > 0:
-            n, items, _ = self.kept.popleft()
-            frames = _frames_decoder.decode(array_header(n) + items)[excess:]
-            if frames:
-                self.kept.appendleft((*split_array(_encoder.encode(frames)), None))
-            self.count -= excess
-
-    def frames(self) -> list[bytes]:
-        """The kept frames decoded (tests)."""
-        self.trim()
-        return [f for n, items, _ in self.kept for f in _frames_decoder.decode(array_header(n) + items)]
 
 
 class RawState(RecoveredState):

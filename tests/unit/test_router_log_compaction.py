@@ -3,7 +3,6 @@ to the same state as the uncompacted log; a crash at each step (worker writing, 
 leaves a log that recovers that state; a failed worker leaves the old log and is retried; the loop's
 share of a compaction is timed."""
 
-import os
 import shutil
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from udprouter.config import KeyConfig
 from udprouter.router_log import FILE_NAME, RECORD_HEADER, RouterLog, frame_record, read_records, replay
 from udprouter.router_log_compactor import CompactionStep, build_image, valid_length
+from udprouter.router_log_compactor import _write_records as write_records
 from udprouter.server_session import ServerSession, not_applied_frame
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)
@@ -215,12 +215,14 @@ def test_frame_records_are_whole_records_for_the_scan(tmp_path):
     assert valid_length(data + extra[:-1]) == len(data)
 
 
-def write_then_fail(fd, records, slicer):
+def write_then_fail(dst, records, slicer, src):
     """A worker that dies half way through its image (after folding into the carried state)."""
-    for i, record in enumerate(records):
-        if i == 3:
-            raise OSError("disk full")
-        os.write(fd, record)
+    def until_the_fourth():
+        for i, record in enumerate(records):
+            if i == 3:
+                raise OSError("disk full")
+            yield record
+    return write_records(dst, until_the_fourth(), slicer, src)
 
 
 @pytest.mark.parametrize("durability", ["os", "fsync"])

@@ -14,10 +14,13 @@ from udprouter import router_log as rl
 from udprouter import router_log_compactor as rlc
 from udprouter.router_log import FILE_NAME, PassRecord, frame_record, image_records, read_records, replay
 from udprouter.router_log_compactor import CompactionStep, RouterLogCompactor, build_image
+from udprouter.router_log_compactor import _write_records as write_records
 
 
 def frame(sid: int, seq: int, padding: int) -> bytes:
-    return sid.to_bytes(2, "little") + seq.to_bytes(4, "little") + bytes(padding)
+    """Distinct to the last byte (a frame cut or shifted by one byte differs)."""
+    tail = bytes([(seq + i) % 251 + 1 for i in range(padding)])
+    return sid.to_bytes(2, "little") + seq.to_bytes(4, "little") + tail
 
 
 def snapshot(directory: Path, capacity: int) -> tuple:
@@ -92,12 +95,14 @@ class Twin:
         assert snapshot(self.live, self.capacity) == snapshot(self.ref, self.capacity)
 
 
-def write_then_fail(fd, records, slicer):
-    """A worker that dies half way through the image (after folding into the carried state)."""
-    for i, record in enumerate(records):
-        if i == 3:
-            raise OSError("disk full")
-        rl.write_all(fd, record)
+def write_then_fail(dst, records, slicer, src):
+    """A worker that dies half way through its image (after folding into the carried state)."""
+    def until_the_fourth():
+        for i, record in enumerate(records):
+            if i == 3:
+                raise OSError("disk full")
+            yield record
+    return write_records(dst, until_the_fourth(), slicer, src)
 
 
 passes = st.tuples(
