@@ -47,7 +47,7 @@ def limits_table(risk: Risk):
 class FastIngest:
     def __init__(self, risk: Risk, order_entry: OrderEntry) -> None:
         self.order_entry = order_entry
-        self._limits, self._table = limits_table(risk)  # the table must live as long as the limits
+        self._limits, self._instruments = limits_table(risk)  # the array must live as long as the limits
         self._batch = ffi.new("udr_fp_batch *")
         self._batch.cmds = order_entry._cmds
         self._batch.capacity = BATCH_CAPACITY
@@ -56,8 +56,8 @@ class FastIngest:
         # Sources bound to established sessions, for run(): the C table, and the sessions it points
         # to (kept alive here: the table holds their udr_fp_session pointers).
         self._slots = ffi.new("udr_fp_addr_entry[]", ADDRESS_SLOTS)
-        self._table = ffi.new("udr_fp_addr_table *")
-        self._table.slots, self._table.mask = self._slots, ADDRESS_SLOTS - 1
+        self._addresses = ffi.new("udr_fp_addr_table *")
+        self._addresses.slots, self._addresses.mask = self._slots, ADDRESS_SLOTS - 1
         self._bound: dict[int, ServerSession] = {}
         self._stopped = ffi.new("int *")
         self._run_applied = ffi.new("uint32_t *")
@@ -106,7 +106,7 @@ class FastIngest:
             ffi.memmove(self._slots, bytes(ffi.sizeof(self._slots)), ffi.sizeof(self._slots))
             self._bound.clear()
         self._bound[key] = session
-        lib.udr_fp_addr_set(self._table, key, session.ctx.fp)
+        lib.udr_fp_addr_set(self._addresses, key, session.ctx.fp)
 
     def bound(self, key: int) -> ServerSession | None:
         return self._bound.get(key)
@@ -120,7 +120,7 @@ class FastIngest:
         b = self._batch
         while True:
             self._run_applied[0] = self._touched_n[0] = 0
-            stop = lib.udr_fp_ingest_run(arena, lib.UDR_IO_SLOT_SIZE, lens, keys, start, n, self._table,
+            stop = lib.udr_fp_ingest_run(arena, lib.UDR_IO_SLOT_SIZE, lens, keys, start, n, self._addresses,
                                          self._limits, b, now_ns, self._stopped, self._run_applied,
                                          self._touched, self._touched_n)
             applied, stopped = self._run_applied[0], self._stopped[0]
