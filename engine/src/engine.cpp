@@ -197,7 +197,6 @@ void Engine::init_order(Order& o, const udr_command& c, int64_t price, uint32_t 
     o.order_id = c.command_seq;
     o.price = price;
     o.next = kNullIndex;
-    o.pos = 0;
     o.session_id = c.session_id;
     o.account = c.account;
     o.order_qty = c.order_qty;

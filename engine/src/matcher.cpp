@@ -70,7 +70,8 @@ void Matcher::cancel_self_match(OrderBook& book, uint32_t resting, uint64_t comm
 }
 
 void Matcher::retire(OrderBook& book, uint32_t resting) {
-    book.remove(pool_, resting);
+    book.remove_front(pool_, resting); // matching takes each level's oldest order
+
     const Order& r = pool_[resting];
     index_.erase(index_.prepare(r.session_id, r.cl_ord_id), resting);
     pool_.release(resting);

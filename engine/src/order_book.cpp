@@ -23,11 +23,15 @@ void OrderBook::add(OrderPool& pool, uint32_t order) {
     }
 }
 
-void OrderBook::remove(OrderPool& pool, uint32_t order) {
+void OrderBook::remove(OrderPool& pool, uint32_t order, bool front) {
     const Order& o = pool[order];
     const SideIndex side = side_index(o.side);
     PriceLevel& lvl = levels_[index(side)][o.level];
-    lvl.unlink(pool, order);
+    if (front) {
+        lvl.unlink_front(pool);
+    } else {
+        lvl.unlink(pool, order);
+    }
     if (!lvl.empty()) {
         return;
     }

@@ -3,7 +3,7 @@
 namespace udprouter::engine {
 
 OrderPool::OrderPool(uint32_t capacity, uint64_t price_levels)
-    : orders_(capacity == 0 ? 1 : capacity), queues_(capacity, price_levels), capacity_(capacity) {
+    : orders_(capacity == 0 ? 1 : capacity), positions_(capacity == 0 ? 1 : capacity), queues_(capacity, price_levels), capacity_(capacity) {
     clear();
 }
 

@@ -1,7 +1,8 @@
 // order.h - one live order, exactly one cache line.
 //
 // Orders live in the OrderPool; a resting order's pool index sits in its price level's queue
-// (QueueSlab) at position pos, so a cancel finds its entry without walking the level.
+// (QueueSlab) at the position OrderPool::pos() keeps, so a cancel finds its entry without walking
+// the level.
 #ifndef UDPROUTER_ENGINE_ORDER_H
 #define UDPROUTER_ENGINE_ORDER_H
 
@@ -22,7 +23,6 @@ struct alignas(64) Order {
     uint64_t order_id;     // command_seq of the NewOrderSingle that created the order
     int64_t price;         // mantissa, exponent -9
     uint32_t next;         // free-list link while the order is not in use
-    uint32_t pos;          // position of the order's entry in its level's queue (QueueSlab)
     uint32_t session_id;
     uint32_t account;
     uint32_t order_qty;    // OrderQty as last accepted or replaced

@@ -33,7 +33,9 @@ public:
     void add(OrderPool& pool, uint32_t order);
 
     // Takes pool[order] out of the book.
-    void remove(OrderPool& pool, uint32_t order);
+    void remove(OrderPool& pool, uint32_t order) { remove(pool, order, false); }
+    // The same for the oldest order of its level (what matching removes).
+    void remove_front(OrderPool& pool, uint32_t order) { remove(pool, order, true); }
 
     // Next non-empty level worse than `from` (lower for bids, higher for asks), or kNoLevel.
     uint32_t next_worse(SideIndex side, uint32_t from) const;
@@ -49,6 +51,7 @@ private:
     void unmark(SideIndex side, uint32_t level) {
         bits_[index(side)][level >> 6] &= ~(uint64_t{1} << (level & 63));
     }
+    void remove(OrderPool& pool, uint32_t order, bool front);
     uint32_t highest_below(SideIndex side, uint32_t from) const;
     uint32_t lowest_above(SideIndex side, uint32_t from) const;
 

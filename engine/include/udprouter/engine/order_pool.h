@@ -3,6 +3,12 @@
 // acquire() pops a LIFO free list so the most recently freed (cache-warm) order is reused first;
 // a full pool is a returned kNullIndex, never an allocation. The orders sit on huge pages where the
 // kernel allows (a cancel reads a random order: 4 KB pages would add a TLB miss to most of them).
+//
+// Each order's queue position (where its pool index sits in its level's QueueSlab chunks) is kept
+// in a separate 4-byte array rather than in the Order: compacting a level rewrites the position of
+// every order it moves, and in a 4-byte array those writes land in a few hot lines instead of
+// fetching each moved order's line from memory. A cancel reads the position and the order in
+// parallel (both follow from the pool index alone).
 #ifndef UDPROUTER_ENGINE_ORDER_POOL_H
 #define UDPROUTER_ENGINE_ORDER_POOL_H
 
@@ -37,6 +43,9 @@ public:
     }
 
     Order& operator[](uint32_t index) { return orders_[index]; }
+    // Position of a resting order's entry in its level's queue.
+    uint32_t& pos(uint32_t index) { return positions_[index]; }
+    uint32_t pos(uint32_t index) const { return positions_[index]; }
     // The price levels' queues, sized from the pool's capacity so no append can fail.
     QueueSlab& queues() { return queues_; }
     const QueueSlab& queues() const { return queues_; }
@@ -51,6 +60,7 @@ public:
 
 private:
     HugePageArray<Order> orders_;
+    HugePageArray<uint32_t> positions_;
     QueueSlab queues_;
     uint32_t capacity_;
     uint32_t free_head_ = kNullIndex;

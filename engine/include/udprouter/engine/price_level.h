@@ -3,7 +3,7 @@
 // head is the position of the oldest live order (tombstones before it are always skipped at
 // once, so matching never reads one); tail is the position of the newest entry. A cancel in the
 // middle leaves a tombstone; when tombstones outnumber live orders (and exceed a small slack)
-// the level compacts, rewriting Order::pos only for the orders that move. There is no running
+// the level compacts, rewriting OrderPool::pos only for the orders that move. There is no running
 // quantity total: keeping one cost a second cache line per level on every add, cancel and fill,
 // while the FillOrKill pre-check that read it reads the orders it is about to fill anyway.
 #ifndef UDPROUTER_ENGINE_PRICE_LEVEL_H
@@ -53,26 +53,34 @@ struct PriceLevel {
         q.entry(pos) = index;
         tail = pos;
         ++live;
-        pool[index].pos = pos;
+        pool.pos(index) = pos;
     }
 
     void unlink(OrderPool& pool, uint32_t index) {
-        const Order& order = pool[index];
         --live;
         if (live == 0) {
             release_all(pool.queues());
             return;
         }
-        if (order.pos == head) {
+        const uint32_t pos = pool.pos(index);
+        if (pos == head) {
             advance_head(pool.queues());
         } else {
-            pool.queues().entry(order.pos) = QueueSlab::kTombstone;
+            pool.queues().entry(pos) = QueueSlab::kTombstone;
             ++tombs;
         }
-        // After any removal (a head removal lowers live too), so the slab's capacity bound holds.
-        if (tombs > live && tombs > kMaxSlackTombs) {
-            compact(pool);
+        compact_if_due(pool);
+    }
+
+    // unlink() of the oldest order (matching removes only those), without reading its position.
+    void unlink_front(OrderPool& pool) {
+        --live;
+        if (live == 0) {
+            release_all(pool.queues());
+            return;
         }
+        advance_head(pool.queues());
+        compact_if_due(pool);
     }
 
     // Calls f(pool index) for each order, oldest first.
@@ -94,6 +102,13 @@ struct PriceLevel {
     }
 
 private:
+    // After any removal (a head removal lowers live too), so the slab's capacity bound holds.
+    void compact_if_due(OrderPool& pool) {
+        if (tombs > live && tombs > kMaxSlackTombs) {
+            compact(pool);
+        }
+    }
+
     // Steps past the head entry and any tombstones after it, freeing chunks left behind.
     void advance_head(QueueSlab& q) {
         uint32_t pos = head;
@@ -131,7 +146,7 @@ private:
             if (index != QueueSlab::kTombstone) {
                 if (write != read) {
                     q.entry(write) = index;
-                    pool[index].pos = write;
+                    pool.pos(index) = write;
                 }
                 last = write;
                 if (read != tail) {

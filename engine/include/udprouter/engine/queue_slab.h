@@ -1,7 +1,7 @@
 // queue_slab.h - the storage of every price level's FIFO: 64-byte chunks of 16 order indices.
 //
 // A level's queue is a chain of chunks holding pool indices in time priority. Canceling an order
-// writes a tombstone into its entry (found from Order::pos) instead of relinking two neighbour
+// writes a tombstone into its entry (found from OrderPool::pos) instead of relinking two neighbour
 // orders, which were two random cache misses per cancel; a level's entries are contiguous, so
 // matching and compaction read a few lines per level instead of one line per order.
 //
