@@ -2,8 +2,9 @@
 
     python -m bench.bench_compaction [--quick] [--json]
 
-A log like the one the UDP benchmark leaves: SESSIONS sessions whose retransmission buffers are full
-(65536 frames of 64 bytes each, so the image is about 17 MB), then one session trading: per loop pass
+A log like the one the UDP benchmark leaves: 4 sessions whose retransmission buffers are full (65536
+frames of 64 bytes each, so the image is about 17 MB; and a 1-session scenario, a 4 MB image, where
+the 16 MB threshold sets the bytes appended per compaction), the last one trading: per loop pass
 a before-offer record and a commit record with FRAMES_PER_PASS frames (router logs of max20 runs hold
 300-1200 per commit). Each round appends what triggers a compaction (max(journal.router_log_compact_bytes,
 image size)), then measures on that same file, in this thread, what the worker thread would spend
@@ -35,7 +36,7 @@ from udprouter import router_log as rl
 from udprouter.router_log_compactor import RouterLogCompactor, _Slicer, build_image
 
 CAPACITY = 65536
-SESSIONS = 4
+SCENARIOS = {"4 full buffers": 4, "1 full buffer": 1}  # sessions; the last one trades
 FRAME_BYTES = 64
 FRAMES_PER_PASS = 500
 COMPACT_BYTES = 16 << 20  # journal.router_log_compact_bytes default
@@ -49,10 +50,10 @@ def frame(i: int) -> bytes:
 class Log:
     """A router.log written the way RouterLog writes it, without the sessions around it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, sessions: int) -> None:
         self.path = directory / rl.FILE_NAME
         self.command_through = 0
-        self.next_seq = {sid: CAPACITY + 1 for sid in range(1, SESSIONS + 1)}
+        self.next_seq = {sid: CAPACITY + 1 for sid in range(1, sessions + 1)}
         self.pool = [frame(i) for i in range(4096)]
         full = [(sid, 1, 0, 0, CAPACITY + 1, self.pool * (CAPACITY // len(self.pool)))
                 for sid in self.next_seq]
@@ -61,7 +62,7 @@ class Log:
                 f.write(rl.frame_record(record))
 
     def append(self, nbytes: int) -> None:
-        sid = SESSIONS  # the one trading session
+        sid = len(self.next_seq)  # the one trading session
         out = bytearray()
         while len(out) < nbytes:
             self.command_through += FRAMES_PER_PASS // 2
@@ -110,11 +111,25 @@ def snapshot(state: rl.RecoveredState) -> tuple:
 
 
 def run(quick: bool) -> list[dict]:
-    rounds = 5 if quick else 11
+    entries = []
+    for scenario, sessions in SCENARIOS.items():
+        per_mb, image_bytes = measure(sessions, 5 if quick else 11)
+        baseline = statistics.median(per_mb["decoded full fold"])
+        for name, values in per_mb.items():
+            figure = statistics.median(values)
+            entries.append({"name": f"compaction {name}, {scenario} ({image_bytes / 1e6:.0f} MB image)",
+                            "figure": round(figure * 1e3, 2), "unit": "CPU ms per MB appended",
+                            "baseline_name": "decoded full fold", "baseline": round(baseline * 1e3, 2),
+                            "ratio": round(figure / baseline, 3), "rounds": len(values)})
+    return entries
+
+
+def measure(sessions: int, rounds: int) -> tuple[dict[str, list[float]], int]:
+    """CPU seconds per MB appended of each way, one value per round; and the last image's size."""
     per_mb: dict[str, list[float]] = {"decoded full fold": [], "raw full fold": [], "incremental": []}
     with tempfile.TemporaryDirectory(prefix="bench-compaction-") as work:
         directory = Path(work)
-        log = Log(directory)
+        log = Log(directory, sessions)
         compactor = RouterLogCompactor(log.path, CAPACITY, "os")
         scratch = directory / "scratch"
         image_bytes = log.path.stat().st_size
@@ -138,15 +153,7 @@ def run(quick: bool) -> list[dict]:
             compactor.install(built, log.path.stat().st_size)  # after all three read the same file
             image_bytes = built.image_bytes
             assert snapshot(rl.replay(directory, CAPACITY)) == expected, f"round {r}: state differs"
-    baseline = statistics.median(per_mb["decoded full fold"])
-    entries = []
-    for name, values in per_mb.items():
-        figure = statistics.median(values)
-        entries.append({"name": f"compaction {name}", "figure": round(figure * 1e3, 2),
-                        "unit": "CPU ms per MB appended", "baseline_name": "decoded full fold",
-                        "baseline": round(baseline * 1e3, 2), "ratio": round(figure / baseline, 3),
-                        "rounds": len(values), "image_mb": round(image_bytes / 1e6, 1)})
-    return entries
+    return per_mb, image_bytes
 
 
 def main(argv: list[str] | None = None) -> int:
