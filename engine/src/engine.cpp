@@ -109,7 +109,8 @@ void Engine::new_order(const udr_command& command) {
     }
 }
 
-bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level) {
+// Inlined into new_order(): book and level then stay in registers.
+[[gnu::always_inline]] inline bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level) {
     switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
     case ClOrdIdCheck::UnknownSession: reject(c, OrdRejReason::Other); return false;
     case ClOrdIdCheck::Duplicate: reject(c, OrdRejReason::DuplicateOrder); return false;
