@@ -178,7 +178,7 @@ def _copy_file_range(src: int, dst: int, offset: int, length: int) -> int:
     while offset < end:
         try:
             copied = os.copy_file_range(src, dst, end - offset, offset)
-        except OSError:  # not supported here: through user space
+        except (OSError, AttributeError):  # not supported here (filesystem, not Linux): user space
             copied = os.write(dst, os.pread(src, min(end - offset, 1 << 20), offset))
         if copied == 0:
             raise OSError(f"router log ended at {offset} inside a chunk of the last image")

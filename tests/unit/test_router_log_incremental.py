@@ -186,3 +186,16 @@ def test_a_carried_fold_is_not_applied_to_another_file(tmp_path, monkeypatch):
     twin.compactor.install(built, (tmp_path / "live" / FILE_NAME).stat().st_size)
     assert snapshot(tmp_path / "live", 9) == snapshot(other_twin.ref, 9)
     twin.compactor.discard()
+
+
+def test_chunks_are_copied_through_user_space_where_copy_file_range_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(rlc, "CHUNK_BYTES", 200)
+    monkeypatch.delattr(os, "copy_file_range")
+    twin = Twin(tmp_path, 64, [60, 10])
+    for _ in range(3):
+        twin.one_pass([(2, 5, 40)], True, True, False)
+        with monkeypatch.context() as patch:
+            assert twin.compact([], False, patch) == CompactionStep.INSTALLED
+        twin.check()
+    assert twin.compactor.incremental == 2
+    twin.compactor.discard()
