@@ -113,21 +113,26 @@ def random_message(rng: random.Random, hwm: int):
     return OrderCancelReplaceRequest(cl, orig, 0, price, qty, sec, 2)
 
 
-def test_same_stream_gives_the_same_commands_replies_and_marks_on_both_paths(sides):
-    (py, c), now = sides
-    rng = random.Random(4)
+def datagram_stream(rng: random.Random, count: int):
+    """A seeded stream of datagrams from one session: valid, faulty, replayed, gapped."""
     seq, hwm = 1, 0
-    for _ in range(DATAGRAMS):
-        count = rng.choice((0, 1, 1, 1, 2, 3))
+    for _ in range(count):
         msgs = []
-        for _ in range(count):
+        for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
             msgs.append(random_message(rng, hwm))
             hwm = max(hwm, msgs[-1].cl_ord_id)
         first = seq + rng.choice((0,) * 12 + (-2, 3))  # replays and gaps now and then
         data = encode_message(Sequence(max(first, 1))) + b"".join(encode_message(m) for m in msgs)
         if msgs and rng.random() < 0.03:
             data = data[:-1] + b"\x09"  # last frame's TimeInForce/Side out of range: a decode error
-        seq = max(seq, first + count)
+        seq = max(seq, first + len(msgs))
+        yield data
+
+
+def test_same_stream_gives_the_same_commands_replies_and_marks_on_both_paths(sides):
+    (py, c), now = sides
+    rng = random.Random(5)  # passes and clock; the stream has its own
+    for data in datagram_stream(random.Random(4), DATAGRAMS):
         for side in (py, c):
             side.receive(data)
         if rng.random() < 0.1:
@@ -191,22 +196,6 @@ class RunSide(Side):
             if stopped == NO_SESSION and session is not None and session.state is SessionState.ESTABLISHED:
                 self.fast.bind(address_key(addr), session)
             i += 1
-
-
-def datagram_stream(rng: random.Random, count: int):
-    """The seeded stream of the differential test above: valid, faulty, replayed, gapped."""
-    seq, hwm = 1, 0
-    for _ in range(count):
-        msgs = []
-        for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
-            msgs.append(random_message(rng, hwm))
-            hwm = max(hwm, msgs[-1].cl_ord_id)
-        first = seq + rng.choice((0,) * 12 + (-2, 3))
-        data = encode_message(Sequence(max(first, 1))) + b"".join(encode_message(m) for m in msgs)
-        if msgs and rng.random() < 0.03:
-            data = data[:-1] + b"\x09"
-        seq = max(seq, first + len(msgs))
-        yield data
 
 
 @pytest.fixture
