@@ -14,7 +14,8 @@ and cancels over SecurityID 1-3, a fresh FIXP session per load):
   lat<R>           fixed offered rate R orders/s, 1 per datagram; order-to-first-answer latency from
                    the intended send time (coordinated omission corrected), p50/p99/p99.9/max
 Each load runs 3 times (fresh session each) and the median run is the figure, all runs printed:
-one multi-millisecond stall of a shared 2-vCPU machine decides the p99 of a single 1 s run.
+one multi-millisecond stall of a shared 2-vCPU machine decides the p99 of a single 1 s run
+(--quick repeats only the echo server and the default router, the figures with floors).
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
 sleeps until 5 us before each paced send (tools/loadgen/runner.py: a spinning one would hold one
 of the two cores the servers need).
@@ -74,14 +75,15 @@ class Bench:
         self.cpu_us_per_order: dict[str, dict[str, float]] = {}
         self.runs: dict[str, dict[str, list[LoadReport]]] = {}
 
-    def measure(self, server: str, process, keys: list[str], credentials: tuple[str, str] | None) -> None:
+    def measure(self, server: str, process, keys: list[str], credentials: tuple[str, str] | None,
+                repeats: int = REPEATS) -> None:
         """Runs each load on a fresh session; also samples the server's CPU (with its engine).
         A warm-up load (not recorded) first: a fresh process pays its first-touch costs there."""
         with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
             execute_load(self.warmup, sessions, RunLimits(timeout_s=60.0))
         for key in keys:
             runs = []
-            for run in range(REPEATS):
+            for run in range(repeats):
                 with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
                     cpu_before = tree_cpu_seconds(process.pid)
                     report = execute_load(self.prepared[key], sessions, RunLimits(timeout_s=60.0))
@@ -113,18 +115,20 @@ def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
 def run_servers(bench: Bench, quick: bool) -> None:
     every = list(bench.loads.specs)
     headline = [f"lat{HEADLINE_RATE}", "max1", "max20"]
+    single = [f"lat{HEADLINE_RATE}", "max1"]
+    others = 1 if quick else REPEATS  # quick mode repeats only the figures with floors (echo, hybrid)
     with EchoServer() as echo:
         bench.measure("echo", echo, every, None)
     with RouterProcess(wait="hybrid") as router:
         bench.measure("router (hybrid)", router, every, CREDENTIALS)
     with RouterProcess(wait="spin") as router:
-        bench.measure("router (spin)", router, headline, CREDENTIALS)
+        bench.measure("router (spin)", router, headline, CREDENTIALS, others)
     with RouterProcess(wait="sleep") as router:
-        bench.measure("router (sleep)", router, headline, CREDENTIALS)
+        bench.measure("router (sleep)", router, headline, CREDENTIALS, others)
     with RouterProcess(wait="hybrid", capture=True) as router:
-        bench.measure("router (hybrid, capture)", router, [f"lat{HEADLINE_RATE}", "max1"], CREDENTIALS)
+        bench.measure("router (hybrid, capture)", router, single, CREDENTIALS, others)
     with BaselineAsyncioProcess() as baseline:
-        bench.measure("asyncio+struct", baseline, [f"lat{HEADLINE_RATE}", "max1"], None)
+        bench.measure("asyncio+struct", baseline, single, None, others)
 
 
 def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
