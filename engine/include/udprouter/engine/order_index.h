@@ -1,20 +1,26 @@
 // order_index.h - O(1) lookup of a live order by (session_id, cl_ord_id).
 //
-// Open addressing with linear probing, pre-sized at construction to at least four times the
-// order pool (load factor <= 0.25: blocks of consecutive ids make runs longer than random keys
-// would, and deletion scans to the end of a run), and backward-shift deletion so no tombstones
-// accumulate: the table never grows, never rehashes and never allocates after construction.
+// A hash table of 64-byte lines of 8 slots, pre-sized at construction to at least twice the order
+// pool (load <= 0.5; at 0.25 the table took twice the cache for few fewer overflows): it never
+// grows, never rehashes and never allocates after construction. A key
+// belongs to its home line and sits in any free slot there; only when the home line is full does
+// it go on to the next line, and each line counts the keys that went past it (overflow_). A
+// lookup reads the home line and goes on only while that count is non-zero, so a present key costs
+// one line. Slots never move: an erase empties the slot (and lowers the counts the key raised)
+// without the backward-shift scan of linear probing, which read the next line whenever the hole
+// was a line's last slot.
 //
 // A slot is 8 bytes: the pool index of the order and a 32-bit tag. The key itself is not stored:
 // a tag match is confirmed against the order, which the caller reads next anyway. Small slots
-// keep the table in cache, and the tag yields the slot's home for deletion without the order.
+// keep the table in cache, and the tag yields the key's home line without the order.
 //
 // ClOrdIDs rise within a session (the protocol requires it) and are usually consecutive, so the
-// hash spreads blocks of 8 consecutive ClOrdIDs and keeps each block in one cache line: the tag
-// is 29 bits of the block's hash plus the ClOrdID's offset in its block, and the home slot is
-// the block's line plus that offset. A session sending consecutive ids touches a new index line
-// once per 8 orders instead of once per order; any other pattern hashes as well as before.
-// The slots sit on huge pages where the kernel allows (lookups land anywhere in several MB).
+// hash spreads blocks of 8 consecutive ClOrdIDs and keeps each block in one line: the tag is 29
+// bits of the block's hash plus the ClOrdID's offset in its block, the home line comes from the
+// block's hash and the offset is the key's first-choice slot there. A session sending consecutive
+// ids touches a new index line once per 8 orders instead of once per order; any other pattern
+// hashes as well as before. The slots sit on huge pages where the kernel allows (lookups land
+// anywhere in several MB).
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
@@ -38,18 +44,25 @@ public:
     Prepared prepare(uint32_t session_id, uint64_t cl_ord_id) const { return Prepared{tag_of(session_id, cl_ord_id)}; }
 
     // Starts loading the key's home line, for a find, insert or erase that follows other work.
-    void prefetch(Prepared key) const { __builtin_prefetch(&slots_[home(key.tag)]); }
+    void prefetch(Prepared key) const { __builtin_prefetch(&slots_[size_t{line_of(key.tag)} * kBlock]); }
 
     // Slot holding the live order under the key, or kNullIndex; order_at(slot) is its pool index.
-    // A caller that removes the order passes the slot to erase_at() and saves a second probe.
+    // A caller that removes the order passes the slot to erase_at() and saves a second lookup.
     uint32_t find_slot(Prepared key, uint32_t session_id, uint64_t cl_ord_id) const {
-        for (uint32_t slot = home(key.tag);; slot = (slot + 1) & mask_) {
-            const Slot s = slots_[slot];
-            if (s.order == kNullIndex) {
-                return kNullIndex;
+        const uint32_t first = key.tag & (kBlock - 1);
+        for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
+            const uint32_t base = line * kBlock;
+            // The first choice, where the key sits unless another block took that slot first.
+            if (holds(base + first, key.tag, session_id, cl_ord_id)) {
+                return base + first;
             }
-            if (s.tag == key.tag && matches(s.order, session_id, cl_ord_id)) {
-                return slot;
+            for (uint32_t i = 0; i < kBlock; ++i) {
+                if (i != first && holds(base + i, key.tag, session_id, cl_ord_id)) {
+                    return base + i;
+                }
+            }
+            if (overflow_[line] == 0) {
+                return kNullIndex;
             }
         }
     }
@@ -65,29 +78,56 @@ public:
     void insert(uint32_t session_id, uint64_t cl_ord_id, uint32_t order) {
         insert(prepare(session_id, cl_ord_id), order);
     }
-
     void insert(Prepared key, uint32_t order) {
-        const uint32_t tag = key.tag;
-        uint32_t slot = home(tag);
-        while (slots_[slot].order != kNullIndex) {
-            slot = (slot + 1) & mask_;
+        const uint32_t first = key.tag & (kBlock - 1);
+        // The table holds at least 2 slots per order, so some line always has room.
+        for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
+            const uint32_t base = line * kBlock;
+            if (slots_[base + first].order == kNullIndex) {
+                slots_[base + first] = Slot{order, key.tag};
+                ++size_;
+                return;
+            }
+            for (uint32_t i = 0; i < kBlock; ++i) {
+                if (slots_[base + i].order == kNullIndex) {
+                    slots_[base + i] = Slot{order, key.tag};
+                    ++size_;
+                    return;
+                }
+            }
+            ++overflow_[line];
         }
-        slots_[slot] = Slot{order, tag};
-        ++size_;
     }
 
     // Removes the entry of pool order `order`, which must be indexed under key: its slot is the one
     // holding that pool index, so no order is read to confirm the key.
     void erase(Prepared key, uint32_t order) {
-        uint32_t slot = home(key.tag);
-        while (slots_[slot].order != order) {
-            slot = (slot + 1) & mask_;
+        const uint32_t first = key.tag & (kBlock - 1);
+        for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
+            const uint32_t base = line * kBlock;
+            if (slots_[base + first].order == order) {
+                erase_at(base + first);
+                return;
+            }
+            for (uint32_t i = 0; i < kBlock; ++i) {
+                if (slots_[base + i].order == order) {
+                    erase_at(base + i);
+                    return;
+                }
+            }
         }
-        erase_at(slot);
     }
 
     // Empties a slot that find_slot() returned.
-    void erase_at(uint32_t slot);
+    void erase_at(uint32_t slot) {
+        const uint32_t line = slot / kBlock;
+        // A key stored past its home line raised the count of every line it went past.
+        for (uint32_t passed = line_of(slots_[slot].tag); passed != line; passed = (passed + 1) & line_mask_) {
+            --overflow_[passed];
+        }
+        slots_[slot].order = kNullIndex;
+        --size_;
+    }
 
     // Removes the key if present; returns whether it was.
     bool erase(uint32_t session_id, uint64_t cl_ord_id);
@@ -110,16 +150,21 @@ private:
         const uint32_t hash = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ULL) >> 32);
         return (hash & ~(kBlock - 1)) | static_cast<uint32_t>(cl_ord_id % kBlock);
     }
-    uint32_t home(uint32_t tag) const { return ((tag >> shift_) & ~(kBlock - 1)) | (tag & (kBlock - 1)); }
+    uint32_t line_of(uint32_t tag) const { return tag >> shift_; }
+    bool holds(uint32_t slot, uint32_t tag, uint32_t session_id, uint64_t cl_ord_id) const {
+        const Slot s = slots_[slot];
+        return s.tag == tag && s.order != kNullIndex && matches(s.order, session_id, cl_ord_id);
+    }
     bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
         const Order& o = pool_[order];
         return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
     }
 
-    HugePageArray<Slot> storage_; // page-aligned, so every 8-slot block is one cache line
+    HugePageArray<Slot> storage_; // page-aligned, so every 8-slot line is one cache line
     Slot* slots_;
+    HugePageArray<uint32_t> overflow_; // per line: keys stored past it (read only when a lookup misses)
     const OrderPool& pool_;
-    uint32_t mask_;
+    uint32_t line_mask_;
     unsigned shift_;
     uint32_t size_ = 0;
 };
