@@ -5,6 +5,11 @@
 namespace udprouter::engine {
 
 void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
+    match_levels(instrument, in, limit_level, command_seq);
+    release_retired();
+}
+
+void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
     OrderBook& book = instrument.book();
     const SideIndex resting_side = opposite(side_index(in.side));
     while (in.leaves_qty > 0) {
@@ -27,13 +32,14 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
                 continue;
             }
             const uint32_t qty = std::min(in.leaves_qty, r.leaves_qty);
-            if (qty == r.leaves_qty) {
-                index_.prefetch(index_.prepare(r.session_id, r.cl_ord_id)); // retire() erases it after the events
+            if (qty < r.leaves_qty) {
+                fill(instrument, in, r, qty, price, command_seq);
+                continue;
             }
+            const OrderIndex::Prepared key = index_.prepare(r.session_id, r.cl_ord_id);
+            index_.prefetch(key); // erased by release_retired() after matching
             fill(instrument, in, r, qty, price, command_seq);
-            if (r.leaves_qty == 0) {
-                retire(book, resting);
-            }
+            retire(book, resting, key);
         }
     }
 }
@@ -66,15 +72,25 @@ void Matcher::cancel_self_match(OrderBook& book, uint32_t resting, uint64_t comm
                            .side = r.side,
                            .reason = static_cast<uint8_t>(CancelReason::SelfMatchPrevention),
                            .flags = 0});
-    retire(book, resting);
+    const OrderIndex::Prepared key = index_.prepare(r.session_id, r.cl_ord_id);
+    index_.prefetch(key);
+    retire(book, resting, key);
 }
 
-void Matcher::retire(OrderBook& book, uint32_t resting) {
+void Matcher::retire(OrderBook& book, uint32_t resting, OrderIndex::Prepared key) {
     book.remove_front(pool_, resting); // matching takes each level's oldest order
+    if (retired_count_ == kRetiredBatch) {
+        release_retired();
+    }
+    retired_[retired_count_++] = Retired{resting, key};
+}
 
-    const Order& r = pool_[resting];
-    index_.erase(index_.prepare(r.session_id, r.cl_ord_id), resting);
-    pool_.release(resting);
+void Matcher::release_retired() {
+    for (uint32_t i = 0; i < retired_count_; ++i) {
+        index_.erase(retired_[i].key, retired_[i].order);
+        pool_.release(retired_[i].order);
+    }
+    retired_count_ = 0;
 }
 
 bool Matcher::can_fill(const Instrument& instrument, const Order& in, uint32_t limit_level) const {

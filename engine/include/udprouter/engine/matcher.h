@@ -24,7 +24,8 @@ public:
         : pool_(pool), index_(index), events_(events), smp_(self_match_prevention) {}
 
     // Trades `in` (not in the book) against the opposite side up to limit_level inclusive;
-    // in.leaves_qty and in.cum_qty are updated. command_seq stamps the events.
+    // in.leaves_qty and in.cum_qty are updated. command_seq stamps the events. Orders it fills
+    // in full are out of the book, the index and the pool when it returns.
     void match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq);
 
     // Whether an order of wire side `side` limited at limit_level meets the opposite best level:
@@ -49,8 +50,13 @@ private:
     }
     void fill(const Instrument& instrument, Order& in, Order& resting, uint32_t qty,
               int64_t price, uint64_t command_seq);
+    void match_levels(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq);
     void cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq);
-    void retire(OrderBook& book, uint32_t resting);
+    // Takes a fully filled (or self-match canceled) oldest order out of the book at once; its
+    // index entry and pool slot go in release_retired() at the end of match(), so the index lines
+    // prefetched for the orders one command retires load together, not one miss per fill in turn.
+    void retire(OrderBook& book, uint32_t resting, OrderIndex::Prepared key);
+    void release_retired();
     // Quantity the level offers `in` (orders self-match prevention would cancel do not count),
     // summed in time order until it reaches needed: the orders a fill would read next anyway.
     uint64_t level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const;
@@ -59,6 +65,13 @@ private:
     OrderIndex& index_;
     EventBuffer& events_;
     bool smp_;
+    struct Retired {
+        uint32_t order;
+        OrderIndex::Prepared key;
+    };
+    static constexpr uint32_t kRetiredBatch = 16; // a larger sweep releases every 16
+    uint32_t retired_count_ = 0;
+    Retired retired_[kRetiredBatch];
 };
 
 } // namespace udprouter::engine
