@@ -1,4 +1,4 @@
-// OrderIndex against std::map under random inserts and erases (backward-shift deletion).
+// OrderIndex against std::map under random inserts and erases (line buckets, overflow counts).
 #include "test_harness.h"
 
 #include "udprouter/engine/order_index.h"
