@@ -47,7 +47,9 @@ from pathlib import Path
 
 import msgspec
 
-from udprouter.router_log_compactor import CompactionStep, RouterLogCompactor
+# The module, not its names: either module may be imported first (a compaction process imports the
+# compactor first), and each uses the other only at run time.
+from udprouter import router_log_compactor as compaction
 
 FILE_NAME = "router.log"
 RECORD_HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
@@ -326,7 +328,7 @@ class RouterLog:
     before_offer(); the router's outbox calls commit() before a pass's datagrams leave."""
 
     def __init__(self, directory: str | os.PathLike[str], durability: str, capacity: int,
-                 compact_bytes: int = DEFAULT_COMPACT_BYTES) -> None:
+                 compact_bytes: int = DEFAULT_COMPACT_BYTES, compaction_process: bool = False) -> None:
         if durability not in ("none", "os", "fsync"):
             raise ValueError(f"durability {durability!r}: expected none, os or fsync")
         self.directory = Path(directory)
@@ -350,7 +352,7 @@ class RouterLog:
         self._written_done = 0  # done_through in the newest record handed to the file
         self._published_done = -1
         self.records = self.syncs = self.compactions = 0
-        self.compactor = RouterLogCompactor(self.path, capacity, durability)
+        self.compactor = compaction.RouterLogCompactor(self.path, capacity, durability, compaction_process)
         self._retry_at = 0  # after a failed compaction: the size at which to try again
         self.compaction_loop_ns: deque[int] = deque(maxlen=LOOP_TIMINGS_KEPT)  # each start and install
 
@@ -362,6 +364,7 @@ class RouterLog:
         self._compact()
         if self.durability != "none":
             self._publish_position()
+        self.compactor.prepare()
 
     def close(self) -> None:
         if self._fd is None:
@@ -405,29 +408,30 @@ class RouterLog:
         self.compaction_step()
         self._publish_position()
 
-    def compaction_step(self) -> CompactionStep:
+    def compaction_step(self) -> compaction.CompactionStep:
         """At a commit (every record written out): installs a finished compaction, or starts one
         once the file passed its threshold. Timed: this is all a compaction costs the loop."""
         compactor = self.compactor
         if compactor.in_flight and not compactor.ready():
-            return CompactionStep.IN_FLIGHT
+            return compaction.CompactionStep.IN_FLIGHT
         grown = self._size - self._image_size
         if not compactor.in_flight and (self._size < self._retry_at or
                                         grown < max(self.compact_bytes, self._image_size)):
-            return CompactionStep.IDLE
+            return compaction.CompactionStep.IDLE
         began = time.perf_counter_ns()
         if compactor.in_flight:
             step = self._install()
         else:
             compactor.start()
-            step = CompactionStep.STARTED
+            step = compaction.CompactionStep.STARTED
         self.compaction_loop_ns.append(time.perf_counter_ns() - began)
         return step
 
-    def wait_compaction(self, timeout: float | None = None) -> CompactionStep:
+    def wait_compaction(self, timeout: float | None = None) -> compaction.CompactionStep:
         """Blocks until a compaction in flight is done, then installs it (tests, benchmarks)."""
         if not self.compactor.in_flight or not self.compactor.wait(timeout):
-            return CompactionStep.IN_FLIGHT if self.compactor.in_flight else CompactionStep.IDLE
+            step = compaction.CompactionStep
+            return step.IN_FLIGHT if self.compactor.in_flight else step.IDLE
         return self.compaction_step()
 
     @property
@@ -466,18 +470,18 @@ class RouterLog:
             os.fdatasync(self._fd)
             self.syncs += 1
 
-    def _install(self) -> CompactionStep:
+    def _install(self) -> compaction.CompactionStep:
         """On the loop: the worker's image becomes the file (see RouterLogCompactor.install)."""
         built = self.compactor.take()
         if built is None:  # the old log is intact; try again after another threshold
             self._retry_at = self._size + self.compact_bytes
-            return CompactionStep.FAILED
+            return compaction.CompactionStep.FAILED
         size = self.compactor.install(built, self._size)
         self.compactor.close_later(self._fd)  # the last reference to the old file: freeing it takes ms
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._size, self._image_size = size, built.image_bytes
         self.compactions += 1
-        return CompactionStep.INSTALLED
+        return compaction.CompactionStep.INSTALLED
 
     def _image(self):
         """The live state as records (see image_records)."""

@@ -3,7 +3,9 @@ to the same state as the uncompacted log; a crash at each step (worker writing, 
 leaves a log that recovers that state; a failed worker leaves the old log and is retried; the loop's
 share of a compaction is timed."""
 
+import os
 import shutil
+import signal
 
 import pytest
 
@@ -274,3 +276,41 @@ def test_router_log_compactions_with_a_failure_and_a_reopen_in_between(tmp_path,
     run_until_installed()
     assert state_of(directory) == reference_state(tmp_path, passes, 3)
     log.close()
+
+
+def test_compactions_in_a_process_of_their_own_resume_the_fold_and_replay_the_same(tmp_path):
+    """The router's mode: the worker is a spawned process keeping the carried fold between
+    compactions; the installed log replays to the state of the uncompacted records; a worker that
+    dies is replaced and its next compaction folds the whole log."""
+    directory = tmp_path / "live"
+    log = RouterLog(directory, "os", CAPACITY, compact_bytes=2048, compaction_process=True)
+    sessions = make_sessions(log, 3)
+    log.open()
+    passes = 0
+
+    def run_until_installed(max_passes: int = 200) -> None:
+        nonlocal passes
+        before = log.compactions
+        for _ in range(max_passes):
+            one_pass(log, sessions, passes)
+            passes += 1
+            log.wait_compaction(timeout=30)
+            if log.compactions > before:
+                return
+        raise AssertionError("no compaction installed")
+
+    try:
+        for _ in range(3):
+            run_until_installed()
+        assert log.compactor.incremental >= 2  # every one after the first resumed the worker's fold
+        assert state_of(directory) == reference_state(tmp_path, passes, 3)
+        worker_pids = set(log.compactor._executor._processes)
+        assert worker_pids and os.getpid() not in worker_pids  # not this interpreter
+        for pid in worker_pids:  # the worker dies while idle: the next compaction gets a new one
+            os.kill(pid, signal.SIGKILL)
+        run_until_installed()
+        run_until_installed()
+        assert worker_pids.isdisjoint(log.compactor._executor._processes)
+        assert state_of(directory) == reference_state(tmp_path, passes, 3)
+    finally:
+        log.close()
