@@ -6,6 +6,7 @@
 // it includes its share of the journal write. In-run baseline: the same batches through the Engine
 // without the journal ("core_batched"), so the journal's cost is the ratio. Totals must equal the
 // recording's, else exit 2.
+#include "io_test_dir.h"
 #include "lobflow1_recording.h"
 
 #include "udprouter/engine/journal_recovery.h"
@@ -13,7 +14,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <string>
 #include <unistd.h>
 
@@ -29,16 +29,6 @@ struct Result {
     double p50 = 0, p99 = 0, p999 = 0;
     Lobflow1Totals totals;
 };
-
-void remove_dir(const std::string &dir)
-{
-    if (DIR *d = opendir(dir.c_str())) {
-        while (dirent *e = readdir(d))
-            if (e->d_name[0] != '.') unlink((dir + "/" + e->d_name).c_str());
-        closedir(d);
-    }
-    rmdir(dir.c_str());
-}
 
 // journal == nullptr: the core baseline.
 Result run(const Lobflow1Recording &rec, JournalStore *journal, double ns_per)
@@ -75,9 +65,9 @@ Result run(const Lobflow1Recording &rec, JournalStore *journal, double ns_per)
 
 Result run_journaled(const Lobflow1Recording &rec, Durability durability, double ns_per)
 {
-    const char *base = std::getenv("TMPDIR");
-    std::string dir = std::string(base != nullptr ? base : "/tmp") + "/udr-bench-journal-XXXXXX";
-    if (mkdtemp(dir.data()) == nullptr) std::exit(3);
+    const udr_test::TempDir temp;
+    if (temp.path().empty()) std::exit(3);
+    const std::string &dir = temp.path();
     Result r;
     {
         JournalStore store(dir, durability, 0);
@@ -87,7 +77,6 @@ Result run_journaled(const Lobflow1Recording &rec, Durability durability, double
         r = run(rec, &store, ns_per);
         store.close();
     }
-    remove_dir(dir);
     return r;
 }
 

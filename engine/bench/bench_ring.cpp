@@ -8,6 +8,7 @@
 // at full speed it is mostly queueing. In-run baseline: the ring's raw throughput between two
 // processes (records/s, batches of 64, consumer only counting), printed first as mode "ring_raw".
 // Totals computed from the events must equal the recording's, else exit 2.
+#include "io_test_dir.h"
 #include "lobflow1_recording.h"
 
 #include "udprouter/engine/engine_process.h"
@@ -17,7 +18,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <string>
 #include <sys/wait.h>
@@ -86,24 +86,6 @@ double raw_records_per_s(const Lobflow1Recording &rec, uint64_t total)
     int status = 0;
     waitpid(child, &status, 0);
     return static_cast<double>(total) / seconds_since(t0);
-}
-
-std::string make_journal_dir()
-{
-    const char *base = std::getenv("TMPDIR");
-    std::string dir = std::string(base != nullptr ? base : "/tmp") + "/udr-bench-ring-XXXXXX";
-    if (mkdtemp(dir.data()) == nullptr) std::exit(3);
-    return dir;
-}
-
-void remove_dir(const std::string &dir)
-{
-    if (DIR *d = opendir(dir.c_str())) {
-        while (dirent *e = readdir(d))
-            if (e->d_name[0] != '.') unlink((dir + "/" + e->d_name).c_str());
-        closedir(d);
-    }
-    rmdir(dir.c_str());
 }
 
 pid_t spawn_engine(const Segment &seg, const std::string &journal, uint32_t symbols, WaitStrategy wait)
@@ -178,8 +160,8 @@ struct Driver {
 bool run_ring(const Lobflow1Recording &rec, WaitStrategy wait, double raw, double ns_per)
 {
     Segment seg(kInbound, kOutbound);
-    const std::string journal = make_journal_dir();
-    const pid_t child = spawn_engine(seg, journal, rec.symbols, wait);
+    const udr_test::TempDir journal; // the child _exits: only this process removes it
+    const pid_t child = spawn_engine(seg, journal.path(), rec.symbols, wait);
     const auto ready_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (__atomic_load_n(&seg.view.header->engine_state, __ATOMIC_ACQUIRE) != UDR_ENGINE_READY &&
            std::chrono::steady_clock::now() < ready_by)
@@ -198,7 +180,6 @@ bool run_ring(const Lobflow1Recording &rec, WaitStrategy wait, double raw, doubl
     if (udr_ring_producer_should_wake(&seg.view.inbound)) udr_eventfd_signal(seg.in_fd);
     int status = 0;
     waitpid(child, &status, 0);
-    remove_dir(journal);
     const double rate = static_cast<double>(rec.timed()) / seconds;
     char extra[200];
     std::snprintf(extra, sizeof(extra),
