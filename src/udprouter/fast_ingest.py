@@ -1,17 +1,16 @@
 """FastIngest: the C fast path for the common inbound datagram (src/udprouter/c/fast_ingest.h).
 
-offer() hands one datagram from an established session to udr_fp_ingest, which decodes it, checks
-the session's expected sequence number, the throttle and the table-lookup risk checks, and writes
-the udr_command records into OrderEntry's batch array, so the usual end-of-pass flush offers them
-to the ring with one wake. Anything else returns False untouched and the caller runs the Python
-path (decode_datagram -> Dispatcher), which stays the reference for every reply and reject.
-run() does the same for a whole recvmmsg batch in one C call (udr_fp_ingest_run): the sessions
-come from a table of source addresses bound to established sessions (bind()), so no Python runs
-per datagram until one needs the Python path.
+run() hands a whole recvmmsg batch to udr_fp_ingest_run. For each datagram from a source bound to
+an established session (bind()), in arrival order, C decodes it, checks the session's expected
+sequence number, the throttle and the table-lookup risk checks, and writes the udr_command records
+into OrderEntry's batch array, so the usual end-of-pass flush offers them to the ring with one
+wake. It stops, changing nothing, at the first datagram it does not take; the caller runs the
+Python path (decode_datagram -> Dispatcher) for that one, which stays the reference for every reply
+and reject, and calls run() again after it. No Python runs per datagram until then.
 
 OrderEntry's batch counters (_n, _room, next_command_seq) are copied into the C batch struct by
-begin() and back by end(): the caller brackets each run of C offers with them, and calls end()
-before any Python submit, so both sides always continue from the same numbers.
+begin() and back by end(): the caller brackets each run with them, and calls end() before any
+Python submit, so both sides always continue from the same numbers.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ class FastIngest:
         self._batch = ffi.new("udr_fp_batch *")
         self._batch.cmds = order_entry._cmds
         self._batch.capacity = BATCH_CAPACITY
-        self.outcomes = [0] * len(OUTCOMES)  # datagrams by udr_fp_ingest outcome (metrics, tests)
+        self.outcomes = [0] * len(OUTCOMES)  # datagrams by outcome: applied, or why not (metrics, tests)
         self._applied = 0
         # Sources bound to established sessions, for run(): the C table, and the sessions it points
         # to (kept alive here: the table holds their udr_fp_session pointers).
@@ -65,7 +64,7 @@ class FastIngest:
         self._touched_n = ffi.new("uint32_t *")
 
     def begin(self) -> None:
-        """OrderEntry's batch state -> the C batch (before a run of offers)."""
+        """OrderEntry's batch state -> the C batch (before a run)."""
         oe, b = self.order_entry, self._batch
         b.ring = oe.ring.inbound_ring if oe.ring is not None else ffi.NULL
         b.available = 1 if oe.available else 0
@@ -79,24 +78,6 @@ class FastIngest:
         commands = b.next_command_seq - oe.next_command_seq
         oe._n, oe._room, oe.next_command_seq = b.n, b.room, b.next_command_seq
         return commands + self._applied
-
-    def offer(self, data: bytes, session: ServerSession, now_ns: int) -> bool:
-        """True if the datagram was applied here; False: nothing changed, use the Python path."""
-        outcome = lib.udr_fp_ingest(data, len(data), session.ctx.fp, self._limits, self._batch, now_ns)
-        if outcome == NO_ROOM and self._batch.n and self._batch.ring != ffi.NULL:
-            # A full batch is offered and the datagram retried, as OrderEntry does at BATCH_CAPACITY.
-            carried = self.end()
-            self.order_entry.flush(now_ns)
-            self.begin()
-            self._applied = carried  # the messages applied before the flush still count
-            outcome = lib.udr_fp_ingest(data, len(data), session.ctx.fp, self._limits, self._batch, now_ns)
-        self.outcomes[outcome] += 1
-        if outcome != APPLIED:
-            return False
-        self._applied += 1
-        return True
-
-    # -- whole received batches (run) -----------------------------------------------------------
 
     def bind(self, key: int, session: ServerSession) -> None:
         """Lets run() take datagrams from source key for session (established there)."""

@@ -66,21 +66,7 @@ class DatagramSocket:
 
     def receive(self) -> list[tuple[bytes, tuple[str, int]]]:
         """Up to MAX_BATCH waiting datagrams as (payload, address); [] when none wait."""
-        n = lib.udr_io_recv_batch(self.fd, self._arena, MAX_BATCH, self._lens, self._keys)
-        if n <= 0:
-            if n < 0:
-                self.receive_errors += 1
-            return []
-        view, addr_of = self._view, self._addr_of
-        out = []
-        lens, keys = ffi.unpack(self._lens, n), ffi.unpack(self._keys, n)
-        for i, (length, key) in enumerate(zip(lens, keys, strict=True)):
-            addr = addr_of.get(key)
-            if addr is None:
-                addr = self._learn(key)
-            start = i * SLOT_SIZE
-            out.append((bytes(view[start:start + length]), addr))
-        return out
+        return [self.received(i) for i in range(self.receive_raw())]
 
     def receive_raw(self) -> int:
         """recvmmsg into the arena, left in place for C (arena, lens, keys); returns the count."""

@@ -129,15 +129,9 @@ class Router:
         udp = self.udp
         self._open_pass()
         for _ in range(READS_PER_PASS):
-            if self.capture is None:
-                n = udp.receive_raw()
-                if n:
-                    self._ingest_received(n)
-            else:  # every datagram is recorded as it is taken: one at a time
-                batch = udp.receive()
-                n = len(batch)
-                if batch:
-                    self._ingest_batch(batch)
+            n = udp.receive_raw()
+            if n:
+                self._ingest_received(n)
             if n < MAX_BATCH:
                 break
         self._end_of_pass()
@@ -148,6 +142,10 @@ class Router:
         udp, fast, dispatcher = self.udp, self.fast, self.dispatcher
         arena, lens, keys = udp.arena, udp.lens, udp.keys
         now = dispatcher.clock()
+        if self.capture is not None:  # every datagram as it came in (replies leave after the pass)
+            for k in range(n):
+                data, addr = udp.received(k)
+                self.capture.record(self._inbound, addr, self.udp_address, data)
         applied_before = fast.outcomes[0]
         i = 0
         while i < n:
@@ -157,7 +155,7 @@ class Router:
             if i == n:
                 break
             data, addr = udp.received(i)
-            self._ingest(data, addr)
+            dispatcher.on_datagram(data, addr, decode_datagram(data))  # recorded above if capturing
             if stopped == NO_SESSION:
                 session = self.sessions.by_addr.get(addr)
                 if session is not None and session.state is SessionState.ESTABLISHED:
@@ -166,7 +164,7 @@ class Router:
         dispatcher.datagrams_in += fast.outcomes[0] - applied_before
 
     def _touch(self, keys: list[int]) -> None:
-        """Sessions that just had datagrams applied in C: what _ingest_batch does per datagram."""
+        """Sessions that just had datagrams applied in C: the Python path's per-datagram bookkeeping."""
         now, bound = self.dispatcher.clock(), self.fast.bound
         for key in keys:
             session = bound(key)
@@ -174,36 +172,11 @@ class Router:
             if session.journal is not None:
                 session.journal.inbound(session)
 
-    def _ingest_batch(self, batch: list) -> None:
-        """Each datagram in arrival order: the C fast path when it takes it, else the Python path."""
-        fast, dispatcher, by_addr = self.fast, self.dispatcher, self.sessions.by_addr
-        established, capture = SessionState.ESTABLISHED, self.capture
-        now = dispatcher.clock()
-        taken = 0
-        fast.begin()
-        for data, addr in batch:
-            session = by_addr.get(addr)
-            if session is not None and session.state is established and fast.offer(data, session, now):
-                session.last_recv_ns = now
-                if session.journal is not None:
-                    session.journal.inbound(session)  # as accept_inbound tells it on the Python path
-                taken += 1
-                if capture is not None:
-                    capture.record(self._inbound, addr, self.udp_address, data)
-                continue
-            dispatcher.messages_in += fast.end()
-            self._ingest(data, addr)
-            fast.begin()
-        dispatcher.messages_in += fast.end()
-        dispatcher.datagrams_in += taken
-
-    def _ingest(self, data: bytes, addr) -> None:
+    def on_datagram(self, data: bytes, addr) -> None:
+        """The asyncio endpoint's path (no fast path): one datagram, its pass scheduled once."""
         if self.capture is not None:
             self.capture.record(self._inbound, addr, self.udp_address, data)
         self.dispatcher.on_datagram(data, addr, decode_datagram(data))
-
-    def on_datagram(self, data: bytes, addr) -> None:
-        self._ingest(data, addr)
         if not self._pass_scheduled:
             self._pass_scheduled = True
             self._loop.call_soon(self._end_of_pass)

@@ -1,4 +1,4 @@
-"""udr_fp_ingest (FastIngest) against the Python path it stands in for.
+"""FastIngest.run (udr_fp_ingest_run) against the Python path it stands in for.
 
 Two routers' worth of real parts (Dispatcher, ServerSession, Risk, OrderEntry, each on a real ring
 segment) receive the same seeded stream of datagrams from one established session: one through
@@ -43,9 +43,12 @@ DATAGRAMS = 3_000
 
 
 class Side:
-    """One router's inbound half with a test clock; the test drains the ring as the engine would."""
+    """One router's inbound half with a test clock; the test drains the ring as the engine would.
+    fast: datagrams go the way the server takes a recvmmsg batch (FastIngest.run over the batch, the
+    Python path for each datagram it stops at); bound: the session's source is bound from the start
+    (else its first datagram binds it, as in the server)."""
 
-    def __init__(self, name: str, fast: bool, clock) -> None:
+    def __init__(self, name: str, fast: bool, clock, bound: bool = True) -> None:
         self.ring = RingSegment.create(name, 16, 64)
         risk = Risk(INSTRUMENTS, max_open_orders=1500, throttle_per_s=300)
         self.oe = OrderEntry(risk, clock=clock)
@@ -56,17 +59,42 @@ class Side:
         self.session.state = SessionState.ESTABLISHED
         layer.by_addr[ADDR] = self.session
         self.fast = FastIngest(risk, self.oe) if fast else None
+        if fast and bound:
+            self.fast.bind(address_key(ADDR), self.session)
         self.clock = clock
         self.commands: list[bytes] = []
+        self.arena = ffi.new("unsigned char[]", lib.UDR_IO_MAX_BATCH * lib.UDR_IO_SLOT_SIZE)
+        self.lens = ffi.new("uint32_t[]", lib.UDR_IO_MAX_BATCH)
+        self.keys = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
+        self.touched: list[int] = []
+        self.stops: list[int] = []
 
     def receive(self, data: bytes) -> None:
-        if self.fast is not None:
+        self.receive_batch([(data, ADDR)])
+
+    def receive_batch(self, batch: list[tuple[bytes, tuple[str, int]]]) -> None:
+        if self.fast is None:
+            for data, addr in batch:
+                self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+            return
+        for i, (data, addr) in enumerate(batch):
+            ffi.memmove(self.arena + i * lib.UDR_IO_SLOT_SIZE, data, len(data))
+            self.lens[i], self.keys[i] = len(data), address_key(addr)
+        i, n = 0, len(batch)
+        while i < n:
             self.fast.begin()
-            taken = self.fast.offer(data, self.session, self.clock())
+            i, stopped = self.fast.run(self.arena, self.lens, self.keys, i, n, self.clock(),
+                                       self.touched.extend)
             self.fast.end()
-            if taken:
-                return
-        self.dispatcher.on_datagram(data, ADDR, decode_datagram(data))
+            if i == n:
+                break
+            self.stops.append(stopped)
+            data, addr = batch[i]
+            self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+            session = self.dispatcher.sessions.by_addr.get(addr)
+            if stopped == NO_SESSION and session is not None and session.state is SessionState.ESTABLISHED:
+                self.fast.bind(address_key(addr), session)
+            i += 1
 
     def end_of_pass(self) -> None:
         self.oe.flush(self.clock())
@@ -165,44 +193,11 @@ def test_applied_datagram_fills_the_batch_and_moves_the_session_marks(sides):
             cmd.recv_time_ns) == (2, 2, 6, 5, 7, 3, now[0])
 
 
-class RunSide(Side):
-    """The same router half fed the way the server feeds a recvmmsg batch: FastIngest.run over the
-    batch in one call, the Python path for each datagram it stops at (server._ingest_received)."""
-
-    def __init__(self, name: str, clock) -> None:
-        super().__init__(name, True, clock)
-        self.arena = ffi.new("unsigned char[]", lib.UDR_IO_MAX_BATCH * lib.UDR_IO_SLOT_SIZE)
-        self.lens = ffi.new("uint32_t[]", lib.UDR_IO_MAX_BATCH)
-        self.keys = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
-        self.touched: list[int] = []
-        self.stops: list[int] = []
-
-    def receive_batch(self, batch: list[tuple[bytes, tuple[str, int]]]) -> None:
-        for i, (data, addr) in enumerate(batch):
-            ffi.memmove(self.arena + i * lib.UDR_IO_SLOT_SIZE, data, len(data))
-            self.lens[i], self.keys[i] = len(data), address_key(addr)
-        i, n = 0, len(batch)
-        while i < n:
-            self.fast.begin()
-            i, stopped = self.fast.run(self.arena, self.lens, self.keys, i, n, self.clock(),
-                                       self.touched.extend)
-            self.fast.end()
-            if i == n:
-                break
-            self.stops.append(stopped)
-            data, addr = batch[i]
-            self.dispatcher.on_datagram(data, addr, decode_datagram(data))
-            session = self.dispatcher.sessions.by_addr.get(addr)
-            if stopped == NO_SESSION and session is not None and session.state is SessionState.ESTABLISHED:
-                self.fast.bind(address_key(addr), session)
-            i += 1
-
-
 @pytest.fixture
 def run_sides():
     now = [1_000_000_000]
     made = [Side(f"udprouter-fpr-{os.getpid()}-py", False, lambda: now[0]),
-            RunSide(f"udprouter-fpr-{os.getpid()}-run", lambda: now[0])]
+            Side(f"udprouter-fpr-{os.getpid()}-run", True, lambda: now[0], bound=False)]
     try:
         yield made, now
     finally:
