@@ -9,10 +9,10 @@ import signal
 
 import pytest
 
+from tests.unit.router_log_faults import write_then_fail
 from udprouter.config import KeyConfig
 from udprouter.router_log import FILE_NAME, RECORD_HEADER, RouterLog, frame_record, read_records, replay
 from udprouter.router_log_compactor import CompactionStep, build_image, valid_length
-from udprouter.router_log_compactor import _write_records as write_records
 from udprouter.server_session import ServerSession, not_applied_frame
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)
@@ -217,14 +217,17 @@ def test_frame_records_are_whole_records_for_the_scan(tmp_path):
     assert valid_length(data + extra[:-1]) == len(data)
 
 
-def write_then_fail(dst, records, slicer, src):
-    """A worker that dies half way through its image (after folding into the carried state)."""
-    def until_the_fourth():
-        for i, record in enumerate(records):
-            if i == 3:
-                raise OSError("disk full")
-            yield record
-    return write_records(dst, until_the_fourth(), slicer, src)
+def passes_until_installed(log, sessions, passes: int, timeout: float, max_passes: int = 200) -> int:
+    """Runs passes (numbered from passes) until one more compaction is installed; returns the
+    number of the next pass."""
+    before = log.compactions
+    for _ in range(max_passes):
+        one_pass(log, sessions, passes)
+        passes += 1
+        log.wait_compaction(timeout=timeout)
+        if log.compactions > before:
+            return passes
+    raise AssertionError("no compaction installed")
 
 
 @pytest.mark.parametrize("durability", ["os", "fsync"])
@@ -237,16 +240,9 @@ def test_router_log_compactions_with_a_failure_and_a_reopen_in_between(tmp_path,
     log.open()
     passes = 0
 
-    def run_until_installed(max_passes: int = 200) -> None:
+    def run_until_installed() -> None:
         nonlocal passes
-        before = log.compactions
-        for _ in range(max_passes):
-            one_pass(log, sessions, passes)
-            passes += 1
-            log.wait_compaction(timeout=10)
-            if log.compactions > before:
-                return
-        raise AssertionError("no compaction installed")
+        passes = passes_until_installed(log, sessions, passes, timeout=10)
 
     for _ in range(3):
         run_until_installed()
@@ -288,16 +284,9 @@ def test_compactions_in_a_process_of_their_own_resume_the_fold_and_replay_the_sa
     log.open()
     passes = 0
 
-    def run_until_installed(max_passes: int = 200) -> None:
+    def run_until_installed() -> None:
         nonlocal passes
-        before = log.compactions
-        for _ in range(max_passes):
-            one_pass(log, sessions, passes)
-            passes += 1
-            log.wait_compaction(timeout=30)
-            if log.compactions > before:
-                return
-        raise AssertionError("no compaction installed")
+        passes = passes_until_installed(log, sessions, passes, timeout=30)
 
     try:
         for _ in range(3):

@@ -10,11 +10,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.router_log_faults import write_then_fail
 from udprouter import router_log as rl
 from udprouter import router_log_compactor as rlc
 from udprouter.router_log import FILE_NAME, PassRecord, frame_record, image_records, read_records, replay
 from udprouter.router_log_compactor import CompactionStep, RouterLogCompactor, build_image
-from udprouter.router_log_compactor import _write_records as write_records
 
 
 def frame(sid: int, seq: int, padding: int) -> bytes:
@@ -93,16 +93,6 @@ class Twin:
 
     def check(self) -> None:
         assert snapshot(self.live, self.capacity) == snapshot(self.ref, self.capacity)
-
-
-def write_then_fail(dst, records, slicer, src):
-    """A worker that dies half way through its image (after folding into the carried state)."""
-    def until_the_fourth():
-        for i, record in enumerate(records):
-            if i == 3:
-                raise OSError("disk full")
-            yield record
-    return write_records(dst, until_the_fourth(), slicer, src)
 
 
 passes = st.tuples(
