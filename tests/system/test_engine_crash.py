@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
-import urllib.request
 
-from udprouter._generated.messages import ExecutionReportNew, Side
+from tests.system.report_checks import assert_exactly_once, comparable, drain, metric
+from udprouter._generated.messages import Side
 from udprouter.client import Client
 
 PRICE = 100_000_000_000
@@ -72,40 +71,6 @@ async def settle(*clients: Client, quiet_s: float = 0.3, limit_s: float = 10.0) 
             return
         seen = now
         await asyncio.sleep(quiet_s)
-
-
-def drain(client: Client) -> list:
-    out = []
-    while not client.inbound.queue.empty():
-        out.append(client.inbound.queue.get_nowait())
-    return out
-
-
-RUN_SPECIFIC = ("transact_time", "exec_id")
-
-
-def comparable(reports: list) -> list[tuple]:
-    """Reports without the fields that differ between runs by design (router clock, ExecID)."""
-    rows = []
-    for report in reports:
-        fields = {k: getattr(report, k) for k in report.__struct_fields__ if k not in RUN_SPECIFIC}
-        rows.append((type(report).__name__, tuple(sorted(fields.items()))))
-    return rows
-
-
-def assert_exactly_once(reports: list, expected_ids: set[int]) -> None:
-    news = [r.cl_ord_id for r in reports if isinstance(r, ExecutionReportNew)]
-    assert sorted(news) == sorted(expected_ids), "every order acknowledged exactly once"
-    server_seqs = [r.exec_id & ((1 << 40) - 1) for r in reports if hasattr(r, "exec_id")]
-    assert server_seqs == sorted(set(server_seqs)), "reports delivered once each, in server order"
-
-
-def metric(router, name: str) -> float:
-    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    match = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert match, f"{name} not exported"
-    return float(match.group(1))
 
 
 async def test_engine_killed_at_20_journal_points_loses_and_duplicates_nothing(

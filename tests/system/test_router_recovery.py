@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
-import urllib.request
 from collections import Counter
 
+from tests.system.report_checks import metric
 from udprouter._generated.messages import ExecutionReportNew, Side
 from udprouter.client import Client
 
@@ -57,14 +56,6 @@ def new_reports(client: Client) -> Counter:
         if isinstance(report, ExecutionReportNew):
             counts[report.cl_ord_id] += 1
     return counts
-
-
-def metric(router, name: str) -> float:
-    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    match = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert match, f"{name} not exported"
-    return float(match.group(1))
 
 
 async def test_engine_killed_mid_stream_recovers_and_applies_every_order_once(start_router, state_digest):
