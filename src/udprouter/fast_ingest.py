@@ -93,11 +93,11 @@ class FastIngest:
         return self._bound.get(key)
 
     def run(self, arena, lens, keys, start: int, n: int, now_ns: int,
-            touch: Callable[[list[int]], None]) -> tuple[int, int]:
+            touch: Callable[[list[int], int], None]) -> tuple[int, int]:
         """udr_fp_ingest_run between begin() and end(): applies received datagrams start.. while they
-        take the fast path. touch(source keys) hears of the sessions applied to before anything else
-        happens (a full batch is offered and the run goes on, as offer() does). Returns the index of
-        the first datagram not applied (n when all were) and why it stopped."""
+        take the fast path. touch(source keys, now_ns) hears of the sessions applied to before
+        anything else happens (a full batch is then offered to the ring and the run goes on).
+        Returns the index of the first datagram not applied (n when all were) and why it stopped."""
         b = self._batch
         while True:
             self._run_applied[0] = self._touched_n[0] = 0
@@ -108,7 +108,7 @@ class FastIngest:
             self._applied += applied
             self.outcomes[APPLIED] += applied
             if applied:
-                touch(ffi.unpack(self._touched, self._touched_n[0]))
+                touch(ffi.unpack(self._touched, self._touched_n[0]), now_ns)
             if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL:
                 break
             carried = self.end()

@@ -163,9 +163,9 @@ class Router:
             i += 1
         dispatcher.datagrams_in += fast.outcomes[0] - applied_before
 
-    def _touch(self, keys: list[int]) -> None:
+    def _touch(self, keys: list[int], now: int) -> None:
         """Sessions that just had datagrams applied in C: the Python path's per-datagram bookkeeping."""
-        now, bound = self.dispatcher.clock(), self.fast.bound
+        bound = self.fast.bound
         for key in keys:
             session = bound(key)
             session.last_recv_ns = now

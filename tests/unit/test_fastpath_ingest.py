@@ -84,7 +84,7 @@ class Side:
         while i < n:
             self.fast.begin()
             i, stopped = self.fast.run(self.arena, self.lens, self.keys, i, n, self.clock(),
-                                       self.touched.extend)
+                                       lambda keys, now: self.touched.extend(keys))
             self.fast.end()
             if i == n:
                 break
