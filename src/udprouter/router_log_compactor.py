@@ -56,7 +56,7 @@ CHUNK_BYTES = 64 << 10  # image chunk records of kept frames: building one holds
 
 
 class CompactionStep(enum.IntEnum):
-    """What RouterLogCompactor.poll did (for the caller's counters and tests)."""
+    """What RouterLog.compaction_step did (for the caller's counters and tests)."""
 
     IDLE = 0
     STARTED = 1
@@ -277,8 +277,9 @@ def build_image_in_process(path: Path, tmp: Path, capacity: int, sync: bool,
 
 
 class RouterLogCompactor:
-    """At most one compaction in flight. The loop calls start() when the log passed its threshold and
-    poll() at every commit; install() (on the loop) finishes a built image. A test may set step_hook:
+    """At most one compaction in flight. At every commit the loop (RouterLog.compaction_step) calls
+    start() once the log passed its threshold, then ready(), take() and install() (on the loop) to
+    finish a built image. A test may set step_hook:
     called with "built", "tail_copied" and "renamed" (a crash at that moment leaves the files so)."""
 
     def __init__(self, path: Path, capacity: int, durability: str, in_process: bool = False) -> None:
