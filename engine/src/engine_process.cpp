@@ -241,13 +241,16 @@ void EngineProcess::wait_for_commands()
     udr_ring_consumer_awake(in);
 }
 
-EngineProcess::BatchOutcome EngineProcess::process_batch(const udr_command *commands, uint32_t count,
-                                                         uint32_t &consumed)
+// Takes the commands at the head of the inbound ring: journals them, frees their slots, then
+// applies them and publishes their events. The slots are freed before the events go out, so a
+// router that has seen a command's reports also sees the ring room it took back; a journaled
+// command needs no slot to survive a crash (recovery republishes its events from the journal).
+EngineProcess::BatchOutcome EngineProcess::process_batch(udr_ring *in, const udr_command *commands, uint32_t count)
 {
     uint32_t kept = 0;
+    uint32_t consumed = count;
     uint64_t last = last_journaled_;
     bool terminate = false;
-    consumed = count;
     for (uint32_t i = 0; i < count; ++i) {
         if (commands[i].kind == UDR_CMD_TERMINATE) {
             terminate = true;
@@ -261,25 +264,32 @@ EngineProcess::BatchOutcome EngineProcess::process_batch(const udr_command *comm
         last = commands[i].command_seq;
         batch_[kept++] = commands[i];
     }
-    BatchOutcome outcome = kept > 0 ? journal_and_apply(kept) : BatchOutcome::Continue;
+    if (kept > 0 && !journal(kept)) return BatchOutcome::Failed;
+    udr_ring_release(in, consumed);
+    BatchOutcome outcome = kept > 0 ? apply_and_publish(kept) : BatchOutcome::Continue;
     return outcome == BatchOutcome::Continue && terminate ? BatchOutcome::Terminate : outcome;
 }
 
-EngineProcess::BatchOutcome EngineProcess::journal_and_apply(uint32_t kept)
+bool EngineProcess::journal(uint32_t kept)
 {
-    udr_segment_header *h = segment_.header;
     JournalStatus status = store_.append_batch(batch_.data(), kept);
     if (status != JournalStatus::Ok) {
         fail(std::string("journal append failed: ") + journal_status_name(status));
-        return BatchOutcome::Failed;
+        return false;
     }
     last_journaled_ = batch_[kept - 1].command_seq;
-    store_release(h->journaled_through, last_journaled_);
+    store_release(segment_.header->journaled_through, last_journaled_);
+    return true;
+}
+
+EngineProcess::BatchOutcome EngineProcess::apply_and_publish(uint32_t kept)
+{
+    udr_segment_header *h = segment_.header;
     for (uint32_t i = 0; i < kept; ++i) engine_->apply(batch_[i], [this](const udr_event &event) { stage(event); });
     if (publish_abandoned_ || !publish_staged()) return BatchOutcome::Abandoned;
     store_release(h->events_through, last_journaled_);
     __atomic_store_n(&h->commands_applied, h->commands_applied + kept, __ATOMIC_RELAXED);
-    status = store_.after_apply(*engine_);
+    JournalStatus status = store_.after_apply(*engine_);
     if (status != JournalStatus::Ok) {
         fail(std::string("snapshot failed: ") + journal_status_name(status));
         return BatchOutcome::Failed;
@@ -298,12 +308,10 @@ bool EngineProcess::serve()
             wait_for_commands();
             continue;
         }
-        uint32_t consumed = 0;
-        BatchOutcome outcome = process_batch(static_cast<const udr_command *>(first), n, consumed);
+        BatchOutcome outcome = process_batch(in, static_cast<const udr_command *>(first), n);
         if (outcome == BatchOutcome::Failed) return false;
-        if (outcome == BatchOutcome::Abandoned) return true; // stop requested; slots stay for a successor
-        udr_ring_release(in, consumed);
-        if (outcome == BatchOutcome::Terminate) return true;
+        // Abandoned: a stop was requested while the router did not drain; recovery publishes the rest.
+        if (outcome == BatchOutcome::Abandoned || outcome == BatchOutcome::Terminate) return true;
     }
     return true;
 }

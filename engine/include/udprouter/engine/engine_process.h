@@ -55,8 +55,9 @@ private:
     bool recover();
     enum class BatchOutcome : uint8_t { Continue, Terminate, Abandoned, Failed };
     bool serve();
-    BatchOutcome process_batch(const udr_command *commands, uint32_t count, uint32_t &consumed);
-    BatchOutcome journal_and_apply(uint32_t kept);
+    BatchOutcome process_batch(udr_ring *in, const udr_command *commands, uint32_t count);
+    bool journal(uint32_t kept);
+    BatchOutcome apply_and_publish(uint32_t kept);
     void stage(const udr_event &event);
     bool publish_staged();
     void wait_for_commands();
