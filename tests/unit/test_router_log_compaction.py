@@ -12,7 +12,7 @@ import pytest
 from tests.unit.router_log_faults import write_then_fail
 from udprouter.config import KeyConfig
 from udprouter.router_log import FILE_NAME, RECORD_HEADER, RouterLog, frame_record, read_records, replay
-from udprouter.router_log_compactor import CompactionStep, build_image, valid_length
+from udprouter.router_log_compactor import COMPACTION_NICE, CompactionStep, build_image, valid_length
 from udprouter.server_session import ServerSession, not_applied_frame
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)
@@ -295,6 +295,7 @@ def test_compactions_in_a_process_of_their_own_resume_the_fold_and_replay_the_sa
         assert state_of(directory) == reference_state(tmp_path, passes, 3)
         worker_pids = set(log.compactor._executor._processes)
         assert worker_pids and os.getpid() not in worker_pids  # not this interpreter
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in worker_pids} == {COMPACTION_NICE}
         for pid in worker_pids:  # the worker dies while idle: the next compaction gets a new one
             os.kill(pid, signal.SIGKILL)
         run_until_installed()
