@@ -1,16 +1,30 @@
 """Engine busy over gRPC: a full inbound ring (tiny ring, engine paused) refuses, nothing is lost."""
 
 import asyncio
+import time
 
 import grpc
 import pytest
 from grpc_router import KEYS, PRICE, GrpcRouter
+
+from udprouter.ring import RingSegment
 
 from fallback_grpc._generated import trading_engine_pb2 as pb
 from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
 from fallback_grpc.client import bearer_metadata
 
 RING = 4
+FILL_TIMEOUT_S = 20
+
+
+async def ring_filled(router: GrpcRouter) -> None:
+    """Waits (bounded) until the router's inbound ring holds RING commands: the paused engine's
+    segment is read through a mapping of our own."""
+    with RingSegment.attach(f"udprouter-{router.proc.pid}") as ring:
+        deadline = time.monotonic() + FILL_TIMEOUT_S
+        while ring.inbound_occupancy < RING:
+            assert time.monotonic() < deadline, f"the ring holds {ring.inbound_occupancy} of {RING}"
+            await asyncio.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +51,7 @@ async def test_full_ring_is_resource_exhausted_and_a_partly_fitting_batch_gets_e
             batch = asyncio.ensure_future(stub.SubmitOrdersBatch(
                 pb.SubmitOrdersBatchRequest(orders=[order(i) for i in range(1, RING + 3)]), metadata=metadata,
                 timeout=20))
-            await asyncio.sleep(0.3)  # the batch filled the ring and waits for the paused engine
+            await ring_filled(tiny_ring_router)  # the batch waits for the paused engine
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.SubmitOrder(order(100), metadata=metadata, timeout=10)
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
