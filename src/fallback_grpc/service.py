@@ -29,6 +29,7 @@ from .grpc_session import Answer, GrpcSession, grpc_session_uuid
 MAX_BATCH_ORDERS = 10_000
 ANSWER_TIMEOUT_S = 10.0
 STREAM_CHUNK = 256
+STREAM_START_HEADER = "x-udprouter-stream-start-seq-no"  # StreamExecutions initial metadata
 _NEW_ORDER_TEMPLATE = 101
 _ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
 
@@ -176,12 +177,17 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
     # -- executions -----------------------------------------------------------------------------
 
     async def StreamExecutions(self, request, context):
+        """The session's reports from request.from_seq_no (0: from now on), kept open; the initial
+        metadata carries STREAM_START_HEADER, the seq_no of the first report the stream delivers."""
         session = await self._session(context, context.invocation_metadata())
         first, end = session.kept_range()
         next_seq = request.from_seq_no or end
         if next_seq > end:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"from_seq_no: {next_seq} is beyond the next sequence number {end}")
+        # The headers say where the stream starts: a client asking for "from now on" (0) learns the
+        # first seq_no it will see, and that every later report will reach it.
+        await context.send_initial_metadata(((STREAM_START_HEADER, str(next_seq)),))
         while True:
             first, end = session.kept_range()
             if next_seq < first:

@@ -11,6 +11,7 @@ from grpc_router import KEYS, PRICE, TICK, GrpcRouter
 from fallback_grpc._generated import trading_engine_pb2 as pb
 from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
 from fallback_grpc.client import OrderEntryClient, bearer_metadata
+from fallback_grpc.service import STREAM_START_HEADER
 
 CALL_TIMEOUT_S = 10
 
@@ -134,10 +135,12 @@ async def test_stream_executions_from_zero_delivers_only_new_reports(router):
     async with grpc.aio.insecure_channel(router.target) as channel:
         stream = pb_grpc.OrderEntryStub(channel).StreamExecutions(
             pb.StreamExecutionsRequest(from_seq_no=0), metadata=bearer_metadata(key_id, secret))
-        await asyncio.sleep(0.2)  # the stream is open server-side before the next order
+        # The headers arrive once the stream is open server-side: every later report reaches it.
+        headers = await asyncio.wait_for(stream.initial_metadata(), CALL_TIMEOUT_S)
         await call(router, n, "SubmitOrder", order(2, s))
         report = await asyncio.wait_for(stream.read(), CALL_TIMEOUT_S)
         stream.cancel()
+    assert dict(headers)[STREAM_START_HEADER] == "2"
     assert (report.seq_no, report.new.cl_ord_id) == (2, 2)
 
 
