@@ -77,6 +77,9 @@ class _Protocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         self.client.errors.append(exc)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._socket_released.set()
+
 
 class Client:
     def __init__(self, key_id: str, secret: str, session_id: bytes, *, keepalive_ms: int,
@@ -101,6 +104,7 @@ class Client:
         self._tasks: list[asyncio.Task] = []
         self.window = WINDOW_DATAGRAMS
         self._window_open = asyncio.Event()
+        self._socket_released = asyncio.Event()
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -357,7 +361,8 @@ class Client:
                 self._send(encode_message(Sequence(self.out.next_seq)))
 
     async def close(self, timeout: float = 0.5) -> None:
-        """Terminate (Finished), wait briefly for the server's Terminate, release the socket."""
+        """Terminate (Finished), wait briefly for the server's Terminate, release the socket: on
+        return its port is free (the transport closes on a later loop pass; this waits for it)."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -370,3 +375,4 @@ class Client:
                                     (Terminate,), timeout, 1)
         self.transport.close()
         self.transport = None
+        await self._socket_released.wait()

@@ -51,7 +51,11 @@ class Peer:
     def __init__(self, target, port: int = 0) -> None:
         self.target = target
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", port))
+        try:
+            self.sock.bind(("127.0.0.1", port))
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.settimeout(0.3)
 
     def ask(self, payload: bytes) -> list:
@@ -79,6 +83,18 @@ def captured_handshake(capture: Path, port: int) -> tuple[bytes, bytes]:
     return found[Negotiate], found[Establish]
 
 
+async def captured_handshake_when_flushed(capture: Path, port: int, timeout_s: float = 10.0):
+    """captured_handshake once the router has flushed it (once per loop pass), bounded in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return captured_handshake(capture, port)
+        except (KeyError, ValueError, EOFError):
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.02)
+
+
 async def acked(client: Client, qty: int = 1) -> ExecutionReportNew:
     cl = await client.send_order(1, Side.Buy, PRICE, qty)
     ack = await asyncio.wait_for(client.first_ack(cl), 5.0)
@@ -98,8 +114,7 @@ async def test_handshake_replayed_from_a_capture_is_refused_from_any_address(sta
     port = client.transport.get_extra_info("sockname")[1]
     await acked(client)
     await client.close()
-    await asyncio.sleep(0.2)  # the capture is flushed once per loop pass
-    negotiate, establish = captured_handshake(capture, port)
+    negotiate, establish = await captured_handshake_when_flushed(capture, port)
     other, same = Peer(router.udp), Peer(router.udp, port)  # same: the terminated client's own address
     try:
         for peer in (other, same):
