@@ -64,6 +64,9 @@ class RouterCollector:
         log = r.recovery.log
         yield _counter("udprouter_router_log_compactions", "router.log rewrites as one live image",
                        log.compactions if log is not None else 0)
+        yield GaugeMetricFamily("udprouter_router_log_compaction_in_flight",
+                                "1 while a router.log rewrite is being built (installed at a later commit)",
+                                value=int(log is not None and log.compactor.in_flight))
         yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
                        sup.restarts if sup else 0)
 
