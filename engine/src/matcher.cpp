@@ -12,15 +12,30 @@ void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uin
 void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
     OrderBook& book = instrument.book();
     const SideIndex resting_side = opposite(side_index(in.side));
+    // Most levels a sweep reaches hold one or two orders, so a sweep is mostly one order miss per
+    // level, each found only when the level before it empties. The scout runs kLevelsAhead levels
+    // ahead of the sweep (bitmap and level array: cache-resident) and starts each level's oldest
+    // order loading, so those misses overlap instead of queueing one behind the other.
+    uint32_t scout = book.best(resting_side);
+    for (uint32_t k = 0; k < kLevelsAhead && scout != kNoLevel && !beyond(in.side, scout, limit_level); ++k) {
+        prefetch_order(book.level(resting_side, scout).front());
+        scout = book.next_worse(resting_side, scout);
+    }
+    bool first_level = true;
     while (in.leaves_qty > 0) {
         const uint32_t level_index = book.best(resting_side);
         if (level_index == kNoLevel || beyond(in.side, level_index, limit_level)) {
             return;
         }
+        if (!first_level && scout != kNoLevel && !beyond(in.side, scout, limit_level)) {
+            prefetch_order(book.level(resting_side, scout).front());
+            scout = book.next_worse(resting_side, scout);
+        }
+        first_level = false;
         PriceLevel& level = book.level(resting_side, level_index);
         const int64_t price = instrument.price_of(level_index);
         while (in.leaves_qty > 0 && !level.empty()) {
-            const uint32_t resting = level.front(pool_);
+            const uint32_t resting = level.front();
             Order& r = pool_[resting];
             const uint32_t after = level.second(pool_);
             if (after != kNullIndex) {

@@ -57,6 +57,14 @@ private:
     // prefetched for the orders one command retires load together, not one miss per fill in turn.
     void retire(OrderBook& book, uint32_t resting, OrderIndex::Prepared key);
     void release_retired();
+    // Levels ahead of the one being matched whose oldest order the sweep starts loading (measured
+    // on LOBFLOW1 N=100: 2 and 3 alike, 1 and 6 worse).
+    static constexpr uint32_t kLevelsAhead = 2;
+    void prefetch_order(uint32_t index) const {
+        if (index != kNullIndex) {
+            __builtin_prefetch(&pool_[index]);
+        }
+    }
     // Quantity the level offers `in` (orders self-match prevention would cancel do not count),
     // summed in time order until it reaches needed: the orders a fill would read next anyway.
     uint64_t level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const;

@@ -22,11 +22,15 @@ struct PriceLevel {
     uint32_t tail = kNullIndex;
     uint32_t live = 0;
     uint32_t tombs = 0;
+    uint32_t first = kNullIndex; // pool index of the oldest order (the entry at head), kNullIndex when empty
 
     bool empty() const { return live == 0; }
 
-    // Pool index of the oldest order; the level must not be empty.
-    uint32_t front(const OrderPool& pool) const { return pool.queues().entry(head); }
+    // Pool index of the oldest order, kNullIndex when the level is empty. Kept beside head so a
+    // sweep reaching a level (or looking ahead at the next ones) loads the order without first
+    // loading the level's queue chunk: most levels a sweep reaches hold one or two orders, and
+    // the chunk then was a second dependent miss per level.
+    uint32_t front() const { return first; }
 
     // Pool index of the order after the oldest, or kNullIndex when it is a tombstone or unknown
     // without a chunk hop (a prefetch hint only).
@@ -44,6 +48,7 @@ struct PriceLevel {
         if (tail == kNullIndex) {
             pos = q.acquire_chunk();
             head = pos;
+            first = index;
         } else if (!QueueSlab::last_in_chunk(tail)) {
             pos = tail + 1;
         } else {
@@ -118,7 +123,8 @@ private:
                 q.release_chunk(pos);
             }
             pos = next;
-        } while (q.entry(pos) == QueueSlab::kTombstone && (--tombs, true));
+            first = q.entry(pos);
+        } while (first == QueueSlab::kTombstone && (--tombs, true));
         head = pos;
     }
 
@@ -133,6 +139,7 @@ private:
             pos = next;
         }
         head = tail = kNullIndex;
+        first = kNullIndex;
         tombs = 0;
     }
 
@@ -176,7 +183,7 @@ private:
 };
 
 static_assert(QueueSlab::kTombstone == kNullIndex, "second() returns a tombstone as kNullIndex");
-static_assert(sizeof(PriceLevel) == 16, "four price levels per cache line");
+static_assert(sizeof(PriceLevel) == 20, "five 32-bit fields, no padding");
 
 } // namespace udprouter::engine
 
