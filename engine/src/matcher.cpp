@@ -18,7 +18,7 @@ void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_lev
     // order loading, so those misses overlap instead of queueing one behind the other.
     uint32_t scout = book.best(resting_side);
     for (uint32_t k = 0; k < kLevelsAhead && scout != kNoLevel && !beyond(in.side, scout, limit_level); ++k) {
-        prefetch_order(book.level(resting_side, scout).front());
+        prefetch_level(book.level(resting_side, scout));
         scout = book.next_worse(resting_side, scout);
     }
     bool first_level = true;
@@ -28,7 +28,7 @@ void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_lev
             return;
         }
         if (!first_level && scout != kNoLevel && !beyond(in.side, scout, limit_level)) {
-            prefetch_order(book.level(resting_side, scout).front());
+            prefetch_level(book.level(resting_side, scout));
             scout = book.next_worse(resting_side, scout);
         }
         first_level = false;

@@ -65,6 +65,13 @@ private:
             __builtin_prefetch(&pool_[index]);
         }
     }
+    // A level's oldest order, and the queue chunk holding it: a level the sweep empties writes its
+    // chunk back to the free list (the chunk is no longer read on the way to the order), and that
+    // store's miss would hold up the event stores queued behind it.
+    void prefetch_level(const PriceLevel& level) const {
+        prefetch_order(level.front());
+        __builtin_prefetch(pool_.queues().address(level.head), 1);
+    }
     // Quantity the level offers `in` (orders self-match prevention would cancel do not count),
     // summed in time order until it reaches needed: the orders a fill would read next anyway.
     uint64_t level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const;

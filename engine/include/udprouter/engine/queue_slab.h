@@ -38,6 +38,8 @@ public:
 
     uint32_t& entry(uint32_t pos) { return entries_[pos]; }
     uint32_t entry(uint32_t pos) const { return entries_[pos]; }
+    // Where pos's entry lives (for a prefetch).
+    const uint32_t* address(uint32_t pos) const { return &entries_[pos]; }
 
     // A fresh chunk's first position (the capacity bound above guarantees one is free).
     uint32_t acquire_chunk() {
