@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 
@@ -27,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def freeze_startup_heap() -> None:
+    """Moves everything alive after startup (modules, config, tables, sessions restored from the
+    router log) out of the collector's generations for good. Serving allocates few tracked objects,
+    so collections then walk almost nothing; before, a generation-1 collection walked the startup
+    leftovers and held the loop for 1.4-2.4 ms, about once a second at 50k orders/s."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(config_path: str | None, capture: str | None) -> int:
     from udprouter.server import Router
 
@@ -38,6 +48,7 @@ async def serve(config_path: str | None, capture: str | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await router.start()
+        freeze_startup_heap()
         host, port = router.udp_address[:2]
         grpc_port = router.grpc.port if router.grpc is not None else None
         print(f"udprouter listening udp={host}:{port} grpc={grpc_port} metrics={router.metrics_port} "

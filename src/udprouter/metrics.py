@@ -9,9 +9,10 @@ Secrets are never exported: only key ids appear, and only as session counts.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, GCCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 LATENCY_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
@@ -69,6 +70,9 @@ class RouterCollector:
                                 value=int(log is not None and log.compactor.in_flight))
         yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
                        sup.restarts if sup else 0)
+        yield GaugeMetricFamily("udprouter_gc_frozen_objects",
+                                "Objects kept out of garbage collection since startup (gc.freeze)",
+                                value=gc.get_freeze_count())
 
 
 def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
@@ -111,6 +115,7 @@ class AckLatencyHistogram:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        GCCollector(registry=self.registry)  # python_gc_collections_total{generation}: loop pauses
         self.ack_latency = AckLatencyHistogram()
         self.registry.register(self.ack_latency)
         self.observe_ack_ns = self.ack_latency.observe_ns  # OrderEntry's per-batch hook

@@ -7,11 +7,10 @@ import grpc
 import pytest
 from grpc_router import KEYS, PRICE, GrpcRouter
 
-from udprouter.ring import RingSegment
-
 from fallback_grpc._generated import trading_engine_pb2 as pb
 from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
 from fallback_grpc.client import bearer_metadata
+from udprouter.ring import RingSegment
 
 RING = 4
 FILL_TIMEOUT_S = 20

@@ -49,6 +49,9 @@ async def test_demo_clients_log_in_and_trade_then_sigterm_stops_router_and_engin
     text = metrics_text(router)
     assert re.search(r"^udprouter_datagrams_in_total [1-9]", text, re.M)
     assert re.search(r"^udprouter_order_ack_latency_seconds_count [1-9]", text, re.M)
+    # The startup heap is frozen out of garbage collection; the collections that remain are counted.
+    assert re.search(r"^udprouter_gc_frozen_objects [1-9]", text, re.M)
+    assert re.search(r'^python_gc_collections_total\{generation="2"\} \d', text, re.M)
     assert "demo-secret" not in text
     engine_pid = router.engine_pid
     assert router.stop() == 0
