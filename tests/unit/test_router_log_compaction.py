@@ -6,6 +6,7 @@ share of a compaction is timed."""
 import os
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -217,17 +218,29 @@ def test_frame_records_are_whole_records_for_the_scan(tmp_path):
     assert valid_length(data + extra[:-1]) == len(data)
 
 
-def passes_until_installed(log, sessions, passes: int, timeout: float, max_passes: int = 200) -> int:
-    """Runs passes (numbered from passes) until one more compaction is installed; returns the
-    number of the next pass."""
-    before = log.compactions
-    for _ in range(max_passes):
-        one_pass(log, sessions, passes)
-        passes += 1
-        log.wait_compaction(timeout=timeout)
-        if log.compactions > before:
-            return passes
-    raise AssertionError("no compaction installed")
+class LiveLog:
+    """A RouterLog with three attached sessions, driven pass by pass (one_pass)."""
+
+    def __init__(self, directory: Path, durability: str, timeout: float, **options) -> None:
+        self.log = RouterLog(directory, durability, CAPACITY, compact_bytes=2048, **options)
+        self.sessions = make_sessions(self.log, 3)
+        self.log.open()
+        self.passes = 0  # the number of the next pass
+        self.timeout = timeout
+
+    def run_pass(self) -> None:
+        one_pass(self.log, self.sessions, self.passes)
+        self.passes += 1
+        self.log.wait_compaction(timeout=self.timeout)
+
+    def run_until_installed(self, max_passes: int = 200) -> None:
+        """Runs passes until one more compaction is installed."""
+        before = self.log.compactions
+        for _ in range(max_passes):
+            self.run_pass()
+            if self.log.compactions > before:
+                return
+        raise AssertionError("no compaction installed")
 
 
 @pytest.mark.parametrize("durability", ["os", "fsync"])
@@ -235,42 +248,33 @@ def test_router_log_compactions_with_a_failure_and_a_reopen_in_between(tmp_path,
     """The RouterLog path: threshold-started compactions resume the carried fold; a failed one
     drops it (the next folds the whole log); close and open start afresh; replay matches."""
     directory = tmp_path / "live"
-    log = RouterLog(directory, durability, CAPACITY, compact_bytes=2048)
-    sessions = make_sessions(log, 3)
-    log.open()
-    passes = 0
-
-    def run_until_installed() -> None:
-        nonlocal passes
-        passes = passes_until_installed(log, sessions, passes, timeout=10)
-
+    live = LiveLog(directory, durability, timeout=10)
+    log = live.log
     for _ in range(3):
-        run_until_installed()
+        live.run_until_installed()
     assert log.compactor.incremental >= 2 and log.compactor.carried is not None
     # A worker that dies after folding into the carried state: the old log stays, the fold goes.
     monkeypatch.setattr("udprouter.router_log_compactor._write_records", write_then_fail)
     for _ in range(200):  # the failure is taken by a commit or by the wait, whichever comes first
-        one_pass(log, sessions, passes)
-        passes += 1
-        log.wait_compaction(timeout=10)
+        live.run_pass()
         if log.compactor.failures:
             break
     monkeypatch.undo()
     assert log.compactor.failures == 1
     assert log.compactor.carried is None
     incremental = log.compactor.incremental
-    run_until_installed()
+    live.run_until_installed()
     assert log.compactor.incremental == incremental  # folded the whole log
-    run_until_installed()
+    live.run_until_installed()
     assert log.compactor.incremental == incremental + 1
-    assert state_of(directory) == reference_state(tmp_path, passes, 3)
+    assert state_of(directory) == reference_state(tmp_path, live.passes, 3)
     log.close()
     assert log.compactor.carried is None
     log.open()  # reopen: a fresh opening image, nothing carried over
     assert log.compactor.carried is None
-    run_until_installed()
-    run_until_installed()
-    assert state_of(directory) == reference_state(tmp_path, passes, 3)
+    live.run_until_installed()
+    live.run_until_installed()
+    assert state_of(directory) == reference_state(tmp_path, live.passes, 3)
     log.close()
 
 
@@ -279,28 +283,21 @@ def test_compactions_in_a_process_of_their_own_resume_the_fold_and_replay_the_sa
     compactions; the installed log replays to the state of the uncompacted records; a worker that
     dies is replaced and its next compaction folds the whole log."""
     directory = tmp_path / "live"
-    log = RouterLog(directory, "os", CAPACITY, compact_bytes=2048, compaction_process=True)
-    sessions = make_sessions(log, 3)
-    log.open()
-    passes = 0
-
-    def run_until_installed() -> None:
-        nonlocal passes
-        passes = passes_until_installed(log, sessions, passes, timeout=30)
-
+    live = LiveLog(directory, "os", timeout=30, compaction_process=True)
+    log = live.log
     try:
         for _ in range(3):
-            run_until_installed()
+            live.run_until_installed()
         assert log.compactor.incremental >= 2  # every one after the first resumed the worker's fold
-        assert state_of(directory) == reference_state(tmp_path, passes, 3)
+        assert state_of(directory) == reference_state(tmp_path, live.passes, 3)
         worker_pids = set(log.compactor._executor._processes)
         assert worker_pids and os.getpid() not in worker_pids  # not this interpreter
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in worker_pids} == {COMPACTION_NICE}
         for pid in worker_pids:  # the worker dies while idle: the next compaction gets a new one
             os.kill(pid, signal.SIGKILL)
-        run_until_installed()
-        run_until_installed()
+        live.run_until_installed()
+        live.run_until_installed()
         assert worker_pids.isdisjoint(log.compactor._executor._processes)
-        assert state_of(directory) == reference_state(tmp_path, passes, 3)
+        assert state_of(directory) == reference_state(tmp_path, live.passes, 3)
     finally:
         log.close()
