@@ -157,22 +157,34 @@ def datagram_stream(rng: random.Random, count: int):
         yield data
 
 
+def end_step(py: Side, other: Side, rng: random.Random, now: list[int], drain_chance: float) -> None:
+    """After a step of a differential run: now and then end the pass on both sides (the ring has
+    16 slots: skipped drains make it fill up), move the clock, compare the session marks and drop
+    the replies (compared through the marks)."""
+    if rng.random() < drain_chance:
+        for side in (py, other):
+            side.end_of_pass()
+    now[0] += rng.choice((0, 0, 1_000_000, 10_000_000))
+    assert other.marks() == py.marks()
+    py.session.pending.clear()
+    other.session.pending.clear()
+
+
+def finish(py: Side, other: Side) -> None:
+    """The last pass on both sides, then the same commands in the same order."""
+    for side in (py, other):
+        side.end_of_pass()
+    assert other.commands == py.commands
+
+
 def test_same_stream_gives_the_same_commands_replies_and_marks_on_both_paths(sides):
     (py, c), now = sides
     rng = random.Random(5)  # passes and clock; the stream has its own
     for data in datagram_stream(random.Random(4), DATAGRAMS):
         for side in (py, c):
             side.receive(data)
-        if rng.random() < 0.1:
-            for side in (py, c):
-                side.end_of_pass()  # the ring has 16 slots: skipping drains makes it fill up
-        now[0] += rng.choice((0, 0, 1_000_000, 10_000_000))
-        assert c.marks() == py.marks()
-        py.session.pending.clear()
-        c.session.pending.clear()
-    for side in (py, c):
-        side.end_of_pass()
-    assert c.commands == py.commands
+        end_step(py, c, rng, now, drain_chance=0.1)
+    finish(py, c)
     outcomes = dict(zip(OUTCOMES, c.fast.outcomes, strict=True))
     assert outcomes["applied"] > 500 and len(c.commands) > 1000, outcomes
     assert all(n > 20 for n in outcomes.values()), outcomes  # every hand-back reason was exercised
@@ -221,16 +233,8 @@ def test_batches_through_the_c_run_give_the_same_commands_replies_and_marks(run_
         for data, addr in batch:
             py.dispatcher.on_datagram(data, addr, decode_datagram(data))
         run.receive_batch(batch)
-        if rng.random() < 0.3:
-            for side in (py, run):
-                side.end_of_pass()  # 16 ring slots: skipped drains fill the ring (full batch, no room)
-        now[0] += rng.choice((0, 0, 1_000_000, 10_000_000))
-        assert run.marks() == py.marks()
-        py.session.pending.clear()
-        run.session.pending.clear()
-    for side in (py, run):
-        side.end_of_pass()
-    assert run.commands == py.commands
+        end_step(py, run, rng, now, drain_chance=0.3)  # more drains: a full batch meets no room too
+    finish(py, run)
     # The session is bound from the first datagram on (the fixture established it; the first
     # datagram binds it), so every stop is a hand-back reason, and each one happened.
     assert set(run.stops) >= {lib.UDR_FP_NOT_FAST_SHAPE, lib.UDR_FP_SEQUENCE_MISMATCH, lib.UDR_FP_THROTTLED,
