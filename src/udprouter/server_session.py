@@ -32,15 +32,15 @@ MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
 _PACKER = DatagramPacker(MAX_DATAGRAM, MAX_MESSAGES)
 
 
-def _is_ipv4(addr) -> bool:
-    """An (IPv4 host, port) pair, the only kind of source the fast path serves."""
+def _fast_path_key(addr) -> int:
+    """address_key of an (IPv4 host, port) pair, the only kind of source the fast path serves;
+    0 (matches no datagram) for anything else."""
     if not isinstance(addr, tuple) or len(addr) != 2:
-        return False
+        return 0
     try:
-        address_key(addr)
+        return address_key(addr)
     except (OSError, TypeError, ValueError, struct.error):
-        return False
-    return True
+        return 0
 
 
 def sequence_frame(next_seq_no: int) -> bytes:
@@ -136,7 +136,7 @@ class ServerSession:
     @addr.setter
     def addr(self, value) -> None:
         self._addr = value
-        self.ctx.fp.addr_key = address_key(value) if _is_ipv4(value) else 0
+        self.ctx.fp.addr_key = _fast_path_key(value)
 
     @property
     def next_inbound(self) -> int:
