@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "udprouter/engine/engine_log.h"
 #include "udprouter/engine/ring_shm.h"
 
 namespace udprouter::engine {
@@ -78,6 +79,9 @@ void EngineProcess::install_stop_handlers()
     action.sa_flags = 0; // no SA_RESTART: a blocking poll() returns at once
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
+    // SIGHUP asks the router to reload its config; a hangup of the whole process group (a closed
+    // terminal, a group-wide kill) must not take the engine down with it.
+    std::signal(SIGHUP, SIG_IGN);
 }
 
 bool EngineProcess::stop_requested() { return g_stop != 0; }
@@ -95,7 +99,7 @@ EngineProcess::~EngineProcess()
 
 int EngineProcess::fail(const std::string &message)
 {
-    std::fprintf(stderr, "udprouter-engine: %s\n", message.c_str());
+    engine_log("error", "udprouter-engine: %s", message.c_str());
     if (segment_.base != nullptr) set_state(UDR_ENGINE_FAILED);
     return 1;
 }
@@ -109,12 +113,12 @@ bool EngineProcess::attach()
     int err = 0;
     void *base = udr_shm_attach(name.c_str(), &size, &err);
     if (base == nullptr) {
-        std::fprintf(stderr, "udprouter-engine: cannot attach ring segment '%s': %s\n", name.c_str(), strerror(err));
+        engine_log("error", "udprouter-engine: cannot attach ring segment '%s': %s", name.c_str(), strerror(err));
         return false;
     }
     int code = udr_segment_check(base, size);
     if (code != UDR_SEGMENT_OK) {
-        std::fprintf(stderr, "udprouter-engine: cannot attach ring segment '%s': %s\n", name.c_str(),
+        engine_log("error", "udprouter-engine: cannot attach ring segment '%s': %s", name.c_str(),
                      udr_segment_check_message(code));
         udr_shm_detach(base, size);
         return false;
@@ -168,12 +172,11 @@ bool EngineProcess::recover()
         return false;
     }
     if (report.tail_status != JournalStatus::Ok)
-        std::fprintf(stderr, "udprouter-engine: cutting the journal tail: %s\n", report.error.c_str());
+        engine_log("warning", "udprouter-engine: cutting the journal tail: %s", report.error.c_str());
     if (report.unrecoverable_through != 0)
-        std::fprintf(stderr,
-                     "udprouter-engine: no snapshot kept at or below %" PRIu64 ": events of commands %" PRIu64
-                     "..%" PRIu64 " cannot be published again\n",
-                     report.unrecoverable_from - 1, report.unrecoverable_from, report.unrecoverable_through);
+        engine_log("warning", "udprouter-engine: no snapshot kept at or below %" PRIu64 ": events of commands %" PRIu64
+                   "..%" PRIu64 " cannot be published again",
+                   report.unrecoverable_from - 1, report.unrecoverable_from, report.unrecoverable_through);
     JournalStatus status = store_.open(report);
     if (status != JournalStatus::Ok) {
         fail("cannot open journal " + report.append_path + ": " + journal_status_name(status));
@@ -270,9 +273,24 @@ EngineProcess::BatchOutcome EngineProcess::process_batch(udr_ring *in, const udr
     return outcome == BatchOutcome::Continue && terminate ? BatchOutcome::Terminate : outcome;
 }
 
+// Latency buckets of the journal histograms in the segment header (ring_abi.h): <= 2, 8, 32, 128,
+// 512, 2048, 8192 us, more. One writer (this thread); the router reads them at scrape time.
+static void record_latency(uint64_t *buckets, uint64_t *sum_ns, uint64_t ns)
+{
+    uint32_t slot = 0;
+    for (uint64_t bound = 2'000; slot < UDR_JOURNAL_LATENCY_BUCKETS - 1 && ns > bound; bound *= 4) ++slot;
+    __atomic_store_n(&buckets[slot], buckets[slot] + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(sum_ns, *sum_ns + ns, __ATOMIC_RELAXED);
+}
+
 bool EngineProcess::journal(uint32_t kept)
 {
+    const uint64_t started = monotonic_ns();
     JournalStatus status = store_.append_batch(batch_.data(), kept);
+    udr_segment_header *h = segment_.header;
+    record_latency(h->journal_append_buckets, &h->journal_append_sum_ns, monotonic_ns() - started);
+    if (store_.writer().last_sync_ns() != 0)
+        record_latency(h->journal_fsync_buckets, &h->journal_fsync_sum_ns, store_.writer().last_sync_ns());
     if (status != JournalStatus::Ok) {
         fail(std::string("journal append failed: ") + journal_status_name(status));
         return false;
@@ -324,14 +342,14 @@ int EngineProcess::run()
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     const pid_t parent = expected_parent(parent_at_start);
     if (getppid() != parent) {
-        std::fprintf(stderr, "udprouter-engine: parent process %d is gone; not starting\n", static_cast<int>(parent));
+        engine_log("warning", "udprouter-engine: parent process %d is gone; not starting", static_cast<int>(parent));
         return 0;
     }
     install_stop_handlers();
     try {
         engine_ = std::make_unique<Engine>(options_.config);
     } catch (const EngineConfigError &error) {
-        std::fprintf(stderr, "udprouter-engine: bad configuration: %s\n", error.what());
+        engine_log("error", "udprouter-engine: bad configuration: %s", error.what());
         return 2;
     }
     if (!ensure_journal_dir(options_.journal_dir))
@@ -339,6 +357,8 @@ int EngineProcess::run()
     if (!attach()) return 1;
     if (!recover()) return 1;
     set_state(UDR_ENGINE_READY);
+    engine_log("info", "udprouter-engine: ready pid=%d next_command_seq=%" PRIu64 " durability=%s", static_cast<int>(getpid()),
+               last_journaled_ + 1, durability_name(options_.durability));
     std::printf("READY next_command_seq=%" PRIu64 "\n", last_journaled_ + 1);
     std::fflush(stdout);
     if (!serve()) return 1;
@@ -346,27 +366,28 @@ int EngineProcess::run()
     JournalStatus status = store_.close();
     if (status != JournalStatus::Ok) return fail(std::string("journal flush failed: ") + journal_status_name(status));
     if (skipped_commands_ > 0)
-        std::fprintf(stderr, "udprouter-engine: skipped %" PRIu64 " already-journaled commands\n", skipped_commands_);
+        engine_log("info", "udprouter-engine: skipped %" PRIu64 " already-journaled commands", skipped_commands_);
     set_state(UDR_ENGINE_STOPPED);
+    engine_log("info", "udprouter-engine: stopped last_command_seq=%" PRIu64, last_journaled_);
     return 0;
 }
 
 int EngineProcess::print_state_digest(const EngineOptions &options)
 {
     if (access(options.journal_dir.c_str(), R_OK | X_OK) != 0) {
-        std::fprintf(stderr, "udprouter-engine: journal directory %s is not readable\n", options.journal_dir.c_str());
+        engine_log("error", "udprouter-engine: journal directory %s is not readable", options.journal_dir.c_str());
         return 1;
     }
     std::unique_ptr<Engine> engine;
     try {
         engine = std::make_unique<Engine>(options.config);
     } catch (const EngineConfigError &error) {
-        std::fprintf(stderr, "udprouter-engine: bad configuration: %s\n", error.what());
+        engine_log("error", "udprouter-engine: bad configuration: %s", error.what());
         return 2;
     }
     RecoveryReport report = recover_from_journal(options.journal_dir, *engine, ReplayEmitFilter{}, [](const udr_event &) {});
     if (!report.ok) {
-        std::fprintf(stderr, "udprouter-engine: recovery failed: %s\n", report.error.c_str());
+        engine_log("error", "udprouter-engine: recovery failed: %s", report.error.c_str());
         return 1;
     }
     std::printf("STATE_DIGEST %016" PRIx64 " last_command_seq=%" PRIu64 "\n", engine->state_digest(),

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -110,10 +111,16 @@ JournalStatus JournalWriter::flush()
 {
     if (fd_ < 0) return JournalStatus::NotOpen;
     const bool had_data = !buffer_.empty();
+    last_sync_ns_ = 0;
     JournalStatus status = write_buffer();
     if (status != JournalStatus::Ok) return status;
     if (had_data && durability_ == Durability::Fsync) {
+        timespec start{}, end{};
+        clock_gettime(CLOCK_MONOTONIC, &start);
         if (::fdatasync(fd_) != 0) return JournalStatus::SyncFailed;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        last_sync_ns_ = static_cast<uint64_t>((end.tv_sec - start.tv_sec) * 1'000'000'000LL + (end.tv_nsec - start.tv_nsec));
+        if (last_sync_ns_ == 0) last_sync_ns_ = 1;
         ++syncs_;
     }
     return JournalStatus::Ok;

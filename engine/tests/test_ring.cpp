@@ -59,7 +59,9 @@ UDR_TEST(header_holds_the_router_logged_position_at_offset_72_initially_no_log)
 {
     static_assert(UDR_LAYOUT_VERSION == 2, "layout 2 added router_logged_through");
     static_assert(offsetof(udr_segment_header, router_logged_through) == 72, "ABI offset");
-    static_assert(offsetof(udr_segment_header, reserved) == 80, "ABI offset");
+    static_assert(offsetof(udr_segment_header, journal_append_buckets) == 80, "ABI offset");
+    static_assert(offsetof(udr_segment_header, journal_fsync_buckets) == 152, "ABI offset");
+    static_assert(offsetof(udr_segment_header, reserved) == 224, "ABI offset");
     HeapSegment s(8, 8);
     uint64_t stored = 0;
     std::memcpy(&stored, static_cast<unsigned char *>(s.base) + 72, sizeof stored);

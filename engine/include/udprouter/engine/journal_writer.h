@@ -40,6 +40,7 @@ public:
     uint64_t file_bytes() const { return file_bytes_ + buffer_.size(); }
     uint64_t records_appended() const { return records_appended_; }
     uint64_t syncs() const { return syncs_; }
+    uint64_t last_sync_ns() const { return last_sync_ns_; } // the last commit's fdatasync; 0: none
     Durability durability() const { return durability_; }
 
 private:
@@ -52,6 +53,7 @@ private:
     uint64_t file_bytes_ = 0;
     uint64_t records_appended_ = 0;
     uint64_t syncs_ = 0;
+    uint64_t last_sync_ns_ = 0;
 };
 
 } // namespace udprouter::engine

@@ -36,6 +36,7 @@ extern "C" {
 #define UDR_RECORD_SIZE 64
 #define UDR_CACHE_LINE 64
 #define UDR_SEGMENT_HEADER_SIZE 256
+#define UDR_JOURNAL_LATENCY_BUCKETS 8
 
 /* udr_command.kind */
 #define UDR_CMD_NEW_ORDER 1      /* NewOrderSingle */
@@ -115,7 +116,13 @@ typedef struct udr_segment_header {
     uint64_t events_published;        /* engine counter */
     uint64_t router_logged_through;   /* router: highest command_seq whose reports are durably in its log;
                                          UINT64_MAX when the router keeps no log (the segment's initial value) */
-    uint64_t reserved[22];            /* pads the header to UDR_SEGMENT_HEADER_SIZE */
+    /* engine: journal latency per appended batch (append includes the fdatasync of durability fsync),
+     * counts in buckets <= 2, 8, 32, 128, 512, 2048, 8192 us and above, plus the sum in ns */
+    uint64_t journal_append_buckets[8];   /* UDR_JOURNAL_LATENCY_BUCKETS */
+    uint64_t journal_append_sum_ns;
+    uint64_t journal_fsync_buckets[8];    /* UDR_JOURNAL_LATENCY_BUCKETS */
+    uint64_t journal_fsync_sum_ns;
+    uint64_t reserved[4];             /* pads the header to UDR_SEGMENT_HEADER_SIZE */
 } udr_segment_header;
 
 typedef struct udr_ring_counters {
