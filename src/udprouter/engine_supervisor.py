@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from udprouter.config import RouterConfig, instruments_of
 from udprouter.errors import EngineError
+from udprouter.oplog import get_logger
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import ENGINE_READY
 from udprouter.supervised_ring import SupervisedRing
@@ -32,7 +32,17 @@ PREDECESSOR_EXIT_S = 10.0  # a dead router's engine publishes for at most ~1 s a
 LOG_NAME = "engine.log"
 LOST_EVENTS_MARK = "cannot be published again"  # engine/src/engine_process.cpp, EngineProcess::recover
 LOST_EVENTS_SCAN_BYTES = 64 << 10  # what recovery writes before READY is a few lines
-log = logging.getLogger("udprouter")
+log = get_logger()
+
+
+def exit_fields(returncode: int | None) -> dict:
+    """status=<n> for an exit, signal=<NAME> for a death by signal (asyncio's negative codes)."""
+    if returncode is not None and returncode < 0:
+        try:
+            return {"signal": signal.Signals(-returncode).name}
+        except ValueError:
+            return {"signal": -returncode}
+    return {"status": returncode}
 
 
 class EngineSupervisor:
@@ -116,6 +126,8 @@ class EngineSupervisor:
         finally:
             stderr_file.close()
         next_seq = await self._await_ready(self.proc)
+        log.info("engine_spawned", pid=self.proc.pid, next_command_seq=next_seq, shm=self.shm_name,
+                 reattached=self.reattached)
         self._surface_lost_events(log_start)
         self.order_entry.engine_ready(max(next_seq, self.ring.next_command_seq))
         self._stdout_task = asyncio.get_running_loop().create_task(self._discard_stdout(self.proc))
@@ -152,7 +164,7 @@ class EngineSupervisor:
             return
         for line in text.splitlines():
             if LOST_EVENTS_MARK in line:
-                log.warning("%s", line.strip())
+                log.warning("engine_events_lost", line=line.strip())
 
     async def _discard_stdout(self, proc: asyncio.subprocess.Process) -> None:
         while await proc.stdout.readline():
@@ -172,6 +184,8 @@ class EngineSupervisor:
             await self.proc.wait()
             if self._stopping:
                 return
+            log.error("engine_exited", pid=self.proc.pid, **exit_fields(self.proc.returncode),
+                      last_stderr=self.stderr_tail(400).splitlines()[-1])
             self.restarts += 1
             # The dead engine's events are all in the ring now: route them before a new one re-emits.
             self.order_entry.drain()
@@ -184,11 +198,15 @@ class EngineSupervisor:
                     return
                 try:
                     await self._spawn()
+                    log.info("engine_restarted", pid=self.proc.pid, restarts=self.restarts,
+                             attempt=attempt + 1)
                     break
-                except EngineError:
+                except EngineError as exc:
+                    log.error("engine_restart_failed", attempt=attempt + 1, error=str(exc)[:300])
                     continue
             else:
                 self.order_entry.available = False
+                log.error("engine_given_up", restarts=self.restarts, attempts=self.config.engine.max_restarts)
                 return
 
     async def stop(self) -> None:
@@ -204,7 +222,9 @@ class EngineSupervisor:
             try:
                 await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
+                log.warning("engine_stop_timeout", pid=self.proc.pid, timeout_s=STOP_TIMEOUT_S)
                 await self._kill(self.proc)
+            log.info("engine_stopped", pid=self.proc.pid, **exit_fields(self.proc.returncode))
         if self._stdout_task is not None:
             self._stdout_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

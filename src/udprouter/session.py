@@ -16,6 +16,7 @@ has been silent for KEEPALIVE_LAPSE intervals (UDP loses packets, so one lapse i
 from __future__ import annotations
 
 import enum
+from collections import Counter
 
 from udprouter._generated.messages import (
     Establish,
@@ -37,12 +38,18 @@ from udprouter._generated.messages import (
 from udprouter.auth import Authenticator, AuthResult
 from udprouter.codec import encode_message
 from udprouter.config import SessionConfig
+from udprouter.oplog import get_logger
 from udprouter.server_session import RetransmitOutcome, ServerSession, SessionState, sequence_frame
 from udprouter.session_store import SessionStore
 
 KEEPALIVE_LAPSE = 3
 MIN_KEEPALIVE_MS = 100
 MAX_KEEPALIVE_MS = 60_000
+log = get_logger()
+
+
+def _address(addr) -> str:
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
 
 
 class SessionEvent(enum.IntEnum):
@@ -100,6 +107,8 @@ class SessionLayer:
         self.login_budget = LoginBudget(config.login_rate_per_s)
         self.rejects_suppressed = 0
         self.logins_dropped = 0
+        self.login_failures: Counter[str] = Counter()  # by AuthResult name; summarised in the log
+        self.retransmit_requests = self.retransmitted_frames = 0
 
     # -- session management ---------------------------------------------------------------------
 
@@ -113,6 +122,7 @@ class SessionLayer:
             return [], SessionEvent.NONE
         result, key = self.auth.verify("Negotiate", uuid, msg.timestamp, msg.credentials, now_ns)
         if result is not AuthResult.OK:
+            self.login_failures[result.name.lower()] += 1
             return self._limited(addr, now_ns, size, self._neg_reject(msg, NegotiationRejectCode.Credentials,
                                                                      result.name.lower()))
         if msg.client_flow != FlowType.Idempotent:
@@ -132,6 +142,7 @@ class SessionLayer:
         session.state = SessionState.NEGOTIATED
         session.negotiate_ts = msg.timestamp
         session.last_recv_ns = now_ns
+        log.info("session_negotiated", session_id=session.session_id, key_id=key.key_id, addr=_address(addr))
         return [self._negotiation_response(session)], SessionEvent.NONE
 
     def _rebindable(self, session: ServerSession, addr, now_ns: int) -> bool:
@@ -160,6 +171,7 @@ class SessionLayer:
             return [], SessionEvent.NONE
         result, key = self.auth.verify("Establish", uuid, msg.timestamp, msg.credentials, now_ns)
         if result is not AuthResult.OK:
+            self.login_failures[result.name.lower()] += 1
             return self._limited(addr, now_ns, size, self._est_reject(
                 msg, EstablishmentRejectCode.Credentials, result.name.lower()))
         if session is None or session.key.key_id != key.key_id or session.state is SessionState.TERMINATED:
@@ -180,6 +192,9 @@ class SessionLayer:
             # Numbers below the server's expectation were already applied or declared not applied.
             session.next_inbound = max(session.next_inbound, msg.next_seq_no)
         event = SessionEvent.NONE if was_established else SessionEvent.ESTABLISHED
+        if not was_established:
+            log.info("session_established", session_id=session.session_id, key_id=key.key_id,
+                     addr=_address(addr), keepalive_ms=session.keepalive_ms)
         return [self._establishment_ack(session, msg.timestamp)], event
 
     def on_retransmit_request(self, session: ServerSession, msg: RetransmitRequest,
@@ -187,12 +202,14 @@ class SessionLayer:
         if bytes(msg.session_id) != session.uuid:
             return [self._retransmit_reject(msg, RetransmitRejectCode.InvalidSession, "wrong SessionId")]
         outcome, datagrams = session.retransmit(msg.from_seq_no, msg.count, self.config.retransmit_max_count)
+        self.retransmit_requests += 1
         if outcome is RetransmitOutcome.REQUEST_LIMIT_EXCEEDED:
             return [self._retransmit_reject(msg, RetransmitRejectCode.RequestLimitExceeded,
                                             f"max {self.config.retransmit_max_count}")]
         if outcome is RetransmitOutcome.OUT_OF_RANGE:
             first, end = session.kept_range()
             return [self._retransmit_reject(msg, RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")]
+        self.retransmitted_frames += msg.count
         header = encode_message(Retransmission(session_id=session.uuid, request_timestamp=msg.timestamp,
                                                next_seq_no=msg.from_seq_no, count=msg.count))
         return [header, *datagrams]
@@ -200,6 +217,8 @@ class SessionLayer:
     def on_terminate(self, session: ServerSession, msg: Terminate) -> tuple[list[bytes], SessionEvent]:
         if bytes(msg.session_id) != session.uuid:
             return [], SessionEvent.NONE
+        log.info("session_terminated", session_id=session.session_id, key_id=session.key.key_id,
+                 addr=_address(session.addr), by="client")
         return [self.terminate(session, TerminationCode.Finished, "")], SessionEvent.TERMINATED
 
     def terminate(self, session: ServerSession, code: TerminationCode, reason: str) -> bytes:
@@ -219,6 +238,8 @@ class SessionLayer:
                 continue
             interval_ns = session.keepalive_ms * 1_000_000
             if now_ns - session.last_recv_ns > KEEPALIVE_LAPSE * interval_ns:
+                log.info("session_expired", session_id=session.session_id, key_id=session.key.key_id,
+                         addr=_address(session.addr), silent_ms=(now_ns - session.last_recv_ns) // 1_000_000)
                 out.append((session.addr, self.terminate(session, TerminationCode.UnspecifiedError,
                                                          "keepalive lapsed"), session))
             elif now_ns - session.last_send_ns >= interval_ns and not session.pending:

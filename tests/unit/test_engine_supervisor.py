@@ -41,4 +41,4 @@ def test_only_this_lifes_lost_events_line_is_repeated_in_the_router_log(tmp_path
                                       + LOST_LINE.encode() + b"\n")
     with caplog.at_level(logging.WARNING, logger="udprouter"):
         supervisor._surface_lost_events(len(earlier))
-    assert [r.getMessage() for r in caplog.records] == [LOST_LINE]
+    assert [r.fields["line"] for r in caplog.records] == [LOST_LINE]
