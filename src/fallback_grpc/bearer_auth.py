@@ -20,6 +20,10 @@ class BearerAuthenticator:
     def __init__(self, keys: Iterable[KeyConfig]) -> None:
         self._keys = {key.key_id: key for key in keys}
 
+    def set_keys(self, keys: Iterable[KeyConfig]) -> None:
+        """Replaces the keys (config reload); every later call is checked against the new ones."""
+        self._keys = {key.key_id: key for key in keys}
+
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> KeyConfig | None:
         """The key named by the call's authorization metadata, or None when it is absent or wrong."""
         value = _authorization(metadata)

@@ -4,7 +4,9 @@ start_grpc_server(router) is the one hook `udprouter serve` calls after the rout
 serves OrderEntryService plus standard health checking and server reflection on [grpc] host:port
 (127.0.0.1:50051 by default). Plaintext is allowed on loopback only: any other bind needs
 [grpc] tls_cert and tls_key, because calls carry the key's secret. Health is SERVING while the
-engine is READY and NOT_SERVING otherwise (restart, shutdown), checked every HEALTH_INTERVAL_S.
+router is ready (the same checks as the metrics port's /readyz: engine READY, journal writable,
+not stopping) and NOT_SERVING otherwise, checked every HEALTH_INTERVAL_S. Calls are counted and
+timed per method (GrpcMetrics).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -26,6 +29,7 @@ from udprouter.ring import ENGINE_READY
 from ._generated import trading_engine_pb2 as pb
 from ._generated import trading_engine_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
+from .grpc_metrics import GrpcMetrics
 from .service import OrderEntryService
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderEntry"].full_name
@@ -59,10 +63,12 @@ def server_credentials(config: GrpcConfig) -> grpc.ServerCredentials | None:
 
 
 class GrpcServer:
-    def __init__(self, service: OrderEntryService, order_entry: OrderEntry) -> None:
+    def __init__(self, service: OrderEntryService, order_entry: OrderEntry,
+                 ready: Callable[[], bool] | None = None, interceptors=()) -> None:
         self.service = service
         self.order_entry = order_entry
-        self.server = grpc.aio.server()
+        self.ready = ready  # the router's readiness (the same as /readyz); None: engine READY alone
+        self.server = grpc.aio.server(interceptors=list(interceptors))
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._health_task: asyncio.Task | None = None
@@ -88,7 +94,8 @@ class GrpcServer:
         return oe.available and oe.ring is not None and oe.ring.engine_state == ENGINE_READY
 
     async def _update_health(self) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if self.engine_ready() \
+        ready = self.ready() if self.ready is not None else self.engine_ready()
+        status = health_pb2.HealthCheckResponse.SERVING if ready \
             else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", SERVICE_NAME):
             await self.health.set(name, status)
@@ -115,6 +122,8 @@ async def start_grpc_server(router) -> GrpcServer | None:
         return None
     service = OrderEntryService(router.order_entry, BearerAuthenticator(config.keys), router.store,
                                 config.session.retransmit_buffer, config.session.retransmit_max_count)
-    server = GrpcServer(service, router.order_entry)
+    metrics = GrpcMetrics()
+    router.metrics.registry.register(metrics)
+    server = GrpcServer(service, router.order_entry, router.monitor.ready, (metrics,))
     await server.start(config.grpc)
     return server

@@ -152,6 +152,19 @@ uint32_t udr_fp_pack_datagrams(const unsigned char *frames, const uint32_t *lens
                                unsigned char *out, uint32_t *ends);
 """
 
+# src/udprouter/c/event_stats.h: fills, volume and engine rejects tallied per drained batch.
+EVENT_STATS_CDEF = """
+#define UDR_STATS_MAX_INSTRUMENTS 256
+#define UDR_STATS_KINDS 8
+#define UDR_STATS_REASONS 256
+typedef struct udr_event_stats {
+    uint64_t events_by_kind[8]; uint64_t order_rejects[256]; uint64_t cancel_rejects[256];
+    uint64_t replace_rejects[256]; int32_t security_ids[256]; uint32_t instrument_count;
+    uint64_t fills[257]; uint64_t volume[257];
+} udr_event_stats;
+void udr_stats_tally(udr_event_stats *s, const udr_event *events, uint32_t n);
+"""
+
 RING_SOURCE = """
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
@@ -160,6 +173,7 @@ RING_SOURCE = """
 #include "fast_ingest.h"
 #include "fast_egress.h"
 #include "fast_pack.h"
+#include "event_stats.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -184,7 +198,7 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + FAST_INGEST_CDEF
-               + FAST_EGRESS_CDEF + FAST_PACK_CDEF)
+               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + EVENT_STATS_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

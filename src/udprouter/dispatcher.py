@@ -46,7 +46,7 @@ class Dispatcher:
         self._dirty: dict[int, ServerSession] = {}
         self.datagrams_in = self.datagrams_out = 0
         self.messages_in = self.messages_out = 0
-        self.decode_errors = self.unauthenticated = self.duplicates = 0
+        self.decode_errors = self.unauthenticated = self.duplicates = self.not_applied = 0
         # Report frames of one session's drained events, encoded in C (see _sink_for).
         self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
         self._report_bytes = ffi.buffer(self._reports)
@@ -86,8 +86,11 @@ class Dispatcher:
                 count += frame_consumes_seq_no(entry)
             else:
                 count += 1
+        expected = session.next_inbound
         skip = session.accept_inbound(first_seq, count)
         self.duplicates += skip
+        if first_seq > expected:
+            self.not_applied += first_seq - expected  # numbers declared NotApplied (a gap)
         ctx = session.ctx
         allowed = self.order_entry.risk.admit(ctx, count - skip, now) + skip
         submit = self.order_entry.submit

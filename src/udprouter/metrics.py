@@ -1,4 +1,5 @@
-"""Metrics: a prometheus-client registry served as Prometheus text on 127.0.0.1:9100 by default.
+"""Metrics: a prometheus-client registry served as Prometheus text on 127.0.0.1:9100 by default,
+beside /healthz and /readyz (ops_http.py); the operational metrics are in ops_metrics.py.
 
 The hot path only bumps plain integer attributes of the objects that own them (dispatcher, risk,
 order entry, supervisor); this collector reads them at scrape time, so a datagram costs no
@@ -12,7 +13,7 @@ from __future__ import annotations
 import gc
 from bisect import bisect_left
 
-from prometheus_client import CollectorRegistry, GCCollector, start_http_server
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 LATENCY_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
@@ -116,22 +117,28 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         GCCollector(registry=self.registry)  # python_gc_collections_total{generation}: loop pauses
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, RSS, open fds, start time
+        PlatformCollector(registry=self.registry)  # python_info
         self.ack_latency = AckLatencyHistogram()
         self.registry.register(self.ack_latency)
         self.observe_ack_ns = self.ack_latency.observe_ns  # OrderEntry's per-batch hook
         self._server = None
 
-    def attach(self, router) -> None:
+    def attach(self, router, monitor) -> None:
+        from udprouter.ops_metrics import OpsCollector
+
         self.registry.register(RouterCollector(router))
+        self.registry.register(OpsCollector(router, monitor))
+        self._monitor = monitor
 
     def serve(self, host: str, port: int) -> int:
-        """Starts the HTTP exporter thread; returns the bound port (port 0 picks one)."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        self._server = server
-        return server.server_address[1]
+        """Starts the HTTP thread (/metrics, /healthz, /readyz); returns the bound port (0 picks one)."""
+        from udprouter.ops_http import OpsHttpServer
+
+        self._server = OpsHttpServer(self.registry, self._monitor.healthz, self._monitor.readyz)
+        return self._server.serve(host, port)
 
     def close(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None

@@ -88,6 +88,24 @@ class OrderEntry:
         self.undeliverable = 0
         self.events_routed = 0
         self.commands_published = 0
+        # Fills, volume and the engine's rejects, tallied in C once per polled batch (event_stats.h).
+        self.event_stats = ffi.new("udr_event_stats *")
+        self.set_stat_instruments(sorted(risk.instruments))
+
+    def set_stat_instruments(self, security_ids: list[int]) -> None:
+        """The SecurityIDs counted apart (the configured ones); a new list restarts the counts of
+        instruments that moved slots, so it is kept in order and only grows."""
+        st = self.event_stats
+        known = list(st.security_ids[0:st.instrument_count])
+        for sid in security_ids:
+            if sid not in known and len(known) < lib.UDR_STATS_MAX_INSTRUMENTS:
+                known.append(sid)
+        if len(known) > st.instrument_count:  # "other" moves to the end: carry its counts along
+            other = st.instrument_count
+            st.fills[len(known)], st.volume[len(known)] = st.fills[other], st.volume[other]
+            for slot in range(other, len(known)):
+                st.security_ids[slot], st.fills[slot], st.volume[slot] = known[slot], 0, 0
+            st.instrument_count = len(known)
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -203,6 +221,7 @@ class OrderEntry:
             if n == 0:
                 break
             total += n
+            lib.udr_stats_tally(self.event_stats, self._events, n)
             if self.fast_route:
                 self._route_fast(n)
             else:

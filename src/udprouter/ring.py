@@ -181,6 +181,11 @@ class RingSegment:
     # -- header ----------------------------------------------------------------------------------
 
     @property
+    def header(self):
+        """The udr_segment_header itself (cffi), for counters read at scrape time."""
+        return self._header
+
+    @property
     def engine_state(self) -> int:
         return self._header.engine_state
 

@@ -147,7 +147,7 @@ class Risk:
             elif not inst.min_price <= msg.price <= inst.max_price:
                 reason = CxlRejReason.PriceExceedsCurrentPriceBand
         if reason is not None:
-            self.rejects["Cxl" + reason.name] += 1
+            self.rejects["Rpl" + reason.name] += 1  # a replace's reject, counted apart from a cancel's
         return reason
 
     def _cancel_reason(self, ctx: SessionContext, cl_ord_id: int, orig: int,
