@@ -45,6 +45,10 @@ class Authenticator:
         self._seen: set[tuple[bytes, int]] = set()
         self._expiry: deque[tuple[int, tuple[bytes, int]]] = deque()
 
+    def set_keys(self, keys: Iterable[KeyConfig]) -> None:
+        """Replaces the keys (config reload): new logins use them; established sessions keep theirs."""
+        self._keys = {key.key_id: key for key in keys}
+
     def key(self, key_id: str) -> KeyConfig | None:
         return self._keys.get(key_id)
 

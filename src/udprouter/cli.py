@@ -1,8 +1,11 @@
 """`udprouter serve [--config FILE] [--capture FILE]`: run the router with its engine until a signal.
 
-SIGINT/SIGTERM drain in-flight work (bounded), flush replies, stop the engine and exit 0. uvloop is
+SIGINT/SIGTERM drain in-flight work (bounded), flush replies, stop the engine and exit 0; SIGHUP
+reloads keys, risk limits and instrument limits from the config file (config_reload.py). uvloop is
 not optional (the default loop drops most of a burst). A configuration problem exits 2 with one
-line naming the key; an engine that cannot start exits 1 with its error.
+line naming the key; an engine that cannot start exits 1 with its error. Logs are structured lines
+on stderr (oplog.py); under systemd, readiness and the watchdog go through sd_notify.
+`udprouter journal dump|verify DIR` reads the engine journal (journal_tool.py); `--version`.
 """
 
 from __future__ import annotations
@@ -15,16 +18,23 @@ import sys
 
 import uvloop
 
+from udprouter import __version__, oplog
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="udprouter", description="Low-latency UDP order router")
+    parser.add_argument("--version", action="version", version=f"udprouter {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the router and its engine")
     serve.add_argument("--config", help="TOML config file (default: built-in demo config, local use only)")
     serve.add_argument("--capture", help="write every datagram in and out to this pcapng file")
+    serve.add_argument("--log-format", choices=oplog.FORMATS, default="logfmt", help="log lines on stderr")
+    serve.add_argument("--log-level", choices=oplog.LEVELS, default="info")
+    from udprouter.journal_tool import add_parser as add_journal_parser
+
+    add_journal_parser(sub)
     return parser
 
 
@@ -40,27 +50,49 @@ def freeze_startup_heap() -> None:
 async def serve(config_path: str | None, capture: str | None) -> int:
     from udprouter.server import Router
 
+    log = oplog.get_logger()
     config = load_config(config_path)
-    router = Router(config, capture)
+    router = Router(config, capture, config_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    stopping_signal = []
+
+    def on_stop(sig: signal.Signals) -> None:
+        if not stopping_signal:
+            stopping_signal.append(sig.name)
+            log.info("shutdown_requested", signal=sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, router.reloader.reload)
     try:
         await router.start()
         freeze_startup_heap()
         host, port = router.udp_address[:2]
         grpc_port = router.grpc.port if router.grpc is not None else None
+        log.info("started", version=__version__, config=config_path or "<built-in>",
+                 journal_dir=config.journal.dir, durability=config.journal.durability,
+                 udp=f"{host}:{port}", grpc=grpc_port, metrics=router.metrics_port,
+                 engine_pid=router.supervisor.proc.pid, engine_binary=str(router.binary),
+                 python=sys.version.split()[0])
         print(f"udprouter listening udp={host}:{port} grpc={grpc_port} metrics={router.metrics_port} "
               f"engine_pid={router.supervisor.proc.pid}", flush=True)
+        router.monitor.notifier.ready(f"serving udp={host}:{port}")
         await stop.wait()
     finally:
+        router.monitor.notifier.stopping()
         await router.stop()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "journal":
+        from udprouter.journal_tool import run
+
+        return run(args)
+    oplog.setup(args.log_format, args.log_level)
     try:
         return uvloop.run(serve(args.config, args.capture))
     except UdprouterError as exc:

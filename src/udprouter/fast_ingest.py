@@ -63,6 +63,10 @@ class FastIngest:
         self._touched = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
         self._touched_n = ffi.new("uint32_t *")
 
+    def set_limits(self, limits, instruments) -> None:
+        """New limits (config reload) for the next run(); the old table is freed after the swap."""
+        self._limits, self._instruments = limits, instruments
+
     def begin(self) -> None:
         """OrderEntry's batch state -> the C batch (before a run)."""
         oe, b = self.order_entry, self._batch

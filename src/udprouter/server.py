@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import time
 
 from udprouter.auth import Authenticator
 from udprouter.codec import decode_datagram
 from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
+from udprouter.config_reload import ConfigReloader
 from udprouter.dispatcher import Dispatcher
 from udprouter.engine_supervisor import EngineSupervisor
 from udprouter.fast_ingest import NO_SESSION, FastIngest
 from udprouter.fast_io import MAX_BATCH, DatagramSocket
 from udprouter.metrics import Metrics
+from udprouter.oplog import get_logger
+from udprouter.ops_monitor import OpsMonitor
 from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
 from udprouter.router_recovery import RouterRecovery
@@ -31,7 +33,7 @@ from udprouter.server_session import SessionState
 from udprouter.session import SessionLayer
 from udprouter.session_store import SessionStore
 
-log = logging.getLogger("udprouter")
+log = get_logger()
 TIMER_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 5.0
 SOCKET_BUFFER_BYTES = 8 << 20  # a burst from many clients waits in the kernel, not on the floor
@@ -54,7 +56,8 @@ class RouterProtocol(asyncio.DatagramProtocol):
 
 
 class Router:
-    def __init__(self, config: RouterConfig, capture_path: str | None = None) -> None:
+    def __init__(self, config: RouterConfig, capture_path: str | None = None,
+                 config_path: str | None = None) -> None:
         self.config = config
         self.binary = resolve_engine_binary(config)
         self.store = SessionStore(config.journal.dir)
@@ -67,8 +70,10 @@ class Router:
         self.supervisor = EngineSupervisor(config, self.binary, self.order_entry)
         self.supervisor.on_restart = self.dispatcher.flush_sessions
         self.recovery = RouterRecovery(self)  # router.log: session state that survives a router crash
+        self.monitor = OpsMonitor(self)  # health, watchdog, episode log lines
+        self.reloader = ConfigReloader(self, config_path)  # SIGHUP
         self.metrics = Metrics()
-        self.metrics.attach(self)
+        self.metrics.attach(self, self.monitor)
         self.order_entry.on_batch_acked = self.metrics.observe_ack_ns
         self.capture = None
         if capture_path:
@@ -113,6 +118,7 @@ class Router:
 
             self.grpc = await start_grpc_server(self)
         self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
+        self.monitor.start()
 
     async def _open_endpoint(self, loop, host: str, port: int) -> None:
         self.transport, _ = await loop.create_datagram_endpoint(lambda: RouterProtocol(self),
@@ -247,21 +253,27 @@ class Router:
 
     async def stop(self) -> None:
         """Drain in-flight work (bounded), flush replies, stop the engine, release everything."""
+        self.monitor.stopping = True
+        log.info("shutdown_begin", outstanding=self.order_entry.outstanding)
         if self.grpc is not None:
             await self.grpc.stop()
+            log.info("shutdown_grpc_stopped")
         self.dispatcher.end_of_pass()
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:
             await asyncio.sleep(0.002)
             self._on_engine_events()
         self.dispatcher.flush_sessions()
+        log.info("shutdown_orders_drained", left=self.order_entry.outstanding)
         self.recovery.close()
+        self.monitor.close()
         if self._timer is not None:
             self._timer.cancel()
         if self.supervisor.ring is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self.supervisor.ring.outbound_eventfd)
         await self.supervisor.stop()
+        log.info("shutdown_engine_stopped")
         if self.transport is not None:
             self.transport.close()
         if self.udp is not None:
@@ -273,3 +285,4 @@ class Router:
         if self.capture is not None:
             self.capture.close()
         self.store.close()
+        log.info("shutdown_complete")
