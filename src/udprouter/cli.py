@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import sys
 
@@ -22,6 +23,8 @@ from udprouter import __version__, oplog
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
 
+LOG_FORMAT_ENV = "UDPROUTER_LOG_FORMAT"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="udprouter", description="Low-latency UDP order router")
@@ -30,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the router and its engine")
     serve.add_argument("--config", help="TOML config file (default: built-in demo config, local use only)")
     serve.add_argument("--capture", help="write every datagram in and out to this pcapng file")
-    serve.add_argument("--log-format", choices=oplog.FORMATS, default="logfmt", help="log lines on stderr")
+    serve.add_argument("--log-format", choices=oplog.FORMATS,
+                       default=os.environ.get(LOG_FORMAT_ENV, "logfmt"),
+                       help=f"log lines on stderr (default: ${LOG_FORMAT_ENV}, else logfmt)")
     serve.add_argument("--log-level", choices=oplog.LEVELS, default="info")
     from udprouter.journal_tool import add_parser as add_journal_parser
 
