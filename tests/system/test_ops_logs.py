@@ -27,7 +27,8 @@ async def test_engine_kill_restart_sessions_and_each_shutdown_stage_are_logged(s
     router = start_router()
     (started,) = named(log_events(router.log_text()), "started")
     assert started["config"] == str(router.config) and started["journal_dir"] == str(router.journal)
-    assert started["durability"] == "os" and started["version"] and started["udp"].endswith(str(router.udp[1]))
+    assert started["durability"] == "os" and started["version"]
+    assert started["udp"] == f"127.0.0.1:{router.udp[1]}"
     client = await Client.connect(*router.udp, "demo", "demo-secret")
     try:
         port = client.transport.get_extra_info("sockname")[1]
@@ -38,7 +39,8 @@ async def test_engine_kill_restart_sessions_and_each_shutdown_stage_are_logged(s
         old_engine = router.engine_pid
         os.kill(old_engine, signal.SIGKILL)
         (exited,) = wait_for_event(router, "engine_exited")
-        assert exited["pid"] == str(old_engine) and exited["signal"] == "SIGKILL" and exited["level"] == "error"
+        assert exited["pid"] == str(old_engine) and exited["signal"] == "SIGKILL"
+        assert exited["level"] == "error"
         (restarted,) = wait_for_event(router, "engine_restarted")
         assert restarted["pid"] != str(old_engine) and restarted["restarts"] == "1"
         ack = await client.first_ack(await client.send_order(1, Side.Buy, PRICE, 1))
@@ -87,9 +89,9 @@ def test_a_flood_of_failed_logins_is_one_summary_not_a_line_per_datagram(start_r
     summaries = named(events, "login_failures")
     assert summaries, "one summary line at least"
     total = sum(int(s["count"]) for s in summaries)
-    received = total  # UDP on loopback may still drop some: what arrived is what was counted
-    assert 0 < received <= flood
-    assert sum(int(s.get("bad_signature", 0)) + int(s.get("dropped_over_budget", 0)) for s in summaries) == total
+    assert 0 < total <= flood  # loopback UDP may drop some: what arrived is what was counted
+    by_reason = sum(int(s.get("bad_signature", 0)) + int(s.get("dropped_over_budget", 0)) for s in summaries)
+    assert by_reason == total
     assert len(events) < 30, "a few lines, not one per datagram"
 
 
@@ -107,7 +109,8 @@ def test_log_volume_of_one_event_is_bounded_and_the_rest_counted(start_router):
     events = log_events(router.log_text())
     lines = named(events, "session_negotiated")
     suppressed = sum(int(e.get("suppressed", 0)) for e in lines)
-    suppressed += sum(int(e["count"]) for e in named(events, "log_suppressed") if e["of"] == "session_negotiated")
+    suppressed += sum(int(e["count"]) for e in named(events, "log_suppressed")
+                      if e["of"] == "session_negotiated")
     assert len(lines) + suppressed == sessions, "each negotiation is a line or counted in one"
     assert len(lines) <= BURST + RATE_PER_S * (elapsed + 1) + 1
     if elapsed < (sessions - BURST) / RATE_PER_S - 1:  # faster than the budget refills: some were held back
