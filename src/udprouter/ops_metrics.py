@@ -15,13 +15,15 @@ import platform
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from udprouter import __version__
-from udprouter._generated.messages import CxlRejReason, OrdRejReason
+from udprouter._generated.messages import BusinessRejectReason, CxlRejReason, OrdRejReason
 from udprouter._ring_cffi import lib
 from udprouter.ops_monitor import ENGINE_STATES
 from udprouter.ring import ENGINE_READY
 from udprouter.server_session import SessionState
 
 ORDER_REASONS = {m.name for m in OrdRejReason}
+BUSINESS_REASONS = (BusinessRejectReason.Throttled.name, BusinessRejectReason.EngineBusy.name,
+                    BusinessRejectReason.ApplicationNotAvailable.name)
 
 
 def _reject_families():
@@ -69,6 +71,8 @@ class OpsCollector:
         yield failures
         yield GaugeMetricFamily("udprouter_ready", "1 while /readyz would answer 200",
                                 value=int(self.monitor.ready()))
+        yield GaugeMetricFamily("udprouter_journal_writable", "1 while the journal directory takes a write",
+                                value=int(self.monitor.journal_writable))
         yield _reloads(r.reloader)
 
     def _build_and_engine(self, r):
@@ -96,7 +100,9 @@ class OpsCollector:
 
     def _rejects(self, r):
         order, cancel, business = _reject_families()
-        for name, count in sorted(r.risk.rejects.items()):
+        rejects = {name: 0 for name in BUSINESS_REASONS}  # always present: the alert rule's series
+        rejects.update(r.risk.rejects)
+        for name, count in sorted(rejects.items()):
             if name.startswith("Cxl"):
                 cancel.add_metric(["cancel", name[3:], "router"], count)
             elif name.startswith("Rpl"):

@@ -126,7 +126,7 @@ class OpsMonitor:
         self.journal_writable, self.journal_error = writable, error
 
     def _ring_full(self, now: float) -> None:
-        busy = self.router.order_entry.engine_busy
+        busy = self.router.risk.rejects.get("EngineBusy", 0)  # not ApplicationNotAvailable: engine gone
         refused, self._busy_seen = busy - self._busy_seen, busy
         if refused:
             if not self._ring_full_since:
