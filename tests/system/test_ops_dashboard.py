@@ -78,7 +78,8 @@ async def exercise(router, grpc_port: int) -> None:
 
 
 def sample_names(text: str) -> set[str]:
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return {line.split("{")[0].split(" ")[0] for line in lines}
 
 
 def has_sample(names: set[str], metric: str) -> bool:
@@ -105,7 +106,8 @@ async def test_every_metric_the_dashboard_and_alert_rules_query_exists_after_a_s
     assert not missing, f"queried but not exported: {missing}"
     for line in ('udprouter_fills_total{instrument="ALPHA"} 1.0',
                  'udprouter_fill_volume_total{instrument="ALPHA"} 2.0',
-                 'udprouter_cancel_rejects_total{reason="TooLateToCancel",request="cancel",source="engine"} 1.0',
+                 'udprouter_cancel_rejects_total{reason="TooLateToCancel",request="cancel",source="engine"} '
+                 "1.0",
                  'udprouter_order_rejects_total{reason="OrderBookFull",source="engine"} 1.0',
                  'udprouter_order_rejects_total{reason="IncorrectQuantity",source="router"} 2.0',
                  "udprouter_not_applied_total 3.0",
