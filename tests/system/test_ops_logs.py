@@ -115,3 +115,24 @@ def test_log_volume_of_one_event_is_bounded_and_the_rest_counted(start_router):
     assert len(lines) <= BURST + RATE_PER_S * (elapsed + 1) + 1
     if elapsed < (sessions - BURST) / RATE_PER_S - 1:  # faster than the budget refills: some were held back
         assert suppressed > 0
+
+
+async def test_a_ring_full_episode_is_one_line_at_its_start_and_one_at_its_end(start_router):
+    router = start_router("[engine]\ninbound_capacity = 8\n")
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    try:
+        os.kill(router.engine_pid, signal.SIGSTOP)  # the engine stops taking commands: the ring fills
+        try:
+            ids = await client.send_orders([dict(security_id=1, side=Side.Buy, price=PRICE - k * 10_000_000,
+                                                 qty=1) for k in range(1, 20)])
+            (start,) = wait_for_event(router, "ring_full_start")
+            assert start["capacity"] == "8" and start["level"] == "warning"
+        finally:
+            os.kill(router.engine_pid, signal.SIGCONT)
+        answers = [await client.first_ack(cl) for cl in ids]
+        refused = sum(1 for a in answers if not isinstance(a, ExecutionReportNew))
+        (end,) = wait_for_event(router, "ring_full_end")
+        assert int(end["refused"]) == refused > 0
+    finally:
+        await client.close()
+    assert len(named(log_events(router.log_text()), "ring_full_start")) == 1
