@@ -9,6 +9,7 @@ refused logins at most every LOGIN_SUMMARY_S. Nothing here runs per datagram.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import Counter
@@ -89,6 +90,8 @@ class OpsMonitor:
         self._end_ring_full(time.monotonic())
         self._login_summary()
         log.flush_suppressed()
+        with contextlib.suppress(OSError):
+            (self.journal_dir / PROBE_NAME).unlink()
 
     def _tick(self) -> None:
         now = self.last_tick = time.monotonic()
