@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -109,3 +110,37 @@ def test_sd_notify_ready_watchdog_and_stopping_reach_a_unix_datagram_socket(star
     finally:
         sock.close()
         shutil.rmtree(short_dir)
+
+
+def test_a_stuck_event_loop_fails_healthz_until_it_turns_again(start_router, tmp_path):
+    # The capture file is a FIFO nobody reads: once its pipe is full, the router's event loop blocks
+    # in a write (a real stall, e.g. a full disk on NFS); the metrics thread still answers probes.
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    draining = threading.Event()
+
+    def drain() -> None:
+        draining.wait()
+        os.set_blocking(reader, True)
+        while os.read(reader, 1 << 16):
+            pass
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        router = start_router(capture=fifo)
+        port = router.metrics_port
+        assert http_get(port, "/healthz") == (200, "ok\n")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for _ in range(2000):  # about 300 KB of capture records: far more than a pipe holds
+                sock.sendto(b"\x00" * 100, router.udp)
+        status, body = wait_until(lambda: (r := http_get(port, "/healthz"))[0] == 503 and r, "/healthz 503")
+        assert body.startswith("event loop stalled for ")
+        draining.set()
+        wait_until(lambda: http_get(port, "/healthz") == (200, "ok\n"), "/healthz 200 again")
+        assert router.stop() == 0
+    finally:
+        draining.set()
+        drainer.join(timeout=30)
+        os.close(reader)
