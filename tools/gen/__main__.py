@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tools.gen.emit_c_descriptors import OUTPUT as C_DESCRIPTORS, render_c_descriptors
+from tools.gen.emit_c_descriptors import OUTPUT as C_DESCRIPTORS
+from tools.gen.emit_c_descriptors import render_c_descriptors
 from tools.gen.emit_c_header import render_c_header
 from tools.gen.emit_construct import render_construct_defs
 from tools.gen.emit_python import HEADER, render_messages
