@@ -6,9 +6,10 @@ STAMP  := $(VENV)/.installed
 ENGINE_BUILD := build/engine
 ENGINE_TYPE  ?= Release
 ENGINE_BIN   := $(ENGINE_BUILD)/udprouter-engine
+CLIENT_C_BUILD := build/client-c
 PYTEST_ARGS  ?=
 
-.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug
+.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug client-c
 
 setup: $(STAMP) engine
 
@@ -21,6 +22,11 @@ $(STAMP): pyproject.toml setup.py src/udprouter/_ffi_build.py $(wildcard src/udp
 engine:
 	cmake -S engine -B $(ENGINE_BUILD) -DCMAKE_BUILD_TYPE=$(ENGINE_TYPE) -DUDR_WERROR=ON > /dev/null
 	cmake --build $(ENGINE_BUILD) --parallel 2
+
+# The C client library (clients/c), its example and test programs; the Python tests run them.
+client-c:
+	cmake -S clients/c -B $(CLIENT_C_BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
+	cmake --build $(CLIENT_C_BUILD) --parallel 2
 
 # Debug build with sanitizers: CI runs the engine tests under it too.
 engine-debug:
@@ -38,7 +44,7 @@ test: setup test-engine test-python
 test-engine: engine
 	ctest --test-dir $(ENGINE_BUILD) --output-on-failure
 
-test-python: $(STAMP) engine
+test-python: $(STAMP) engine client-c
 	$(PY) -m pytest -m "not perf" $(PYTEST_ARGS)
 
 generate: $(STAMP)
