@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import struct
 import subprocess
 
@@ -90,6 +91,8 @@ async def test_c_client_orders_trade_with_a_python_clients_orders(router, c_clie
                 passive.append(report)
         assert sorted(t.cl_ord_id for t in passive) == sorted(sells)
         assert evs[-1]["state"] == 4 and evs[-1]["unanswered"] == 0  # TERMINATED, all answered
+        terminated = [e for e in evs if e["event"] == "terminated"]
+        assert terminated == [{"event": "terminated", "code": 0, "reason": ""}]  # the router's answer
     finally:
         await seller.close()
 
@@ -131,12 +134,55 @@ async def test_c_client_resends_not_applied_orders_and_recovers_lost_reports_ove
     assert len({n["fields"]["ClOrdID"] for n in news}) == orders
     seqs = [e["seq"] for e in evs if e["event"] == "report"]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # every report once, in server order
+    assert not [e for e in evs if e["event"] == "given_up"]
     resent = [e for e in evs if e["event"] == "resent"]
     assert stats["not_applied"] > 0 and stats["not_applied_resent"] == len(resent) > 0
     assert stats["retransmit_requests"] > 0
     assert sum(n["fields"]["Count"] for n in reports_named(evs, "NotApplied")) == stats["not_applied"]
     renamed = {e["old"] for e in resent}
     assert not renamed & {n["fields"]["ClOrdID"] for n in news}  # a NotApplied ClOrdID never applied
+
+
+async def test_c_client_heartbeats_keep_an_idle_session_alive(router, c_client_bin):
+    """Idle for 15 keepalive intervals: without its heartbeats the router would terminate the session
+    after 3 (and the client would have to establish it again)."""
+    code, evs, err = await run_drive(drive_args(
+        c_client_bin, router.udp, "--orders", "1", "--price", str(PRICE - TICK), "--keepalive-ms", "100",
+        "--linger-ms", "1500", "--more-orders", "1"))
+    assert code == 0, (err, evs[-1])
+    assert evs[-1]["reestablishments"] == 0
+    assert len(reports_named(evs, "ExecutionReportNew")) == 2
+    assert [e["event"] for e in evs].count("established") == 1
+
+
+async def test_c_client_establishes_again_after_the_router_ends_its_stalled_session(router, c_client_bin):
+    """The client process stalls (SIGSTOP) past 3 keepalive intervals: the router terminates the
+    session (keepalive lapsed). Resumed, the client negotiates and establishes the same session
+    again, and its next orders are applied, their reports in order after the first ones."""
+    proc = await asyncio.create_subprocess_exec(*drive_args(
+        c_client_bin, router.udp, "--orders", "3", "--price", str(PRICE - TICK), "--keepalive-ms", "100",
+        "--linger-ms", "500", "--more-orders", "4"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = []
+        while not lines or json.loads(lines[-1])["event"] != "lingering":
+            line = await asyncio.wait_for(proc.stdout.readline(), RUN_TIMEOUT_S)
+            assert line, "udr_drive ended before lingering"
+            lines.append(line.decode())
+        proc.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(1.5)  # the stall itself: 15 keepalive intervals without a heartbeat
+        proc.send_signal(signal.SIGCONT)
+        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    evs = events("".join(lines) + out.decode())
+    assert proc.returncode == 0, (err, evs[-1])
+    assert evs[-1]["reestablishments"] >= 1
+    assert [e["event"] for e in evs].count("established") >= 2
+    assert len(reports_named(evs, "ExecutionReportNew")) == 7
+    seqs = [e["seq"] for e in evs if e["event"] == "report"]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
 
 class ScriptedPeer(asyncio.DatagramProtocol):

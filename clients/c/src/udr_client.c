@@ -2,6 +2,7 @@
 #include "udprouter/client/udr_client.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #define HEARTBEATS_PER_INTERVAL 2
 #define RECV_PER_POLL 64
 #define TERMINATE_TRIES 2
+#define ANSWER_GRACE_KEEPALIVES 4 /* after the last resend, how long answers may still come */
 #define SOCKET_BUFFER_BYTES (4 << 20)
 #define MAX_CREDENTIALS 320
 
@@ -355,6 +357,32 @@ static const char *var_text(const udr_frame *frame, char *out, size_t cap) {
     return out;
 }
 
+/* Code sits at the same offset in both login rejects (checked below). */
+#define REJECT_CODE_OFFSET offsetof(udr_sbe_negotiation_reject, code)
+_Static_assert(offsetof(udr_sbe_establishment_reject, code) == REJECT_CODE_OFFSET, "reject code offsets");
+
+/* The block lengths a session frame must have (a longer block is a later schema version). */
+static uint16_t session_block_length(uint16_t template_id) {
+    switch (template_id) {
+    case UDR_SBE_NEGOTIATION_RESPONSE_TEMPLATE_ID: return UDR_SBE_NEGOTIATION_RESPONSE_BLOCK_LENGTH;
+    case UDR_SBE_ESTABLISHMENT_ACK_TEMPLATE_ID: return UDR_SBE_ESTABLISHMENT_ACK_BLOCK_LENGTH;
+    case UDR_SBE_NEGOTIATION_REJECT_TEMPLATE_ID: return UDR_SBE_NEGOTIATION_REJECT_BLOCK_LENGTH;
+    case UDR_SBE_ESTABLISHMENT_REJECT_TEMPLATE_ID: return UDR_SBE_ESTABLISHMENT_REJECT_BLOCK_LENGTH;
+    case UDR_SBE_TERMINATE_TEMPLATE_ID: return UDR_SBE_TERMINATE_BLOCK_LENGTH;
+    case UDR_SBE_RETRANSMIT_REJECT_TEMPLATE_ID: return UDR_SBE_RETRANSMIT_REJECT_BLOCK_LENGTH;
+    default: return 0; /* not one this client acts on */
+    }
+}
+
+static int usable_session_frame(const udr_frame *f) {
+    if (f->schema_id == UDR_SBE_UDPROUTER_SCHEMA_ID) {
+        return f->template_id == UDR_SBE_BUSINESS_MESSAGE_REJECT_TEMPLATE_ID &&
+               f->block_length >= UDR_SBE_BUSINESS_MESSAGE_REJECT_BLOCK_LENGTH;
+    }
+    uint16_t needed = session_block_length(f->template_id);
+    return f->schema_id == UDR_SBE_FIXP_SCHEMA_ID && needed > 0 && f->block_length >= needed;
+}
+
 static void on_session_message(udr_client *c, const udr_frame *f, uint64_t now_ns) {
     char reason[256];
     udr_sbe_negotiation_response nr;
@@ -380,12 +408,15 @@ static void on_session_message(udr_client *c, const udr_frame *f, uint64_t now_n
             c->state = UDR_STATE_FAILED;
             snprintf(c->error, sizeof c->error, "%s rejected: code %u %s",
                      f->template_id == UDR_SBE_NEGOTIATION_REJECT_TEMPLATE_ID ? "negotiation" : "establishment",
-                     f->block[24], var_text(f, reason, sizeof reason));
-            emit_simple(c, UDR_EVENT_REJECTED, f->block[24], c->error);
+                     f->block[REJECT_CODE_OFFSET], var_text(f, reason, sizeof reason));
+            emit_simple(c, UDR_EVENT_REJECTED, f->block[REJECT_CODE_OFFSET], c->error);
         }
         return;
     case UDR_SBE_TERMINATE_TEMPLATE_ID:
         memcpy(&term, f->block, sizeof term);
+        if (memcmp(term.session_id, c->session_id, 16) != 0) {
+            return;
+        }
         if (c->state == UDR_STATE_TERMINATING || term.code == UDR_SBE_TERMINATION_CODE_FINISHED) {
             c->state = UDR_STATE_TERMINATED;
             emit_simple(c, UDR_EVENT_TERMINATED, term.code, var_text(f, reason, sizeof reason));
@@ -394,10 +425,13 @@ static void on_session_message(udr_client *c, const udr_frame *f, uint64_t now_n
         }
         return;
     case UDR_SBE_RETRANSMIT_REJECT_TEMPLATE_ID: {
+        if (c->state != UDR_STATE_ESTABLISHED && c->state != UDR_STATE_TERMINATING) {
+            return;
+        }
         udr_event event;
         memset(&event, 0, sizeof event);
         event.type = UDR_EVENT_RETRANSMIT_REJECTED;
-        event.code = f->block[24];
+        event.code = f->block[offsetof(udr_sbe_retransmit_reject, code)];
         udr_inbound_give_up(&c->in, &event.seq_no, &event.count);
         emit(c, &event);
         resend_ctx r = {c, now_ns};
@@ -434,7 +468,7 @@ static void on_datagram(udr_client *c, const uint8_t *buf, size_t len, uint64_t 
         return;
     }
     do {
-        if (frame.block_length >= 25 || frame.template_id == UDR_SBE_BUSINESS_MESSAGE_REJECT_TEMPLATE_ID) {
+        if (usable_session_frame(&frame)) {
             on_session_message(c, &frame, now_ns);
         }
     } while (udr_frame_next(buf, len, &offset, &frame) == UDR_FRAME_OK);
@@ -480,8 +514,15 @@ static void session_timers(udr_client *c, uint64_t now_ns) {
     udr_out_datagram *d;
     resend_ctx r = {c, now_ns};
     while ((d = udr_outbound_next_due(&c->out, now_ns, &cursor)) != NULL) {
-        if (d->tries >= c->config.max_resends) {
+        if (d->tries > c->config.max_resends) {
             udr_outbound_release(&c->out, d, given_up, &r);
+            continue;
+        }
+        if (d->tries == c->config.max_resends) {
+            /* Resending more cannot help: the server drops numbers it has seen. Its answers may still
+               come through retransmission (a lost last report shows up at its next heartbeat). */
+            d->tries++;
+            d->deadline_ns = now_ns + ANSWER_GRACE_KEEPALIVES * keepalive_ns;
             continue;
         }
         d->tries++;

@@ -1,12 +1,13 @@
 /*
  * udr_drive: a scripted C client for the system tests. Logs in, sends --orders orders (batched by
  * the library, 20 per datagram), waits until every one is answered and --expect-reports reports
- * arrived, terminates. Prints one JSON line per event and a last line {"event": "stats", ...}.
+ * arrived; then, with --linger-ms, stays idle (heartbeats only) that long and sends --more-orders
+ * (retrying while the session is being established again); waits for their answers, terminates. Prints one JSON line per event and a last line {"event": "stats", ...}.
  * Exit 0 when all of that happened before --timeout-s, else 1.
  *
  *     udr_drive --port P [--host H] [--key K --secret S] [--auth 0|1] [--orders N] [--side buy|sell]
  *               [--security N] [--price MANTISSA] [--qty N] [--expect-reports N] [--timeout-s S]
- *               [--keepalive-ms N] [--resend-timeout-ms N]
+ *               [--keepalive-ms N] [--resend-timeout-ms N] [--linger-ms N --more-orders N]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
     config.key_id = "demo";
     config.secret = "demo-secret";
     udr_order order = {.security_id = 1, .side = UDR_SBE_SIDE_BUY, .price = 100000000000, .qty = 10};
-    uint64_t orders = 1, expect_reports = 0;
+    uint64_t orders = 1, expect_reports = 0, more_orders = 0, linger_ms = 0;
     double timeout_s = 30;
     static struct option options[] = {
         {"host", required_argument, 0, 'h'}, {"port", required_argument, 0, 'p'},
@@ -86,6 +87,7 @@ int main(int argc, char **argv) {
         {"price", required_argument, 0, 'P'}, {"qty", required_argument, 0, 'q'},
         {"expect-reports", required_argument, 0, 'r'}, {"timeout-s", required_argument, 0, 't'},
         {"keepalive-ms", required_argument, 0, 'K'}, {"resend-timeout-ms", required_argument, 0, 'R'},
+        {"linger-ms", required_argument, 0, 'G'}, {"more-orders", required_argument, 0, 'm'},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -104,6 +106,8 @@ int main(int argc, char **argv) {
         case 't': timeout_s = atof(optarg); break;
         case 'K': config.keepalive_ms = (uint32_t)atoi(optarg); break;
         case 'R': config.resend_timeout_ns = strtoull(optarg, NULL, 10) * 1000000ull; break;
+        case 'G': linger_ms = strtoull(optarg, NULL, 10); break;
+        case 'm': more_orders = strtoull(optarg, NULL, 10); break;
         default: return 2;
         }
     }
@@ -114,18 +118,27 @@ int main(int argc, char **argv) {
         return 2;
     }
     drive d = {0};
-    uint64_t sent = 0, deadline = udr_now_ns() + (uint64_t)(timeout_s * 1e9);
+    uint64_t sent = 0, deadline = udr_now_ns() + (uint64_t)(timeout_s * 1e9), linger_until = 0;
+    uint64_t total = orders;
     int terminating = 0;
     while (!d.ended && udr_now_ns() < deadline) {
         struct pollfd pfd = {.fd = udr_client_fd(client), .events = POLLIN};
         poll(&pfd, 1, (int)(udr_client_timeout_ns(client, udr_now_ns()) / 1000000) + 1);
         udr_client_poll(client, udr_now_ns(), on_event, &d);
-        while (d.established && sent < orders &&
+        while (d.established && sent < total && udr_now_ns() >= linger_until &&
                udr_client_new_order(client, &order, udr_now_ns(), NULL) == UDR_OK) {
             sent++;
         }
-        if (sent == orders && d.established && !terminating && udr_client_unanswered(client) == 0 &&
-            d.reports >= expect_reports && udr_client_get_state(client) == UDR_STATE_ESTABLISHED) {
+        int all_answered = sent == total && udr_client_unanswered(client) == 0 && d.reports >= expect_reports;
+        if (all_answered && more_orders > 0 && total == orders) {
+            printf("{\"event\": \"lingering\"}\n");
+            fflush(stdout);
+            linger_until = udr_now_ns() + linger_ms * 1000000ull; /* idle: heartbeats only */
+            total += more_orders;
+            continue;
+        }
+        if (all_answered && d.established && !terminating && udr_now_ns() >= linger_until &&
+            udr_client_get_state(client) == UDR_STATE_ESTABLISHED) {
             udr_client_terminate(client, udr_now_ns());
             terminating = 1;
         }

@@ -75,7 +75,8 @@ typedef struct udr_client_config {
     uint64_t request_timeout_ns;    /* Negotiate/Establish/Terminate resend; default 500 ms */
     int request_tries;              /* tries per login request before failing; default 6 */
     uint64_t resend_timeout_ns;     /* unanswered datagram resend; default 500 ms */
-    int max_resends;                /* then it is given up (its messages stay unanswered); default 5 */
+    int max_resends;                /* then 4 keepalive intervals more for answers (retransmitted
+                                       reports), then it is given up (UDR_EVENT_GIVEN_UP); default 5 */
     int resend_not_applied;         /* 1: resend NotApplied messages under new numbers; default 1 */
     int authenticate_datagrams;     /* 1: end every datagram with MessageAuthentication; default 1 */
     uint64_t next_seq_no;           /* first client sequence number; default 1 */
@@ -97,8 +98,9 @@ typedef enum udr_event_type {
     UDR_EVENT_ESTABLISHED = 1,      /* EstablishmentAck (again after a re-establishment) */
     UDR_EVENT_REPORT = 2,           /* an application message from the server, in order */
     UDR_EVENT_RESENT = 3,           /* NotApplied: old_cl_ord_id is resent as cl_ord_id */
-    UDR_EVENT_GIVEN_UP = 4,         /* a datagram unanswered after max_resends, or NotApplied with
-                                       resending off: cl_ord_id will get no answer */
+    UDR_EVENT_GIVEN_UP = 4,         /* no answer after max_resends and a grace of 4 keepalive
+                                       intervals, or NotApplied with resending off: the client stops
+                                       waiting for cl_ord_id (a later report is still delivered) */
     UDR_EVENT_REJECTED = 5,         /* NegotiationReject / EstablishmentReject: state FAILED */
     UDR_EVENT_TERMINATED = 6,       /* the server's Terminate (Finished) or our Terminate answered */
     UDR_EVENT_RETRANSMIT_REJECTED = 7, /* reports from seq_no (count) are lost for good */
