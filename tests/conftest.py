@@ -15,7 +15,9 @@ def pytest_runtest_makereport(item, call):
 
 
 C_CLIENT_SOURCE = "clients/c"
-C_CLIENT_BUILD = "build/client-c"  # `make client-c` builds here; the fixture builds if it has not
+# `make client-c` builds here; the fixture builds if it has not. UDR_C_CLIENT_BUILD names another
+# build (the sanitizer build of `make test-client-c-debug`).
+C_CLIENT_BUILD = os.environ.get("UDR_C_CLIENT_BUILD", "build/client-c")
 
 
 @pytest.fixture(scope="session")
