@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -60,28 +61,54 @@ int udr_auth_datagram_key(uint8_t key[UDR_AUTH_KEY_SIZE], const char *secret, co
     return n < 0 ? -1 : hmac_sha256(key, secret, text, (size_t)n);
 }
 
-int udr_auth_mac(uint8_t mac[UDR_AUTH_MAC_SIZE], const uint8_t key[UDR_AUTH_KEY_SIZE], const uint8_t *data,
-                 size_t length) {
+struct udr_auth_mac_ctx {
+    EVP_MAC_CTX *ctx;
+};
+
+udr_auth_mac_ctx *udr_auth_mac_new(const uint8_t key[UDR_AUTH_KEY_SIZE]) {
     /* Keyed BLAKE2b (RFC 7693) with a 16-byte digest: OpenSSL 3's BLAKE2BMAC with size 16. */
     EVP_MAC *algorithm = EVP_MAC_fetch(NULL, "BLAKE2BMAC", NULL);
-    if (algorithm == NULL) {
-        return -1;
+    udr_auth_mac_ctx *m = algorithm == NULL ? NULL : calloc(1, sizeof *m);
+    if (m != NULL) {
+        m->ctx = EVP_MAC_CTX_new(algorithm);
+        size_t size = UDR_AUTH_MAC_SIZE;
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end()};
+        if (m->ctx == NULL || EVP_MAC_init(m->ctx, key, UDR_AUTH_KEY_SIZE, params) != 1) {
+            udr_auth_mac_free(m);
+            m = NULL;
+        }
     }
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(algorithm);
-    size_t size = UDR_AUTH_MAC_SIZE;
+    EVP_MAC_free(algorithm); /* the context holds its own reference */
+    return m;
+}
+
+int udr_auth_mac_compute(udr_auth_mac_ctx *m, uint8_t mac[UDR_AUTH_MAC_SIZE], const uint8_t *data,
+                         size_t length) {
     size_t written = 0;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end()};
-    int ok = ctx != NULL && EVP_MAC_init(ctx, key, UDR_AUTH_KEY_SIZE, params) == 1 &&
-             EVP_MAC_update(ctx, data, length) == 1 &&
-             EVP_MAC_final(ctx, mac, &written, UDR_AUTH_MAC_SIZE) == 1 && written == UDR_AUTH_MAC_SIZE;
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(algorithm);
+    /* init with no key starts a new MAC under the key already set */
+    int ok = EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 && EVP_MAC_update(m->ctx, data, length) == 1 &&
+             EVP_MAC_final(m->ctx, mac, &written, UDR_AUTH_MAC_SIZE) == 1 && written == UDR_AUTH_MAC_SIZE;
     return ok ? 0 : -1;
 }
 
-int udr_auth_append_mac(uint8_t *buf, size_t cap, size_t *used, const uint8_t key[UDR_AUTH_KEY_SIZE]) {
+void udr_auth_mac_free(udr_auth_mac_ctx *m) {
+    if (m != NULL) {
+        EVP_MAC_CTX_free(m->ctx);
+        free(m);
+    }
+}
+
+int udr_auth_mac(uint8_t mac[UDR_AUTH_MAC_SIZE], const uint8_t key[UDR_AUTH_KEY_SIZE], const uint8_t *data,
+                 size_t length) {
+    udr_auth_mac_ctx *m = udr_auth_mac_new(key);
+    int rc = m == NULL ? -1 : udr_auth_mac_compute(m, mac, data, length);
+    udr_auth_mac_free(m);
+    return rc;
+}
+
+int udr_auth_append_mac(uint8_t *buf, size_t cap, size_t *used, udr_auth_mac_ctx *ctx) {
     uint8_t mac[UDR_AUTH_MAC_SIZE];
-    if (udr_auth_mac(mac, key, buf, *used) != 0) {
+    if (ctx == NULL || udr_auth_mac_compute(ctx, mac, buf, *used) != 0) {
         return -1;
     }
     size_t n = udr_frame_append(buf, cap, used, UDR_AUTH_MAC_TEMPLATE_ID, UDR_SBE_FIXP_SCHEMA_ID, mac,

@@ -352,6 +352,7 @@ void udr_client_close(udr_client *c) {
         close(c->fd);
     }
     udr_inbound_free(&c->in);
+    udr_auth_mac_free(c->mac);
     memset(c->secret, 0, sizeof c->secret);
     memset(c->datagram_key, 0, sizeof c->datagram_key);
     free(c);

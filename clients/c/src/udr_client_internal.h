@@ -34,6 +34,7 @@ struct udr_client {
     int ever_established;
     uint8_t session_id[16];
     uint8_t datagram_key[UDR_AUTH_KEY_SIZE];
+    udr_auth_mac_ctx *mac;          /* keyed by datagram_key once the session is established */
     uint64_t establish_timestamp;   /* the Timestamp of the Establish being answered */
     uint64_t negotiate_timestamp;
     uint8_t request[512];           /* the login or Terminate request, resent as it was */

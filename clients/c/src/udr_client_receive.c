@@ -70,9 +70,12 @@ void udr_client_server_lost(udr_client *c, uint64_t now_ns) {
 }
 
 static void on_established(udr_client *c, const udr_sbe_establishment_ack *ack, uint64_t now_ns) {
-    if (udr_auth_datagram_key(c->datagram_key, c->secret, c->session_id, c->establish_timestamp, c->key_id) != 0) {
+    udr_auth_mac_free(c->mac);
+    c->mac = NULL;
+    if (udr_auth_datagram_key(c->datagram_key, c->secret, c->session_id, c->establish_timestamp, c->key_id) != 0 ||
+        (c->config.authenticate_datagrams && (c->mac = udr_auth_mac_new(c->datagram_key)) == NULL)) {
         c->state = UDR_STATE_FAILED;
-        udr_client_set_error(c, "deriving the datagram key failed (libcrypto)");
+        udr_client_set_error(c, "deriving the datagram key or its MAC failed (libcrypto)");
         udr_client_emit_simple(c, UDR_EVENT_FAILED, 0, c->error);
         return;
     }

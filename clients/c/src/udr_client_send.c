@@ -15,7 +15,7 @@ uint64_t udr_wall_ns(void) {
 
 /* Sends buf[0..len); in an established session the MAC frame is appended first (buf has room). */
 void udr_client_send_datagram(udr_client *c, uint8_t *buf, size_t len, size_t cap, uint64_t now_ns, int mac) {
-    if (mac && c->config.authenticate_datagrams && udr_auth_append_mac(buf, cap, &len, c->datagram_key) != 0) {
+    if (mac && c->config.authenticate_datagrams && udr_auth_append_mac(buf, cap, &len, c->mac) != 0) {
         c->stats.send_errors++;
         udr_client_set_error(c, "datagram MAC failed (libcrypto)");
         return;

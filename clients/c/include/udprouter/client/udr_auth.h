@@ -43,15 +43,23 @@ int udr_auth_credentials(char *out, size_t cap, const char *secret, const char *
 int udr_auth_datagram_key(uint8_t key[UDR_AUTH_KEY_SIZE], const char *secret, const uint8_t session_id[16],
                           uint64_t establish_timestamp, const char *key_id);
 
-/* BLAKE2b-128 keyed by key over data; 0 on success, -1 on failure. */
+/* BLAKE2b-128 keyed by key over data, in one call; 0 on success, -1 on failure. */
 int udr_auth_mac(uint8_t mac[UDR_AUTH_MAC_SIZE], const uint8_t key[UDR_AUTH_KEY_SIZE], const uint8_t *data,
                  size_t length);
+
+/* A MAC keyed once and reused for every datagram of a session (fetching the algorithm per call
+ * costs several times the hashing). NULL when libcrypto lacks BLAKE2BMAC or memory. */
+typedef struct udr_auth_mac_ctx udr_auth_mac_ctx;
+udr_auth_mac_ctx *udr_auth_mac_new(const uint8_t key[UDR_AUTH_KEY_SIZE]);
+int udr_auth_mac_compute(udr_auth_mac_ctx *ctx, uint8_t mac[UDR_AUTH_MAC_SIZE], const uint8_t *data,
+                         size_t length);
+void udr_auth_mac_free(udr_auth_mac_ctx *ctx);
 
 /*
  * Appends the MessageAuthentication frame for buf[0..*used) at *used (cap bytes in all).
  * Returns 0, or -1 when there is no room or the MAC fails.
  */
-int udr_auth_append_mac(uint8_t *buf, size_t cap, size_t *used, const uint8_t key[UDR_AUTH_KEY_SIZE]);
+int udr_auth_append_mac(uint8_t *buf, size_t cap, size_t *used, udr_auth_mac_ctx *ctx);
 
 #ifdef __cplusplus
 }
