@@ -7,7 +7,9 @@
  *
  *     udr_drive --port P [--host H] [--key K --secret S] [--auth 0|1] [--orders N] [--side buy|sell]
  *               [--security N] [--price MANTISSA] [--qty N] [--expect-reports N] [--timeout-s S]
- *               [--keepalive-ms N] [--resend-timeout-ms N] [--linger-ms N --more-orders N]
+ *               [--keepalive-ms N] [--resend-timeout-ms N] [--linger-ms N --more-orders N] [--quiet]
+ * --quiet prints no report lines (for benchmarks); the stats line has orders_elapsed_ns, the time
+ * from the first order queued to the last first answer of the first --orders.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
@@ -21,7 +23,7 @@
 #include "udprouter/client/udr_sbe_print.h"
 
 typedef struct drive {
-    int established, ended;
+    int established, ended, quiet;
     uint64_t reports;
 } drive;
 
@@ -34,6 +36,9 @@ static void on_event(void *clientd, const udr_event *e) {
         break;
     case UDR_EVENT_REPORT:
         d->reports++;
+        if (d->quiet) {
+            break;
+        }
         printf("{\"event\": \"report\", \"seq\": %" PRIu64 ", \"msg\": ", e->seq_no);
         udr_sbe_print_block(stdout, e->schema_id, e->template_id, e->msg.bytes);
         printf("}\n");
@@ -57,17 +62,17 @@ static void on_event(void *clientd, const udr_event *e) {
     }
 }
 
-static void print_stats(const udr_client *client, uint64_t orders_sent) {
+static void print_stats(const udr_client *client, uint64_t orders_sent, uint64_t orders_elapsed_ns) {
     udr_client_stats s;
     udr_client_get_stats(client, &s);
     printf("{\"event\": \"stats\", \"orders_sent\": %" PRIu64 ", \"unanswered\": %zu, \"datagrams_sent\": %" PRIu64
            ", \"datagrams_received\": %" PRIu64 ", \"messages_sent\": %" PRIu64 ", \"reports_received\": %" PRIu64
            ", \"resends\": %" PRIu64 ", \"not_applied\": %" PRIu64 ", \"not_applied_resent\": %" PRIu64
            ", \"retransmit_requests\": %" PRIu64 ", \"duplicates_dropped\": %" PRIu64 ", \"reestablishments\": %" PRIu64
-           ", \"send_errors\": %" PRIu64 ", \"state\": %d, \"error\": \"%s\"}\n",
+           ", \"send_errors\": %" PRIu64 ", \"orders_elapsed_ns\": %" PRIu64 ", \"state\": %d, \"error\": \"%s\"}\n",
            orders_sent, udr_client_unanswered(client), s.datagrams_sent, s.datagrams_received, s.messages_sent,
            s.reports_received, s.resends, s.not_applied, s.not_applied_resent, s.retransmit_requests,
-           s.duplicates_dropped, s.reestablishments, s.send_errors, (int)udr_client_get_state(client),
+           s.duplicates_dropped, s.reestablishments, s.send_errors, orders_elapsed_ns, (int)udr_client_get_state(client),
            udr_client_error(client));
 }
 
@@ -77,7 +82,8 @@ int main(int argc, char **argv) {
     config.key_id = "demo";
     config.secret = "demo-secret";
     udr_order order = {.security_id = 1, .side = UDR_SBE_SIDE_BUY, .price = 100000000000, .qty = 10};
-    uint64_t orders = 1, expect_reports = 0, more_orders = 0, linger_ms = 0;
+    uint64_t orders = 1, expect_reports = 0, more_orders = 0, linger_ms = 0, first_sent_ns = 0, elapsed_ns = 0;
+    int quiet = 0;
     double timeout_s = 30;
     static struct option options[] = {
         {"host", required_argument, 0, 'h'}, {"port", required_argument, 0, 'p'},
@@ -88,6 +94,7 @@ int main(int argc, char **argv) {
         {"expect-reports", required_argument, 0, 'r'}, {"timeout-s", required_argument, 0, 't'},
         {"keepalive-ms", required_argument, 0, 'K'}, {"resend-timeout-ms", required_argument, 0, 'R'},
         {"linger-ms", required_argument, 0, 'G'}, {"more-orders", required_argument, 0, 'm'},
+        {"quiet", no_argument, 0, 'Q'},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -108,6 +115,7 @@ int main(int argc, char **argv) {
         case 'R': config.resend_timeout_ns = strtoull(optarg, NULL, 10) * 1000000ull; break;
         case 'G': linger_ms = strtoull(optarg, NULL, 10); break;
         case 'm': more_orders = strtoull(optarg, NULL, 10); break;
+        case 'Q': quiet = 1; break;
         default: return 2;
         }
     }
@@ -117,7 +125,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "udr_drive: %s\n", error);
         return 2;
     }
-    drive d = {0};
+    drive d = {.quiet = quiet};
     uint64_t sent = 0, deadline = udr_now_ns() + (uint64_t)(timeout_s * 1e9), linger_until = 0;
     uint64_t total = orders;
     int terminating = 0;
@@ -127,9 +135,13 @@ int main(int argc, char **argv) {
         udr_client_poll(client, udr_now_ns(), on_event, &d);
         while (d.established && sent < total && udr_now_ns() >= linger_until &&
                udr_client_new_order(client, &order, udr_now_ns(), NULL) == UDR_OK) {
+            first_sent_ns = first_sent_ns ? first_sent_ns : udr_now_ns();
             sent++;
         }
         int all_answered = sent == total && udr_client_unanswered(client) == 0 && d.reports >= expect_reports;
+        if (all_answered && elapsed_ns == 0) {
+            elapsed_ns = udr_now_ns() - first_sent_ns;
+        }
         if (all_answered && more_orders > 0 && total == orders) {
             printf("{\"event\": \"lingering\"}\n");
             fflush(stdout);
@@ -144,7 +156,7 @@ int main(int argc, char **argv) {
         }
     }
     int ok = terminating && udr_client_get_state(client) == UDR_STATE_TERMINATED;
-    print_stats(client, sent);
+    print_stats(client, sent, elapsed_ns);
     udr_client_close(client);
     return ok ? 0 : 1;
 }
