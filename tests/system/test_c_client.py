@@ -97,6 +97,20 @@ async def test_c_client_orders_trade_with_a_python_clients_orders(router, c_clie
         await seller.close()
 
 
+async def test_c_client_cancels_and_replaces_its_resting_orders(router, c_client_bin):
+    for action, answer in (("cancel", "ExecutionReportCancel"), ("replace", "ExecutionReportReplace")):
+        code, evs, err = await run_drive(drive_args(
+            c_client_bin, router.udp, "--orders", "25", "--security", "3", "--price", str(PRICE - 2 * TICK),
+            "--qty", "4", "--then", action))
+        assert code == 0, (err, evs[-1])
+        placed = [n["fields"]["ClOrdID"] for n in reports_named(evs, "ExecutionReportNew")]
+        answers = reports_named(evs, answer)
+        assert len(placed) == 25 and sorted(a["fields"]["OrigClOrdID"] for a in answers) == sorted(placed)
+        assert all(a["fields"]["ClOrdID"] > max(placed) for a in answers)  # fresh, rising ClOrdIDs
+        if action == "replace":
+            assert {a["fields"]["OrderQty"] for a in answers} == {5}
+
+
 async def test_c_client_example_program_trades_and_prints_its_reports(router, c_client_bin):
     env = dict(os.environ)
     if not ROUTER_CHECKS_MACS:

@@ -8,6 +8,9 @@
  *     udr_drive --port P [--host H] [--key K --secret S] [--auth 0|1] [--orders N] [--side buy|sell]
  *               [--security N] [--price MANTISSA] [--qty N] [--expect-reports N] [--timeout-s S]
  *               [--keepalive-ms N] [--resend-timeout-ms N] [--linger-ms N --more-orders N] [--quiet]
+ *               [--then cancel|replace]
+ * --then: once the first orders are answered, cancel each of them (or replace it: same price, qty + 1;
+ * the first 1,024 only) and wait for those answers too.
  * --quiet prints no report lines (for benchmarks); the stats line has orders_elapsed_ns, the time
  * from the first order queued to the last first answer of the first --orders.
  */
@@ -83,7 +86,9 @@ int main(int argc, char **argv) {
     config.secret = "demo-secret";
     udr_order order = {.security_id = 1, .side = UDR_SBE_SIDE_BUY, .price = 100000000000, .qty = 10};
     uint64_t orders = 1, expect_reports = 0, more_orders = 0, linger_ms = 0, first_sent_ns = 0, elapsed_ns = 0;
-    int quiet = 0;
+    int quiet = 0, then = 0, then_done = 0;
+    static uint64_t ids[1024];
+    size_t nids = 0;
     double timeout_s = 30;
     static struct option options[] = {
         {"host", required_argument, 0, 'h'}, {"port", required_argument, 0, 'p'},
@@ -94,7 +99,7 @@ int main(int argc, char **argv) {
         {"expect-reports", required_argument, 0, 'r'}, {"timeout-s", required_argument, 0, 't'},
         {"keepalive-ms", required_argument, 0, 'K'}, {"resend-timeout-ms", required_argument, 0, 'R'},
         {"linger-ms", required_argument, 0, 'G'}, {"more-orders", required_argument, 0, 'm'},
-        {"quiet", no_argument, 0, 'Q'},
+        {"quiet", no_argument, 0, 'Q'}, {"then", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -116,8 +121,13 @@ int main(int argc, char **argv) {
         case 'G': linger_ms = strtoull(optarg, NULL, 10); break;
         case 'm': more_orders = strtoull(optarg, NULL, 10); break;
         case 'Q': quiet = 1; break;
+        case 'T': then = strcmp(optarg, "cancel") == 0 ? 'c' : strcmp(optarg, "replace") == 0 ? 'r' : '?'; break;
         default: return 2;
         }
+    }
+    if (then == '?') {
+        fprintf(stderr, "udr_drive: --then takes cancel or replace\n");
+        return 2;
     }
     udr_client *client;
     char error[256];
@@ -134,13 +144,27 @@ int main(int argc, char **argv) {
         poll(&pfd, 1, (int)(udr_client_timeout_ns(client, udr_now_ns()) / 1000000) + 1);
         udr_client_poll(client, udr_now_ns(), on_event, &d);
         while (d.established && sent < total && udr_now_ns() >= linger_until &&
-               udr_client_new_order(client, &order, udr_now_ns(), NULL) == UDR_OK) {
+               udr_client_new_order(client, &order, udr_now_ns(), &ids[nids < 1024 ? nids : 1023]) == UDR_OK) {
             first_sent_ns = first_sent_ns ? first_sent_ns : udr_now_ns();
+            nids += nids < 1024;
             sent++;
         }
         int all_answered = sent == total && udr_client_unanswered(client) == 0 && d.reports >= expect_reports;
         if (all_answered && elapsed_ns == 0) {
             elapsed_ns = udr_now_ns() - first_sent_ns;
+        }
+        if (all_answered && then && !then_done) {
+            for (size_t i = 0; i < nids; i++) {
+                if (then == 'c') {
+                    udr_client_cancel(client, ids[i], order.security_id, order.side, udr_now_ns(), NULL);
+                } else {
+                    udr_client_replace(client, ids[i], order.security_id, order.side, order.price, order.qty + 1,
+                                       udr_now_ns(), NULL);
+                }
+            }
+            udr_client_flush(client, udr_now_ns());
+            then_done = 1;
+            continue;
         }
         if (all_answered && more_orders > 0 && total == orders) {
             printf("{\"event\": \"lingering\"}\n");
