@@ -6,9 +6,10 @@ STAMP  := $(VENV)/.installed
 ENGINE_BUILD := build/engine
 ENGINE_TYPE  ?= Release
 ENGINE_BIN   := $(ENGINE_BUILD)/udprouter-engine
+CLIENT_C_BUILD := build/client-c
 PYTEST_ARGS  ?=
 
-.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug
+.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
 
 setup: $(STAMP) engine
 
@@ -22,6 +23,24 @@ engine:
 	cmake -S engine -B $(ENGINE_BUILD) -DCMAKE_BUILD_TYPE=$(ENGINE_TYPE) -DUDR_WERROR=ON > /dev/null
 	cmake --build $(ENGINE_BUILD) --parallel 2
 
+# The C client library (clients/c), its example and test programs; the Python tests run them.
+client-c:
+	cmake -S clients/c -B $(CLIENT_C_BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
+	cmake --build $(CLIENT_C_BUILD) --parallel 2
+
+test-client-c: client-c
+	ctest --test-dir $(CLIENT_C_BUILD) --output-on-failure
+
+# The C client under AddressSanitizer + UndefinedBehaviorSanitizer: its unit tests and every Python
+# test that runs its programs (CI runs this after make test).
+client-c-debug:
+	cmake -S clients/c -B build/client-c-debug -DCMAKE_BUILD_TYPE=Debug -DUDR_CLIENT_SANITIZE=ON > /dev/null
+	cmake --build build/client-c-debug --parallel 2
+
+test-client-c-debug: $(STAMP) engine client-c-debug
+	ctest --test-dir build/client-c-debug --output-on-failure
+	UDR_C_CLIENT_BUILD=build/client-c-debug $(PY) -m pytest -q tests/protocol/test_c_client_codecs.py tests/system/test_c_client.py
+
 # Debug build with sanitizers: CI runs the engine tests under it too.
 engine-debug:
 	cmake -S engine -B build/engine-debug -DCMAKE_BUILD_TYPE=Debug -DUDR_SANITIZE=ON -DUDR_WERROR=ON > /dev/null
@@ -33,12 +52,12 @@ test-engine-debug: engine-debug
 run: setup
 	$(VENV)/bin/udprouter serve
 
-test: setup test-engine test-python
+test: setup test-engine test-client-c test-python
 
 test-engine: engine
 	ctest --test-dir $(ENGINE_BUILD) --output-on-failure
 
-test-python: $(STAMP) engine
+test-python: $(STAMP) engine client-c
 	$(PY) -m pytest -m "not perf" $(PYTEST_ARGS)
 
 generate: $(STAMP)

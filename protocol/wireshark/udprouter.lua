@@ -65,28 +65,28 @@ pf["udprouter.ref_seq_num"] = ProtoField.uint64("udprouter.ref_seq_num", "RefSeq
 pf["udprouter.ref_template_id"] = ProtoField.uint16("udprouter.ref_template_id", "RefTemplateID", base.DEC)
 pf["udprouter.business_reject_reason"] = ProtoField.uint8("udprouter.business_reject_reason", "BusinessRejectReason", base.DEC, enums.BusinessRejectReason)
 messages[2748] = {}
-messages[2748][1] = { name = "Negotiate", block_length = 25, fields = {
+messages[2748][1] = { name = "Negotiate", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "Timestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.timestamp"] },
-    { name = "ClientFlow", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.client_flow"] },
+    { name = "ClientFlow", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.client_flow"], enum = enums.FlowType, enum_name = "FlowType" },
   }, var_data = {
     { name = "Credentials", pf = pf["udprouter.credentials"] },
   } }
-messages[2748][2] = { name = "NegotiationResponse", block_length = 25, fields = {
+messages[2748][2] = { name = "NegotiationResponse", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "RequestTimestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.request_timestamp"] },
-    { name = "ServerFlow", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.server_flow"] },
+    { name = "ServerFlow", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.server_flow"], enum = enums.FlowType, enum_name = "FlowType" },
   }, var_data = {
     { name = "Credentials", pf = pf["udprouter.credentials"] },
   } }
-messages[2748][3] = { name = "NegotiationReject", block_length = 25, fields = {
+messages[2748][3] = { name = "NegotiationReject", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "RequestTimestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.request_timestamp"] },
-    { name = "Code", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.negotiation_reject.code"] },
+    { name = "Code", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.negotiation_reject.code"], enum = enums.NegotiationRejectCode, enum_name = "NegotiationRejectCode" },
   }, var_data = {
     { name = "Reason", pf = pf["udprouter.reason"] },
   } }
-messages[2748][5] = { name = "Establish", block_length = 36, fields = {
+messages[2748][5] = { name = "Establish", block_length = 36, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "Timestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.timestamp"] },
     { name = "KeepaliveInterval", offset = 24, size = 4, kind = "uint32", pf = pf["udprouter.keepalive_interval"] },
@@ -94,87 +94,87 @@ messages[2748][5] = { name = "Establish", block_length = 36, fields = {
   }, var_data = {
     { name = "Credentials", pf = pf["udprouter.credentials"] },
   } }
-messages[2748][6] = { name = "EstablishmentAck", block_length = 36, fields = {
+messages[2748][6] = { name = "EstablishmentAck", block_length = 36, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "RequestTimestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.request_timestamp"] },
     { name = "KeepaliveInterval", offset = 24, size = 4, kind = "uint32", pf = pf["udprouter.keepalive_interval"] },
     { name = "NextSeqNo", offset = 28, size = 8, kind = "uint64", pf = pf["udprouter.next_seq_no"], null64 = true },
   }, var_data = {
   } }
-messages[2748][7] = { name = "EstablishmentReject", block_length = 25, fields = {
+messages[2748][7] = { name = "EstablishmentReject", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "RequestTimestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.request_timestamp"] },
-    { name = "Code", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.establishment_reject.code"] },
+    { name = "Code", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.establishment_reject.code"], enum = enums.EstablishmentRejectCode, enum_name = "EstablishmentRejectCode" },
   }, var_data = {
     { name = "Reason", pf = pf["udprouter.reason"] },
   } }
-messages[2748][8] = { name = "Sequence", block_length = 8, fields = {
+messages[2748][8] = { name = "Sequence", block_length = 8, info = {}, fields = {
     { name = "NextSeqNo", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.next_seq_no"] },
   }, var_data = {
   } }
-messages[2748][11] = { name = "RetransmitRequest", block_length = 36, fields = {
+messages[2748][11] = { name = "RetransmitRequest", block_length = 36, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "Timestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.timestamp"] },
     { name = "FromSeqNo", offset = 24, size = 8, kind = "uint64", pf = pf["udprouter.from_seq_no"] },
     { name = "Count", offset = 32, size = 4, kind = "uint32", pf = pf["udprouter.count"] },
   }, var_data = {
   } }
-messages[2748][12] = { name = "Retransmission", block_length = 36, fields = {
+messages[2748][12] = { name = "Retransmission", block_length = 36, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "RequestTimestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.request_timestamp"] },
     { name = "NextSeqNo", offset = 24, size = 8, kind = "uint64", pf = pf["udprouter.next_seq_no"] },
     { name = "Count", offset = 32, size = 4, kind = "uint32", pf = pf["udprouter.count"] },
   }, var_data = {
   } }
-messages[2748][13] = { name = "RetransmitReject", block_length = 25, fields = {
+messages[2748][13] = { name = "RetransmitReject", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "RequestTimestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.request_timestamp"] },
-    { name = "Code", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.retransmit_reject.code"] },
+    { name = "Code", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.retransmit_reject.code"], enum = enums.RetransmitRejectCode, enum_name = "RetransmitRejectCode" },
   }, var_data = {
     { name = "Reason", pf = pf["udprouter.reason"] },
   } }
-messages[2748][14] = { name = "Terminate", block_length = 17, fields = {
+messages[2748][14] = { name = "Terminate", block_length = 17, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
-    { name = "Code", offset = 16, size = 1, kind = "enum", pf = pf["udprouter.terminate.code"] },
+    { name = "Code", offset = 16, size = 1, kind = "enum", pf = pf["udprouter.terminate.code"], enum = enums.TerminationCode, enum_name = "TerminationCode" },
   }, var_data = {
     { name = "Reason", pf = pf["udprouter.reason"] },
   } }
-messages[2748][18] = { name = "NotApplied", block_length = 12, fields = {
+messages[2748][18] = { name = "NotApplied", block_length = 12, info = {}, fields = {
     { name = "FromSeqNo", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.from_seq_no"] },
     { name = "Count", offset = 8, size = 4, kind = "uint32", pf = pf["udprouter.count"] },
   }, var_data = {
   } }
 messages[101] = {}
-messages[101][101] = { name = "NewOrderSingle", block_length = 35, fields = {
+messages[101][101] = { name = "NewOrderSingle", block_length = 35, info = { cl_ord_id = 1, side = 6, qty = 4, price = 3, ord_type = 7 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "Price", offset = 16, size = 8, kind = "price", pf = pf["udprouter.price"] },
     { name = "OrderQty", offset = 24, size = 4, kind = "uint32", pf = pf["udprouter.order_qty"] },
     { name = "SecurityID", offset = 28, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 32, size = 1, kind = "enum", pf = pf["udprouter.side"] },
-    { name = "OrdType", offset = 33, size = 1, kind = "enum", pf = pf["udprouter.ord_type"] },
-    { name = "TimeInForce", offset = 34, size = 1, kind = "enum", pf = pf["udprouter.time_in_force"] },
+    { name = "Side", offset = 32, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
+    { name = "OrdType", offset = 33, size = 1, kind = "enum", pf = pf["udprouter.ord_type"], enum = enums.OrdType, enum_name = "OrdType" },
+    { name = "TimeInForce", offset = 34, size = 1, kind = "enum", pf = pf["udprouter.time_in_force"], enum = enums.TimeInForce, enum_name = "TimeInForce" },
   }, var_data = {
   } }
-messages[101][102] = { name = "OrderCancelRequest", block_length = 29, fields = {
+messages[101][102] = { name = "OrderCancelRequest", block_length = 29, info = { cl_ord_id = 1, side = 5 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrigClOrdID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.orig_cl_ord_id"] },
     { name = "TransactTime", offset = 16, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "SecurityID", offset = 24, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 28, size = 1, kind = "enum", pf = pf["udprouter.side"] },
+    { name = "Side", offset = 28, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
   }, var_data = {
   } }
-messages[101][103] = { name = "OrderCancelReplaceRequest", block_length = 41, fields = {
+messages[101][103] = { name = "OrderCancelReplaceRequest", block_length = 41, info = { cl_ord_id = 1, side = 7, qty = 5, price = 4 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrigClOrdID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.orig_cl_ord_id"] },
     { name = "TransactTime", offset = 16, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "Price", offset = 24, size = 8, kind = "price", pf = pf["udprouter.price"] },
     { name = "OrderQty", offset = 32, size = 4, kind = "uint32", pf = pf["udprouter.order_qty"] },
     { name = "SecurityID", offset = 36, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 40, size = 1, kind = "enum", pf = pf["udprouter.side"] },
+    { name = "Side", offset = 40, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
   }, var_data = {
   } }
-messages[101][201] = { name = "ExecutionReportNew", block_length = 49, fields = {
+messages[101][201] = { name = "ExecutionReportNew", block_length = 49, info = { cl_ord_id = 1, side = 8, qty = 6, price = 5 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrderID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
     { name = "ExecID", offset = 16, size = 8, kind = "uint64", pf = pf["udprouter.exec_id"] },
@@ -182,10 +182,10 @@ messages[101][201] = { name = "ExecutionReportNew", block_length = 49, fields = 
     { name = "Price", offset = 32, size = 8, kind = "price", pf = pf["udprouter.price"] },
     { name = "OrderQty", offset = 40, size = 4, kind = "uint32", pf = pf["udprouter.order_qty"] },
     { name = "SecurityID", offset = 44, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 48, size = 1, kind = "enum", pf = pf["udprouter.side"] },
+    { name = "Side", offset = 48, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
   }, var_data = {
   } }
-messages[101][202] = { name = "ExecutionReportTrade", block_length = 58, fields = {
+messages[101][202] = { name = "ExecutionReportTrade", block_length = 58, info = { cl_ord_id = 1, side = 10, qty = 6, price = 5 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrderID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
     { name = "ExecID", offset = 16, size = 8, kind = "uint64", pf = pf["udprouter.exec_id"] },
@@ -195,11 +195,11 @@ messages[101][202] = { name = "ExecutionReportTrade", block_length = 58, fields 
     { name = "LeavesQty", offset = 44, size = 4, kind = "uint32", pf = pf["udprouter.leaves_qty"] },
     { name = "CumQty", offset = 48, size = 4, kind = "uint32", pf = pf["udprouter.cum_qty"] },
     { name = "SecurityID", offset = 52, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 56, size = 1, kind = "enum", pf = pf["udprouter.side"] },
-    { name = "AggressorIndicator", offset = 57, size = 1, kind = "enum", pf = pf["udprouter.aggressor_indicator"] },
+    { name = "Side", offset = 56, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
+    { name = "AggressorIndicator", offset = 57, size = 1, kind = "enum", pf = pf["udprouter.aggressor_indicator"], enum = enums.BooleanFlag, enum_name = "BooleanFlag" },
   }, var_data = {
   } }
-messages[101][203] = { name = "ExecutionReportCancel", block_length = 50, fields = {
+messages[101][203] = { name = "ExecutionReportCancel", block_length = 50, info = { cl_ord_id = 1, side = 8 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrigClOrdID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.orig_cl_ord_id"] },
     { name = "OrderID", offset = 16, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
@@ -207,11 +207,11 @@ messages[101][203] = { name = "ExecutionReportCancel", block_length = 50, fields
     { name = "TransactTime", offset = 32, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "CumQty", offset = 40, size = 4, kind = "uint32", pf = pf["udprouter.cum_qty"] },
     { name = "SecurityID", offset = 44, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 48, size = 1, kind = "enum", pf = pf["udprouter.side"] },
-    { name = "CancelReason", offset = 49, size = 1, kind = "enum", pf = pf["udprouter.cancel_reason"] },
+    { name = "Side", offset = 48, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
+    { name = "CancelReason", offset = 49, size = 1, kind = "enum", pf = pf["udprouter.cancel_reason"], enum = enums.CancelReason, enum_name = "CancelReason" },
   }, var_data = {
   } }
-messages[101][204] = { name = "ExecutionReportReplace", block_length = 65, fields = {
+messages[101][204] = { name = "ExecutionReportReplace", block_length = 65, info = { cl_ord_id = 1, side = 11, qty = 7, price = 6 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrigClOrdID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.orig_cl_ord_id"] },
     { name = "OrderID", offset = 16, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
@@ -222,35 +222,35 @@ messages[101][204] = { name = "ExecutionReportReplace", block_length = 65, field
     { name = "LeavesQty", offset = 52, size = 4, kind = "uint32", pf = pf["udprouter.leaves_qty"] },
     { name = "CumQty", offset = 56, size = 4, kind = "uint32", pf = pf["udprouter.cum_qty"] },
     { name = "SecurityID", offset = 60, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 64, size = 1, kind = "enum", pf = pf["udprouter.side"] },
+    { name = "Side", offset = 64, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
   }, var_data = {
   } }
-messages[101][205] = { name = "ExecutionReportReject", block_length = 42, fields = {
+messages[101][205] = { name = "ExecutionReportReject", block_length = 42, info = { cl_ord_id = 1, side = 7, qty = 5, price = 4 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "ExecID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.exec_id"] },
     { name = "TransactTime", offset = 16, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "Price", offset = 24, size = 8, kind = "price", pf = pf["udprouter.price"] },
     { name = "OrderQty", offset = 32, size = 4, kind = "uint32", pf = pf["udprouter.order_qty"] },
     { name = "SecurityID", offset = 36, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "Side", offset = 40, size = 1, kind = "enum", pf = pf["udprouter.side"] },
-    { name = "OrdRejReason", offset = 41, size = 1, kind = "enum", pf = pf["udprouter.ord_rej_reason"] },
+    { name = "Side", offset = 40, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
+    { name = "OrdRejReason", offset = 41, size = 1, kind = "enum", pf = pf["udprouter.ord_rej_reason"], enum = enums.OrdRejReason, enum_name = "OrdRejReason" },
   }, var_data = {
   } }
-messages[101][206] = { name = "OrderCancelReject", block_length = 38, fields = {
+messages[101][206] = { name = "OrderCancelReject", block_length = 38, info = { cl_ord_id = 1 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrigClOrdID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.orig_cl_ord_id"] },
     { name = "OrderID", offset = 16, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
     { name = "TransactTime", offset = 24, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "SecurityID", offset = 32, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
-    { name = "CxlRejResponseTo", offset = 36, size = 1, kind = "enum", pf = pf["udprouter.cxl_rej_response_to"] },
-    { name = "CxlRejReason", offset = 37, size = 1, kind = "enum", pf = pf["udprouter.cxl_rej_reason"] },
+    { name = "CxlRejResponseTo", offset = 36, size = 1, kind = "enum", pf = pf["udprouter.cxl_rej_response_to"], enum = enums.CxlRejResponseTo, enum_name = "CxlRejResponseTo" },
+    { name = "CxlRejReason", offset = 37, size = 1, kind = "enum", pf = pf["udprouter.cxl_rej_reason"], enum = enums.CxlRejReason, enum_name = "CxlRejReason" },
   }, var_data = {
   } }
-messages[101][207] = { name = "BusinessMessageReject", block_length = 19, fields = {
+messages[101][207] = { name = "BusinessMessageReject", block_length = 19, info = {}, fields = {
     { name = "RefSeqNum", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.ref_seq_num"] },
     { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "RefTemplateID", offset = 16, size = 2, kind = "uint16", pf = pf["udprouter.ref_template_id"] },
-    { name = "BusinessRejectReason", offset = 18, size = 1, kind = "enum", pf = pf["udprouter.business_reject_reason"] },
+    { name = "BusinessRejectReason", offset = 18, size = 1, kind = "enum", pf = pf["udprouter.business_reject_reason"], enum = enums.BusinessRejectReason, enum_name = "BusinessRejectReason" },
   }, var_data = {
   } }
 
@@ -267,15 +267,22 @@ local f_version = ProtoField.uint16("udprouter.sbe.version", "version", base.DEC
 local f_var_length = ProtoField.uint16("udprouter.var_length", "var data length", base.DEC)
 local e_malformed = ProtoExpert.new("udprouter.malformed", "Malformed udprouter frame",
   expert.group.MALFORMED, expert.severity.ERROR)
+local e_unknown_template = ProtoExpert.new("udprouter.unknown_template",
+  "Unknown template (the router answers UnsupportedMessageType)", expert.group.UNDECODED,
+  expert.severity.WARN)
+local e_invalid_enum = ProtoExpert.new("udprouter.invalid_enum",
+  "Enum value not in the schema (the router answers InvalidEnumValue)", expert.group.PROTOCOL,
+  expert.severity.WARN)
 
 local all_fields = { f_message, f_sofh_length, f_sofh_encoding, f_block_length, f_template_id,
   f_schema_id, f_version, f_var_length }
 for _, field in pairs(pf) do all_fields[#all_fields + 1] = field end
 proto.fields = all_fields
-proto.experts = { e_malformed }
+proto.experts = { e_malformed, e_unknown_template, e_invalid_enum }
 
 local SOFH_SIZE, FRAME_PREFIX = 6, 14
 local SBE_LE = 0xEB50
+local MARKET = 1
 local ZERO = Int64.new(0)
 local BILLION = Int64.new(1000000000)
 
@@ -304,7 +311,29 @@ local function add_field(tree, buf, base, spec)
     local item = tree:add_le(spec.pf, range)
     if spec.null64 and range:le_uint64() == UInt64.max() then item:append_text(" (null)") end
     if spec.null and range:le_uint() == spec.null then item:append_text(" (null)") end
+    if spec.enum and spec.enum[range:le_uint()] == nil and range:le_uint() ~= spec.null then
+      item:add_proto_expert_info(e_invalid_enum, string.format("%s = %d is not a value of %s", spec.name,
+        range:le_uint(), spec.enum_name))
+    end
   end
+end
+
+-- " ClOrdID=7 Buy 10@100.25" for a message with those fields (msg.info: indices into msg.fields).
+local function info_summary(buf, base, msg)
+  local info, parts = msg.info, {}
+  local function range(i) local s = msg.fields[i]; return buf(base + s.offset, s.size) end
+  if info.cl_ord_id then parts[#parts + 1] = "ClOrdID=" .. tostring(range(info.cl_ord_id):le_uint64()) end
+  if info.side then
+    local v = range(info.side):le_uint()
+    parts[#parts + 1] = enums.Side[v] or string.format("Side=%d", v)
+  end
+  if info.qty and info.price then
+    local market = info.ord_type and range(info.ord_type):le_uint() == MARKET
+    local px = market and "MKT" or price_text(range(info.price):le_int64())
+    parts[#parts + 1] = string.format("%d@%s", range(info.qty):le_uint(), px)
+  end
+  if #parts == 0 then return "" end
+  return " " .. table.concat(parts, " ")
 end
 
 local function add_var_data(tree, buf, pos, frame_end, msg)
@@ -332,25 +361,30 @@ local function dissect_message(buf, offset, tree)
   local name = msg and msg.name or string.format("Unknown(schema %d, template %d)", schema_id, template_id)
   local sub = tree:add(f_message, buf(offset, msg_len), name)
   sub:set_text(name)
+  local summary = name
   sub:add(f_sofh_length, buf(offset, 4))
   sub:add(f_sofh_encoding, buf(offset + 4, 2))
   sub:add_le(f_block_length, buf(offset + 6, 2))
   sub:add_le(f_template_id, buf(offset + 8, 2))
   sub:add_le(f_schema_id, buf(offset + 10, 2))
   sub:add_le(f_version, buf(offset + 12, 2))
-  if msg then
+  if not msg then
+    sub:add_proto_expert_info(e_unknown_template, string.format("schema %d has no template %d", schema_id,
+      template_id))
+  else
     local frame_end = offset + msg_len
     if block_length < msg.block_length or FRAME_PREFIX + block_length > msg_len then
       sub:add_proto_expert_info(e_malformed, string.format("blockLength %d, %s needs %d", block_length,
         name, msg.block_length))
     else
       for _, spec in ipairs(msg.fields) do add_field(sub, buf, offset + FRAME_PREFIX, spec) end
+      summary = name .. info_summary(buf, offset + FRAME_PREFIX, msg)
       if not add_var_data(sub, buf, offset + FRAME_PREFIX + block_length, frame_end, msg) then
         sub:add_proto_expert_info(e_malformed, "var data runs past the end of the frame")
       end
     end
   end
-  return name, msg_len
+  return name, msg_len, summary
 end
 
 function proto.dissector(buf, pinfo, root)
@@ -362,9 +396,9 @@ function proto.dissector(buf, pinfo, root)
       tree:add_proto_expert_info(e_malformed, string.format("%d trailing bytes", buf:len() - offset))
       break
     end
-    local name, size = dissect_message(buf, offset, tree)
+    local name, size, summary = dissect_message(buf, offset, tree)
     if not name then break end
-    names[#names + 1] = name
+    names[#names + 1] = summary
     offset = offset + size
   end
   pinfo.cols.info = table.concat(names, ", ")

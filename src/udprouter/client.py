@@ -76,6 +76,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         self.client.errors.append(exc)
+        self.client.send_errors += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client._socket_released.set()
@@ -92,6 +93,8 @@ class Client:
         self.out = OutboundFlow(resend_timeout, resend_not_applied)
         self.inbound = InboundFlow()
         self.errors: list[Exception] = []
+        self.bytes_sent = 0  # UDP payload bytes handed to the socket, session messages included
+        self.send_errors = 0  # socket errors the transport reported (refused, no buffer space)
         self.terminated: Terminate | None = None
         self._session_waiter: tuple[tuple[type, ...], asyncio.Future] | None = None
         self._next_cl_ord_id = time.time_ns() // 1000
@@ -310,6 +313,7 @@ class Client:
 
     def _send(self, payload: bytes) -> None:
         self._last_send = time.monotonic()
+        self.bytes_sent += len(payload)
         if self.transport is not None:
             self.transport.sendto(payload)
 

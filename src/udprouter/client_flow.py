@@ -10,6 +10,7 @@ says what to ask a RetransmitRequest for.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 
 import msgspec
@@ -57,8 +58,19 @@ class OutboundFlow:
                 self.futures[msg.cl_ord_id] = loop.create_future()
         while len(self.sent) > KEEP_SENT:
             self.sent.pop(next(iter(self.sent)))
+        if len(self.futures) > 2 * KEEP_SENT:
+            self._forget_old_answers()
         self._datagrams[first] = _Datagram(payload, {m.cl_ord_id for m in msgs}, now + self.resend_timeout)
         return payload
+
+    def _forget_old_answers(self) -> None:
+        """Drops the oldest answered futures and renames beyond KEEP_SENT, so a client that runs for
+        days stays bounded (first_ack of an order answered that long ago is not kept)."""
+        excess = len(self.futures) - KEEP_SENT
+        for cl_ord_id in [k for k, f in itertools.islice(self.futures.items(), excess) if f.done()]:
+            del self.futures[cl_ord_id]
+        while len(self.renamed) > KEEP_SENT:
+            self.renamed.pop(next(iter(self.renamed)))
 
     def ack_future(self, cl_ord_id: int, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
         while cl_ord_id in self.renamed:

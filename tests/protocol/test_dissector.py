@@ -9,6 +9,7 @@ import decimal
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from xml.etree import ElementTree
@@ -35,6 +36,7 @@ from udprouter.capture import CaptureDirection, CaptureWriter
 from udprouter.codec import encode_datagram, encode_message
 
 CLIENT, SERVER = ("127.0.0.1", 40001), ("127.0.0.1", 9000)
+TICK = 10_000_000
 SESSION = bytes(range(16))
 T0 = 1_700_000_000_000_000_000
 
@@ -141,7 +143,28 @@ def _datagrams():
             SERVER,
             encode_message(Sequence(next_seq_no=9)) + encode_message(_order(6, 1))[:-5],
         ),
+        # Things the router rejects although they frame well: Side = 9, then a template no schema has;
+        # and a market order (its price is ignored).
+        (CaptureDirection.INBOUND, CLIENT, SERVER, _with_side_9(
+            encode_datagram([Sequence(10), _order(7, TICK)]))),
+        (CaptureDirection.INBOUND, CLIENT, SERVER, encode_message(Sequence(11)) + UNKNOWN_TEMPLATE_FRAME),
+        (CaptureDirection.INBOUND, CLIENT, SERVER, encode_datagram([Sequence(12), _market_order(8)])),
     ]
+
+
+# SOFH (length 22, SBE LE) + header (blockLength 8, template 99, schema 101, version 0) + 8 bytes.
+UNKNOWN_TEMPLATE_FRAME = struct.pack(">IH", 22, 0xEB50) + struct.pack("<4H", 8, 99, 101, 0) + bytes(8)
+
+
+def _with_side_9(datagram: bytes) -> bytes:
+    side = 22 + 14 + 32  # after the Sequence frame and the order's prefix, Side's block offset
+    return datagram[:side] + bytes([9]) + datagram[side + 1:]
+
+
+def _market_order(cl_ord_id):
+    ioc = TimeInForce.ImmediateOrCancel
+    return NewOrderSingle(cl_ord_id=cl_ord_id, transact_time=T0, price=0, order_qty=3, security_id=1,
+                          side=Side.Sell, ord_type=OrdType.Market, time_in_force=ioc)
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +219,9 @@ def test_every_datagram_is_decoded_message_by_message(tshark_dir):
         ["Sequence,ExecutionReportTrade,ExecutionReportReject"],
         ["Sequence,NewOrderSingle"],
         ["Sequence"],
+        ["Sequence,NewOrderSingle"],
+        ["Sequence,Unknown(schema 101, template 99)"],
+        ["Sequence,NewOrderSingle"],
     ]
 
 
@@ -254,7 +280,7 @@ def test_enums_are_shown_by_name(tshark_dir):
 
 def test_filters_select_by_decoded_values(tshark_dir):
     rows = _tshark_fields(tshark_dir, "frame.number")
-    assert len(rows) == 6
+    assert len(rows) == 9
     result = _run_as_nobody(
         [
             "tshark",
@@ -279,6 +305,28 @@ def test_broken_framing_is_flagged_after_the_good_frames(tshark_dir):
     rows = _tshark_fields(tshark_dir, "udprouter.message", "_ws.expert.message")
     assert rows[5] == ["Sequence", "bad SOFH at offset 22"]
     assert all(row[1] == "" for row in rows[:5])
+
+
+def test_an_enum_value_outside_the_schema_gets_an_expert_mark(tshark_dir):
+    rows = _tshark_fields(tshark_dir, "udprouter.side", "_ws.expert.message", "_ws.expert.severity")
+    assert rows[6] == ["9", "Side = 9 is not a value of Side", "6291456"]  # PI_WARN
+    assert rows[2][1] == "" and rows[8][1] == ""
+
+
+def test_an_unknown_template_gets_an_expert_mark(tshark_dir):
+    rows = _tshark_fields(tshark_dir, "_ws.expert.message", "udprouter.sbe.template_id")
+    assert rows[7] == ["schema 101 has no template 99", "8,99"]
+
+
+def test_info_column_shows_cl_ord_id_side_and_qty_at_price(tshark_dir):
+    info = [row[0] for row in _tshark_fields(tshark_dir, "_ws.col.Info")]
+    assert info[2] == ("Sequence, NewOrderSingle ClOrdID=1 Buy 101@100.25, NewOrderSingle ClOrdID=2 Sell "
+                       "102@100, OrderCancelReplaceRequest ClOrdID=3 Buy 50@99.99")
+    # a trade shows what traded (LastQty@LastPx); a reject the order it rejects
+    assert info[3] == ("Sequence, ExecutionReportTrade ClOrdID=2 Sell 10@100.25, ExecutionReportReject "
+                       "ClOrdID=9 Buy 1@-1.5")
+    assert info[0] == "Negotiate" and info[6] == "Sequence, NewOrderSingle ClOrdID=7 Side=9 107@0.01"
+    assert info[8] == "Sequence, NewOrderSingle ClOrdID=8 Sell 3@MKT"
 
 
 # --- golden vectors: every message and datagram in protocol/vectors, field by field ------------------

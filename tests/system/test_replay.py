@@ -7,9 +7,11 @@ the recorded router answered.
 """
 
 import json
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,61 @@ def test_real_tcpdump_captures_replay_as_recorded(name, fresh_router):
     assert result.returncode == 0, result.stderr
     assert report["sent"] == len(recorded_answers(capture)) >= 30
     assert report["matches_capture"]["same"] == report["sent"], report["mismatches"]
+
+
+def replayed_bytes(capture, datagrams: int) -> int:
+    """UDP payload bytes of the first `datagrams` replayed datagrams (looping over the capture)."""
+    from tools.replay.runner import datagram_size
+
+    recorded = extract_recording(read_capture(str(capture)).datagrams).datagrams
+    return sum(datagram_size(recorded[i % len(recorded)]) for i in range(datagrams))
+
+
+def test_loop_zero_with_a_duration_loops_until_the_duration_and_reports_bytes(fresh_router):
+    result, report = replay_json(SAMPLE, fresh_router, "-l", "0", "-p", "100", "--duration", "1")
+    assert result.returncode == 0, result.stderr
+    recorded = len(extract_recording(read_capture(str(SAMPLE)).datagrams).datagrams)
+    assert recorded < report["datagrams_sent"] <= 100  # past one pass: it looped
+    assert report["timing"] == "100 pps, loop forever" and not report["stopped"]
+    assert report["unanswered"] == 0 and report["send_errors"] == 0
+    # bytes: the replayed datagrams plus the session's own (Negotiate, Establish, heartbeats, Terminate)
+    assert report["bytes_sent"] >= replayed_bytes(SAMPLE, report["datagrams_sent"])
+    assert report["mbps"] == pytest.approx(report["bytes_sent"] * 8 / report["duration_s"] / 1e6, rel=0.01)
+
+
+def test_mbps_and_limit_send_the_limited_datagrams(fresh_router):
+    result, report = replay_json(SAMPLE, fresh_router, "-M", "0.5", "-L", "12")
+    assert result.returncode == 0, result.stderr
+    assert report["timing"] == "0.5 Mbps" and report["datagrams_sent"] == 12
+    assert report["bytes_sent"] >= replayed_bytes(SAMPLE, 12)
+
+
+def test_a_signal_ends_an_endless_replay_with_its_report_and_periodic_stats(fresh_router):
+    """-l 0 with no bound runs until SIGINT; --stats prints totals meanwhile; the report follows."""
+    target = f"{fresh_router[0]}:{fresh_router[1]}"
+    args = [sys.executable, "-m", "tools.replay.cli", str(SAMPLE), "--target", target, "--json",
+            "-l", "0", "-p", "200", "--stats", "0.2"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        stats = []
+        deadline = time.monotonic() + 60
+        while len(stats) < 2 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if line.startswith('{"stats"'):
+                stats.append(json.loads(line)["stats"])
+        assert len(stats) == 2, "no periodic stats before the deadline"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert report["stopped"] and report["unanswered"] == 0
+    assert report["datagrams_sent"] >= stats[-1]["datagrams_sent"] > 0
+    assert set(stats[-1]) >= {"elapsed_s", "datagrams_sent", "bytes_sent", "pps", "mbps", "acknowledged",
+                              "unanswered", "send_errors"}
+    assert stats[-1]["bytes_sent"] >= stats[0]["bytes_sent"] > 0

@@ -2,6 +2,7 @@
 
 import asyncio
 
+from udprouter import client_flow
 from udprouter._generated.messages import NewOrderSingle, OrdType, Sequence, Side, TimeInForce
 from udprouter.client_flow import MAX_RESENDS, RETRANSMIT_WAIT_S, InboundFlow, OutboundFlow
 from udprouter.codec import decode_frames
@@ -32,6 +33,20 @@ async def test_first_answer_resolves_the_future_and_stops_resends():
     flow.answered_seq(2, "reject-2")
     assert flow.ack_future(2, loop).result() == "reject-2"
     assert flow.due_resends(10.0) == []
+
+
+async def test_a_long_running_flow_forgets_old_answers_but_keeps_pending_ones(monkeypatch):
+    monkeypatch.setattr(client_flow, "KEEP_SENT", 64)
+    flow = OutboundFlow(0.5, True)
+    loop = asyncio.get_running_loop()
+    for cl in range(1, 3 * 64 + 1):
+        flow.datagram([nos(cl)], loop, 0.0)
+        if cl != 5:
+            flow.answered(cl, "ack")
+    assert len(flow.futures) <= 2 * 64 + 1
+    assert not flow.ack_future(5, loop).done()  # still unanswered: never dropped
+    flow.answered(5, "late ack")
+    assert flow.ack_future(5, loop).result() == "late ack"
 
 
 async def test_unanswered_datagram_is_resent_with_the_same_bytes_a_bounded_number_of_times():

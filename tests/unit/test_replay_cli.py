@@ -28,9 +28,29 @@ def test_timing_options_map_onto_the_schedule():
     assert _timing(parse("--speed", "2.5")).speed == 2.5
 
 
+def test_tcpreplay_short_flags_map_onto_the_schedule():
+    assert _timing(parse("-x", "2.5")) == Timing(speed=2.5)
+    assert _timing(parse("--multiplier", "3")).speed == _timing(parse("--speed", "3")).speed == 3.0
+    assert _timing(parse("-p", "500", "-l", "0", "-L", "10")) == Timing(pps=500.0, loop=0, limit=10)
+    assert _timing(parse("-t", "-l", "4")) == Timing(topspeed=True, loop=4)
+    assert _timing(parse("-M", "1.5")) == Timing(mbps=1.5)
+    assert parse("--stats", "2").stats == 2.0 and parse().stats is None
+
+
+def test_loop_zero_is_forever_and_says_so():
+    timing = _timing(parse("-l", "0", "-p", "100"))
+    assert not timing.finite and timing.describe() == "100 pps, loop forever"
+    assert _timing(parse("-l", "0", "--duration", "5")).finite
+
+
 @pytest.mark.parametrize(
     "argv",
     [
+        ["-x", "2", "-p", "10"],
+        ["-M", "1", "-t"],
+        ["-M", "0"],
+        ["-l", "-1"],
+        ["--stats", "0"],
         ["--speed", "2", "--pps", "10"],
         ["--pps", "0"],
         ["--loop", "-1"],
@@ -85,5 +105,8 @@ def test_json_report_shape_is_the_contract():
         "rate_per_s",
         "intended_rate_per_s",
         "latency_us",
+        "bytes_sent",
+        "mbps",
+        "send_errors",
     } <= fields
     assert set(LatencyUs.__struct_fields__) == {"p50", "p99", "p999", "max"}

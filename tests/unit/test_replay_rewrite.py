@@ -39,6 +39,15 @@ def test_each_loop_maps_its_own_orders():
     assert rewriter.new_cl_ord_id(1, 100) == 2
 
 
+def test_only_the_latest_two_passes_are_remembered():
+    rewriter = SessionRewriter(first_cl_ord_id=1)
+    for loop in range(5):
+        rewriter.rewrite(datagram(order(100), order(200)), loop, 0)
+    assert rewriter.new_cl_ord_id(4, 100) == 9 and rewriter.new_cl_ord_id(3, 200) == 8
+    assert rewriter.new_cl_ord_id(2, 100) is None
+    assert len(rewriter._map) == 4
+
+
 def test_cancel_of_an_order_placed_before_the_capture_is_sent_unmapped_and_counted():
     rewriter = SessionRewriter(first_cl_ord_id=1)
     (msg,) = rewriter.rewrite(datagram(cancel(9, 8)), 0, 0).messages

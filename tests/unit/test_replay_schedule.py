@@ -1,8 +1,10 @@
 """schedule(): every timing mode's intended send times, exactly (never the wall clock)."""
 
+import itertools
+
 import pytest
 
-from tools.replay.schedule import ScheduledSend, Timing, schedule
+from tools.replay.schedule import ScheduledSend, Timing, iter_schedule, schedule
 
 MS = 1_000_000
 # Recorded at 5 s after the epoch with gaps of 10 ms, 30 ms, 20 ms.
@@ -75,7 +77,36 @@ def test_single_packet_and_empty_capture():
     assert schedule([], Timing()) == []
 
 
-@pytest.mark.parametrize("timing", [Timing(speed=0), Timing(pps=-1), Timing(loop=0)])
-def test_nonsense_timing_is_refused(timing):
+@pytest.mark.parametrize("timing", [Timing(speed=0), Timing(pps=-1), Timing(loop=-1), Timing(mbps=0),
+                                    Timing(loop=0)])
+def test_nonsense_timing_and_an_endless_list_are_refused(timing):
     with pytest.raises(ValueError):
         schedule(RECORDED, timing)
+
+
+def test_loop_zero_loops_forever_keeping_the_recorded_rate():
+    sends = list(itertools.islice(iter_schedule(RECORDED, Timing(loop=0)), 4 * 1000))
+    assert [s.loop for s in sends[::4]] == list(range(1000))
+    # each pass starts one mean gap (20 ms) after the previous pass's last packet
+    assert times(sends[4:8]) == [80 * MS, 90 * MS, 120 * MS, 140 * MS]
+    assert sends[-1].at_ns == 999 * 80 * MS + 60 * MS
+
+
+def test_loop_zero_ends_at_the_limit_or_the_duration():
+    assert len(schedule(RECORDED, Timing(loop=0, limit=10))) == 10
+    every_10_ms = [i * 10 * MS for i in range(10)]
+    assert times(schedule(RECORDED, Timing(loop=0, pps=100, duration_s=0.1))) == every_10_ms
+    assert not Timing(loop=0).finite and Timing(loop=0, limit=1).finite
+
+
+def test_mbps_spaces_packets_by_the_bytes_before_them():
+    sizes = [125, 250, 125, 500]  # bytes; at 1 Mbps a byte takes 8 us
+    assert times(schedule(RECORDED, Timing(mbps=1.0), sizes)) == [0, 1 * MS, 3 * MS, 4 * MS]
+    # continuous across passes, like --pps
+    assert times(schedule(RECORDED, Timing(mbps=8.0, loop=2), sizes))[4:] == [1_000_000, 1_125_000, 1_375_000,
+                                                                               1_500_000]
+
+
+def test_mbps_needs_every_packet_size():
+    with pytest.raises(ValueError, match="size"):
+        schedule(RECORDED, Timing(mbps=1.0))

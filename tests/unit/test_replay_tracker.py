@@ -87,3 +87,12 @@ def test_answers_are_compared_with_the_recording():
         "replay rejected (OrdRejReason.UnknownSymbol)",
         "recorded ClOrdID 12: recorded not_applied (NotApplied), replay unanswered",
     ]
+
+
+def test_answered_messages_leave_nothing_behind_so_an_endless_replay_stays_bounded():
+    tracker = ReplayTracker()
+    for i in range(1, 1001):
+        sent(tracker, 0, i, [(i, i)], 0)
+        tracker.on_message(0, ack(i) if i % 2 else not_applied(i, 1), US)
+    assert tracker.unanswered == 0 and tracker.sent == 1000
+    assert not tracker._pending and not tracker._seq_to_cl_ord_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tools.gen.emit_c_descriptors import OUTPUT as C_DESCRIPTORS
+from tools.gen.emit_c_descriptors import render_c_descriptors
 from tools.gen.emit_c_header import render_c_header
 from tools.gen.emit_construct import render_construct_defs
 from tools.gen.emit_python import HEADER, render_messages
@@ -22,6 +24,7 @@ def render(schemas=None) -> dict[str, str]:
         "src/udprouter/_generated/messages.py": render_messages(schemas),
         "src/udprouter/_generated/construct_defs.py": render_construct_defs(schemas),
         "engine/include/udprouter/generated/sbe_messages.h": render_c_header(schemas),
+        C_DESCRIPTORS: render_c_descriptors(schemas),
         "protocol/SPEC.md": render_spec(schemas),
     }
 

@@ -8,7 +8,10 @@ and one hand-written decode loop below walks SOFH-framed messages back to back i
 Field filter names are `udprouter.<snake_field>` when a field name has a single type across both
 schemas (so `udprouter.cl_ord_id == 7` matches every message carrying it), otherwise qualified by
 the message (`udprouter.terminate.code`). Prices (PRICE9) are shown as exact decimals and filter
-as doubles; nanosecond timestamps as absolute times; enums by name.
+as doubles; nanosecond timestamps as absolute times; enums by name. What the router rejects gets an
+expert mark: an unknown template (UnsupportedMessageType) and an enum value the schema does not
+define (InvalidEnumValue), besides broken framing. The Info column names each message and, for
+orders and reports, its ClOrdID, side and qty@price (LastQty@LastPx for a trade).
 """
 
 from __future__ import annotations
@@ -48,15 +51,22 @@ local f_version = ProtoField.uint16("udprouter.sbe.version", "version", base.DEC
 local f_var_length = ProtoField.uint16("udprouter.var_length", "var data length", base.DEC)
 local e_malformed = ProtoExpert.new("udprouter.malformed", "Malformed udprouter frame",
   expert.group.MALFORMED, expert.severity.ERROR)
+local e_unknown_template = ProtoExpert.new("udprouter.unknown_template",
+  "Unknown template (the router answers UnsupportedMessageType)", expert.group.UNDECODED,
+  expert.severity.WARN)
+local e_invalid_enum = ProtoExpert.new("udprouter.invalid_enum",
+  "Enum value not in the schema (the router answers InvalidEnumValue)", expert.group.PROTOCOL,
+  expert.severity.WARN)
 
 local all_fields = { f_message, f_sofh_length, f_sofh_encoding, f_block_length, f_template_id,
   f_schema_id, f_version, f_var_length }
 for _, field in pairs(pf) do all_fields[#all_fields + 1] = field end
 proto.fields = all_fields
-proto.experts = { e_malformed }
+proto.experts = { e_malformed, e_unknown_template, e_invalid_enum }
 
 local SOFH_SIZE, FRAME_PREFIX = 6, 14
 local SBE_LE = 0xEB50
+local MARKET = MARKET_VALUE
 local ZERO = Int64.new(0)
 local BILLION = Int64.new(1000000000)
 
@@ -85,7 +95,29 @@ local function add_field(tree, buf, base, spec)
     local item = tree:add_le(spec.pf, range)
     if spec.null64 and range:le_uint64() == UInt64.max() then item:append_text(" (null)") end
     if spec.null and range:le_uint() == spec.null then item:append_text(" (null)") end
+    if spec.enum and spec.enum[range:le_uint()] == nil and range:le_uint() ~= spec.null then
+      item:add_proto_expert_info(e_invalid_enum, string.format("%s = %d is not a value of %s", spec.name,
+        range:le_uint(), spec.enum_name))
+    end
   end
+end
+
+-- " ClOrdID=7 Buy 10@100.25" for a message with those fields (msg.info: indices into msg.fields).
+local function info_summary(buf, base, msg)
+  local info, parts = msg.info, {}
+  local function range(i) local s = msg.fields[i]; return buf(base + s.offset, s.size) end
+  if info.cl_ord_id then parts[#parts + 1] = "ClOrdID=" .. tostring(range(info.cl_ord_id):le_uint64()) end
+  if info.side then
+    local v = range(info.side):le_uint()
+    parts[#parts + 1] = enums.Side[v] or string.format("Side=%d", v)
+  end
+  if info.qty and info.price then
+    local market = info.ord_type and range(info.ord_type):le_uint() == MARKET
+    local px = market and "MKT" or price_text(range(info.price):le_int64())
+    parts[#parts + 1] = string.format("%d@%s", range(info.qty):le_uint(), px)
+  end
+  if #parts == 0 then return "" end
+  return " " .. table.concat(parts, " ")
 end
 
 local function add_var_data(tree, buf, pos, frame_end, msg)
@@ -113,25 +145,30 @@ local function dissect_message(buf, offset, tree)
   local name = msg and msg.name or string.format("Unknown(schema %d, template %d)", schema_id, template_id)
   local sub = tree:add(f_message, buf(offset, msg_len), name)
   sub:set_text(name)
+  local summary = name
   sub:add(f_sofh_length, buf(offset, 4))
   sub:add(f_sofh_encoding, buf(offset + 4, 2))
   sub:add_le(f_block_length, buf(offset + 6, 2))
   sub:add_le(f_template_id, buf(offset + 8, 2))
   sub:add_le(f_schema_id, buf(offset + 10, 2))
   sub:add_le(f_version, buf(offset + 12, 2))
-  if msg then
+  if not msg then
+    sub:add_proto_expert_info(e_unknown_template, string.format("schema %d has no template %d", schema_id,
+      template_id))
+  else
     local frame_end = offset + msg_len
     if block_length < msg.block_length or FRAME_PREFIX + block_length > msg_len then
       sub:add_proto_expert_info(e_malformed, string.format("blockLength %d, %s needs %d", block_length,
         name, msg.block_length))
     else
       for _, spec in ipairs(msg.fields) do add_field(sub, buf, offset + FRAME_PREFIX, spec) end
+      summary = name .. info_summary(buf, offset + FRAME_PREFIX, msg)
       if not add_var_data(sub, buf, offset + FRAME_PREFIX + block_length, frame_end, msg) then
         sub:add_proto_expert_info(e_malformed, "var data runs past the end of the frame")
       end
     end
   end
-  return name, msg_len
+  return name, msg_len, summary
 end
 
 function proto.dissector(buf, pinfo, root)
@@ -143,9 +180,9 @@ function proto.dissector(buf, pinfo, root)
       tree:add_proto_expert_info(e_malformed, string.format("%d trailing bytes", buf:len() - offset))
       break
     end
-    local name, size = dissect_message(buf, offset, tree)
+    local name, size, summary = dissect_message(buf, offset, tree)
     if not name then break end
-    names[#names + 1] = name
+    names[#names + 1] = summary
     offset = offset + size
   end
   pinfo.cols.info = table.concat(names, ", ")
@@ -255,9 +292,12 @@ def _message_table(schema: SchemaDef, message: MessageDef, abbrevs, declared) ->
         declared.setdefault(abbrev, _protofield(field, abbrev))
         null = f", null = {field.null_value}" if field.optional and field.size < 8 else ""
         null = ", null64 = true" if field.optional and field.size == 8 else null
+        enum = ""
+        if field.enum is not None:
+            enum = f", enum = enums.{field.enum.name}, enum_name = {_lua_str(field.enum.name)}"
         entries.append(
             f"    {{ name = {_lua_str(field.name)}, offset = {field.offset}, size = {field.size}, "
-            f"kind = {_lua_str(_field_kind(field))}, pf = pf[{_lua_str(abbrev)}]{null} }},"
+            f"kind = {_lua_str(_field_kind(field))}, pf = pf[{_lua_str(abbrev)}]{null}{enum} }},"
         )
     var = []
     for data in message.var_data:
@@ -267,12 +307,37 @@ def _message_table(schema: SchemaDef, message: MessageDef, abbrevs, declared) ->
         var.append(f"    {{ name = {_lua_str(data.name)}, pf = pf[{_lua_str(abbrev)}] }},")
     return [
         f"messages[{schema.schema_id}][{message.template_id}] = {{ name = {_lua_str(message.name)}, "
-        f"block_length = {message.block_length}, fields = {{",
+        f"block_length = {message.block_length}, info = {_info_indices(message)}, fields = {{",
         *entries,
         "  }, var_data = {",
         *var,
         "  } }",
     ]
+
+
+# Info column: which field shows each part, in order of preference (a trade shows LastQty@LastPx).
+INFO_FIELDS = {"cl_ord_id": ("ClOrdID",), "side": ("Side",), "qty": ("LastQty", "OrderQty"),
+               "price": ("LastPx", "Price"), "ord_type": ("OrdType",)}
+
+
+def _info_indices(message: MessageDef) -> str:
+    """Lua table of 1-based indices into the message's fields for the Info column summary."""
+    index = {f.name: i + 1 for i, f in enumerate(message.fields)}
+    parts = []
+    for key, names in INFO_FIELDS.items():
+        found = next((index[n] for n in names if n in index), None)
+        if found is not None:
+            parts.append(f"{key} = {found}")
+    return "{ " + ", ".join(parts) + " }" if parts else "{}"
+
+
+def _market_value(schemas: tuple[SchemaDef, ...]) -> int:
+    """OrdType Market's value: a market order's Info shows qty@MKT (its price is ignored)."""
+    for schema in schemas:
+        for enum in schema.enums:
+            if enum.name == "OrdType":
+                return next(v.value for v in enum.values if v.name == "Market")
+    raise ValueError("no OrdType enum with a Market value")
 
 
 def render_dissector(schemas: tuple[SchemaDef, ...] | None = None) -> str:
@@ -292,7 +357,7 @@ def render_dissector(schemas: tuple[SchemaDef, ...] | None = None) -> str:
         "",
         *_message_tables(schemas),
         "",
-        DECODE_LOOP.rstrip("\n"),
+        DECODE_LOOP.rstrip("\n").replace("MARKET_VALUE", str(_market_value(schemas))),
     ]
     return "\n".join(parts) + "\n"
 

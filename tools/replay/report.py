@@ -32,6 +32,10 @@ class ReplayReport(msgspec.Struct):
     not_applied: int
     unanswered: int
     rate_per_s: float | None  # achieved: messages sent / time from start to the last send
+    bytes_sent: int  # UDP payload bytes sent to the router (replayed datagrams, resends, session messages)
+    mbps: float | None  # achieved: bytes_sent * 8 / time from start to the last send, in megabits/s
+    send_errors: int  # socket errors on sending (refused, no buffer space): those datagrams were lost
+    stopped: bool  # a signal ended the sending before the schedule did
     intended_rate_per_s: float | None  # what the schedule asked for (None at --topspeed)
     duration_s: float
     latency_us: LatencyUs  # first answer - intended send time (coordinated omission corrected)
@@ -68,6 +72,10 @@ def build_report(
         not_applied=tracker.not_applied,
         unanswered=tracker.unanswered,
         rate_per_s=_rate(tracker.sent, span),
+        bytes_sent=outcome.bytes_sent,
+        mbps=round(outcome.bytes_sent * 8 / span * 1e3, 3) if span > 0 else None,
+        send_errors=outcome.send_errors,
+        stopped=outcome.stopped,
         intended_rate_per_s=None if timing.topspeed else _rate(tracker.sent, intended_span),
         duration_s=round(max(span, 0) / 1e9, 6),
         latency_us=LatencyUs(**tracker.latency_us()),
@@ -101,6 +109,9 @@ def render(report: ReplayReport, console: Console) -> None:
         ("unanswered", f"{report.unanswered:,}"),
         ("rate achieved", _fmt(report.rate_per_s, " msg/s")),
         ("rate intended", _fmt(report.intended_rate_per_s, " msg/s")),
+        ("bytes sent", f"{report.bytes_sent:,}"),
+        ("Mbps achieved", "-" if report.mbps is None else f"{report.mbps:,.3f}"),
+        ("send errors", f"{report.send_errors:,}"),
         *(
             (f"latency {label}", _fmt(getattr(report.latency_us, key), " us"))
             for label, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max"))
@@ -115,6 +126,8 @@ def render(report: ReplayReport, console: Console) -> None:
     console.print(table)
     for line in report.mismatches:
         console.print(f"[yellow]differs:[/] {line}")
+    if report.stopped:
+        console.print("[yellow]stopped by a signal before the schedule ended[/]")
     for reason, count in sorted(report.skipped.items()):
         console.print(f"[dim]skipped {count}: {reason}[/]")
     if report.capture_error:

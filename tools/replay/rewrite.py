@@ -3,7 +3,8 @@
 Every message gets a fresh ClOrdID (strictly increasing, as the router requires; the client that
 sends them assigns the sequence numbers); a cancel's or replace's OrigClOrdID goes through the same
 map, so it still points at the order it pointed at in the recording. Each pass over the capture
-(--loop) maps anew: loop 2's cancels target loop 2's orders. TransactTime becomes the send time.
+(--loop) maps anew: loop 2's cancels target loop 2's orders. Only the maps of the latest two passes
+are kept, so looping forever stays bounded. TransactTime becomes the send time.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ class SessionRewriter:
     def __init__(self, first_cl_ord_id: int = 1) -> None:
         self.next_cl_ord_id = first_cl_ord_id
         self._map: dict[tuple[int, int], int] = {}
+        self._latest_loop = 0
         self.unmapped_orig = 0
 
     def rewrite(self, recorded: RecordedDatagram, loop: int, transact_time_ns: int) -> RewrittenDatagram:
+        if loop > self._latest_loop:
+            self._latest_loop = loop
+            self._map = {key: new for key, new in self._map.items() if key[0] >= loop - 1}
         messages = tuple(self._message(msg, loop, transact_time_ns) for msg in recorded.messages)
         return RewrittenDatagram(messages, tuple(m.cl_ord_id for m in recorded.messages))
 

@@ -3,6 +3,8 @@
 One udprouter.client.Client per recorded session (Negotiate + Establish with our own credentials;
 it numbers the messages, resends unanswered datagrams under the same numbers and fills gaps in the
 server's flow). NotApplied orders are not resent here: the report counts them as not applied.
+The schedule may be endless (--loop 0): a `stop` event (set on SIGINT/SIGTERM by the CLI) ends the
+sending as --duration would, and the answers still missing are waited for as usual.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from dataclasses import dataclass, field
 
 from tools.replay.recording import Recording
 from tools.replay.rewrite import SessionRewriter
-from tools.replay.schedule import ScheduledSend, Timing, schedule
+from tools.replay.schedule import Timing, iter_schedule, schedule
 from tools.replay.tracker import ReplayTracker
+from udprouter._generated.messages import Sequence
 from udprouter.client import Client
+from udprouter.codec import encode_datagram
 
 # At topspeed, let the event loop read answers every this many datagrams.
 YIELD_EVERY = 32
 # Timers are millisecond-grained: sleep until this close to a send, then poll the loop until it is due
 # (answers keep being read meanwhile), so latency measured from the intended time is the router's.
 POLL_BEFORE_NS = 1_500_000
-ProgressCallback = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int | None], None]
+StatsCallback = Callable[["ReplayStats"], None]
+# A long pacing sleep wakes this often to notice a stop request.
+STOP_CHECK_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,38 @@ class ReplayOutcome:
     last_send_ns: int = 0
     intended_span_ns: int = 0
     unmapped_orig: int = 0
-    sends: list[ScheduledSend] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
+    stopped: bool = False  # a stop request (signal) ended the sending before the schedule did
+
+    @property
+    def bytes_sent(self) -> int:
+        """UDP payload bytes the sessions handed their sockets: replayed datagrams, resends, logins,
+        heartbeats and Terminate alike (what went to the router)."""
+        return sum(c.bytes_sent for c in self.clients)
+
+    @property
+    def send_errors(self) -> int:
+        return sum(c.send_errors for c in self.clients)
+
+
+@dataclass(frozen=True)
+class ReplayStats:
+    """A snapshot for --stats: totals since the start."""
+
+    elapsed_s: float
+    datagrams_sent: int
+    bytes_sent: int
+    acknowledged: int
+    unanswered: int
+    send_errors: int
+
+    @property
+    def pps(self) -> float:
+        return self.datagrams_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def mbps(self) -> float:
+        return self.bytes_sent * 8 / self.elapsed_s / 1e6 if self.elapsed_s > 0 else 0.0
 
 
 async def _connect_all(recording: Recording, target: ReplayTarget) -> list[Client]:
@@ -69,11 +107,15 @@ async def _consume(client: Client, index: int, tracker: ReplayTracker) -> None:
         tracker.on_message(index, msg, time.monotonic_ns())
 
 
-async def _pace(target_ns: int, sent: int, topspeed: bool) -> None:
-    delay = target_ns - time.monotonic_ns()
-    if delay > POLL_BEFORE_NS:
-        await asyncio.sleep((delay - POLL_BEFORE_NS) / 1e9)
-    while time.monotonic_ns() < target_ns:
+def datagram_size(datagram) -> int:
+    """UDP payload bytes of a recorded datagram as it is replayed (renumbering keeps the size)."""
+    return len(encode_datagram([Sequence(datagram.seq_no), *datagram.messages]))
+
+
+async def _pace(target_ns: int, sent: int, topspeed: bool, stop: asyncio.Event) -> None:
+    while (delay := target_ns - time.monotonic_ns()) > POLL_BEFORE_NS and not stop.is_set():
+        await asyncio.sleep(min((delay - POLL_BEFORE_NS) / 1e9, STOP_CHECK_S))
+    while time.monotonic_ns() < target_ns and not stop.is_set():
         await asyncio.sleep(0)
     if topspeed and sent % YIELD_EVERY == 0:
         await asyncio.sleep(0)
@@ -85,26 +127,48 @@ async def _wait_for_answers(tracker: ReplayTracker, wait_s: float) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _report_stats(outcome: ReplayOutcome, every_s: float, callback: StatsCallback) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        callback(snapshot(outcome))
+
+
+def snapshot(outcome: ReplayOutcome) -> ReplayStats:
+    elapsed = max(time.monotonic_ns() - outcome.started_ns, 0) / 1e9
+    return ReplayStats(round(elapsed, 3), outcome.datagrams_sent, outcome.bytes_sent,
+                       outcome.tracker.acknowledged, outcome.tracker.unanswered, outcome.send_errors)
+
+
 async def replay(
-    recording: Recording, timing: Timing, target: ReplayTarget, progress: ProgressCallback | None = None
+    recording: Recording, timing: Timing, target: ReplayTarget, progress: ProgressCallback | None = None,
+    stop: asyncio.Event | None = None, stats: StatsCallback | None = None, stats_every_s: float | None = None,
 ) -> ReplayOutcome:
-    """Send the recording's datagrams on schedule and wait (bounded) for their answers."""
-    sends = schedule([d.ts_ns for d in recording.datagrams], timing)
+    """Send the recording's datagrams on schedule (until stop is set) and wait (bounded) for answers."""
+    stamps = [d.ts_ns for d in recording.datagrams]
+    sizes = [datagram_size(d) for d in recording.datagrams] if timing.mbps is not None else None
+    sends = schedule(stamps, timing, sizes) if timing.finite else iter_schedule(stamps, timing, sizes)
+    total = len(sends) if isinstance(sends, list) else None
+    stop = stop or asyncio.Event()
     keys = list(recording.sessions)
     index_of = {key: i for i, key in enumerate(keys)}
     tracker = ReplayTracker()
-    outcome = ReplayOutcome(tracker, len(keys), 0, sends=sends)
-    clients = await _connect_all(recording, target)
+    outcome = ReplayOutcome(tracker, len(keys), 0)
+    clients = outcome.clients = await _connect_all(recording, target)
     consumers = [asyncio.create_task(_consume(c, i, tracker)) for i, c in enumerate(clients)]
     rewriters = [SessionRewriter(first_cl_ord_id=time.time_ns() // 1000) for _ in keys]
     deadline_ns = None if timing.duration_s is None else int(timing.duration_s * 1e9)
     if progress is not None:
-        progress(0, len(sends))
+        progress(0, total)
+    outcome.started_ns = start = time.monotonic_ns() + 1_000_000
+    if stats is not None and stats_every_s:
+        consumers.append(asyncio.create_task(_report_stats(outcome, stats_every_s, stats)))
     try:
-        outcome.started_ns = start = time.monotonic_ns() + 1_000_000
         for n, send in enumerate(sends):
             intended = start + send.at_ns
-            await _pace(intended, n, timing.topspeed)
+            await _pace(intended, n, timing.topspeed, stop)
+            if stop.is_set():
+                outcome.stopped = True
+                break
             if deadline_ns is not None and time.monotonic_ns() - start >= deadline_ns:
                 break
             recorded = recording.datagrams[send.packet]
@@ -117,7 +181,7 @@ async def replay(
             outcome.datagrams_sent += 1
             outcome.intended_span_ns = send.at_ns
             if progress is not None:
-                progress(n + 1, len(sends))
+                progress(n + 1, total)
         outcome.last_send_ns = time.monotonic_ns()
         await _wait_for_answers(tracker, target.wait_s)
     finally:

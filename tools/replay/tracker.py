@@ -22,6 +22,7 @@ MAX_MISMATCHES_KEPT = 20
 
 @dataclass(slots=True)
 class _Pending:
+    seq_key: tuple[int, int]  # (session, client sequence number)
     intended_ns: int
     recorded_cl_ord_id: int
     expected: Outcome | None
@@ -52,9 +53,10 @@ class ReplayTracker:
         """Messages sent with consecutive numbers from first_seq_no; expected: recorded ClOrdID -> answer."""
         pairs = zip(datagram.messages, datagram.recorded_cl_ord_ids, strict=True)
         for i, (msg, recorded_id) in enumerate(pairs):
-            pending = _Pending(intended_ns, recorded_id, expected.get(recorded_id))
-            self._pending[(session, msg.cl_ord_id)] = pending
-            self._seq_to_cl_ord_id[(session, first_seq_no + i)] = msg.cl_ord_id
+            seq_key = (session, first_seq_no + i)
+            self._pending[(session, msg.cl_ord_id)] = _Pending(seq_key, intended_ns, recorded_id,
+                                                               expected.get(recorded_id))
+            self._seq_to_cl_ord_id[seq_key] = msg.cl_ord_id
         self.sent += len(datagram.messages)
 
     def on_message(self, session: int, msg: object, now_ns: int) -> None:
@@ -77,6 +79,7 @@ class ReplayTracker:
         pending = self._pending.pop((session, cl_ord_id), None)
         if pending is None:
             return  # a later report for an order already answered (fills, cancels of resting orders)
+        del self._seq_to_cl_ord_id[pending.seq_key]  # answered: its number is not looked up again
         if outcome.kind is OutcomeKind.ACKNOWLEDGED:
             self.acknowledged += 1
         elif outcome.kind is OutcomeKind.REJECTED:
