@@ -13,10 +13,11 @@ PYTEST_ARGS  ?=
 
 setup: $(STAMP) engine
 
-$(STAMP): pyproject.toml setup.py src/udprouter/_ffi_build.py $(wildcard src/udprouter/c/*.[ch])
+$(STAMP): pyproject.toml constraints.txt setup.py src/udprouter/_ffi_build.py $(wildcard src/udprouter/c/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# PIP_CONSTRAINT also pins the isolated build environment (setuptools, cffi, cmake)
+	PIP_CONSTRAINT=constraints.txt $(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 engine:

@@ -22,6 +22,7 @@ PRICE_SCALE = 10**9
 ENGINE_BIN_ENV = "UDPROUTER_ENGINE_BIN"
 DEFAULT_ENGINE_BIN = Path("build/engine/udprouter-engine")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGED_ENGINE_BIN = Path(__file__).resolve().parent / "bin" / "udprouter-engine"  # a wheel's (setup.py)
 DECIMAL_FIELDS = frozenset({"tick", "reference_price", "band"})
 
 
@@ -285,12 +286,13 @@ def instruments_of(config: RouterConfig) -> dict[int, Instrument]:
 
 
 def resolve_engine_binary(config: RouterConfig) -> Path:
-    """The engine executable: $UDPROUTER_ENGINE_BIN, engine.binary, or the build tree's default."""
+    """The engine executable: $UDPROUTER_ENGINE_BIN, engine.binary, the build tree's (a checkout), or
+    the one shipped inside the package (an installed wheel)."""
     configured = os.environ.get(ENGINE_BIN_ENV) or config.engine.binary
     if configured:
         candidates = [Path(configured)]
     else:
-        candidates = [Path.cwd() / DEFAULT_ENGINE_BIN, REPO_ROOT / DEFAULT_ENGINE_BIN]
+        candidates = [Path.cwd() / DEFAULT_ENGINE_BIN, REPO_ROOT / DEFAULT_ENGINE_BIN, PACKAGED_ENGINE_BIN]
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
