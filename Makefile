@@ -9,7 +9,10 @@ ENGINE_BIN   := $(ENGINE_BUILD)/udprouter-engine
 CLIENT_C_BUILD := build/client-c
 PYTEST_ARGS  ?=
 
-.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
+BUF_VERSION := 1.75.0
+BUF := build/buf/node_modules/.bin/buf
+
+.PHONY: lint-proto setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
 
 setup: $(STAMP) engine
 
@@ -69,6 +72,13 @@ generate: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tools tests bench
+
+# buf (Google's API rules for the gRPC proto), from the npm registry's package of it.
+$(BUF):
+	npm install --prefix build/buf --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
+
+lint-proto: $(BUF)
+	cd protocol/proto && $(CURDIR)/$(BUF) lint
 
 bench: setup
 	$(PY) -m bench.run

@@ -45,7 +45,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 def make_orders(count: int, first_cl_ord_id: int):
     """Buys and sells alternating at one price: they trade with each other, so the book stays small."""
-    from fallback_grpc._generated import trading_engine_pb2 as pb
+    from fallback_grpc._generated import order_entry_pb2 as pb
 
     return [pb.NewOrderSingle(cl_ord_id=first_cl_ord_id + i, security_id=1 + (i // 2) % 3,
                               side=pb.SIDE_BUY if i % 2 == 0 else pb.SIDE_SELL, ord_type=pb.ORD_TYPE_LIMIT,
@@ -75,12 +75,15 @@ class CallNumbers:
 
 
 async def load_unary(stub, metadata, orders, concurrency):
+    from fallback_grpc._generated import order_entry_pb2 as pb
+
     latencies, results, cursor, numbers = [], [], iter(orders), CallNumbers(metadata)
 
     async def caller():
         for order in cursor:
             start = time.perf_counter()
-            results.append(await stub.SubmitOrder(order, metadata=numbers.next()))
+            response = await stub.SubmitOrder(pb.SubmitOrderRequest(order=order), metadata=numbers.next())
+            results.append(response.result)
             latencies.append(time.perf_counter() - start)
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
@@ -88,7 +91,7 @@ async def load_unary(stub, metadata, orders, concurrency):
 
 
 async def load_batch(stub, metadata, orders, batch, in_flight):
-    from fallback_grpc._generated import trading_engine_pb2 as pb
+    from fallback_grpc._generated import order_entry_pb2 as pb
 
     requests = [pb.SubmitOrdersBatchRequest(orders=orders[i:i + batch]) for i in range(0, len(orders), batch)]
     latencies, results, cursor, numbers = [], [], iter(requests), CallNumbers(metadata)
@@ -123,14 +126,16 @@ async def load_auto(target, orders, callers, max_batch, linger_ms, in_flight):
 async def client_main(mode: str, target: str, count: int, first_cl_ord_id: int, params: dict) -> dict:
     import grpc
 
-    from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
+    from fallback_grpc._generated import order_entry_pb2 as pb
+    from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
     from fallback_grpc.client import bearer_metadata
 
     orders = make_orders(count, first_cl_ord_id)  # built before the clock starts
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.OrderEntryStub(channel)
         metadata = bearer_metadata(KEY, SECRET)
-        await stub.SubmitOrder(make_orders(1, first_cl_ord_id - 1)[0], metadata=metadata)  # connect, warm
+        await stub.SubmitOrder(pb.SubmitOrderRequest(order=make_orders(1, first_cl_ord_id - 1)[0]),
+                               metadata=metadata)  # connect, warm
         start = time.perf_counter()
         if mode == "unary":
             latencies, results = await load_unary(stub, metadata, orders, params["concurrency"])
@@ -156,7 +161,7 @@ def run_client(mode: str, target: str, count: int, first_cl_ord_id: int) -> dict
 
 
 def spawn_trivial_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fallback_grpc.trivial_service", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "bench.trivial_grpc_server", "--port", "0"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().split()
     if len(line) != 2 or line[0] != "PORT":

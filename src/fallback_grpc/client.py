@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
-from ._generated import trading_engine_pb2 as pb
-from ._generated import trading_engine_pb2_grpc as pb_grpc
+from ._generated import order_entry_pb2 as pb
+from ._generated import order_entry_pb2_grpc as pb_grpc
 from .batcher import OrderBatcher
 from .call_order import CALL_SEQ_METADATA
 
@@ -90,20 +90,28 @@ class OrderEntryClient:
 
     async def submit_unary(self, order: pb.NewOrderSingle) -> pb.OrderResult:
         """One SubmitOrder call, unbatched."""
-        return await self._stub.SubmitOrder(order, metadata=self._ordered(), timeout=self._timeout_s)
+        response = await self._stub.SubmitOrder(pb.SubmitOrderRequest(order=order), metadata=self._ordered(),
+                                                timeout=self._timeout_s)
+        return response.result
 
-    async def cancel(self, request: pb.OrderCancelRequest) -> pb.CancelResult:
-        return await self._stub.CancelOrder(request, metadata=self._ordered(), timeout=self._timeout_s)
+    async def cancel(self, cancel: pb.OrderCancelRequest) -> pb.CancelResult:
+        response = await self._stub.CancelOrder(pb.CancelOrderRequest(cancel=cancel),
+                                                metadata=self._ordered(), timeout=self._timeout_s)
+        return response.result
 
-    async def replace(self, request: pb.OrderCancelReplaceRequest) -> pb.ReplaceResult:
-        return await self._stub.ReplaceOrder(request, metadata=self._ordered(), timeout=self._timeout_s)
+    async def replace(self, replace: pb.OrderCancelReplaceRequest) -> pb.ReplaceResult:
+        response = await self._stub.ReplaceOrder(pb.ReplaceOrderRequest(replace=replace),
+                                                 metadata=self._ordered(), timeout=self._timeout_s)
+        return response.result
 
     async def stream_executions(self, from_seq_no: int = 0) -> AsyncIterator[pb.ExecutionReport]:
-        """This key's execution reports from from_seq_no on (0: from now on); runs until cancelled."""
+        """This key's execution reports from from_seq_no on (0: from now on), one at a time (the
+        server sends them several to a message); runs until cancelled."""
         call = self._stub.StreamExecutions(pb.StreamExecutionsRequest(from_seq_no=from_seq_no),
                                            metadata=self._metadata)
         try:
-            async for report in call:
-                yield report
+            async for response in call:
+                for report in response.reports:
+                    yield report
         finally:
             call.cancel()

@@ -1,7 +1,9 @@
 """Conversions between the gRPC messages (protobuf) and the router's SBE message models (msgspec).
 
 Field names are identical on both sides (the .proto mirrors protocol/orders.xml), so each direction
-is one constructor call per message. Validation happens here, once, for gRPC requests: a request
+is one constructor call per message. Enum numbers are FIX's on both sides except FIX's 0, which the
+proto carries as FIX_ZERO (1000: proto reserves 0 for *_UNSPECIFIED); from_fix() maps it.
+Validation happens here, once, for gRPC requests: a request
 that the SBE schema could not express (an enum value it does not define, a ClOrdID of 0, an
 out-of-range integer) is refused with the field named, as INVALID_ARGUMENT by the service. Outcomes
 are returned values: (message, None) or (None, "field: why").
@@ -32,13 +34,20 @@ from udprouter.reports import (
     RESPONSE_TO_REPLACE,
 )
 
-from ._generated import trading_engine_pb2 as pb
+from ._generated import order_entry_pb2 as pb
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+FIX_ZERO = 1000  # the proto number of an enum's FIX value 0 (order_entry.proto's header)
+
+
+def from_fix(value: int) -> int:
+    """A FIX enum value as the proto's number."""
+    return value or FIX_ZERO
 
 
 def _table(enum_cls) -> dict[int, object]:
-    return {int(member): member for member in enum_cls}
+    """proto number -> SBE enum member (0, *_UNSPECIFIED, is in no table: it is refused)."""
+    return {from_fix(int(member)): member for member in enum_cls}
 
 
 _SIDES = _table(sbe.Side)
@@ -47,7 +56,9 @@ _TIME_IN_FORCE = _table(sbe.TimeInForce)
 
 
 def _enum_error(field: str, value: int, enum_cls) -> str:
-    valid = ", ".join(f"{int(m)} {m.name}" for m in enum_cls)
+    valid = ", ".join(f"{from_fix(int(m))} {m.name}" for m in enum_cls)
+    if value == 0:
+        return f"{field}: unset (0 is {enum_cls.__name__} UNSPECIFIED); one of {valid}"
     return f"{field}: {value} is not a {enum_cls.__name__} ({valid})"
 
 
@@ -102,7 +113,7 @@ def _fields(cls) -> tuple[str, ...]:
 
 
 _REPORTS = {  # SBE model -> (proto class, ExecutionReport oneof field)
-    sbe.ExecutionReportNew: (pb.ExecutionReportNew, "new"),
+    sbe.ExecutionReportNew: (pb.ExecutionReportNew, "accepted"),
     sbe.ExecutionReportTrade: (pb.ExecutionReportTrade, "trade"),
     sbe.ExecutionReportCancel: (pb.ExecutionReportCancel, "cancel"),
     sbe.ExecutionReportReplace: (pb.ExecutionReportReplace, "replace"),
@@ -114,12 +125,18 @@ _FIELDS = {cls: _fields(cls) for cls in _REPORTS}
 STREAMED = frozenset(cls for cls, (_, field) in _REPORTS.items() if field)  # execution reports
 
 
+# Enum fields whose FIX values include 0 (every other field is copied as it is).
+_FIX_ZERO_FIELDS = frozenset(("cancel_reason", "cxl_rej_reason", "business_reject_reason"))
+
+
 def report_to_proto(msg):
     """The protobuf twin of an SBE report model (same field names; BooleanFlag becomes bool)."""
     proto_cls, _ = _REPORTS[type(msg)]
     values = {name: int(getattr(msg, name)) for name in _FIELDS[type(msg)]}
     if "aggressor_indicator" in values:
         values["aggressor_indicator"] = bool(values["aggressor_indicator"])
+    for name in _FIX_ZERO_FIELDS.intersection(values):
+        values[name] = from_fix(values[name])
     return proto_cls(**values)
 
 
@@ -150,7 +167,7 @@ def _fill_canceled(out, ev, exec_id: int, now_ns: int) -> None:
     r = out.canceled
     r.cl_ord_id, r.orig_cl_ord_id, r.order_id = ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID]
     r.exec_id, r.transact_time, r.cum_qty, r.security_id = exec_id, now_ns, ev[EV_CUM_QTY], ev[EV_SECURITY_ID]
-    r.side, r.cancel_reason = ev[EV_SIDE], ev[EV_REASON]
+    r.side, r.cancel_reason = ev[EV_SIDE], ev[EV_REASON] or FIX_ZERO
 
 
 def _fill_replaced(out, ev, exec_id: int, now_ns: int) -> None:
@@ -164,7 +181,7 @@ def _fill_replaced(out, ev, exec_id: int, now_ns: int) -> None:
 def _fill_cancel_rejected(out, ev, exec_id: int, now_ns: int) -> None:
     r = out.cancel_rejected
     r.cl_ord_id, r.orig_cl_ord_id, r.order_id = ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID]
-    r.transact_time, r.security_id, r.cxl_rej_reason = now_ns, ev[EV_SECURITY_ID], ev[EV_REASON]
+    r.transact_time, r.security_id, r.cxl_rej_reason = now_ns, ev[EV_SECURITY_ID], ev[EV_REASON] or FIX_ZERO
     r.cxl_rej_response_to = RESPONSE_TO_REPLACE if ev[EV_FLAGS] & FLAG_TO_REPLACE else RESPONSE_TO_CANCEL
 
 
@@ -187,4 +204,5 @@ def fill_from_reject(out, msg) -> None:
     else:
         field = out.business_reject
     for name in _FIELDS[kind]:
-        setattr(field, name, int(getattr(msg, name)))
+        value = int(getattr(msg, name))
+        setattr(field, name, from_fix(value) if name in _FIX_ZERO_FIELDS else value)

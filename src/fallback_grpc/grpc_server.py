@@ -26,8 +26,8 @@ from udprouter.errors import ConfigError
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import ENGINE_READY
 
-from ._generated import trading_engine_pb2 as pb
-from ._generated import trading_engine_pb2_grpc as pb_grpc
+from ._generated import order_entry_pb2 as pb
+from ._generated import order_entry_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
 from .grpc_metrics import GrpcMetrics
 from .service import OrderEntryService

@@ -1,7 +1,8 @@
 """OrderEntryService: the gRPC fallback's servicer, on the router's OrderEntry path and event loop.
 
 Every call is authenticated (BearerAuthenticator), validated as a whole (a malformed request is
-INVALID_ARGUMENT naming the field and nothing of it is applied), then each order goes through
+INVALID_ARGUMENT naming the field, with a google.rpc.BadRequest in its status details, and nothing
+of it is applied), then each order goes through
 OrderEntry.submit - the same ClOrdID, risk and ring path as a UDP order - and the call waits for
 the engine's answer to each of its commands. Risk rejects are results, not RPC errors; a full ring
 is RESOURCE_EXHAUSTED (the whole call) or a BusinessMessageReject result (the orders of a batch
@@ -14,14 +15,15 @@ import asyncio
 import time
 
 import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
 from udprouter.order_entry import OrderEntry
 from udprouter.session_store import SessionStore
 
 from . import convert
-from ._generated import trading_engine_pb2 as pb
-from ._generated import trading_engine_pb2_grpc as pb_grpc
+from ._generated import order_entry_pb2 as pb
+from ._generated import order_entry_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
 from .call_order import CallOrder, parse_call_seq
 from .grpc_session import Answer, GrpcSession, grpc_session_uuid
@@ -30,6 +32,7 @@ MAX_BATCH_ORDERS = 10_000
 ANSWER_TIMEOUT_S = 10.0
 STREAM_CHUNK = 256
 STREAM_START_HEADER = "x-udprouter-stream-start-seq-no"  # StreamExecutions initial metadata
+STATUS_DETAILS_KEY = "grpc-status-details-bin"  # google.rpc.Status, as grpcio-status reads it
 _NEW_ORDER_TEMPLATE = 101
 _ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
 
@@ -67,7 +70,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if call_seq is None:
             return session, None, 0
         if call_seq.__class__ is str:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, call_seq)
+            await abort_invalid_argument(context, call_seq)
         flow, n = call_seq
         order = session.call_orders.get(flow)
         await order.turn(n)
@@ -76,10 +79,10 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
     # -- orders ---------------------------------------------------------------------------------
 
     async def SubmitOrder(self, request, context):
-        response = pb.SubmitOrdersBatchResponse()
-        validated = self._one(request, convert.new_order_from_proto)
-        await self._handle(context, validated, response.results, unary=True)
-        return response.results[0]
+        response = pb.SubmitOrderResponse()
+        validated = self._one(request, "order", convert.new_order_from_proto)
+        await self._handle(context, validated, [response.result], unary=True)
+        return response
 
     async def SubmitOrdersBatch(self, request, context):
         response = pb.SubmitOrdersBatchResponse()
@@ -87,19 +90,23 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         return response
 
     async def CancelOrder(self, request, context):
-        holder = [pb.CancelResult()]
-        await self._handle(context, self._one(request, convert.cancel_from_proto), holder, unary=True)
-        return holder[0]
+        response = pb.CancelOrderResponse()
+        validated = self._one(request, "cancel", convert.cancel_from_proto)
+        await self._handle(context, validated, [response.result], unary=True)
+        return response
 
     async def ReplaceOrder(self, request, context):
-        holder = [pb.ReplaceResult()]
-        await self._handle(context, self._one(request, convert.replace_from_proto), holder, unary=True)
-        return holder[0]
+        response = pb.ReplaceOrderResponse()
+        validated = self._one(request, "replace", convert.replace_from_proto)
+        await self._handle(context, validated, [response.result], unary=True)
+        return response
 
     @staticmethod
-    def _one(request, converter):
-        msg, error = converter(request)
-        return ([msg], None) if error is None else (None, error)
+    def _one(request, field: str, converter):
+        if not request.HasField(field):
+            return None, f"{field}: required"
+        msg, error = converter(getattr(request, field))
+        return ([msg], None) if error is None else (None, f"{field}.{error}")
 
     @staticmethod
     def _batch(request):
@@ -121,7 +128,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         session, order, n = await self._enter(context)
         try:
             if error is not None:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+                await abort_invalid_argument(context, error)
             answer, seqs, busy, refused = self._apply(session, msgs, results, unary=unary)
         finally:
             if order is not None:
@@ -183,8 +190,8 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         first, end = session.kept_range()
         next_seq = request.from_seq_no or end
         if next_seq > end:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"from_seq_no: {next_seq} is beyond the next sequence number {end}")
+            await abort_invalid_argument(
+                context, f"from_seq_no: {next_seq} is beyond the next sequence number {end}")
         # The headers say where the stream starts: a client asking for "from now on" (0) learns the
         # first seq_no it will see, and that every later report will reach it.
         await context.send_initial_metadata(((STREAM_START_HEADER, str(next_seq)),))
@@ -197,9 +204,20 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                 await session.wait_for_reports()
                 continue
             count = min(end - next_seq, STREAM_CHUNK, self.retransmit_max_count)
-            for report in stream_reports(session, next_seq, count):
-                yield report
+            yield pb.StreamExecutionsResponse(reports=stream_reports(session, next_seq, count))
             next_seq += count
+
+
+async def abort_invalid_argument(context, error: str) -> None:
+    """INVALID_ARGUMENT with the message, and a google.rpc.Status carrying a BadRequest whose field
+    violation names the field (error is "<field path>: <why>", as convert.py words it)."""
+    field, _, why = error.partition(": ")
+    detail = error_details_pb2.BadRequest(
+        field_violations=[error_details_pb2.BadRequest.FieldViolation(field=field, description=why or error)])
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=error)
+    status.details.add().Pack(detail)
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error,
+                        trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),))
 
 
 def stream_reports(session: GrpcSession, from_seq: int, count: int) -> list[pb.ExecutionReport]:

@@ -7,8 +7,8 @@ import grpc
 import pytest
 from grpc_router import KEYS, PRICE, GrpcRouter
 
-from fallback_grpc._generated import trading_engine_pb2 as pb
-from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
+from fallback_grpc._generated import order_entry_pb2 as pb
+from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.client import bearer_metadata
 from udprouter.ring import RingSegment
 
@@ -37,6 +37,7 @@ def tiny_ring_router():
 
 def order(cl_ord_id):
     return pb.NewOrderSingle(cl_ord_id=cl_ord_id, security_id=1, side=pb.SIDE_BUY, ord_type=pb.ORD_TYPE_LIMIT,
+                             time_in_force=pb.TIME_IN_FORCE_DAY,
                              price=PRICE, order_qty=1)
 
 
@@ -52,7 +53,7 @@ async def test_full_ring_is_resource_exhausted_and_a_partly_fitting_batch_gets_e
                 timeout=20))
             await ring_filled(tiny_ring_router)  # the batch waits for the paused engine
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.SubmitOrder(order(100), metadata=metadata, timeout=10)
+                await stub.SubmitOrder(pb.SubmitOrderRequest(order=order(100)), metadata=metadata, timeout=10)
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         finally:
             tiny_ring_router.resume_engine()
@@ -63,5 +64,6 @@ async def test_full_ring_is_resource_exhausted_and_a_partly_fitting_batch_gets_e
         assert (busy.business_reject_reason, busy.ref_seq_num, busy.ref_template_id) == \
             (pb.BUSINESS_REJECT_REASON_ENGINE_BUSY, RING + 1, 101)
         # Refused orders consumed nothing: their ClOrdIDs are still usable once the ring has room.
-        again = await stub.SubmitOrder(order(RING + 1), metadata=metadata, timeout=10)
-        assert again.accepted.cl_ord_id == RING + 1
+        again = await stub.SubmitOrder(pb.SubmitOrderRequest(order=order(RING + 1)), metadata=metadata,
+                                       timeout=10)
+        assert again.result.accepted.cl_ord_id == RING + 1

@@ -4,12 +4,14 @@ import asyncio
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_router import KEYS, PRICE, TICK, GrpcRouter
+from grpc_status import rpc_status
 
-from fallback_grpc._generated import trading_engine_pb2 as pb
-from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
+from fallback_grpc._generated import order_entry_pb2 as pb
+from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.client import OrderEntryClient, bearer_metadata
 from fallback_grpc.service import STREAM_START_HEADER
 
@@ -42,12 +44,23 @@ def batch(*orders):
     return pb.SubmitOrdersBatchRequest(orders=orders)
 
 
+# Unary methods take <Method>Request wrapping the FIX message and answer <Method>Response.result.
+WRAPPERS = {"SubmitOrder": (pb.SubmitOrderRequest, "order"), "CancelOrder": (pb.CancelOrderRequest, "cancel"),
+            "ReplaceOrder": (pb.ReplaceOrderRequest, "replace")}
+
+
+def wrapped(method, request):
+    wrapper, field = WRAPPERS.get(method, (None, None))
+    return request if wrapper is None else wrapper(**{field: request})
+
+
 async def call(router, n, method, request):
     key_id, secret, _ = key(n)
     async with grpc.aio.insecure_channel(router.target) as channel:
         stub = pb_grpc.OrderEntryStub(channel)
-        return await getattr(stub, method)(request, metadata=bearer_metadata(key_id, secret),
-                                           timeout=CALL_TIMEOUT_S)
+        response = await getattr(stub, method)(wrapped(method, request), timeout=CALL_TIMEOUT_S,
+                                               metadata=bearer_metadata(key_id, secret))
+        return response.result if method in WRAPPERS else response
 
 
 async def read_stream(router, n, from_seq_no, count):
@@ -56,12 +69,12 @@ async def read_stream(router, n, from_seq_no, count):
         stream = pb_grpc.OrderEntryStub(channel).StreamExecutions(
             pb.StreamExecutionsRequest(from_seq_no=from_seq_no), metadata=bearer_metadata(key_id, secret))
         reports = []
-        async for report in stream:
-            reports.append(report)
-            if len(reports) == count:
+        async for response in stream:
+            reports.extend(response.reports)
+            if len(reports) >= count:
                 stream.cancel()
                 break
-        return reports
+        return reports[:count]
 
 
 async def test_a_batch_with_invalid_orders_returns_one_result_per_order_in_order(router):
@@ -103,7 +116,7 @@ async def test_a_grpc_order_trades_with_a_udp_order_and_both_sides_get_reports(r
     assert (udp_trade.cl_ord_id, udp_trade.last_qty, udp_trade.last_px, int(udp_trade.aggressor_indicator)) \
         == (sell, 7, PRICE, 0)
     grpc_reports = await asyncio.wait_for(read_stream(router, 3, 1, 2), CALL_TIMEOUT_S)
-    assert [r.WhichOneof("report") for r in grpc_reports] == ["new", "trade"]
+    assert [r.WhichOneof("report") for r in grpc_reports] == ["accepted", "trade"]
     trade = grpc_reports[1].trade
     assert (trade.cl_ord_id, trade.last_qty, trade.last_px, trade.leaves_qty, trade.aggressor_indicator) \
         == (1, 7, PRICE, 0, True)
@@ -117,13 +130,13 @@ async def test_stream_executions_delivers_reports_and_resumes_from_the_last_seen
     seen = await asyncio.wait_for(read_stream(router, n, 1, 3), CALL_TIMEOUT_S)  # cut after 3 of 4
     assert [r.seq_no for r in seen] == [1, 2, 3]
     # The answers of the calls and the stream are the same reports (built from the event vs decoded).
-    assert seen[0].new == first.results[0].accepted
-    assert seen[1].new == first.results[1].accepted
+    assert seen[0].accepted == first.results[0].accepted
+    assert seen[1].accepted == first.results[1].accepted
     await call(router, n, "SubmitOrder", order(3, s, side=pb.SIDE_SELL, qty=2))
     resumed = await asyncio.wait_for(read_stream(router, n, seen[-1].seq_no + 1, 4), CALL_TIMEOUT_S)
     assert [r.seq_no for r in resumed] == [4, 5, 6, 7]
     kinds = [r.WhichOneof("report") for r in seen + resumed]
-    assert kinds == ["new", "new", "trade", "trade", "new", "trade", "trade"]
+    assert kinds == ["accepted", "accepted", "trade", "trade", "accepted", "trade", "trade"]
     fills = sorted((r.trade.cl_ord_id, r.trade.cum_qty) for r in seen + resumed if r.HasField("trade"))
     assert fills == [(1, 3), (1, 5), (2, 3), (3, 2)]
 
@@ -138,10 +151,11 @@ async def test_stream_executions_from_zero_delivers_only_new_reports(router):
         # The headers arrive once the stream is open server-side: every later report reaches it.
         headers = await asyncio.wait_for(stream.initial_metadata(), CALL_TIMEOUT_S)
         await call(router, n, "SubmitOrder", order(2, s))
-        report = await asyncio.wait_for(stream.read(), CALL_TIMEOUT_S)
+        response = await asyncio.wait_for(stream.read(), CALL_TIMEOUT_S)
         stream.cancel()
     assert dict(headers)[STREAM_START_HEADER] == "2"
-    assert (report.seq_no, report.new.cl_ord_id) == (2, 2)
+    report = response.reports[0]
+    assert (report.seq_no, report.accepted.cl_ord_id) == (2, 2)
 
 
 async def test_cancel_and_replace_answer_with_the_engine_reports(router):
@@ -189,7 +203,7 @@ async def test_reflection_lists_the_service_and_serves_its_descriptor(router):
 async def test_unauthenticated_calls_are_refused_and_apply_nothing(router, metadata, cl_ord_id):
     async with grpc.aio.insecure_channel(router.target) as channel:
         stub = pb_grpc.OrderEntryStub(channel)
-        for method, request in (("SubmitOrder", order(cl_ord_id, 7)),
+        for method, request in (("SubmitOrder", pb.SubmitOrderRequest(order=order(cl_ord_id, 7))),
                                 ("SubmitOrdersBatch", batch(order(cl_ord_id, 7)))):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await getattr(stub, method)(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
@@ -206,16 +220,33 @@ async def test_unauthenticated_calls_are_refused_and_apply_nothing(router, metad
     ("SubmitOrdersBatch", batch(order(5, 8), order(6, 8), order(7, 8, side=9)), "orders[2].side"),
     ("SubmitOrdersBatch", batch(order(5, 8, ord_type=0)), "orders[0].ord_type"),
     ("SubmitOrdersBatch", batch(), "orders"),
-    ("SubmitOrder", order(0, 8), "cl_ord_id"),
-    ("SubmitOrder", order(5, 8, time_in_force=7), "time_in_force"),
-    ("CancelOrder", pb.OrderCancelRequest(cl_ord_id=5, security_id=8, side=1), "orig_cl_ord_id"),
-    ("ReplaceOrder", pb.OrderCancelReplaceRequest(cl_ord_id=5, orig_cl_ord_id=1, security_id=8), "side"),
+    ("SubmitOrder", order(0, 8), "order.cl_ord_id"),
+    ("SubmitOrder", order(5, 8, time_in_force=7), "order.time_in_force"),
+    ("SubmitOrder", order(5, 8, time_in_force=pb.TIME_IN_FORCE_UNSPECIFIED), "order.time_in_force"),
+    ("CancelOrder", pb.OrderCancelRequest(cl_ord_id=5, security_id=8, side=1), "cancel.orig_cl_ord_id"),
+    ("ReplaceOrder", pb.OrderCancelReplaceRequest(cl_ord_id=5, orig_cl_ord_id=1, security_id=8),
+     "replace.side"),
 ])
 async def test_malformed_requests_are_invalid_argument_naming_the_field(router, method, request_, field):
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call(router, 8, method, request_)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details().startswith(field + ":")
+    # The same, machine-readable: a google.rpc.Status whose BadRequest names the field.
+    status = rpc_status.from_call(refused.value)
+    assert status is not None and status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    assert [v.field for v in bad_request.field_violations] == [field]
+
+
+async def test_an_unset_time_in_force_is_refused_not_taken_for_day(router):
+    """An unset enum is *_UNSPECIFIED (0), never a meaningful value: proto3 cannot tell it apart."""
+    unset = pb.NewOrderSingle(cl_ord_id=5, security_id=8, order_qty=1, side=pb.SIDE_BUY,
+                              ord_type=pb.ORD_TYPE_LIMIT, price=PRICE)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call(router, 8, "SubmitOrder", unset)
+    assert "order.time_in_force: unset" in refused.value.details()
 
 
 async def test_a_refused_batch_applies_none_of_its_orders(router):

@@ -3,7 +3,7 @@
 import pytest
 
 from fallback_grpc import convert
-from fallback_grpc._generated import trading_engine_pb2 as pb
+from fallback_grpc._generated import order_entry_pb2 as pb
 from udprouter._generated import messages as sbe
 from udprouter.reports import EVENT_LAYOUT, EVT_ACCEPTED, EVT_CANCEL_REJECTED, FLAG_LAST, FLAG_TO_REPLACE
 
@@ -23,16 +23,28 @@ def test_new_order_converts_field_for_field_with_schema_enums():
 
 
 @pytest.mark.parametrize("changes, field", [
-    ({"side": pb.SIDE_UNSPECIFIED}, "side: 0 is not a Side"),
+    ({"side": pb.SIDE_UNSPECIFIED}, "side: unset (0 is Side UNSPECIFIED)"),
     ({"side": 9}, "side: 9 is not a Side"),
-    ({"ord_type": 0}, "ord_type: 0 is not a OrdType"),
+    ({"ord_type": 0}, "ord_type: unset (0 is OrdType UNSPECIFIED)"),
     ({"time_in_force": 1}, "time_in_force: 1 is not a TimeInForce"),
+    ({"time_in_force": 0}, "time_in_force: unset (0 is TimeInForce UNSPECIFIED)"),
+    ({"time_in_force": 1000}, None),  # FIX's Day (0) is 1000 in the proto
     ({"cl_ord_id": 0}, "cl_ord_id: must be > 0"),
 ])
 def test_an_order_the_schema_cannot_express_is_refused_naming_the_field(changes, field):
     msg, error = convert.new_order_from_proto(limit_order(**changes))
+    if field is None:
+        assert error is None and msg.time_in_force == sbe.TimeInForce.Day
+        return
     assert msg is None
     assert error.startswith(field)
+
+
+def test_fix_zero_values_are_1000_in_the_proto_both_ways():
+    cancel = sbe.ExecutionReportCancel(1, 0, 2, 3, 4, 0, 1, sbe.Side.Buy, sbe.CancelReason(0))
+    assert convert.execution_report(1, cancel).cancel.cancel_reason == pb.CANCEL_REASON_CLIENT_REQUEST == 1000
+    for enum in (pb.TimeInForce, pb.CancelReason, pb.CxlRejReason, pb.BusinessRejectReason):
+        assert enum.Name(0).endswith("_UNSPECIFIED")
 
 
 def test_cancel_and_replace_need_the_order_they_act_on():

@@ -6,11 +6,11 @@ import subprocess
 import grpc
 import pytest
 
-from fallback_grpc._generated import trading_engine_pb2 as pb
-from fallback_grpc._generated import trading_engine_pb2_grpc as pb_grpc
+from bench.trivial_grpc_server import TrivialOrderEntryServicer
+from fallback_grpc._generated import order_entry_pb2 as pb
+from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.client import OrderEntryClient
 from fallback_grpc.grpc_server import is_loopback, server_credentials
-from fallback_grpc.trivial_service import TrivialOrderEntryServicer
 from udprouter.config import GrpcConfig
 from udprouter.errors import ConfigError
 
@@ -63,7 +63,8 @@ async def test_tls_credentials_serve_a_client_that_verifies_the_certificate(self
     try:
         async with OrderEntryClient(f"127.0.0.1:{port}", "demo", "demo-secret", linger_ms=0,
                                     root_certificates=cert.read_bytes()) as client:
-            result = await client.submit_unary(pb.NewOrderSingle(cl_ord_id=5, order_qty=1, side=pb.SIDE_BUY))
+            result = await client.submit_unary(pb.NewOrderSingle(cl_ord_id=5, order_qty=1, side=pb.SIDE_BUY,
+                                                                      time_in_force=pb.TIME_IN_FORCE_DAY))
         assert result.accepted.cl_ord_id == 5
     finally:
         await server.stop(None)

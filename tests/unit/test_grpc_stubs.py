@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fallback_grpc._generated import trading_engine_pb2 as pb
+from fallback_grpc._generated import order_entry_pb2 as pb
+from fallback_grpc.convert import FIX_ZERO
 from tools.gen import grpc_stubs
 
 ORDERS_XML = Path(__file__).resolve().parents[2] / "protocol" / "orders.xml"
@@ -38,5 +39,7 @@ def test_proto_enum_has_every_sbe_value(enum_name):
     prefix = upper_snake(enum_name) + "_"
     proto_values = {v.name.removeprefix(prefix): v.number for v in proto_enum.values
                     if not v.name.endswith("_UNSPECIFIED")}
-    expected = {upper_snake(name): value for name, value in sbe_enums()[enum_name].items()}
+    # FIX's numbers, but FIX's 0 is FIX_ZERO (proto reserves 0 for *_UNSPECIFIED, Google's API rules).
+    expected = {upper_snake(name): value or FIX_ZERO for name, value in sbe_enums()[enum_name].items()}
     assert proto_values == expected
+    assert proto_enum.values_by_number[0].name == prefix + "UNSPECIFIED"

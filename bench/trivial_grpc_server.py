@@ -5,7 +5,7 @@ It builds each order's result from the order alone: an ExecutionReportNew echoin
 ExecutionReportReject (IncorrectQuantity) for a zero quantity so that callers can tell results apart.
 No auth, no engine, no state beyond an order-id counter.
 
-    python -m fallback_grpc.trivial_service [--port N]   # prints "PORT <n>" once serving
+    python -m bench.trivial_grpc_server [--port N]   # prints "PORT <n>" once serving
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 
 import grpc
 
-from ._generated import trading_engine_pb2 as pb
-from ._generated import trading_engine_pb2_grpc as pb_grpc
+from fallback_grpc._generated import order_entry_pb2 as pb
+from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 
 
 class TrivialOrderEntryServicer(pb_grpc.OrderEntryServicer):
@@ -39,9 +39,9 @@ class TrivialOrderEntryServicer(pb_grpc.OrderEntryServicer):
         acc.order_qty, acc.security_id, acc.side = order.order_qty, order.security_id, order.side
 
     async def SubmitOrder(self, request, context):
-        result = pb.OrderResult()
-        self.fill_result(result, request)
-        return result
+        response = pb.SubmitOrderResponse()
+        self.fill_result(response.result, request.order)
+        return response
 
     async def SubmitOrdersBatch(self, request, context):
         response = pb.SubmitOrdersBatchResponse()
