@@ -44,6 +44,6 @@ setup(
     cmdclass={"build_py": BuildPyWithEngine},
     cffi_modules=[
         "src/udprouter/_ffi_build.py:ffibuilder",
-        "tools/loadgen/_loadgen_build.py:ffibuilder",
+        "src/udprouter/loadgen/_loadgen_build.py:ffibuilder",
     ],
 )

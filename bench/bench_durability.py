@@ -5,7 +5,7 @@
 The mode applies to the engine journal (os: one write(2) per polled batch; fsync: plus one
 fdatasync covering the batch, a group commit) and to the router log (os: records written before a
 pass's replies leave; fsync: plus one fdatasync per commit; none: no router log). Loads from
-tools/loadgen on a fresh session each: max1 / max20 (max rate, 1 or 20 orders per datagram,
+src/udprouter/loadgen on a fresh session each: max1 / max20 (max rate, 1 or 20 orders per datagram,
 windowed; figure acked orders/s) and lat<R> (paced at R orders/s, 1 per datagram; figure p99
 order-to-first-answer latency, coordinated omission corrected). Baseline: durability none, measured
 in the same run on the same traffic; ratio = mode / none (throughput below 1 and latency above 1 is
@@ -19,8 +19,8 @@ import sys
 
 from bench.module_cli import module_main, print_entries
 from bench.udp_servers import RouterProcess
-from tools.loadgen.load_run import LoadReport, LoadSpec, Sessions, execute_load, prepare_load
-from tools.loadgen.runner import RunLimits
+from udprouter.loadgen.load_run import LoadReport, LoadSpec, Sessions, execute_load, prepare_load
+from udprouter.loadgen.runner import RunLimits
 
 CREDENTIALS = ("demo", "demo-secret")
 MODES = ("none", "os", "fsync")

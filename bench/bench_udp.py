@@ -8,7 +8,7 @@ Servers (each on an ephemeral loopback port, stopped by pid at the end):
                    wait strategy selected in the config: hybrid, spin and sleep are all measured
   router capture   hybrid with `--capture` (pcapng of every datagram), against capture off
   asyncio+struct   bench/baseline_asyncio.py: what one would write without this project
-Loads (tools/loadgen: sendmmsg/recvmmsg in C, a seeded flow of adds near the touch, crossing IOCs
+Loads (src/udprouter/loadgen: sendmmsg/recvmmsg in C, a seeded flow of adds near the touch, crossing IOCs
 and cancels over SecurityID 1-3, a fresh FIXP session per load):
   max1 / max20     max rate, 1 or 20 orders per datagram, windowed; figure = acked orders/s
   lat<R>           fixed offered rate R orders/s, 1 per datagram; order-to-first-answer latency from
@@ -17,7 +17,7 @@ Each load runs 3 times (fresh session each) and the median run is the figure, al
 one multi-millisecond stall of a shared 2-vCPU machine decides the p99 of a single 1 s run
 (--quick repeats only the echo server and the default router, the figures with floors).
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
-sleeps until 5 us before each paced send (tools/loadgen/runner.py: a spinning one would hold one
+sleeps until 5 us before each paced send (src/udprouter/loadgen/runner.py: a spinning one would hold one
 of the two cores the servers need).
 Every figure has its baseline from the same run (ratio printed); floors and aims from DESIGN.md are
 attached to the router-vs-echo entries they concern.
@@ -32,8 +32,15 @@ from bench.c.echo_server import EchoServer
 from bench.module_cli import module_main, print_entries
 from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
-from tools.loadgen.load_run import LoadReport, LoadSpec, PreparedLoad, Sessions, execute_load, prepare_load
-from tools.loadgen.runner import RunLimits
+from udprouter.loadgen.load_run import (
+    LoadReport,
+    LoadSpec,
+    PreparedLoad,
+    Sessions,
+    execute_load,
+    prepare_load,
+)
+from udprouter.loadgen.runner import RunLimits
 
 CREDENTIALS = ("demo", "demo-secret")
 HEADLINE_RATE = 50_000

@@ -4,7 +4,7 @@
     (make soak)
 
 One FIXP session (so the router's per-session retransmission buffer fills during warm-up and then
-stays at its bound) sends tools/loadgen's seeded flow at --rate orders/s, one chunk of interval-s
+stays at its bound) sends src/udprouter/loadgen's seeded flow at --rate orders/s, one chunk of interval-s
 per row. Each row: RSS of the router and of its engine (/proc/<pid>/status VmRSS at the end of the
 chunk), the highest inbound and outbound ring occupancy seen during it (the segment is attached
 read-only-in-spirit and polled every 50 ms by a sampler thread while the C load loop runs), and the
@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.udp_servers import RouterProcess
-from tools.loadgen.load_run import LoadSpec, Sessions, execute_load, prepare_load
-from tools.loadgen.runner import RunLimits
+from udprouter.loadgen.load_run import LoadSpec, Sessions, execute_load, prepare_load
+from udprouter.loadgen.runner import RunLimits
 from udprouter.ring import RingSegment
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,6 +5,7 @@ is abi3); one that is missing is reported as skipped, never silently passed."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ TRADE_TIMEOUT_S = 60
 LISTENING = re.compile(r"udp=([\d.]+):(\d+) grpc=(\S+) metrics=(\S+) engine_pid=(\d+)")
 PYTHONS = ("3.11", "3.12", "3.13")
 
+SAMPLE_PATH = ("import pathlib, udprouter.replay as r; "
+               "print(pathlib.Path(r.__file__).parent / 'samples/demo.pcapng')")
 TRADE_SCRIPT = """
 import asyncio, sys
 import udprouter
@@ -86,7 +89,7 @@ def test_wheel_installs_outside_the_checkout_and_trades(wheel, tmp_path, version
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT_S)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(REPO_ROOT / "constraints.txt"),
-                    str(wheel)], check=True, timeout=INSTALL_TIMEOUT_S, capture_output=True)
+                    f"{wheel}[tools]"], check=True, timeout=INSTALL_TIMEOUT_S, capture_output=True)
     config = tmp_path / "router.toml"
     config.write_text(f'[udp]\nport = 0\n[metrics]\nport = 0\n[grpc]\nport = 0\n'
                       f'[journal]\ndir = "{tmp_path / "journal"}"\n')
@@ -106,6 +109,15 @@ def test_wheel_installs_outside_the_checkout_and_trades(wheel, tmp_path, version
                                cwd=tmp_path, capture_output=True, text=True, timeout=TRADE_TIMEOUT_S, env=env)
         assert trade.returncode == 0, trade.stderr
         assert "buy ExecutionReportNew" in trade.stdout and "traded [7, 7]" in trade.stdout
+        # The [tools] extra: the replay tool and its sample capture come with the package.
+        sample = subprocess.run([str(venv / "bin" / "python"), "-c", SAMPLE_PATH], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        replay = subprocess.run([str(venv / "bin" / "udprouter-replay"), sample, "--target",
+                                 f"127.0.0.1:{match.group(2)}", "--json"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=TRADE_TIMEOUT_S)
+        assert replay.returncode == 0, replay.stderr
+        report = json.loads(replay.stdout)
+        assert report["sent"] > 0 and report["acknowledged"] > 0 and report["unanswered"] == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -2,7 +2,7 @@
 
 Every router here is `udprouter serve` with the real engine, on an ephemeral port, with its
 journal in tmp_path, stopped by its pid. The replay tool runs as its console entry point would
-(`python -m tools.replay.cli`), and its --json report is checked message by message against what
+(`python -m udprouter.replay.cli`), and its --json report is checked message by message against what
 the recorded router answered.
 """
 
@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from tools.replay import formats as f
-from tools.replay.reader import read_capture
-from tools.replay.recording import extract_recording
-from tools.replay.sample import RouterProcess, run_scenario
+from udprouter.replay import formats as f
+from udprouter.replay.reader import read_capture
+from udprouter.replay.recording import extract_recording
+from udprouter.replay.sample import RouterProcess, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "tools/replay/samples/demo.pcapng"
+SAMPLE = ROOT / "src/udprouter/replay/samples/demo.pcapng"
 ENGINE = ROOT / "build/engine/udprouter-engine"
 
 pytestmark = pytest.mark.skipif(not ENGINE.exists(), reason="engine not built (make engine)")
@@ -34,7 +34,7 @@ def replay_json(capture, address, *options, timeout=120):
         [
             sys.executable,
             "-m",
-            "tools.replay.cli",
+            "udprouter.replay.cli",
             str(capture),
             "--target",
             f"{address[0]}:{address[1]}",
@@ -221,7 +221,7 @@ def test_real_tcpdump_captures_replay_as_recorded(name, fresh_router):
 
 def replayed_bytes(capture, datagrams: int) -> int:
     """UDP payload bytes of the first `datagrams` replayed datagrams (looping over the capture)."""
-    from tools.replay.runner import datagram_size
+    from udprouter.replay.runner import datagram_size
 
     recorded = extract_recording(read_capture(str(capture)).datagrams).datagrams
     return sum(datagram_size(recorded[i % len(recorded)]) for i in range(datagrams))
@@ -249,7 +249,7 @@ def test_mbps_and_limit_send_the_limited_datagrams(fresh_router):
 def test_a_signal_ends_an_endless_replay_with_its_report_and_periodic_stats(fresh_router):
     """-l 0 with no bound runs until SIGINT; --stats prints totals meanwhile; the report follows."""
     target = f"{fresh_router[0]}:{fresh_router[1]}"
-    args = [sys.executable, "-m", "tools.replay.cli", str(SAMPLE), "--target", target, "--json",
+    args = [sys.executable, "-m", "udprouter.replay.cli", str(SAMPLE), "--target", target, "--json",
             "-l", "0", "-p", "200", "--stats", "0.2"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import urllib.request
 
-from tools.loadgen.load_run import LoadSpec, Sessions, run_load
-from tools.loadgen.runner import RunLimits
+from udprouter.loadgen.load_run import LoadSpec, Sessions, run_load
+from udprouter.loadgen.runner import RunLimits
 
 COMPACT_BYTES = 64 << 10
 OVERLOAD = LoadSpec(orders=20_000, per_datagram=1, rate=200_000)  # far beyond what the router takes

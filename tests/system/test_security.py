@@ -13,7 +13,6 @@ import pytest
 from test_lossy_network import journal_new_orders
 
 from bench.bench_flood import flood
-from tools.replay.reader import read_capture
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
@@ -38,6 +37,7 @@ from udprouter._generated.messages import (
 from udprouter.auth import sign
 from udprouter.client import Client
 from udprouter.codec import decode_frames, encode_datagram, encode_message
+from udprouter.replay.reader import read_capture
 
 PRICE = 100_000_000_000
 SECRETS = (b"demo-secret", b"demo2-secret")

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tools.replay.reader import read_capture
 from udprouter.capture import CaptureDirection, CaptureWriter
+from udprouter.replay.reader import read_capture
 
 CLIENT = ("127.0.0.1", 40001)
 SERVER = ("127.0.0.1", 9000)

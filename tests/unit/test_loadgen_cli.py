@@ -3,7 +3,7 @@
 import json
 
 from bench.c.echo_server import EchoServer
-from tools.loadgen.cli import main
+from udprouter.loadgen.cli import main
 
 
 def test_json_report_has_the_replay_contract_keys_and_counts_every_order(capsys):

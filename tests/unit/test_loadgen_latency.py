@@ -2,8 +2,8 @@
 
 from array import array
 
-from tools.loadgen.latency import latency_histogram, summarize
-from tools.loadgen.run_result import RunResult
+from udprouter.loadgen.latency import latency_histogram, summarize
+from udprouter.loadgen.run_result import RunResult
 
 
 def _result(sent_ns, answer_ns, templates=None) -> RunResult:

@@ -4,10 +4,10 @@ from collections import defaultdict
 
 import pytest
 
-from tools.loadgen.order_flow import IntentKind, build_order_flow
-from tools.loadgen.plan import MAX_DATAGRAM, build_plan
 from udprouter._generated import messages as m
 from udprouter.codec import decode_datagram
+from udprouter.loadgen.order_flow import IntentKind, build_order_flow
+from udprouter.loadgen.plan import MAX_DATAGRAM, build_plan
 
 
 def _decoded(plan):

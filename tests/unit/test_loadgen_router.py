@@ -7,12 +7,12 @@ import threading
 import pytest
 
 from bench.udp_servers import RouterProcess
-from tools.loadgen.handshake import establish_session, open_udp_socket
-from tools.loadgen.load_run import LoadSpec, Sessions, run_load
-from tools.loadgen.runner import RunLimits
 from udprouter._generated import messages as m
 from udprouter.codec import decode_datagram, encode_message
 from udprouter.errors import SessionError
+from udprouter.loadgen.handshake import establish_session, open_udp_socket
+from udprouter.loadgen.load_run import LoadSpec, Sessions, run_load
+from udprouter.loadgen.runner import RunLimits
 
 LIMITS = RunLimits(timeout_s=20.0, drain_s=5.0)
 

@@ -5,13 +5,13 @@ import socket
 import pytest
 
 from bench.c.echo_server import EchoServer
-from tools.loadgen.handshake import open_udp_socket
-from tools.loadgen.order_flow import build_order_flow
-from tools.loadgen.plan import build_plan
-from tools.loadgen.runner import RunLimits, run_plan
-from tools.loadgen.schedule import paced_schedule
 from udprouter._generated import messages as m
 from udprouter.codec import encode_datagram, encode_message
+from udprouter.loadgen.handshake import open_udp_socket
+from udprouter.loadgen.order_flow import build_order_flow
+from udprouter.loadgen.plan import build_plan
+from udprouter.loadgen.runner import RunLimits, run_plan
+from udprouter.loadgen.schedule import paced_schedule
 
 LIMITS = RunLimits(timeout_s=10.0, drain_s=2.0)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.loadgen.schedule import datagrams_for, paced_schedule
+from udprouter.loadgen.schedule import datagrams_for, paced_schedule
 
 
 def test_one_order_per_datagram_at_50k_is_every_20_us():

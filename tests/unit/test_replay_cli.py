@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.replay.cli import DEMO_KEY, DEMO_SECRET, _credentials, _timing, build_parser, main
-from tools.replay.schedule import Timing
+from udprouter.replay.cli import DEMO_KEY, DEMO_SECRET, _credentials, _timing, build_parser, main
+from udprouter.replay.schedule import Timing
 
-SAMPLE = Path(__file__).resolve().parents[2] / "tools/replay/samples/demo.pcapng"
+SAMPLE = Path(__file__).resolve().parents[2] / "src/udprouter/replay/samples/demo.pcapng"
 
 
 def parse(*argv):
@@ -92,7 +92,7 @@ def test_bad_session_filter_is_refused(capsys):
 
 
 def test_json_report_shape_is_the_contract():
-    from tools.replay.report import LatencyUs, ReplayReport
+    from udprouter.replay.report import LatencyUs, ReplayReport
 
     fields = set(ReplayReport.__struct_fields__)
     assert {

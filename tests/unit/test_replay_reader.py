@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.replay import formats as f
-from tools.replay.reader import read_capture
 from udprouter.capture import CaptureDirection, CaptureWriter
+from udprouter.replay import formats as f
+from udprouter.replay.reader import read_capture
 
 SRC, DST = ("127.0.0.1", 51000), ("127.0.0.1", 9000)
 
@@ -282,7 +282,7 @@ def test_pcapng_with_corrupt_byte_order_magic_is_refused_at_its_offset(tmp_path)
 
 @pytest.mark.parametrize("name, linktype", [("demo_tcpdump_lo.pcap", 1), ("demo_tcpdump_any.pcap", 276)])
 def test_files_written_by_tcpdump_are_read_whole(name, linktype):
-    path = Path(__file__).resolve().parents[2] / "tools/replay/samples" / name
+    path = Path(__file__).resolve().parents[2] / "src/udprouter/replay/samples" / name
     data = path.read_bytes()
     assert int.from_bytes(data[20:24], "little") == linktype
     contents = read_capture(str(path))

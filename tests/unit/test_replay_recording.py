@@ -14,10 +14,10 @@ from test_replay_support import (
     sequenced,
 )
 
-from tools.replay.outcome import NOT_APPLIED, Outcome, OutcomeKind
-from tools.replay.recording import PacketFilter, extract_recording
 from udprouter._generated.messages import EstablishmentAck, Sequence
 from udprouter.codec import encode_message
+from udprouter.replay.outcome import NOT_APPLIED, Outcome, OutcomeKind
+from udprouter.replay.recording import PacketFilter, extract_recording
 
 A, B = ("127.0.0.1", 41000), ("127.0.0.1", 42000)
 SID_A, SID_B = bytes([0xA] * 16), bytes([0xB] * 16)

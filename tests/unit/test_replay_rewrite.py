@@ -2,9 +2,9 @@
 
 from test_replay_support import cancel, order, replace
 
-from tools.replay.recording import RecordedDatagram
-from tools.replay.rewrite import UNMAPPED_ORIG_CL_ORD_ID, SessionRewriter
 from udprouter._generated.messages import OrderCancelReplaceRequest, OrderCancelRequest
+from udprouter.replay.recording import RecordedDatagram
+from udprouter.replay.rewrite import UNMAPPED_ORIG_CL_ORD_ID, SessionRewriter
 
 
 def datagram(*messages):

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from tools.replay.schedule import ScheduledSend, Timing, iter_schedule, schedule
+from udprouter.replay.schedule import ScheduledSend, Timing, iter_schedule, schedule
 
 MS = 1_000_000
 # Recorded at 5 s after the epoch with gaps of 10 ms, 30 ms, 20 ms.

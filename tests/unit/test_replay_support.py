@@ -1,6 +1,5 @@
 """Message and capture builders shared by the replay unit tests (holds no tests itself)."""
 
-from tools.replay.reader import CapturedDatagram
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
@@ -20,6 +19,7 @@ from udprouter._generated.messages import (
     TimeInForce,
 )
 from udprouter.codec import encode_datagram, encode_message
+from udprouter.replay.reader import CapturedDatagram
 
 SERVER = ("127.0.0.1", 9000)
 T0 = 1_700_000_000_000_000_000

@@ -2,10 +2,10 @@
 
 from test_replay_support import ack, business_reject, not_applied, order, reject
 
-from tools.replay.outcome import NOT_APPLIED, Outcome, OutcomeKind
-from tools.replay.rewrite import RewrittenDatagram
-from tools.replay.tracker import ReplayTracker
 from udprouter._generated.messages import OrdRejReason
+from udprouter.replay.outcome import NOT_APPLIED, Outcome, OutcomeKind
+from udprouter.replay.rewrite import RewrittenDatagram
+from udprouter.replay.tracker import ReplayTracker
 
 ACK = Outcome(OutcomeKind.ACKNOWLEDGED, "ExecutionReportNew")
 US = 1000

@@ -22,13 +22,13 @@ import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tools.replay.reader import read_capture
-from tools.replay.recording import PacketFilter, extract_recording
-from tools.replay.report import build_report, render
-from tools.replay.runner import ReplayStats, ReplayTarget, replay
-from tools.replay.schedule import Timing
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
+from udprouter.replay.reader import read_capture
+from udprouter.replay.recording import PacketFilter, extract_recording
+from udprouter.replay.report import build_report, render
+from udprouter.replay.runner import ReplayStats, ReplayTarget, replay
+from udprouter.replay.schedule import Timing
 
 DEFAULT_TARGET = "127.0.0.1:9000"
 DEMO_KEY, DEMO_SECRET = "demo", "demo-secret"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from construct import ConstructError
 
-from tools.replay import formats as f
 from udprouter.capture import CaptureDirection
+from udprouter.replay import formats as f
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Record the sample capture from a real router: `python -m tools.replay.sample [--out FILE]`.
+"""Record the sample capture from a real router: `python -m udprouter.replay.sample [--out FILE]`.
 
 Starts `udprouter serve --capture FILE` on ephemeral ports with a journal in a temporary directory,
 runs a short scripted session (demo key) that places, crosses, replaces and cancels a few dozen
@@ -30,7 +30,7 @@ from udprouter._generated.messages import (
 )
 from udprouter.client import Client
 
-DEFAULT_OUT = "tools/replay/samples/demo.pcapng"
+DEFAULT_OUT = "src/udprouter/replay/samples/demo.pcapng"
 PX = 1_000_000_000  # one unit of price as a -9 mantissa
 CENT = PX // 100
 _LISTENING = re.compile(r"udprouter listening udp=(?P<host>[\d.]+):(?P<port>\d+)")
@@ -191,7 +191,7 @@ def record(out: str) -> list[list]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.replay.sample", description=__doc__.split("\n\n")[0]
+        prog="python -m udprouter.replay.sample", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Runs a Plan through the C loop (tools.loadgen._loadgen_cffi) on connected UDP sockets."""
+"""Runs a Plan through the C loop (udprouter.loadgen._loadgen_cffi) on connected UDP sockets."""
 
 from array import array
 from dataclasses import dataclass

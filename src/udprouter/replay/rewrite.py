@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from tools.replay.outcome import AppMessage
-from tools.replay.recording import RecordedDatagram
 from udprouter._generated.messages import NewOrderSingle
+from udprouter.replay.outcome import AppMessage
+from udprouter.replay.recording import RecordedDatagram
 
 # OrigClOrdID for a cancel/replace whose order was placed before the capture began: no order has it,
 # so the router answers UnknownOrder, as it would have for the recorded session.

@@ -1,5 +1,5 @@
 /*
- * loadgen.h - the C surface of tools.loadgen._loadgen_cffi. The text between the cffi-cdef markers
+ * loadgen.h - the C surface of udprouter.loadgen._loadgen_cffi. The text between the cffi-cdef markers
  * is fed to cffi's cdef() verbatim by _loadgen_build.py, so Python and C share one declaration.
  */
 #ifndef UDPROUTER_LOADGEN_H

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from tools.replay.outcome import NOT_APPLIED, Outcome, OutcomeKind, answer_by_cl_ord_id, answer_by_seq_no
-from tools.replay.rewrite import RewrittenDatagram
 from udprouter._generated.messages import NotApplied
+from udprouter.replay.outcome import NOT_APPLIED, Outcome, OutcomeKind, answer_by_cl_ord_id, answer_by_seq_no
+from udprouter.replay.rewrite import RewrittenDatagram
 
 MAX_LATENCY_NS = 60 * 1_000_000_000
 MAX_MISMATCHES_KEPT = 20

@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tools.replay.recording import Recording
-from tools.replay.rewrite import SessionRewriter
-from tools.replay.schedule import Timing, iter_schedule, schedule
-from tools.replay.tracker import ReplayTracker
 from udprouter._generated.messages import Sequence
 from udprouter.client import Client
 from udprouter.codec import encode_datagram
+from udprouter.replay.recording import Recording
+from udprouter.replay.rewrite import SessionRewriter
+from udprouter.replay.schedule import Timing, iter_schedule, schedule
+from udprouter.replay.tracker import ReplayTracker
 
 # At topspeed, let the event loop read answers every this many datagrams.
 YIELD_EVERY = 32

@@ -13,7 +13,9 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tools.replay.outcome import (
+from udprouter._generated.messages import Establish, Negotiate, NotApplied, Sequence
+from udprouter.codec import DecodeError, decode_frames
+from udprouter.replay.outcome import (
     CLIENT_APP_MESSAGES,
     NOT_APPLIED,
     AppMessage,
@@ -21,9 +23,7 @@ from tools.replay.outcome import (
     answer_by_cl_ord_id,
     answer_by_seq_no,
 )
-from tools.replay.reader import CapturedDatagram
-from udprouter._generated.messages import Establish, Negotiate, NotApplied, Sequence
-from udprouter.codec import DecodeError, decode_frames
+from udprouter.replay.reader import CapturedDatagram
 
 _CLIENT_ONLY = (*CLIENT_APP_MESSAGES, Negotiate, Establish)
 

@@ -1,5 +1,5 @@
 /*
- * loadgen.c - the load generator's send/receive loop, compiled into tools.loadgen._loadgen_cffi.
+ * loadgen.c - the load generator's send/receive loop, compiled into udprouter.loadgen._loadgen_cffi.
  *
  * One call runs a whole measurement: it sends prebuilt datagrams (sendmmsg) either on a fixed
  * schedule of intended send times or as fast as a window of unanswered orders allows, drains the

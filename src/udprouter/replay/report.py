@@ -6,10 +6,10 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from tools.replay.reader import CaptureContents
-from tools.replay.recording import Recording
-from tools.replay.runner import ReplayOutcome
-from tools.replay.schedule import Timing
+from udprouter.replay.reader import CaptureContents
+from udprouter.replay.recording import Recording
+from udprouter.replay.runner import ReplayOutcome
+from udprouter.replay.schedule import Timing
 
 
 class LatencyUs(msgspec.Struct):

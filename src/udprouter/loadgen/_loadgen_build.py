@@ -1,4 +1,4 @@
-"""cffi build script (API mode): compiles tools.loadgen._loadgen_cffi at install time.
+"""cffi build script (API mode): compiles udprouter.loadgen._loadgen_cffi at install time.
 
 loadgen.h declares the C surface once: its cffi-cdef section goes to cdef() verbatim and the C
 source includes the same header, so the two cannot drift.
@@ -22,7 +22,7 @@ def cdef_section(header: Path) -> str:
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(HEADER))
 ffibuilder.set_source(
-    "tools.loadgen._loadgen_cffi",
+    "udprouter.loadgen._loadgen_cffi",
     SOURCE.read_text(),
     include_dirs=[str(HERE)],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],

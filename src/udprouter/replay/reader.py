@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from construct import ConstructError
 
-from tools.replay import formats as f
-from tools.replay.packets import SUPPORTED_LINKTYPES, LinkFrame, UdpDatagram, parse_ipv4_udp, strip_link
 from udprouter.capture import CaptureDirection
+from udprouter.replay import formats as f
+from udprouter.replay.packets import SUPPORTED_LINKTYPES, LinkFrame, UdpDatagram, parse_ipv4_udp, strip_link
 
 # Larger than any frame a real capture holds; a bigger length field means the header is garbage.
 MAX_FRAME_LEN = 256 * 1024
