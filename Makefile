@@ -12,7 +12,7 @@ PYTEST_ARGS  ?=
 
 setup: $(STAMP) engine
 
-$(STAMP): pyproject.toml setup.py src/udprouter/_ffi_build.py $(wildcard src/udprouter/c/*.[ch])
+$(STAMP): pyproject.toml setup.py src/udprouter/_ffi_build.py $(wildcard src/udprouter/c/*.[ch]) tools/loadgen/_loadgen_build.py $(wildcard tools/loadgen/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
