@@ -19,6 +19,7 @@ from tools.replay import formats as f
 from tools.replay.reader import read_capture
 from tools.replay.recording import extract_recording
 from tools.replay.sample import RouterProcess, run_scenario
+from udprouter.datagram_mac import strip_mac
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tools/replay/samples/demo.pcapng"
@@ -70,8 +71,12 @@ def router_capture(tmp_path):
 
 
 def test_router_capture_replays_with_every_order_answered_as_recorded(router_capture, fresh_router):
+    """The recorded datagrams carry the recorded session's MACs; the replay signs each again under
+    its own session's key (SPEC.md 4.9), or the fresh router would drop them all unanswered."""
     capture, answered = router_capture
     messages = sum(len(d) for d in answered)
+    signed = [d for d in read_capture(str(capture)).datagrams if strip_mac(d.payload) != d.payload]
+    assert len(signed) >= len(answered)  # every recorded client datagram after Establish: server ones are not
     result, report = replay_json(capture, fresh_router, "--speed", "4")
     assert result.returncode == 0, result.stderr
     assert report["sent"] == messages == len(recorded_answers(capture))
