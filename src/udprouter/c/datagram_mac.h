@@ -44,46 +44,55 @@ static inline uint64_t udr_mac_rotr(uint64_t x, int n) { return (x >> n) | (x <<
 
 static inline uint64_t udr_mac_load64(const unsigned char *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    uint64_t v; /* the wire and BLAKE2b are little-endian, as are the hosts the router runs on */
+    memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
     return v;
 }
 
 #define UDR_MAC_G(a, b, c, d, x, y)                 \
     do {                                            \
-        v[a] = v[a] + v[b] + (x);                   \
-        v[d] = udr_mac_rotr(v[d] ^ v[a], 32);       \
-        v[c] = v[c] + v[d];                         \
-        v[b] = udr_mac_rotr(v[b] ^ v[c], 24);       \
-        v[a] = v[a] + v[b] + (y);                   \
-        v[d] = udr_mac_rotr(v[d] ^ v[a], 16);       \
-        v[c] = v[c] + v[d];                         \
-        v[b] = udr_mac_rotr(v[b] ^ v[c], 63);       \
+        a = a + b + (x);                            \
+        d = udr_mac_rotr(d ^ a, 32);                \
+        c = c + d;                                  \
+        b = udr_mac_rotr(b ^ c, 24);                \
+        a = a + b + (y);                            \
+        d = udr_mac_rotr(d ^ a, 16);                \
+        c = c + d;                                  \
+        b = udr_mac_rotr(b ^ c, 63);                \
+    } while (0)
+
+/* One round; r is a constant in each expansion, so the message schedule is resolved at compile
+ * time and v stays in registers (a loop over r with table lookups ran about half as fast). */
+#define UDR_MAC_ROUND(r)                                                               \
+    do {                                                                               \
+        const uint8_t *s = udr_mac_sigma[(r) % 10];                                    \
+        UDR_MAC_G(v0, v4, v8, v12, m[s[0]], m[s[1]]);                                  \
+        UDR_MAC_G(v1, v5, v9, v13, m[s[2]], m[s[3]]);                                  \
+        UDR_MAC_G(v2, v6, v10, v14, m[s[4]], m[s[5]]);                                 \
+        UDR_MAC_G(v3, v7, v11, v15, m[s[6]], m[s[7]]);                                 \
+        UDR_MAC_G(v0, v5, v10, v15, m[s[8]], m[s[9]]);                                 \
+        UDR_MAC_G(v1, v6, v11, v12, m[s[10]], m[s[11]]);                               \
+        UDR_MAC_G(v2, v7, v8, v13, m[s[12]], m[s[13]]);                                \
+        UDR_MAC_G(v3, v4, v9, v14, m[s[14]], m[s[15]]);                                \
     } while (0)
 
 /* RFC 7693 3.2 F: one 128-byte block; t = bytes hashed so far including this block (< 2^64 here). */
 static void udr_mac_compress(uint64_t h[8], const unsigned char block[UDR_MAC_BLOCK], uint64_t t, int last)
 {
-    uint64_t v[16], m[16];
+    uint64_t m[16];
     for (int i = 0; i < 16; i++) m[i] = udr_mac_load64(block + 8 * i);
-    for (int i = 0; i < 8; i++) {
-        v[i] = h[i];
-        v[i + 8] = udr_mac_iv[i];
-    }
-    v[12] ^= t;
-    if (last) v[14] = ~v[14];
-    for (int r = 0; r < 12; r++) {
-        const uint8_t *s = udr_mac_sigma[r % 10];
-        UDR_MAC_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
-        UDR_MAC_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
-        UDR_MAC_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
-        UDR_MAC_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
-        UDR_MAC_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
-        UDR_MAC_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
-        UDR_MAC_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
-        UDR_MAC_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
-    for (int i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
+    uint64_t v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3], v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
+    uint64_t v8 = udr_mac_iv[0], v9 = udr_mac_iv[1], v10 = udr_mac_iv[2], v11 = udr_mac_iv[3];
+    uint64_t v12 = udr_mac_iv[4] ^ t, v13 = udr_mac_iv[5], v14 = udr_mac_iv[6], v15 = udr_mac_iv[7];
+    if (last) v14 = ~v14;
+    UDR_MAC_ROUND(0); UDR_MAC_ROUND(1); UDR_MAC_ROUND(2); UDR_MAC_ROUND(3);
+    UDR_MAC_ROUND(4); UDR_MAC_ROUND(5); UDR_MAC_ROUND(6); UDR_MAC_ROUND(7);
+    UDR_MAC_ROUND(8); UDR_MAC_ROUND(9); UDR_MAC_ROUND(10); UDR_MAC_ROUND(11);
+    h[0] ^= v0 ^ v8; h[1] ^= v1 ^ v9; h[2] ^= v2 ^ v10; h[3] ^= v3 ^ v11;
+    h[4] ^= v4 ^ v12; h[5] ^= v5 ^ v13; h[6] ^= v6 ^ v14; h[7] ^= v7 ^ v15;
 }
 
 /* Parameter block word 0 for a 16-byte digest with a 32-byte key; then the key block, not last. */
