@@ -175,7 +175,7 @@ class SessionLayer:
         was_established = session.state is SessionState.ESTABLISHED
         # A new Establish (the repeated one returned above): a new datagram key.
         session.set_datagram_key(datagram_key(key.secret, uuid, msg.timestamp, key.key_id),
-                                     self.config.authenticate_datagrams)
+                                 self.config.authenticate_datagrams)
         session.state = SessionState.ESTABLISHED
         session.establish_ts = msg.timestamp
         session.keepalive_ms = msg.keepalive_interval
