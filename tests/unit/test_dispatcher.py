@@ -68,3 +68,12 @@ def test_failures_are_logged_as_one_summary_per_second(harness, caplog):
         "dropped 1 datagrams with a missing or wrong MAC",
         "dropped 149 datagrams with a missing or wrong MAC"]
     assert dispatcher.mac_failures == 150
+
+
+def test_the_mac_frame_does_not_count_toward_the_64_frame_limit(harness):
+    dispatcher, session, _, _ = harness
+    body = encode_message(Sequence(1)) * 64  # 64 frames, 1408 bytes: 1438 with the MAC frame
+    dispatcher.receive(MAC.sign(body), ADDR)
+    assert (dispatcher.decode_errors, session.pending, dispatcher.mac_failures) == (0, [], 0)
+    dispatcher.receive(MAC.sign(body + encode_message(Sequence(1))), ADDR)  # 65 frames before it: too many
+    assert dispatcher.decode_errors == 1
