@@ -1,6 +1,7 @@
 """UDP end-to-end benchmark: the real router + engine beside a C echo server, same traffic, one run.
 
     python -m bench.bench_udp [--quick] [--json]
+    python -m bench.bench_udp --mac [--quick] [--json]     (only the MAC on/off comparison)
 
 Servers (each on an ephemeral loopback port, stopped by pid at the end):
   echo             bench/c/udp_echo.c: answers like the router, does no work (the in-run ceiling)
@@ -8,6 +9,11 @@ Servers (each on an ephemeral loopback port, stopped by pid at the end):
                    wait strategy selected in the config: hybrid, spin and sleep are all measured
   router capture   hybrid with `--capture` (pcapng of every datagram), against capture off
   asyncio+struct   bench/baseline_asyncio.py: what one would write without this project
+  router MAC on/off  two hybrid routers alive at once, one with `[session] authenticate_datagrams =
+                   false` (only for this measurement: SPEC.md 4.9); max1 and max20 alternate between
+                   them MAC_REPEATS times, so machine drift hits both alike; the figure is MAC on vs
+                   off (rate and server CPU per order); plus the C MAC check alone in ns per datagram
+                   (bench/c/mac_micro.c) against hashlib's keyed BLAKE2b on the same bytes
 Loads (src/udprouter/loadgen: sendmmsg/recvmmsg in C, a seeded flow of adds near the touch, crossing IOCs
 and cancels over SecurityID 1-3, a fresh FIXP session per load):
   max1 / max20     max rate, 1 or 20 orders per datagram, windowed; figure = acked orders/s
@@ -25,10 +31,13 @@ attached to the router-vs-echo entries they concern.
 
 from __future__ import annotations
 
+import hashlib
 import sys
+import time
 from dataclasses import dataclass
 
 from bench.c.echo_server import EchoServer
+from bench.c.mac_micro import mac_ns_per_datagram
 from bench.module_cli import module_main, print_entries
 from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
@@ -48,6 +57,10 @@ FLOORS = {"max1": 100_000, "max20": 500_000, "lat50000": 1000.0}  # orders/s, or
 REPEATS = 3  # each load runs this many times on fresh sessions; the median run is the figure
 WARMUP = LoadSpec(orders=10_000, per_datagram=1, rate=HEADLINE_RATE)  # 0.2 s before a server's first load
 AIMS = {"max1": "0.8x echo", "max20": "2M orders/s", "lat50000": "p50 and p99 within 1.5x echo"}
+MAC_ON, MAC_OFF = "router (hybrid, MAC on)", "router (hybrid, MAC off)"
+MAC_REPEATS = 7  # alternating runs per load and side (a shared machine: medians of 5 moved by 30%)
+MAC_AIM = 0.9  # issue 12: under 10% of the rate at 20 orders per datagram
+MAC_SIZES = (30, 1024)  # datagram bytes before the MAC frame: a heartbeat-sized one and 1 KB
 
 
 @dataclass(frozen=True)
@@ -89,22 +102,43 @@ class Bench:
                 repeats: int = REPEATS) -> None:
         """Runs each load on a fresh session; also samples the server's CPU (with its engine).
         A warm-up load (not recorded) first: a fresh process pays its first-touch costs there."""
-        with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
-            execute_load(self.warmup, sessions, RunLimits(timeout_s=60.0))
+        self.warm_up(process, credentials)
         for key in keys:
-            runs = []
+            runs = [self.run_once(server, process, key, run, credentials) for run in range(repeats)]
+            self.record(server, key, runs)
+
+    def measure_alternating(self, sides: list[tuple[str, object, bool]], keys: list[str],
+                            repeats: int) -> None:
+        """Each load on every side in turn, repeats times (sides: (server, process, authenticate))."""
+        for _, process, authenticate in sides:
+            self.warm_up(process, CREDENTIALS, authenticate)
+        for key in keys:
+            runs: dict[str, list] = {server: [] for server, _, _ in sides}
             for run in range(repeats):
-                with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
-                    cpu_before = tree_cpu_seconds(process.pid)
-                    report = execute_load(self.prepared[key], sessions, RunLimits(timeout_s=60.0))
-                    cpu = tree_cpu_seconds(process.pid) - cpu_before
-                cpu_us = 1e6 * cpu / max(1, report.acknowledged)
-                _print_report(server, f"{key}#{run + 1}", report, cpu_us)
-                runs.append((report, cpu_us))
-            report, cpu_us = median_run(key, runs)
-            self.reports.setdefault(server, {})[key] = report
-            self.cpu_us_per_order.setdefault(server, {})[key] = cpu_us
-            self.runs.setdefault(server, {})[key] = [r for r, _ in runs]
+                for server, process, authenticate in sides:
+                    runs[server].append(self.run_once(server, process, key, run, CREDENTIALS, authenticate))
+            for server, server_runs in runs.items():
+                self.record(server, key, server_runs)
+
+    def warm_up(self, process, credentials: tuple[str, str] | None, authenticate: bool = True) -> None:
+        with Sessions("127.0.0.1", process.port, 1, credentials, authenticate) as sessions:
+            execute_load(self.warmup, sessions, RunLimits(timeout_s=60.0))
+
+    def run_once(self, server: str, process, key: str, run: int, credentials: tuple[str, str] | None,
+                 authenticate: bool = True) -> tuple[LoadReport, float]:
+        with Sessions("127.0.0.1", process.port, 1, credentials, authenticate) as sessions:
+            cpu_before = tree_cpu_seconds(process.pid)
+            report = execute_load(self.prepared[key], sessions, RunLimits(timeout_s=60.0))
+            cpu = tree_cpu_seconds(process.pid) - cpu_before
+        cpu_us = 1e6 * cpu / max(1, report.acknowledged)
+        _print_report(server, f"{key}#{run + 1}", report, cpu_us)
+        return report, cpu_us
+
+    def record(self, server: str, key: str, runs: list[tuple[LoadReport, float]]) -> None:
+        report, cpu_us = median_run(key, runs)
+        self.reports.setdefault(server, {})[key] = report
+        self.cpu_us_per_order.setdefault(server, {})[key] = cpu_us
+        self.runs.setdefault(server, {})[key] = [r for r, _ in runs]
 
 
 def median_run(key: str, runs: list[tuple[LoadReport, float]]) -> tuple[LoadReport, float]:
@@ -139,6 +173,36 @@ def run_servers(bench: Bench, quick: bool) -> None:
         bench.measure("router (hybrid, capture)", router, single, CREDENTIALS, others)
     with BaselineAsyncioProcess() as baseline:
         bench.measure("asyncio+struct", baseline, single, None, others)
+    run_mac_ab(bench)
+
+
+def run_mac_ab(bench: Bench) -> None:
+    """MAC on vs off (SPEC.md 4.9) on two routers alive at once, loads alternating between them."""
+    with RouterProcess(wait="hybrid") as on, RouterProcess(wait="hybrid", authenticate=False) as off:
+        bench.measure_alternating([(MAC_ON, on, True), (MAC_OFF, off, False)], ["max20", "max1"], MAC_REPEATS)
+
+
+def mac_micro_entries(quick: bool) -> list[dict]:
+    """ns per datagram of the C MAC check vs hashlib's keyed BLAKE2b (copy of the keyed state, update,
+    digest: what the Python path does) on the same bytes."""
+    iterations = 200_000 if quick else 1_000_000
+    c_ns = mac_ns_per_datagram(MAC_SIZES, iterations)
+    keyed = hashlib.blake2b(key=bytes(range(32)), digest_size=16)
+    out = []
+    for size in MAC_SIZES:
+        data = bytes(i * 7 & 0xFF for i in range(size))
+        n = iterations // 10
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            h = keyed.copy()
+            h.update(data)
+            h.digest()
+        py_ns = (time.perf_counter_ns() - t0) / n
+        out.append({"name": f"datagram MAC check (C keyed BLAKE2b-128), {size} B datagram",
+                    "figure": c_ns[size], "unit": "ns/datagram",
+                    "baseline_name": "hashlib.blake2b keyed copy+update+digest (Python), same bytes",
+                    "baseline": round(py_ns, 1), "ratio": round(c_ns[size] / py_ns, 3)})
+    return out
 
 
 def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
@@ -207,18 +271,37 @@ def entries(bench: Bench) -> list[dict]:
     for key in bench.reports.get("asyncio+struct", {}):
         make = latency_entry if key.startswith("lat") else throughput_entry
         out.append(make(bench, capture_off, key, "asyncio+struct"))
+    for key in bench.reports.get(MAC_OFF, {}):
+        entry = throughput_entry(bench, MAC_ON, key, MAC_OFF)
+        off_cpu = entry["baseline_cpu_us_per_order"]
+        entry["cpu_ratio"] = round(entry["cpu_us_per_order"] / off_cpu, 3) if off_cpu else 0.0
+        if key == "max20":
+            entry["aim"], entry["meets_aim"] = f">= {MAC_AIM}x MAC off", entry["ratio"] >= MAC_AIM
+        out.append(entry)
     return out
 
 
 def run(quick: bool) -> list[dict]:
     bench = Bench(quick)
     run_servers(bench, quick)
-    result = entries(bench)
+    result = entries(bench) + mac_micro_entries(quick)
+    print_entries(result)
+    return result
+
+
+def run_mac(quick: bool) -> list[dict]:
+    bench = Bench(quick)
+    run_mac_ab(bench)
+    result = entries(bench) + mac_micro_entries(quick)
     print_entries(result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--mac" in argv:
+        argv.remove("--mac")
+        return module_main(run_mac, "UDP benchmark: datagram MAC on vs off", argv)
     return module_main(run, "UDP end-to-end benchmark (router vs C echo)", argv)
 
 

@@ -16,11 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"udp=([\d.]+):(\d+)")
 
 
-def router_config(journal_dir: Path, wait: str) -> str:
+def router_config(journal_dir: Path, wait: str, authenticate: bool = True) -> str:
     """Ephemeral UDP port, gRPC and metrics off, journal in a temp dir with durability os; keys and
-    instruments are the built-in defaults (demo/demo-secret, SecurityID 1-3)."""
+    instruments are the built-in defaults (demo/demo-secret, SecurityID 1-3). authenticate=False
+    turns the datagram MAC off: only to measure what it costs (SPEC.md 4.9)."""
+    session = "" if authenticate else "[session]\nauthenticate_datagrams = false\n"
     return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n[grpc]\nenabled = false\n[metrics]\nenabled = false\n'
-            f'[engine]\nwait = "{wait}"\n[journal]\ndir = "{journal_dir}"\ndurability = "os"\n')
+            f'[engine]\nwait = "{wait}"\n[journal]\ndir = "{journal_dir}"\ndurability = "os"\n{session}')
 
 
 class ServerProcess:
@@ -71,11 +73,11 @@ class ServerProcess:
 class RouterProcess(ServerProcess):
     """`udprouter serve` with a temp config; wait = the engine wait strategy (spin|sleep|hybrid)."""
 
-    def __init__(self, wait: str = "hybrid", capture: bool = False) -> None:
+    def __init__(self, wait: str = "hybrid", capture: bool = False, authenticate: bool = True) -> None:
         args = [str(Path(sys.executable).parent / "udprouter"), "serve"]
         super().__init__(args, LISTENING)
         config = self.work / "router.toml"
-        config.write_text(router_config(self.work / "journal", wait))
+        config.write_text(router_config(self.work / "journal", wait, authenticate))
         self.args += ["--config", str(config)]
         if capture:
             self.args += ["--capture", str(self.work / "capture.pcapng")]

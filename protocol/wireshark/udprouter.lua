@@ -41,6 +41,7 @@ pf["udprouter.from_seq_no"] = ProtoField.uint64("udprouter.from_seq_no", "FromSe
 pf["udprouter.count"] = ProtoField.uint32("udprouter.count", "Count", base.DEC)
 pf["udprouter.retransmit_reject.code"] = ProtoField.uint8("udprouter.retransmit_reject.code", "Code", base.DEC, enums.RetransmitRejectCode)
 pf["udprouter.terminate.code"] = ProtoField.uint8("udprouter.terminate.code", "Code", base.DEC, enums.TerminationCode)
+pf["udprouter.mac"] = ProtoField.bytes("udprouter.mac", "MAC")
 pf["udprouter.cl_ord_id"] = ProtoField.uint64("udprouter.cl_ord_id", "ClOrdID", base.DEC)
 pf["udprouter.transact_time"] = ProtoField.absolute_time("udprouter.transact_time", "TransactTime", base.UTC)
 pf["udprouter.price"] = ProtoField.double("udprouter.price", "Price")
@@ -142,6 +143,10 @@ messages[2748][14] = { name = "Terminate", block_length = 17, info = {}, fields 
 messages[2748][18] = { name = "NotApplied", block_length = 12, info = {}, fields = {
     { name = "FromSeqNo", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.from_seq_no"] },
     { name = "Count", offset = 8, size = 4, kind = "uint32", pf = pf["udprouter.count"] },
+  }, var_data = {
+  } }
+messages[2748][30] = { name = "MessageAuthentication", block_length = 16, info = {}, fields = {
+    { name = "MAC", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.mac"] },
   }, var_data = {
   } }
 messages[101] = {}

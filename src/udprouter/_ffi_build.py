@@ -86,6 +86,18 @@ uint32_t udr_io_send_batch(int fd, const unsigned char *data, const uint32_t *le
                            const uint64_t *keys, uint32_t count, uint32_t *errors);
 """
 
+# src/udprouter/c/datagram_mac.h: keyed BLAKE2b-128 of the datagram MAC (SPEC.md 4.9).
+DATAGRAM_MAC_CDEF = """
+#define UDR_MAC_SIZE 16
+#define UDR_MAC_KEY_SIZE 32
+#define UDR_MAC_FRAME_SIZE 30
+typedef struct udr_mac_key { uint64_t h[8]; } udr_mac_key;
+void udr_mac_key_init(udr_mac_key *k, const unsigned char key[32]);
+void udr_mac_compute(const udr_mac_key *k, const unsigned char *data, uint32_t len, unsigned char out[16]);
+uint32_t udr_mac_sign(const udr_mac_key *k, unsigned char *data, uint32_t len);
+int32_t udr_mac_verify(const udr_mac_key *k, const unsigned char *data, uint32_t len);
+"""
+
 # src/udprouter/c/fast_ingest.h: C decode, sequence/throttle/risk checks and ring fill of the
 # common inbound datagram; the structs are shared with the Python session objects.
 FAST_INGEST_CDEF = """
@@ -96,10 +108,12 @@ FAST_INGEST_CDEF = """
 #define UDR_FP_RISK_REJECT 4
 #define UDR_FP_NO_ROOM 5
 #define UDR_FP_NO_SESSION 6
+#define UDR_FP_UNAUTHENTICATED 7
 #define UDR_FP_MAX_APP ...
 typedef struct udr_fp_session {
     uint64_t next_inbound; uint64_t cl_ord_hwm; double tokens; int64_t refill_ns;
     uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t established; uint64_t addr_key;
+    uint32_t authenticate; uint32_t reserved; udr_mac_key mac_key;
 } udr_fp_session;
 typedef struct udr_fp_instrument {
     int64_t tick; int64_t min_price; int64_t max_price; int32_t security_id; uint32_t max_qty;
@@ -197,7 +211,7 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 """
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + FAST_INGEST_CDEF
+ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
                + FAST_EGRESS_CDEF + FAST_PACK_CDEF + EVENT_STATS_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",

@@ -11,6 +11,8 @@ A datagram without any answer within resend_timeout is resent with the same numb
 drops duplicates). NotApplied: those orders are resent under new numbers and new ClOrdIDs
 (resend_not_applied=True); their first_ack futures follow them. Server -> client (Recoverable): a
 gap in the server's numbers triggers a RetransmitRequest; reports are delivered in order.
+Every datagram after an accepted Establish ends with a MAC under that Establish's datagram key
+(SPEC.md 4.9), added as it leaves: a resend after a re-establish is signed with the new key.
 Heartbeat: Sequence after keepalive_ms / 2 idle (the server terminates a session silent for 3
 intervals; twice per interval, a few lost heartbeats never come close to that). ClOrdIDs increase
 from a time-based start unless given, taken when their datagram is sent (so they rise with the
@@ -57,6 +59,7 @@ from udprouter._generated.messages import (
 from udprouter.auth import sign
 from udprouter.client_flow import InboundFlow, OutboundFlow
 from udprouter.codec import DecodeError, decode_frames, encode_message
+from udprouter.datagram_mac import DatagramMac, datagram_key
 from udprouter.errors import SessionError
 
 SILENCE_LAPSE = 3
@@ -108,6 +111,7 @@ class Client:
         self.window = WINDOW_DATAGRAMS
         self._window_open = asyncio.Event()
         self._socket_released = asyncio.Event()
+        self._mac: DatagramMac | None = None  # the datagram key of the accepted Establish
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -138,7 +142,8 @@ class Client:
         ts = time.time_ns()
         creds = sign(self._secret, "Negotiate", self.session_id, ts, self.key_id)
         negotiate = encode_message(Negotiate(self.session_id, ts, FlowType.Idempotent, creds))
-        reply = await self._request(negotiate, (NegotiationResponse, NegotiationReject), timeout, retries)
+        reply = await self._request(negotiate, (NegotiationResponse, NegotiationReject), timeout, retries,
+                                    sign=False)
         if isinstance(reply, NegotiationReject):
             raise SessionError(f"negotiation rejected: {reply.code.name} {reply.reason}")
         ts = time.time_ns()
@@ -146,20 +151,22 @@ class Client:
         next_seq = self.out.lowest_unanswered() if resume else self.out.next_seq
         msg = Establish(self.session_id, ts, self.keepalive_ms, next_seq, creds)
         answers = (EstablishmentAck, EstablishmentReject)
-        reply = await self._request(encode_message(msg), answers, timeout, retries)
+        reply = await self._request(encode_message(msg), answers, timeout, retries, sign=False)
         if isinstance(reply, EstablishmentReject):
             raise SessionError(f"establishment rejected: {reply.code.name} {reply.reason}")
+        self._mac = DatagramMac(datagram_key(self._secret, self.session_id, ts, self.key_id))
         if resume:
             self.inbound.announce(reply.next_seq_no or 1)
         else:
             self.inbound.expected = reply.next_seq_no or 1
 
-    async def _request(self, payload: bytes, answers: tuple[type, ...], timeout: float, retries: int):
+    async def _request(self, payload: bytes, answers: tuple[type, ...], timeout: float, retries: int,
+                       sign: bool = True):
         """Sends payload and waits for one of answers, resending the same bytes on timeout."""
         for _ in range(retries):
             future = asyncio.get_running_loop().create_future()
             self._session_waiter = (answers, future)
-            self._send(payload)
+            self._send(payload, sign)
             try:
                 return await asyncio.wait_for(future, timeout)
             except TimeoutError:
@@ -232,9 +239,9 @@ class Client:
             return self.new_order(**entry)
         return entry() if callable(entry) else entry
 
-    def send_raw(self, payload: bytes) -> None:
-        """Sends bytes as they are (tests of malformed input)."""
-        self._send(payload)
+    def send_raw(self, payload: bytes, sign: bool = True) -> None:
+        """Sends bytes as they are (tests of malformed input), with the session's MAC unless sign=False."""
+        self._send(payload, sign)
 
     def first_ack(self, cl_ord_id: int) -> asyncio.Future:
         """Resolves with the first answer to cl_ord_id (a report or a BusinessMessageReject)."""
@@ -311,11 +318,11 @@ class Client:
 
     # -- housekeeping ---------------------------------------------------------------------------
 
-    def _send(self, payload: bytes) -> None:
+    def _send(self, payload: bytes, sign: bool = True) -> None:
         self._last_send = time.monotonic()
         self.bytes_sent += len(payload)
         if self.transport is not None:
-            self.transport.sendto(payload)
+            self.transport.sendto(self._mac.sign(payload) if sign and self._mac is not None else payload)
 
     def _server_lost(self) -> None:
         if not self.reestablishing and self.transport is not None and self.terminated is None:

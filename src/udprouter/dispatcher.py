@@ -13,10 +13,12 @@ are never applied: at most one small NotAuthorized reject per source per interva
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from udprouter._generated.messages import (
+    MAX_DATAGRAM_SIZE,
     BusinessMessageReject,
     BusinessRejectReason,
     Establish,
@@ -27,13 +29,22 @@ from udprouter._generated.messages import (
     Terminate,
 )
 from udprouter._ring_cffi import ffi, lib
-from udprouter.codec import DecodeError, business_reject_reason, encode_message, frame_consumes_seq_no
+from udprouter.codec import (
+    DecodeError,
+    business_reject_reason,
+    decode_datagram,
+    encode_message,
+    frame_consumes_seq_no,
+)
+from udprouter.datagram_mac import is_login, strip_mac
 from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
 from udprouter.reports import business_reject, encode_event, exec_id
 from udprouter.server_session import ServerSession, SessionState
 from udprouter.session import SessionEvent, SessionLayer
 
 Send = Callable[[bytes, object], None]
+log = logging.getLogger("udprouter")
+MAC_LOG_INTERVAL_NS = 1_000_000_000  # datagrams failing their MAC: one summary line per second at most
 
 
 class Dispatcher:
@@ -47,12 +58,45 @@ class Dispatcher:
         self.datagrams_in = self.datagrams_out = 0
         self.messages_in = self.messages_out = 0
         self.decode_errors = self.unauthenticated = self.duplicates = self.not_applied = 0
+        self.mac_failures = 0  # datagrams of established sessions without a right MAC (dropped)
+        self._mac_failures_logged = 0
+        self._mac_log_after_ns = 0
         # Report frames of one session's drained events, encoded in C (see _sink_for).
         self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
         self._report_bytes = ffi.buffer(self._reports)
         self._report_ends = ffi.new("uint32_t[]", DRAIN_CAPACITY)
 
     # -- inbound --------------------------------------------------------------------------------
+
+    def receive(self, data: bytes, addr) -> None:
+        """One received datagram: its MAC checked first (SPEC.md 4.9), then decoded and dispatched.
+
+        From the address of an established session, every datagram but a Negotiate or Establish
+        must end with a right MAC frame; one that does not is dropped whole, unanswered, counted."""
+        session = self.sessions.by_addr.get(addr)
+        if session is not None and session.state is SessionState.ESTABLISHED and not is_login(data):
+            body = session.mac.verify(data) if session.ctx.fp.authenticate else strip_mac(data)
+            if body is None:
+                self._mac_failure(addr, session)
+                return
+        else:
+            body = strip_mac(data)  # no key to check it with: the frame carries nothing else
+        # The 1472-byte limit counts the MAC frame: an oversized datagram stays oversized.
+        self.on_datagram(data, addr, decode_datagram(body if len(data) <= MAX_DATAGRAM_SIZE else data))
+
+    def _mac_failure(self, addr, session: ServerSession) -> None:
+        self.datagrams_in += 1
+        self.mac_failures += 1
+        self._log_mac_failures(self.clock(), addr, session)
+
+    def _log_mac_failures(self, now: int, addr=None, session: ServerSession | None = None) -> None:
+        count = self.mac_failures - self._mac_failures_logged
+        if count == 0 or now < self._mac_log_after_ns:
+            return
+        self._mac_failures_logged = self.mac_failures
+        self._mac_log_after_ns = now + MAC_LOG_INTERVAL_NS
+        where = f" (latest from {addr}, session {session.session_id})" if session is not None else ""
+        log.warning("dropped %d datagrams with a missing or wrong MAC%s", count, where)
 
     def on_datagram(self, data: bytes, addr, entries: list) -> None:
         """entries = codec.decode_datagram(data) (decoded by the caller, once)."""
@@ -219,6 +263,7 @@ class Dispatcher:
         self.send(data, addr)
 
     def on_timer(self) -> None:
+        self._log_mac_failures(self.clock())
         for addr, datagram, session in self.sessions.on_timer(self.clock()):
             if session.state is not SessionState.ESTABLISHED:
                 self._flush_session(session)

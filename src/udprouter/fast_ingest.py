@@ -25,7 +25,8 @@ from udprouter.server_session import ServerSession
 APPLIED = lib.UDR_FP_APPLIED
 NO_ROOM = lib.UDR_FP_NO_ROOM
 NO_SESSION = lib.UDR_FP_NO_SESSION
-OUTCOMES = ("applied", "not_fast_shape", "sequence_mismatch", "throttled", "risk_reject", "no_room")
+OUTCOMES = ("applied", "not_fast_shape", "sequence_mismatch", "throttled", "risk_reject", "no_room",
+            "no_session", "unauthenticated")  # indexed by the UDR_FP_* outcome
 ADDRESS_SLOTS = 8192  # source address -> session table; cleared when half full (spoofing cannot grow it)
 
 

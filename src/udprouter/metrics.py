@@ -35,6 +35,8 @@ class RouterCollector:
         yield _counter("udprouter_decode_errors", "Frames that did not decode", d.decode_errors)
         yield _counter("udprouter_unauthenticated_datagrams", "Datagrams from no established session",
                        d.unauthenticated)
+        yield _counter("udprouter_datagrams_unauthenticated", "Datagrams of established sessions dropped "
+                       "for a missing or wrong MAC", d.mac_failures)
         yield _counter("udprouter_duplicates_dropped", "Client sequence numbers already applied",
                        d.duplicates)
         yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",

@@ -16,7 +16,6 @@ import socket
 import time
 
 from udprouter.auth import Authenticator
-from udprouter.codec import decode_datagram
 from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.config_reload import ConfigReloader
 from udprouter.dispatcher import Dispatcher
@@ -161,7 +160,7 @@ class Router:
             if i == n:
                 break
             data, addr = udp.received(i)
-            dispatcher.on_datagram(data, addr, decode_datagram(data))  # recorded above if capturing
+            dispatcher.receive(data, addr)  # recorded above if capturing
             if stopped == NO_SESSION:
                 session = self.sessions.by_addr.get(addr)
                 if session is not None and session.state is SessionState.ESTABLISHED:
@@ -182,7 +181,7 @@ class Router:
         """The asyncio endpoint's path (no fast path): one datagram, its pass scheduled once."""
         if self.capture is not None:
             self.capture.record(self._inbound, addr, self.udp_address, data)
-        self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+        self.dispatcher.receive(data, addr)
         if not self._pass_scheduled:
             self._pass_scheduled = True
             self._loop.call_soon(self._end_of_pass)

@@ -22,7 +22,9 @@ from udprouter._generated.messages import (
     encode_not_applied,
     encode_sequence,
 )
+from udprouter._ring_cffi import ffi, lib
 from udprouter.config import KeyConfig
+from udprouter.datagram_mac import DatagramMac
 from udprouter.datagram_packer import DatagramPacker
 from udprouter.fast_io import address_key
 from udprouter.risk import SessionContext
@@ -93,7 +95,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal",
+        "_sent_first", "_capacity", "journal", "mac",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -113,6 +115,7 @@ class ServerSession:
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
+        self.mac: DatagramMac | None = None  # the datagram key of the accepted Establish (SPEC.md 4.9)
 
     @property
     def session_id(self) -> int:
@@ -146,6 +149,13 @@ class ServerSession:
     @next_inbound.setter
     def next_inbound(self, value: int) -> None:
         self.ctx.fp.next_inbound = value
+
+    def set_datagram_key(self, key: bytes, required: bool) -> None:
+        """The key of an accepted Establish, for the Python path (self.mac) and its C twin (ctx.fp)."""
+        self.mac = DatagramMac(key)
+        fp = self.ctx.fp
+        lib.udr_mac_key_init(ffi.addressof(fp, "mac_key"), key)
+        fp.authenticate = 1 if required else 0
 
     def next_pending_seq(self) -> int:
         """The server sequence number the next frame pushed to pending will take (for ExecID)."""

@@ -38,6 +38,7 @@ from udprouter._generated.messages import (
 from udprouter.auth import Authenticator, AuthResult
 from udprouter.codec import encode_message
 from udprouter.config import SessionConfig
+from udprouter.datagram_mac import datagram_key
 from udprouter.oplog import get_logger
 from udprouter.server_session import RetransmitOutcome, ServerSession, SessionState, sequence_frame
 from udprouter.session_store import SessionStore
@@ -184,6 +185,9 @@ class SessionLayer:
             return self._limited(addr, now_ns, size, self._est_reject(
                 msg, EstablishmentRejectCode.KeepaliveInterval, f"{MIN_KEEPALIVE_MS}..{MAX_KEEPALIVE_MS} ms"))
         was_established = session.state is SessionState.ESTABLISHED
+        # A new Establish (the repeated one returned above): a new datagram key.
+        session.set_datagram_key(datagram_key(key.secret, uuid, msg.timestamp, key.key_id),
+                                 self.config.authenticate_datagrams)
         session.state = SessionState.ESTABLISHED
         session.establish_ts = msg.timestamp
         session.keepalive_ms = msg.keepalive_interval

@@ -37,7 +37,7 @@ from udprouter.auth import signature
 from udprouter.client import Client
 from udprouter.codec import decode_frames, encode_message, encode_sequenced_datagram
 
-ROUTER_CHECKS_MACS = False
+ROUTER_CHECKS_MACS = True
 AUTH = "1" if ROUTER_CHECKS_MACS else "0"
 PRICE = 100_000_000_000  # 100.00
 TICK = 10_000_000

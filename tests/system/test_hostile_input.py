@@ -7,7 +7,9 @@ only when none of its frames decodes to an application message (so nothing may b
 test predicts every answer from the reference decoder and SPEC 2.4: each application-schema frame
 that fails to decode consumes the next client sequence number and gets a BusinessMessageReject
 naming that number, its templateId and the reason of its error; framing errors and session frames
-consume nothing. The router must answer exactly the predicted rejects, in order; its expected
+consume nothing. Each datagram ends with the session's MAC (SPEC.md 4.9), so it is the frames before
+it that the router judges (a datagram the MAC makes too large is judged whole). The router must
+answer exactly the predicted rejects, in order; its expected
 sequence number must end where the prediction does (the next valid order under that number is
 applied, with no NotApplied); and the engine journal must hold only the two valid orders.
 
@@ -27,6 +29,7 @@ from test_lossy_network import journal_new_orders
 
 from tests.fuzz import DatagramMutator
 from udprouter._generated.messages import (
+    MAX_DATAGRAM_SIZE,
     BusinessMessageReject,
     ExecutionReportNew,
     NotApplied,
@@ -41,6 +44,7 @@ from udprouter.codec import (
     encode_message,
     frame_consumes_seq_no,
 )
+from udprouter.datagram_mac import DatagramMac
 
 SEED = 77
 SESSION_DATAGRAMS = 10_000
@@ -73,18 +77,21 @@ def predict(payload: bytes, next_seq: int) -> tuple[list[tuple[int, int, int]], 
     return rejects, seq - next_seq
 
 
-def session_datagrams(mutator: DatagramMutator, first_seq: int, count: int):
-    """Yields (payload, predicted rejects) with the sequence numbers they consume taken in order."""
+def session_datagrams(mutator: DatagramMutator, first_seq: int, count: int, mac: DatagramMac):
+    """Yields (signed payload, predicted rejects) with the sequence numbers they consume taken in order."""
     seq, made = first_seq, 0
     while made < count:
         raw = mutator.next()
         for payload in (raw, encode_message(Sequence(seq)) + raw):
-            prediction = predict(payload, seq)
+            if not payload:
+                continue  # a MAC frame alone authenticates nothing: dropped unanswered
+            signed = mac.sign(payload)
+            prediction = predict(payload if len(signed) <= MAX_DATAGRAM_SIZE else signed, seq)
             if prediction is not None:
                 rejects, consumed = prediction
                 seq += consumed
                 made += 1
-                yield payload, rejects, seq
+                yield signed, rejects, seq
                 break
 
 
@@ -116,7 +123,7 @@ async def test_mutated_datagrams_from_a_session_get_their_exact_rejects_and_chan
         # The transport's own socket: asyncio's sendto silently skips an empty payload.
         sock = socket.socket(fileno=os.dup(client.transport.get_extra_info("socket").fileno()))
         for i, (payload, rejects, next_seq) in enumerate(
-                session_datagrams(mutator, client.out.next_seq, SESSION_DATAGRAMS)):
+                session_datagrams(mutator, client.out.next_seq, SESSION_DATAGRAMS, client._mac)):
             client.out.next_seq = next_seq  # keeps the client's heartbeats on the server's number
             sock.send(payload)
             expected += rejects

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
+from udprouter.datagram_mac import strip_mac
 from udprouter.replay import formats as f
 from udprouter.replay.reader import read_capture
 from udprouter.replay.recording import extract_recording
@@ -72,8 +73,12 @@ def router_capture(tmp_path):
 
 
 def test_router_capture_replays_with_every_order_answered_as_recorded(router_capture, fresh_router):
+    """The recorded datagrams carry the recorded session's MACs; the replay signs each again under
+    its own session's key (SPEC.md 4.9), or the fresh router would drop them all unanswered."""
     capture, answered = router_capture
     messages = sum(len(d) for d in answered)
+    signed = [d for d in read_capture(str(capture)).datagrams if strip_mac(d.payload) != d.payload]
+    assert len(signed) >= len(answered)  # every recorded client datagram after Establish: server ones are not
     result, report = replay_json(capture, fresh_router, "--speed", "4")
     assert result.returncode == 0, result.stderr
     assert report["sent"] == messages == len(recorded_answers(capture))

@@ -1,9 +1,11 @@
-"""Security against the live router: replayed handshakes, frames from other addresses, unauthenticated
-floods (no amplification) and secrets kept out of logs and metrics (SPEC 4.1, 4.8)."""
+"""Security against the live router: replayed handshakes, frames from other addresses, forged sources
+without the datagram MAC, unauthenticated floods (no amplification) and secrets kept out of logs
+and metrics (SPEC 4.1, 4.8, 4.9)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 import urllib.request
@@ -37,6 +39,7 @@ from udprouter._generated.messages import (
 from udprouter.auth import sign
 from udprouter.client import Client
 from udprouter.codec import decode_frames, encode_datagram, encode_message
+from udprouter.datagram_mac import DatagramMac, datagram_key
 from udprouter.replay.reader import read_capture
 
 PRICE = 100_000_000_000
@@ -182,6 +185,100 @@ async def test_session_frames_from_another_address_are_never_applied(router):
     assert len(journal_new_orders(router.journal)) == 2
 
 
+def metric(router, name: str) -> float:
+    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match, name
+    return float(match.group(1))
+
+
+async def quiet_for(client: Client, seconds: float = 0.3) -> list:
+    """Whatever the client receives in the next seconds (bounded): the router's answers, if any."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            got.append(await asyncio.wait_for(client.inbound.queue.get(), left))
+        except TimeoutError:
+            break
+    return got
+
+
+def drain(client: Client) -> None:
+    while not client.inbound.queue.empty():
+        client.inbound.queue.get_nowait()
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["c_fast_path", "python_path"])
+async def test_forged_source_without_the_datagram_mac_is_never_applied(router):
+    """A datagram from the victim's own address and port (what a raw socket forges) with the victim's
+    next sequence number but no MAC, a wrong one, or one under another key: nothing applied, no
+    answer, counted. Sent from the victim's own socket, which is that forgery without raw sockets."""
+    victim = await Client.connect(*router.udp, "demo", "demo-secret")
+    try:
+        await acked(victim)
+        seq, sid = victim.out.next_seq, victim.session_id
+        order = order_datagram(seq, victim.next_cl_ord_id() + 1000)
+        wrong_key = DatagramMac(datagram_key("demo-secret", sid, 1, "demo"))  # a guessed Timestamp
+        tampered = bytearray(victim._mac.sign(order))
+        tampered[-33] = Side.Sell  # the victim's own signed datagram, its Side changed on the way
+        forged = [order, order + order[-30:], wrong_key.sign(order), victim._mac.sign(order)[:-1],
+                  victim._mac.sign(order) + encode_message(Sequence(seq)),  # MAC frame not last
+                  bytes(tampered),
+                  encode_message(Terminate(sid, TerminationCode.Finished, "")),
+                  encode_message(RetransmitRequest(sid, time.time_ns(), 1, 1)),
+                  encode_message(Sequence(seq + 5))]  # a heartbeat announcing a gap
+        drain(victim)
+        for payload in forged:
+            victim.send_raw(payload, sign=False)
+        assert await quiet_for(victim) == []  # no reply at all: no NotApplied, no reject, no reflection
+        deadline = time.monotonic() + 5
+        while metric(router, "udprouter_datagrams_unauthenticated_total") < len(forged):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert metric(router, "udprouter_datagrams_unauthenticated_total") == len(forged)
+        ack = await acked(victim, qty=3)  # still established, its next number untouched: no NotApplied
+        assert ack.order_qty == 3
+        assert victim.terminated is None and victim.out.not_applied_count == 0
+    finally:
+        await victim.close()
+    assert router.stop() == 0
+    assert len(journal_new_orders(router.journal)) == 2
+    assert "datagrams with a missing or wrong MAC" in router.log_text()
+
+
+async def test_replayed_datagram_of_the_victim_is_not_applied_again_nor_after_a_new_establish(router):
+    """An exact copy of a victim's datagram is a duplicate by number; one signed under an earlier
+    Establish (say captured and held back) fails the MAC once the session is established again, even
+    carrying the next expected number."""
+    victim = await Client.connect(*router.udp, "demo", "demo-secret")
+    held_back = None
+    try:
+        await acked(victim)
+        seq = victim.out.next_seq
+        sent = victim._mac.sign(order_datagram(seq - 1, 1))  # the victim's last datagram, copied as sent
+        victim.send_raw(sent, sign=False)
+        held_back = victim._mac.sign(order_datagram(seq, victim.next_cl_ord_id() + 1000))  # never sent
+        drain(victim)
+        assert await quiet_for(victim) == []
+    finally:
+        await victim.close()
+    again = await Client.connect(*router.udp, "demo", "demo-secret", session_id=victim.session_id,
+                                 next_seq_no=seq)
+    try:
+        assert again.out.next_seq == seq
+        again.send_raw(held_back, sign=False)  # from the session's address, its next number: wrong key now
+        assert await quiet_for(again) == []
+        ack = await acked(again, qty=4)  # takes seq: the held-back datagram did not
+        assert ack.order_qty == 4 and again.out.not_applied_count == 0
+    finally:
+        await again.close()
+    assert router.stop() == 0
+    assert len(journal_new_orders(router.journal)) == 2
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.timeout(60)
 async def test_unauthenticated_flood_from_many_ports_gets_bounded_smaller_answers(router):
     seconds, pps = 1.5, 10_000

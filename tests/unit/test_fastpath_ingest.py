@@ -22,8 +22,9 @@ from udprouter._generated.messages import (
     OrderCancelRequest,
     Sequence,
 )
-from udprouter.codec import decode_datagram, encode_message
+from udprouter.codec import encode_message
 from udprouter.config import Instrument, KeyConfig, SessionConfig
+from udprouter.datagram_mac import DatagramMac
 from udprouter.dispatcher import Dispatcher
 from udprouter.fast_ingest import NO_SESSION, OUTCOMES, FastIngest
 from udprouter.fast_io import address_key
@@ -40,6 +41,7 @@ INSTRUMENTS = {sid: Instrument(security_id=sid, symbol=f"S{sid}", tick=TICK, ref
                               min_price=PX // 2, max_price=PX * 2, max_qty=1000)
                for sid in (1, 2, 5)}
 DATAGRAMS = 3_000
+MAC = DatagramMac(bytes(range(32)))  # the session's datagram key on both sides
 
 
 class Side:
@@ -57,6 +59,7 @@ class Side:
         self.dispatcher = Dispatcher(layer, self.oe, clock=clock)
         self.session = ServerSession(b"u" * 16, 7, KeyConfig(key_id="k", secret="s", account=3), ADDR, 1000)
         self.session.state = SessionState.ESTABLISHED
+        self.session.set_datagram_key(MAC.key, True)
         layer.by_addr[ADDR] = self.session
         self.fast = FastIngest(risk, self.oe) if fast else None
         if fast and bound:
@@ -75,7 +78,7 @@ class Side:
     def receive_batch(self, batch: list[tuple[bytes, tuple[str, int]]]) -> None:
         if self.fast is None:
             for data, addr in batch:
-                self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+                self.dispatcher.receive(data, addr)
             return
         for i, (data, addr) in enumerate(batch):
             ffi.memmove(self.arena + i * lib.UDR_IO_SLOT_SIZE, data, len(data))
@@ -90,7 +93,7 @@ class Side:
                 break
             self.stops.append(stopped)
             data, addr = batch[i]
-            self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+            self.dispatcher.receive(data, addr)
             session = self.dispatcher.sessions.by_addr.get(addr)
             if stopped == NO_SESSION and session is not None and session.state is SessionState.ESTABLISHED:
                 self.fast.bind(address_key(addr), session)
@@ -105,7 +108,7 @@ class Side:
     def marks(self) -> tuple:
         ctx = self.session.ctx
         return (self.session.next_inbound, ctx.cl_ord_hwm, ctx.open_orders, ctx.tokens, ctx.refill_ns,
-                self.oe.next_command_seq, list(self.session.pending))
+                self.oe.next_command_seq, list(self.session.pending), self.dispatcher.mac_failures)
 
     def close(self) -> None:
         self.ring.unlink()
@@ -141,8 +144,26 @@ def random_message(rng: random.Random, hwm: int):
     return OrderCancelReplaceRequest(cl, orig, 0, price, qty, sec, 2)
 
 
+def mac_fault(rng: random.Random, data: bytes) -> bytes:
+    """data with its MAC frame wrong in one of the ways a forger or a broken client gets it wrong."""
+    signed = MAC.sign(data)
+    fault = rng.randrange(6)
+    if fault == 0:
+        return data  # no MAC frame
+    if fault == 1:
+        return signed[:-1] + bytes([signed[-1] ^ 1])  # a wrong MAC
+    if fault == 2:
+        return signed[:20] + bytes([signed[20] ^ 1]) + signed[21:]  # NextSeqNo changed after signing
+    if fault == 3:
+        return signed[:-1]  # truncated MAC frame
+    if fault == 4:
+        return signed + encode_message(Sequence(1))  # MAC frame not last
+    return DatagramMac(bytes(32)).sign(data)  # another session's key
+
+
 def datagram_stream(rng: random.Random, count: int):
-    """A seeded stream of datagrams from one session: valid, faulty, replayed, gapped."""
+    """A seeded stream of datagrams from one session: valid, faulty, replayed, gapped, and now and
+    then without a right MAC (nothing of those is applied)."""
     seq, hwm = 1, 0
     for _ in range(count):
         msgs = []
@@ -153,8 +174,11 @@ def datagram_stream(rng: random.Random, count: int):
         data = encode_message(Sequence(max(first, 1))) + b"".join(encode_message(m) for m in msgs)
         if msgs and rng.random() < 0.03:
             data = data[:-1] + b"\x09"  # last frame's TimeInForce/Side out of range: a decode error
+        if rng.random() < 0.05:
+            yield mac_fault(rng, data)
+            continue  # never applied: the next datagram may reuse its numbers
         seq = max(seq, first + len(msgs))
-        yield data
+        yield MAC.sign(data)
 
 
 def end_step(py: Side, other: Side, rng: random.Random, now: list[int], drain_chance: float) -> None:
@@ -187,14 +211,16 @@ def test_same_stream_gives_the_same_commands_replies_and_marks_on_both_paths(sid
     finish(py, c)
     outcomes = dict(zip(OUTCOMES, c.fast.outcomes, strict=True))
     assert outcomes["applied"] > 500 and len(c.commands) > 1000, outcomes
+    del outcomes["no_session"]  # the session is bound from the start
     assert all(n > 20 for n in outcomes.values()), outcomes  # every hand-back reason was exercised
+    assert py.dispatcher.mac_failures == c.dispatcher.mac_failures > 100
 
 
 def test_applied_datagram_fills_the_batch_and_moves_the_session_marks(sides):
     (_, c), now = sides
     data = encode_message(Sequence(1)) + encode_message(NewOrderSingle(5, 0, PX, 10, 1, 1, 2, 0)) \
         + encode_message(OrderCancelRequest(6, 5, 0, 1, 1))
-    c.receive(data)
+    c.receive(MAC.sign(data))
     ctx = c.session.ctx
     marks = (c.session.next_inbound, ctx.cl_ord_hwm, ctx.open_orders, c.oe._n, c.oe.next_command_seq)
     assert marks == (3, 6, 1, 2, 3)
@@ -230,32 +256,32 @@ def test_batches_through_the_c_run_give_the_same_commands_replies_and_marks(run_
                 done = True
                 break
             batch.append((data, ADDR))
-        for data, addr in batch:
-            py.dispatcher.on_datagram(data, addr, decode_datagram(data))
+        py.receive_batch(batch)
         run.receive_batch(batch)
         end_step(py, run, rng, now, drain_chance=0.3)  # more drains: a full batch meets no room too
     finish(py, run)
     # The session is bound from the first datagram on (the fixture established it; the first
     # datagram binds it), so every stop is a hand-back reason, and each one happened.
     assert set(run.stops) >= {lib.UDR_FP_NOT_FAST_SHAPE, lib.UDR_FP_SEQUENCE_MISMATCH, lib.UDR_FP_THROTTLED,
-                              lib.UDR_FP_RISK_REJECT, lib.UDR_FP_NO_ROOM}, run.stops
+                              lib.UDR_FP_RISK_REJECT, lib.UDR_FP_NO_ROOM,
+                              lib.UDR_FP_UNAUTHENTICATED}, run.stops
     assert run.touched and set(run.touched) == {address_key(ADDR)}
 
 
 def test_run_serves_only_a_source_bound_to_an_established_session(run_sides):
     (_, run), now = run_sides
     order = encode_message(NewOrderSingle(5, 0, PX, 10, 1, 1, 2, 0))
-    run.receive_batch([(encode_message(Sequence(1)) + order, ADDR)])  # binds ADDR on the way
+    run.receive_batch([(MAC.sign(encode_message(Sequence(1)) + order), ADDR)])  # binds ADDR on the way
     assert run.stops == [NO_SESSION] and run.session.next_inbound == 2
-    second = encode_message(Sequence(2)) + encode_message(NewOrderSingle(6, 0, PX, 10, 1, 1, 2, 0))
+    second = MAC.sign(encode_message(Sequence(2)) + encode_message(NewOrderSingle(6, 0, PX, 10, 1, 1, 2, 0)))
     run.receive_batch([(second, ADDR)])
     assert run.stops == [NO_SESSION] and run.session.next_inbound == 3  # taken in C this time
     run.session.state = SessionState.TERMINATED  # a stale binding: the session's own flag decides
-    run.receive_batch([(encode_message(Sequence(3)), ADDR)])
+    run.receive_batch([(MAC.sign(encode_message(Sequence(3))), ADDR)])
     assert run.stops == [NO_SESSION, NO_SESSION] and run.session.next_inbound == 3
     run.session.state = SessionState.ESTABLISHED
     run.session.addr = ("127.0.0.1", 40001)  # moved: the old source no longer names it
-    run.receive_batch([(encode_message(Sequence(3)), ADDR)])
+    run.receive_batch([(MAC.sign(encode_message(Sequence(3))), ADDR)])
     assert run.stops == [NO_SESSION] * 3 and run.session.next_inbound == 3
-    run.receive_batch([(encode_message(Sequence(3)), ("127.0.0.1", 40002))])  # never bound
+    run.receive_batch([(MAC.sign(encode_message(Sequence(3))), ("127.0.0.1", 40002))])  # never bound
     assert run.stops == [NO_SESSION] * 4 and run.session.next_inbound == 3

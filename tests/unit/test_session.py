@@ -24,6 +24,7 @@ from udprouter._generated.messages import (
 from udprouter.auth import Authenticator, sign
 from udprouter.codec import decode_frames, encode_message
 from udprouter.config import KeyConfig, SessionConfig
+from udprouter.datagram_mac import datagram_key
 from udprouter.server_session import (
     MAX_DATAGRAM,
     ServerSession,
@@ -148,6 +149,29 @@ def test_establishment_ack_carries_server_next_seq_and_repeat_is_answered(layer)
     msg = only(replies)
     assert isinstance(msg, EstablishmentAck) and msg.next_seq_no == 2
     assert event is SessionEvent.NONE
+
+
+def test_accepted_establish_derives_the_datagram_key_and_a_repeat_keeps_it(layer):
+    session = connect(layer)
+    key = datagram_key("demo-secret", UUID, NOW + 1, "demo")  # SPEC.md 4.9, on the client's side
+    assert session.mac.key == key and session.ctx.fp.authenticate == 1
+    layer.on_establish(ADDR, establish(), 200, NOW + 20)  # the same Establish again: answered, same key
+    assert session.mac.key == key
+
+
+def test_a_new_establish_makes_a_new_datagram_key(layer):
+    session = connect(layer)
+    first = session.mac.key
+    replies, _ = layer.on_establish(ADDR, establish(ts=NOW + 30), 200, NOW + 30)
+    assert isinstance(only(replies), EstablishmentAck)
+    assert session.mac.key == datagram_key("demo-secret", UUID, NOW + 30, "demo") != first
+
+
+def test_refused_establish_leaves_the_key_alone(layer):
+    session = connect(layer)
+    first = session.mac.key
+    layer.on_establish(ADDR, establish(ts=NOW + 30, secret="wrong"), 200, NOW + 30)
+    assert session.mac.key == first
 
 
 def test_session_ids_are_durable_across_stores(tmp_path):

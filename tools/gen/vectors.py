@@ -1,9 +1,11 @@
 """Golden vectors: protocol/vectors/<MessageName>.bin (framed bytes) + .json (decoded fields).
 
 Every message of both schemas with fixed values, plus datagrams of a Sequence followed by 1 and 20
-NewOrderSingle. The JSON uses the schema's field names; enums are {"name", "value"}, byte fields
-{"hex"}, prices integer mantissas (exponent -9), an optional null field null. Python, C++ and the
-dissector tests all read these files.
+NewOrderSingle, and the same datagrams ending with their MessageAuthentication frame under the
+datagram key of the demo key's Establish (SPEC.md 4.9; the JSON names the key's inputs). The JSON
+uses the schema's field names; enums are {"name", "value"}, byte fields {"hex"}, prices integer
+mantissas (exponent -9), an optional null field null. Python, C++ and the dissector tests all read
+these files.
 
     python -m tools.gen.vectors            # (re)write protocol/vectors/
     python -m tools.gen.vectors --check    # exit 1 if a committed vector is stale
@@ -20,6 +22,7 @@ import sys
 from tools.gen.schema import ROOT, MessageDef, load_schemas
 from udprouter import codec
 from udprouter._generated import messages as m
+from udprouter.datagram_mac import DatagramMac, datagram_key
 
 VECTORS_DIR = ROOT / "protocol" / "vectors"
 SESSION_ID = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
@@ -46,6 +49,10 @@ SAMPLE_ENUMS = {
     "business_reject_reason": m.BusinessRejectReason.MalformedMessage,
 }
 NULL_FIELDS = {("Establish", "next_seq_no")}  # one optional field left null, to pin its encoding
+# The datagram key of the sample Establish (demo key, SESSION_ID, TIMESTAMP); the sample
+# MessageAuthentication carries the MAC of the heartbeat Sequence(1) under it.
+DATAGRAM_KEY = datagram_key(SECRET, SESSION_ID, TIMESTAMP, KEY_ID)
+SAMPLE_VALUES["mac"] = DatagramMac(DATAGRAM_KEY).mac(codec.encode_message(m.Sequence(1)))
 
 
 def signed_credentials(message_name: str, session_id: bytes, timestamp: int) -> bytes:
@@ -147,7 +154,18 @@ def render_vectors() -> dict[str, bytes]:
         name = f"datagram_sequence_nos_x{count}"
         files[f"{name}.bin"] = codec.encode_datagram(msgs)
         files[f"{name}.json"] = _dump({"messages": [message_to_json(x) for x in msgs]})
+        signed = DatagramMac(DATAGRAM_KEY).sign(files[f"{name}.bin"])
+        mac = m.MessageAuthentication(signed[-16:])
+        files[f"{name}_mac.bin"] = signed
+        files[f"{name}_mac.json"] = _dump({"authentication": _authentication(signed[-16:]),
+                                           "messages": [message_to_json(x) for x in [*msgs, mac]]})
     return files
+
+
+def _authentication(mac: bytes) -> dict:
+    """The inputs and results of SPEC.md 4.9 for the _mac vectors."""
+    return {"key_id": KEY_ID, "secret": SECRET.decode(), "session_id": SESSION_ID.hex(),
+            "establish_timestamp": TIMESTAMP, "datagram_key": DATAGRAM_KEY.hex(), "mac": mac.hex()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,12 @@ NotApplied = c.Struct(
 )
 
 
+# MessageAuthentication: template 30, schema 2748, block 16 bytes
+MessageAuthentication = c.Struct(
+    "mac" / c.Bytes(16),  # MAC @0
+)
+
+
 # NewOrderSingle: template 101, schema 101, block 35 bytes
 NewOrderSingle = c.Struct(
     "cl_ord_id" / c.Int64ul,  # ClOrdID @0
@@ -269,6 +275,7 @@ BODIES = {
     (2748, 13): RetransmitReject,
     (2748, 14): Terminate,
     (2748, 18): NotApplied,
+    (2748, 30): MessageAuthentication,
     (101, 101): NewOrderSingle,
     (101, 102): OrderCancelRequest,
     (101, 103): OrderCancelReplaceRequest,
@@ -293,6 +300,7 @@ BY_NAME = {
     "RetransmitReject": RetransmitReject,
     "Terminate": Terminate,
     "NotApplied": NotApplied,
+    "MessageAuthentication": MessageAuthentication,
     "NewOrderSingle": NewOrderSingle,
     "OrderCancelRequest": OrderCancelRequest,
     "OrderCancelReplaceRequest": OrderCancelReplaceRequest,

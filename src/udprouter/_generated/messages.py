@@ -760,6 +760,44 @@ def encode_not_applied_into(buf, pos, m):
     return pos + 26
 
 
+class MessageAuthentication(msgspec.Struct, gc=False):
+    """Last frame of every client datagram of an established session (SPEC.md 4.9); not a sequenced message (template 30, schema 2748 v0, block 16 bytes)."""
+
+    mac: bytes  # MAC (17) @0 MAC16
+
+    TEMPLATE_ID: ClassVar[int] = 30
+    SCHEMA_ID: ClassVar[int] = 2748
+    VERSION: ClassVar[int] = 0
+    BLOCK_LENGTH: ClassVar[int] = 16
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16s')
+    IS_APPLICATION: ClassVar[bool] = False
+    ENUM_FIELDS: ClassVar[tuple] = ()
+    VAR_DATA: ClassVar[tuple] = ()
+
+
+_MESSAGE_AUTHENTICATION_LAYOUT = MessageAuthentication.LAYOUT
+
+
+def decode_message_authentication(buf, pos, block_length, end):
+    mac, = _MESSAGE_AUTHENTICATION_LAYOUT.unpack_from(buf, pos)
+    return MessageAuthentication(mac)
+
+
+_MESSAGE_AUTHENTICATION_FRAME = struct.Struct('<14s' + '16s')
+_MESSAGE_AUTHENTICATION_PREFIX = _frame_prefix(30, 16, 30, 2748, 0)
+
+
+def encode_message_authentication(m):
+    _check_bytes('mac', m.mac, 16)
+    return _MESSAGE_AUTHENTICATION_FRAME.pack(_MESSAGE_AUTHENTICATION_PREFIX, m.mac)
+
+
+def encode_message_authentication_into(buf, pos, m):
+    _check_bytes('mac', m.mac, 16)
+    _MESSAGE_AUTHENTICATION_FRAME.pack_into(buf, pos, _MESSAGE_AUTHENTICATION_PREFIX, m.mac)
+    return pos + 30
+
+
 class NewOrderSingle(msgspec.Struct, gc=False):
     """FIX 35=D (template 101, schema 101 v0, block 35 bytes)."""
 
@@ -1224,8 +1262,8 @@ def encode_business_message_reject_into(buf, pos, m):
     return pos + 33
 
 
-MESSAGES = (Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject,)
-Message = Union[Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject]
+MESSAGES = (Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject,)
+Message = Union[Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject]
 BY_NAME = {cls.__name__: cls for cls in MESSAGES}
 # (schema id, template id) -> (class, decode function)
 DECODERS = {
@@ -1241,6 +1279,7 @@ DECODERS = {
     (2748, 13): (RetransmitReject, decode_retransmit_reject),
     (2748, 14): (Terminate, decode_terminate),
     (2748, 18): (NotApplied, decode_not_applied),
+    (2748, 30): (MessageAuthentication, decode_message_authentication),
     (101, 101): (NewOrderSingle, decode_new_order_single),
     (101, 102): (OrderCancelRequest, decode_order_cancel_request),
     (101, 103): (OrderCancelReplaceRequest, decode_order_cancel_replace_request),
@@ -1265,6 +1304,7 @@ ENCODERS = {
     RetransmitReject: encode_retransmit_reject,
     Terminate: encode_terminate,
     NotApplied: encode_not_applied,
+    MessageAuthentication: encode_message_authentication,
     NewOrderSingle: encode_new_order_single,
     OrderCancelRequest: encode_order_cancel_request,
     OrderCancelReplaceRequest: encode_order_cancel_replace_request,
@@ -1289,6 +1329,7 @@ ENCODERS_INTO = {
     RetransmitReject: encode_retransmit_reject_into,
     Terminate: encode_terminate_into,
     NotApplied: encode_not_applied_into,
+    MessageAuthentication: encode_message_authentication_into,
     NewOrderSingle: encode_new_order_single_into,
     OrderCancelRequest: encode_order_cancel_request_into,
     OrderCancelReplaceRequest: encode_order_cancel_replace_request_into,

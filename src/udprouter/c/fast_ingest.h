@@ -22,6 +22,7 @@
 #include "udprouter/engine/ring.h"
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/generated/sbe_messages.h"
+#include "datagram_mac.h"
 
 #define UDR_FP_APPLIED 0
 #define UDR_FP_NOT_FAST_SHAPE 1   /* session message, decode error, extension, limit: Python decides */
@@ -30,6 +31,7 @@
 #define UDR_FP_RISK_REJECT 4
 #define UDR_FP_NO_ROOM 5           /* batch or ring full, or no engine: Python flushes or refuses */
 #define UDR_FP_NO_SESSION 6        /* udr_fp_ingest_run: no established session bound to the source */
+#define UDR_FP_UNAUTHENTICATED 7   /* no MAC frame last, or a wrong MAC: Python counts and drops it */
 
 #define UDR_FP_FRAME_PREFIX 14    /* SOFH + message header */
 #define UDR_FP_MAX_APP (UDR_SBE_MAX_MESSAGES_PER_DATAGRAM - 1)
@@ -44,6 +46,9 @@ typedef struct udr_fp_session {
     uint32_t open_orders;   /* sent to the engine and not yet known done */
     uint32_t established;   /* 1 while the FIXP session is established (ServerSession.state) */
     uint64_t addr_key;      /* the source address it is bound to (fast_io.h key; 0: none) */
+    uint32_t authenticate;  /* 1: every datagram must end with a right MAC frame (datagram_mac.h) */
+    uint32_t reserved;
+    udr_mac_key mac_key;    /* the session's datagram key, set when its Establish is accepted */
 } udr_fp_session;
 
 typedef struct udr_fp_instrument {
@@ -235,13 +240,25 @@ static inline void udr_fp_fill(udr_command *c, const udr_fp_message *m, const ud
     }
 }
 
+/* The datagram's length before its MAC frame, or -1 when s authenticates and the MAC is missing or
+ * wrong (checked before anything of it is read); with authentication off a MAC frame is ignored. */
+static inline int32_t udr_fp_authenticate(const char *data, uint32_t len, const udr_fp_session *s)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    if (s->authenticate) return udr_mac_verify(&s->mac_key, p, len);
+    return (int32_t)(udr_mac_present(p, len) ? len - UDR_MAC_FRAME_SIZE : len);
+}
+
 /* The whole common path for one datagram from session s; UDR_FP_APPLIED or why not (nothing changed). */
 static int udr_fp_ingest(const char *data, uint32_t len, udr_fp_session *s, const udr_fp_limits *lim,
                          udr_fp_batch *b, int64_t now_ns)
 {
     udr_fp_message msgs[UDR_FP_MAX_APP];
     uint64_t first_seq;
-    int n = udr_fp_decode(data, len, &first_seq, msgs, UDR_FP_MAX_APP);
+    if (len > UDR_SBE_MAX_DATAGRAM_SIZE) return UDR_FP_NOT_FAST_SHAPE; /* the limit counts the MAC frame too */
+    int32_t body = udr_fp_authenticate(data, len, s);
+    if (body < 0) return UDR_FP_UNAUTHENTICATED;
+    int n = udr_fp_decode(data, (uint32_t)body, &first_seq, msgs, UDR_FP_MAX_APP);
     if (n < 0) return UDR_FP_NOT_FAST_SHAPE;
     if (first_seq != s->next_inbound) return UDR_FP_SEQUENCE_MISMATCH;
     if (first_seq > UINT64_MAX - (uint64_t)n) return UDR_FP_NOT_FAST_SHAPE; /* Python's ints do not wrap */

@@ -9,6 +9,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
+ROUTER_C = HERE.parent / "c"  # datagram_mac.h: the router's own MAC code
 HEADER = HERE / "loadgen.h"
 SOURCE = HERE / "loadgen.c"
 
@@ -24,7 +25,8 @@ ffibuilder.cdef(cdef_section(HEADER))
 ffibuilder.set_source(
     "udprouter.loadgen._loadgen_cffi",
     SOURCE.read_text(),
-    include_dirs=[str(HERE)],
+    include_dirs=[str(HERE), str(ROUTER_C)],
+    depends=[str(ROUTER_C / "datagram_mac.h"), str(HEADER), str(SOURCE)],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
 )
 

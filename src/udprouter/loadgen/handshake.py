@@ -9,6 +9,7 @@ import time
 from udprouter._generated import messages as m
 from udprouter.auth import sign
 from udprouter.codec import decode_datagram, encode_message
+from udprouter.datagram_mac import datagram_key
 from udprouter.errors import SessionError
 
 KEEPALIVE_MS = 60_000  # the longest the server accepts: a run never goes quiet for that long
@@ -24,8 +25,10 @@ def open_udp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def establish_session(sock: socket.socket, key_id: str, secret: str, timeout_s: float = 5.0) -> int:
-    """Negotiates and establishes a new session; returns the first client sequence number to use."""
+def establish_session(sock: socket.socket, key_id: str, secret: str,
+                      timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """Negotiates and establishes a new session; returns the first client sequence number to use and
+    the session's datagram key (SPEC.md 4.9)."""
     session_id = os.urandom(16)
     ts = time.time_ns()
     _request(sock, m.Negotiate(session_id=session_id, timestamp=ts, client_flow=m.FlowType.Idempotent,
@@ -35,7 +38,7 @@ def establish_session(sock: socket.socket, key_id: str, secret: str, timeout_s: 
     establish = m.Establish(session_id=session_id, timestamp=ts, keepalive_interval=KEEPALIVE_MS,
                             next_seq_no=1, credentials=sign(secret, "Establish", session_id, ts, key_id))
     _request(sock, establish, m.EstablishmentAck, timeout_s)
-    return 1
+    return 1, datagram_key(secret, session_id, ts, key_id)
 
 
 REJECTS = (m.NegotiationReject, m.EstablishmentReject, m.Terminate)

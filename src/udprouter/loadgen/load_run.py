@@ -48,16 +48,22 @@ class LoadReport:
 
 class Sessions:
     """Connected UDP sockets, each an established FIXP session when credentials are given (a bare
-    echo target needs none); closed on exit."""
+    echo target needs none); closed on exit. authenticate: end every datagram with the session's
+    MAC (SPEC.md 4.9); False only against a router configured without it (cost measurements)."""
 
-    def __init__(self, host: str, port: int, count: int = 1, credentials: tuple[str, str] | None = None):
+    def __init__(self, host: str, port: int, count: int = 1, credentials: tuple[str, str] | None = None,
+                 authenticate: bool = True):
         self.socks: list[socket.socket] = []
         self.seq_start: list[int] = []
+        self.keys: list[bytes] | None = [] if credentials and authenticate else None
         try:
             for _ in range(count):
                 sock = open_udp_socket(host, port)
                 self.socks.append(sock)
-                self.seq_start.append(establish_session(sock, *credentials) if credentials else 1)
+                seq, key = establish_session(sock, *credentials) if credentials else (1, b"")
+                self.seq_start.append(seq)
+                if self.keys is not None:
+                    self.keys.append(key)
         except BaseException:
             self.close()
             raise
@@ -105,7 +111,7 @@ def execute_load(prepared: PreparedLoad, sessions: Sessions, limits: RunLimits |
         raise ValueError(f"plan starts at sequence numbers {list(plan.seq_start)}, "
                          f"sessions at {sessions.seq_start}")
     result = run_plan(plan, sessions.fds(), prepared.schedule, window_orders=spec.window,
-                      limits=limits or RunLimits())
+                      limits=limits or RunLimits(), keys=sessions.keys)
     # The server applied (or declared NotApplied) every number sent; later runs continue after them.
     sessions.advance([int(length) for length in plan.seq_orders_len])
     hist = latency_histogram(result, plan.order_datagram(), prepared.schedule)

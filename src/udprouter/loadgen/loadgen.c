@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "datagram_mac.h"
 #include "loadgen.h"
 
 #define LG_BATCH 64
@@ -263,4 +264,18 @@ int lg_run(const lg_plan *plan, lg_result *res)
     res->elapsed_ns = lg_now_ns() - st.t0;
     free(msgs); free(iov); free(bufs);
     return 0;
+}
+
+void lg_sign_datagrams(const uint8_t *data, const uint32_t *offsets, const uint32_t *fd_index, uint32_t n,
+                       const uint8_t *keys, uint32_t n_fds, uint8_t *out, uint32_t *out_offsets)
+{
+    udr_mac_key mac[LG_MAX_FDS];
+    for (uint32_t f = 0; f < n_fds && f < LG_MAX_FDS; f++)
+        udr_mac_key_init(&mac[f], keys + (size_t)f * UDR_MAC_KEY_SIZE);
+    out_offsets[0] = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = offsets[i + 1] - offsets[i];
+        memcpy(out + out_offsets[i], data + offsets[i], len);
+        out_offsets[i + 1] = out_offsets[i] + udr_mac_sign(&mac[fd_index[i] % LG_MAX_FDS], out + out_offsets[i], len);
+    }
 }

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from udprouter._generated import messages as m
 from udprouter.codec import encode_datagram
+from udprouter.datagram_mac import MAC_FRAME_SIZE
 
 from .order_flow import IntentKind, OrderIntent
 
-MAX_DATAGRAM = 1472
+MAX_DATAGRAM = 1472 - MAC_FRAME_SIZE  # room for the MAC frame added per session (runner.signed_data)
 
 
 @dataclass(slots=True)

@@ -3,6 +3,8 @@
 from array import array
 from dataclasses import dataclass
 
+from udprouter.datagram_mac import MAC_FRAME_SIZE
+
 from ._loadgen_cffi import ffi, lib
 from .plan import Plan
 from .run_result import RunResult
@@ -21,12 +23,24 @@ class RunLimits:
     loss_timeout_s: float = 0.2  # windowed mode: an order unanswered this long frees its window slot
 
 
+def signed_data(plan: Plan, offsets: array, keys: list[bytes]) -> tuple[bytes, array]:
+    """Every datagram of the plan with its MAC frame under its session's key (in C, before the run)."""
+    n = len(plan.datagrams)
+    out = bytearray(offsets[-1] + MAC_FRAME_SIZE * n)
+    out_offsets = array("I", bytes(4 * (n + 1)))
+    lib.lg_sign_datagrams(b"".join(plan.datagrams), ffi.from_buffer("uint32_t[]", offsets),
+                          ffi.from_buffer("uint32_t[]", plan.fd_index), n, b"".join(keys), len(keys),
+                          ffi.from_buffer("uint8_t[]", out), ffi.from_buffer("uint32_t[]", out_offsets))
+    return bytes(out), out_offsets
+
+
 def run_plan(
     plan: Plan, fds: list[int], intended_ns: array | None = None, window_orders: int = 256,
-    limits: RunLimits = RunLimits(),
+    limits: RunLimits = RunLimits(), keys: list[bytes] | None = None,
 ) -> RunResult:
     """Sends on the schedule intended_ns (paced), or as fast as window_orders unanswered orders
-    allow (intended_ns None); blocks until done or limits.timeout_s."""
+    allow (intended_ns None); blocks until done or limits.timeout_s. keys: each session's datagram
+    key, to end every datagram with its MAC (None: sent as planned)."""
     if len(fds) != len(plan.seq_start):
         raise ValueError(f"plan has {len(plan.seq_start)} sessions, got {len(fds)} sockets")
     if intended_ns is not None and len(intended_ns) != len(plan.datagrams):
@@ -34,9 +48,12 @@ def run_plan(
     offsets = array("I", [0])
     for d in plan.datagrams:
         offsets.append(offsets[-1] + len(d))
-    keep = {  # cffi buffers must outlive the call
-        "fds": array("i", fds), "data": b"".join(plan.datagrams), "offsets": offsets,
-    }
+    data = b"".join(plan.datagrams)
+    if keys is not None:
+        if len(keys) != len(fds):
+            raise ValueError(f"{len(fds)} sockets, {len(keys)} datagram keys")
+        data, offsets = signed_data(plan, offsets, keys)
+    keep = {"fds": array("i", fds), "data": data, "offsets": offsets}  # cffi buffers must outlive the call
     n_orders, n_dgrams = plan.n_orders, len(plan.datagrams)
     out_sent, out_answer = array("q", bytes(8 * n_dgrams)), array("q", bytes(8 * n_orders))
     out_template = array("H", bytes(2 * n_orders))

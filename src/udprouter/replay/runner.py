@@ -2,7 +2,9 @@
 
 One udprouter.client.Client per recorded session (Negotiate + Establish with our own credentials;
 it numbers the messages, resends unanswered datagrams under the same numbers and fills gaps in the
-server's flow). NotApplied orders are not resent here: the report counts them as not applied.
+server's flow, and ends each datagram with the MAC of its own session's key: the recorded MACs,
+made under the recorded sessions' keys, are dropped with the rest of the recorded framing).
+NotApplied orders are not resent here: the report counts them as not applied.
 The schedule may be endless (--loop 0): a `stop` event (set on SIGINT/SIGTERM by the CLI) ends the
 sending as --duration would, and the answers still missing are waited for as usual.
 """

@@ -262,6 +262,14 @@ typedef struct udr_sbe_not_applied {
     uint32_t count;                      /* 8 Count */
 } udr_sbe_not_applied;
 
+/* MessageAuthentication: Last frame of every client datagram of an established session (SPEC.md 4.9); not a sequenced message */
+#define UDR_SBE_MESSAGE_AUTHENTICATION_TEMPLATE_ID 30
+#define UDR_SBE_MESSAGE_AUTHENTICATION_SCHEMA_ID 2748
+#define UDR_SBE_MESSAGE_AUTHENTICATION_BLOCK_LENGTH 16
+typedef struct udr_sbe_message_authentication {
+    uint8_t mac[16];                     /* 0 MAC */
+} udr_sbe_message_authentication;
+
 /* NewOrderSingle: FIX 35=D */
 #define UDR_SBE_NEW_ORDER_SINGLE_TEMPLATE_ID 101
 #define UDR_SBE_NEW_ORDER_SINGLE_SCHEMA_ID 101
@@ -460,6 +468,8 @@ UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_terminate, code) == 16, "Terminate.Code o
 UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_not_applied) == 12, "NotApplied block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_not_applied, from_seq_no) == 0, "NotApplied.FromSeqNo offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_not_applied, count) == 8, "NotApplied.Count offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_message_authentication) == 16, "MessageAuthentication block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_message_authentication, mac) == 0, "MessageAuthentication.MAC offset");
 UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_new_order_single) == 35, "NewOrderSingle block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_new_order_single, cl_ord_id) == 0, "NewOrderSingle.ClOrdID offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_new_order_single, transact_time) == 8, "NewOrderSingle.TransactTime offset");

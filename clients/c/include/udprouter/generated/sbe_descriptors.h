@@ -128,6 +128,9 @@ static const udr_sbe_field_desc udr_sbe_desc_not_applied_fields[] = {
     {"FromSeqNo", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"Count", 8, UDR_SBE_UINT32, 1, 0, NULL, 0},
 };
+static const udr_sbe_field_desc udr_sbe_desc_message_authentication_fields[] = {
+    {"MAC", 0, UDR_SBE_UINT8, 16, 0, NULL, 0},
+};
 static const udr_sbe_field_desc udr_sbe_desc_new_order_single_fields[] = {
     {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"TransactTime", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
@@ -227,7 +230,7 @@ static const udr_sbe_field_desc udr_sbe_desc_business_message_reject_fields[] = 
     {"BusinessRejectReason", 18, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_business_reject_reason, 8},
 };
 
-#define UDR_SBE_MESSAGE_COUNT 22
+#define UDR_SBE_MESSAGE_COUNT 23
 static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"Negotiate", 2748, 1, 0, 25, udr_sbe_desc_negotiate_fields, 3, udr_sbe_desc_negotiate_var_data, 1},
     {"NegotiationResponse", 2748, 2, 0, 25, udr_sbe_desc_negotiation_response_fields, 3, udr_sbe_desc_negotiation_response_var_data, 1},
@@ -241,6 +244,7 @@ static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"RetransmitReject", 2748, 13, 0, 25, udr_sbe_desc_retransmit_reject_fields, 3, udr_sbe_desc_retransmit_reject_var_data, 1},
     {"Terminate", 2748, 14, 0, 17, udr_sbe_desc_terminate_fields, 2, udr_sbe_desc_terminate_var_data, 1},
     {"NotApplied", 2748, 18, 0, 12, udr_sbe_desc_not_applied_fields, 2, NULL, 0},
+    {"MessageAuthentication", 2748, 30, 0, 16, udr_sbe_desc_message_authentication_fields, 1, NULL, 0},
     {"NewOrderSingle", 101, 101, 0, 35, udr_sbe_desc_new_order_single_fields, 8, NULL, 0},
     {"OrderCancelRequest", 101, 102, 0, 29, udr_sbe_desc_order_cancel_request_fields, 5, NULL, 0},
     {"OrderCancelReplaceRequest", 101, 103, 0, 41, udr_sbe_desc_order_cancel_replace_request_fields, 7, NULL, 0},
