@@ -62,7 +62,8 @@ class GrpcServer:
     def __init__(self, service: OrderEntryService, order_entry: OrderEntry) -> None:
         self.service = service
         self.order_entry = order_entry
-        self.server = grpc.aio.server()
+        # grpc sets SO_REUSEPORT by default: a second router would share the port and take calls.
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._health_task: asyncio.Task | None = None

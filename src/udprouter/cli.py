@@ -1,8 +1,9 @@
 """`udprouter serve [--config FILE] [--capture FILE]`: run the router with its engine until a signal.
 
-SIGINT/SIGTERM drain in-flight work (bounded), flush replies, stop the engine and exit 0. uvloop is
-not optional (the default loop drops most of a burst). A configuration problem exits 2 with one
-line naming the key; an engine that cannot start exits 1 with its error.
+SIGINT/SIGTERM/SIGHUP stop reading, drain what was accepted (bounded), flush replies, stop the engine
+and exit 0. uvloop is not optional (the default loop drops most of a burst). A configuration problem
+(a bad key, a port in use, an unusable or locked journal directory) exits 2 with one line naming the
+key; an engine that cannot start exits 1 with its error.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ async def serve(config_path: str | None, capture: str | None) -> int:
     router = Router(config, capture)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: a stop until it means reload
         loop.add_signal_handler(sig, stop.set)
     try:
         await router.start()

@@ -104,6 +104,20 @@ class RouterProcess:
     def log_text(self) -> str:
         return self.log.read_text()
 
+    def restart(self) -> RouterProcess:
+        """Starts the stopped (or killed) router again on the UDP port it had, with the same journal
+        and config: clients re-establish where they were. The previous life's output moves to
+        router.log.<n>, so start() finds the new listening line."""
+        port = self.udp[1]
+        text = re.sub(r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+", rf"\g<1>port = {port}",
+                      self.config.read_text())
+        self.config.write_text(text)
+        lives = len(list(self.work.glob("router.log.*")))
+        self.log.rename(self.work / f"router.log.{lives}")
+        self.start()
+        assert self.udp[1] == port
+        return self
+
 
 @pytest.fixture
 def fast_path() -> bool:

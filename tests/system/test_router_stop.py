@@ -1,0 +1,90 @@
+"""A stop signal in the middle of a burst, then a restart: no sequence number consumed silently.
+
+150 datagrams of 20 orders leave without waiting for answers; SIGTERM, SIGINT or SIGHUP reaches the
+router after the 76th. The router stops reading, drains what it accepted and exits 0; every number
+it accepted has its outcome sent or logged for retransmission, and the datagrams it never read stay
+unanswered in the client, which re-establishes with the restarted router and resends them. Every
+order ends with exactly one acknowledgement (under its own ClOrdID, or under the new one it was
+resent with after a NotApplied), every report arrives once and in server order, and neither life
+of the router logs a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+from conftest import STOP_TIMEOUT_S, RouterProcess
+
+from tests.system.report_checks import assert_exactly_once, drain
+from udprouter._generated.messages import ExecutionReportNew, NotApplied, Side
+from udprouter.client import MAX_ORDERS_PER_DATAGRAM, Client
+
+PRICE = 100_000_000_000
+TICK = 10_000_000
+DATAGRAMS = 150
+SIGNAL_AFTER = 76
+KEEPALIVE_MS = 200  # silence for 0.6 s tells the client the router is gone
+ACK_TIMEOUT_S = 60.0
+EXTRA = "[grpc]\nenabled = true\nport = 0\n[engine]\nshm_name = \"\"\n"
+
+
+def burst_orders() -> list[dict]:
+    """Resting buys below the reference, spread over the three instruments: each one is acked."""
+    return [dict(security_id=1 + i % 3, side=Side.Buy, price=PRICE - (1 + i % 5) * TICK, qty=1 + i % 7)
+            for i in range(DATAGRAMS * MAX_ORDERS_PER_DATAGRAM)]
+
+
+def final_id(client: Client, cl_ord_id: int) -> int:
+    while cl_ord_id in client.out.renamed:  # resent under a new ClOrdID after a NotApplied
+        cl_ord_id = client.out.renamed[cl_ord_id]
+    return cl_ord_id
+
+
+async def settle(client: Client, quiet_s: float = 0.4, limit_s: float = 15.0) -> None:
+    """Until no report arrived for quiet_s and the client is neither re-establishing nor missing any."""
+    deadline = time.monotonic() + limit_s
+    seen = -1
+    while time.monotonic() < deadline:
+        now = client.inbound.queue.qsize()
+        if now == seen and not client.reestablishing and client.inbound.highest <= client.inbound.expected:
+            return
+        seen = now
+        await asyncio.sleep(quiet_s)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+async def test_signal_mid_burst_then_restart_answers_every_order_once(tmp_path, sig):
+    router = RouterProcess(tmp_path, EXTRA).start()
+    client = None
+    try:
+        client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
+        client.window = DATAGRAMS  # a burst: nothing waits for answers
+        orders = burst_orders()
+        split = SIGNAL_AFTER * MAX_ORDERS_PER_DATAGRAM
+        ids = await client.send_orders(orders[:split])
+        router.proc.send_signal(sig)
+        ids += await client.send_orders(orders[split:])
+        assert router.proc.wait(STOP_TIMEOUT_S) == 0, "a stop signal drains and exits 0"
+        first_life = router.log_text()
+        router.restart()
+
+        answers = asyncio.gather(*(client.first_ack(cl) for cl in ids))
+        acks = await asyncio.wait_for(answers, ACK_TIMEOUT_S)
+        assert all(isinstance(a, ExecutionReportNew) for a in acks), {type(a).__name__ for a in acks}
+        await settle(client)
+        reports = drain(client)
+        finals = {final_id(client, cl) for cl in ids}
+        assert len(finals) == len(ids)
+        assert_exactly_once([r for r in reports if not isinstance(r, NotApplied)], finals)
+        after = await client.send_orders(burst_orders()[:1])  # the session goes on with the new router
+        ack = await asyncio.wait_for(client.first_ack(after[0]), ACK_TIMEOUT_S)
+        assert isinstance(ack, ExecutionReportNew)
+        for text in (first_life, router.log_text()):
+            assert "Traceback" not in text, text[-3000:]
+    finally:
+        if client is not None:
+            await client.close()
+        router.stop()
