@@ -1,7 +1,8 @@
 """JournalLock: one router, and its engine, per journal directory.
 
 acquire() first checks the directory named by journal.dir: a missing one is created when its parent
-exists (a mistyped parent path fails instead of starting an empty journal somewhere else); a path
+exists (a mistyped parent path fails instead of starting an empty journal somewhere else; only the
+built-in default, var/journal, is created with its parent); a path
 that is a file, a missing parent or a directory the router cannot write is a ConfigError naming
 journal.dir. It then takes flock(LOCK_EX | LOCK_NB) on <dir>/LOCK and writes the holder's pid there
 (and, once spawned, its engine's). The lock belongs to the open file, which the engine inherits
@@ -37,9 +38,10 @@ class JournalLock:
         self._router_pid = os.getpid()
 
     @classmethod
-    def acquire(cls, directory: str | os.PathLike[str], wait_s: float = PREDECESSOR_EXIT_S) -> JournalLock:
+    def acquire(cls, directory: str | os.PathLike[str], wait_s: float = PREDECESSOR_EXIT_S, *,
+                create_parents: bool = False) -> JournalLock:
         path = Path(directory)
-        ensure_directory(path)
+        ensure_directory(path, create_parents)
         try:
             fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
@@ -73,16 +75,17 @@ class JournalLock:
             os.pwrite(self.fd, text.encode(), 0)
 
 
-def ensure_directory(path: Path) -> None:
-    """journal.dir exists (created if only its last component is missing), is a directory, writable."""
+def ensure_directory(path: Path, create_parents: bool = False) -> None:
+    """journal.dir exists (created if only its last component is missing, or with its parents if
+    create_parents), is a directory, and can be written."""
     if path.exists() and not path.is_dir():
         raise ConfigError(f"journal.dir: {path} is not a directory")
     if not path.exists():
         parent = path.absolute().parent
-        if not parent.is_dir():
+        if not parent.is_dir() and not create_parents:
             raise ConfigError(f"journal.dir: {path} does not exist and neither does its parent {parent}")
         try:
-            path.mkdir()
+            path.mkdir(parents=create_parents)
         except FileExistsError:
             pass
         except OSError as exc:

@@ -18,7 +18,7 @@ import time
 
 from udprouter.auth import Authenticator
 from udprouter.codec import decode_datagram
-from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
+from udprouter.config import JournalConfig, RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.dispatcher import Dispatcher
 from udprouter.engine_supervisor import EngineSupervisor
 from udprouter.errors import ConfigError
@@ -59,7 +59,9 @@ class Router:
     def __init__(self, config: RouterConfig, capture_path: str | None = None) -> None:
         self.config = config
         self.binary = resolve_engine_binary(config)
-        self.lock = JournalLock.acquire(config.journal.dir)  # first: nothing touches a journal in use
+        # First: nothing touches a journal in use. The built-in default (var/journal) is ours to create.
+        journal = config.journal.dir
+        self.lock = JournalLock.acquire(journal, create_parents=journal == JournalConfig().dir)
         try:
             self.store = SessionStore(config.journal.dir)
         except BaseException:
