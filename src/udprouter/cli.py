@@ -1,7 +1,8 @@
 """`udprouter serve [--config FILE] [--capture FILE]`: run the router with its engine until a signal.
 
 SIGINT/SIGTERM/SIGHUP stop reading, drain what was accepted (bounded), flush replies, stop the engine
-and exit 0. uvloop is not optional (the default loop drops most of a burst). A configuration problem
+and exit 0 (1 if the engine did not take everything in time: the ring segment is kept for the next
+start). uvloop is not optional (the default loop drops most of a burst). A configuration problem
 (a bad key, a port in use, an unusable or locked journal directory) exits 2 with one line naming the
 key; an engine that cannot start exits 1 with its error.
 """
@@ -55,9 +56,10 @@ async def serve(config_path: str | None, capture: str | None) -> int:
         print(f"udprouter listening udp={host}:{port} grpc={grpc_port} metrics={router.metrics_port} "
               f"engine_pid={router.supervisor.proc.pid}", flush=True)
         await stop.wait()
-    finally:
+    except BaseException:
         await router.stop()
-    return 0
+        raise
+    return 0 if await router.stop() else 1
 
 
 def main(argv: list[str] | None = None) -> int:

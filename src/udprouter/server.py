@@ -264,11 +264,12 @@ class Router:
         self.events_drained_by_timer += self._on_engine_events()
         self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
-    async def stop(self) -> None:
+    async def stop(self) -> bool:
         """Stops reading first (the UDP reader goes, gRPC refuses new calls and finishes those in
         flight), then drains: the last batch is offered and every accepted command's events are
         routed, logged and sent (bounded by DRAIN_TIMEOUT_S); then the engine stops and everything
-        is released. Safe after a start that failed half-way."""
+        is released. Safe after a start that failed half-way. Returns False if the drain did not
+        finish (the segment, with what the engine never took, is kept for the next start)."""
         self._stop_reading()
         if self.grpc is not None:
             await self.grpc.stop()
@@ -296,6 +297,7 @@ class Router:
             self.capture.close()
         self.store.close()
         self.lock.release()
+        return drained
 
     def _stop_reading(self) -> None:
         """Nothing more is accepted: what clients send from now on stays unread, unanswered, and is

@@ -119,6 +119,17 @@ class RouterProcess:
         return self
 
 
+def kill_engine_of(pid: int, journal: Path) -> None:
+    """SIGKILL pid if it is still the engine serving journal (a test that froze an engine and failed
+    before a router stopped it; a reused pid is left alone)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if args[0].endswith(b"udprouter-engine") and str(journal.resolve()).encode() in args:
+        os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def fast_path() -> bool:
     """[udp] fast_path for the routers a test starts; router test modules parametrize it over both."""

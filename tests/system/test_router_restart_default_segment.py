@@ -17,7 +17,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import RouterProcess
+from conftest import RouterProcess, kill_engine_of
 
 from tests.system.report_checks import assert_exactly_once, drain, metric
 from udprouter._generated.messages import ExecutionReportNew, Side
@@ -91,8 +91,7 @@ async def test_killed_router_on_the_default_segment_reattaches_and_answers_the_r
         if client is not None:
             await client.close()
         status = router.stop()
-        if old_engine and alive(old_engine):  # the test failed with the engine still frozen
-            os.kill(old_engine, signal.SIGKILL)
+        kill_engine_of(old_engine, router.journal)  # if the test failed with the engine still frozen
     assert status == 0
     assert not segment_of(router.journal).exists(), "a clean stop removes the segment"
     assert not Path(f"/dev/shm/udprouter-{old_router}").exists(), "no segment named after a dead router"

@@ -1,4 +1,5 @@
 """A stop signal in the middle of a burst, then a restart: no sequence number consumed silently.
+And a stop whose engine does not take the orders in time keeps them in the ring for the next start.
 
 150 datagrams of 20 orders leave without waiting for answers; SIGTERM, SIGINT or SIGHUP reaches the
 router after the 76th. The router stops reading, drains what it accepted and exits 0; every number
@@ -12,13 +13,16 @@ of the router logs a traceback.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
-from conftest import STOP_TIMEOUT_S, RouterProcess
+from conftest import STOP_TIMEOUT_S, RouterProcess, kill_engine_of
 
-from tests.system.report_checks import assert_exactly_once, drain
+from tests.system.report_checks import assert_exactly_once, drain, metric
 from udprouter._generated.messages import ExecutionReportNew, NotApplied, Side
 from udprouter.client import MAX_ORDERS_PER_DATAGRAM, Client
 
@@ -88,3 +92,37 @@ async def test_signal_mid_burst_then_restart_answers_every_order_once(tmp_path, 
         if client is not None:
             await client.close()
         router.stop()
+
+
+async def test_stop_with_a_frozen_engine_exits_1_and_the_next_start_answers_from_the_kept_ring(tmp_path):
+    router = RouterProcess(tmp_path).start()
+    segment = Path("/dev/shm") / re.search(r'shm_name = "([^"]+)"', router.config.read_text()).group(1)
+    client, engine = None, router.engine_pid
+    try:
+        client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
+        orders = burst_orders()
+        first = await client.send_orders(orders[:40])
+        await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in first)), ACK_TIMEOUT_S)
+        os.kill(engine, signal.SIGSTOP)
+        stuck = await client.send_orders(orders[40:80])
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while metric(router, "udprouter_commands_published_total") < 80:
+            assert time.monotonic() < deadline, "the router offered the orders to the ring"
+            await asyncio.sleep(0.02)
+        router.proc.send_signal(signal.SIGTERM)
+        assert router.proc.wait(ACK_TIMEOUT_S) == 1, "a drain that did not finish is not a clean exit"
+        assert "kept for the next start" in router.log_text()
+        assert segment.exists()
+
+        router.restart()
+        acks = await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in stuck)), ACK_TIMEOUT_S)
+        assert all(isinstance(a, ExecutionReportNew) for a in acks)
+        await settle(client)
+        assert_exactly_once(drain(client), set(first + stuck))
+    finally:
+        if client is not None:
+            await client.close()
+        status = router.stop()
+        kill_engine_of(engine, router.journal)
+    assert status == 0
+    assert not segment.exists()
