@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from udprouter.config import RouterConfig, instruments_of
-from udprouter.errors import EngineError
-from udprouter.journal_lock import PREDECESSOR_EXIT_S, JournalLock, is_engine_of
+from udprouter.errors import ConfigError, EngineError
+from udprouter.journal_lock import PREDECESSOR_EXIT_S, JournalLock, engine_journal, is_engine_of
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import ENGINE_READY
 from udprouter.supervised_ring import SupervisedRing
@@ -100,6 +100,10 @@ class EngineSupervisor:
         if ring is None:
             return None
         pid = ring.engine_pid
+        if pid > 0 and is_engine_of(pid, self.shm_name.encode()) and engine_journal(pid) != self.journal_dir:
+            ring.close()  # a live engine of another journal: a shared engine.shm_name, never ours to stop
+            raise ConfigError(f"engine.shm_name: segment {self.shm_name} is in use by engine pid {pid} of "
+                              f"journal {engine_journal(pid)}")
         deadline = time.monotonic() + PREDECESSOR_EXIT_S
         while pid > 0 and is_engine_of(pid, self.shm_name.encode()):
             if time.monotonic() > deadline:

@@ -162,3 +162,15 @@ def is_engine_of(pid: int, marker: bytes) -> bool:
         return False
     engine = b"udprouter-engine"
     return is_process_of(pid, engine) and args[0].endswith(engine) and marker in args
+
+
+def engine_journal(pid: int) -> Path | None:
+    """The journal directory a running engine serves (its --journal, resolved from its cwd)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+    if "--journal" not in args[:-1]:
+        return None
+    return (Path(cwd) / args[args.index("--journal") + 1]).resolve()

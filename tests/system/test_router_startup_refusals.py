@@ -1,11 +1,13 @@
 """What the router refuses to start on, each with one line and exit status 2 (no traceback):
-a journal directory another router holds (the line names its pid), a UDP, gRPC or metrics port
+a journal directory another router holds (the line names its pid), a ring segment (engine.shm_name)
+another router's engine serves, a UDP, gRPC or metrics port
 already in use (no silent sharing), and a journal directory that is a file, has no parent, or
 cannot be written. A missing journal directory whose parent exists is created."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -53,6 +55,19 @@ async def test_second_router_on_the_same_journal_is_refused_naming_the_holder(tm
         line = refused(tmp_path / "second", journal=first.journal)
         assert line == f"udprouter: journal.dir: {first.journal} is in use by udprouter pid {first.proc.pid}"
         assert f"udprouter pid {first.proc.pid}" in (first.journal / "LOCK").read_text()
+        await assert_serving(first)
+    finally:
+        first.stop()
+
+
+async def test_second_router_naming_the_same_segment_is_refused_and_the_first_engine_spared(tmp_path):
+    (tmp_path / "first").mkdir()
+    first = RouterProcess(tmp_path / "first").start()
+    try:
+        shm_name = re.search(r'shm_name = "([^"]+)"', first.config.read_text()).group(1)
+        line = refused(tmp_path / "second", f'[engine]\nshm_name = "{shm_name}"\n')
+        assert line.startswith(f"udprouter: engine.shm_name: segment {shm_name} is in use by engine pid "
+                               f"{first.engine_pid}")
         await assert_serving(first)
     finally:
         first.stop()
