@@ -32,7 +32,8 @@ DATAGRAMS = 150
 SIGNAL_AFTER = 76
 KEEPALIVE_MS = 200  # silence for 0.6 s tells the client the router is gone
 ACK_TIMEOUT_S = 60.0
-EXTRA = "[grpc]\nenabled = true\nport = 0\n[engine]\nshm_name = \"\"\n"
+# As the defaults are (gRPC on, the segment named after the journal), on ephemeral ports.
+DEFAULT_STYLE = "[grpc]\nenabled = true\nport = 0\n[engine]\nshm_name = \"\"\n"
 
 
 def burst_orders() -> list[dict]:
@@ -59,9 +60,12 @@ async def settle(client: Client, quiet_s: float = 0.4, limit_s: float = 15.0) ->
         await asyncio.sleep(quiet_s)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
-async def test_signal_mid_burst_then_restart_answers_every_order_once(tmp_path, sig):
-    router = RouterProcess(tmp_path, EXTRA).start()
+@pytest.mark.parametrize(("sig", "fast_path"), [
+    pytest.param(signal.SIGTERM, True, id="SIGTERM"), pytest.param(signal.SIGINT, True, id="SIGINT"),
+    pytest.param(signal.SIGHUP, True, id="SIGHUP"),
+    pytest.param(signal.SIGTERM, False, id="SIGTERM-asyncio-endpoint")])
+async def test_signal_mid_burst_then_restart_answers_every_order_once(tmp_path, sig, fast_path):
+    router = RouterProcess(tmp_path, DEFAULT_STYLE + f"[udp]\nfast_path = {str(fast_path).lower()}\n").start()
     client = None
     try:
         client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
