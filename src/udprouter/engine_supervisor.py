@@ -63,6 +63,7 @@ class EngineSupervisor:
         args = [str(self.binary), "--shm", self.shm_name,
                 "--inbound-eventfd", str(ring.inbound_eventfd),
                 "--outbound-eventfd", str(ring.outbound_eventfd),
+                *(["--lock-fd", str(self.lock.fd)] if self.lock is not None else []),
                 "--journal", str(self.journal_dir), "--durability", cfg.journal.durability]
         for inst in instruments_of(cfg).values():
             args += ["--instrument", inst.engine_arg()]

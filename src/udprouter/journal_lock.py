@@ -6,7 +6,8 @@ built-in default, var/journal, is created with its parent); a path
 that is a file, a missing parent or a directory the router cannot write is a ConfigError naming
 journal.dir. It then takes flock(LOCK_EX | LOCK_NB) on <dir>/LOCK and writes the holder's pid there
 (and, once spawned, its engine's). The lock belongs to the open file, which the engine inherits
-(pass_fds), so it is held while either process lives: a router that died holds it through its
+(pass_fds, --lock-fd; engine/include/udprouter/engine/journal_lock.h), so it is held while either
+process lives: a router that died holds it through its
 engine until that engine has exited (it gets SIGTERM when its parent dies).
 
 A second router finds the lock held. If the recorded router is alive it refuses with one line

@@ -1,5 +1,6 @@
 """What the router refuses to start on, each with one line and exit status 2 (no traceback):
-a journal directory another router holds (the line names its pid), a ring segment (engine.shm_name)
+a journal directory another router holds (the line names its pid; an engine started by hand on it
+exits 2 too), a ring segment (engine.shm_name)
 another router's engine serves, a UDP, gRPC or metrics port
 already in use (no silent sharing), and a journal directory that is a file, has no parent, or
 cannot be written. A missing journal directory whose parent exists is created."""
@@ -71,6 +72,23 @@ async def test_second_router_naming_the_same_segment_is_refused_and_the_first_en
         await assert_serving(first)
     finally:
         first.stop()
+
+
+async def test_engine_started_by_hand_on_a_routers_journal_exits_2(tmp_path):
+    (tmp_path / "first").mkdir()
+    router = RouterProcess(tmp_path / "first").start()
+    try:
+        args = [str(engine_binary()), "--shm", "udprouter-never-attached", "--inbound-eventfd", "0",
+                "--outbound-eventfd", "1", "--journal", str(router.journal), "--durability", "os",
+                "--instrument", "1:10000000:90000000000:110000000000:1000", "--max-orders", "10",
+                "--max-sessions", "10"]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+        assert result.returncode == 2
+        assert result.stderr == (f"udprouter-engine: journal directory {router.journal} is in use "
+                                 f"({router.journal}/LOCK is locked)\n")
+        await assert_serving(router)
+    finally:
+        router.stop()
 
 
 def test_udp_port_in_use_is_refused(tmp_path):
