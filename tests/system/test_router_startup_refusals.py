@@ -49,46 +49,44 @@ async def assert_serving(router: RouterProcess) -> None:
         await client.close()
 
 
-async def test_second_router_on_the_same_journal_is_refused_naming_the_holder(tmp_path):
+@pytest.fixture
+def first_router(tmp_path):
+    """A router serving from tmp_path/first (gRPC on), stopped afterwards: the one whose journal,
+    segment or port a refused start names, and which must go on serving."""
     (tmp_path / "first").mkdir()
-    first = RouterProcess(tmp_path / "first").start()
-    try:
-        line = refused(tmp_path / "second", journal=first.journal)
-        assert line == f"udprouter: journal.dir: {first.journal} is in use by udprouter pid {first.proc.pid}"
-        assert f"udprouter pid {first.proc.pid}" in (first.journal / "LOCK").read_text()
-        await assert_serving(first)
-    finally:
-        first.stop()
+    router = RouterProcess(tmp_path / "first", GRPC_ON)
+    yield router.start()
+    router.stop()
 
 
-async def test_second_router_naming_the_same_segment_is_refused_and_the_first_engine_spared(tmp_path):
-    (tmp_path / "first").mkdir()
-    first = RouterProcess(tmp_path / "first").start()
-    try:
-        shm_name = re.search(r'shm_name = "([^"]+)"', first.config.read_text()).group(1)
-        line = refused(tmp_path / "second", f'[engine]\nshm_name = "{shm_name}"\n')
-        assert line.startswith(f"udprouter: engine.shm_name: segment {shm_name} is in use by engine pid "
-                               f"{first.engine_pid}")
-        await assert_serving(first)
-    finally:
-        first.stop()
+async def test_second_router_on_the_same_journal_is_refused_naming_the_holder(tmp_path, first_router):
+    first = first_router
+    line = refused(tmp_path / "second", journal=first.journal)
+    assert line == f"udprouter: journal.dir: {first.journal} is in use by udprouter pid {first.proc.pid}"
+    assert f"udprouter pid {first.proc.pid}" in (first.journal / "LOCK").read_text()
+    await assert_serving(first)
 
 
-async def test_engine_started_by_hand_on_a_routers_journal_exits_2(tmp_path):
-    (tmp_path / "first").mkdir()
-    router = RouterProcess(tmp_path / "first").start()
-    try:
-        args = [str(engine_binary()), "--shm", "udprouter-never-attached", "--inbound-eventfd", "0",
-                "--outbound-eventfd", "1", "--journal", str(router.journal), "--durability", "os",
-                "--instrument", "1:10000000:90000000000:110000000000:1000", "--max-orders", "10",
-                "--max-sessions", "10"]
-        result = subprocess.run(args, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
-        assert result.returncode == 2
-        assert result.stderr == (f"udprouter-engine: journal directory {router.journal} is in use "
-                                 f"({router.journal}/LOCK is locked)\n")
-        await assert_serving(router)
-    finally:
-        router.stop()
+async def test_second_router_naming_the_same_segment_is_refused_and_the_first_engine_spared(
+        tmp_path, first_router):
+    shm_name = re.search(r'shm_name = "([^"]+)"', first_router.config.read_text()).group(1)
+    line = refused(tmp_path / "second", f'[engine]\nshm_name = "{shm_name}"\n')
+    assert line.startswith(f"udprouter: engine.shm_name: segment {shm_name} is in use by engine pid "
+                           f"{first_router.engine_pid}")
+    await assert_serving(first_router)
+
+
+async def test_engine_started_by_hand_on_a_routers_journal_exits_2(first_router):
+    journal = first_router.journal
+    args = [str(engine_binary()), "--shm", "udprouter-never-attached", "--inbound-eventfd", "0",
+            "--outbound-eventfd", "1", "--journal", str(journal), "--durability", "os",
+            "--instrument", "1:10000000:90000000000:110000000000:1000", "--max-orders", "10",
+            "--max-sessions", "10"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 2
+    reason = f"journal directory {journal} is in use ({journal}/LOCK is locked)"
+    assert result.stderr == f"udprouter-engine: {reason}\n"
+    await assert_serving(first_router)
 
 
 def test_udp_port_in_use_is_refused(tmp_path):
@@ -108,16 +106,11 @@ def test_metrics_port_in_use_is_refused(tmp_path):
     assert line.startswith("udprouter: metrics.port: cannot listen on") and str(port) in line
 
 
-async def test_grpc_port_of_another_router_is_refused_not_shared(tmp_path):
-    (tmp_path / "first").mkdir()
-    first = RouterProcess(tmp_path / "first", GRPC_ON).start()
-    try:
-        grpc_port = int(first.log_text().split("grpc=")[1].split()[0])
-        line = refused(tmp_path / "second", f"[grpc]\nenabled = true\nport = {grpc_port}\n")
-        assert line.startswith("udprouter: grpc.port: cannot listen on") and str(grpc_port) in line
-        await assert_serving(first)
-    finally:
-        first.stop()
+async def test_grpc_port_of_another_router_is_refused_not_shared(tmp_path, first_router):
+    grpc_port = int(first_router.log_text().split("grpc=")[1].split()[0])
+    line = refused(tmp_path / "second", f"[grpc]\nenabled = true\nport = {grpc_port}\n")
+    assert line.startswith("udprouter: grpc.port: cannot listen on") and str(grpc_port) in line
+    await assert_serving(first_router)
 
 
 def test_journal_dir_that_is_a_file_is_refused(tmp_path):
