@@ -7,11 +7,11 @@ udprouter-<first 16 hex digits of the SHA-256 of the directory's real path>), so
 on the same journal reattaches it when its header matches this build (commands not yet journaled
 stay queued for the new engine), after the old engine has exited (it gets SIGTERM through
 PR_SET_PDEATHSIG when the router dies; the journal lock, which the engine inherits, makes the new
-router wait for it). The engine runs in a session (process group) of its own, so a terminal's Ctrl-C reaches
-only the router, which drains before it stops the engine. The command line is the contract's.
-READY is awaited (bounded) as the line ``READY next_command_seq=<n>`` on stdout plus engine_state
-READY in the header; an early exit or a timeout raises EngineError with the tail
-of the engine's stderr (kept in <journal dir>/engine.log).
+router wait for it). The engine runs in a session (process group) of its own, so a terminal's
+Ctrl-C reaches only the router, which drains before it stops the engine. The command line is the
+contract's. READY is awaited (bounded) as the line ``READY next_command_seq=<n>`` on stdout plus
+engine_state READY in the header; an early exit or a timeout raises EngineError with the tail of
+the engine's stderr (kept in <journal dir>/engine.log).
 """
 
 from __future__ import annotations
