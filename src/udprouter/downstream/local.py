@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,12 +127,13 @@ def postgres_bin(name: str) -> str:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL cluster in `work` on a loopback port, trust authentication, database
-    `udprouter`. initdb refuses root, so as root the cluster runs as the `postgres` user."""
+    """A throwaway PostgreSQL cluster on a loopback port, trust authentication, database `udprouter`,
+    in a temp dir of its own that stop() removes. initdb refuses root, so as root the cluster runs as
+    the `postgres` user (and the dir is made under the system temp dir, which that user can reach)."""
 
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.data = work / "pgdata"
+    def __init__(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="udprouter-pg-"))
+        self.data = self.work / "pgdata"
         self.port = 0
         self.started = False
 
@@ -146,7 +148,6 @@ class PostgresServer:
             raise RuntimeError(f"{args[0]} failed: {result.stdout[-1000:]}{result.stderr[-1000:]}")
 
     def start(self) -> PostgresServer:
-        self.work.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.work, owner.pw_uid, owner.pw_gid)
@@ -166,6 +167,9 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/udprouter"
 
     def stop(self) -> None:
-        if self.started:
-            self.started = False
-            self._run([postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        try:
+            if self.started:
+                self.started = False
+                self._run([postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
