@@ -1,7 +1,7 @@
 """udprouter-publish: the engine's events, from its journal, to a JetStream stream, exactly once.
 
     udprouter-publish --config router.toml --nats nats://127.0.0.1:4222[,nats://...] [--replicas 3]
-                      [--stream UDPROUTER_EXEC] [--engine-id 1] [--window 256]
+                      [--stream UDPROUTER_EXEC] [--engine-id 1] [--window 1024] [--nice 10]
 
 Off the order path: events come from `udprouter-events --follow` (a read-only replay of the
 engine's journal), so the router and the engine never wait for the publisher or the broker.
@@ -24,6 +24,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -161,7 +162,7 @@ class Publisher:
                     whole = len(buffer) - len(buffer) % FRAME.size
                     for offset in range(0, whole, FRAME.size):
                         msg = encode(self.engine_id, buffer[offset:offset + FRAME.size])
-                        pending.append((msg, self.send(js, msg)))
+                        pending.append((msg, await self.send(js, msg)))
                         while len(pending) >= self.window:
                             await self.settle(js, pending)
                     buffer = buffer[whole:]
@@ -172,8 +173,11 @@ class Publisher:
             for _, future in pending:
                 future.cancel()
 
-    def send(self, js, msg: Outgoing) -> asyncio.Future:
-        return asyncio.ensure_future(js.publish(msg.subject, msg.payload, headers=msg.headers))
+    @staticmethod
+    async def send(js, msg: Outgoing) -> asyncio.Future:
+        """Publishes without waiting: the acknowledgement resolves the future (one reply
+        subscription for all of them, not a request per message)."""
+        return await js.publish_async(msg.subject, msg.payload, headers=msg.headers)
 
     async def settle(self, js, pending) -> None:
         """Waits for the oldest acknowledgement; on failure sends every unacknowledged message again."""
@@ -181,7 +185,8 @@ class Publisher:
         while True:
             msg, future = pending[0]
             try:
-                await future
+                # The future alone never times out (a node gone takes its acknowledgements with it).
+                await asyncio.wait_for(asyncio.shield(future), ACK_TIMEOUT_S)
                 pending.popleft()
                 self.published += 1
                 self.last = msg.event_id
@@ -195,7 +200,7 @@ class Publisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_BACKOFF_S[1])
                 for i, (queued, _) in enumerate(pending):
-                    pending[i] = (queued, self.send(js, queued))
+                    pending[i] = (queued, await self.send(js, queued))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -205,8 +210,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stream", default=STREAM)
     p.add_argument("--replicas", type=int, default=1, help="replicas when the stream is created")
     p.add_argument("--engine-id", type=int, default=1, help="this engine's identity in the stream")
-    p.add_argument("--window", type=int, default=256, help="unacknowledged publishes in flight")
+    p.add_argument("--window", type=int, default=1024, help="unacknowledged publishes in flight")
     p.add_argument("--journal", help="the engine's journal directory (default: the config's journal.dir)")
+    p.add_argument("--nice", type=int, default=10,
+                   help="CPU niceness of the publisher and its replay (order path first on a shared host)")
     return p.parse_args(argv)
 
 
@@ -226,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"udprouter-publish: {exc}", file=sys.stderr)
         return 2
+    if args.nice:
+        os.nice(args.nice)  # udprouter-events inherits it
 
     async def run() -> int:
         publisher = Publisher(config, servers, args.stream, args.engine_id, args.replicas, args.window,
