@@ -112,7 +112,9 @@ def publisher(config: Path, urls: str, log: Path, *extra: str) -> subprocess.Pop
 
 def router_runs(router, work: Path, prepared, config: Path, journal: Path) -> dict:
     """Alternating on/off max-rate runs; the 'on' ones measure the publisher's lag at the load's end."""
-    nats_server = NatsServer(work, "live").start()
+    # Broker and publisher niced, as a host that also serves orders would run them (the broker is
+    # normally on other machines).
+    nats_server = NatsServer(work, "live", nice=10).start()
     pub = publisher(config, nats_server.url, work / "live.log")
     counter = StreamCounter(nats_server.url)
     on, off, behind, drains, durations, produced = [], [], [], [], [], []
@@ -148,7 +150,7 @@ def router_runs(router, work: Path, prepared, config: Path, journal: Path) -> di
 
 
 def catch_up(config: Path, urls: str, total: int, log: Path, *extra: str) -> float:
-    pub = publisher(config, urls, log, *extra)
+    pub = publisher(config, urls, log, "--nice", "0", *extra)  # nothing else runs: full speed
     try:
         first, last = StreamCounter(urls).wait_for(total)
     finally:

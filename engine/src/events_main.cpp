@@ -44,7 +44,7 @@ namespace {
 struct EventFrame {
     udr_event event;
     uint32_t event_index;
-    uint32_t account;       // account of the event's session (0: not known since the base snapshot)
+    uint32_t account;       // account of the event's session (from its commands and resting orders)
     uint64_t recv_time_ns;  // router receive time of the command that produced the event
 };
 static_assert(sizeof(EventFrame) == 80);
@@ -88,7 +88,13 @@ public:
             if (*it > wanted || segments.empty() || segments.front() > *it + 1) continue;
             uint64_t seq = 0;
             auto reader = [this](std::FILE *file) { return engine_->read_snapshot(file); };
-            if (read_snapshot_file(snapshot_path(dir_, *it), seq, reader) == JournalStatus::Ok) return true;
+            if (read_snapshot_file(snapshot_path(dir_, *it), seq, reader) == JournalStatus::Ok) {
+                // Resting orders' sessions may send nothing after the base: learn their accounts here.
+                engine_->for_each_live_order([this](const Order &order) {
+                    if (order.session_id < accounts_.size()) accounts_[order.session_id] = order.account;
+                });
+                return true;
+            }
         }
         if (segments.empty() || segments.front() <= 1) return true; // from the journal's start
         error = "events from command " + std::to_string(args_.from_command) +

@@ -108,6 +108,15 @@ class PublisherProcess:
                 env=env, stdin=subprocess.DEVNULL)
         return self
 
+    def wait_publishing(self) -> PublisherProcess:
+        """Until it has found its place in the stream and holds the journal (its PUBLISHING line)."""
+        deadline = time.monotonic() + DEADLINE_S
+        while "PUBLISHING" not in self.log.read_text():
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "the publisher did not start"
+            time.sleep(0.05)
+        return self
+
     def stop(self, sig=None) -> None:
         if sig is None:
             stop_pid(self.proc)

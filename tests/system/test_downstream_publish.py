@@ -155,3 +155,29 @@ async def stream_leader(urls: str) -> str:
         raise AssertionError("the R3 stream has no leader")
     finally:
         await nc.close()
+
+
+async def test_snapshots_and_new_segments_with_publishers_killed(start_router, nats_server, publishers):
+    """The engine snapshots every 40 commands (a new journal segment each time, old ones pruned):
+    the replay follows from segment to segment, the publisher's hold keeps what it still needs
+    while it is dead, and a publisher started after a kill resumes from a snapshot base, accounts of
+    resting orders included (a later trade names the resting side's account even when that session
+    sent nothing since the snapshot)."""
+    router = start_router("[journal]\nsnapshot_every = 40\n")
+    pubs = [publishers(router, nats_server.url).wait_publishing()]
+    stored = [0]
+
+    async def kill_publisher(r: int) -> None:
+        if r in (10, 21):
+            stored.append(await wait_for_stream_count(nats_server.url, stored[-1] + 1))
+            pubs[-1].stop(signal.SIGKILL)
+            pubs.append(publishers(router, nats_server.url))
+
+    reports = await seeded_flow(router, SEED + 4, ROUNDS, kill_publisher)
+    assert len(list(router.journal.glob("snapshot-*.bin"))) >= 1
+    segments = sorted(int(p.stem.split("-")[1]) for p in router.journal.glob("journal-*.log"))
+    assert segments[0] > 1, "retention removed the oldest segments (once the publisher had them)"
+    total = sum(len(r) for r in reports.values())
+    assert await wait_for_stream_count(nats_server.url, total) == total, pubs[-1].log.read_text()[-2000:]
+    await asyncio.sleep(0.5)
+    assert_stream_exact(await read_stream(nats_server.url), reports)

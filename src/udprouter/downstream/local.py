@@ -54,8 +54,8 @@ class NatsServer:
     """One nats-server with JetStream; in a cluster when cluster_port and routes are given."""
 
     def __init__(self, work: Path, name: str = "n1", *, cluster: str | None = None, cluster_port: int = 0,
-                 routes: list[int] = ()) -> None:
-        self.work, self.name = work / name, name
+                 routes: list[int] = (), nice: int = 0) -> None:
+        self.work, self.name, self.nice = work / name, name, nice
         self.cluster, self.cluster_port, self.routes = cluster, cluster_port, list(routes)
         self.proc: subprocess.Popen | None = None
         self.url = ""
@@ -64,7 +64,8 @@ class NatsServer:
         self.work.mkdir(parents=True, exist_ok=True)
         for old in self.work.glob("*.ports"):
             old.unlink()
-        args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "-1", "-n", self.name,
+        args = ["nice", "-n", str(self.nice)] if self.nice else []
+        args += [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "-1", "-n", self.name,
                 "--sd", str(self.work / "store"), "--ports_file_dir", str(self.work)]
         if self.cluster:
             routes = ",".join(f"nats://127.0.0.1:{p}" for p in self.routes if p != self.cluster_port)

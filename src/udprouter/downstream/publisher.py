@@ -11,6 +11,10 @@ Exactly once, in order:
   last message to the first with our Udr-Engine header) is where the replay resumes, so a crash of
   the publisher, the router or the engine costs neither a gap nor a duplicate: the replay is the
   same events with the same identities.
+- The engine keeps the journal the publisher still needs: the publisher writes
+  <journal>/downstream.hold (the command_seq through which every event is stored, rewritten
+  atomically at most every HOLD_EVERY_S) and the engine's retention keeps a snapshot at or below it
+  (journal_store.h). It is the only file the publisher writes there.
 - Publishes are pipelined (up to --window unacknowledged) on one connection, which the stream
   stores in order. When an acknowledgement fails (a node or the leader gone), every unacknowledged
   message is sent again in order, with its Nats-Msg-Id = (engine id, command_seq, event_index):
@@ -54,6 +58,8 @@ log = logging.getLogger("udprouter.publish")
 DUPLICATE_WINDOW_S = 600.0
 ACK_TIMEOUT_S = 5.0
 RETRY_BACKOFF_S = (0.05, 1.0)  # first and longest wait before sending unacknowledged messages again
+HOLD_EVERY_S = 0.25
+HOLD_NAME = "downstream.hold"  # engine/include/udprouter/engine/journal_store.h kDownstreamHoldName
 SCAN_LIMIT = 100_000  # messages of other engines looked at before giving up on finding our last one
 
 
@@ -100,6 +106,16 @@ class Publisher:
         self.published = 0  # acknowledged (stored or duplicate) by this process
         self.last: EventId | None = None
         self.stopping = asyncio.Event()
+        self.held_at = 0.0
+
+    def hold(self) -> None:
+        """Tells the engine's retention what the publisher still needs (the next command's base)."""
+        through = self.last.command_seq - 1 if self.last else 0
+        self.journal.mkdir(parents=True, exist_ok=True)  # the publisher may start before the engine
+        tmp = self.journal / (HOLD_NAME + ".tmp")
+        tmp.write_text(f"{through}\n")
+        os.replace(tmp, self.journal / HOLD_NAME)
+        self.held_at = time.monotonic()
 
     async def run(self) -> int:
         nc = await connect(self.servers)
@@ -107,6 +123,7 @@ class Publisher:
             js = nc.jetstream(timeout=ACK_TIMEOUT_S)
             await self.retry(lambda: ensure_stream(js, self.stream, self.replicas))
             self.last = await self.retry(lambda: last_published(js, self.stream, self.engine_id))
+            self.hold()
             args = events_command(self.config, self.journal, self.last, follow=True)
             proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
             print(f"PUBLISHING stream={self.stream} engine={self.engine_id} after="
@@ -190,6 +207,8 @@ class Publisher:
                 pending.popleft()
                 self.published += 1
                 self.last = msg.event_id
+                if time.monotonic() - self.held_at > HOLD_EVERY_S:
+                    self.hold()
                 return
             except (TimeoutError, nats.errors.Error, nats.js.errors.Error) as exc:
                 log.warning("publish of %s failed (%s): sending %d unacknowledged again in %.2f s",
