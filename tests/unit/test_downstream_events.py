@@ -41,3 +41,17 @@ def test_a_rejected_order_takes_its_command_seq_as_order_id():
     frame = FRAME.pack(50, 77, 0, 0, 99_000_000_000, 4, 1, 3, 0, 0, 5, 2, 11, 1, 0, 1, 0)
     row = order_row(decode(encode(1, frame).payload))
     assert row[1] == 50 and row[11] == "rejected"
+
+
+def test_bad_options_exit_2_with_one_line_naming_them(capsys, tmp_path):
+    from udprouter.downstream import publisher, store
+
+    assert publisher.main(["--window", "0"]) == 2
+    assert capsys.readouterr().err == "udprouter-publish: --window: expected >= 1, got 0\n"
+    bad_config = tmp_path / "router.toml"
+    bad_config.write_text('[journal]\ndurability = "sometimes"\n')
+    assert publisher.main(["--config", str(bad_config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "durability" in err
+    assert store.main(["--nats", " , ", "--dsn", "postgresql://x"]) == 2
+    assert capsys.readouterr().err == "udprouter-store: --nats: expected at least one server URL\n"

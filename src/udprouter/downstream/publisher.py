@@ -63,9 +63,21 @@ HOLD_NAME = "downstream.hold"  # engine/include/udprouter/engine/journal_store.h
 SCAN_LIMIT = 100_000  # messages of other engines looked at before giving up on finding our last one
 
 
+def server_urls(text: str) -> list[str]:
+    """--nats: comma-separated server URLs (ConfigError when there is none)."""
+    servers = [s.strip() for s in text.split(",") if s.strip()]
+    if not servers:
+        raise ConfigError("--nats: expected at least one server URL")
+    return servers
+
+
 async def connect(servers: list[str]) -> nats.NATS:
+    """A connection that keeps trying every server (a node may be down), saying so in the log."""
+    async def error(exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
     return await nats.connect(servers=servers, connect_timeout=2, reconnect_time_wait=0.2,
-                              max_reconnect_attempts=-1, allow_reconnect=True)
+                              max_reconnect_attempts=-1, allow_reconnect=True, error_cb=error)
 
 
 async def ensure_stream(js, name: str, replicas: int) -> None:
@@ -246,9 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             if value < low:
                 raise ConfigError(f"{name}: expected >= {low}, got {value}")
         journal = Path(args.journal or config.journal.dir)
-        servers = [s.strip() for s in args.nats.split(",") if s.strip()]
-        if not servers:
-            raise ConfigError("--nats: expected at least one server URL")
+        servers = server_urls(args.nats)
     except ConfigError as exc:
         print(f"udprouter-publish: {exc}", file=sys.stderr)
         return 2

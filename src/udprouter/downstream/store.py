@@ -29,7 +29,7 @@ import psycopg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from udprouter.downstream.events import STREAM, decode
-from udprouter.downstream.publisher import RETRY_BACKOFF_S, connect
+from udprouter.downstream.publisher import RETRY_BACKOFF_S, connect, server_urls
 from udprouter.errors import ConfigError
 
 log = logging.getLogger("udprouter.store")
@@ -236,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.batch < 1:
             raise ConfigError(f"--batch: expected >= 1, got {args.batch}")
-        servers = [s.strip() for s in args.nats.split(",") if s.strip()]
-        if not servers:
-            raise ConfigError("--nats: expected at least one server URL")
+        servers = server_urls(args.nats)
     except ConfigError as exc:
         print(f"udprouter-store: {exc}", file=sys.stderr)
         return 2
