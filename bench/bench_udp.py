@@ -1,218 +1,295 @@
-"""UDP end-to-end benchmark: the real router + engine beside a C echo server, same traffic, one run.
+"""UDP end-to-end benchmark: a long-running router on the default config beside a C echo server,
+same traffic, one run.
 
     python -m bench.bench_udp [--quick] [--json]
 
 Servers (each on an ephemeral loopback port, stopped by pid at the end):
   echo             bench/c/udp_echo.c: answers like the router, does no work (the in-run ceiling)
-  router <wait>    `udprouter serve`, temp config, journal in a temp dir (durability os), the engine
-                   wait strategy selected in the config: hybrid, spin and sleep are all measured
-  router capture   hybrid with `--capture` (pcapng of every datagram), against capture off
-  asyncio+struct   bench/baseline_asyncio.py: what one would write without this project
-Loads (tools/loadgen: sendmmsg/recvmmsg in C, a seeded flow of adds near the touch, crossing IOCs
-and cancels over SecurityID 1-3, a fresh FIXP session per load):
-  max1 / max20     max rate, 1 or 20 orders per datagram, windowed; figure = acked orders/s
-  lat<R>           fixed offered rate R orders/s, 1 per datagram; order-to-first-answer latency from
-                   the intended send time (coordinated omission corrected), p50/p99/p99.9/max
-Each load runs 3 times (fresh session each) and the median run is the figure, all runs printed:
-one multi-millisecond stall of a shared 2-vCPU machine decides the p99 of a single 1 s run
-(--quick repeats only the echo server and the default router, the figures with floors).
+  router           `udprouter serve` on the default config (durability os, snapshots every 1M
+                   commands, router.log compaction, hybrid engine wait); only the ports and the
+                   journal directory (a temp dir) are set
+  full run only:   the engine wait strategies spin and sleep, `--capture`, and an asyncio+struct
+                   server (bench/baseline_asyncio.py), each at max rate
+Sustained latency against offered rate (the figures with floors): a server first runs CONDITION
+seconds at 50k orders/s (not recorded: a router's periodic work, router.log rewrites and engine
+snapshots, has begun by then), then each rate of RATES for WINDOW seconds (one order per datagram;
+50k/s for longer in the full run). A window is a series of CHUNK-second loads back to back, each on
+a fresh FIXP session (one prepared plan serves every chunk and server; the sessions stay logged in
+the router, as a router's clients do), merged into one latency histogram. Latency is order-to-first-
+answer from the intended send time (coordinated omission corrected): p50/p99/p99.9/max. Server CPU
+(process and children, e.g. the engine) per order, and how many router.log rewrites (the metrics
+endpoint's udprouter_router_log_compactions) and engine snapshots (new snapshot files) fell inside
+each window, are printed beside it.
+Throughput (tools/loadgen, max rate inside a window of unanswered orders): max1 / max20, 1 or 20
+orders per datagram, 3 runs each on fresh sessions, the median run is the figure.
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
-sleeps until 5 us before each paced send (tools/loadgen/runner.py: a spinning one would hold one
-of the two cores the servers need).
-Every figure has its baseline from the same run (ratio printed); floors and aims from DESIGN.md are
-attached to the router-vs-echo entries they concern.
+sleeps until 5 us before each paced send (tools/loadgen/runner.py: a spinning one would hold one of
+the two cores the servers need). Every figure has its baseline from the same run (ratio printed);
+floors from the issue are attached to the router-vs-echo entries they concern.
 """
 
 from __future__ import annotations
 
+import math
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+
+from hdrh.histogram import HdrHistogram
 
 from bench.c.echo_server import EchoServer
 from bench.module_cli import module_main, print_entries
 from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
+from tools.loadgen.latency import HIGHEST_NS, SIGNIFICANT_DIGITS, LatencySummary, latency_histogram, summarize
 from tools.loadgen.load_run import LoadReport, LoadSpec, PreparedLoad, Sessions, execute_load, prepare_load
-from tools.loadgen.runner import RunLimits
+from tools.loadgen.runner import RunLimits, run_plan
 
 CREDENTIALS = ("demo", "demo-secret")
 HEADLINE_RATE = 50_000
-FLOORS = {"max1": 100_000, "max20": 500_000, "lat50000": 1000.0}  # orders/s, orders/s, p99 us
-REPEATS = 3  # each load runs this many times on fresh sessions; the median run is the figure
+RATES = (1_000, 10_000, HEADLINE_RATE, 100_000)
+CHUNK_S = 5.0  # one load of a sustained window (its plan is built once, in Python, before any run)
+REPEATS = 3  # each throughput load runs this many times on fresh sessions; the median run is the figure
 WARMUP = LoadSpec(orders=10_000, per_datagram=1, rate=HEADLINE_RATE)  # 0.2 s before a server's first load
-AIMS = {"max1": "0.8x echo", "max20": "2M orders/s", "lat50000": "p50 and p99 within 1.5x echo"}
+REWRITES = "udprouter_router_log_compactions_total"
+# Floors (issue 11): figure key -> (floor, True when the figure must stay below it).
+LATENCY_FLOORS = {(HEADLINE_RATE, "p99"): 1000.0, (HEADLINE_RATE, "p999"): 5000.0, (1_000, "p50"): 100.0}
+THROUGHPUT_FLOORS = {"max1": ("ratio", 0.8), "max20": ("figure", 1_000_000)}
 
 
 @dataclass(frozen=True)
-class Loads:
-    specs: dict[str, LoadSpec]
-    rates: tuple[int, ...]
+class Durations:
+    condition_s: float  # at 50k/s before the first window
+    window_s: dict[int, float]  # per offered rate
 
     @classmethod
-    def for_mode(cls, quick: bool) -> Loads:
-        rates = (HEADLINE_RATE,) if quick else (10_000, HEADLINE_RATE, 100_000, 200_000)
-        seconds = 1.0 if quick else 2.0
-        # Order matters on one router process: paced runs within capacity first (a max-rate run
-        # leaves a large journal behind), then max rate, then the overload rates last (an overload
-        # must not colour the figures measured after it).
-        paced = {f"lat{r}": LoadSpec(orders=int(r * seconds), per_datagram=1, rate=r) for r in rates}
-        specs = {k: v for k, v in paced.items() if (v.rate or 0) <= HEADLINE_RATE}
-        specs["max1"] = LoadSpec(orders=40_000 if quick else 150_000, per_datagram=1, window=256)
-        # 4,000 orders (200 datagrams) in flight: with 1,000 the run was bound by window / round trip
-        # (router 0.67, engine 0.18, loadgen 0.28 of a core at 1.08M/s: nobody saturated); from
-        # 4,000 the rate stops rising, and 16,000 overflowed socket buffers.
-        specs["max20"] = LoadSpec(orders=200_000 if quick else 1_000_000, per_datagram=20, window=4000)
-        specs.update({k: v for k, v in paced.items() if k not in specs})
-        return cls(specs, rates)
+    def for_mode(cls, quick: bool) -> Durations:
+        if quick:
+            return cls(10.0, {rate: 10.0 for rate in RATES})
+        return cls(30.0, {rate: 60.0 if rate == HEADLINE_RATE else 30.0 for rate in RATES})
 
 
+@dataclass
+class Window:
+    """One sustained window: merged latency, counts, CPU and the periodic work inside it."""
+
+    rate: int
+    seconds: float
+    latency: LatencySummary
+    sent: int
+    acknowledged: int
+    rejected: int
+    unanswered: int
+    cpu_us_per_order: float
+    rewrites: int | None = None  # router only
+    snapshots: int | None = None
+    chunks: int = 0
+
+
+@dataclass
 class Bench:
-    def __init__(self, quick: bool) -> None:
-        self.loads = Loads.for_mode(quick)
-        # New sessions start at sequence number 1 and ClOrdID 1, so one plan serves every server.
-        self.prepared: dict[str, PreparedLoad] = {
-            key: prepare_load(spec, [1], 1) for key, spec in self.loads.specs.items()
+    quick: bool
+    durations: Durations = field(init=False)
+    chunks: dict[int, PreparedLoad] = field(init=False)
+    throughput: dict[str, PreparedLoad] = field(init=False)
+    windows: dict[str, dict[int, Window]] = field(default_factory=dict)
+    reports: dict[str, dict[str, LoadReport]] = field(default_factory=dict)
+    runs: dict[str, dict[str, list[LoadReport]]] = field(default_factory=dict)
+    cpu_us_per_order: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.durations = Durations.for_mode(self.quick)
+        # New sessions start at sequence number 1 and ClOrdID 1, so one plan serves every chunk.
+        self.chunks = {rate: prepare_load(LoadSpec(orders=int(rate * CHUNK_S), rate=rate), [1], 1)
+                       for rate in RATES}
+        self.throughput = {
+            "max1": prepare_load(LoadSpec(orders=40_000 if self.quick else 150_000, window=256), [1], 1),
+            # 4,000 orders (200 datagrams) in flight: with 1,000 the run was bound by window / round
+            # trip; from 4,000 the rate stops rising, and 16,000 overflowed socket buffers.
+            "max20": prepare_load(LoadSpec(orders=200_000 if self.quick else 1_000_000, per_datagram=20,
+                                           window=4000), [1], 1),
         }
         self.warmup = prepare_load(WARMUP, [1], 1)
-        self.reports: dict[str, dict[str, LoadReport]] = {}
-        self.cpu_us_per_order: dict[str, dict[str, float]] = {}
-        self.runs: dict[str, dict[str, list[LoadReport]]] = {}
 
-    def measure(self, server: str, process, keys: list[str], credentials: tuple[str, str] | None,
-                repeats: int = REPEATS) -> None:
-        """Runs each load on a fresh session; also samples the server's CPU (with its engine).
-        A warm-up load (not recorded) first: a fresh process pays its first-touch costs there."""
+    # -- sustained windows ----------------------------------------------------------------------
+
+    def sustained(self, server: str, process, credentials) -> None:
+        """Warm-up, the conditioning run, then one window per rate (lowest first)."""
+        self._run_chunks(process, self.warmup, 1, credentials)
+        condition = self.chunks[HEADLINE_RATE]
+        self._run_chunks(process, condition, math.ceil(self.durations.condition_s / CHUNK_S), credentials)
+        for rate in RATES:
+            window = self.window(process, rate, self.durations.window_s[rate], credentials)
+            self.windows.setdefault(server, {})[rate] = window
+            _print_window(server, window)
+
+    def window(self, process, rate: int, seconds: float, credentials) -> Window:
+        prepared = self.chunks[rate]
+        n = max(1, math.ceil(seconds / CHUNK_S))
+        router = isinstance(process, RouterProcess)
+        rewrites0 = process.metrics().get(REWRITES, 0.0) if router else 0.0
+        seen = process.snapshots() if router else set()
+        known = set(seen)
+        cpu0 = tree_cpu_seconds(process.pid)
+        results = []
+        for _ in range(n):
+            results.append(self._run_one(process, prepared, credentials))
+            if router:  # the newest snapshot is always kept: a listing per chunk sees each one
+                seen |= process.snapshots()
+        cpu = tree_cpu_seconds(process.pid) - cpu0
+        hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        order_datagram = prepared.plan.order_datagram()
+        sent = acked = rejected = unanswered = 0
+        for result in results:  # after the window: no Python work between its chunks
+            hist.add(latency_histogram(result, order_datagram, prepared.schedule))
+            sent += result.sent_orders
+            acked += result.acked
+            rejected += result.rejected
+            unanswered += result.unanswered
+        window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, unanswered,
+                        1e6 * cpu / max(1, sent), chunks=n)
+        if router:
+            window.rewrites = round(process.metrics().get(REWRITES, 0.0) - rewrites0)
+            window.snapshots = len(seen - known)
+        return window
+
+    def _run_chunks(self, process, prepared: PreparedLoad, n: int, credentials) -> None:
+        for _ in range(n):
+            self._run_one(process, prepared, credentials)
+
+    @staticmethod
+    def _run_one(process, prepared: PreparedLoad, credentials):
+        limits = RunLimits(timeout_s=CHUNK_S * 4 + 30)
         with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
-            execute_load(self.warmup, sessions, RunLimits(timeout_s=60.0))
+            return run_plan(prepared.plan, sessions.fds(), prepared.schedule,
+                            window_orders=prepared.spec.window, limits=limits)
+
+    # -- throughput -----------------------------------------------------------------------------
+
+    def max_rate(self, server: str, process, credentials, repeats: int = REPEATS,
+                 keys: tuple[str, ...] = ("max1", "max20")) -> None:
         for key in keys:
             runs = []
             for run in range(repeats):
                 with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
                     cpu_before = tree_cpu_seconds(process.pid)
-                    report = execute_load(self.prepared[key], sessions, RunLimits(timeout_s=60.0))
+                    report = execute_load(self.throughput[key], sessions, RunLimits(timeout_s=60.0))
                     cpu = tree_cpu_seconds(process.pid) - cpu_before
                 cpu_us = 1e6 * cpu / max(1, report.acknowledged)
                 _print_report(server, f"{key}#{run + 1}", report, cpu_us)
                 runs.append((report, cpu_us))
-            report, cpu_us = median_run(key, runs)
+            report, cpu_us = sorted(runs, key=lambda r: r[0].rate_per_s)[len(runs) // 2]
             self.reports.setdefault(server, {})[key] = report
             self.cpu_us_per_order.setdefault(server, {})[key] = cpu_us
             self.runs.setdefault(server, {})[key] = [r for r, _ in runs]
 
 
-def median_run(key: str, runs: list[tuple[LoadReport, float]]) -> tuple[LoadReport, float]:
-    """The run whose figure is the median: p99 for a paced load, acked orders/s at max rate."""
-    def figure(run: tuple[LoadReport, float]) -> float:
-        return run[0].latency.p99_us if key.startswith("lat") else run[0].rate_per_s
-    return sorted(runs, key=figure)[len(runs) // 2]
+def _print_window(server: str, w: Window) -> None:
+    lat = w.latency
+    periodic = "" if w.rewrites is None else f"  in window: {w.rewrites} router.log rewrites, " \
+                                             f"{w.snapshots} snapshots"
+    print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
+          f"rej {w.rejected} lost {w.unanswered}  us p50 {lat.p50_us:.1f} p99 {lat.p99_us:.1f} "
+          f"p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  server cpu {w.cpu_us_per_order:.1f} us/order"
+          f"{periodic}", flush=True)
 
 
 def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
     lat = r.latency
-    print(f"{server:>24} {key:>9}: {r.rate_per_s:>12,.0f} acked/s  acked {r.acknowledged}/{r.sent} "
+    print(f"{server:>16} {key:>9}: {r.rate_per_s:>12,.0f} acked/s  acked {r.acknowledged}/{r.sent} "
           f"rej {r.rejected} n/a {r.not_applied} lost {r.unanswered}  us p50 {lat.p50_us:.1f} "
-          f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
-          f"server cpu {cpu_us:.1f} us/order", flush=True)
+          f"p99 {lat.p99_us:.1f} max {lat.max_us:.1f}  server cpu {cpu_us:.1f} us/order", flush=True)
 
 
-def run_servers(bench: Bench, quick: bool) -> None:
-    every = list(bench.loads.specs)
-    headline = [f"lat{HEADLINE_RATE}", "max1", "max20"]
-    single = [f"lat{HEADLINE_RATE}", "max1"]
-    others = 1 if quick else REPEATS  # quick mode repeats only the figures with floors (echo, hybrid)
-    with EchoServer() as echo:
-        bench.measure("echo", echo, every, None)
-    with RouterProcess(wait="hybrid") as router:
-        bench.measure("router (hybrid)", router, every, CREDENTIALS)
-    with RouterProcess(wait="spin") as router:
-        bench.measure("router (spin)", router, headline, CREDENTIALS, others)
-    with RouterProcess(wait="sleep") as router:
-        bench.measure("router (sleep)", router, headline, CREDENTIALS, others)
-    with RouterProcess(wait="hybrid", capture=True) as router:
-        bench.measure("router (hybrid, capture)", router, single, CREDENTIALS, others)
+def run_servers(bench: Bench) -> None:
+    with EchoServer(max_seconds=1800) as echo:
+        bench.sustained("echo", echo, None)
+        bench.max_rate("echo", echo, None)
+    with RouterProcess() as router:
+        bench.sustained("router", router, CREDENTIALS)
+        bench.max_rate("router", router, CREDENTIALS)
+    if bench.quick:
+        return
+    for wait in ("spin", "sleep"):
+        with RouterProcess(wait=wait) as router:
+            bench.max_rate(f"router ({wait})", router, CREDENTIALS)
+    with RouterProcess(capture=True) as router:
+        bench.max_rate("router (capture)", router, CREDENTIALS, keys=("max1",))
     with BaselineAsyncioProcess() as baseline:
-        bench.measure("asyncio+struct", baseline, single, None, others)
+        bench.max_rate("asyncio+struct", baseline, None, keys=("max1",))
 
 
-def throughput_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
-    r, b = bench.reports[server][key], bench.reports[base_server][key]
-    per = r.spec.per_datagram
+def latency_entries(bench: Bench, server: str = "router", base: str = "echo") -> list[dict]:
+    out = []
+    for rate, w in bench.windows.get(server, {}).items():
+        b = bench.windows[base][rate]
+        for stat, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max")):
+            figure, baseline = getattr(w.latency, f"{stat}_us"), getattr(b.latency, f"{stat}_us")
+            entry = {
+                "name": f"UDP order-to-answer {label} at {rate // 1000}k/s sustained {w.seconds:.0f} s, "
+                        f"{server} vs {base}",
+                "figure": figure, "unit": f"us ({label})", "baseline_name": f"{base} {label}, same traffic",
+                "baseline": baseline, "ratio": round(figure / baseline, 3) if baseline else 0.0,
+                "offered_rate": rate, "seconds": w.seconds, "acked": w.acknowledged, "sent": w.sent,
+                "unanswered": w.unanswered, "rejected": w.rejected,
+                "cpu_us_per_order": round(w.cpu_us_per_order, 2),
+                "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
+                "router_log_rewrites": w.rewrites, "snapshots": w.snapshots,
+                "spectrum_us": sorted(w.latency.spectrum_us.items()),
+                "series": server, "baseline_series": base,
+            }
+            if (rate, stat) in LATENCY_FLOORS:
+                entry["floor"] = LATENCY_FLOORS[(rate, stat)]
+                entry["meets_floor"] = figure < entry["floor"]
+            out.append(entry)
+    return out
+
+
+def throughput_entry(bench: Bench, server: str, key: str, base: str) -> dict:
+    r, b = bench.reports[server][key], bench.reports[base][key]
+    ratio = round(r.rate_per_s / b.rate_per_s, 3) if b.rate_per_s else 0.0
     entry = {
-        "name": f"UDP acked orders/s, {per}/datagram, {server} vs {base_server}",
-        "figure": round(r.rate_per_s),
-        "unit": "orders/s", "baseline_name": f"{base_server}, same traffic", "baseline": round(b.rate_per_s),
-        "ratio": round(r.rate_per_s / b.rate_per_s, 3) if b.rate_per_s else 0.0,
+        "name": f"UDP acked orders/s, {r.spec.per_datagram}/datagram, {server} vs {base}",
+        "figure": round(r.rate_per_s), "unit": "orders/s", "baseline_name": f"{base}, same traffic",
+        "baseline": round(b.rate_per_s), "ratio": ratio,
         "p50": r.latency.p50_us, "p99": r.latency.p99_us, "acked": r.acknowledged, "sent": r.sent,
         "rate_runs": [round(run.rate_per_s) for run in bench.runs[server][key]],
         "rejected": r.rejected, "unanswered": r.unanswered, "window": r.spec.window,
-        "series": server, "baseline_series": base_server, **_cpu(bench, server, key, base_server),
+        "cpu_us_per_order": round(bench.cpu_us_per_order[server][key], 2),
+        "baseline_cpu_us_per_order": round(bench.cpu_us_per_order[base][key], 2),
+        "series": server, "baseline_series": base,
     }
-    return _with_floor(entry, key, r.rate_per_s) if base_server == "echo" else entry
-
-
-def latency_entry(bench: Bench, server: str, key: str, base_server: str) -> dict:
-    r, b = bench.reports[server][key], bench.reports[base_server][key]
-    rate = r.spec.rate or 0
-    entry = {
-        "name": f"UDP order-to-ack p99 at {rate // 1000}k/s, {server} vs {base_server}",
-        "figure": r.latency.p99_us,
-        "unit": "us (p99)", "baseline_name": f"{base_server} p99, same traffic", "baseline": b.latency.p99_us,
-        "ratio": round(r.latency.p99_us / b.latency.p99_us, 3) if b.latency.p99_us else 0.0,
-        "p50": r.latency.p50_us, "p99": r.latency.p99_us, "p999": r.latency.p999_us, "max": r.latency.max_us,
-        "baseline_p50": b.latency.p50_us, "p50_ratio": round(r.latency.p50_us / b.latency.p50_us, 3),
-        "offered_rate": rate, "achieved_rate": round(r.rate_per_s),
-        "series": server, "baseline_series": base_server,
-        "baseline_achieved_rate": round(b.rate_per_s), "acked": r.acknowledged, "unanswered": r.unanswered,
-        "p99_runs": [run.latency.p99_us for run in bench.runs[server][key]],
-        "baseline_p99_runs": [run.latency.p99_us for run in bench.runs[base_server][key]],
-        "spectrum_us": sorted(r.latency.spectrum_us.items()),
-        "baseline_spectrum_us": sorted(b.latency.spectrum_us.items()),
-        **_cpu(bench, server, key, base_server),
-    }
-    return _with_floor(entry, key, r.latency.p99_us) if base_server == "echo" else entry
-
-
-def _cpu(bench: Bench, server: str, key: str, base_server: str) -> dict:
-    """Server CPU (process + children, e.g. the engine) per acked order: robust to a busy machine."""
-    return {"cpu_us_per_order": round(bench.cpu_us_per_order[server][key], 2),
-            "baseline_cpu_us_per_order": round(bench.cpu_us_per_order[base_server][key], 2)}
-
-
-def _with_floor(entry: dict, key: str, value: float) -> dict:
-    if key in FLOORS:
-        floor = FLOORS[key]
-        entry["floor"] = floor
-        entry["meets_floor"] = value < floor if key.startswith("lat") else value >= floor
-        entry["aim"] = AIMS[key]
+    if base == "echo" and key in THROUGHPUT_FLOORS:
+        kind, floor = THROUGHPUT_FLOORS[key]
+        entry["floor"], entry["floor_of"] = floor, kind
+        entry["meets_floor"] = (ratio if kind == "ratio" else r.rate_per_s) >= floor
     return entry
 
 
 def entries(bench: Bench) -> list[dict]:
-    out = []
-    for server in ("router (hybrid)", "router (spin)", "router (sleep)"):
-        for key in bench.reports.get(server, {}):
-            make = latency_entry if key.startswith("lat") else throughput_entry
-            out.append(make(bench, server, key, "echo"))
-    capture_off = "router (hybrid)"
-    for key in bench.reports.get("router (hybrid, capture)", {}):
-        make = latency_entry if key.startswith("lat") else throughput_entry
-        out.append(make(bench, "router (hybrid, capture)", key, capture_off))
-    for key in bench.reports.get("asyncio+struct", {}):
-        make = latency_entry if key.startswith("lat") else throughput_entry
-        out.append(make(bench, capture_off, key, "asyncio+struct"))
+    out = latency_entries(bench)
+    for server in bench.reports:
+        if server in ("echo", "asyncio+struct"):
+            continue
+        base = "router" if server == "router (capture)" else "echo"
+        out += [throughput_entry(bench, server, key, base) for key in bench.reports[server]]
+    if "asyncio+struct" in bench.reports:
+        out.append(throughput_entry(bench, "router", "max1", "asyncio+struct"))
     return out
 
 
 def run(quick: bool) -> list[dict]:
+    began = time.monotonic()
     bench = Bench(quick)
-    run_servers(bench, quick)
+    print(f"plans built in {time.monotonic() - began:.1f} s", flush=True)
+    run_servers(bench)
     result = entries(bench)
     print_entries(result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    return module_main(run, "UDP end-to-end benchmark (router vs C echo)", argv)
+    return module_main(run, "UDP end-to-end benchmark: a long-running router vs C echo", argv)
 
 
 if __name__ == "__main__":
