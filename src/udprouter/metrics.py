@@ -68,6 +68,12 @@ class RouterCollector:
         yield GaugeMetricFamily("udprouter_router_log_compaction_in_flight",
                                 "1 while a router.log rewrite is being built (installed at a later commit)",
                                 value=int(log is not None and log.compactor.in_flight))
+        yield _counter("udprouter_journal_unavailable_episodes",
+                       "Episodes of a router log that could not be written (disk full, I/O error)",
+                       log.unavailable_episodes if log is not None else 0)
+        yield _gauge("udprouter_journal_unavailable",
+                     "1 while new orders are rejected with JournalUnavailable",
+                     int(log is not None and log.unavailable))
         yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
                        sup.restarts if sup else 0)
         yield GaugeMetricFamily("udprouter_gc_frozen_objects",

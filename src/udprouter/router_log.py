@@ -30,6 +30,15 @@ image_chunks: each chunk of kept frames a before-offer record of frames alone, t
 record), whose chunks it copies byte for byte into the next image; the worker folds with RawState
 (frames undecoded).
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
+Full disk and I/O errors: a write (or sync) that fails is cut back off the file (ftruncate to the last
+record that went out whole), its records stay in the buffer, and commit() returns False, so the
+pass's replies are held: nothing leaves that the file does not hold, and a server sequence number
+once sent is in the log (so it never goes backwards across a restart). The free space of the
+directory is also read (statvfs, at most every SPACE_CHECK_S): below LOW_SPACE_BYTES, or after a
+failed write, the log is `unavailable` (on_unavailable(True): the order entry refuses new orders
+with JournalUnavailable, while what is already in flight is still written, into the space left
+for it); once a write succeeds and RESUME_SPACE_BYTES are free again, on_unavailable(False). One
+log line at each edge of such an episode; `unavailable_episodes` counts them.
 With ``position_header`` set (the ring segment), every open and every commit whose written records
 advance done_through store it in the header's router_logged_through: the engine keeps the snapshot a
 recovery from that position starts at (durability none publishes nothing: its log is not durable).
@@ -37,7 +46,9 @@ recovery from that position starts at (durability none publishes nothing: its lo
 
 from __future__ import annotations
 
+import errno
 import itertools
+import logging
 import os
 import struct
 import time
@@ -58,6 +69,14 @@ DEFAULT_COMPACT_BYTES = 16 << 20
 IMAGE_CHUNK_FRAMES = 2048
 LOOP_TIMINGS_KEPT = 64
 MAX_RECORD_BYTES = 1 << 30
+# Below this much free space the log stops taking new orders: what is in flight (and the engine's
+# journal beside it) still has room. Above RESUME it takes them again (a gap, so one episode is
+# not a flicker of many).
+LOW_SPACE_BYTES = 1 << 20
+RESUME_SPACE_BYTES = 2 << 20
+SPACE_CHECK_S = 0.01
+
+log = logging.getLogger("udprouter")
 
 
 class PassRecord(msgspec.Struct, tag="P", array_like=True):
@@ -355,6 +374,12 @@ class RouterLog:
         self.compactor = compaction.RouterLogCompactor(self.path, capacity, durability, compaction_process)
         self._retry_at = 0  # after a failed compaction: the size at which to try again
         self.compaction_loop_ns: deque[int] = deque(maxlen=LOOP_TIMINGS_KEPT)  # each start and install
+        self._written = 0  # fsync durability: bytes of _buffer written but not yet synced
+        self.unavailable = False  # a write failed or space ran low: new orders are refused
+        self.unavailable_episodes = 0
+        self.on_unavailable = None  # called with True / False at each edge of an episode
+        self._space_checked = 0.0
+        self._write_error: OSError | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -388,25 +413,39 @@ class RouterLog:
         """Frames just numbered first_seq.. for session_id (they leave only after commit)."""
         self._sent.append((session_id, first_seq, frames))
 
-    def before_offer(self, command_through: int) -> None:
-        """Before commands up to command_through go to the ring: the inbound progress that made them."""
+    def before_offer(self, command_through: int) -> bool:
+        """Before commands up to command_through go to the ring: the inbound progress that made them.
+        False: it could not be written (it stays buffered) and the commands must not be offered yet:
+        the engine would hold commands a restarted router would accept again from a client resend."""
         self._append(True, command_through)
-        if self.durability != "none":
-            self._write_out(sync=False)
+        if self.durability != "none" and len(self._buffer) > self._written:
+            return self._write_out(sync=False)
+        return True
 
-    def commit(self, done_through: int, partial: tuple[int, int]) -> None:
+    def commit(self, done_through: int, partial: tuple[int, int]) -> bool:
         """Before replies leave: every frame sequenced since the last commit, and where event routing
-        stands (call only when every routed event is in a flushed session)."""
+        stands (call only when every routed event is in a flushed session). False: the records
+        could not be written (they stay buffered): the replies must wait (retry)."""
         self.done_through, self.partial = done_through, partial
         if self._sent or self._inbound:
             self._append(False, self.command_through)
         if self.durability == "none":
             if len(self._buffer) >= NONE_BUFFER_BYTES:
                 self._write_out(sync=False)
-            return
-        self._write_out(sync=self.durability == "fsync")
-        self.compaction_step()
+            return True
+        if not self._write_out(sync=self.durability == "fsync"):
+            return False
+        if not self.unavailable:  # a rewrite needs room for a whole image
+            self.compaction_step()
         self._publish_position()
+        return True
+
+    def retry(self) -> bool:
+        """While unavailable (the router's timer): writes out what is buffered and checks the space
+        again; returns True once everything buffered is in the file."""
+        if not self.unavailable or self.durability == "none":
+            return True
+        return self._write_out(sync=self.durability == "fsync")
 
     def compaction_step(self) -> compaction.CompactionStep:
         """At a commit (every record written out): installs a finished compaction, or starts one
@@ -462,13 +501,65 @@ class RouterLog:
         self._written_done = self.done_through
         self.records += 1
 
-    def _write_out(self, sync: bool) -> None:
-        if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
-            self._size += write_all(self._fd, data)
-        if sync:
-            os.fdatasync(self._fd)
-            self.syncs += 1
+    def _write_out(self, sync: bool) -> bool:
+        """Writes the buffer (and syncs); on failure cuts the file back to its last whole record and
+        keeps the buffer. _size counts only what is durable for this durability."""
+        buffer = self._buffer
+        try:
+            if len(buffer) > self._written:
+                write_all(self._fd, bytes(buffer[self._written:]))
+                self._written = len(buffer)
+            if sync:
+                os.fdatasync(self._fd)
+                self.syncs += 1
+        except OSError as exc:
+            self._cut_back(exc)
+            return False
+        if sync or self.durability != "fsync":  # fsync: written bytes count once synced
+            self._size += self._written
+            self._buffer, self._written = bytearray(), 0
+        self._check_space()
+        return True
+
+    def _cut_back(self, exc: OSError) -> None:
+        """A write or sync failed: no half record stays in the file (a later record appended after
+        it would be invisible to replay); everything since the last durable byte is written again."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            pass  # the next successful write can't land after a torn one: replay cuts there anyway
+        self._written = 0
+        self._write_error = exc
+        self._set_unavailable(True, exc.strerror or str(exc))
+
+    def _check_space(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._space_checked < SPACE_CHECK_S:
+            return
+        self._space_checked = now
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if not self.unavailable and free < LOW_SPACE_BYTES:
+            self._set_unavailable(True, f"{free} bytes free, below {LOW_SPACE_BYTES}")
+        elif self.unavailable and free >= RESUME_SPACE_BYTES and not self._buffer:
+            self._set_unavailable(False, f"{free} bytes free")
+
+    def _set_unavailable(self, unavailable: bool, why: str) -> None:
+        if unavailable == self.unavailable:
+            return
+        self.unavailable = unavailable
+        if unavailable:
+            self.unavailable_episodes += 1
+            log.error("router log %s: cannot take new orders (%s): they are rejected with "
+                      "JournalUnavailable until it can", self.path, why)
+        else:
+            self._write_error = None
+            log.warning("router log %s: writable again (%s): taking new orders", self.path, why)
+        if self.on_unavailable is not None:
+            self.on_unavailable(unavailable)
 
     def _install(self) -> compaction.CompactionStep:
         """On the loop: the worker's image becomes the file (see RouterLogCompactor.install)."""
@@ -496,6 +587,7 @@ class RouterLog:
         self.compactor.carried = None  # describes the file being replaced
         if self._fd is not None:
             self._buffer.clear()  # everything in it is already part of the live state
+            self._written = 0
             os.close(self._fd)
             self._fd = None
         tmp = self.path.with_name(FILE_NAME + ".tmp")

@@ -1,0 +1,160 @@
+"""The journal directory on a small filesystem (a 4 MB tmpfs) that fills up under orders: every order
+gets an answer (acked, or rejected with JournalUnavailable once space runs low), one log line and one
+metric episode, service resumes by itself when space returns, and after a restart the server's
+sequence numbers go on from where the client saw them (its new reports are not discarded)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from tests.system.report_checks import drain, metric
+from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, ExecutionReportNew, Side
+from udprouter.client import Client
+from udprouter.router_log import LOW_SPACE_BYTES
+
+PRICE = 100_000_000_000
+TICK = 10_000_000
+BATCH = 20
+MAX_ORDERS = 40_000  # far more than the space left above the low-water mark holds
+ACK_TIMEOUT_S = 20.0
+HEADROOM = 600 << 10  # free space left above the low-water mark before the orders start
+UNAVAILABLE_LINE = "cannot take new orders"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 4 MB tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def free_bytes(path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill(path, leave: int):
+    """A filler file that leaves about `leave` bytes free; returns its path."""
+    filler = path / "filler"
+    size = max(0, free_bytes(path) - leave)
+    with open(filler, "wb") as f:
+        f.write(b"\0" * size)
+    return filler
+
+
+def orders(first: int, n: int) -> list[dict]:
+    """Resting orders that never cross (all buys, below the reference price)."""
+    return [dict(security_id=1 + i % 3, side=Side.Buy, price=PRICE - (1 + i % 5) * TICK, qty=1,
+                 cl_ord_id=first + i) for i in range(n)]
+
+
+async def send_and_answer(client: Client, batch: list[dict]) -> list:
+    ids = await client.send_orders(batch)
+    return await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in ids)), ACK_TIMEOUT_S)
+
+
+def restart_on_same_port(router) -> None:
+    port = router.udp[1]
+    assert router.stop() == 0
+    text = re.sub(r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+", rf"\g<1>port = {port}", router.config.read_text())
+    router.config.write_text(text)
+    router.log.rename(router.work / "router.log.1")  # start() looks for the new listening line
+    router.start()
+
+
+async def test_full_disk_rejects_new_orders_resumes_and_keeps_sequence_numbers(start_router, small_disk):
+    journal = small_disk / "journal"
+    router = start_router(journal=journal)
+    filler = fill(small_disk, LOW_SPACE_BYTES + HEADROOM)
+    client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=1000)
+    try:
+        answers, next_id = [], 1_000
+        while len(answers) < MAX_ORDERS:  # until the router refuses new orders
+            batch = await send_and_answer(client, orders(next_id, BATCH))
+            next_id += BATCH
+            answers += batch
+            if any(isinstance(a, BusinessMessageReject) for a in batch):
+                break
+        rejects = [a for a in answers if isinstance(a, BusinessMessageReject)]
+        assert rejects, "the disk filled up without any order being refused"
+        assert {r.business_reject_reason for r in rejects} == {BusinessRejectReason.JournalUnavailable}
+        assert all(isinstance(a, (ExecutionReportNew, BusinessMessageReject)) for a in answers)
+        # More orders while full: each gets the same reject (none unanswered, none applied).
+        more = await send_and_answer(client, orders(next_id, BATCH))
+        next_id += BATCH
+        assert all(isinstance(a, BusinessMessageReject) and
+                   a.business_reject_reason == BusinessRejectReason.JournalUnavailable for a in more)
+        assert metric(router, "udprouter_journal_unavailable") == 1
+        assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
+        assert router.log_text().count(UNAVAILABLE_LINE) == 1, "one log line per episode"
+        assert "Traceback" not in router.log_text()
+
+        filler.unlink()  # space returns: the router takes orders again by itself
+        deadline = time.monotonic() + 10
+        while metric(router, "udprouter_journal_unavailable") == 1:
+            assert time.monotonic() < deadline, "the router did not resume once space returned"
+            await asyncio.sleep(0.05)
+        resumed = await send_and_answer(client, orders(next_id, BATCH))
+        next_id += BATCH
+        assert all(isinstance(a, ExecutionReportNew) for a in resumed)
+        assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
+
+        seen_through = client.inbound.expected  # one past the last server number the client holds
+        restart_on_same_port(router)
+        after = await send_and_answer(client, orders(next_id, BATCH))  # the client re-establishes
+        assert all(isinstance(a, ExecutionReportNew) for a in after), \
+            "reports after the restart reach the client (their sequence numbers went on)"
+        assert client.inbound.expected >= seen_through + BATCH
+        assert "Traceback" not in router.log_text()
+    finally:
+        await client.close()
+
+
+async def test_write_failing_on_a_full_disk_holds_the_pass_until_space_returns(start_router, small_disk):
+    """The disk fills up while the router is idle (nothing left, below any low-water mark it
+    watches): the next orders' records cannot be written. Nothing leaves and nothing reaches the
+    engine until they can; then every order gets exactly one answer."""
+    router = start_router(journal=small_disk / "journal")
+    client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=1000)
+    try:
+        warm = await send_and_answer(client, orders(1_000, BATCH))
+        assert all(isinstance(a, ExecutionReportNew) for a in warm)
+        filler = fill(small_disk, 0)
+        ids = await client.send_orders(orders(2_000, BATCH))
+        waiting = asyncio.gather(*(client.first_ack(cl) for cl in ids))
+        deadline = time.monotonic() + 10
+        while metric(router, "udprouter_journal_unavailable") == 0:
+            assert time.monotonic() < deadline, "the failed write went unnoticed"
+            await asyncio.sleep(0.05)
+        assert not waiting.done(), "an answer left before its record was in the log"
+        filler.unlink()
+        answers = await asyncio.wait_for(waiting, ACK_TIMEOUT_S)
+        assert all(isinstance(a, (ExecutionReportNew, BusinessMessageReject)) for a in answers)
+        assert isinstance(answers[0], ExecutionReportNew), "the order whose record waited was applied"
+        deadline = time.monotonic() + 10
+        while metric(router, "udprouter_journal_unavailable") == 1:
+            assert time.monotonic() < deadline, "the router did not resume once space returned"
+            await asyncio.sleep(0.05)
+        later = await send_and_answer(client, orders(3_000, BATCH))
+        assert all(isinstance(a, ExecutionReportNew) for a in later)
+        assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
+        log_text = router.log_text()
+        assert log_text.count(UNAVAILABLE_LINE) == 1 and "Traceback" not in log_text
+        assert "journal append failed" not in log_text, "the engine never met the full disk"
+        news = [r.cl_ord_id for r in drain(client) if isinstance(r, ExecutionReportNew)]
+        assert len(news) == len(set(news)), "no order applied twice"
+    finally:
+        await client.close()
