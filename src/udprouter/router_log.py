@@ -46,7 +46,6 @@ recovery from that position starts at (durability none publishes nothing: its lo
 
 from __future__ import annotations
 
-import errno
 import itertools
 import logging
 import os

@@ -14,7 +14,12 @@ import time
 import pytest
 
 from tests.system.report_checks import drain, metric
-from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, ExecutionReportNew, Side
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    BusinessRejectReason,
+    ExecutionReportNew,
+    Side,
+)
 from udprouter.client import Client
 from udprouter.router_log import LOW_SPACE_BYTES
 
@@ -69,7 +74,8 @@ async def send_and_answer(client: Client, batch: list[dict]) -> list:
 def restart_on_same_port(router) -> None:
     port = router.udp[1]
     assert router.stop() == 0
-    text = re.sub(r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+", rf"\g<1>port = {port}", router.config.read_text())
+    udp = r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+"
+    text = re.sub(udp, rf"\g<1>port = {port}", router.config.read_text())
     router.config.write_text(text)
     router.log.rename(router.work / "router.log.1")  # start() looks for the new listening line
     router.start()
