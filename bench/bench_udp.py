@@ -79,6 +79,7 @@ class Window:
     sent: int
     acknowledged: int
     rejected: int
+    not_applied: int
     unanswered: int
     cpu_us_per_order: float
     rewrites: int | None = None  # router only
@@ -139,14 +140,15 @@ class Bench:
         cpu = tree_cpu_seconds(process.pid) - cpu0
         hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
         order_datagram = prepared.plan.order_datagram()
-        sent = acked = rejected = unanswered = 0
+        sent = acked = rejected = not_applied = unanswered = 0
         for result in results:  # after the window: no Python work between its chunks
             hist.add(latency_histogram(result, order_datagram, prepared.schedule))
             sent += result.sent_orders
             acked += result.acked
             rejected += result.rejected
+            not_applied += result.not_applied
             unanswered += result.unanswered
-        window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, unanswered,
+        window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
                         1e6 * cpu / max(1, sent), chunks=n)
         if router:
             window.rewrites = round(process.metrics().get(REWRITES, 0.0) - rewrites0)
@@ -189,9 +191,9 @@ def _print_window(server: str, w: Window) -> None:
     periodic = "" if w.rewrites is None else f"  in window: {w.rewrites} router.log rewrites, " \
                                              f"{w.snapshots} snapshots"
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
-          f"rej {w.rejected} lost {w.unanswered}  us p50 {lat.p50_us:.1f} p99 {lat.p99_us:.1f} "
-          f"p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  server cpu {w.cpu_us_per_order:.1f} us/order"
-          f"{periodic}", flush=True)
+          f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
+          f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
+          f"server cpu {w.cpu_us_per_order:.1f} us/order{periodic}", flush=True)
 
 
 def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
@@ -231,7 +233,7 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "figure": figure, "unit": f"us ({label})", "baseline_name": f"{base} {label}, same traffic",
                 "baseline": baseline, "ratio": round(figure / baseline, 3) if baseline else 0.0,
                 "offered_rate": rate, "seconds": w.seconds, "acked": w.acknowledged, "sent": w.sent,
-                "unanswered": w.unanswered, "rejected": w.rejected,
+                "unanswered": w.unanswered, "rejected": w.rejected, "not_applied": w.not_applied,
                 "cpu_us_per_order": round(w.cpu_us_per_order, 2),
                 "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
                 "router_log_rewrites": w.rewrites, "snapshots": w.snapshots,
