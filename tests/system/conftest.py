@@ -152,3 +152,27 @@ def engine_state_digest(journal: Path) -> str:
     match = re.search(r"STATE_DIGEST (\S+)", out)
     assert match, out
     return match.group(1)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (a disk that fills up); skipped where mount is not permitted (CI runs as root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 4 MB tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(path: Path, leave: int) -> Path:
+    """A filler file on path's filesystem that leaves about `leave` bytes free; returns its path."""
+    st = os.statvfs(path)
+    filler = path / "filler"
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler

@@ -6,13 +6,10 @@ sequence numbers go on from where the client saw them (its new reports are not d
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
 import time
 
-import pytest
-
+from tests.system.conftest import fill
 from tests.system.report_checks import drain, metric
 from udprouter._generated.messages import (
     BusinessMessageReject,
@@ -30,34 +27,6 @@ MAX_ORDERS = 40_000  # far more than the space left above the low-water mark hol
 ACK_TIMEOUT_S = 20.0
 HEADROOM = 600 << 10  # free space left above the low-water mark before the orders start
 UNAVAILABLE_LINE = "cannot take new orders"
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a 4 MB tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def free_bytes(path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def fill(path, leave: int):
-    """A filler file that leaves about `leave` bytes free; returns its path."""
-    filler = path / "filler"
-    size = max(0, free_bytes(path) - leave)
-    with open(filler, "wb") as f:
-        f.write(b"\0" * size)
-    return filler
 
 
 def orders(first: int, n: int) -> list[dict]:
