@@ -6,7 +6,7 @@ same traffic, one run.
 Servers (each on an ephemeral loopback port, stopped by pid at the end):
   echo             bench/c/udp_echo.c: answers like the router, does no work (the in-run ceiling)
   router           `udprouter serve` on the default config (durability os, snapshots every 1M
-                   commands, router.log compaction, hybrid engine wait); only the ports and the
+                   commands, router log segments, hybrid engine wait); only the ports and the
                    journal directory (a temp dir) are set
   full run only:   the engine wait strategies spin and sleep, `--capture`, and an asyncio+struct
                    server (bench/baseline_asyncio.py), each at max rate
@@ -17,9 +17,10 @@ snapshots, has begun by then), then each rate of RATES for WINDOW seconds (one o
 a fresh FIXP session (one prepared plan serves every chunk and server; the sessions stay logged in
 the router, as a router's clients do), merged into one latency histogram. Latency is order-to-first-
 answer from the intended send time (coordinated omission corrected): p50/p99/p99.9/max. Server CPU
-(process and children, e.g. the engine) per order, and how many router.log rewrites (the metrics
-endpoint's udprouter_router_log_compactions) and engine snapshots (new snapshot files) fell inside
-each window, are printed beside it.
+(process and children, e.g. the engine) per order, and the router's periodic work inside each
+window are printed beside it: router log rewrites, segments closed and dropped (whichever of these
+the metrics endpoint exports: rewrites before the segmented log, segments since) and engine
+snapshots (new snapshot files).
 Throughput (tools/loadgen, max rate inside a window of unanswered orders): max1 / max20, 1 or 20
 orders per datagram, 3 runs each on fresh sessions, the median run is the figure.
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
@@ -51,7 +52,9 @@ RATES = (1_000, 10_000, HEADLINE_RATE, 100_000)
 CHUNK_S = 5.0  # one load of a sustained window (its plan is built once, in Python, before any run)
 REPEATS = 3  # each throughput load runs this many times on fresh sessions; the median run is the figure
 WARMUP = LoadSpec(orders=10_000, per_datagram=1, rate=HEADLINE_RATE)  # 0.2 s before a server's first load
-REWRITES = "udprouter_router_log_compactions_total"
+PERIODIC = {"router.log rewrites": "udprouter_router_log_compactions_total",
+            "segments closed": "udprouter_router_log_segments_closed_total",
+            "segments dropped": "udprouter_router_log_segments_dropped_total"}
 # Floors (issue 11): figure key -> (floor, True when the figure must stay below it).
 LATENCY_FLOORS = {(HEADLINE_RATE, "p99"): 1000.0, (HEADLINE_RATE, "p999"): 5000.0, (1_000, "p50"): 100.0}
 THROUGHPUT_FLOORS = {"max1": ("ratio", 0.8), "max20": ("figure", 1_000_000)}
@@ -82,8 +85,7 @@ class Window:
     not_applied: int
     unanswered: int
     cpu_us_per_order: float
-    rewrites: int | None = None  # router only
-    snapshots: int | None = None
+    periodic: dict[str, int] | None = None  # router only: PERIODIC counts and snapshots in the window
     chunks: int = 0
 
 
@@ -128,7 +130,7 @@ class Bench:
         prepared = self.chunks[rate]
         n = max(1, math.ceil(seconds / CHUNK_S))
         router = isinstance(process, RouterProcess)
-        rewrites0 = process.metrics().get(REWRITES, 0.0) if router else 0.0
+        metrics0 = process.metrics() if router else {}
         seen = process.snapshots() if router else set()
         known = set(seen)
         cpu0 = tree_cpu_seconds(process.pid)
@@ -151,8 +153,10 @@ class Bench:
         window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
                         1e6 * cpu / max(1, sent), chunks=n)
         if router:
-            window.rewrites = round(process.metrics().get(REWRITES, 0.0) - rewrites0)
-            window.snapshots = len(seen - known)
+            metrics = process.metrics()
+            window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
+                               for label, name in PERIODIC.items() if name in metrics}
+            window.periodic["snapshots"] = len(seen - known)
         return window
 
     def _run_chunks(self, process, prepared: PreparedLoad, n: int, credentials) -> None:
@@ -188,8 +192,8 @@ class Bench:
 
 def _print_window(server: str, w: Window) -> None:
     lat = w.latency
-    periodic = "" if w.rewrites is None else f"  in window: {w.rewrites} router.log rewrites, " \
-                                             f"{w.snapshots} snapshots"
+    periodic = "" if w.periodic is None else \
+        "  in window: " + ", ".join(f"{n} {label}" for label, n in w.periodic.items())
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
@@ -236,7 +240,7 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "unanswered": w.unanswered, "rejected": w.rejected, "not_applied": w.not_applied,
                 "cpu_us_per_order": round(w.cpu_us_per_order, 2),
                 "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
-                "router_log_rewrites": w.rewrites, "snapshots": w.snapshots,
+                "periodic": w.periodic,
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
             }

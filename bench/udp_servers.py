@@ -21,7 +21,7 @@ METRICS_PORT = re.compile(r"metrics=(\d+)")
 def router_config(journal_dir: Path, wait: str | None) -> str:
     """The default config but for where it listens and writes: ephemeral UDP, gRPC and metrics
     ports, journal in a temp dir; wait None keeps the default engine wait strategy. Everything
-    else (durability os, snapshot interval, router.log compaction, keys demo/demo-secret,
+    else (durability os, snapshot interval, router log segments, keys demo/demo-secret,
     SecurityID 1-3) is the built-in default."""
     engine = f'[engine]\nwait = "{wait}"\n' if wait else ""
     return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n[grpc]\nhost = "127.0.0.1"\nport = 0\n'

@@ -36,10 +36,8 @@ class RouterRecovery:
         self.log: RouterLog | None = None
         self.recovered: RecoveredState | None = None
         if config.journal.durability != "none":
-            # The router compacts in a process of its own: a worker thread would share (and, when
-            # preempted, hold) the event loop's interpreter lock.
             self.log = RouterLog(config.journal.dir, config.journal.durability, self.capacity,
-                                 config.journal.router_log_compact_bytes, compaction_process=True)
+                                 config.journal.router_log_segment_bytes)
             router.store.log = self.log
             self.log.on_unavailable = self._journal_unavailable
         self._outbox: list[tuple[bytes, object]] = []
