@@ -338,6 +338,7 @@ class RouterLog:
         self._closed: list[Segment] = []
         self._last_frame: dict[int, int] = {}  # the live segment's, per session (see Segment)
         self._next_segment = 1
+        self._roll_at = 0  # after a roll that failed: the size at which to try again
         self._dropper: ThreadPoolExecutor | None = None  # unlinks off the loop (frees the pages)
         # Told (router_logged_through = n) the done_through of the newest record written out, once per
         # commit that advances it: the engine keeps the snapshot a recovery from there needs.
@@ -413,7 +414,7 @@ class RouterLog:
             return True
         if not self._write_out(sync=self.durability == "fsync"):
             return False
-        if self._size >= self.segment_bytes and not self.unavailable:
+        if self._size >= max(self.segment_bytes, self._roll_at) and not self.unavailable:
             self._roll()
         self._publish_position()
         return True
@@ -527,10 +528,18 @@ class RouterLog:
         began = time.perf_counter_ns()
         number = self._next_segment
         closed = self.directory / segment_name(number)
+        following = self.path.with_name(FILE_NAME + ".next")  # made first: a failure changes nothing
+        try:
+            fd = os.open(following, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except OSError as exc:  # no file can be made (disk full): keep appending here, try again later
+            log.warning("router log: cannot start a new segment (%s)", exc.strerror or exc)
+            self._roll_at = self._size + self.segment_bytes // 4
+            return
+        self._roll_at = 0
         os.rename(self.path, closed)  # a crash from here on replays it first, then a new router.log
+        os.rename(following, self.path)
         os.close(self._fd)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, 0o600)
+        self._fd = fd
         self._next_segment += 1
         self._closed.append(Segment(number, closed, self._last_frame))
         self._last_frame, self._size = {}, 0
@@ -628,6 +637,7 @@ class RouterLog:
             sync_directory(self.directory)
         for _, path in older:  # replayed before the image, which resets everything they held
             path.unlink(missing_ok=True)
+        self.path.with_name(FILE_NAME + ".next").unlink(missing_ok=True)  # a roll a crash cut short
         self._closed = []
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._size = size
