@@ -73,6 +73,9 @@ class RouterCollector:
         yield _counter("udprouter_journal_unavailable_episodes",
                        "Episodes of a router log that could not be written (disk full, I/O error)",
                        log.unavailable_episodes if log is not None else 0)
+        yield _counter("udprouter_journal_write_failures",
+                       "router log writes or syncs that failed (cut back, retried; their replies held)",
+                       log.write_failures if log is not None else 0)
         yield _gauge("udprouter_journal_unavailable",
                      "1 while new orders are rejected with JournalUnavailable",
                      int(log is not None and log.unavailable))

@@ -350,6 +350,7 @@ class RouterLog:
         self._written = 0  # fsync durability: bytes of _buffer written but not yet synced
         self.unavailable = False  # a write failed or space ran low: new orders are refused
         self.unavailable_episodes = 0
+        self.write_failures = 0  # writes or syncs that failed (each cut back and retried)
         self.on_unavailable = None  # called with True / False at each edge of an episode
         self._space_checked = 0.0
         self._write_error: OSError | None = None
@@ -486,6 +487,7 @@ class RouterLog:
             pass  # the next successful write can't land after a torn one: replay cuts there anyway
         self._written = 0
         self._write_error = exc
+        self.write_failures += 1
         self._set_unavailable(True, exc.strerror or str(exc))
 
     def _check_space(self, force: bool = False) -> None:

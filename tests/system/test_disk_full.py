@@ -40,9 +40,13 @@ async def send_and_answer(client: Client, batch: list[dict]) -> list:
     return await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in ids)), ACK_TIMEOUT_S)
 
 
-def restart_on_same_port(router) -> None:
+def restart_on_same_port(router, kill: bool = False) -> None:
     port = router.udp[1]
-    assert router.stop() == 0
+    if kill:
+        router.proc.kill()
+        router.proc.wait()
+    else:
+        assert router.stop() == 0
     udp = r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+"
     text = re.sub(udp, rf"\g<1>port = {port}", router.config.read_text())
     router.config.write_text(text)
@@ -98,37 +102,50 @@ async def test_full_disk_rejects_new_orders_resumes_and_keeps_sequence_numbers(s
         await client.close()
 
 
-async def test_write_failing_on_a_full_disk_holds_the_pass_until_space_returns(start_router, small_disk):
-    """The disk fills up while the router is idle (nothing left, below any low-water mark it
-    watches): the next orders' records cannot be written. Nothing leaves and nothing reaches the
-    engine until they can; then every order gets exactly one answer."""
+async def test_failed_writes_hold_their_answers_and_a_killed_router_resumes_where_the_client_is(
+        start_router, small_disk):
+    """The disk fills up completely: orders go on until a router log write itself fails (the last
+    page's slack used up). Those answers wait; once space returns every order has exactly one
+    answer. Then the router is SIGKILLed and restarted: what the client saw was in the log, so the
+    next reports carry the next sequence numbers and reach the client."""
     router = start_router(journal=small_disk / "journal")
     client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=1000)
     try:
         warm = await send_and_answer(client, orders(1_000, BATCH))
         assert all(isinstance(a, ExecutionReportNew) for a in warm)
         filler = fill(small_disk, 0)
-        ids = await client.send_orders(orders(2_000, BATCH))
-        waiting = asyncio.gather(*(client.first_ack(cl) for cl in ids))
-        deadline = time.monotonic() + 10
-        while metric(router, "udprouter_journal_unavailable") == 0:
-            assert time.monotonic() < deadline, "the failed write went unnoticed"
-            await asyncio.sleep(0.05)
-        assert not waiting.done(), "an answer left before its record was in the log"
+        pending, next_id = [], 2_000
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while metric(router, "udprouter_journal_write_failures_total") == 0:
+            assert time.monotonic() < deadline, "no write failed on a full disk"
+            ids = await client.send_orders(orders(next_id, BATCH))
+            next_id += BATCH
+            pending.append(asyncio.gather(*(client.first_ack(cl) for cl in ids)))
+            await asyncio.wait([pending[-1]], timeout=0.2)  # answered, or held by a failed write
         filler.unlink()
-        answers = await asyncio.wait_for(waiting, ACK_TIMEOUT_S)
-        assert all(isinstance(a, (ExecutionReportNew, BusinessMessageReject)) for a in answers)
-        assert isinstance(answers[0], ExecutionReportNew), "the order whose record waited was applied"
+        batches = await asyncio.wait_for(asyncio.gather(*pending), ACK_TIMEOUT_S)
+        for answer in (a for batch in batches for a in batch):
+            assert isinstance(answer, ExecutionReportNew) or (
+                isinstance(answer, BusinessMessageReject)
+                and answer.business_reject_reason == BusinessRejectReason.JournalUnavailable)
         deadline = time.monotonic() + 10
         while metric(router, "udprouter_journal_unavailable") == 1:
             assert time.monotonic() < deadline, "the router did not resume once space returned"
             await asyncio.sleep(0.05)
-        later = await send_and_answer(client, orders(3_000, BATCH))
+        later = await send_and_answer(client, orders(next_id, BATCH))
+        next_id += BATCH
         assert all(isinstance(a, ExecutionReportNew) for a in later)
         assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
         log_text = router.log_text()
         assert log_text.count(UNAVAILABLE_LINE) == 1 and "Traceback" not in log_text
         assert "journal append failed" not in log_text, "the engine never met the full disk"
+
+        seen_through = client.inbound.expected
+        restart_on_same_port(router, kill=True)
+        after = await send_and_answer(client, orders(next_id, BATCH))
+        assert all(isinstance(a, ExecutionReportNew) for a in after), \
+            "reports after the restart reach the client (their sequence numbers went on)"
+        assert client.inbound.expected >= seen_through + BATCH
         news = [r.cl_ord_id for r in drain(client) if isinstance(r, ExecutionReportNew)]
         assert len(news) == len(set(news)), "no order applied twice"
     finally:
