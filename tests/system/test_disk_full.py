@@ -40,6 +40,17 @@ async def send_and_answer(client: Client, batch: list[dict]) -> list:
     return await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in ids)), ACK_TIMEOUT_S)
 
 
+async def assert_resumes(router, client: Client, first_id: int) -> None:
+    """Once space returned: the router takes orders again by itself, still in its one episode."""
+    deadline = time.monotonic() + 10
+    while metric(router, "udprouter_journal_unavailable") == 1:
+        assert time.monotonic() < deadline, "the router did not resume once space returned"
+        await asyncio.sleep(0.05)
+    resumed = await send_and_answer(client, orders(first_id, BATCH))
+    assert all(isinstance(a, ExecutionReportNew) for a in resumed)
+    assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
+
+
 def restart_on_same_port(router, kill: bool = False) -> None:
     port = router.udp[1]
     if kill:
@@ -82,14 +93,8 @@ async def test_full_disk_rejects_new_orders_resumes_and_keeps_sequence_numbers(s
         assert "Traceback" not in router.log_text()
 
         filler.unlink()  # space returns: the router takes orders again by itself
-        deadline = time.monotonic() + 10
-        while metric(router, "udprouter_journal_unavailable") == 1:
-            assert time.monotonic() < deadline, "the router did not resume once space returned"
-            await asyncio.sleep(0.05)
-        resumed = await send_and_answer(client, orders(next_id, BATCH))
+        await assert_resumes(router, client, next_id)
         next_id += BATCH
-        assert all(isinstance(a, ExecutionReportNew) for a in resumed)
-        assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
 
         seen_through = client.inbound.expected  # one past the last server number the client holds
         restart_on_same_port(router)
@@ -128,14 +133,8 @@ async def test_failed_writes_hold_their_answers_and_a_killed_router_resumes_wher
             assert isinstance(answer, ExecutionReportNew) or (
                 isinstance(answer, BusinessMessageReject)
                 and answer.business_reject_reason == BusinessRejectReason.JournalUnavailable)
-        deadline = time.monotonic() + 10
-        while metric(router, "udprouter_journal_unavailable") == 1:
-            assert time.monotonic() < deadline, "the router did not resume once space returned"
-            await asyncio.sleep(0.05)
-        later = await send_and_answer(client, orders(next_id, BATCH))
+        await assert_resumes(router, client, next_id)
         next_id += BATCH
-        assert all(isinstance(a, ExecutionReportNew) for a in later)
-        assert metric(router, "udprouter_journal_unavailable_episodes_total") == 1
         log_text = router.log_text()
         assert log_text.count(UNAVAILABLE_LINE) == 1 and "Traceback" not in log_text
         assert "journal append failed" not in log_text, "the engine never met the full disk"
