@@ -294,9 +294,10 @@ def replay(directory: str | os.PathLike[str], capacity: int) -> RecoveredState:
     directory = Path(directory)
     paths = [path for _, path in closed_segments(directory)] + [directory / FILE_NAME]
     for path in paths:
-        if not path.exists():
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # no router.log yet, or a segment being dropped (not needed)
             continue
-        data = path.read_bytes()
         records, valid = read_records(data)
         for record in records:
             state.apply(record)
