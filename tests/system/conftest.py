@@ -3,6 +3,7 @@ ports, its journal in tmp_path. Every process is stopped by its pid in the fixtu
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -173,6 +174,13 @@ def fill(path: Path, leave: int) -> Path:
     """A filler file on path's filesystem that leaves about `leave` bytes free; returns its path."""
     st = os.statvfs(path)
     filler = path / "filler"
-    with open(filler, "wb") as f:
-        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    remaining, chunk = max(0, st.f_bavail * st.f_frsize - leave), b"\0" * (64 << 10)
+    with open(filler, "wb", buffering=0) as f:
+        while remaining > 0:
+            try:  # a journal written meanwhile may take the last blocks first: the disk is full
+                remaining -= f.write(chunk[:remaining])
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
     return filler
