@@ -35,6 +35,7 @@ STREAM_START_HEADER = "x-udprouter-stream-start-seq-no"  # StreamExecutions init
 STATUS_DETAILS_KEY = "grpc-status-details-bin"  # google.rpc.Status, as grpcio-status reads it
 _NEW_ORDER_TEMPLATE = 101
 _ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
+_JOURNAL_UNAVAILABLE = int(BusinessRejectReason.JournalUnavailable)
 
 
 class OrderEntryService(pb_grpc.OrderEntryServicer):
@@ -168,6 +169,9 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if reason == _ENGINE_BUSY:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 "engine busy: inbound ring full, nothing applied")
+        if reason == _JOURNAL_UNAVAILABLE:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "journal cannot be written (disk full or I/O error), nothing applied")
         await context.abort(grpc.StatusCode.UNAVAILABLE, "engine not available, nothing applied")
 
     async def _wait(self, session: GrpcSession, context, answer: Answer, seqs: list[int]) -> None:

@@ -72,7 +72,7 @@ class FastIngest:
         """OrderEntry's batch state -> the C batch (before a run)."""
         oe, b = self.order_entry, self._batch
         b.ring = oe.ring.inbound_ring if oe.ring is not None else ffi.NULL
-        b.available = 1 if oe.available else 0
+        b.available = 1 if oe.available and not oe.journal_unavailable else 0
         b.n, b.room, b.next_command_seq = oe._n, oe._room, oe.next_command_seq
         self._applied = 0
 
@@ -114,7 +114,7 @@ class FastIngest:
             self.outcomes[APPLIED] += applied
             if applied:
                 touch(ffi.unpack(self._touched, self._touched_n[0]), now_ns)
-            if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL:
+            if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL or not b.available:
                 break
             carried = self.end()
             self.order_entry.flush(now_ns)
