@@ -36,6 +36,10 @@ class RouterCollector:
                        d.unauthenticated)
         yield _counter("udprouter_duplicates_dropped", "Client sequence numbers already applied",
                        d.duplicates)
+        yield _counter("udprouter_sequence_refused", "Datagrams refused: Sequence gap or wrap out of range",
+                       d.seq_refused)
+        yield _counter("udprouter_datagram_errors", "Datagrams whose handling failed unexpectedly (logged)",
+                       r.datagram_errors)
         yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
                        sessions.rejects_suppressed)
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",

@@ -81,6 +81,8 @@ class Router:
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0
+        self.datagram_errors = 0  # datagrams whose handling raised (a bug: see _dispatch)
+        self._next_error_log = 0.0
         self.grpc = None
         self._pass_scheduled = False
         self._drain_scheduled = False
@@ -155,7 +157,7 @@ class Router:
             if i == n:
                 break
             data, addr = udp.received(i)
-            dispatcher.on_datagram(data, addr, decode_datagram(data))  # recorded above if capturing
+            self._dispatch(data, addr)  # recorded above if capturing
             if stopped == NO_SESSION:
                 session = self.sessions.by_addr.get(addr)
                 if session is not None and session.state is SessionState.ESTABLISHED:
@@ -176,10 +178,24 @@ class Router:
         """The asyncio endpoint's path (no fast path): one datagram, its pass scheduled once."""
         if self.capture is not None:
             self.capture.record(self._inbound, addr, self.udp_address, data)
-        self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+        self._dispatch(data, addr)
         if not self._pass_scheduled:
             self._pass_scheduled = True
             self._loop.call_soon(self._end_of_pass)
+
+    def _dispatch(self, data: bytes, addr) -> None:
+        """One datagram through the Python path. Nothing it holds may end the read batch it came in
+        (its neighbours are other sessions' orders): an unexpected failure is counted and logged as
+        one line at most once a second, and the next datagram goes on."""
+        try:
+            self.dispatcher.on_datagram(data, addr, decode_datagram(data))
+        except Exception as exc:  # noqa: BLE001 - the isolation boundary between datagrams
+            self.datagram_errors += 1
+            now = time.monotonic()
+            if now >= self._next_error_log:
+                self._next_error_log = now + 1.0
+                log.error("datagram from %s not handled (%d so far): %s: %s", addr, self.datagram_errors,
+                          type(exc).__name__, exc)
 
     def _end_of_pass(self) -> None:
         self._pass_scheduled = False

@@ -29,6 +29,12 @@ from udprouter.risk import SessionContext
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
+# Client sequence numbers are uint64 and 2^64 - 1 is NextSeqNo's null value: the expectation never
+# passes it (nor does the C fast path's). A gap is answered by one NotApplied, whose Count is a
+# uint32. A datagram beyond either is refused whole (SPEC 4.3).
+SEQ_LIMIT = 2**64 - 1
+MAX_GAP = 2**32 - 1
+SEQ_OUT_OF_RANGE = -1
 _PACKER = DatagramPacker(MAX_DATAGRAM, MAX_MESSAGES)
 
 
@@ -93,7 +99,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal",
+        "_sent_first", "_capacity", "journal", "reject_tokens", "reject_refill_ns",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -113,6 +119,8 @@ class ServerSession:
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
+        self.reject_tokens = -1.0  # budget of rejects naming no sequence number (allow_unnumbered)
+        self.reject_refill_ns = 0
 
     @property
     def session_id(self) -> int:
@@ -155,8 +163,12 @@ class ServerSession:
         """Idempotent flow for a datagram carrying count messages numbered from first_seq.
 
         Returns how many leading messages are duplicates (to be skipped). A gap queues NotApplied.
+        SEQ_OUT_OF_RANGE (nothing changed) when its numbers would pass SEQ_LIMIT or leave a gap
+        above MAX_GAP.
         """
         expected = self.next_inbound
+        if first_seq + count > SEQ_LIMIT or first_seq - expected > MAX_GAP:
+            return SEQ_OUT_OF_RANGE
         if self.journal is not None:
             self.journal.inbound(self)
         if first_seq > expected:
@@ -165,6 +177,19 @@ class ServerSession:
             return 0
         self.next_inbound = max(expected, first_seq + count)
         return min(count, expected - first_seq)
+
+    def allow_unnumbered(self, rate_per_s: float, now_ns: int) -> bool:
+        """Token bucket (burst = one second's worth) for replies that answer no sequence number, so
+        a session's broken datagrams cannot draw an answer each without limit."""
+        if self.reject_tokens < 0:
+            self.reject_tokens, self.reject_refill_ns = max(1.0, rate_per_s), now_ns
+        elif now_ns > self.reject_refill_ns:
+            grown = self.reject_tokens + (now_ns - self.reject_refill_ns) * rate_per_s / 1e9
+            self.reject_tokens, self.reject_refill_ns = min(max(1.0, rate_per_s), grown), now_ns
+        if self.reject_tokens < 1.0:
+            return False
+        self.reject_tokens -= 1.0
+        return True
 
     def flush(self) -> list[bytes]:
         """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""
