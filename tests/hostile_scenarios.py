@@ -207,3 +207,52 @@ async def fuzz_beside_neighbour(udp, rng: random.Random, datagrams: int, burst: 
     finally:
         await attacker.close()
         await good.close()
+
+
+# -- 3. no amplification: a RetransmitRequest flood meets the session's byte budget ------------
+
+async def retransmit_flood(udp, rng: random.Random, requests: int, budget_bytes_per_s: int) -> dict:
+    """Orders fill the session's kept buffer, then a flood of valid RetransmitRequests: the bytes
+    back stay within the budget's burst + refill over the flood, BudgetExceeded answers the rest,
+    and the session still trades afterwards."""
+    client = await Client.connect(*udp, "demo", "demo-secret", resend_timeout=3600.0,
+                                  resend_not_applied=False)
+    received = [0]
+    on_datagram = client._on_datagram
+
+    def counting(data: bytes) -> None:
+        received[0] += len(data)
+        on_datagram(data)
+
+    client._on_datagram = counting
+    try:
+        ids = await client.send_orders([client.new_order(1, Side.Buy, PRICE - TICK * (1 + i % 9), 1)
+                                        for i in range(400)])
+        await all_acked(client, ids)
+        await asyncio.sleep(0.3)
+        before, sent = received[0], 0
+        started = time.monotonic()
+        for i in range(requests):
+            count = rng.choice((1, 10, 100, 400))
+            payload = encode_message(RetransmitRequest(client.session_id, time.time_ns(),
+                                                       rng.randint(1, 401 - count), count))
+            client.send_raw(payload)
+            sent += len(payload)
+            if i % 20 == 19:
+                await asyncio.sleep(0.001)
+        last, deadline = -1, time.monotonic() + ANSWER_TIMEOUT_S
+        while received[0] != last and time.monotonic() < deadline:
+            last = received[0]
+            await asyncio.sleep(0.3)
+        elapsed = time.monotonic() - started
+        out = received[0] - before
+        # Retransmissions within the budget, plus the small, rate-limited rejects (< 100 bytes each).
+        bound = budget_bytes_per_s * (1 + elapsed) + 100 * 100 * (1 + elapsed)
+        assert out <= bound, (out, bound, elapsed)
+        drain_reports(client)
+        cl = await client.send_order(2, Side.Buy, PRICE, 1)
+        ack = await asyncio.wait_for(client.first_ack(cl), ANSWER_TIMEOUT_S)
+        assert isinstance(ack, ExecutionReportNew), ack
+        return {"bytes_in": sent, "bytes_out": out, "seconds": round(elapsed, 2)}
+    finally:
+        await client.close()

@@ -80,7 +80,7 @@ class SessionConfig(_Section):
     retransmit_max_count: int = 4096
     # Retransmission budget per session: bytes of resent frames per second (and a burst of as many),
     # so RetransmitRequests cannot turn a few bytes in into megabytes out (RetransmitReject beyond).
-    retransmit_bytes_per_s: int = 1 << 20
+    retransmit_bytes_per_s: int = 256 << 10
     throttle_msgs_per_s: int = 1_000_000
     max_open_orders: int = 1_000_000
     reject_rate_per_s: float = 10.0

@@ -42,6 +42,8 @@ class RouterCollector:
                        r.datagram_errors)
         yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
                        sessions.rejects_suppressed)
+        yield _counter("udprouter_retransmits_refused", "RetransmitRequests over the session's byte budget",
+                       sessions.retransmits_refused)
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
         rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])

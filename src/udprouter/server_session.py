@@ -83,6 +83,29 @@ def pack_datagrams_reference(frames: list[bytes], first_seq: int) -> list[bytes]
     return datagrams
 
 
+class TokenBucket:
+    """take(amount, rate, now): a bucket refilled at rate per second up to a burst of one second's
+    worth (at least amount 1); starts full."""
+
+    __slots__ = ("tokens", "refill_ns")
+
+    def __init__(self) -> None:
+        self.tokens = -1.0  # full on first use
+        self.refill_ns = 0
+
+    def take(self, amount: float, rate_per_s: float, now_ns: int) -> bool:
+        burst = max(1.0, rate_per_s)
+        if self.tokens < 0:
+            self.tokens, self.refill_ns = burst, now_ns
+        elif now_ns > self.refill_ns:
+            self.tokens = min(burst, self.tokens + (now_ns - self.refill_ns) * rate_per_s / 1e9)
+            self.refill_ns = now_ns
+        if self.tokens < amount:
+            return False
+        self.tokens -= amount
+        return True
+
+
 class SessionState(enum.IntEnum):
     NEGOTIATED = 1
     ESTABLISHED = 2
@@ -99,7 +122,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal", "reject_tokens", "reject_refill_ns",
+        "_sent_first", "_capacity", "journal", "reject_budget", "retransmit_budget",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -119,8 +142,8 @@ class ServerSession:
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
-        self.reject_tokens = -1.0  # budget of rejects naming no sequence number (allow_unnumbered)
-        self.reject_refill_ns = 0
+        self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
+        self.retransmit_budget = TokenBucket()  # bytes of retransmission (SessionLayer)
 
     @property
     def session_id(self) -> int:
@@ -179,17 +202,9 @@ class ServerSession:
         return min(count, expected - first_seq)
 
     def allow_unnumbered(self, rate_per_s: float, now_ns: int) -> bool:
-        """Token bucket (burst = one second's worth) for replies that answer no sequence number, so
-        a session's broken datagrams cannot draw an answer each without limit."""
-        if self.reject_tokens < 0:
-            self.reject_tokens, self.reject_refill_ns = max(1.0, rate_per_s), now_ns
-        elif now_ns > self.reject_refill_ns:
-            grown = self.reject_tokens + (now_ns - self.reject_refill_ns) * rate_per_s / 1e9
-            self.reject_tokens, self.reject_refill_ns = min(max(1.0, rate_per_s), grown), now_ns
-        if self.reject_tokens < 1.0:
-            return False
-        self.reject_tokens -= 1.0
-        return True
+        """Replies that answer no sequence number, so a session's broken datagrams cannot draw an
+        answer each without limit (burst = one second's worth)."""
+        return self.reject_budget.take(1.0, rate_per_s, now_ns)
 
     def flush(self) -> list[bytes]:
         """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""

@@ -100,6 +100,7 @@ class SessionLayer:
         self.login_budget = LoginBudget(config.login_rate_per_s)
         self.rejects_suppressed = 0
         self.logins_dropped = 0
+        self.retransmits_refused = 0  # RetransmitRequests over the session's byte budget
 
     # -- session management ---------------------------------------------------------------------
 
@@ -184,18 +185,37 @@ class SessionLayer:
 
     def on_retransmit_request(self, session: ServerSession, msg: RetransmitRequest,
                               now_ns: int) -> list[bytes]:
+        def reject(code: RetransmitRejectCode, reason: str) -> list[bytes]:
+            return self._session_reply(session, now_ns, self._retransmit_reject(msg, code, reason))
+
         if bytes(msg.session_id) != session.uuid:
-            return [self._retransmit_reject(msg, RetransmitRejectCode.InvalidSession, "wrong SessionId")]
+            return reject(RetransmitRejectCode.InvalidSession, "wrong SessionId")
         outcome, datagrams = session.retransmit(msg.from_seq_no, msg.count, self.config.retransmit_max_count)
         if outcome is RetransmitOutcome.REQUEST_LIMIT_EXCEEDED:
-            return [self._retransmit_reject(msg, RetransmitRejectCode.RequestLimitExceeded,
-                                            f"max {self.config.retransmit_max_count}")]
+            return reject(RetransmitRejectCode.RequestLimitExceeded, f"max {self.config.retransmit_max_count}")
         if outcome is RetransmitOutcome.OUT_OF_RANGE:
             first, end = session.kept_range()
-            return [self._retransmit_reject(msg, RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")]
+            return reject(RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")
         header = encode_message(Retransmission(session_id=session.uuid, request_timestamp=msg.timestamp,
                                                next_seq_no=msg.from_seq_no, count=msg.count))
+        # The byte budget (SPEC 4.4): a request larger than one second's budget never fits; one
+        # that does not fit now is refused until the budget refills.
+        rate = self.config.retransmit_bytes_per_s
+        size = len(header) + sum(map(len, datagrams))
+        if size > rate:
+            return reject(RetransmitRejectCode.RequestLimitExceeded, f"{size} bytes > {rate} per request")
+        if not session.retransmit_budget.take(size, rate, now_ns):
+            self.retransmits_refused += 1
+            return reject(RetransmitRejectCode.BudgetExceeded, f"{rate} bytes/s")
         return [header, *datagrams]
+
+    def _session_reply(self, session: ServerSession, now_ns: int, reply: bytes) -> list[bytes]:
+        """A reject to an established session's request: within its budget of unnumbered replies
+        (session_reject_rate_per_s), so a flood of bad requests is not answered in kind."""
+        if session.allow_unnumbered(self.config.session_reject_rate_per_s, now_ns):
+            return [reply]
+        self.rejects_suppressed += 1
+        return []
 
     def on_terminate(self, session: ServerSession, msg: Terminate) -> tuple[list[bytes], SessionEvent]:
         if bytes(msg.session_id) != session.uuid:
