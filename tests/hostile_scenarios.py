@@ -256,3 +256,23 @@ async def retransmit_flood(udp, rng: random.Random, requests: int, budget_bytes_
         return {"bytes_in": sent, "bytes_out": out, "seconds": round(elapsed, 2)}
     finally:
         await client.close()
+
+
+# -- 2. bounded sessions: logins over a router's life --------------------------------------------
+
+async def session_churn(udp, rng: random.Random, sessions: int) -> dict:
+    """sessions logins one after another, each with a new SessionId (as udprouter.client and the
+    load generator make them): each has an order applied and ends with Terminate."""
+    from udprouter.client import Client as _Client
+
+    for i in range(sessions):
+        key, secret = ("demo", "demo-secret") if i % 2 else ("demo2", "demo2-secret")
+        client = await _Client.connect(*udp, key, secret, resend_timeout=3600.0, resend_not_applied=False)
+        try:
+            if rng.random() < 0.5 or i == sessions - 1:
+                cl = await client.send_order(1 + i % 2, Side.Buy, PRICE - TICK * (1 + i % 9), 1)
+                ack = await asyncio.wait_for(client.first_ack(cl), ANSWER_TIMEOUT_S)
+                assert isinstance(ack, ExecutionReportNew), (i, ack)
+        finally:
+            await client.close()
+    return {"sessions": sessions}

@@ -91,6 +91,9 @@ class SessionConfig(_Section):
     # refused with NegotiationReject(SessionLimit).
     max_sessions: int = 1024
     max_sessions_per_key: int = 1024
+    # An ended session (terminated, or its peer silent) is kept this long for a reconnect to
+    # resume it (same SessionId: numbers, retransmission), then released with its memory.
+    ended_retention_s: float = 60.0
     # Negotiate/Establish signature checks per second over all sources (HMAC work an unauthenticated
     # flood can make the router do); past it such requests are dropped and the client retries.
     login_rate_per_s: float = 2000.0
@@ -250,6 +253,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("session", "login_rate_per_s"): (0.001, 1e7),
     ("session", "max_sessions"): (1, 2**24 - 1),
     ("session", "max_sessions_per_key"): (1, 2**24 - 1),
+    ("session", "ended_retention_s"): (0, 86_400 * 30),
 }
 CAPACITY_RANGE = (2, 2**30)
 

@@ -43,6 +43,7 @@ class Dispatcher:
         self.order_entry = order_entry
         self.clock = clock
         self.send: Send = lambda data, addr: None
+        self.on_release: Callable[[ServerSession], None] = lambda session: None  # the fast path's unbind
         self._dirty: dict[int, ServerSession] = {}
         self.datagrams_in = self.datagrams_out = 0
         self.messages_in = self.messages_out = 0
@@ -230,7 +231,13 @@ class Dispatcher:
         self.send(data, addr)
 
     def on_timer(self) -> None:
-        for addr, datagram, session in self.sessions.on_timer(self.clock()):
+        now = self.clock()
+        for addr, datagram, session in self.sessions.on_timer(now):
             if session.state is not SessionState.ESTABLISHED:
                 self._flush_session(session)
             self._send(datagram, addr)
+        self.sessions.sweep(now)
+        for session in self.sessions.take_released():
+            self._dirty.pop(session.session_id, None)
+            self.order_entry.release_session(session.session_id)
+            self.on_release(session)

@@ -44,6 +44,12 @@ class RouterCollector:
                        sessions.rejects_suppressed)
         yield _counter("udprouter_retransmits_refused", "RetransmitRequests over the session's byte budget",
                        sessions.retransmits_refused)
+        yield _counter("udprouter_sessions_refused", "Negotiates refused over a session limit (SessionLimit)",
+                       sessions.sessions_refused)
+        yield _counter("udprouter_sessions_released", "Ended sessions released after their retention",
+                       sessions.sessions_released)
+        yield _gauge("udprouter_sessions_kept", "Sessions in memory (live and ended within retention)",
+                     len(sessions.by_uuid))
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
         rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])

@@ -59,7 +59,7 @@ class Router:
         self.binary = resolve_engine_binary(config)
         self.store = SessionStore(config.journal.dir)
         self.auth = Authenticator(config.keys, int(config.session.timestamp_window_s * 1e9))
-        self.sessions = SessionLayer(config.session, self.auth, self.store)
+        self.sessions = SessionLayer(config.session, self.auth, self.store, config.engine.max_sessions)
         limits = config.session
         self.risk = Risk(instruments_of(config), limits.max_open_orders, limits.throttle_msgs_per_s)
         self.order_entry = OrderEntry(self.risk)
@@ -78,6 +78,7 @@ class Router:
         self.transport = None
         self.udp: DatagramSocket | None = None  # the fast path's socket (udp.fast_path on IPv4)
         self.fast = FastIngest(self.risk, self.order_entry)
+        self.dispatcher.on_release = self.fast.unbind
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0

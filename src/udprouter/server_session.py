@@ -122,7 +122,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal", "reject_budget", "retransmit_budget",
+        "_sent_first", "_capacity", "journal", "reject_budget", "retransmit_budget", "ended_ns",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -142,6 +142,7 @@ class ServerSession:
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
+        self.ended_ns = 0  # when SessionLayer.sweep first saw it TERMINATED (0: not ended)
         self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
         self.retransmit_budget = TokenBucket()  # bytes of retransmission (SessionLayer)
 
@@ -158,6 +159,8 @@ class ServerSession:
     @state.setter
     def state(self, value: SessionState) -> None:
         self._state = value
+        if value is not SessionState.TERMINATED:
+            self.ended_ns = 0
         self.ctx.fp.established = 1 if value is SessionState.ESTABLISHED else 0
 
     @property

@@ -90,8 +90,10 @@ class LoginBudget:
 
 
 class SessionLayer:
-    def __init__(self, config: SessionConfig, auth: Authenticator, store: SessionStore) -> None:
+    def __init__(self, config: SessionConfig, auth: Authenticator, store: SessionStore,
+                 engine_max_sessions: int | None = None) -> None:
         self.config = config
+        self.engine_max_sessions = engine_max_sessions  # engine session ids 1..this are served
         self.auth = auth
         self.store = store
         self.by_addr: dict[object, ServerSession] = {}
@@ -100,6 +102,10 @@ class SessionLayer:
         self.login_budget = LoginBudget(config.login_rate_per_s)
         self.rejects_suppressed = 0
         self.logins_dropped = 0
+        self.sessions_refused = 0  # Negotiates over a session limit (NegotiationReject SessionLimit)
+        self.sessions_released = 0  # ended sessions forgotten after their retention
+        self.released: list[ServerSession] = []  # released since the caller last took them
+        self._next_sweep_ns = 0
         self.retransmits_refused = 0  # RetransmitRequests over the session's byte budget
 
     # -- session management ---------------------------------------------------------------------
@@ -124,6 +130,12 @@ class SessionLayer:
                 session, addr, now_ns)):
             return self._limited(addr, now_ns, size, self._neg_reject(
                 msg, NegotiationRejectCode.DuplicateId, "SessionId in use"))
+        if session is None or session.state is SessionState.TERMINATED:
+            refusal = self._over_limit(key.key_id, known is None)
+            if refusal:
+                self.sessions_refused += 1
+                return self._limited(addr, now_ns, size, self._neg_reject(
+                    msg, NegotiationRejectCode.SessionLimit, refusal))
         if session is None:
             session_id = self.store.assign(uuid, key.key_id)
             session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer)
@@ -134,6 +146,18 @@ class SessionLayer:
         session.negotiate_ts = msg.timestamp
         session.last_recv_ns = now_ns
         return [self._negotiation_response(session)], SessionEvent.NONE
+
+    def _over_limit(self, key_id: str, new_id: bool) -> str:
+        """Why one more live session (bound to an address: negotiated or established) is refused,
+        or "" (SPEC 4.2)."""
+        live = self.by_addr.values()
+        if len(self.by_addr) >= self.config.max_sessions:
+            return f"max {self.config.max_sessions} sessions"
+        if sum(1 for s in live if s.key.key_id == key_id) >= self.config.max_sessions_per_key:
+            return f"max {self.config.max_sessions_per_key} sessions per key"
+        if new_id and self.engine_max_sessions is not None and self.store.next_id > self.engine_max_sessions:
+            return f"engine session ids 1..{self.engine_max_sessions} used up"
+        return ""
 
     def _rebindable(self, session: ServerSession, addr, now_ns: int) -> bool:
         """A live session moves to a new address only once it is terminated or its peer went silent."""
@@ -228,6 +252,45 @@ class SessionLayer:
         if self.by_addr.get(session.addr) is session:
             del self.by_addr[session.addr]
         return encode_message(Terminate(session_id=session.uuid, code=code, reason=reason))
+
+    # -- end of life ----------------------------------------------------------------------------
+
+    def sweep(self, now_ns: int) -> None:
+        """About once a second: a negotiated session not established within KEEPALIVE_LAPSE default
+        keepalive intervals loses its binding; an ended session is released (forgotten with its
+        memory, its SessionId and its line in the store) once ended_retention_s has passed, so
+        a reconnect within it resumes and memory stays bounded by the live sessions."""
+        if now_ns < self._next_sweep_ns:
+            return
+        self._next_sweep_ns = now_ns + 1_000_000_000
+        negotiate_ns = KEEPALIVE_LAPSE * self.config.keepalive_ms * 1_000_000
+        retention_ns = int(self.config.ended_retention_s * 1e9)
+        for session in list(self.by_uuid.values()):
+            state = session.state
+            if state is SessionState.NEGOTIATED and now_ns - session.last_recv_ns > negotiate_ns:
+                self.terminate(session, TerminationCode.UnspecifiedError, "not established")
+                state = session.state
+            if state is not SessionState.TERMINATED:
+                continue
+            if not session.ended_ns:
+                session.ended_ns = now_ns
+            elif now_ns - session.ended_ns >= retention_ns:
+                self._release(session)
+
+    def _release(self, session: ServerSession) -> None:
+        del self.by_uuid[session.uuid]
+        if self.by_addr.get(session.addr) is session:
+            del self.by_addr[session.addr]
+        self.store.release(session.uuid)
+        if session.journal is not None and hasattr(session.journal, "detach"):
+            session.journal.detach(session.session_id)
+        session.journal = None
+        self.sessions_released += 1
+        self.released.append(session)
+
+    def take_released(self) -> list[ServerSession]:
+        released, self.released = self.released, []
+        return released
 
     # -- keepalive ------------------------------------------------------------------------------
 
