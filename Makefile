@@ -8,7 +8,7 @@ ENGINE_TYPE  ?= Release
 ENGINE_BIN   := $(ENGINE_BUILD)/udprouter-engine
 PYTEST_ARGS  ?=
 
-.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug
+.PHONY: setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak chaos clean engine engine-debug
 
 setup: $(STAMP) engine
 
@@ -66,6 +66,11 @@ fuzz: setup
 
 soak: setup
 	$(PY) -m bench.soak
+
+# Longer seeded runs of the hostile-client scenarios (tests/chaos.py); CHAOS_MINUTES=N to change.
+CHAOS_MINUTES ?= 10
+chaos: setup
+	$(PY) -m tests.chaos --minutes $(CHAOS_MINUTES)
 
 clean:
 	rm -rf build $(VENV) src/*.egg-info .pytest_cache .hypothesis bench/results

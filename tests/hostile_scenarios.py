@@ -54,6 +54,8 @@ async def all_acked(client: Client, cl_ord_ids: list[int]) -> list:
     """Every order's first answer; each must be ExecutionReportNew (applied, once: ClOrdIDs are
     unique and the engine rejects a repeat, so a second application would answer a reject)."""
     futures = [client.first_ack(cl) for cl in cl_ord_ids]
+    if not futures:
+        return []
     done, pending = await asyncio.wait(futures, timeout=ANSWER_TIMEOUT_S)
     answers = [f.result() for f in futures if f in done]
     lost = len(pending)
