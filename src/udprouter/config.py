@@ -7,6 +7,7 @@ decimal strings converted exactly (Decimal) to int64 mantissas with the constant
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -272,6 +273,17 @@ def _check(config: RouterConfig) -> None:
         lo, hi = CAPACITY_RANGE
         if not lo <= value <= hi or value & (value - 1):
             raise ConfigError(f"engine.{name}: expected a power of two in {lo}..{hi}, got {value}")
+    for name in ("udp", "grpc", "metrics"):
+        host = getattr(config, name).host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if host != "localhost":
+                raise ConfigError(f"{name}.host: expected an IP address or localhost, got {host!r}") from None
+    if not config.keys:
+        raise ConfigError("keys: expected at least one key (nobody could log in)")
+    if not config.instruments:
+        raise ConfigError("instruments: expected at least one instrument")
     key_ids = set()
     for i, key in enumerate(config.keys):
         if not key.key_id or ":" in key.key_id:

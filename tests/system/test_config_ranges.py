@@ -54,6 +54,10 @@ CASES = [
     ("udp", "port = 70000", "udp.port"),
     ("metrics", "port = -1", "metrics.port"),
     ("keys", 'key_id = "k"\nsecret = ""\naccount = 1', "keys[0].secret"),
+    ("udp", 'host = "999.1.1.1"', "udp.host"),
+    ("metrics", 'host = "no such host"', "metrics.host"),
+    ("top", "keys = []", "keys"),
+    ("top", "instruments = []", "instruments"),
     ("keys", 'key_id = "k"\nsecret = "s"\naccount = -1', "keys[0].account"),
 ]
 
@@ -63,9 +67,9 @@ def config_text(tmp_path, section: str, line: str) -> str:
                 "metrics": "host = \"127.0.0.1\"\nport = 0",
                 "journal": f'dir = "{tmp_path / "journal"}"',
                 "engine": f'shm_name = "udprouter-test-{uuid.uuid4().hex[:12]}"'}
-    if section != "keys":
+    if section not in ("keys", "top"):
         sections.setdefault(section, "")
-    text = ""
+    text = f"{line}\n" if section == "top" else ""
     for name, body in sections.items():
         if name == section:  # the case's line replaces the same key if the base names it
             key = line.split("=", 1)[0].strip()
