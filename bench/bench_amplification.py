@@ -74,12 +74,8 @@ def kinds(client):
     ]
 
 
-async def measure_kinds(udp, datagrams: int, only: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
-    """{kind: (bytes in to the router, bytes out of it)} for one established session."""
-    from udprouter.client import Client
-
-    client = await Client.connect(*udp, "demo", "demo-secret", resend_timeout=3600.0,
-                                  resend_not_applied=False)
+def count_received(client) -> list[int]:
+    """[bytes] the client has received from now on (every datagram, before it handles it)."""
     received = [0]
     on_datagram = client._on_datagram
 
@@ -88,6 +84,16 @@ async def measure_kinds(udp, datagrams: int, only: tuple[str, ...] = ()) -> dict
         on_datagram(data)
 
     client._on_datagram = counting
+    return received
+
+
+async def measure_kinds(udp, datagrams: int, only: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+    """{kind: (bytes in to the router, bytes out of it)} for one established session."""
+    from udprouter.client import Client
+
+    client = await Client.connect(*udp, "demo", "demo-secret", resend_timeout=3600.0,
+                                  resend_not_applied=False)
+    received = count_received(client)
     out = {}
     try:
         for name, make in kinds(client):
@@ -116,8 +122,9 @@ def run(quick: bool) -> list[dict]:
     s = SETTINGS[quick]
     with RouterProcess() as router:
         figures = asyncio.run(measure_kinds(("127.0.0.1", router.port), s["datagrams"]))
-    return [{"name": f"amplification_{name}", "figure": round(out / max(1, sent), 4), "unit": "bytes out per byte in",
-             "baseline_name": "one byte out per byte in", "baseline": 1, "ratio": round(out / max(1, sent), 4),
+    return [{"name": f"amplification_{name}", "figure": round(out / max(1, sent), 4),
+             "unit": "bytes out per byte in", "baseline_name": "one byte out per byte in", "baseline": 1,
+             "ratio": round(out / max(1, sent), 4),
              "params": dict(datagrams=s["datagrams"], bytes_in=sent, bytes_out=out)}
             for name, (sent, out) in figures.items()]
 

@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 
+from bench.bench_amplification import count_received
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
@@ -114,7 +115,7 @@ async def poison_batches(udp, rng: random.Random, rounds: int, orders_per_round:
         for _ in range(rounds):
             poison = poison_datagrams(attacker.out.next_seq, rng)
             rng.shuffle(poison)
-            for k in range(0, orders_per_round, 5):
+            for _ in range(0, orders_per_round, 5):
                 payload, cls = neighbour_datagram(good, 5)
                 good.send_raw(payload)
                 ids += cls
@@ -147,7 +148,8 @@ def _u64(rng: random.Random, near: int) -> int:
 
 
 def random_app(rng: random.Random, hwm: int):
-    i64 = (0, -1, -(2**63), 2**63 - 1, rng.getrandbits(63) - 2**62, PRICE, PRICE + rng.randrange(-9, 9) * TICK)
+    i64 = (0, -1, -(2**63), 2**63 - 1, rng.getrandbits(63) - 2**62, PRICE,
+           PRICE + rng.randrange(-9, 9) * TICK)
     u32 = (0, 1, 2**32 - 1, rng.getrandbits(32), rng.randint(1, 5))
     i32 = (0, 1, 2, -1, -(2**31), 2**31 - 1, rng.randint(1, 5))
     pick = rng.choice
@@ -157,8 +159,8 @@ def random_app(rng: random.Random, hwm: int):
                               pick((1, 2)), pick((0, 3, 4)))
     if kind == 1:
         return OrderCancelRequest(_u64(rng, hwm), _u64(rng, hwm), _u64(rng, 0), pick(i32), pick((1, 2)))
-    return OrderCancelReplaceRequest(_u64(rng, hwm), _u64(rng, hwm), _u64(rng, 0), pick(i64), pick(u32), pick(i32),
-                                     pick((1, 2)))
+    return OrderCancelReplaceRequest(_u64(rng, hwm), _u64(rng, hwm), _u64(rng, 0), pick(i64), pick(u32),
+                                     pick(i32), pick((1, 2)))
 
 
 def random_datagram(rng: random.Random, client: Client) -> bytes:
@@ -166,9 +168,9 @@ def random_datagram(rng: random.Random, client: Client) -> bytes:
     kind = rng.randrange(10)
     now = time.time_ns()
     if kind == 0:
-        return encode_message(RetransmitRequest(client.session_id if rng.random() < 0.7 else rng.randbytes(16),
-                                                _u64(rng, now), _u64(rng, 1), rng.choice((0, 1, 2**32 - 1,
-                                                                                         rng.getrandbits(32)))))
+        session_id = client.session_id if rng.random() < 0.7 else rng.randbytes(16)
+        count = rng.choice((0, 1, 2**32 - 1, rng.getrandbits(32)))
+        return encode_message(RetransmitRequest(session_id, _u64(rng, now), _u64(rng, 1), count))
     if kind == 1:
         return encode_message(Establish(client.session_id, _u64(rng, now), rng.getrandbits(32),
                                         _u64(rng, client.out.next_seq), b"demo:" + rng.randbytes(8)))
@@ -219,14 +221,7 @@ async def retransmit_flood(udp, rng: random.Random, requests: int, budget_bytes_
     and the session still trades afterwards."""
     client = await Client.connect(*udp, "demo", "demo-secret", resend_timeout=3600.0,
                                   resend_not_applied=False)
-    received = [0]
-    on_datagram = client._on_datagram
-
-    def counting(data: bytes) -> None:
-        received[0] += len(data)
-        on_datagram(data)
-
-    client._on_datagram = counting
+    received = count_received(client)
     try:
         ids = await client.send_orders([client.new_order(1, Side.Buy, PRICE - TICK * (1 + i % 9), 1)
                                         for i in range(400)])

@@ -216,7 +216,8 @@ class SessionLayer:
             return reject(RetransmitRejectCode.InvalidSession, "wrong SessionId")
         outcome, datagrams = session.retransmit(msg.from_seq_no, msg.count, self.config.retransmit_max_count)
         if outcome is RetransmitOutcome.REQUEST_LIMIT_EXCEEDED:
-            return reject(RetransmitRejectCode.RequestLimitExceeded, f"max {self.config.retransmit_max_count}")
+            limit = self.config.retransmit_max_count
+            return reject(RetransmitRejectCode.RequestLimitExceeded, f"max {limit}")
         if outcome is RetransmitOutcome.OUT_OF_RANGE:
             first, end = session.kept_range()
             return reject(RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")

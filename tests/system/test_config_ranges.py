@@ -104,7 +104,8 @@ def test_every_out_of_range_key_exits_2_with_one_line_naming_it(tmp_path):
                 config.write_text(config_text(work, section, line))
                 out, err = work / "stdout", work / "stderr"
                 with out.open("w") as o, err.open("w") as e:
-                    proc = subprocess.Popen(router_command(config), cwd=REPO_ROOT, stdout=o, stderr=e, env=env)
+                    proc = subprocess.Popen(router_command(config), cwd=REPO_ROOT, stdout=o, stderr=e,
+                                            env=env)
                 running.append((proc, out, err, section, line, key))
             deadline = time.monotonic() + EXIT_TIMEOUT_S
             for proc, out, err, section, line, key in running:

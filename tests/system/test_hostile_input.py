@@ -7,7 +7,8 @@ only when none of its frames decodes to an application message (so nothing may b
 test predicts every answer from the reference decoder and SPEC 2.4: each application-schema frame
 that fails to decode consumes the next client sequence number and gets a BusinessMessageReject
 naming that number, its templateId and the reason of its error; framing errors and undecodable
-frames of other schemas consume nothing and get a reject with RefSeqNum 0; session frames get nothing. The router must answer exactly the predicted rejects, in order; its expected
+frames of other schemas consume nothing and get a reject with RefSeqNum 0; session frames get
+nothing. The router must answer exactly the predicted rejects, in order; its expected
 sequence number must end where the prediction does (the next valid order under that number is
 applied, with no NotApplied); and the engine journal must hold only the two valid orders.
 

@@ -10,6 +10,7 @@ import pytest
 from report_checks import metric
 from test_hostile_input import predict
 
+from tests.hostile_scenarios import PRICE, reports_until
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
@@ -21,7 +22,6 @@ from udprouter._generated.messages import (
 )
 from udprouter.client import Client
 from udprouter.codec import encode_message
-from tests.hostile_scenarios import PRICE, reports_until
 
 ORDER = encode_message(NewOrderSingle(1, 0, PRICE, 1, 1, Side.Buy, OrdType.Limit, TimeInForce.Day))
 BAD_ENUM = ORDER[:-1] + b"\x09"
@@ -30,7 +30,8 @@ BAD_ENUM = ORDER[:-1] + b"\x09"
 def frame(sofh_length: int | None = None, encoding: int = 0xEB50, schema: int = 101, template: int = 101,
           block: bytes = bytes(35)) -> bytes:
     length = 14 + len(block) if sofh_length is None else sofh_length
-    return struct.pack(">IH", length, encoding) + struct.pack("<HHHH", len(block), template, schema, 0) + block
+    header = struct.pack("<HHHH", len(block), template, schema, 0)
+    return struct.pack(">IH", length, encoding) + header + block
 
 
 CASES = {  # name: what follows Sequence(next number)

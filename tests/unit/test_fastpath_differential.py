@@ -174,11 +174,12 @@ EDGE_STARTS = (1, 2**32 - 2, 2**32, 2**63, 2**64 - 70, 2**64 - 3, 2**64 - 2, 2**
 
 def edge_datagrams(rng: random.Random, expected: int):
     """Sequences around the session's expectation and the uint32 / uint64 limits, 0..3 orders each."""
-    firsts = {expected, expected + 1, expected - 1, expected + 2**32 - 1, expected + 2**32, expected + 2**32 + 1,
-              2**64 - 1, 2**64 - 2, 2**64 - 3, 0, rng.getrandbits(64)}
+    firsts = {expected, expected + 1, expected - 1, expected + 2**32 - 1, expected + 2**32,
+              expected + 2**32 + 1, 2**64 - 1, 2**64 - 2, 2**64 - 3, 0, rng.getrandbits(64)}
     for first in sorted(f for f in firsts if 0 <= f < 2**64):
         for count in (0, 1, 3):
-            orders = [NewOrderSingle(rng.getrandbits(64) | 1, 0, 100_000_000_000, 1, 1, 1, 2, 0) for _ in range(count)]
+            orders = [NewOrderSingle(rng.getrandbits(64) | 1, 0, 100_000_000_000, 1, 1, 1, 2, 0)
+                      for _ in range(count)]
             yield encode_message(Sequence(first)) + b"".join(encode_message(m) for m in orders)
 
 
