@@ -94,16 +94,20 @@ class TokenBucket:
         self.refill_ns = 0
 
     def take(self, amount: float, rate_per_s: float, now_ns: int) -> bool:
+        if not self.has(amount, rate_per_s, now_ns):
+            return False
+        self.tokens -= amount
+        return True
+
+    def has(self, amount: float, rate_per_s: float, now_ns: int) -> bool:
+        """Refills, then whether amount is there (taking nothing)."""
         burst = max(1.0, rate_per_s)
         if self.tokens < 0:
             self.tokens, self.refill_ns = burst, now_ns
         elif now_ns > self.refill_ns:
             self.tokens = min(burst, self.tokens + (now_ns - self.refill_ns) * rate_per_s / 1e9)
             self.refill_ns = now_ns
-        if self.tokens < amount:
-            return False
-        self.tokens -= amount
-        return True
+        return self.tokens >= amount
 
 
 class SessionState(enum.IntEnum):

@@ -41,6 +41,7 @@ from udprouter.server_session import RetransmitOutcome, ServerSession, SessionSt
 from udprouter.session_store import SessionStore
 
 KEEPALIVE_LAPSE = 3
+MIN_FRAME = 14  # SOFH + message header: no retransmitted frame is smaller
 MIN_KEEPALIVE_MS = 100
 MAX_KEEPALIVE_MS = 60_000
 
@@ -214,6 +215,11 @@ class SessionLayer:
 
         if bytes(msg.session_id) != session.uuid:
             return reject(RetransmitRejectCode.InvalidSession, "wrong SessionId")
+        rate = self.config.retransmit_bytes_per_s
+        if not session.retransmit_budget.has(min(msg.count, self.config.retransmit_max_count) * MIN_FRAME,
+                                             rate, now_ns):
+            self.retransmits_refused += 1  # refused before any frame is gathered: a flood costs little
+            return reject(RetransmitRejectCode.BudgetExceeded, f"{rate} bytes/s")
         outcome, datagrams = session.retransmit(msg.from_seq_no, msg.count, self.config.retransmit_max_count)
         if outcome is RetransmitOutcome.REQUEST_LIMIT_EXCEEDED:
             limit = self.config.retransmit_max_count
@@ -225,7 +231,6 @@ class SessionLayer:
                                                next_seq_no=msg.from_seq_no, count=msg.count))
         # The byte budget (SPEC 4.4): a request larger than one second's budget never fits; one
         # that does not fit now is refused until the budget refills.
-        rate = self.config.retransmit_bytes_per_s
         size = len(header) + sum(map(len, datagrams))
         if size > rate:
             return reject(RetransmitRejectCode.RequestLimitExceeded, f"{size} bytes > {rate} per request")
