@@ -243,7 +243,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("journal", "snapshot_every"): (0, 2**63 - 1),
     ("journal", "router_log_compact_bytes"): (1, 2**63 - 1),
     ("session", "keepalive_ms"): (100, 60_000),
-    ("session", "timestamp_window_s"): (0.001, 86_400),
+    ("session", "timestamp_window_s"): (0.001, 300),  # the replay cache holds a window of logins
     ("session", "retransmit_buffer"): (1, 10_000_000),
     ("session", "retransmit_max_count"): (1, 10_000_000),
     ("session", "retransmit_bytes_per_s"): (1, 2**40),
