@@ -301,7 +301,7 @@ messages[101][209] = { name = "ExecutionReportStatus", block_length = 54, fields
     { name = "CumQty", offset = 44, size = 4, kind = "uint32", pf = pf["udprouter.cum_qty"] },
     { name = "SecurityID", offset = 48, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
     { name = "OrdStatus", offset = 52, size = 1, kind = "enum", pf = pf["udprouter.ord_status"] },
-    { name = "Side", offset = 53, size = 1, kind = "enum", pf = pf["udprouter.side"] },
+    { name = "Side", offset = 53, size = 1, kind = "enum", pf = pf["udprouter.side"], null = 255 },
   }, var_data = {
   } }
 

@@ -1433,7 +1433,7 @@ class ExecutionReportStatus(msgspec.Struct, gc=False):
     cum_qty: int  # CumQty (14) @44 Quantity
     security_id: int  # SecurityID (48) @48 SecurityID
     ord_status: OrdStatus  # OrdStatus (39) @52 OrdStatus
-    side: Side  # Side (54) @53 Side
+    side: Side  # Side (54) @53 Side, null = 0xff
 
     TEMPLATE_ID: ClassVar[int] = 209
     SCHEMA_ID: ClassVar[int] = 101
@@ -1441,7 +1441,7 @@ class ExecutionReportStatus(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 54
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQqIIiBB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('ord_status', 52, OrdStatus, -1), ('side', 53, Side, -1), )
+    ENUM_FIELDS: ClassVar[tuple] = (('ord_status', 52, OrdStatus, -1), ('side', 53, Side, 255), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1451,9 +1451,11 @@ _EXECUTION_REPORT_STATUS_LAYOUT = ExecutionReportStatus.LAYOUT
 def decode_execution_report_status(buf, pos, block_length, end):
     cl_ord_id, order_id, exec_id, transact_time, price, leaves_qty, cum_qty, security_id, ord_status, side = _EXECUTION_REPORT_STATUS_LAYOUT.unpack_from(buf, pos)
     ord_status = _ORD_STATUS_TABLE[ord_status]
-    side = _SIDE_TABLE[side]
+    side = _SIDE_TABLE[side] if side != 0xff else side
     if ord_status is None or side is None:
         return None
+    if side == 0xff:
+        side = None
     return ExecutionReportStatus(cl_ord_id, order_id, exec_id, transact_time, price, leaves_qty, cum_qty, security_id, ord_status, side)
 
 
@@ -1462,11 +1464,11 @@ _EXECUTION_REPORT_STATUS_PREFIX = _frame_prefix(68, 54, 209, 101, 0)
 
 
 def encode_execution_report_status(m):
-    return _EXECUTION_REPORT_STATUS_FRAME.pack(_EXECUTION_REPORT_STATUS_PREFIX, m.cl_ord_id, m.order_id, m.exec_id, m.transact_time, m.price, m.leaves_qty, m.cum_qty, m.security_id, m.ord_status, m.side)
+    return _EXECUTION_REPORT_STATUS_FRAME.pack(_EXECUTION_REPORT_STATUS_PREFIX, m.cl_ord_id, m.order_id, m.exec_id, m.transact_time, m.price, m.leaves_qty, m.cum_qty, m.security_id, m.ord_status, 0xff if m.side is None else m.side)
 
 
 def encode_execution_report_status_into(buf, pos, m):
-    _EXECUTION_REPORT_STATUS_FRAME.pack_into(buf, pos, _EXECUTION_REPORT_STATUS_PREFIX, m.cl_ord_id, m.order_id, m.exec_id, m.transact_time, m.price, m.leaves_qty, m.cum_qty, m.security_id, m.ord_status, m.side)
+    _EXECUTION_REPORT_STATUS_FRAME.pack_into(buf, pos, _EXECUTION_REPORT_STATUS_PREFIX, m.cl_ord_id, m.order_id, m.exec_id, m.transact_time, m.price, m.leaves_qty, m.cum_qty, m.security_id, m.ord_status, 0xff if m.side is None else m.side)
     return pos + 68
 
 

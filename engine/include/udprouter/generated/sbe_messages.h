@@ -495,7 +495,7 @@ typedef struct udr_sbe_execution_report_status {
     uint32_t cum_qty;                    /* 44 CumQty */
     int32_t security_id;                 /* 48 SecurityID */
     uint8_t ord_status;                  /* 52 OrdStatus, enum OrdStatus */
-    uint8_t side;                        /* 53 Side, enum Side */
+    uint8_t side;                        /* 53 Side, enum Side, optional, null = 0xff */
 } udr_sbe_execution_report_status;
 /* cffi-cdef-end */
 #pragma pack(pop)
