@@ -38,6 +38,8 @@ from udprouter._generated.messages import (
     EstablishmentAck,
     EstablishmentReject,
     FlowType,
+    MassActionScope,
+    MassActionType,
     Negotiate,
     NegotiationReject,
     NegotiationResponse,
@@ -45,6 +47,8 @@ from udprouter._generated.messages import (
     NotApplied,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
+    OrderMassActionRequest,
+    OrderStatusRequest,
     OrdType,
     Retransmission,
     RetransmitReject,
@@ -202,6 +206,24 @@ class Client:
             return OrderCancelReplaceRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id,
                                              time.time_ns(), price, qty, security_id, side)
         return (await self.send_messages([msg]))[0]
+
+    async def cancel_all(self, security_id: int | None = None, side: int | None = None,
+                         cl_ord_id: int | None = None) -> int:
+        """OrderMassActionRequest for this session's orders (one SecurityID's, or all; one side or
+        both); returns its ClOrdID. The answer is an OrderMassActionReport (TotalAffectedOrders)
+        followed by an ExecutionReportCancel (CancelReason MassCancel) per order."""
+        scope = MassActionScope.AllOrders if security_id is None else MassActionScope.AllOrdersForASecurity
+
+        def msg():
+            return OrderMassActionRequest(cl_ord_id or self.next_cl_ord_id(), time.time_ns(), security_id,
+                                          MassActionType.CancelOrders, scope, side)
+        return (await self.send_messages([msg]))[0]
+
+    async def order_status(self, cl_ord_id: int, security_id: int) -> int:
+        """OrderStatusRequest for the order sent under cl_ord_id; the answer is an
+        ExecutionReportStatus with that ClOrdID (OrdStatus Rejected: the router knows no such order)."""
+        await self.send_messages([OrderStatusRequest(cl_ord_id, time.time_ns(), security_id)])
+        return cl_ord_id
 
     async def send_messages(self, msgs: list) -> list[int]:
         """Application messages, numbered and batched (<= 20 per datagram); returns their ClOrdIDs.

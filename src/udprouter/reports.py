@@ -116,7 +116,8 @@ def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:
         unknown = ev[EV_FLAGS] & FLAG_REFUSED
         return _STATUS.pack(_STATUS_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE],
                             ev[EV_LEAVES_QTY], ev[EV_CUM_QTY], ev[EV_SECURITY_ID],
-                            ORD_STATUS_REJECTED if unknown else ev[EV_REASON], NULL_U8 if unknown else ev[EV_SIDE])
+                            ORD_STATUS_REJECTED if unknown else ev[EV_REASON],
+                            NULL_U8 if unknown else ev[EV_SIDE])
     # CANCEL_REJECTED (and any kind newer than this router: answered as a cancel reject, reason Other)
     response_to = RESPONSE_TO_REPLACE if ev[EV_FLAGS] & FLAG_TO_REPLACE else RESPONSE_TO_CANCEL
     reason = ev[EV_REASON] if kind == EVT_CANCEL_REJECTED else 99

@@ -16,6 +16,7 @@ import logging
 import socket
 import time
 
+from udprouter.account_controls import ControlDesk
 from udprouter.auth import Authenticator
 from udprouter.codec import decode_datagram
 from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
@@ -63,6 +64,7 @@ class Router:
         limits = config.session
         self.risk = Risk(instruments_of(config), limits.max_open_orders, limits.throttle_msgs_per_s)
         self.order_entry = OrderEntry(self.risk)
+        self.controls = ControlDesk(self.order_entry)
         self.dispatcher = Dispatcher(self.sessions, self.order_entry)
         self.supervisor = EngineSupervisor(config, self.binary, self.order_entry)
         self.supervisor.on_restart = self.dispatcher.flush_sessions
@@ -91,7 +93,10 @@ class Router:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         await self.supervisor.start(self.recovery.prepare)
+        new_journal = self.order_entry.next_command_seq == 1
         self.recovery.restore_sessions()
+        if new_journal:  # the config's accounts seed a new journal; after that it holds them
+            self.controls.seed_from_config(self.config.accounts)
         ring = self.supervisor.ring
         loop.add_reader(ring.outbound_eventfd, self._on_engine_events)
         ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it

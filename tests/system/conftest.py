@@ -61,7 +61,9 @@ class RouterProcess:
                     "engine": f'shm_name = "udprouter-test-{uuid.uuid4().hex[:12]}"\nwait = "hybrid"'}
         for name, body in re.findall(r"^\[(\w+)\]\n((?:(?!\[).*\n?)*)", extra_config, re.M):
             sections[name] = merged_section(sections.get(name, ""), body)
-        self.config.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))
+        # [[array]] tables ([[accounts]], [[admin_keys]]) are passed through as they are.
+        arrays = "".join(re.findall(r"^\[\[\w+\]\]\n(?:(?!\[).*\n?)*", extra_config, re.M))
+        self.config.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()) + arrays)
         self.log = work / "router.log"
         self.proc: subprocess.Popen | None = None
         self.udp = ("127.0.0.1", 0)

@@ -132,7 +132,8 @@ def test_mass_action_report_carries_the_count_and_null_filters_for_any():
     msg = decode(encode_event(ev, 23, NOW))
     assert msg == OrderMassActionReport(77, NOW, 3, None, MassActionType.CancelOrders,
                                         MassActionScope.AllOrders, MassActionResponse.Accepted, None, None)
-    by_security = decode(encode_event(event(EVT_MASS_ACTION_REPORT, qty=1, security_id=2, side=Side.Buy), 24, NOW))
+    by_security = event(EVT_MASS_ACTION_REPORT, qty=1, security_id=2, side=Side.Buy)
+    by_security = decode(encode_event(by_security, 24, NOW))
     assert (by_security.security_id, by_security.mass_action_scope, by_security.side) == (
         2, MassActionScope.AllOrdersForASecurity, Side.Buy)
 
