@@ -11,6 +11,7 @@ local enums = {}
 enums.FlowType = { [0] = "Recoverable", [1] = "Idempotent", [2] = "Unsequenced", [3] = "None" }
 enums.NegotiationRejectCode = { [0] = "Credentials", [1] = "FlowTypeNotSupported", [2] = "DuplicateId", [3] = "Unspecified" }
 enums.EstablishmentRejectCode = { [0] = "Unnegotiated", [1] = "AlreadyEstablished", [2] = "SessionBlocked", [3] = "KeepaliveInterval", [4] = "Credentials", [5] = "Unspecified" }
+enums.CancelOnDisconnectType = { [0] = "DoNotCancelOnDisconnectOrTerminate", [1] = "CancelOnDisconnectOnly", [2] = "CancelOnTerminateOnly", [3] = "CancelOnDisconnectOrTerminate" }
 enums.RetransmitRejectCode = { [0] = "OutOfRange", [1] = "InvalidSession", [2] = "RequestLimitExceeded" }
 enums.TerminationCode = { [0] = "Finished", [1] = "UnspecifiedError", [2] = "ReRequestOutOfBounds", [3] = "ReRequestInProgress" }
 enums.Side = { [1] = "Buy", [2] = "Sell" }
@@ -41,6 +42,8 @@ pf["udprouter.negotiation_reject.code"] = ProtoField.uint8("udprouter.negotiatio
 pf["udprouter.reason"] = ProtoField.string("udprouter.reason", "Reason")
 pf["udprouter.keepalive_interval"] = ProtoField.uint32("udprouter.keepalive_interval", "KeepaliveInterval", base.DEC)
 pf["udprouter.next_seq_no"] = ProtoField.uint64("udprouter.next_seq_no", "NextSeqNo", base.DEC)
+pf["udprouter.cancel_on_disconnect_type"] = ProtoField.uint8("udprouter.cancel_on_disconnect_type", "CancelOnDisconnectType", base.DEC, enums.CancelOnDisconnectType)
+pf["udprouter.cod_timeout_window"] = ProtoField.uint32("udprouter.cod_timeout_window", "CODTimeoutWindow", base.DEC)
 pf["udprouter.establishment_reject.code"] = ProtoField.uint8("udprouter.establishment_reject.code", "Code", base.DEC, enums.EstablishmentRejectCode)
 pf["udprouter.from_seq_no"] = ProtoField.uint64("udprouter.from_seq_no", "FromSeqNo", base.DEC)
 pf["udprouter.count"] = ProtoField.uint32("udprouter.count", "Count", base.DEC)
@@ -97,11 +100,13 @@ messages[2748][3] = { name = "NegotiationReject", block_length = 25, fields = {
   }, var_data = {
     { name = "Reason", pf = pf["udprouter.reason"] },
   } }
-messages[2748][5] = { name = "Establish", block_length = 36, fields = {
+messages[2748][5] = { name = "Establish", block_length = 41, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "Timestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.timestamp"] },
     { name = "KeepaliveInterval", offset = 24, size = 4, kind = "uint32", pf = pf["udprouter.keepalive_interval"] },
     { name = "NextSeqNo", offset = 28, size = 8, kind = "uint64", pf = pf["udprouter.next_seq_no"], null64 = true },
+    { name = "CancelOnDisconnectType", offset = 36, size = 1, kind = "enum", pf = pf["udprouter.cancel_on_disconnect_type"] },
+    { name = "CODTimeoutWindow", offset = 37, size = 4, kind = "uint32", pf = pf["udprouter.cod_timeout_window"] },
   }, var_data = {
     { name = "Credentials", pf = pf["udprouter.credentials"] },
   } }

@@ -34,6 +34,7 @@ import time
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
+    CancelOnDisconnectType,
     Establish,
     EstablishmentAck,
     EstablishmentReject,
@@ -87,8 +88,11 @@ class _Protocol(asyncio.DatagramProtocol):
 
 class Client:
     def __init__(self, key_id: str, secret: str, session_id: bytes, *, keepalive_ms: int,
-                 resend_timeout: float, resend_not_applied: bool) -> None:
+                 resend_timeout: float, resend_not_applied: bool, cancel_on_disconnect: int = 0,
+                 cod_window_ms: int = 0) -> None:
         self.key_id = key_id
+        self.cod_type = CancelOnDisconnectType(cancel_on_disconnect)
+        self.cod_window_ms = cod_window_ms
         self._secret = secret
         self.session_id = session_id
         self.keepalive_ms = keepalive_ms
@@ -116,10 +120,16 @@ class Client:
     async def connect(cls, host: str, port: int, key_id: str, secret: str, session_id: bytes | None = None, *,
                       keepalive_ms: int = 1000, timeout: float = 0.5, retries: int = 6,
                       resend_timeout: float = 0.5, resend_not_applied: bool = True,
-                      next_seq_no: int = 1) -> Client:
-        """Negotiate + Establish (each retried on timeout); raises SessionError when refused."""
+                      next_seq_no: int = 1, cancel_on_disconnect: int = 0,
+                      cod_window_ms: int = 0) -> Client:
+        """Negotiate + Establish (each retried on timeout); raises SessionError when refused.
+
+        cancel_on_disconnect: CancelOnDisconnectType (1 when the session goes silent past the
+        keepalive lapse, 2 on Terminate, 3 both), carried out cod_window_ms after the event unless
+        the session is established again by then."""
         client = cls(key_id, secret, session_id or os.urandom(16), keepalive_ms=keepalive_ms,
-                     resend_timeout=resend_timeout, resend_not_applied=resend_not_applied)
+                     resend_timeout=resend_timeout, resend_not_applied=resend_not_applied,
+                     cancel_on_disconnect=cancel_on_disconnect, cod_window_ms=cod_window_ms)
         client.out.next_seq = next_seq_no
         loop = asyncio.get_running_loop()
         client.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(client),
@@ -145,7 +155,8 @@ class Client:
         ts = time.time_ns()
         creds = sign(self._secret, "Establish", self.session_id, ts, self.key_id)
         next_seq = self.out.lowest_unanswered() if resume else self.out.next_seq
-        msg = Establish(self.session_id, ts, self.keepalive_ms, next_seq, creds)
+        msg = Establish(self.session_id, ts, self.keepalive_ms, next_seq, self.cod_type, self.cod_window_ms,
+                        creds)
         answers = (EstablishmentAck, EstablishmentReject)
         reply = await self._request(encode_message(msg), answers, timeout, retries)
         if isinstance(reply, EstablishmentReject):

@@ -54,8 +54,10 @@ def negotiate(ts=NOW, uuid=UUID, key="demo", secret="demo-secret", flow=FlowType
     return Negotiate(uuid, ts, flow, sign(secret, "Negotiate", uuid, ts, key))
 
 
-def establish(ts=NOW + 1, uuid=UUID, key="demo", secret="demo-secret", keepalive=1000, next_seq=1):
-    return Establish(uuid, ts, keepalive, next_seq, sign(secret, "Establish", uuid, ts, key))
+def establish(ts=NOW + 1, uuid=UUID, key="demo", secret="demo-secret", keepalive=1000, next_seq=1, cod=0,
+              cod_window_ms=0):
+    creds = sign(secret, "Establish", uuid, ts, key)
+    return Establish(uuid, ts, keepalive, next_seq, cod, cod_window_ms, creds)
 
 
 def only(replies):

@@ -113,8 +113,9 @@ def _class_code(msg: MessageDef) -> str:
         kind = "str" if v.is_string else "bytes"
         lines.append(f"    {v.py_name}: {kind}  # {v.name} ({v.field_id}) var data")
     # (name, offset, enum, null value of an optional field or -1)
-    enum_fields = "".join(f"({f.py_name!r}, {f.offset}, {f.enum.name}, {f.null_value if f.optional else -1}), "
-                          for f in msg.fields if f.enum is not None)
+    enum_fields = "".join(
+        f"({f.py_name!r}, {f.offset}, {f.enum.name}, {f.null_value if f.optional else -1}), "
+        for f in msg.fields if f.enum is not None)
     var_data = "".join(f"({v.py_name!r}, {v.is_string}), " for v in msg.var_data)
     lines += ["",
               f"    TEMPLATE_ID: ClassVar[int] = {msg.template_id}",

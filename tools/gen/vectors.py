@@ -33,7 +33,7 @@ SAMPLE_VALUES = {
     "exec_id": (7 << 40) | 12, "ref_seq_num": 17, "ref_template_id": 101,
     "session_id": SESSION_ID, "timestamp": TIMESTAMP, "request_timestamp": TIMESTAMP,
     "keepalive_interval": 1000, "next_seq_no": 1, "from_seq_no": 5, "count": 3,
-    "reason": "session finished", "total_affected_orders": 2,
+    "reason": "session finished", "total_affected_orders": 2, "cod_timeout_window": 2500,
 }
 # Enum choices that read naturally; any enum field not listed takes its first value.
 SAMPLE_ENUMS = {
@@ -45,6 +45,7 @@ SAMPLE_ENUMS = {
     "cxl_rej_response_to": m.CxlRejResponseTo.OrderCancelRequest,
     "business_reject_reason": m.BusinessRejectReason.MalformedMessage,
     "mass_action_scope": m.MassActionScope.AllOrdersForASecurity,
+    "cancel_on_disconnect_type": m.CancelOnDisconnectType.CancelOnDisconnectOrTerminate,
     "mass_action_response": m.MassActionResponse.Accepted, "ord_status": m.OrdStatus.PartiallyFilled,
 }
 # Optional fields left null, to pin their encoding: the report of an accepted request has no

@@ -51,12 +51,14 @@ NegotiationReject = c.Struct(
 )
 
 
-# Establish: template 5, schema 2748, block 36 bytes
+# Establish: template 5, schema 2748, block 41 bytes
 Establish = c.Struct(
     "session_id" / c.Bytes(16),  # SessionId @0
     "timestamp" / c.Int64ul,  # Timestamp @16
     "keepalive_interval" / c.Int32ul,  # KeepaliveInterval @24
     "next_seq_no" / c.Int64ul,  # NextSeqNo @28
+    "cancel_on_disconnect_type" / c.Enum(c.Int8ul, **dict([("DoNotCancelOnDisconnectOrTerminate", 0), ("CancelOnDisconnectOnly", 1), ("CancelOnTerminateOnly", 2), ("CancelOnDisconnectOrTerminate", 3)])),  # CancelOnDisconnectType @36
+    "cod_timeout_window" / c.Int32ul,  # CODTimeoutWindow @37
     "credentials" / VarBytes,  # Credentials
 )
 

@@ -101,6 +101,16 @@ _ESTABLISHMENT_REJECT_CODE_TABLE = _enum_table(EstablishmentRejectCode)
 ESTABLISHMENT_REJECT_CODE_VALUES = frozenset(m.value for m in EstablishmentRejectCode)
 
 
+# CancelOnDisconnectType: B3 EntryPoint tag 35002: when the session's resting orders are canceled
+#   0 DoNotCancelOnDisconnectOrTerminate
+#   1 CancelOnDisconnectOnly: The peer went silent past the keepalive lapse
+#   2 CancelOnTerminateOnly: The peer sent Terminate
+#   3 CancelOnDisconnectOrTerminate
+CancelOnDisconnectType = enum.IntEnum('CancelOnDisconnectType', [('DoNotCancelOnDisconnectOrTerminate', 0), ('CancelOnDisconnectOnly', 1), ('CancelOnTerminateOnly', 2), ('CancelOnDisconnectOrTerminate', 3)], module=__name__)
+_CANCEL_ON_DISCONNECT_TYPE_TABLE = _enum_table(CancelOnDisconnectType)
+CANCEL_ON_DISCONNECT_TYPE_VALUES = frozenset(m.value for m in CancelOnDisconnectType)
+
+
 # RetransmitRejectCode
 #   0 OutOfRange: FromSeqNo + Count is beyond the kept range
 #   1 InvalidSession: SessionId unknown or not authorized for the requester
@@ -416,21 +426,23 @@ def encode_negotiation_reject_into(buf, pos, m):
 
 
 class Establish(msgspec.Struct, gc=False):
-    """Establish (template 5, schema 2748 v0, block 36 bytes)."""
+    """Establish (template 5, schema 2748 v0, block 41 bytes)."""
 
     session_id: bytes  # SessionId (1) @0 UUID
     timestamp: int  # Timestamp (2) @16 nanotime
     keepalive_interval: int  # KeepaliveInterval (9) @24 DeltaMillisecs
     next_seq_no: int | None  # NextSeqNo (11) @28 ordinal, null = 0xffffffffffffffff
+    cancel_on_disconnect_type: CancelOnDisconnectType  # CancelOnDisconnectType (35002) @36 CancelOnDisconnectType
+    cod_timeout_window: int  # CODTimeoutWindow (35003) @37 DeltaMillisecs
     credentials: bytes  # Credentials (4) var data
 
     TEMPLATE_ID: ClassVar[int] = 5
     SCHEMA_ID: ClassVar[int] = 2748
     VERSION: ClassVar[int] = 0
-    BLOCK_LENGTH: ClassVar[int] = 36
-    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQIQ')
+    BLOCK_LENGTH: ClassVar[int] = 41
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQIQBI')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = ()
+    ENUM_FIELDS: ClassVar[tuple] = (('cancel_on_disconnect_type', 36, CancelOnDisconnectType, -1), )
     VAR_DATA: ClassVar[tuple] = (('credentials', False), )
 
 
@@ -438,23 +450,26 @@ _ESTABLISH_LAYOUT = Establish.LAYOUT
 
 
 def decode_establish(buf, pos, block_length, end):
-    session_id, timestamp, keepalive_interval, next_seq_no = _ESTABLISH_LAYOUT.unpack_from(buf, pos)
+    session_id, timestamp, keepalive_interval, next_seq_no, cancel_on_disconnect_type, cod_timeout_window = _ESTABLISH_LAYOUT.unpack_from(buf, pos)
+    cancel_on_disconnect_type = _CANCEL_ON_DISCONNECT_TYPE_TABLE[cancel_on_disconnect_type]
+    if cancel_on_disconnect_type is None:
+        return None
     if next_seq_no == 0xffffffffffffffff:
         next_seq_no = None
     pos += block_length
     credentials, pos = _var_bytes(buf, pos, end)
     if credentials is None:
         return None
-    return Establish(session_id, timestamp, keepalive_interval, next_seq_no, credentials)
+    return Establish(session_id, timestamp, keepalive_interval, next_seq_no, cancel_on_disconnect_type, cod_timeout_window, credentials)
 
 
-_ESTABLISH_HEADER = MESSAGE_HEADER.pack(36, 5, 2748, 0)
+_ESTABLISH_HEADER = MESSAGE_HEADER.pack(41, 5, 2748, 0)
 
 
 def encode_establish(m):
     _check_bytes('session_id', m.session_id, 16)
     credentials = bytes(m.credentials)
-    parts = (SOFH.pack(52 + len(credentials), SBE_LE_ENCODING_TYPE), _ESTABLISH_HEADER, _ESTABLISH_LAYOUT.pack(m.session_id, m.timestamp, m.keepalive_interval, 0xffffffffffffffff if m.next_seq_no is None else m.next_seq_no), _U16.pack(len(credentials)), credentials)
+    parts = (SOFH.pack(57 + len(credentials), SBE_LE_ENCODING_TYPE), _ESTABLISH_HEADER, _ESTABLISH_LAYOUT.pack(m.session_id, m.timestamp, m.keepalive_interval, 0xffffffffffffffff if m.next_seq_no is None else m.next_seq_no, m.cancel_on_disconnect_type, m.cod_timeout_window), _U16.pack(len(credentials)), credentials)
     return b''.join(parts)
 
 

@@ -66,6 +66,12 @@ typedef struct udr_sbe_message_header {
 #define UDR_SBE_ESTABLISHMENT_REJECT_CODE_CREDENTIALS 4
 #define UDR_SBE_ESTABLISHMENT_REJECT_CODE_UNSPECIFIED 5
 
+/* enum CancelOnDisconnectType (uint8): B3 EntryPoint tag 35002: when the session's resting orders are canceled */
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_DO_NOT_CANCEL_ON_DISCONNECT_OR_TERMINATE 0
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_DISCONNECT_ONLY 1
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_TERMINATE_ONLY 2
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_DISCONNECT_OR_TERMINATE 3
+
 /* enum RetransmitRejectCode (uint8) */
 #define UDR_SBE_RETRANSMIT_REJECT_CODE_OUT_OF_RANGE 0
 #define UDR_SBE_RETRANSMIT_REJECT_CODE_INVALID_SESSION 1
@@ -203,12 +209,14 @@ typedef struct udr_sbe_negotiation_reject {
 /* Establish:  */
 #define UDR_SBE_ESTABLISH_TEMPLATE_ID 5
 #define UDR_SBE_ESTABLISH_SCHEMA_ID 2748
-#define UDR_SBE_ESTABLISH_BLOCK_LENGTH 36
+#define UDR_SBE_ESTABLISH_BLOCK_LENGTH 41
 typedef struct udr_sbe_establish {
     uint8_t session_id[16];              /* 0 SessionId */
     uint64_t timestamp;                  /* 16 Timestamp */
     uint32_t keepalive_interval;         /* 24 KeepaliveInterval */
     uint64_t next_seq_no;                /* 28 NextSeqNo, optional, null = 0xffffffffffffffff */
+    uint8_t cancel_on_disconnect_type;   /* 36 CancelOnDisconnectType, enum CancelOnDisconnectType */
+    uint32_t cod_timeout_window;         /* 37 CODTimeoutWindow */
 } udr_sbe_establish;
 /* followed by var data, each uint16 length + bytes: Credentials (bytes) */
 
@@ -512,11 +520,13 @@ UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_negotiation_reject) == 25, "NegotiationReje
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_negotiation_reject, session_id) == 0, "NegotiationReject.SessionId offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_negotiation_reject, request_timestamp) == 16, "NegotiationReject.RequestTimestamp offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_negotiation_reject, code) == 24, "NegotiationReject.Code offset");
-UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_establish) == 36, "Establish block length");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_establish) == 41, "Establish block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, session_id) == 0, "Establish.SessionId offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, timestamp) == 16, "Establish.Timestamp offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, keepalive_interval) == 24, "Establish.KeepaliveInterval offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, next_seq_no) == 28, "Establish.NextSeqNo offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, cancel_on_disconnect_type) == 36, "Establish.CancelOnDisconnectType offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, cod_timeout_window) == 37, "Establish.CODTimeoutWindow offset");
 UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_establishment_ack) == 36, "EstablishmentAck block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establishment_ack, session_id) == 0, "EstablishmentAck.SessionId offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establishment_ack, request_timestamp) == 16, "EstablishmentAck.RequestTimestamp offset");
