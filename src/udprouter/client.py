@@ -113,6 +113,7 @@ class Client:
         self.window = WINDOW_DATAGRAMS
         self._window_open = asyncio.Event()
         self._socket_released = asyncio.Event()
+        self._replay_from: int | None = None
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -121,16 +122,19 @@ class Client:
                       keepalive_ms: int = 1000, timeout: float = 0.5, retries: int = 6,
                       resend_timeout: float = 0.5, resend_not_applied: bool = True,
                       next_seq_no: int = 1, cancel_on_disconnect: int = 0,
-                      cod_window_ms: int = 0) -> Client:
+                      cod_window_ms: int = 0, replay_from: int | None = None) -> Client:
         """Negotiate + Establish (each retried on timeout); raises SessionError when refused.
 
         cancel_on_disconnect: CancelOnDisconnectType (1 when the session goes silent past the
         keepalive lapse, 2 on Terminate, 3 both), carried out cod_window_ms after the event unless
-        the session is established again by then."""
+        the session is established again by then. replay_from: the server sequence number to
+        receive from when taking up a session this process did not hold (the reports sent after it,
+        cancels on disconnect included, come by retransmission); None = from now on."""
         client = cls(key_id, secret, session_id or os.urandom(16), keepalive_ms=keepalive_ms,
                      resend_timeout=resend_timeout, resend_not_applied=resend_not_applied,
                      cancel_on_disconnect=cancel_on_disconnect, cod_window_ms=cod_window_ms)
         client.out.next_seq = next_seq_no
+        client._replay_from = replay_from
         loop = asyncio.get_running_loop()
         client.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(client),
                                                                   remote_addr=(host, port))
@@ -162,6 +166,9 @@ class Client:
         if isinstance(reply, EstablishmentReject):
             raise SessionError(f"establishment rejected: {reply.code.name} {reply.reason}")
         if resume:
+            self.inbound.announce(reply.next_seq_no or 1)
+        elif self._replay_from is not None:
+            self.inbound.expected = self.inbound.highest = self._replay_from
             self.inbound.announce(reply.next_seq_no or 1)
         else:
             self.inbound.expected = reply.next_seq_no or 1
@@ -393,16 +400,17 @@ class Client:
             if now - self._last_send >= interval:
                 self._send(encode_message(Sequence(self.out.next_seq)))
 
-    async def close(self, timeout: float = 0.5) -> None:
+    async def close(self, timeout: float = 0.5, terminate: bool = True) -> None:
         """Terminate (Finished), wait briefly for the server's Terminate, release the socket: on
-        return its port is free (the transport closes on a later loop pass; this waits for it)."""
+        return its port is free (the transport closes on a later loop pass; this waits for it).
+        terminate=False goes silent instead, as a client that crashed or lost its network would."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.transport is None:
             return
-        if self.terminated is None:
+        if self.terminated is None and terminate:
             with contextlib.suppress(SessionError):
                 await self._request(encode_message(Terminate(self.session_id, TerminationCode.Finished, "")),
                                     (Terminate,), timeout, 1)

@@ -86,6 +86,8 @@ class SessionConfig(_Section):
     # Negotiate/Establish signature checks per second over all sources (HMAC work an unauthenticated
     # flood can make the router do); past it such requests are dropped and the client retries.
     login_rate_per_s: float = 2000.0
+    # Upper bound of an Establish's CODTimeoutWindow (a larger one is cut to it).
+    cod_timeout_window_max_ms: int = 60_000
 
 
 class KeyConfig(_Section):
@@ -255,6 +257,8 @@ def _check(config: RouterConfig) -> None:
             raise ConfigError(f"engine.{name}: expected a power of two >= 2, got {value}")
     if (compact := config.journal.router_log_compact_bytes) < 1:
         raise ConfigError(f"journal.router_log_compact_bytes: expected >= 1, got {compact}")
+    if not 0 <= config.session.cod_timeout_window_max_ms < 2**32:
+        raise ConfigError("session.cod_timeout_window_max_ms: expected 0..4294967295")
     key_ids = set()
     for i, key in enumerate(config.keys):
         if not key.key_id or ":" in key.key_id:

@@ -28,10 +28,10 @@ from udprouter._generated.messages import (
 )
 from udprouter._ring_cffi import ffi, lib
 from udprouter.codec import DecodeError, business_reject_reason, encode_message, frame_consumes_seq_no
-from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
+from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, DRAIN_CAPACITY, OrderEntry
 from udprouter.reports import business_reject, encode_event, exec_id
 from udprouter.server_session import ServerSession, SessionState
-from udprouter.session import SessionEvent, SessionLayer
+from udprouter.session import COD_ON_SILENCE, SessionEvent, SessionLayer
 
 Send = Callable[[bytes, object], None]
 
@@ -150,7 +150,8 @@ class Dispatcher:
             replies = self.sessions.on_retransmit_request(session, msg, now)
         elif cls is Terminate:
             self._flush_session(session)
-            replies, event = self.sessions.on_terminate(session, msg)
+            replies, event = self.sessions.on_terminate(session, msg, now)
+            self._cancel_on_disconnect(now)  # a window of 0 cancels at once
         else:
             session.last_recv_ns = now
             return  # a server-to-client session message from a client: ignored
@@ -216,7 +217,34 @@ class Dispatcher:
         self.send(data, addr)
 
     def on_timer(self) -> None:
-        for addr, datagram, session in self.sessions.on_timer(self.clock()):
+        now = self.clock()
+        for addr, datagram, session in self.sessions.on_timer(now):
             if session.state is not SessionState.ESTABLISHED:
                 self._flush_session(session)
             self._send(datagram, addr)
+        self._cancel_on_disconnect(now)
+
+    def cancel_on_router_stop(self) -> None:
+        """A router stop disconnects every client: each session whose cancel on disconnect is armed,
+        or that asked for it on silence and is established, gets its cancels now, while the engine
+        still runs (SPEC: cancel on disconnect, router stop)."""
+        now = self.clock()
+        for session in list(self.sessions.by_uuid.values()):
+            established = session.state is SessionState.ESTABLISHED
+            if session.cod_due_ns or (established and session.cod_type & COD_ON_SILENCE):
+                self.sessions.arm_cod(session, now, delay_ms=0)
+        self._cancel_on_disconnect(now)
+
+    def _cancel_on_disconnect(self, now: int) -> None:
+        """Every resting order of each session whose cancel on disconnect is due: one engine command
+        each (journaled), its cancels sequenced in the session's own flow. An engine that cannot take
+        the command now (busy, restarting) gets it again on the next timer pass."""
+        due = self.sessions.cod_due(now)
+        if not due:
+            return
+        for session in due:
+            result = self.order_entry.command(lib.UDR_CMD_MASS_CANCEL, session.session_id, 0,
+                                              ord_type=CANCEL_REASON_ON_DISCONNECT, recv_ns=now)
+            if result.__class__ is not int:
+                self.sessions.arm_cod(session, now, delay_ms=0)
+        self.order_entry.flush(now)

@@ -254,6 +254,7 @@ class Router:
         """Drain in-flight work (bounded), flush replies, stop the engine, release everything."""
         if self.grpc is not None:
             await self.grpc.stop()
+        self.dispatcher.cancel_on_router_stop()
         self.dispatcher.end_of_pass()
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:

@@ -93,7 +93,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal",
+        "_sent_first", "_capacity", "journal", "cod_type", "cod_window_ms", "cod_due_ns",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -113,6 +113,11 @@ class ServerSession:
         self._sent_first = 1  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
+        # Cancel on disconnect, as the last Establish asked (CancelOnDisconnectType bits: 1 silence,
+        # 2 Terminate) and when it is due (0 = not armed; SessionLayer arms and disarms it).
+        self.cod_type = 0
+        self.cod_window_ms = 0
+        self.cod_due_ns = 0
 
     @property
     def session_id(self) -> int:
