@@ -126,8 +126,29 @@ uint32_t Engine::account_entry(uint32_t account) {
     return slot;
 }
 
+// The account's controls as they stand, one ACCOUNT_UPDATED each (price = the value); an account
+// without an entry shows no limits, the default SMP mode and the kill switch off.
+void Engine::query_account(const udr_command& c) {
+    const uint32_t slot = accounts_.find(c.account);
+    AccountState none;
+    none.smp = config_.self_match_prevention ? SmpMode::CancelResting : SmpMode::None;
+    const AccountState& a = slot == AccountTable::kNone ? none : accounts_[slot];
+    const int64_t values[] = {a.max_order_notional, a.max_open_notional, a.max_position, a.max_orders_per_s,
+                              static_cast<int64_t>(a.smp), a.killed ? 1 : 0};
+    for (uint8_t control = 1; control <= 6; ++control) {
+        udr_command report = c;
+        report.ord_type = control;
+        report.price = values[control - 1];
+        push_control_event(report, UDR_EVT_ACCOUNT_UPDATED, false, control, 0);
+    }
+}
+
 void Engine::account_control(const udr_command& c) {
     const auto control = static_cast<AccountControl>(c.ord_type);
+    if (control == AccountControl::Query && c.account != 0) {
+        query_account(c);
+        return;
+    }
     bool valid = c.price >= 0 && c.account != 0 && c.account < AccountTable::kMaxAccount;
     switch (control) {
     case AccountControl::MaxOrderNotional:
@@ -150,6 +171,7 @@ void Engine::account_control(const udr_command& c) {
     case AccountControl::MaxOrdersPerSecond: a.max_orders_per_s = c.price; a.window_orders = 0; break;
     case AccountControl::SelfMatchPrevention: a.smp = static_cast<SmpMode>(c.price); break;
     case AccountControl::KillSwitch: a.killed = c.price == 1; break;
+    case AccountControl::Query: break; // answered above
     }
     if (control == AccountControl::KillSwitch && a.killed) {
         collect(0, c.account, 0, 0);

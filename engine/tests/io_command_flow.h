@@ -57,9 +57,10 @@ inline void make_control(udr_command &c, FlowRandom &rng, const std::vector<uint
         return;
     }
     c.kind = UDR_CMD_ACCOUNT_CONTROL;
-    c.ord_type = 1 + static_cast<uint8_t>(rng.below(6));
+    c.ord_type = static_cast<uint8_t>(rng.below(7)); // 0: a query
     static const int64_t kBase[7] = {0, 20'000, 50'000, 500, 20, 0, 0};
     switch (c.ord_type) {
+    case 0: c.price = 0; break;
     case 5: c.price = static_cast<int64_t>(rng.below(4)); break;
     case 6: c.price = rng.below(4) == 0 ? 1 : 0; break;
     default: c.price = kBase[c.ord_type] * static_cast<int64_t>(1 + rng.below(10)); break;

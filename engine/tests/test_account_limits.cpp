@@ -145,3 +145,27 @@ new sess=1 acct=7 cl=1 side=buy px=99 qty=5
 > accepted cl=1 oid=6 px=99 qty=5 leaves=5 last
 )");
 }
+
+UDR_TEST(a_query_reports_every_control_and_changes_nothing) {
+    UDR_CHECK_SCRIPT(R"(
+engine smp=1
+control acct=7 what=0
+> account orig=7 px=0 reason=1
+> account orig=7 px=0 reason=2
+> account orig=7 px=0 reason=3
+> account orig=7 px=0 reason=4
+> account orig=7 px=1 reason=5
+> account orig=7 px=0 reason=6 last
+control acct=7 what=max_position value=40
+> account orig=7 px=40 reason=3 last
+control acct=7 what=kill value=1
+> account orig=7 px=1 reason=6 last
+control acct=7 what=0 cl=5 sess=2
+> account sess=2 cl=5 orig=7 px=0 reason=1
+> account sess=2 cl=5 orig=7 px=0 reason=2
+> account sess=2 cl=5 orig=7 px=40 reason=3
+> account sess=2 cl=5 orig=7 px=0 reason=4
+> account sess=2 cl=5 orig=7 px=1 reason=5
+> account sess=2 cl=5 orig=7 px=1 reason=6 last
+)");
+}

@@ -47,6 +47,7 @@ enum class SmpMode : uint8_t {
 
 // ACCOUNT_CONTROL's control id (command ord_type) and the value it sets (command price).
 enum class AccountControl : uint8_t {
+    Query = 0,               // changes nothing: one ACCOUNT_UPDATED per control below, with its value
     MaxOrderNotional = 1,
     MaxOpenNotional = 2,
     MaxPosition = 3,

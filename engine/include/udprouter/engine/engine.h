@@ -23,7 +23,9 @@
 //                  flagged REFUSED when the session has no live order with that ClOrdID and SecurityID.
 //   ACCOUNT_CONTROL: ACCOUNT_UPDATED (REFUSED for an unknown control, a negative value, a mode
 //                  above 3, a kill switch value other than 0/1, account 0 or >= 2^20); a kill switch
-//                  turned on is followed by CANCELED (KillSwitch) for every resting order of the account.
+//                  turned on is followed by CANCELED (KillSwitch) for every resting order of the account;
+//                  control Query (0) changes nothing and answers one ACCOUNT_UPDATED per control (1..6)
+//                  with its current value.
 //   other kinds:   REJECTED (Other).
 // Field conventions: order_id is the command_seq of the creating NEW. CANCELED for a request
 // carries the request's ClOrdID and OrigClOrdID; an unsolicited CANCELED (IOC, FOK, SMP) carries
@@ -127,6 +129,7 @@ private:
     void mass_cancel(const udr_command& command);
     void order_status(const udr_command& command);
     void account_control(const udr_command& command);
+    void query_account(const udr_command& command);
     uint32_t account_entry(uint32_t account);
     // Collects the live orders that match (0 = any) into scratch_, in price-time order.
     void collect(uint32_t session_id, uint32_t account, int32_t security_id, uint8_t side);
