@@ -114,7 +114,8 @@ async def start_grpc_server(router) -> GrpcServer | None:
     if not config.grpc.enabled:
         return None
     service = OrderEntryService(router.order_entry, BearerAuthenticator(config.keys), router.store,
-                                config.session.retransmit_buffer, config.session.retransmit_max_count)
+                                config.session.retransmit_buffer, config.session.retransmit_max_count,
+                                config.session.cod_timeout_window_max_ms)
     server = GrpcServer(service, router.order_entry)
     await server.start(config.grpc)
     return server

@@ -20,6 +20,7 @@ from udprouter.reports import (
     EV_COMMAND_SEQ,
     EV_FLAGS,
     EV_KIND,
+    EV_PRICE,
     EV_QTY,
     EV_REASON,
     EVT_ACCOUNT_UPDATED,
@@ -33,6 +34,7 @@ log = logging.getLogger("udprouter.controls")
 CONTROL_IDS = {"max_order_notional": 1, "max_open_notional": 2, "max_position": 3, "max_orders_per_s": 4,
                "smp": 5, "kill_switch": 6}
 CONTROL_NAMES = {v: k for k, v in CONTROL_IDS.items()}
+QUERY = 0  # AccountControl::Query
 ROUTER_SESSION = 0  # the engine's address for the router itself
 
 
@@ -55,7 +57,8 @@ class ControlDesk:
 
     def __init__(self, order_entry: OrderEntry) -> None:
         self.order_entry = order_entry
-        self._waiting: dict[int, asyncio.Future] = {}
+        # command_seq -> (future, events expected, events so far)
+        self._waiting: dict[int, tuple[asyncio.Future, int, list]] = {}
         order_entry.register_sink(ROUTER_SESSION, self._on_events)
 
     def seed_from_config(self, accounts: list[AccountConfig]) -> int:
@@ -70,28 +73,38 @@ class ControlDesk:
 
     async def account_control(self, account: int, control: str, value: int) -> tuple:
         """Sets one control; returns the ACCOUNT_UPDATED event (its qty: orders a kill switch canceled)."""
-        return await self._call(lib.UDR_CMD_ACCOUNT_CONTROL, account=account, ord_type=CONTROL_IDS[control],
-                                value=value)
+        (event,) = await self._call(lib.UDR_CMD_ACCOUNT_CONTROL, account=account,
+                                    ord_type=CONTROL_IDS[control], value=value)
+        return event
+
+    async def account_state(self, account: int) -> dict[str, int]:
+        """Every control of the account as the engine holds it now ({name: value})."""
+        events = await self._call(lib.UDR_CMD_ACCOUNT_CONTROL, account=account, ord_type=QUERY,
+                                  expect=len(CONTROL_IDS))
+        return {CONTROL_NAMES[ev[EV_REASON]]: ev[EV_PRICE] for ev in events}
 
     async def mass_cancel(self, *, session_id: int = 0, account: int = 0, security_id: int = 0, side: int = 0,
                           reason: int = CANCEL_REASON_MASS_CANCEL) -> tuple:
         """Cancels the matching orders (0 = any); returns the report event (its qty: orders canceled)."""
-        return await self._call(lib.UDR_CMD_MASS_CANCEL, session_id=session_id, account=account,
-                                security_id=security_id, side=side, ord_type=reason)
+        (event,) = await self._call(lib.UDR_CMD_MASS_CANCEL, session_id=session_id, account=account,
+                                    security_id=security_id, side=side, ord_type=reason)
+        return event
 
     def cancel_session(self, session_id: int, reason: int) -> None:
         """Every resting order of the session (cancel on disconnect): fire and forget, the session
         gets the cancels in its own flow."""
         self._offer(lib.UDR_CMD_MASS_CANCEL, session_id=session_id, ord_type=reason)
 
-    async def _call(self, kind: int, **fields) -> tuple:
+    async def _call(self, kind: int, expect: int = 1, **fields) -> list[tuple]:
+        """Offers the command and waits for the `expect` events the engine addresses to the router."""
         seq = self._offer(kind, **fields)
-        future = self._waiting[seq] = asyncio.get_running_loop().create_future()
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[seq] = (future, expect, [])
         self.order_entry.flush()
-        event = await future
-        if event[EV_FLAGS] & FLAG_REFUSED:
-            raise ControlRefused(f"the engine refused the command (reason {event[EV_REASON]})")
-        return event
+        events = await future
+        if events[0][EV_FLAGS] & FLAG_REFUSED:
+            raise ControlRefused(f"the engine refused the command (reason {events[0][EV_REASON]})")
+        return events
 
     def _offer(self, kind: int, *, session_id: int = 0, account: int = 0, security_id: int = 0, side: int = 0,
                ord_type: int = 0, value: int = 0) -> int:
@@ -106,9 +119,14 @@ class ControlDesk:
             kind = ev[EV_KIND]
             if kind != EVT_ACCOUNT_UPDATED and kind != EVT_MASS_ACTION_REPORT:
                 continue
-            future = self._waiting.pop(ev[EV_COMMAND_SEQ], None)
-            if future is not None and not future.done():
-                future.set_result(ev)
+            waiting = self._waiting.get(ev[EV_COMMAND_SEQ])
+            if waiting is not None:
+                future, expect, got = waiting
+                got.append(ev)
+                if len(got) == expect or ev[EV_FLAGS] & FLAG_REFUSED:
+                    del self._waiting[ev[EV_COMMAND_SEQ]]
+                    if not future.done():
+                        future.set_result(got)
             elif ev[EV_FLAGS] & FLAG_REFUSED:
                 log.warning("engine refused router command %d (kind %d)", ev[EV_COMMAND_SEQ], kind)
             else:

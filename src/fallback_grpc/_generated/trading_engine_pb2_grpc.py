@@ -60,6 +60,16 @@ class OrderEntryStub:
                 request_serializer=trading__engine__pb2.StreamExecutionsRequest.SerializeToString,
                 response_deserializer=trading__engine__pb2.ExecutionReport.FromString,
                 _registered_method=True)
+        self.MassCancel = channel.unary_unary(
+                '/udprouter.v1.OrderEntry/MassCancel',
+                request_serializer=trading__engine__pb2.OrderMassActionRequest.SerializeToString,
+                response_deserializer=trading__engine__pb2.MassCancelResult.FromString,
+                _registered_method=True)
+        self.OrderStatus = channel.unary_unary(
+                '/udprouter.v1.OrderEntry/OrderStatus',
+                request_serializer=trading__engine__pb2.OrderStatusRequest.SerializeToString,
+                response_deserializer=trading__engine__pb2.OrderStatusResult.FromString,
+                _registered_method=True)
 
 
 class OrderEntryServicer:
@@ -95,6 +105,18 @@ class OrderEntryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MassCancel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OrderStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderEntryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +144,16 @@ def add_OrderEntryServicer_to_server(servicer, server):
                     servicer.StreamExecutions,
                     request_deserializer=trading__engine__pb2.StreamExecutionsRequest.FromString,
                     response_serializer=trading__engine__pb2.ExecutionReport.SerializeToString,
+            ),
+            'MassCancel': grpc.unary_unary_rpc_method_handler(
+                    servicer.MassCancel,
+                    request_deserializer=trading__engine__pb2.OrderMassActionRequest.FromString,
+                    response_serializer=trading__engine__pb2.MassCancelResult.SerializeToString,
+            ),
+            'OrderStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.OrderStatus,
+                    request_deserializer=trading__engine__pb2.OrderStatusRequest.FromString,
+                    response_serializer=trading__engine__pb2.OrderStatusResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -259,6 +291,60 @@ class OrderEntry:
             '/udprouter.v1.OrderEntry/StreamExecutions',
             trading__engine__pb2.StreamExecutionsRequest.SerializeToString,
             trading__engine__pb2.ExecutionReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MassCancel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/udprouter.v1.OrderEntry/MassCancel',
+            trading__engine__pb2.OrderMassActionRequest.SerializeToString,
+            trading__engine__pb2.MassCancelResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/udprouter.v1.OrderEntry/OrderStatus',
+            trading__engine__pb2.OrderStatusRequest.SerializeToString,
+            trading__engine__pb2.OrderStatusResult.FromString,
             options,
             channel_credentials,
             insecure,
