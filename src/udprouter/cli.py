@@ -1,4 +1,5 @@
 """`udprouter serve [--config FILE] [--capture FILE]`: run the router with its engine until a signal.
+`udprouter admin ...`: the Admin API client (admin_cli.py).
 
 SIGINT/SIGTERM drain in-flight work (bounded), flush replies, stop the engine and exit 0. uvloop is
 not optional (the default loop drops most of a burst). A configuration problem exits 2 with one
@@ -15,6 +16,7 @@ import sys
 
 import uvloop
 
+from udprouter import admin_cli
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
 
@@ -25,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the router and its engine")
     serve.add_argument("--config", help="TOML config file (default: built-in demo config, local use only)")
     serve.add_argument("--capture", help="write every datagram in and out to this pcapng file")
+    admin_cli.add_parser(sub)
     return parser
 
 
@@ -61,6 +64,8 @@ async def serve(config_path: str | None, capture: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "admin":
+        return admin_cli.run(args)
     try:
         return uvloop.run(serve(args.config, args.capture))
     except UdprouterError as exc:

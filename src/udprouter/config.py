@@ -173,6 +173,10 @@ key_id = "demo2"
 secret = "demo2-secret"
 account = 2
 
+[[admin_keys]]
+key_id = "admin"
+secret = "admin-secret"
+
 [[instruments]]
 security_id = 1
 symbol = "ALPHA"
@@ -231,6 +235,8 @@ def parse_config(text: str) -> RouterConfig:
         config.keys = defaults.keys
     if "instruments" not in raw:
         config.instruments = defaults.instruments
+    if "admin_keys" not in raw:
+        config.admin_keys = defaults.admin_keys
     _check(config)
     return config
 

@@ -25,6 +25,7 @@ from udprouter._generated.messages import (
     RetransmitRequest,
     Sequence,
     Terminate,
+    TerminationCode,
 )
 from udprouter._ring_cffi import ffi, lib
 from udprouter.codec import DecodeError, business_reject_reason, encode_message, frame_consumes_seq_no
@@ -223,6 +224,22 @@ class Dispatcher:
                 self._flush_session(session)
             self._send(datagram, addr)
         self._cancel_on_disconnect(now)
+
+    def disconnect(self, session: ServerSession, reason: str) -> bool:
+        """Terminates an established session from the server side (Admin API): the client gets a
+        Terminate, and a session that asked for cancel on disconnect (silence) has it armed as if
+        its peer had gone silent. False when the session was not established."""
+        if session.state is not SessionState.ESTABLISHED:
+            return False
+        now = self.clock()
+        self._flush_session(session)
+        addr = session.addr
+        datagram = self.sessions.terminate(session, TerminationCode.UnspecifiedError, reason[:64])
+        if session.cod_type & COD_ON_SILENCE:
+            self.sessions.arm_cod(session, now)
+        self._send(datagram, addr)
+        self._cancel_on_disconnect(now)
+        return True
 
     def cancel_on_router_stop(self) -> None:
         """A router stop disconnects every client: each session whose cancel on disconnect is armed,
