@@ -75,11 +75,7 @@ void Engine::collect(uint32_t session_id, uint32_t account, int32_t security_id,
 void Engine::cancel_collected(uint64_t command_seq, CancelReason reason) {
     for (const uint32_t order : scratch_) {
         const Order& o = pool_[order];
-        events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = o.cl_ord_id, .orig_cl_ord_id = o.cl_ord_id,
-                               .order_id = o.order_id, .price = 0, .session_id = o.session_id,
-                               .security_id = o.security_id, .qty = 0, .leaves_qty = 0, .cum_qty = o.cum_qty,
-                               .kind = UDR_EVT_CANCELED, .side = o.side, .reason = static_cast<uint8_t>(reason),
-                               .flags = 0});
+        events_.push(Matcher::canceled(o, command_seq, reason));
         if ((o.flags & kOrderTracked) != 0) {
             accounts_.unrested(o);
         }

@@ -100,13 +100,7 @@ bool Matcher::self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t 
     if (mode == SmpMode::CancelResting) {
         return false;
     }
-    events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = in.cl_ord_id,
-                           .orig_cl_ord_id = in.cl_ord_id, .order_id = in.order_id, .price = 0,
-                           .session_id = in.session_id, .security_id = in.security_id, .qty = 0,
-                           .leaves_qty = 0, .cum_qty = in.cum_qty, .kind = UDR_EVT_CANCELED,
-                           .side = in.side,
-                           .reason = static_cast<uint8_t>(CancelReason::SelfMatchPreventionAggressor),
-                           .flags = 0});
+    events_.push(canceled(in, command_seq, CancelReason::SelfMatchPreventionAggressor));
     in.leaves_qty = 0;
     return true;
 }
@@ -116,13 +110,7 @@ void Matcher::cancel_self_match(OrderBook& book, uint32_t resting, uint64_t comm
     if ((r.flags & kOrderTracked) != 0) {
         accounts_.unrested(r);
     }
-    events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = r.cl_ord_id,
-                           .orig_cl_ord_id = r.cl_ord_id, .order_id = r.order_id, .price = 0,
-                           .session_id = r.session_id, .security_id = r.security_id, .qty = 0,
-                           .leaves_qty = 0, .cum_qty = r.cum_qty, .kind = UDR_EVT_CANCELED,
-                           .side = r.side,
-                           .reason = static_cast<uint8_t>(CancelReason::SelfMatchPrevention),
-                           .flags = 0});
+    events_.push(canceled(r, command_seq, CancelReason::SelfMatchPrevention));
     const OrderIndex::Prepared key = index_.prepare(r.session_id, r.cl_ord_id);
     index_.prefetch(key);
     retire(book, resting, key);

@@ -4,10 +4,9 @@ boundaries, through the real router and engine."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
+from tests.system.udp_clients import clients, no_more_reports, reports
 from udprouter._generated.messages import (
     CancelReason,
     ExecutionReportCancel,
@@ -25,37 +24,14 @@ from udprouter._generated.messages import (
     Side,
     TimeInForce,
 )
-from udprouter.client import Client
 
 PRICE = 100_000_000_000  # 100.00
 TICK = 10_000_000
-REPORT_TIMEOUT_S = 5.0
 
 
 @pytest.fixture(params=[True, False], ids=["fast_path", "python_path"])
 def fast_path(request) -> bool:
     return request.param
-
-
-@contextlib.asynccontextmanager
-async def clients(router, *keys):
-    opened = []
-    try:
-        for key in keys:
-            opened.append(await Client.connect(*router.udp, key, f"{key}-secret"))
-        yield opened
-    finally:
-        for client in opened:
-            await client.close()
-
-
-async def reports(client: Client, count: int) -> list:
-    return [await client.next_report(REPORT_TIMEOUT_S) for _ in range(count)]
-
-
-async def no_more_reports(client: Client, wait: float = 0.3) -> None:
-    with pytest.raises(TimeoutError):
-        await client.next_report(wait)
 
 
 async def test_self_match_prevention_is_on_by_default_and_cancels_the_resting_order(router):

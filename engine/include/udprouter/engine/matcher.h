@@ -13,6 +13,7 @@
 #define UDPROUTER_ENGINE_MATCHER_H
 
 #include "udprouter/engine/account_table.h"
+#include "udprouter/engine/errors.h"
 #include "udprouter/engine/event_buffer.h"
 #include "udprouter/engine/instrument.h"
 #include "udprouter/engine/order_index.h"
@@ -44,6 +45,16 @@ public:
     // Resting orders that self-match prevention would cancel do not count, and in the modes that
     // cancel the incoming order nothing behind the first of them counts.
     bool can_fill(const Instrument& instrument, const Order& in, uint32_t limit_level) const;
+
+    // The CANCELED event of an order leaving the book unfilled (or unfilled in part) on its own:
+    // ClOrdID in both ClOrdID and OrigClOrdID, addressed to the order's session.
+    static udr_event canceled(const Order& o, uint64_t command_seq, CancelReason reason) {
+        return udr_event{.command_seq = command_seq, .cl_ord_id = o.cl_ord_id, .orig_cl_ord_id = o.cl_ord_id,
+                         .order_id = o.order_id, .price = 0, .session_id = o.session_id,
+                         .security_id = o.security_id, .qty = 0, .leaves_qty = 0, .cum_qty = o.cum_qty,
+                         .kind = UDR_EVT_CANCELED, .side = o.side, .reason = static_cast<uint8_t>(reason),
+                         .flags = 0};
+    }
 
     // Most aggressive level an order may reach: its own level, or the far end for a market order.
     static uint32_t market_limit(const OrderBook& book, uint8_t side) {
