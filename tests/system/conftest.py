@@ -150,6 +150,8 @@ def engine_state_digest(journal: Path) -> str:
             "--max-sessions", str(config.engine.max_sessions), "--print-state-digest"]
     for inst in instruments_of(config).values():
         args += ["--instrument", inst.engine_arg()]
+    if config.engine.self_match_prevention:  # part of the snapshot's configuration fingerprint
+        args.append("--self-match-prevention")
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
     match = re.search(r"STATE_DIGEST (\S+)", out)
     assert match, out

@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stale: {OUT_DIR.relative_to(ROOT)}/{name} (run python -m tools.gen.admin_stubs)")
         return 1 if stale else 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for parent in (OUT_DIR.parent, OUT_DIR.parent.parent):
-        (parent / "__init__.py").write_text(HEADER)
+    (OUT_DIR.parent / "__init__.py").write_text(HEADER)  # _generated/admin/: a package of its own
     for name, text in files.items():
         (OUT_DIR / name).write_text(text)
     return 0
