@@ -14,6 +14,8 @@
 //       u64 window_start_ns, u64 window_orders, I x i64 net position (instruments in config order)
 //     (open notional is not stored: it follows from the orders)
 //   u64 FNV-1a 64 of every byte before it
+// Version 1 (before account controls) is the same without the account section; it still loads
+// (as no account entries), so a journal written before the upgrade keeps its snapshots.
 #include "udprouter/engine/engine.h"
 
 #include <cstring>
@@ -26,6 +28,7 @@ namespace {
 
 constexpr uint64_t kSnapshotMagic = 0x3150414E53524455ULL; // "UDRSNAP1" little-endian
 constexpr uint32_t kSnapshotVersion = 2;
+constexpr uint32_t kSnapshotVersionWithoutAccounts = 1;
 constexpr size_t kHeaderSize = 40;
 constexpr size_t kOrderSize = 56;
 constexpr size_t kAccountSize = 56; // before the positions
@@ -162,7 +165,8 @@ bool Engine::read_snapshot(std::FILE* file) {
     const uint8_t* p = bytes.data();
     if (bytes.size() < kHeaderSize + 8 ||
         fnv1a(p, bytes.size() - 8) != get<uint64_t>(p, bytes.size() - 8) ||
-        get<uint64_t>(p, 0) != kSnapshotMagic || get<uint32_t>(p, 8) != kSnapshotVersion ||
+        get<uint64_t>(p, 0) != kSnapshotMagic ||
+        (get<uint32_t>(p, 8) != kSnapshotVersion && get<uint32_t>(p, 8) != kSnapshotVersionWithoutAccounts) ||
         get<uint64_t>(p, 16) != config_fingerprint()) {
         return false;
     }
@@ -170,12 +174,14 @@ bool Engine::read_snapshot(std::FILE* file) {
     const uint32_t count = get<uint32_t>(p, 36);
     const size_t orders_at = kHeaderSize + size_t{slots} * 8;
     const size_t accounts_at = orders_at + size_t{count} * kOrderSize;
-    if (slots > sessions_.size() || count > pool_.capacity() || bytes.size() < accounts_at + 4 + 8) {
+    const bool has_accounts = get<uint32_t>(p, 8) == kSnapshotVersion;
+    const size_t count_size = has_accounts ? 4 : 0;
+    if (slots > sessions_.size() || count > pool_.capacity() || bytes.size() < accounts_at + count_size + 8) {
         return false;
     }
-    const uint32_t entries = get<uint32_t>(p, accounts_at);
+    const uint32_t entries = has_accounts ? get<uint32_t>(p, accounts_at) : 0;
     const size_t entry_size = kAccountSize + instruments_.size() * 8;
-    if (bytes.size() != accounts_at + 4 + size_t{entries} * entry_size + 8) {
+    if (bytes.size() != accounts_at + count_size + size_t{entries} * entry_size + 8) {
         return false;
     }
     std::vector<Order> orders;
