@@ -1,7 +1,6 @@
 #include "udprouter/engine/account_table.h"
 
 #include <cstddef>
-#include <utility>
 
 namespace udprouter::engine {
 
@@ -20,8 +19,8 @@ uint32_t AccountTable::ensure(uint32_t account) {
     AccountState state;
     state.account = account;
     state.smp = default_smp_ ? SmpMode::CancelResting : SmpMode::None;
-    state.position.assign(instruments_, 0);
-    states_.push_back(std::move(state));
+    states_.push_back(state);
+    positions_.resize(positions_.size() + instruments_, 0);
     slot_of_[account] = slot;
     return slot;
 }

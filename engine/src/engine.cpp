@@ -129,6 +129,7 @@ void Engine::new_order(const udr_command& command) {
         reject(c, OrdRejReason::UnknownSymbol);
         return false;
     }
+    accounts_.prefetch(c.account, book);
     if (!supported(c)) {
         reject(c, OrdRejReason::UnsupportedOrderCharacteristic);
         return false;
@@ -180,7 +181,8 @@ bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, 
         return false;
     }
     if (a.max_position != 0) {
-        const int64_t after = a.position[book] + (c.side == kWireSideBuy ? int64_t{c.order_qty} : -int64_t{c.order_qty});
+        const int64_t qty = c.side == kWireSideBuy ? int64_t{c.order_qty} : -int64_t{c.order_qty};
+        const int64_t after = accounts_.position(slot, book) + qty;
         if (after > a.max_position || after < -a.max_position) {
             reject(c, OrdRejReason::PositionLimitExceeded);
             return false;

@@ -142,8 +142,8 @@ std::vector<uint8_t> Engine::serialize() const {
         put(out, a.max_orders_per_s);
         put(out, a.window_start_ns);
         put(out, a.window_orders);
-        for (const int64_t position : a.position) {
-            put(out, position);
+        for (uint32_t book = 0; book < instruments_.size(); ++book) {
+            put(out, accounts_.position(slot, book));
         }
     }
     put(out, fnv1a(out.data(), out.size()));
@@ -202,6 +202,7 @@ bool Engine::read_snapshot(std::FILE* file) {
         orders.push_back(o);
     }
     std::vector<AccountState> accounts;
+    std::vector<int64_t> positions; // entry-major, as AccountTable keeps them
     std::set<uint32_t> account_ids;
     for (uint32_t e = 0; e < entries; ++e) {
         const uint8_t* a = p + accounts_at + 4 + size_t{e} * entry_size;
@@ -216,7 +217,7 @@ bool Engine::read_snapshot(std::FILE* file) {
         s.window_start_ns = get<uint64_t>(a, 40);
         s.window_orders = get<uint64_t>(a, 48);
         for (size_t i = 0; i < instruments_.size(); ++i) {
-            s.position.push_back(get<int64_t>(a, kAccountSize + i * 8));
+            positions.push_back(get<int64_t>(a, kAccountSize + i * 8));
         }
         if (s.account == 0 || s.account >= AccountTable::kMaxAccount || s.smp > SmpMode::CancelBoth ||
             !account_ids.insert(s.account).second) {
@@ -228,10 +229,12 @@ bool Engine::read_snapshot(std::FILE* file) {
     index_.clear();
     sessions_.clear();
     accounts_.clear();
-    for (AccountState& a : accounts) {
-        const uint32_t slot = accounts_.ensure(a.account);
-        a.open_notional[0] = a.open_notional[1] = 0;
-        accounts_[slot] = std::move(a);
+    for (size_t e = 0; e < accounts.size(); ++e) {
+        const uint32_t slot = accounts_.ensure(accounts[e].account);
+        accounts_[slot] = accounts[e]; // open notional: recomputed from the orders below
+        for (uint32_t book = 0; book < instruments_.size(); ++book) {
+            accounts_.position(slot, book) = positions[e * instruments_.size() + book];
+        }
     }
     for (Instrument& instrument : instruments_) {
         instrument.book().clear();

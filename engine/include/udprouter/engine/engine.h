@@ -123,7 +123,7 @@ private:
     [[gnu::cold, gnu::noinline]] void cancel_reject(const udr_command& command, CxlRejReason reason,
                                                     uint64_t order_id);
     bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level, uint8_t& flags);
-    [[gnu::cold, gnu::noinline]] bool check_account(const udr_command& command, uint32_t book, uint32_t level,
+    [[gnu::noinline]] bool check_account(const udr_command& command, uint32_t book, uint32_t level,
                                                     uint32_t slot);
     // engine_controls.cpp: the commands that act on many orders or on an account.
     void mass_cancel(const udr_command& command);
