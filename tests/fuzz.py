@@ -99,7 +99,7 @@ def session_message(rng: random.Random):
     creds = f"demo:{rng.randbytes(32).hex()}".encode()
     return rng.choice([
         Negotiate(sid, ts, FlowType.Idempotent, creds),
-        Establish(sid, ts, 1000, rng.randint(1, 99), creds),
+        Establish(sid, ts, 1000, rng.randint(1, 99), rng.randint(0, 3), rng.randint(0, 5000), creds),
         RetransmitRequest(sid, ts, rng.randint(1, 99), rng.randint(0, 99)),
         Terminate(sid, TerminationCode.Finished, "bye"),
     ])

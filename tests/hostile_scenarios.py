@@ -173,7 +173,8 @@ def random_datagram(rng: random.Random, client: Client) -> bytes:
         return encode_message(RetransmitRequest(session_id, _u64(rng, now), _u64(rng, 1), count))
     if kind == 1:
         return encode_message(Establish(client.session_id, _u64(rng, now), rng.getrandbits(32),
-                                        _u64(rng, client.out.next_seq), b"demo:" + rng.randbytes(8)))
+                                        _u64(rng, client.out.next_seq), rng.randint(0, 3),
+                                        rng.getrandbits(32), b"demo:" + rng.randbytes(8)))
     seq = _u64(rng, client.out.next_seq)
     msgs = [random_app(rng, rng.getrandbits(64)) for _ in range(rng.choice((0, 1, 2, 5, 20)))]
     data = encode_message(Sequence(seq)) + b"".join(encode_message(m) for m in msgs)

@@ -36,7 +36,12 @@ struct Options {
     uint64_t ops = kLobflow1Ops;
     uint64_t baseline_ops = 100'000;
     bool json_only = false;
+    bool controls = false; // also the row with self-match prevention and account checks on
 };
+
+// The controls row: orders spread over kControlAccounts accounts, each with every limit set far
+// above what the flow reaches (every check runs, none refuses) and self-match prevention on.
+constexpr uint32_t kControlAccounts = 1024;
 
 struct PassResult {
     double seconds = 0;
@@ -98,10 +103,25 @@ inline uint64_t ticks() {
 }
 
 template <class Target>
-PassResult run_pass(uint32_t symbols, uint64_t ops, bool time_each_op) {
-    auto target = std::make_unique<Target>(lobflow_config(symbols));
+PassResult run_pass(uint32_t symbols, uint64_t ops, bool time_each_op, bool controls = false) {
+    EngineConfig config = lobflow_config(symbols);
+    config.self_match_prevention = controls;
+    auto target = std::make_unique<Target>(config);
     Lobflow1Driver driver(symbols, ops);
     auto sink = [&driver](const udr_event& e) { driver.on_event(e); };
+    if (controls) {
+        driver.spread_accounts(kControlAccounts);
+        for (uint32_t account = 1; account <= kControlAccounts; ++account) {
+            for (uint8_t control = 1; control <= 4; ++control) {
+                udr_command c = driver.command(Lobflow1Op{});
+                c.kind = UDR_CMD_ACCOUNT_CONTROL;
+                c.account = account;
+                c.ord_type = control;
+                c.price = int64_t{1} << 40;
+                target->apply(c, [](const udr_event&) {});
+            }
+        }
+    }
     for (uint64_t i = 0; i < uint64_t{symbols} * kLobflow1Prefill; ++i) {
         target->apply(driver.command(driver.flow().prefill(i)), sink);
     }
@@ -174,8 +194,9 @@ Options parse(int argc, char** argv) {
         else if (a == "--ops" && has_value) o.ops = std::stoull(argv[++i]);
         else if (a == "--baseline-ops" && has_value) o.baseline_ops = std::stoull(argv[++i]);
         else if (a == "--json-only") o.json_only = true;
+        else if (a == "--controls") o.controls = true;
         else {
-            std::fprintf(stderr, "usage: bench_lobflow [--symbols N] [--passes K] [--ops M] [--baseline-ops M] [--json-only]\n");
+            std::fprintf(stderr, "usage: bench_lobflow [--symbols N] [--passes K] [--ops M] [--baseline-ops M] [--json-only] [--controls]\n");
             std::exit(2);
         }
     }
@@ -195,12 +216,13 @@ int main(int argc, char** argv) {
         std::printf("%-8s %-6s %14s %14s %9s %9s %9s %15s %10s %10s  %s\n", "mode", "N", "ops/s", "ops/cpu-s",
                     "p50_ns", "p99_ns", "p999_ns", "fill_qty", "trades", "cancels", "totals");
     }
-    for (const uint32_t n : o.symbols) {
+    const auto row = [&](uint32_t n, bool controls) {
+        const char* mode = controls ? "controls" : "core"; // controls: SMP and account checks on
         std::vector<double> rates;
         std::vector<double> cpu_rates;
         Lobflow1Totals totals;
         for (int p = 0; p < o.passes; ++p) {
-            const PassResult r = run_pass<EngineTarget>(n, o.ops, false);
+            const PassResult r = run_pass<EngineTarget>(n, o.ops, false, controls);
             rates.push_back(static_cast<double>(o.ops) / r.seconds);
             cpu_rates.push_back(static_cast<double>(o.ops) / r.cpu_seconds);
             if (p > 0 && !same(r.totals, totals)) ok = false; // passes must agree with each other
@@ -210,27 +232,27 @@ int main(int argc, char** argv) {
         std::sort(cpu_rates.begin(), cpu_rates.end());
         const double rate = rates[rates.size() / 2];
         const double cpu_rate = cpu_rates[cpu_rates.size() / 2];
-        PassResult lat = run_pass<EngineTarget>(n, o.ops, true);
+        PassResult lat = run_pass<EngineTarget>(n, o.ops, true, controls);
         ok = ok && same(lat.totals, totals);
         const double p50 = percentile_ns(lat.cycles, 0.50, overhead, lat.ns_per_cycle);
         const double p99 = percentile_ns(lat.cycles, 0.99, overhead, lat.ns_per_cycle);
         const double p999 = percentile_ns(lat.cycles, 0.999, overhead, lat.ns_per_cycle);
         Lobflow1Totals want;
-        const bool checkable = o.ops == kLobflow1Ops && expected_totals(n, want);
+        const bool checkable = !controls && o.ops == kLobflow1Ops && expected_totals(n, want);
         const bool match = !checkable || same(totals, want);
         ok = ok && match;
         if (!o.json_only) {
-            std::printf("%-8s %-6u %14.0f %14.0f %9.0f %9.0f %9.0f %15llu %10llu %10llu  %s\n", "core", n, rate, cpu_rate,
+            std::printf("%-8s %-6u %14.0f %14.0f %9.0f %9.0f %9.0f %15llu %10llu %10llu  %s\n", mode, n, rate, cpu_rate,
                         p50, p99, p999,
                         static_cast<unsigned long long>(totals.fill_qty), static_cast<unsigned long long>(totals.trades),
                         static_cast<unsigned long long>(totals.cancels),
                         !checkable ? "not checked (needs --ops 10000000, N 1 or 100)" : match ? "match LOBFLOW1.md" : "MISMATCH");
         }
-        std::printf("{\"bench\":\"engine\",\"flow\":\"LOBFLOW1\",\"symbols\":%u,\"mode\":\"core\",\"ops\":%llu,"
+        std::printf("{\"bench\":\"engine\",\"flow\":\"LOBFLOW1\",\"symbols\":%u,\"mode\":\"%s\",\"ops\":%llu,"
                     "\"ops_per_s\":%.0f,\"ops_per_cpu_s\":%.0f,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"timer_overhead_ns\":%.1f,"
                     "\"fill_qty\":%llu,\"trades\":%llu,\"cancels\":%llu,\"rejects\":%llu,\"totals_checked\":%s,"
                     "\"totals_match\":%s}\n",
-                    n, static_cast<unsigned long long>(o.ops), rate, cpu_rate, p50, p99, p999,
+                    n, mode, static_cast<unsigned long long>(o.ops), rate, cpu_rate, p50, p99, p999,
                     static_cast<double>(overhead) * lat.ns_per_cycle, static_cast<unsigned long long>(totals.fill_qty),
                     static_cast<unsigned long long>(totals.trades), static_cast<unsigned long long>(totals.cancels),
                     static_cast<unsigned long long>(totals.rejects), checkable ? "true" : "false",
@@ -241,6 +263,10 @@ int main(int argc, char** argv) {
             print_totals("got", totals);
             print_totals("want", want);
         }
+    };
+    for (const uint32_t n : o.symbols) {
+        row(n, false);
+        if (o.controls) row(n, true);
     }
     // Baseline: the naive reference engine and this engine on the same first operations of N=1.
     const PassResult naive = run_pass<ReferenceTarget>(1, o.baseline_ops, false);

@@ -192,6 +192,10 @@ public:
     Lobflow1Driver(uint32_t symbols, uint64_t timed_ops)
         : flow_(symbols, uint64_t{symbols} * kLobflow1Prefill + timed_ops) {}
 
+    // Spreads the orders over accounts 1..accounts (ClOrdID modulo accounts) instead of account 1:
+    // with self-match prevention on, an order then meets its own account rarely, not always.
+    void spread_accounts(uint32_t accounts) { accounts_ = accounts; }
+
     Lobflow1& flow() { return flow_; }
     const Lobflow1Totals& totals() const { return totals_; }
     void reset_totals() { totals_ = Lobflow1Totals{}; }
@@ -201,7 +205,7 @@ public:
         c.command_seq = ++seq_;
         c.cl_ord_id = c.command_seq;
         c.session_id = 1;
-        c.account = 1;
+        c.account = accounts_ == 0 ? 1 : 1 + static_cast<uint32_t>(c.cl_ord_id % accounts_);
         c.security_id = static_cast<int32_t>(op.sym + 1);
         c.side = op.side == 0 ? 1 : 2;
         current_ = op;
@@ -233,6 +237,8 @@ public:
             if (e.reason == 0) {
                 ++totals_.cancels;
                 flow_.canceled(current_);
+            } else if (e.reason == 3) {
+                flow_.removed(current_.sym, e.cl_ord_id); // self-match prevention took a resting order
             }
             break;
         case UDR_EVT_REJECTED:
@@ -248,6 +254,7 @@ private:
     Lobflow1 flow_;
     Lobflow1Op current_{};
     uint64_t seq_ = 0;
+    uint32_t accounts_ = 0;
     Lobflow1Totals totals_;
 };
 

@@ -73,7 +73,10 @@ Engine::Engine(const EngineConfig& config)
       pool_(config.max_orders, price_levels(instruments_)),
       index_(config.max_orders, pool_),
       sessions_(config.max_sessions),
-      matcher_(pool_, index_, events_, config.self_match_prevention) {}
+      accounts_(static_cast<uint32_t>(config.instruments.size()), config.self_match_prevention),
+      matcher_(pool_, index_, events_, accounts_) {
+    scratch_.reserve(config.max_orders);
+}
 
 bool Engine::best_price(int32_t security_id, uint8_t side, int64_t& price) const {
     const uint32_t book = table_.find(security_id);
@@ -97,6 +100,9 @@ void Engine::dispatch(const udr_command& command) {
     case UDR_CMD_NEW_ORDER: new_order(command); break;
     case UDR_CMD_CANCEL: cancel_order(command); break;
     case UDR_CMD_REPLACE: replace_order(command); break;
+    case UDR_CMD_MASS_CANCEL: mass_cancel(command); break;
+    case UDR_CMD_ORDER_STATUS: order_status(command); break;
+    case UDR_CMD_ACCOUNT_CONTROL: account_control(command); break;
     default: reject(command, OrdRejReason::Other); break;
     }
 }
@@ -104,13 +110,15 @@ void Engine::dispatch(const udr_command& command) {
 void Engine::new_order(const udr_command& command) {
     uint32_t book = 0;
     uint32_t level = 0;
-    if (validate_new(command, book, level)) {
-        execute_new(command, instruments_[book], book, level);
+    uint8_t flags = 0;
+    if (validate_new(command, book, level, flags)) {
+        execute_new(command, instruments_[book], book, level, flags);
     }
 }
 
 // Inlined into new_order(): book and level then stay in registers.
-[[gnu::always_inline]] inline bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level) {
+[[gnu::always_inline]] inline bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level,
+                                                       uint8_t& flags) {
     switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
     case ClOrdIdCheck::UnknownSession: reject(c, OrdRejReason::Other); return false;
     case ClOrdIdCheck::Duplicate: reject(c, OrdRejReason::DuplicateOrder); return false;
@@ -121,6 +129,7 @@ void Engine::new_order(const udr_command& command) {
         reject(c, OrdRejReason::UnknownSymbol);
         return false;
     }
+    accounts_.prefetch(c.account, book);
     if (!supported(c)) {
         reject(c, OrdRejReason::UnsupportedOrderCharacteristic);
         return false;
@@ -132,21 +141,69 @@ void Engine::new_order(const udr_command& command) {
     }
     if (c.ord_type == kOrdTypeMarket) {
         level = Matcher::market_limit(instrument.book(), c.side);
+    } else {
+        switch (instrument.level_of(c.price, level)) {
+        case PriceCheck::OutOfBand: reject(c, OrdRejReason::PriceExceedsCurrentPriceBand); return false;
+        case PriceCheck::OffTick: reject(c, OrdRejReason::InvalidPriceIncrement); return false;
+        case PriceCheck::Ok: break;
+        }
+        if (c.time_in_force == kTifDay && pool_.full()) {
+            reject(c, OrdRejReason::OrderBookFull);
+            return false;
+        }
+    }
+    flags = accounts_.order_flags(c.account);
+    if ((flags & kOrderTracked) == 0) [[likely]] {
         return true;
     }
-    switch (instrument.level_of(c.price, level)) {
-    case PriceCheck::OutOfBand: reject(c, OrdRejReason::PriceExceedsCurrentPriceBand); return false;
-    case PriceCheck::OffTick: reject(c, OrdRejReason::InvalidPriceIncrement); return false;
-    case PriceCheck::Ok: break;
-    }
-    if (c.time_in_force == kTifDay && pool_.full()) {
-        reject(c, OrdRejReason::OrderBookFull);
+    return check_account(c, book, level, accounts_.find(c.account));
+}
+
+bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, uint32_t slot) {
+    constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
+    AccountState& a = accounts_[slot];
+    if (a.killed) {
+        reject(c, OrdRejReason::AccountKillSwitch);
         return false;
+    }
+    // A market order is valued at the far end of the band it may sweep to.
+    const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : instruments_[book].price_of(level);
+    const Notional value = notional(price, c.order_qty);
+    if (a.max_order_notional != 0 && value > static_cast<Notional>(a.max_order_notional) * kScale) {
+        reject(c, OrdRejReason::ExceededMaxNotionalOrderAmt);
+        return false;
+    }
+    const bool may_rest = c.ord_type == kOrdTypeLimit && c.time_in_force == kTifDay;
+    const unsigned side = static_cast<unsigned>(side_index(c.side));
+    if (a.max_open_notional != 0 && may_rest &&
+        a.open_notional[side] + value > static_cast<Notional>(a.max_open_notional) * kScale) {
+        reject(c, OrdRejReason::InsufficientCreditLimit);
+        return false;
+    }
+    if (a.max_position != 0) {
+        const int64_t qty = c.side == kWireSideBuy ? int64_t{c.order_qty} : -int64_t{c.order_qty};
+        const int64_t after = accounts_.position(slot, book) + qty;
+        if (after > a.max_position || after < -a.max_position) {
+            reject(c, OrdRejReason::PositionLimitExceeded);
+            return false;
+        }
+    }
+    if (a.max_orders_per_s != 0) {
+        if (a.window_orders == 0 || c.recv_time_ns - a.window_start_ns >= 1'000'000'000u) {
+            a.window_start_ns = c.recv_time_ns;
+            a.window_orders = 0;
+        }
+        if (a.window_orders >= static_cast<uint64_t>(a.max_orders_per_s)) {
+            reject(c, OrdRejReason::OrderRateExceeded);
+            return false;
+        }
+        ++a.window_orders;
     }
     return true;
 }
 
-void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level) {
+void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level,
+                         uint8_t flags) {
     // A Day order that rests is indexed last: start that line's miss before the book work.
     const OrderIndex::Prepared key = index_.prepare(c.session_id, c.cl_ord_id);
     index_.prefetch(key);
@@ -161,7 +218,7 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         // validate_new() checked the pool has room, and matching only frees orders.
         const uint32_t order = pool_.acquire();
         Order& o = pool_[order];
-        init_order(o, c, price, book, level);
+        init_order(o, c, price, book, level, flags);
         if (matcher_.crosses(order_book, c.side, level)) {
             matcher_.match(instrument, o, level, c.command_seq);
             if (o.leaves_qty == 0) {
@@ -170,11 +227,14 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
             }
         }
         order_book.add(pool_, order);
+        if ((flags & kOrderTracked) != 0) [[unlikely]] {
+            accounts_.rested(o);
+        }
         index_.insert(key, order);
         return;
     }
     Order in;
-    init_order(in, c, price, book, level);
+    init_order(in, c, price, book, level, flags);
     const bool fok = c.time_in_force == kTifFok;
     if (!fok || matcher_.can_fill(instrument, in, level)) {
         if (matcher_.crosses(order_book, c.side, level)) {
@@ -193,7 +253,8 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
 }
 
 // Every field of a new order is written (no zeroing pass first); `next` only matters while free.
-void Engine::init_order(Order& o, const udr_command& c, int64_t price, uint32_t book, uint32_t level) {
+void Engine::init_order(Order& o, const udr_command& c, int64_t price, uint32_t book, uint32_t level,
+                        uint8_t flags) {
     o.cl_ord_id = c.cl_ord_id;
     o.order_id = c.command_seq;
     o.price = price;
@@ -207,7 +268,7 @@ void Engine::init_order(Order& o, const udr_command& c, int64_t price, uint32_t 
     o.level = level;
     o.book = static_cast<uint16_t>(book);
     o.side = c.side;
-    o.reserved = 0;
+    o.flags = flags;
 }
 
 void Engine::cancel_order(const udr_command& c) {
@@ -222,6 +283,9 @@ void Engine::cancel_order(const udr_command& c) {
                            .session_id = o.session_id, .security_id = o.security_id, .qty = 0,
                            .leaves_qty = 0, .cum_qty = o.cum_qty, .kind = UDR_EVT_CANCELED, .side = o.side,
                            .reason = static_cast<uint8_t>(CancelReason::ClientRequest), .flags = 0});
+    if ((o.flags & kOrderTracked) != 0) [[unlikely]] {
+        accounts_.unrested(o);
+    }
     instruments_[o.book].book().remove(pool_, order);
     index_.erase_at(slot);
     pool_.release(order);
@@ -284,6 +348,12 @@ void Engine::reprice(uint32_t order, const udr_command& c, uint32_t level) {
     Order& o = pool_[order];
     Instrument& instrument = instruments_[o.book];
     const uint32_t leaves = c.order_qty - o.cum_qty;
+    // The order matches again as an aggressor: with its account's SMP mode as of now.
+    o.flags = accounts_.order_flags(o.account);
+    const bool tracked = (o.flags & kOrderTracked) != 0;
+    if (tracked) [[unlikely]] {
+        accounts_.unrested(o);
+    }
     // A quantity decrease at the same price keeps time priority; anything else re-queues.
     const bool keeps_priority = c.price == o.price && c.order_qty <= o.order_qty;
     if (!keeps_priority) {
@@ -299,6 +369,9 @@ void Engine::reprice(uint32_t order, const udr_command& c, uint32_t level) {
                            .leaves_qty = o.leaves_qty, .cum_qty = o.cum_qty, .kind = UDR_EVT_REPLACED,
                            .side = o.side, .reason = 0, .flags = 0});
     if (keeps_priority) {
+        if (tracked) [[unlikely]] {
+            accounts_.rested(o);
+        }
         return;
     }
     matcher_.match(instrument, o, level, c.command_seq);
@@ -309,6 +382,9 @@ void Engine::rest_or_retire(uint32_t order) {
     Order& o = pool_[order];
     if (o.leaves_qty > 0) {
         instruments_[o.book].book().add(pool_, order);
+        if ((o.flags & kOrderTracked) != 0) [[unlikely]] {
+            accounts_.rested(o);
+        }
         return;
     }
     index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);

@@ -9,7 +9,13 @@
 //       u32 order_qty, u32 leaves_qty, u32 cum_qty, i32 security_id, u8 side, 7 x u8 zero
 //     in price-time order: instruments in config order, bids then asks, best level first,
 //     oldest order first within a level
+//   u32 account entries A, then A x (in entry order): u32 account, u8 SmpMode, u8 killed, u16 zero,
+//       i64 max_order_notional, i64 max_open_notional, i64 max_position, i64 max_orders_per_s,
+//       u64 window_start_ns, u64 window_orders, I x i64 net position (instruments in config order)
+//     (open notional is not stored: it follows from the orders)
 //   u64 FNV-1a 64 of every byte before it
+// Version 1 (before account controls) is the same without the account section; it still loads
+// (as no account entries), so a journal written before the upgrade keeps its snapshots.
 #include "udprouter/engine/engine.h"
 
 #include <cstring>
@@ -21,9 +27,11 @@ namespace udprouter::engine {
 namespace {
 
 constexpr uint64_t kSnapshotMagic = 0x3150414E53524455ULL; // "UDRSNAP1" little-endian
-constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersion = 2;
+constexpr uint32_t kSnapshotVersionWithoutAccounts = 1;
 constexpr size_t kHeaderSize = 40;
 constexpr size_t kOrderSize = 56;
+constexpr size_t kAccountSize = 56; // before the positions
 
 uint64_t fnv1a(const uint8_t* data, size_t size, uint64_t hash = 0xCBF29CE484222325ULL) {
     for (size_t i = 0; i < size; ++i) {
@@ -121,6 +129,23 @@ std::vector<uint8_t> Engine::serialize() const {
             }
         }
     }
+    put(out, accounts_.size());
+    for (uint32_t slot = 0; slot < accounts_.size(); ++slot) {
+        const AccountState& a = accounts_[slot];
+        put(out, a.account);
+        put(out, static_cast<uint8_t>(a.smp));
+        put(out, static_cast<uint8_t>(a.killed));
+        put(out, uint16_t{0});
+        put(out, a.max_order_notional);
+        put(out, a.max_open_notional);
+        put(out, a.max_position);
+        put(out, a.max_orders_per_s);
+        put(out, a.window_start_ns);
+        put(out, a.window_orders);
+        for (uint32_t book = 0; book < instruments_.size(); ++book) {
+            put(out, accounts_.position(slot, book));
+        }
+    }
     put(out, fnv1a(out.data(), out.size()));
     return out;
 }
@@ -151,15 +176,23 @@ bool Engine::read_snapshot(std::FILE* file) {
     const uint8_t* p = bytes.data();
     if (bytes.size() < kHeaderSize + 8 ||
         fnv1a(p, bytes.size() - 8) != get<uint64_t>(p, bytes.size() - 8) ||
-        get<uint64_t>(p, 0) != kSnapshotMagic || get<uint32_t>(p, 8) != kSnapshotVersion ||
+        get<uint64_t>(p, 0) != kSnapshotMagic ||
+        (get<uint32_t>(p, 8) != kSnapshotVersion && get<uint32_t>(p, 8) != kSnapshotVersionWithoutAccounts) ||
         get<uint64_t>(p, 16) != config_fingerprint()) {
         return false;
     }
     const uint32_t slots = get<uint32_t>(p, 32);
     const uint32_t count = get<uint32_t>(p, 36);
     const size_t orders_at = kHeaderSize + size_t{slots} * 8;
-    if (slots > sessions_.size() || count > pool_.capacity() ||
-        bytes.size() != orders_at + size_t{count} * kOrderSize + 8) {
+    const size_t accounts_at = orders_at + size_t{count} * kOrderSize;
+    const bool has_accounts = get<uint32_t>(p, 8) == kSnapshotVersion;
+    const size_t count_size = has_accounts ? 4 : 0;
+    if (slots > sessions_.size() || count > pool_.capacity() || bytes.size() < accounts_at + count_size + 8) {
+        return false;
+    }
+    const uint32_t entries = has_accounts ? get<uint32_t>(p, accounts_at) : 0;
+    const size_t entry_size = kAccountSize + instruments_.size() * 8;
+    if (bytes.size() != accounts_at + count_size + size_t{entries} * entry_size + 8) {
         return false;
     }
     std::vector<Order> orders;
@@ -179,9 +212,41 @@ bool Engine::read_snapshot(std::FILE* file) {
         o.book = static_cast<uint16_t>(book);
         orders.push_back(o);
     }
+    std::vector<AccountState> accounts;
+    std::vector<int64_t> positions; // entry-major, as AccountTable keeps them
+    std::set<uint32_t> account_ids;
+    for (uint32_t e = 0; e < entries; ++e) {
+        const uint8_t* a = p + accounts_at + 4 + size_t{e} * entry_size;
+        AccountState s;
+        s.account = get<uint32_t>(a, 0);
+        s.smp = static_cast<SmpMode>(get<uint8_t>(a, 4));
+        s.killed = get<uint8_t>(a, 5) != 0;
+        s.max_order_notional = get<int64_t>(a, 8);
+        s.max_open_notional = get<int64_t>(a, 16);
+        s.max_position = get<int64_t>(a, 24);
+        s.max_orders_per_s = get<int64_t>(a, 32);
+        s.window_start_ns = get<uint64_t>(a, 40);
+        s.window_orders = get<uint64_t>(a, 48);
+        for (size_t i = 0; i < instruments_.size(); ++i) {
+            positions.push_back(get<int64_t>(a, kAccountSize + i * 8));
+        }
+        if (s.account == 0 || s.account >= AccountTable::kMaxAccount || s.smp > SmpMode::CancelBoth ||
+            !account_ids.insert(s.account).second) {
+            return false;
+        }
+        accounts.push_back(std::move(s));
+    }
     pool_.clear();
     index_.clear();
     sessions_.clear();
+    accounts_.clear();
+    for (size_t e = 0; e < accounts.size(); ++e) {
+        const uint32_t slot = accounts_.ensure(accounts[e].account);
+        accounts_[slot] = accounts[e]; // open notional: recomputed from the orders below
+        for (uint32_t book = 0; book < instruments_.size(); ++book) {
+            accounts_.position(slot, book) = positions[e * instruments_.size() + book];
+        }
+    }
     for (Instrument& instrument : instruments_) {
         instrument.book().clear();
     }
@@ -192,7 +257,11 @@ bool Engine::read_snapshot(std::FILE* file) {
     for (const Order& o : orders) {
         const uint32_t order = pool_.acquire();
         pool_[order] = o;
+        pool_[order].flags = accounts_.order_flags(o.account);
         instruments_[o.book].book().add(pool_, order);
+        if ((pool_[order].flags & kOrderTracked) != 0) {
+            accounts_.rested(pool_[order]);
+        }
         index_.insert(o.session_id, o.cl_ord_id, order);
     }
     return true;

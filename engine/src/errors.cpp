@@ -11,8 +11,13 @@ const char* to_string(OrdRejReason reason) {
     case OrdRejReason::IncorrectQuantity: return "IncorrectQuantity";
     case OrdRejReason::PriceExceedsCurrentPriceBand: return "PriceExceedsCurrentPriceBand";
     case OrdRejReason::InvalidPriceIncrement: return "InvalidPriceIncrement";
+    case OrdRejReason::InsufficientCreditLimit: return "InsufficientCreditLimit";
+    case OrdRejReason::ExceededMaxNotionalOrderAmt: return "ExceededMaxNotionalOrderAmt";
     case OrdRejReason::Other: return "Other";
     case OrdRejReason::OrderBookFull: return "OrderBookFull";
+    case OrdRejReason::PositionLimitExceeded: return "PositionLimitExceeded";
+    case OrdRejReason::OrderRateExceeded: return "OrderRateExceeded";
+    case OrdRejReason::AccountKillSwitch: return "AccountKillSwitch";
     }
     return "?";
 }
@@ -36,6 +41,10 @@ const char* to_string(CancelReason reason) {
     case CancelReason::ImmediateOrCancel: return "ImmediateOrCancel";
     case CancelReason::FillOrKill: return "FillOrKill";
     case CancelReason::SelfMatchPrevention: return "SelfMatchPrevention";
+    case CancelReason::MassCancel: return "MassCancel";
+    case CancelReason::CancelOnDisconnect: return "CancelOnDisconnect";
+    case CancelReason::KillSwitch: return "KillSwitch";
+    case CancelReason::SelfMatchPreventionAggressor: return "SelfMatchPreventionAggressor";
     }
     return "?";
 }

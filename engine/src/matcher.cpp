@@ -42,8 +42,10 @@ void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_lev
                 // The next order in the queue is likely the next fill: start its cache miss now.
                 __builtin_prefetch(&pool_[after]);
             }
-            if (smp_ && r.account == in.account) {
-                cancel_self_match(book, resting, command_seq);
+            if ((in.flags & kOrderSmpMask) != 0 && r.account == in.account) [[unlikely]] {
+                if (self_match(book, in, resting, command_seq)) {
+                    return;
+                }
                 continue;
             }
             const uint32_t qty = std::min(in.leaves_qty, r.leaves_qty);
@@ -65,6 +67,9 @@ void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t q
     in.cum_qty += qty;
     r.leaves_qty -= qty;
     r.cum_qty += qty;
+    if (((in.flags | r.flags) & kOrderTracked) != 0) [[unlikely]] {
+        track_fill(in, r, qty);
+    }
     const int32_t security_id = instrument.spec().security_id;
     events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = in.cl_ord_id, .orig_cl_ord_id = 0,
                            .order_id = in.order_id, .price = price, .session_id = in.session_id,
@@ -78,15 +83,34 @@ void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t q
                            .reason = 0, .flags = 0});
 }
 
+void Matcher::track_fill(Order& in, Order& r, uint32_t qty) {
+    if ((in.flags & kOrderTracked) != 0) {
+        accounts_.filled(in, qty, false);
+    }
+    if ((r.flags & kOrderTracked) != 0) {
+        accounts_.filled(r, qty, true);
+    }
+}
+
+bool Matcher::self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t command_seq) {
+    const auto mode = static_cast<SmpMode>(in.flags & kOrderSmpMask);
+    if (mode != SmpMode::CancelAggressing) {
+        cancel_self_match(book, resting, command_seq);
+    }
+    if (mode == SmpMode::CancelResting) {
+        return false;
+    }
+    events_.push(canceled(in, command_seq, CancelReason::SelfMatchPreventionAggressor));
+    in.leaves_qty = 0;
+    return true;
+}
+
 void Matcher::cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq) {
     const Order& r = pool_[resting];
-    events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = r.cl_ord_id,
-                           .orig_cl_ord_id = r.cl_ord_id, .order_id = r.order_id, .price = 0,
-                           .session_id = r.session_id, .security_id = r.security_id, .qty = 0,
-                           .leaves_qty = 0, .cum_qty = r.cum_qty, .kind = UDR_EVT_CANCELED,
-                           .side = r.side,
-                           .reason = static_cast<uint8_t>(CancelReason::SelfMatchPrevention),
-                           .flags = 0});
+    if ((r.flags & kOrderTracked) != 0) {
+        accounts_.unrested(r);
+    }
+    events_.push(canceled(r, command_seq, CancelReason::SelfMatchPrevention));
     const OrderIndex::Prepared key = index_.prepare(r.session_id, r.cl_ord_id);
     index_.prefetch(key);
     retire(book, resting, key);
@@ -116,20 +140,30 @@ bool Matcher::can_fill(const Instrument& instrument, const Order& in, uint32_t l
          level != kNoLevel && !beyond(in.side, level, limit_level);
          level = book.next_worse(resting_side, level)) {
         const PriceLevel& lvl = book.level(resting_side, level);
-        available += level_quantity(lvl, in.account, in.leaves_qty - available);
+        bool blocked = false;
+        available += level_quantity(lvl, in, in.leaves_qty - available, blocked);
         if (available >= in.leaves_qty) {
             return true;
+        }
+        if (blocked) {
+            return false;
         }
     }
     return false;
 }
 
-uint64_t Matcher::level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const {
+uint64_t Matcher::level_quantity(const PriceLevel& level, const Order& in, uint64_t needed, bool& blocked) const {
+    const auto mode = static_cast<SmpMode>(in.flags & kOrderSmpMask);
     uint64_t qty = 0;
     level.for_each(pool_, [&](uint32_t i) {
-        if (qty < needed && !(smp_ && pool_[i].account == account)) {
-            qty += pool_[i].leaves_qty;
+        if (qty >= needed || blocked) {
+            return;
         }
+        if (mode != SmpMode::None && pool_[i].account == in.account) {
+            blocked = mode != SmpMode::CancelResting;
+            return;
+        }
+        qty += pool_[i].leaves_qty;
     });
     return qty;
 }

@@ -37,8 +37,41 @@ struct FlowRandom {
     uint64_t below(uint64_t n) { return next() % n; }
 };
 
+// One of the commands that act on many orders or on an account (controls = true below): a mass
+// cancel of the session's orders, an order status request, or an account control (each limit, the
+// SMP mode, the kill switch on and off).
+inline void make_control(udr_command &c, FlowRandom &rng, const std::vector<uint64_t> &mine)
+{
+    const uint64_t pick = rng.below(3);
+    if (pick == 0) {
+        c.kind = UDR_CMD_MASS_CANCEL;
+        c.ord_type = 4 + static_cast<uint8_t>(rng.below(2)); // MassCancel, CancelOnDisconnect
+        c.security_id = static_cast<int32_t>(rng.below(4));  // 0 = every instrument
+        c.side = static_cast<uint8_t>(rng.below(3));         // 0 = both sides
+        c.account = 0;
+        return;
+    }
+    if (pick == 1) {
+        c.kind = UDR_CMD_ORDER_STATUS;
+        if (!mine.empty()) c.cl_ord_id = mine[mine.size() - 1 - rng.below(std::min<std::size_t>(mine.size(), 4))];
+        return;
+    }
+    c.kind = UDR_CMD_ACCOUNT_CONTROL;
+    c.ord_type = static_cast<uint8_t>(rng.below(7)); // 0: a query
+    static const int64_t kBase[7] = {0, 20'000, 50'000, 500, 20, 0, 0};
+    switch (c.ord_type) {
+    case 0: c.price = 0; break;
+    case 5: c.price = static_cast<int64_t>(rng.below(4)); break;
+    case 6: c.price = rng.below(4) == 0 ? 1 : 0; break;
+    default: c.price = kBase[c.ord_type] * static_cast<int64_t>(1 + rng.below(10)); break;
+    }
+}
+
 // command_seq runs first_seq, first_seq + 1, ...; ClOrdIDs rise per session as the contract demands.
-inline std::vector<udr_command> make_command_flow(std::size_t count, uint64_t seed = 7, uint64_t first_seq = 1)
+// controls: about one command in 25 is a make_control() one, and commands are 1 ms apart (the
+// account order-rate windows see many of them).
+inline std::vector<udr_command> make_command_flow(std::size_t count, uint64_t seed = 7, uint64_t first_seq = 1,
+                                                  bool controls = false)
 {
     FlowRandom rng{seed};
     std::vector<udr_command> out;
@@ -70,6 +103,15 @@ inline std::vector<udr_command> make_command_flow(std::size_t count, uint64_t se
         if (c.kind == UDR_CMD_NEW_ORDER && t == 0) { c.ord_type = 1; c.price = 0; }
         if (c.kind == UDR_CMD_NEW_ORDER) c.time_in_force = t == 1 ? 3 : t == 2 ? 4 : 0;
         if (t == 3) c.price += 1; // off tick: a reject
+        if (controls) {
+            c.recv_time_ns = 1'700'000'000'000'000'000ull + i * 1'000'000;
+            if (rng.below(25) == 0) make_control(c, rng, mine);
+            if (c.kind == UDR_CMD_ORDER_STATUS) {
+                out.push_back(c); // asks about an order: its ClOrdID is not a new one
+                --next_cl[c.session_id];
+                continue;
+            }
+        }
         mine.push_back(c.cl_ord_id);
         out.push_back(c);
     }

@@ -44,7 +44,14 @@ Line tokenize(int number, std::string text) {
 
 const std::map<std::string, uint8_t> kEventKinds = {
     {"accepted", UDR_EVT_ACCEPTED}, {"trade", UDR_EVT_TRADE},       {"canceled", UDR_EVT_CANCELED},
-    {"replaced", UDR_EVT_REPLACED}, {"rejected", UDR_EVT_REJECTED}, {"cancel_rejected", UDR_EVT_CANCEL_REJECTED}};
+    {"replaced", UDR_EVT_REPLACED}, {"rejected", UDR_EVT_REJECTED}, {"cancel_rejected", UDR_EVT_CANCEL_REJECTED},
+    {"mass_report", UDR_EVT_MASS_ACTION_REPORT}, {"status", UDR_EVT_ORDER_STATUS},
+    {"account", UDR_EVT_ACCOUNT_UPDATED}};
+const std::map<std::string, uint8_t> kCancelReasons = {
+    {"MassCancel", 4}, {"CancelOnDisconnect", 5}, {"KillSwitch", 6}};
+const std::map<std::string, uint8_t> kControls = {
+    {"max_order_notional", 1}, {"max_open_notional", 2}, {"max_position", 3}, {"max_orders_per_s", 4},
+    {"smp", 5}, {"kill", 6}};
 const std::map<std::string, uint8_t> kSides = {{"buy", 1}, {"sell", 2}};
 const std::map<std::string, uint8_t> kTypes = {{"market", 1}, {"limit", 2}};
 const std::map<std::string, uint8_t> kTifs = {{"day", 0}, {"ioc", 3}, {"fok", 4}};
@@ -178,20 +185,26 @@ void Runner::on_command(const Line& line) {
     close_command(line.number);
     if (!ensure_engine(line.number)) return;
     static const std::map<std::string, uint8_t> kinds = {
-        {"new", UDR_CMD_NEW_ORDER}, {"cancel", UDR_CMD_CANCEL}, {"replace", UDR_CMD_REPLACE}, {"raw", 0}};
+        {"new", UDR_CMD_NEW_ORDER}, {"cancel", UDR_CMD_CANCEL}, {"replace", UDR_CMD_REPLACE}, {"raw", 0},
+        {"mass_cancel", UDR_CMD_MASS_CANCEL}, {"status", UDR_CMD_ORDER_STATUS}, {"control", UDR_CMD_ACCOUNT_CONTROL}};
+    const bool mass = line.verb == "mass_cancel";
+    const bool control = line.verb == "control";
     udr_command c{};
     c.kind = kinds.at(line.verb);
     if (line.verb == "raw") c.kind = static_cast<uint8_t>(num(line, "kind", 0));
     c.command_seq = static_cast<uint64_t>(num(line, "seq", static_cast<int64_t>(next_seq_)));
-    c.session_id = static_cast<uint32_t>(num(line, "sess", 1));
-    c.account = static_cast<uint32_t>(num(line, "acct", c.session_id));
+    c.session_id = static_cast<uint32_t>(num(line, "sess", control ? 0 : 1));
+    c.account = static_cast<uint32_t>(num(line, "acct", mass ? 0 : c.session_id));
     c.cl_ord_id = static_cast<uint64_t>(num(line, "cl", 0));
     c.orig_cl_ord_id = static_cast<uint64_t>(num(line, "orig", 0));
-    c.security_id = static_cast<int32_t>(num(line, "sec", 1));
-    c.side = named(line, "side", kSides, 1);
+    c.security_id = static_cast<int32_t>(num(line, "sec", mass || control ? 0 : 1));
+    c.side = named(line, "side", kSides, mass || control ? 0 : 1);
     c.ord_type = named(line, "type", kTypes, 2);
+    if (mass) c.ord_type = named(line, "why", kCancelReasons, 4);
+    if (control) c.ord_type = named(line, "what", kControls, 0);
     c.time_in_force = named(line, "tif", kTifs, 0);
-    c.price = num(line, "px", 0);
+    c.price = num(line, control ? "value" : "px", 0);
+    c.recv_time_ns = static_cast<uint64_t>(num(line, "t", 0));
     c.order_qty = static_cast<uint32_t>(num(line, "qty", 0));
     next_seq_ = c.command_seq + 1;
     actual_.clear();
@@ -228,6 +241,7 @@ void Runner::on_event(const Line& line) {
         if (w == "last") want.flags |= UDR_EVT_FLAG_LAST;
         else if (w == "aggr") want.flags |= UDR_EVT_FLAG_AGGRESSOR;
         else if (w == "to_replace") want.flags |= UDR_EVT_FLAG_TO_REPLACE;
+        else if (w == "refused") want.flags |= UDR_EVT_FLAG_REFUSED;
         else error(line.number, "unknown flag " + w);
     }
     ++result_.events;
@@ -274,7 +288,8 @@ ScenarioResult Runner::run(const std::string& text) {
         if (line.verb.empty()) continue;
         if (line.verb == "engine") on_engine(line);
         else if (line.verb == "instrument") on_instrument(line);
-        else if (line.verb == "new" || line.verb == "cancel" || line.verb == "replace" || line.verb == "raw")
+        else if (line.verb == "new" || line.verb == "cancel" || line.verb == "replace" || line.verb == "raw" ||
+                 line.verb == "mass_cancel" || line.verb == "status" || line.verb == "control")
             on_command(line);
         else if (line.verb.rfind("> ", 0) == 0) on_event(line);
         else if (line.verb == "live") { close_command(number); on_live(line); }
@@ -296,8 +311,10 @@ std::string describe(const udr_event& e) {
       << " reason=" << reason_name(e.kind, e.reason);
     if (e.flags & UDR_EVT_FLAG_AGGRESSOR) s << " aggr";
     if (e.flags & UDR_EVT_FLAG_TO_REPLACE) s << " to_replace";
+    if (e.flags & UDR_EVT_FLAG_REFUSED) s << " refused";
     if (e.flags & UDR_EVT_FLAG_LAST) s << " last";
-    if (e.flags & ~(UDR_EVT_FLAG_LAST | UDR_EVT_FLAG_AGGRESSOR | UDR_EVT_FLAG_TO_REPLACE)) s << " flags=" << +e.flags;
+    if (e.flags & ~(UDR_EVT_FLAG_LAST | UDR_EVT_FLAG_AGGRESSOR | UDR_EVT_FLAG_TO_REPLACE | UDR_EVT_FLAG_REFUSED))
+        s << " flags=" << +e.flags;
     return s.str();
 }
 

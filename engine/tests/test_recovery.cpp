@@ -85,6 +85,34 @@ UDR_TEST(flow_exercises_trades_cancels_replaces_and_rejects)
     for (int k = UDR_EVT_ACCEPTED; k <= UDR_EVT_CANCEL_REJECTED; ++k) UDR_CHECK(kinds[k] > 50);
 }
 
+UDR_TEST(mass_cancels_status_requests_and_account_controls_replay_to_the_same_state_and_events)
+{
+    const auto flow = udr_test::make_command_flow(kFlow, 11, 1, true);
+    Engine uninterrupted(udr_test::flow_config());
+    const std::vector<udr_event> events = udr_test::run_flow(uninterrupted, flow);
+    int kinds[10] = {};
+    int reasons[256] = {};
+    for (const udr_event &e : events) {
+        ++kinds[e.kind < 10 ? e.kind : 0];
+        if (e.kind == UDR_EVT_CANCELED || e.kind == UDR_EVT_REJECTED) ++reasons[e.reason + (e.kind == UDR_EVT_REJECTED ? 128 : 0)];
+    }
+    for (int k = UDR_EVT_ACCEPTED; k <= UDR_EVT_ACCOUNT_UPDATED; ++k) UDR_CHECK(kinds[k] > 10);
+    for (int cancel_reason = 3; cancel_reason <= 7; ++cancel_reason) UDR_CHECK(reasons[cancel_reason] > 0);
+    for (int rej : {25, 27, 101, 102, 103}) UDR_CHECK(reasons[128 + rej] > 0);
+    TempDir dir;
+    journal_flow(dir.path(), flow, 3000, kFlow / 2);
+    journal_flow(dir.path(), flow, 3000, kFlow); // a restart halfway: recovery, then the rest
+    Engine engine(udr_test::flow_config());
+    std::vector<udr_event> emitted;
+    RecoveryReport report = recover(dir.path(), engine, {}, emitted);
+    UDR_CHECK(report.ok);
+    UDR_CHECK(report.snapshot_seq >= 18000);
+    UDR_CHECK_EQ(engine.state_digest(), uninterrupted.state_digest());
+    // Replayed from the start (every snapshot ignored) the events are the same, event for event.
+    Engine again(udr_test::flow_config());
+    UDR_CHECK(same_events(udr_test::run_flow(again, flow), events.data(), events.size()));
+}
+
 UDR_TEST(journal_replay_equals_the_uninterrupted_state_and_emits_nothing_by_default)
 {
     const auto flow = udr_test::make_command_flow(kFlow);

@@ -52,3 +52,57 @@ new sess=2 acct=7 cl=2 side=buy tif=fok px=100 qty=5
 live 0
 )");
 }
+
+UDR_TEST(cancel_aggressing_cancels_the_incoming_remainder_and_keeps_the_resting_order) {
+    UDR_CHECK_SCRIPT(R"(
+engine smp=1
+control acct=7 what=smp value=2
+> account orig=7 px=2 reason=5 last
+new sess=3 acct=8 cl=1 side=sell px=100 qty=3
+> accepted cl=1 oid=2 px=100 qty=3 leaves=3 last
+new sess=1 acct=7 cl=1 side=sell px=100 qty=5
+> accepted cl=1 oid=3 px=100 qty=5 leaves=5 last
+new sess=2 acct=7 cl=1 side=buy px=100 qty=8
+> accepted cl=1 oid=4 px=100 qty=8 leaves=8
+> trade cl=1 oid=4 px=100 qty=3 leaves=5 cum=3 aggr
+> trade sess=3 side=sell cl=1 oid=2 px=100 qty=3 leaves=0 cum=3
+> canceled cl=1 orig=1 oid=4 cum=3 reason=SelfMatchPreventionAggressor last
+live 1
+new sess=2 acct=7 cl=2 side=buy tif=fok px=100 qty=1
+> accepted cl=2 oid=5 px=100 qty=1 leaves=1
+> canceled cl=2 orig=2 oid=5 reason=FillOrKill last
+)");
+}
+
+UDR_TEST(cancel_both_cancels_the_resting_and_the_incoming_order) {
+    UDR_CHECK_SCRIPT(R"(
+engine smp=0
+control acct=7 what=smp value=3
+> account orig=7 px=3 reason=5 last
+new sess=1 acct=7 cl=1 side=sell px=100 qty=5
+> accepted cl=1 oid=2 px=100 qty=5 leaves=5 last
+new sess=2 acct=7 cl=1 side=buy px=100 qty=8
+> accepted cl=1 oid=3 px=100 qty=8 leaves=8
+> canceled sess=1 side=sell cl=1 orig=1 oid=2 reason=SelfMatchPrevention
+> canceled cl=1 orig=1 oid=3 reason=SelfMatchPreventionAggressor last
+live 0
+)");
+}
+
+UDR_TEST(the_mode_can_be_turned_off_per_account_and_replace_uses_the_current_mode) {
+    UDR_CHECK_SCRIPT(R"(
+engine smp=1
+new sess=1 acct=7 cl=1 side=sell px=101 qty=5
+> accepted cl=1 oid=1 px=101 qty=5 leaves=5 last
+new sess=2 acct=7 cl=1 side=buy px=99 qty=5
+> accepted cl=1 oid=2 px=99 qty=5 leaves=5 last
+control acct=7 what=smp value=0
+> account orig=7 px=0 reason=5 last
+restore
+replace sess=2 acct=7 cl=2 orig=1 side=buy px=101 qty=5
+> replaced cl=2 orig=1 oid=2 px=101 qty=5 leaves=5
+> trade cl=2 oid=2 px=101 qty=5 leaves=0 cum=5 aggr
+> trade sess=1 side=sell cl=1 oid=1 px=101 qty=5 leaves=0 cum=5 last
+live 0
+)");
+}

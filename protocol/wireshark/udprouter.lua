@@ -11,6 +11,7 @@ local enums = {}
 enums.FlowType = { [0] = "Recoverable", [1] = "Idempotent", [2] = "Unsequenced", [3] = "None" }
 enums.NegotiationRejectCode = { [0] = "Credentials", [1] = "FlowTypeNotSupported", [2] = "DuplicateId", [3] = "Unspecified", [4] = "SessionLimit" }
 enums.EstablishmentRejectCode = { [0] = "Unnegotiated", [1] = "AlreadyEstablished", [2] = "SessionBlocked", [3] = "KeepaliveInterval", [4] = "Credentials", [5] = "Unspecified" }
+enums.CancelOnDisconnectType = { [0] = "DoNotCancelOnDisconnectOrTerminate", [1] = "CancelOnDisconnectOnly", [2] = "CancelOnTerminateOnly", [3] = "CancelOnDisconnectOrTerminate" }
 enums.RetransmitRejectCode = { [0] = "OutOfRange", [1] = "InvalidSession", [2] = "RequestLimitExceeded", [3] = "BudgetExceeded" }
 enums.TerminationCode = { [0] = "Finished", [1] = "UnspecifiedError", [2] = "ReRequestOutOfBounds", [3] = "ReRequestInProgress" }
 enums.Side = { [1] = "Buy", [2] = "Sell" }
@@ -18,8 +19,13 @@ enums.OrdType = { [1] = "Market", [2] = "Limit" }
 enums.TimeInForce = { [0] = "Day", [3] = "ImmediateOrCancel", [4] = "FillOrKill" }
 enums.BooleanFlag = { [0] = "False", [1] = "True" }
 enums.CxlRejResponseTo = { [1] = "OrderCancelRequest", [2] = "OrderCancelReplaceRequest" }
-enums.CancelReason = { [0] = "ClientRequest", [1] = "ImmediateOrCancel", [2] = "FillOrKill", [3] = "SelfMatchPrevention" }
-enums.OrdRejReason = { [1] = "UnknownSymbol", [3] = "OrderExceedsLimit", [6] = "DuplicateOrder", [11] = "UnsupportedOrderCharacteristic", [13] = "IncorrectQuantity", [16] = "PriceExceedsCurrentPriceBand", [18] = "InvalidPriceIncrement", [99] = "Other", [100] = "OrderBookFull" }
+enums.CancelReason = { [0] = "ClientRequest", [1] = "ImmediateOrCancel", [2] = "FillOrKill", [3] = "SelfMatchPrevention", [4] = "MassCancel", [5] = "CancelOnDisconnect", [6] = "KillSwitch", [7] = "SelfMatchPreventionAggressor" }
+enums.OrdRejReason = { [1] = "UnknownSymbol", [3] = "OrderExceedsLimit", [6] = "DuplicateOrder", [11] = "UnsupportedOrderCharacteristic", [13] = "IncorrectQuantity", [16] = "PriceExceedsCurrentPriceBand", [18] = "InvalidPriceIncrement", [25] = "InsufficientCreditLimit", [27] = "ExceededMaxNotionalOrderAmt", [99] = "Other", [100] = "OrderBookFull", [101] = "PositionLimitExceeded", [102] = "OrderRateExceeded", [103] = "AccountKillSwitch" }
+enums.MassActionType = { [3] = "CancelOrders" }
+enums.MassActionScope = { [1] = "AllOrdersForASecurity", [7] = "AllOrders" }
+enums.MassActionResponse = { [0] = "Rejected", [1] = "Accepted" }
+enums.MassActionRejectReason = { [0] = "MassActionNotSupported", [1] = "InvalidOrUnknownSecurity", [99] = "Other" }
+enums.OrdStatus = { [0] = "New", [1] = "PartiallyFilled", [2] = "Filled", [4] = "Canceled", [8] = "Rejected" }
 enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [99] = "Other" }
 enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable" }
 
@@ -36,6 +42,8 @@ pf["udprouter.negotiation_reject.code"] = ProtoField.uint8("udprouter.negotiatio
 pf["udprouter.reason"] = ProtoField.string("udprouter.reason", "Reason")
 pf["udprouter.keepalive_interval"] = ProtoField.uint32("udprouter.keepalive_interval", "KeepaliveInterval", base.DEC)
 pf["udprouter.next_seq_no"] = ProtoField.uint64("udprouter.next_seq_no", "NextSeqNo", base.DEC)
+pf["udprouter.cancel_on_disconnect_type"] = ProtoField.uint8("udprouter.cancel_on_disconnect_type", "CancelOnDisconnectType", base.DEC, enums.CancelOnDisconnectType)
+pf["udprouter.cod_timeout_window"] = ProtoField.uint32("udprouter.cod_timeout_window", "CODTimeoutWindow", base.DEC)
 pf["udprouter.establishment_reject.code"] = ProtoField.uint8("udprouter.establishment_reject.code", "Code", base.DEC, enums.EstablishmentRejectCode)
 pf["udprouter.from_seq_no"] = ProtoField.uint64("udprouter.from_seq_no", "FromSeqNo", base.DEC)
 pf["udprouter.count"] = ProtoField.uint32("udprouter.count", "Count", base.DEC)
@@ -51,6 +59,8 @@ pf["udprouter.side"] = ProtoField.uint8("udprouter.side", "Side", base.DEC, enum
 pf["udprouter.ord_type"] = ProtoField.uint8("udprouter.ord_type", "OrdType", base.DEC, enums.OrdType)
 pf["udprouter.time_in_force"] = ProtoField.uint8("udprouter.time_in_force", "TimeInForce", base.DEC, enums.TimeInForce)
 pf["udprouter.orig_cl_ord_id"] = ProtoField.uint64("udprouter.orig_cl_ord_id", "OrigClOrdID", base.DEC)
+pf["udprouter.mass_action_type"] = ProtoField.uint8("udprouter.mass_action_type", "MassActionType", base.DEC, enums.MassActionType)
+pf["udprouter.mass_action_scope"] = ProtoField.uint8("udprouter.mass_action_scope", "MassActionScope", base.DEC, enums.MassActionScope)
 pf["udprouter.order_id"] = ProtoField.uint64("udprouter.order_id", "OrderID", base.DEC)
 pf["udprouter.exec_id"] = ProtoField.uint64("udprouter.exec_id", "ExecID", base.DEC)
 pf["udprouter.last_px"] = ProtoField.double("udprouter.last_px", "LastPx")
@@ -65,6 +75,10 @@ pf["udprouter.cxl_rej_reason"] = ProtoField.uint8("udprouter.cxl_rej_reason", "C
 pf["udprouter.ref_seq_num"] = ProtoField.uint64("udprouter.ref_seq_num", "RefSeqNum", base.DEC)
 pf["udprouter.ref_template_id"] = ProtoField.uint16("udprouter.ref_template_id", "RefTemplateID", base.DEC)
 pf["udprouter.business_reject_reason"] = ProtoField.uint8("udprouter.business_reject_reason", "BusinessRejectReason", base.DEC, enums.BusinessRejectReason)
+pf["udprouter.total_affected_orders"] = ProtoField.uint32("udprouter.total_affected_orders", "TotalAffectedOrders", base.DEC)
+pf["udprouter.mass_action_response"] = ProtoField.uint8("udprouter.mass_action_response", "MassActionResponse", base.DEC, enums.MassActionResponse)
+pf["udprouter.mass_action_reject_reason"] = ProtoField.uint8("udprouter.mass_action_reject_reason", "MassActionRejectReason", base.DEC, enums.MassActionRejectReason)
+pf["udprouter.ord_status"] = ProtoField.uint8("udprouter.ord_status", "OrdStatus", base.DEC, enums.OrdStatus)
 messages[2748] = {}
 messages[2748][1] = { name = "Negotiate", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
@@ -87,11 +101,13 @@ messages[2748][3] = { name = "NegotiationReject", block_length = 25, info = {}, 
   }, var_data = {
     { name = "Reason", pf = pf["udprouter.reason"] },
   } }
-messages[2748][5] = { name = "Establish", block_length = 36, info = {}, fields = {
+messages[2748][5] = { name = "Establish", block_length = 41, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
     { name = "Timestamp", offset = 16, size = 8, kind = "time", pf = pf["udprouter.timestamp"] },
     { name = "KeepaliveInterval", offset = 24, size = 4, kind = "uint32", pf = pf["udprouter.keepalive_interval"] },
     { name = "NextSeqNo", offset = 28, size = 8, kind = "uint64", pf = pf["udprouter.next_seq_no"], null64 = true },
+    { name = "CancelOnDisconnectType", offset = 36, size = 1, kind = "enum", pf = pf["udprouter.cancel_on_disconnect_type"], enum = enums.CancelOnDisconnectType, enum_name = "CancelOnDisconnectType" },
+    { name = "CODTimeoutWindow", offset = 37, size = 4, kind = "uint32", pf = pf["udprouter.cod_timeout_window"] },
   }, var_data = {
     { name = "Credentials", pf = pf["udprouter.credentials"] },
   } }
@@ -179,6 +195,21 @@ messages[101][103] = { name = "OrderCancelReplaceRequest", block_length = 41, in
     { name = "Side", offset = 40, size = 1, kind = "enum", pf = pf["udprouter.side"], enum = enums.Side, enum_name = "Side" },
   }, var_data = {
   } }
+messages[101][104] = { name = "OrderMassActionRequest", block_length = 23, info = { cl_ord_id = 1, side = 6 }, fields = {
+    { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
+    { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
+    { name = "SecurityID", offset = 16, size = 4, kind = "int32", pf = pf["udprouter.security_id"], null = -2147483648 },
+    { name = "MassActionType", offset = 20, size = 1, kind = "enum", pf = pf["udprouter.mass_action_type"], enum = enums.MassActionType, enum_name = "MassActionType" },
+    { name = "MassActionScope", offset = 21, size = 1, kind = "enum", pf = pf["udprouter.mass_action_scope"], enum = enums.MassActionScope, enum_name = "MassActionScope" },
+    { name = "Side", offset = 22, size = 1, kind = "enum", pf = pf["udprouter.side"], null = 255, enum = enums.Side, enum_name = "Side" },
+  }, var_data = {
+  } }
+messages[101][105] = { name = "OrderStatusRequest", block_length = 20, info = { cl_ord_id = 1 }, fields = {
+    { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
+    { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
+    { name = "SecurityID", offset = 16, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
+  }, var_data = {
+  } }
 messages[101][201] = { name = "ExecutionReportNew", block_length = 49, info = { cl_ord_id = 1, side = 8, qty = 6, price = 5 }, fields = {
     { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
     { name = "OrderID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
@@ -256,6 +287,31 @@ messages[101][207] = { name = "BusinessMessageReject", block_length = 19, info =
     { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "RefTemplateID", offset = 16, size = 2, kind = "uint16", pf = pf["udprouter.ref_template_id"] },
     { name = "BusinessRejectReason", offset = 18, size = 1, kind = "enum", pf = pf["udprouter.business_reject_reason"], enum = enums.BusinessRejectReason, enum_name = "BusinessRejectReason" },
+  }, var_data = {
+  } }
+messages[101][208] = { name = "OrderMassActionReport", block_length = 29, info = { cl_ord_id = 1, side = 9 }, fields = {
+    { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
+    { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
+    { name = "TotalAffectedOrders", offset = 16, size = 4, kind = "uint32", pf = pf["udprouter.total_affected_orders"] },
+    { name = "SecurityID", offset = 20, size = 4, kind = "int32", pf = pf["udprouter.security_id"], null = -2147483648 },
+    { name = "MassActionType", offset = 24, size = 1, kind = "enum", pf = pf["udprouter.mass_action_type"], enum = enums.MassActionType, enum_name = "MassActionType" },
+    { name = "MassActionScope", offset = 25, size = 1, kind = "enum", pf = pf["udprouter.mass_action_scope"], enum = enums.MassActionScope, enum_name = "MassActionScope" },
+    { name = "MassActionResponse", offset = 26, size = 1, kind = "enum", pf = pf["udprouter.mass_action_response"], enum = enums.MassActionResponse, enum_name = "MassActionResponse" },
+    { name = "MassActionRejectReason", offset = 27, size = 1, kind = "enum", pf = pf["udprouter.mass_action_reject_reason"], null = 255, enum = enums.MassActionRejectReason, enum_name = "MassActionRejectReason" },
+    { name = "Side", offset = 28, size = 1, kind = "enum", pf = pf["udprouter.side"], null = 255, enum = enums.Side, enum_name = "Side" },
+  }, var_data = {
+  } }
+messages[101][209] = { name = "ExecutionReportStatus", block_length = 54, info = { cl_ord_id = 1, side = 10, price = 5 }, fields = {
+    { name = "ClOrdID", offset = 0, size = 8, kind = "uint64", pf = pf["udprouter.cl_ord_id"] },
+    { name = "OrderID", offset = 8, size = 8, kind = "uint64", pf = pf["udprouter.order_id"] },
+    { name = "ExecID", offset = 16, size = 8, kind = "uint64", pf = pf["udprouter.exec_id"] },
+    { name = "TransactTime", offset = 24, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
+    { name = "Price", offset = 32, size = 8, kind = "price", pf = pf["udprouter.price"] },
+    { name = "LeavesQty", offset = 40, size = 4, kind = "uint32", pf = pf["udprouter.leaves_qty"] },
+    { name = "CumQty", offset = 44, size = 4, kind = "uint32", pf = pf["udprouter.cum_qty"] },
+    { name = "SecurityID", offset = 48, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
+    { name = "OrdStatus", offset = 52, size = 1, kind = "enum", pf = pf["udprouter.ord_status"], enum = enums.OrdStatus, enum_name = "OrdStatus" },
+    { name = "Side", offset = 53, size = 1, kind = "enum", pf = pf["udprouter.side"], null = 255, enum = enums.Side, enum_name = "Side" },
   }, var_data = {
   } }
 

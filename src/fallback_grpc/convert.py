@@ -27,9 +27,13 @@ from udprouter.reports import (
     EVT_ACCEPTED,
     EVT_CANCEL_REJECTED,
     EVT_CANCELED,
+    EVT_MASS_ACTION_REPORT,
+    EVT_ORDER_STATUS,
     EVT_REJECTED,
     EVT_REPLACED,
+    FLAG_REFUSED,
     FLAG_TO_REPLACE,
+    ORD_STATUS_REJECTED,
     RESPONSE_TO_CANCEL,
     RESPONSE_TO_REPLACE,
 )
@@ -106,6 +110,33 @@ def replace_from_proto(
                                          o.security_id, side), None
 
 
+_MASS_ACTION_TYPES = _table(sbe.MassActionType)
+_MASS_ACTION_SCOPES = _table(sbe.MassActionScope)
+
+
+def mass_action_from_proto(
+        o: pb.OrderMassActionRequest) -> tuple[sbe.OrderMassActionRequest | None, str | None]:
+    action = _MASS_ACTION_TYPES.get(o.mass_action_type)
+    scope = _MASS_ACTION_SCOPES.get(o.mass_action_scope)
+    if o.cl_ord_id == 0:
+        return None, "cl_ord_id: must be > 0 (and above every ClOrdID the session sent before)"
+    if action is None:
+        return None, _enum_error("mass_action_type", o.mass_action_type, sbe.MassActionType)
+    if scope is None:
+        return None, _enum_error("mass_action_scope", o.mass_action_scope, sbe.MassActionScope)
+    if o.side != 0 and o.side not in _SIDES:
+        return None, _enum_error("side", o.side, sbe.Side) + " or 0 (both)"
+    by_security = scope == sbe.MassActionScope.AllOrdersForASecurity
+    return sbe.OrderMassActionRequest(o.cl_ord_id, o.transact_time, o.security_id if by_security else None,
+                                      action, scope, _SIDES.get(o.side)), None
+
+
+def status_from_proto(o: pb.OrderStatusRequest) -> tuple[sbe.OrderStatusRequest | None, str | None]:
+    if o.cl_ord_id == 0:
+        return None, "cl_ord_id: must name the order asked about (> 0)"
+    return sbe.OrderStatusRequest(o.cl_ord_id, o.transact_time, o.security_id), None
+
+
 # -- server -> client ---------------------------------------------------------------------------
 
 def _fields(cls) -> tuple[str, ...]:
@@ -119,6 +150,8 @@ _REPORTS = {  # SBE model -> (proto class, ExecutionReport oneof field)
     sbe.ExecutionReportReplace: (pb.ExecutionReportReplace, "replace"),
     sbe.ExecutionReportReject: (pb.ExecutionReportReject, "reject"),
     sbe.OrderCancelReject: (pb.OrderCancelReject, "cancel_reject"),
+    sbe.OrderMassActionReport: (pb.OrderMassActionReport, "mass_action_report"),
+    sbe.ExecutionReportStatus: (pb.ExecutionReportStatus, "status"),
     sbe.BusinessMessageReject: (pb.BusinessMessageReject, ""),
 }
 _FIELDS = {cls: _fields(cls) for cls in _REPORTS}
@@ -126,13 +159,15 @@ STREAMED = frozenset(cls for cls, (_, field) in _REPORTS.items() if field)  # ex
 
 
 # Enum fields whose FIX values include 0 (every other field is copied as it is).
-_FIX_ZERO_FIELDS = frozenset(("cancel_reason", "cxl_rej_reason", "business_reject_reason"))
+_FIX_ZERO_FIELDS = frozenset(("cancel_reason", "cxl_rej_reason", "business_reject_reason",
+                              "mass_action_response", "mass_action_reject_reason", "ord_status"))
 
 
 def report_to_proto(msg):
     """The protobuf twin of an SBE report model (same field names; BooleanFlag becomes bool)."""
     proto_cls, _ = _REPORTS[type(msg)]
-    values = {name: int(getattr(msg, name)) for name in _FIELDS[type(msg)]}
+    # An optional SBE field left null (None) is the proto's 0: "every instrument", "both sides".
+    values = {name: int(getattr(msg, name) or 0) for name in _FIELDS[type(msg)]}
     if "aggressor_indicator" in values:
         values["aggressor_indicator"] = bool(values["aggressor_indicator"])
     for name in _FIX_ZERO_FIELDS.intersection(values):
@@ -185,7 +220,31 @@ def _fill_cancel_rejected(out, ev, exec_id: int, now_ns: int) -> None:
     r.cxl_rej_response_to = RESPONSE_TO_REPLACE if ev[EV_FLAGS] & FLAG_TO_REPLACE else RESPONSE_TO_CANCEL
 
 
+def _fill_mass_action_report(out, ev, exec_id: int, now_ns: int) -> None:
+    r = out.report
+    refused = bool(ev[EV_FLAGS] & FLAG_REFUSED)
+    r.cl_ord_id, r.transact_time, r.total_affected_orders = ev[EV_CL_ORD_ID], now_ns, ev[EV_QTY]
+    r.security_id, r.side = ev[EV_SECURITY_ID], ev[EV_SIDE]
+    r.mass_action_type = sbe.MassActionType.CancelOrders
+    r.mass_action_scope = (sbe.MassActionScope.AllOrdersForASecurity if ev[EV_SECURITY_ID]
+                           else sbe.MassActionScope.AllOrders)
+    r.mass_action_response = FIX_ZERO if refused else 1  # FIX Rejected (0) is FIX_ZERO in the proto
+    r.mass_action_reject_reason = from_fix(ev[EV_REASON]) if refused else 0  # 0: none (accepted)
+
+
+def _fill_status(out, ev, exec_id: int, now_ns: int) -> None:
+    r = out.status
+    unknown = bool(ev[EV_FLAGS] & FLAG_REFUSED)
+    r.cl_ord_id, r.order_id, r.exec_id, r.transact_time = ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], exec_id, now_ns
+    r.price, r.leaves_qty, r.cum_qty = ev[EV_PRICE], ev[EV_LEAVES_QTY], ev[EV_CUM_QTY]
+    r.security_id = ev[EV_SECURITY_ID]
+    r.ord_status = ORD_STATUS_REJECTED if unknown else from_fix(ev[EV_REASON])
+    r.side = 0 if unknown else ev[EV_SIDE]
+
+
 FILL_FROM_EVENT = {
+    EVT_MASS_ACTION_REPORT: _fill_mass_action_report,
+    EVT_ORDER_STATUS: _fill_status,
     EVT_ACCEPTED: _fill_new,
     EVT_REJECTED: _fill_rejected,
     EVT_CANCELED: _fill_canceled,
@@ -201,8 +260,10 @@ def fill_from_reject(out, msg) -> None:
         field = out.rejected
     elif kind is sbe.OrderCancelReject:
         field = out.cancel_rejected
+    elif kind is sbe.OrderMassActionReport:
+        field = out.report
     else:
         field = out.business_reject
     for name in _FIELDS[kind]:
-        value = int(getattr(msg, name))
+        value = int(getattr(msg, name) or 0)
         setattr(field, name, from_fix(value) if name in _FIX_ZERO_FIELDS else value)

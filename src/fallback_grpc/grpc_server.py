@@ -1,7 +1,8 @@
 """GrpcServer: the gRPC fallback inside the router process, on the router's event loop.
 
 start_grpc_server(router) is the one hook `udprouter serve` calls after the router started: it
-serves OrderEntryService plus standard health checking and server reflection on [grpc] host:port
+serves OrderEntryService, the Admin API (admin_service.py) plus standard health checking and server
+reflection on [grpc] host:port
 (127.0.0.1:50051 by default). Plaintext is allowed on loopback only: any other bind needs
 [grpc] tls_cert and tls_key, because calls carry the key's secret. Health is SERVING while the
 router is ready (the same checks as the metrics port's /readyz: engine READY, journal writable,
@@ -28,11 +29,14 @@ from udprouter.ring import ENGINE_READY
 
 from ._generated import order_entry_pb2 as pb
 from ._generated import order_entry_pb2_grpc as pb_grpc
+from ._generated.admin.v1 import admin_pb2, admin_pb2_grpc
+from .admin_service import AdminService
 from .bearer_auth import BearerAuthenticator
 from .grpc_metrics import GrpcMetrics
 from .service import OrderEntryService
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderEntry"].full_name
+ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
 HEALTH_INTERVAL_S = 0.2
 STOP_GRACE_S = 2.0
 
@@ -64,8 +68,10 @@ def server_credentials(config: GrpcConfig) -> grpc.ServerCredentials | None:
 
 class GrpcServer:
     def __init__(self, service: OrderEntryService, order_entry: OrderEntry,
-                 ready: Callable[[], bool] | None = None, interceptors=()) -> None:
+                 ready: Callable[[], bool] | None = None, interceptors=(),
+                 admin: AdminService | None = None) -> None:
         self.service = service
+        self.admin = admin
         self.order_entry = order_entry
         self.ready = ready  # the router's readiness (the same as /readyz); None: engine READY alone
         # grpc sets SO_REUSEPORT by default: a second router would share the port and take calls.
@@ -77,9 +83,13 @@ class GrpcServer:
     async def start(self, config: GrpcConfig) -> int:
         credentials = server_credentials(config)
         pb_grpc.add_OrderEntryServicer_to_server(self.service, self.server)
+        names = [SERVICE_NAME]
+        if self.admin is not None:
+            admin_pb2_grpc.add_AdminServicer_to_server(self.admin, self.server)
+            names.append(ADMIN_SERVICE_NAME)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        names += [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
         address = f"{config.host}:{config.port}"
         if credentials is None:
             self.port = self.server.add_insecure_port(address)
@@ -122,9 +132,13 @@ async def start_grpc_server(router) -> GrpcServer | None:
     if not config.grpc.enabled:
         return None
     service = OrderEntryService(router.order_entry, BearerAuthenticator(config.keys), router.store,
-                                config.session.retransmit_buffer, config.session.retransmit_max_count)
+                                config.session.retransmit_buffer, config.session.retransmit_max_count,
+                                config.session.cod_timeout_window_max_ms)
     metrics = GrpcMetrics()
     router.metrics.registry.register(metrics)
-    server = GrpcServer(service, router.order_entry, router.monitor.ready, (metrics,))
+    # The Admin API: its own keys ([[admin_keys]]), never the trading keys, on the same port and TLS.
+    admin = AdminService(router, BearerAuthenticator(config.admin_keys), config.keys)
+    admin.grpc_sessions = service.sessions
+    server = GrpcServer(service, router.order_entry, router.monitor.ready, (metrics,), admin)
     await server.start(config.grpc)
     return server

@@ -60,6 +60,7 @@ class GrpcSession:
                  clock: Callable[[], int] = time.time_ns) -> None:
         self.flow = ServerSession(grpc_session_uuid(key.key_id), session_id, key, None, retransmit_capacity)
         self.flow.state = SessionState.ESTABLISHED
+        self.streams_open = 0  # StreamExecutions calls open now (cancel on disconnect watches it)
         self.ctx = self.flow.ctx
         self.clock = clock
         self._waiting: dict[int, tuple[Answer, int]] = {}

@@ -12,13 +12,15 @@ that did not fit); an engine that is down is UNAVAILABLE.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from udprouter._ring_cffi import lib
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
-from udprouter.order_entry import OrderEntry
+from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, OrderEntry
 from udprouter.session_store import SessionStore
 
 from . import convert
@@ -28,6 +30,7 @@ from .bearer_auth import BearerAuthenticator
 from .call_order import CallOrder, parse_call_seq
 from .grpc_session import Answer, GrpcSession, grpc_session_uuid
 
+log = logging.getLogger("udprouter.grpc")
 MAX_BATCH_ORDERS = 10_000
 ANSWER_TIMEOUT_S = 10.0
 STREAM_CHUNK = 256
@@ -40,8 +43,11 @@ _JOURNAL_UNAVAILABLE = int(BusinessRejectReason.JournalUnavailable)
 
 class OrderEntryService(pb_grpc.OrderEntryServicer):
     def __init__(self, order_entry: OrderEntry, auth: BearerAuthenticator, store: SessionStore,
-                 retransmit_capacity: int, retransmit_max_count: int) -> None:
+                 retransmit_capacity: int, retransmit_max_count: int,
+                 cod_window_max_ms: int = 60_000) -> None:
         self.order_entry = order_entry
+        self.cod_window_max_ms = cod_window_max_ms
+        self._cod_tasks: set[asyncio.Task] = set()
         self.auth = auth
         self.store = store
         self.retransmit_capacity = retransmit_capacity
@@ -100,6 +106,22 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         response = pb.ReplaceOrderResponse()
         validated = self._one(request, "replace", convert.replace_from_proto)
         await self._handle(context, validated, [response.result], unary=True)
+        return response
+
+    async def MassCancel(self, request, context):
+        """OrderMassActionRequest on the session's own orders: the report is the result; each
+        order's ExecutionReportCancel (CancelReason MassCancel) follows on StreamExecutions."""
+        response = pb.MassCancelResponse()
+        validated = self._one(request, "request", convert.mass_action_from_proto)
+        await self._handle(context, validated, [response.result], unary=True)
+        return response
+
+    async def OrderStatus(self, request, context):
+        """OrderStatusRequest is the FIX message itself (the method's request type by name)."""
+        response = pb.OrderStatusResponse()
+        msg, error = convert.status_from_proto(request)
+        await self._handle(context, ([msg], None) if error is None else (None, error), [response.result],
+                           unary=True)
         return response
 
     @staticmethod
@@ -199,6 +221,41 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         # The headers say where the stream starts: a client asking for "from now on" (0) learns the
         # first seq_no it will see, and that every later report will reach it.
         await context.send_initial_metadata(((STREAM_START_HEADER, str(next_seq)),))
+        session.streams_open += 1
+        # On the RPC's end, however it ends: a client that went away leaves this generator suspended
+        # (its finally would run only when the garbage collector gets to it).
+        context.add_done_callback(lambda _: self._stream_closed(session, request))
+        async for report in self._stream(session, context, next_seq):
+            yield report
+
+    def _stream_closed(self, session: GrpcSession, request) -> None:
+        session.streams_open -= 1
+        if request.cancel_on_disconnect_type & 1:  # CancelOnDisconnect: this stream was the link
+            window_ms = min(request.cod_timeout_window, self.cod_window_max_ms)
+            self._arm_cancel_on_disconnect(session, window_ms)
+
+    def _arm_cancel_on_disconnect(self, session: GrpcSession, window_ms: int) -> None:
+        """After window_ms, unless a stream of the session is open again, every resting order of the
+        session is canceled (CancelReason CancelOnDisconnect), as for a silent UDP session."""
+        log.info("grpc session %d: stream closed, cancel on disconnect in %d ms", session.flow.session_id,
+                 window_ms)
+
+        async def fire() -> None:
+            await asyncio.sleep(window_ms / 1000)
+            deadline = time.monotonic() + ANSWER_TIMEOUT_S
+            while session.streams_open == 0:
+                outcome = self.order_entry.command(lib.UDR_CMD_MASS_CANCEL, session.flow.session_id, 0,
+                                                   ord_type=CANCEL_REASON_ON_DISCONNECT)
+                if outcome.__class__ is int or time.monotonic() > deadline:
+                    self.order_entry.flush()
+                    return
+                await asyncio.sleep(0.05)  # engine busy or restarting: offer it again
+
+        task = asyncio.get_running_loop().create_task(fire())
+        self._cod_tasks.add(task)
+        task.add_done_callback(self._cod_tasks.discard)
+
+    async def _stream(self, session: GrpcSession, context, next_seq: int):
         while True:
             first, end = session.kept_range()
             if next_seq < first:

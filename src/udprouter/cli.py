@@ -1,4 +1,5 @@
 """`udprouter serve [--config FILE] [--capture FILE]`: run the router with its engine until a signal.
+`udprouter admin ...`: the Admin API client (admin_cli.py).
 
 SIGINT/SIGTERM stop reading, drain what was accepted (bounded), flush replies, stop the engine and
 exit 0 (1 if the engine did not take everything in time: the ring segment is kept for the next
@@ -21,7 +22,7 @@ import sys
 
 import uvloop
 
-from udprouter import __version__, oplog
+from udprouter import __version__, admin_cli, oplog
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
 
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     from udprouter.journal_tool import add_parser as add_journal_parser
 
     add_journal_parser(sub)
+    admin_cli.add_parser(sub)
     return parser
 
 
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         from udprouter.journal_tool import run
 
         return run(args)
+    if args.command == "admin":
+        return admin_cli.run(args)
     oplog.setup(args.log_format, args.log_level)
     try:
         return uvloop.run(serve(args.config, args.capture))

@@ -36,10 +36,13 @@ import time
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
+    CancelOnDisconnectType,
     Establish,
     EstablishmentAck,
     EstablishmentReject,
     FlowType,
+    MassActionScope,
+    MassActionType,
     Negotiate,
     NegotiationReject,
     NegotiationResponse,
@@ -47,6 +50,8 @@ from udprouter._generated.messages import (
     NotApplied,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
+    OrderMassActionRequest,
+    OrderStatusRequest,
     OrdType,
     Retransmission,
     RetransmitReject,
@@ -87,8 +92,11 @@ class _Protocol(asyncio.DatagramProtocol):
 
 class Client:
     def __init__(self, key_id: str, secret: str, session_id: bytes, *, keepalive_ms: int,
-                 resend_timeout: float, resend_not_applied: bool) -> None:
+                 resend_timeout: float, resend_not_applied: bool, cancel_on_disconnect: int = 0,
+                 cod_window_ms: int = 0) -> None:
         self.key_id = key_id
+        self.cod_type = CancelOnDisconnectType(cancel_on_disconnect)
+        self.cod_window_ms = cod_window_ms
         self._secret = secret
         self.session_id = session_id
         self.keepalive_ms = keepalive_ms
@@ -112,6 +120,7 @@ class Client:
         self._window_open = asyncio.Event()
         self._socket_released = asyncio.Event()
         self._mac: DatagramMac | None = None  # the datagram key of the accepted Establish
+        self._replay_from: int | None = None
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -119,11 +128,20 @@ class Client:
     async def connect(cls, host: str, port: int, key_id: str, secret: str, session_id: bytes | None = None, *,
                       keepalive_ms: int = 1000, timeout: float = 0.5, retries: int = 6,
                       resend_timeout: float = 0.5, resend_not_applied: bool = True,
-                      next_seq_no: int = 1) -> Client:
-        """Negotiate + Establish (each retried on timeout); raises SessionError when refused."""
+                      next_seq_no: int = 1, cancel_on_disconnect: int = 0,
+                      cod_window_ms: int = 0, replay_from: int | None = None) -> Client:
+        """Negotiate + Establish (each retried on timeout); raises SessionError when refused.
+
+        cancel_on_disconnect: CancelOnDisconnectType (1 when the session goes silent past the
+        keepalive lapse, 2 on Terminate, 3 both), carried out cod_window_ms after the event unless
+        the session is established again by then. replay_from: the server sequence number to
+        receive from when taking up a session this process did not hold (the reports sent after it,
+        cancels on disconnect included, come by retransmission); None = from now on."""
         client = cls(key_id, secret, session_id or os.urandom(16), keepalive_ms=keepalive_ms,
-                     resend_timeout=resend_timeout, resend_not_applied=resend_not_applied)
+                     resend_timeout=resend_timeout, resend_not_applied=resend_not_applied,
+                     cancel_on_disconnect=cancel_on_disconnect, cod_window_ms=cod_window_ms)
         client.out.next_seq = next_seq_no
+        client._replay_from = replay_from
         loop = asyncio.get_running_loop()
         client.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(client),
                                                                   remote_addr=(host, port))
@@ -149,13 +167,17 @@ class Client:
         ts = time.time_ns()
         creds = sign(self._secret, "Establish", self.session_id, ts, self.key_id)
         next_seq = self.out.lowest_unanswered() if resume else self.out.next_seq
-        msg = Establish(self.session_id, ts, self.keepalive_ms, next_seq, creds)
+        msg = Establish(self.session_id, ts, self.keepalive_ms, next_seq, self.cod_type, self.cod_window_ms,
+                        creds)
         answers = (EstablishmentAck, EstablishmentReject)
         reply = await self._request(encode_message(msg), answers, timeout, retries, sign=False)
         if isinstance(reply, EstablishmentReject):
             raise SessionError(f"establishment rejected: {reply.code.name} {reply.reason}")
         self._mac = DatagramMac(datagram_key(self._secret, self.session_id, ts, self.key_id))
         if resume:
+            self.inbound.announce(reply.next_seq_no or 1)
+        elif self._replay_from is not None:
+            self.inbound.expected = self.inbound.highest = self._replay_from
             self.inbound.announce(reply.next_seq_no or 1)
         else:
             self.inbound.expected = reply.next_seq_no or 1
@@ -212,6 +234,24 @@ class Client:
             return OrderCancelReplaceRequest(cl_ord_id or self.next_cl_ord_id(), orig_cl_ord_id,
                                              time.time_ns(), price, qty, security_id, side)
         return (await self.send_messages([msg]))[0]
+
+    async def cancel_all(self, security_id: int | None = None, side: int | None = None,
+                         cl_ord_id: int | None = None) -> int:
+        """OrderMassActionRequest for this session's orders (one SecurityID's, or all; one side or
+        both); returns its ClOrdID. The answer is an OrderMassActionReport (TotalAffectedOrders)
+        followed by an ExecutionReportCancel (CancelReason MassCancel) per order."""
+        scope = MassActionScope.AllOrders if security_id is None else MassActionScope.AllOrdersForASecurity
+
+        def msg():
+            return OrderMassActionRequest(cl_ord_id or self.next_cl_ord_id(), time.time_ns(), security_id,
+                                          MassActionType.CancelOrders, scope, side)
+        return (await self.send_messages([msg]))[0]
+
+    async def order_status(self, cl_ord_id: int, security_id: int) -> int:
+        """OrderStatusRequest for the order sent under cl_ord_id; the answer is an
+        ExecutionReportStatus with that ClOrdID (OrdStatus Rejected: the router knows no such order)."""
+        await self.send_messages([OrderStatusRequest(cl_ord_id, time.time_ns(), security_id)])
+        return cl_ord_id
 
     async def send_messages(self, msgs: list) -> list[int]:
         """Application messages, numbered and batched (<= 20 per datagram); returns their ClOrdIDs.
@@ -371,16 +411,17 @@ class Client:
             if now - self._last_send >= interval:
                 self._send(encode_message(Sequence(self.out.next_seq)))
 
-    async def close(self, timeout: float = 0.5) -> None:
+    async def close(self, timeout: float = 0.5, terminate: bool = True) -> None:
         """Terminate (Finished), wait briefly for the server's Terminate, release the socket: on
-        return its port is free (the transport closes on a later loop pass; this waits for it)."""
+        return its port is free (the transport closes on a later loop pass; this waits for it).
+        terminate=False goes silent instead, as a client that crashed or lost its network would."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.transport is None:
             return
-        if self.terminated is None:
+        if self.terminated is None and terminate:
             with contextlib.suppress(SessionError):
                 await self._request(encode_message(Terminate(self.session_id, TerminationCode.Finished, "")),
                                     (Terminate,), timeout, 1)

@@ -171,9 +171,9 @@ def _diagnose(payload, pos: int, block_length: int, end: int) -> DecodeError:
     def error(code: DecodeErrorCode, detail: str) -> DecodeError:
         return DecodeError(code, pos, template_id, f"{cls.__name__}.{detail}", schema_id)
 
-    for name, offset, enum_cls in cls.ENUM_FIELDS:
+    for name, offset, enum_cls, null in cls.ENUM_FIELDS:
         value = payload[body + offset]
-        if value not in enum_cls._value2member_map_:
+        if value != null and value not in enum_cls._value2member_map_:
             return error(DecodeErrorCode.ENUM_OUT_OF_RANGE, f"{name} = {value} is not a {enum_cls.__name__}")
     cursor = body + block_length
     for name, is_string in cls.VAR_DATA:

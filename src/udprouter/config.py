@@ -24,6 +24,7 @@ ENGINE_BIN_ENV = "UDPROUTER_ENGINE_BIN"
 DEFAULT_ENGINE_BIN = Path("build/engine/udprouter-engine")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGED_ENGINE_BIN = Path(__file__).resolve().parent / "bin" / "udprouter-engine"  # a wheel's (setup.py)
+ACCOUNT_ID_LIMIT = 1 << 20  # the engine's account table (account_table.h kMaxAccount)
 DECIMAL_FIELDS = frozenset({"tick", "reference_price", "band"})
 
 
@@ -62,7 +63,8 @@ class EngineSection(_Section):
     spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
     max_orders: int = 1_000_000
     max_sessions: int = 4096
-    self_match_prevention: bool = False
+    # The SMP mode of accounts without their own ([[accounts]] smp): on = cancel the resting order.
+    self_match_prevention: bool = True
     ready_timeout_s: float = 20.0
     restart_backoff_s: float = 0.2
     max_restarts: int = 10
@@ -102,12 +104,42 @@ class SessionConfig(_Section):
     # Every client datagram of an established session must end with a right MAC (SPEC.md 4.9).
     # Turn off only to measure its cost: without it a forged source address is accepted.
     authenticate_datagrams: bool = True
+    # Upper bound of an Establish's CODTimeoutWindow (a larger one is cut to it).
+    cod_timeout_window_max_ms: int = 60_000
 
 
 class KeyConfig(_Section):
     key_id: str
     secret: str
     account: int
+
+
+class AdminKeyConfig(_Section):
+    """A key for the Admin gRPC service (kill switch, limits, sessions): never a trading key."""
+
+    key_id: str
+    secret: str
+
+
+SmpModeName = Literal["none", "cancel_resting", "cancel_aggressing", "cancel_both"]
+SMP_MODES: dict[str, int] = {"none": 0, "cancel_resting": 1, "cancel_aggressing": 2, "cancel_both": 3}
+ACCOUNT_LIMITS = ("max_order_notional", "max_open_notional", "max_position", "max_orders_per_s")
+
+
+class AccountConfig(_Section):
+    """Per-account controls the engine applies across the account's sessions (0 = no limit).
+
+    Notional limits are in whole price units (Price x OrderQty); max_position is a quantity per
+    instrument. They seed a new journal; after that the journal holds them and the Admin API changes
+    them (a restart does not put the file's values back over an admin's change).
+    """
+
+    account: int
+    max_order_notional: int = 0
+    max_open_notional: int = 0
+    max_position: int = 0
+    max_orders_per_s: int = 0
+    smp: SmpModeName = "cancel_resting"
 
 
 class InstrumentConfig(_Section):
@@ -127,6 +159,8 @@ class RouterConfig(_Section):
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     session: SessionConfig = msgspec.field(default_factory=SessionConfig)
     keys: list[KeyConfig] = msgspec.field(default_factory=list)
+    admin_keys: list[AdminKeyConfig] = msgspec.field(default_factory=list)
+    accounts: list[AccountConfig] = msgspec.field(default_factory=list)
     instruments: list[InstrumentConfig] = msgspec.field(default_factory=list)
 
 
@@ -156,6 +190,10 @@ account = 1
 key_id = "demo2"
 secret = "demo2-secret"
 account = 2
+
+[[admin_keys]]
+key_id = "admin"
+secret = "admin-secret"
 
 [[instruments]]
 security_id = 1
@@ -215,6 +253,8 @@ def parse_config(text: str) -> RouterConfig:
         config.keys = defaults.keys
     if "instruments" not in raw:
         config.instruments = defaults.instruments
+    if "admin_keys" not in raw:
+        config.admin_keys = defaults.admin_keys
     _check(config)
     return config
 
@@ -288,6 +328,8 @@ def _check(config: RouterConfig) -> None:
         raise ConfigError("keys: expected at least one key (nobody could log in)")
     if not config.instruments:
         raise ConfigError("instruments: expected at least one instrument")
+    if not 0 <= config.session.cod_timeout_window_max_ms < 2**32:
+        raise ConfigError("session.cod_timeout_window_max_ms: expected 0..4294967295")
     key_ids = set()
     for i, key in enumerate(config.keys):
         if not key.key_id or ":" in key.key_id:
@@ -299,6 +341,22 @@ def _check(config: RouterConfig) -> None:
         if not 0 <= key.account < 2**32:
             raise ConfigError(f"keys[{i}].account: expected a uint32")
         key_ids.add(key.key_id)
+    for i, key in enumerate(config.admin_keys):
+        if not key.key_id or ":" in key.key_id:
+            raise ConfigError(f"admin_keys[{i}].key_id: expected a non-empty id without ':'")
+        if key.key_id in key_ids:
+            raise ConfigError(f"admin_keys[{i}].key_id: {key.key_id!r} is a trading key too")
+        key_ids.add(key.key_id)
+    accounts = set()
+    for i, acct in enumerate(config.accounts):
+        if not 1 <= acct.account < ACCOUNT_ID_LIMIT:
+            raise ConfigError(f"accounts[{i}].account: expected 1..{ACCOUNT_ID_LIMIT - 1}")
+        if acct.account in accounts:
+            raise ConfigError(f"accounts[{i}].account: duplicate account {acct.account}")
+        accounts.add(acct.account)
+        for name in ACCOUNT_LIMITS:
+            if not 0 <= getattr(acct, name) < 2**63:
+                raise ConfigError(f"accounts[{i}].{name}: expected 0 (no limit) .. 2^63-1")
     ids = set()
     for i, inst in enumerate(config.instruments):
         resolve_instrument(inst, i)

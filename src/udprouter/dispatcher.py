@@ -27,6 +27,7 @@ from udprouter._generated.messages import (
     RetransmitRequest,
     Sequence,
     Terminate,
+    TerminationCode,
 )
 from udprouter._ring_cffi import ffi, lib
 from udprouter.codec import (
@@ -37,10 +38,10 @@ from udprouter.codec import (
     frame_consumes_seq_no,
 )
 from udprouter.datagram_mac import is_login, strip_mac
-from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
+from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, DRAIN_CAPACITY, OrderEntry
 from udprouter.reports import business_reject, encode_event, exec_id
 from udprouter.server_session import ServerSession, SessionState
-from udprouter.session import SessionEvent, SessionLayer
+from udprouter.session import COD_ON_SILENCE, SessionEvent, SessionLayer
 
 Send = Callable[[bytes, object], None]
 log = logging.getLogger("udprouter")
@@ -212,7 +213,8 @@ class Dispatcher:
             replies = self.sessions.on_retransmit_request(session, msg, now)
         elif cls is Terminate:
             self._flush_session(session)
-            replies, event = self.sessions.on_terminate(session, msg)
+            replies, event = self.sessions.on_terminate(session, msg, now)
+            self._cancel_on_disconnect(now)  # a window of 0 cancels at once
         else:
             session.last_recv_ns = now
             return  # a server-to-client session message from a client: ignored
@@ -289,3 +291,45 @@ class Dispatcher:
             self._dirty.pop(session.session_id, None)
             self.order_entry.release_session(session.session_id)
             self.on_release(session)
+        self._cancel_on_disconnect(now)
+
+    def disconnect(self, session: ServerSession, reason: str) -> bool:
+        """Terminates an established session from the server side (Admin API): the client gets a
+        Terminate, and a session that asked for cancel on disconnect (silence) has it armed as if
+        its peer had gone silent. False when the session was not established."""
+        if session.state is not SessionState.ESTABLISHED:
+            return False
+        now = self.clock()
+        self._flush_session(session)
+        addr = session.addr
+        datagram = self.sessions.terminate(session, TerminationCode.UnspecifiedError, reason[:64])
+        if session.cod_type & COD_ON_SILENCE:
+            self.sessions.arm_cod(session, now)
+        self._send(datagram, addr)
+        self._cancel_on_disconnect(now)
+        return True
+
+    def cancel_on_router_stop(self) -> None:
+        """A router stop disconnects every client: each session whose cancel on disconnect is armed,
+        or that asked for it on silence and is established, gets its cancels now, while the engine
+        still runs (SPEC: cancel on disconnect, router stop)."""
+        now = self.clock()
+        for session in list(self.sessions.by_uuid.values()):
+            established = session.state is SessionState.ESTABLISHED
+            if session.cod_due_ns or (established and session.cod_type & COD_ON_SILENCE):
+                self.sessions.arm_cod(session, now, delay_ms=0)
+        self._cancel_on_disconnect(now)
+
+    def _cancel_on_disconnect(self, now: int) -> None:
+        """Every resting order of each session whose cancel on disconnect is due: one engine command
+        each (journaled), its cancels sequenced in the session's own flow. An engine that cannot take
+        the command now (busy, restarting) gets it again on the next timer pass."""
+        due = self.sessions.cod_due(now)
+        if not due:
+            return
+        for session in due:
+            result = self.order_entry.command(lib.UDR_CMD_MASS_CANCEL, session.session_id, 0,
+                                              ord_type=CANCEL_REASON_ON_DISCONNECT, recv_ns=now)
+            if result.__class__ is not int:
+                self.sessions.arm_cod(session, now, delay_ms=0)
+        self.order_entry.flush(now)

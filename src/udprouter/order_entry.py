@@ -26,10 +26,16 @@ from udprouter._generated.messages import (
     BusinessRejectReason,
     CxlRejResponseTo,
     ExecutionReportReject,
+    MassActionRejectReason,
+    MassActionResponse,
+    MassActionScope,
     NewOrderSingle,
     OrderCancelReject,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
+    OrderMassActionReport,
+    OrderMassActionRequest,
+    OrderStatusRequest,
 )
 from udprouter._ring_cffi import ffi, lib
 from udprouter.reports import (
@@ -53,6 +59,10 @@ COMMAND_LAYOUT = struct.Struct("<QQQqQIIIiBBBBI")
 BATCH_CAPACITY = 4096
 DRAIN_CAPACITY = 4096
 _NEW, _CANCEL, _REPLACE = lib.UDR_CMD_NEW_ORDER, lib.UDR_CMD_CANCEL, lib.UDR_CMD_REPLACE
+_MASS_CANCEL, _ORDER_STATUS = lib.UDR_CMD_MASS_CANCEL, lib.UDR_CMD_ORDER_STATUS
+_ACCOUNT_CONTROL = lib.UDR_CMD_ACCOUNT_CONTROL
+# CancelReason values a MASS_CANCEL command carries (protocol/orders.xml)
+CANCEL_REASON_MASS_CANCEL, CANCEL_REASON_ON_DISCONNECT = 4, 5
 
 
 class OrderEntry:
@@ -164,8 +174,45 @@ class OrderEntry:
                 return OrderCancelReject(msg.cl_ord_id, msg.orig_cl_ord_id, 0, self.clock(), msg.security_id,
                                          CxlRejResponseTo.OrderCancelReplaceRequest, reason)
             return self._fill(ctx, msg, _REPLACE, msg.orig_cl_ord_id, msg.price, recv_ns)
+        if cls is OrderMassActionRequest:
+            return self._mass_action(ctx, msg, recv_ns)
+        if cls is OrderStatusRequest:
+            return self.command(_ORDER_STATUS, ctx.session_id, 0, msg.cl_ord_id, security_id=msg.security_id,
+                                recv_ns=recv_ns)
         return BusinessMessageReject(0, self.clock(), getattr(msg, "TEMPLATE_ID", 0),
                                      BusinessRejectReason.UnsupportedMessageType)
+
+    def _mass_action(self, ctx: SessionContext, msg: OrderMassActionRequest, recv_ns: int):
+        """The session's own orders, all or one SecurityID's (the engine checks the ClOrdID and the
+        SecurityID and answers with OrderMassActionReport, then an ExecutionReportCancel per order)."""
+        by_security = msg.mass_action_scope == MassActionScope.AllOrdersForASecurity
+        if by_security and msg.security_id is None:
+            return OrderMassActionReport(msg.cl_ord_id, self.clock(), 0, None, msg.mass_action_type,
+                                         msg.mass_action_scope, MassActionResponse.Rejected,
+                                         MassActionRejectReason.InvalidOrUnknownSecurity, msg.side)
+        if msg.cl_ord_id > ctx.cl_ord_hwm:
+            ctx.cl_ord_hwm = msg.cl_ord_id
+        return self.command(_MASS_CANCEL, ctx.session_id, 0, msg.cl_ord_id,
+                            security_id=msg.security_id if by_security else 0, side=msg.side or 0,
+                            ord_type=CANCEL_REASON_MASS_CANCEL, recv_ns=recv_ns)
+
+    def command(self, kind: int, session_id: int, account: int, cl_ord_id: int = 0, *, security_id: int = 0,
+                side: int = 0, ord_type: int = 0, value: int = 0, recv_ns: int = 0):
+        """Batches one of the commands that are not an order (ring_abi.h: MASS_CANCEL, ORDER_STATUS,
+        ACCOUNT_CONTROL): the command_seq, or BusinessMessageReject EngineBusy / ApplicationNotAvailable."""
+        if self._n == 0:
+            self._room = self._free_slots()
+        if self._n >= self._room:
+            return self._busy(None)
+        seq = self.next_command_seq
+        self.next_command_seq = seq + 1
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, cl_ord_id, 0, value,
+                                 recv_ns or self.clock(), session_id, account, 0, security_id, kind, side,
+                                 ord_type, 0, 0)
+        self._n += 1
+        if self._n == BATCH_CAPACITY:
+            self.flush(recv_ns)
+        return seq
 
     def _free_slots(self) -> int:
         ring = self.ring
@@ -194,9 +241,10 @@ class OrderEntry:
         else:
             qty = ord_type = tif = 0
         # One pack_into per command: a dozen cffi attribute stores cost about five times as much.
-        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, msg.cl_ord_id, orig, price, recv_ns,
-                                 ctx.session_id, ctx.account, qty, msg.security_id, kind, msg.side, ord_type,
-                                 tif, 0)
+        # recv_ns is also the engine's clock for the account order-rate windows: never 0 there.
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, msg.cl_ord_id, orig, price,
+                                 recv_ns or self.clock(), ctx.session_id, ctx.account, qty, msg.security_id,
+                                 kind, msg.side, ord_type, tif, 0)
         self._n += 1
         if self._n == BATCH_CAPACITY:
             self.flush(recv_ns)

@@ -20,8 +20,10 @@ from udprouter._generated.messages import (
     ExecutionReportNew,
     ExecutionReportReject,
     ExecutionReportReplace,
+    ExecutionReportStatus,
     ExecutionReportTrade,
     OrderCancelReject,
+    OrderMassActionReport,
     encode_business_message_reject,
     encode_execution_report_reject,
     encode_order_cancel_reject,
@@ -39,9 +41,18 @@ EVT_CANCELED = lib.UDR_EVT_CANCELED
 EVT_REPLACED = lib.UDR_EVT_REPLACED
 EVT_REJECTED = lib.UDR_EVT_REJECTED
 EVT_CANCEL_REJECTED = lib.UDR_EVT_CANCEL_REJECTED
+EVT_MASS_ACTION_REPORT = lib.UDR_EVT_MASS_ACTION_REPORT
+EVT_ORDER_STATUS = lib.UDR_EVT_ORDER_STATUS
+EVT_ACCOUNT_UPDATED = lib.UDR_EVT_ACCOUNT_UPDATED
 FLAG_LAST = lib.UDR_EVT_FLAG_LAST
 FLAG_AGGRESSOR = lib.UDR_EVT_FLAG_AGGRESSOR
 FLAG_TO_REPLACE = lib.UDR_EVT_FLAG_TO_REPLACE
+FLAG_REFUSED = lib.UDR_EVT_FLAG_REFUSED
+NULL_U8 = 0xFF
+NULL_SECURITY_ID = -0x80000000
+MASS_ACTION_CANCEL = 3  # MassActionType CancelOrders
+SCOPE_SECURITY, SCOPE_ALL = 1, 7  # MassActionScope
+ORD_STATUS_REJECTED = 8  # OrdStatus for an order the engine does not hold
 EXEC_ID_SEQ_BITS = 40
 RESPONSE_TO_CANCEL = 1
 RESPONSE_TO_REPLACE = 2
@@ -64,6 +75,8 @@ _CANCEL, _CANCEL_PREFIX = _frame(ExecutionReportCancel)
 _REPLACE, _REPLACE_PREFIX = _frame(ExecutionReportReplace)
 _REJECT, _REJECT_PREFIX = _frame(ExecutionReportReject)
 _CXL_REJECT, _CXL_REJECT_PREFIX = _frame(OrderCancelReject)
+_MASS_REPORT, _MASS_REPORT_PREFIX = _frame(OrderMassActionReport)
+_STATUS, _STATUS_PREFIX = _frame(ExecutionReportStatus)
 
 
 def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:
@@ -91,6 +104,20 @@ def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:
     if kind == EVT_REJECTED:
         return _REJECT.pack(_REJECT_PREFIX, ev[EV_CL_ORD_ID], xid, now_ns, ev[EV_PRICE], ev[EV_QTY],
                             ev[EV_SECURITY_ID], ev[EV_SIDE], ev[EV_REASON])
+    if kind == EVT_MASS_ACTION_REPORT:
+        # SecurityID 0 and Side 0 mean "any": null on the wire (fast_egress.h does the same)
+        refused = ev[EV_FLAGS] & FLAG_REFUSED
+        sec = ev[EV_SECURITY_ID]
+        return _MASS_REPORT.pack(_MASS_REPORT_PREFIX, ev[EV_CL_ORD_ID], now_ns, ev[EV_QTY],
+                                 sec if sec else NULL_SECURITY_ID, MASS_ACTION_CANCEL,
+                                 SCOPE_SECURITY if sec else SCOPE_ALL, 0 if refused else 1,
+                                 ev[EV_REASON] if refused else NULL_U8, ev[EV_SIDE] or NULL_U8)
+    if kind == EVT_ORDER_STATUS:
+        unknown = ev[EV_FLAGS] & FLAG_REFUSED
+        return _STATUS.pack(_STATUS_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORDER_ID], xid, now_ns, ev[EV_PRICE],
+                            ev[EV_LEAVES_QTY], ev[EV_CUM_QTY], ev[EV_SECURITY_ID],
+                            ORD_STATUS_REJECTED if unknown else ev[EV_REASON],
+                            NULL_U8 if unknown else ev[EV_SIDE])
     # CANCEL_REJECTED (and any kind newer than this router: answered as a cancel reject, reason Other)
     response_to = RESPONSE_TO_REPLACE if ev[EV_FLAGS] & FLAG_TO_REPLACE else RESPONSE_TO_CANCEL
     reason = ev[EV_REASON] if kind == EVT_CANCEL_REJECTED else 99

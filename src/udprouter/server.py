@@ -15,6 +15,7 @@ import contextlib
 import socket
 import time
 
+from udprouter.account_controls import ControlDesk
 from udprouter.auth import Authenticator
 from udprouter.config import JournalConfig, RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.config_reload import ConfigReloader
@@ -74,6 +75,7 @@ class Router:
         limits = config.session
         self.risk = Risk(instruments_of(config), limits.max_open_orders, limits.throttle_msgs_per_s)
         self.order_entry = OrderEntry(self.risk)
+        self.controls = ControlDesk(self.order_entry)
         self.dispatcher = Dispatcher(self.sessions, self.order_entry)
         self.supervisor = EngineSupervisor(config, self.binary, self.order_entry, self.lock)
         self.supervisor.on_restart = self.dispatcher.flush_sessions
@@ -109,7 +111,10 @@ class Router:
         loop = self._loop = asyncio.get_running_loop()
         self._probe_ports()  # a port in use is refused before anything is spawned
         await self.supervisor.start(self.recovery.prepare)
+        new_journal = self.order_entry.next_command_seq == 1
         self.recovery.restore_sessions()
+        if new_journal:  # the config's accounts seed a new journal; after that it holds them
+            self.controls.seed_from_config(self.config.accounts)
         ring = self.supervisor.ring
         loop.add_reader(ring.outbound_eventfd, self._on_engine_events)
         ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it
@@ -316,6 +321,7 @@ class Router:
             stage("shutdown_grpc_stopped")
         if self._timer is not None:
             self._timer.cancel()
+        self.dispatcher.cancel_on_router_stop()  # while the engine still runs (SPEC 4.6.1)
         drained = await self._drain()
         self.dispatcher.flush_sessions()
         stage("shutdown_orders_drained", left=self.order_entry.outstanding)

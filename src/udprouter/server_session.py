@@ -129,6 +129,7 @@ class ServerSession:
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
         "_sent_first", "_capacity", "journal", "mac", "reject_budget", "retransmit_budget", "ended_ns",
+        "cod_type", "cod_window_ms", "cod_due_ns",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -152,6 +153,11 @@ class ServerSession:
         self.ended_ns = 0  # when SessionLayer.sweep first saw it TERMINATED (0: not ended)
         self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
         self.retransmit_budget = TokenBucket()  # bytes of retransmission (SessionLayer)
+        # Cancel on disconnect, as the last Establish asked (CancelOnDisconnectType bits: 1 silence,
+        # 2 Terminate) and when it is due (0 = not armed; SessionLayer arms and disarms it).
+        self.cod_type = 0
+        self.cod_window_ms = 0
+        self.cod_due_ns = 0
 
     @property
     def session_id(self) -> int:

@@ -11,6 +11,9 @@ cache: its response may have been lost. Unknown or unauthenticated sources get a
 reject per interval (token bucket per address), never larger than their request.
 Keepalive: a Sequence heartbeat after KeepaliveInterval without sending; Terminate after the peer
 has been silent for KEEPALIVE_LAPSE intervals (UDP loses packets, so one lapse is not enough).
+Cancel on disconnect: the silence (CancelOnDisconnectType bit 1) or the peer's Terminate (bit 2)
+arms it CODTimeoutWindow ms ahead (bounded by session.cod_timeout_window_max_ms); an Establish of
+the session before then disarms it; cod_due() hands over the sessions whose time has come.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from udprouter.session_store import SessionStore
 
 KEEPALIVE_LAPSE = 3
 MIN_FRAME = 14  # SOFH + message header: no retransmitted frame is smaller
+COD_ON_SILENCE, COD_ON_TERMINATE = 1, 2  # CancelOnDisconnectType bits
 MIN_KEEPALIVE_MS = 100
 MAX_KEEPALIVE_MS = 60_000
 log = get_logger()
@@ -118,6 +122,7 @@ class SessionLayer:
         self.released: list[ServerSession] = []  # released since the caller last took them
         self._next_sweep_ns = 0
         self.retransmits_refused = 0  # RetransmitRequests over the session's byte budget
+        self.cod_armed: dict[bytes, ServerSession] = {}  # sessions whose cancel on disconnect is pending
 
     # -- session management ---------------------------------------------------------------------
 
@@ -217,6 +222,9 @@ class SessionLayer:
         session.state = SessionState.ESTABLISHED
         session.establish_ts = msg.timestamp
         session.keepalive_ms = msg.keepalive_interval
+        session.cod_type = int(msg.cancel_on_disconnect_type)
+        session.cod_window_ms = min(msg.cod_timeout_window, self.config.cod_timeout_window_max_ms)
+        self.disarm_cod(session)  # established again within the window: nothing is canceled
         session.last_recv_ns = session.last_send_ns = now_ns
         if msg.next_seq_no is not None:
             # Numbers below the server's expectation were already applied or declared not applied.
@@ -268,9 +276,12 @@ class SessionLayer:
         self.rejects_suppressed += 1
         return []
 
-    def on_terminate(self, session: ServerSession, msg: Terminate) -> tuple[list[bytes], SessionEvent]:
+    def on_terminate(self, session: ServerSession, msg: Terminate,
+                     now_ns: int = 0) -> tuple[list[bytes], SessionEvent]:
         if bytes(msg.session_id) != session.uuid:
             return [], SessionEvent.NONE
+        if session.cod_type & COD_ON_TERMINATE:
+            self.arm_cod(session, now_ns)
         log.info("session_terminated", session_id=session.session_id, key_id=session.key.key_id,
                  addr=_address(session.addr), by="client")
         return [self.terminate(session, TerminationCode.Finished, "")], SessionEvent.TERMINATED
@@ -333,12 +344,34 @@ class SessionLayer:
             if now_ns - session.last_recv_ns > KEEPALIVE_LAPSE * interval_ns:
                 log.info("session_expired", session_id=session.session_id, key_id=session.key.key_id,
                          addr=_address(session.addr), silent_ms=(now_ns - session.last_recv_ns) // 1_000_000)
+                if session.cod_type & COD_ON_SILENCE:
+                    self.arm_cod(session, now_ns)
                 out.append((session.addr, self.terminate(session, TerminationCode.UnspecifiedError,
                                                          "keepalive lapsed"), session))
             elif now_ns - session.last_send_ns >= interval_ns and not session.pending:
                 session.last_send_ns = now_ns
                 out.append((session.addr, sequence_frame(session.next_outbound), session))
         return out
+
+    # -- cancel on disconnect -------------------------------------------------------------------
+
+    def arm_cod(self, session: ServerSession, now_ns: int, delay_ms: int | None = None) -> None:
+        window = session.cod_window_ms if delay_ms is None else delay_ms
+        session.cod_due_ns = now_ns + window * 1_000_000
+        self.cod_armed[session.uuid] = session
+
+    def disarm_cod(self, session: ServerSession) -> None:
+        session.cod_due_ns = 0
+        self.cod_armed.pop(session.uuid, None)
+
+    def cod_due(self, now_ns: int) -> list[ServerSession]:
+        """Sessions whose cancel on disconnect is due now (disarmed: the caller carries it out)."""
+        if not self.cod_armed:
+            return []
+        due = [s for s in self.cod_armed.values() if s.cod_due_ns <= now_ns]
+        for session in due:
+            self.disarm_cod(session)
+        return due
 
     # -- replies --------------------------------------------------------------------------------
 

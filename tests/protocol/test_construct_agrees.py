@@ -17,8 +17,10 @@ def construct_values(md, body) -> list:
     for f in md.fields:
         value = body[f.py_name]
         if f.enum is not None:
-            value = (int(value), str(value))
+            null = f.optional and int(value) == f.null_value  # an optional enum left null
+            value = None if null else (int(value), str(value))
         elif f.optional and value == f.null_value:
+            value = None
             value = None
         values.append(value)
     return values + [body[v.py_name] for v in md.var_data]

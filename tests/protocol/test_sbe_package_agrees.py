@@ -20,7 +20,7 @@ def schema():
 
 def expected_value(field_def, json_value):
     if field_def.enum is not None:
-        return json_value["name"]
+        return None if json_value is None else json_value["name"]
     if field_def.value_member:
         return {field_def.value_member: json_value}
     return json_value

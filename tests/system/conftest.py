@@ -62,7 +62,9 @@ class RouterProcess:
                     "engine": f'shm_name = "udprouter-test-{uuid.uuid4().hex[:12]}"\nwait = "hybrid"'}
         for name, body in re.findall(r"^\[(\w+)\]\n((?:(?!\[).*\n?)*)", extra_config, re.M):
             sections[name] = merged_section(sections.get(name, ""), body)
-        self.config.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))
+        # [[array]] tables ([[accounts]], [[admin_keys]]) are passed through as they are.
+        arrays = "".join(re.findall(r"^\[\[\w+\]\]\n(?:(?!\[).*\n?)*", extra_config, re.M))
+        self.config.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()) + arrays)
         self.log = work / "router.log"
         self.proc: subprocess.Popen | None = None
         self.udp = ("127.0.0.1", 0)
@@ -174,6 +176,8 @@ def engine_state_digest(journal: Path) -> str:
             "--max-sessions", str(config.engine.max_sessions), "--print-state-digest"]
     for inst in instruments_of(config).values():
         args += ["--instrument", inst.engine_arg()]
+    if config.engine.self_match_prevention:  # part of the snapshot's configuration fingerprint
+        args.append("--self-match-prevention")
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
     match = re.search(r"STATE_DIGEST (\S+)", out)
     assert match, out

@@ -33,22 +33,25 @@ def free_tcp_port() -> int:
         return sock.getsockname()[1]
 
 
-def config_text(journal: Path, grpc_port: int, inbound_capacity: int) -> str:
+def config_text(journal: Path, grpc_port: int, inbound_capacity: int, extra: str = "") -> str:
     keys = "".join(f'[[keys]]\nkey_id = "{k}"\nsecret = "{s}"\naccount = {a}\n' for k, s, a in KEYS)
     keys += "".join(f'[[instruments]]\nsecurity_id = {i}\nsymbol = "S{i}"\ntick = "0.01"\n'
                     f'reference_price = "100.00"\nband = "0.10"\nmax_qty = 1000000\n' for i in SECURITIES)
     return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n[grpc]\nport = {grpc_port}\n[metrics]\nenabled = false\n'
+            # Each test trades one key (one account) with itself: self-match prevention (on by
+            # default) would cancel instead of trade.
             f'[engine]\ninbound_capacity = {inbound_capacity}\nwait = "sleep"\n'
-            f'[journal]\ndir = "{journal}"\ndurability = "none"\n{keys}')
+            'self_match_prevention = false\n'
+            f'[journal]\ndir = "{journal}"\ndurability = "none"\n{keys}{extra}')
 
 
 class GrpcRouter:
-    def __init__(self, inbound_capacity: int = 1024) -> None:
+    def __init__(self, inbound_capacity: int = 1024, extra_config: str = "") -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="udprouter-grpc-test-")
         work = Path(self.tmp.name)
         self.grpc_port = free_tcp_port()
         self.config = work / "router.toml"
-        self.config.write_text(config_text(work / "journal", self.grpc_port, inbound_capacity))
+        self.config.write_text(config_text(work / "journal", self.grpc_port, inbound_capacity, extra_config))
         self.log = work / "router.log"
         self.proc: subprocess.Popen | None = None
         self.udp_port = self.engine_pid = 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 
+from tests.system.udp_clients import clients, no_more_reports, reports
 from udprouter._generated.messages import (
     CancelReason,
     CxlRejReason,
@@ -21,38 +21,15 @@ from udprouter._generated.messages import (
     Side,
     TimeInForce,
 )
-from udprouter.client import Client
 
 PRICE = 100_000_000_000  # 100.00, the default instruments' reference price
 TICK = 10_000_000  # 0.01
-REPORT_TIMEOUT_S = 3.0
 
 
 @pytest.fixture(params=[True, False], ids=["fast_path", "python_path"])
 def fast_path(request) -> bool:
     """Every scenario here runs against both ingest implementations ([udp] fast_path on and off)."""
     return request.param
-
-
-@contextlib.asynccontextmanager
-async def clients(router, *keys):
-    opened = []
-    try:
-        for key in keys:
-            opened.append(await Client.connect(*router.udp, key, f"{key}-secret"))
-        yield opened
-    finally:
-        for client in opened:
-            await client.close()
-
-
-async def reports(client: Client, count: int) -> list:
-    return [await client.next_report(REPORT_TIMEOUT_S) for _ in range(count)]
-
-
-async def no_more_reports(client: Client, wait: float = 0.2) -> None:
-    with pytest.raises(TimeoutError):
-        await client.next_report(wait)
 
 
 async def test_new_order_is_acked_with_order_id_and_exec_id(router):

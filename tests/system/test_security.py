@@ -151,11 +151,11 @@ async def test_handshake_signed_outside_the_timestamp_window_is_refused(router):
         assert isinstance(answer, NegotiationResponse)  # the same key, in the window, is accepted
         stale_est = time.time_ns() - 10 * 10**9
         creds = sign("demo-secret", "Establish", session_id, stale_est, "demo")
-        (answer,) = peer.ask(encode_message(Establish(session_id, stale_est, 1000, 1, creds)))
+        (answer,) = peer.ask(encode_message(Establish(session_id, stale_est, 1000, 1, 0, 0, creds)))
         assert isinstance(answer, EstablishmentReject) and answer.reason == "stale_timestamp"
         fresh_est = time.time_ns()
         creds = sign("demo-secret", "Establish", session_id, fresh_est, "demo")
-        (answer,) = peer.ask(encode_message(Establish(session_id, fresh_est, 1000, 1, creds)))
+        (answer,) = peer.ask(encode_message(Establish(session_id, fresh_est, 1000, 1, 0, 0, creds)))
         assert isinstance(answer, EstablishmentAck)
     finally:
         peer.close()

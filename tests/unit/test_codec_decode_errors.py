@@ -152,5 +152,5 @@ def test_decode_accepts_any_bytes_like_payload(payload_type):
 
 
 def test_optional_null_next_seq_no_decodes_as_none():
-    establish = m.Establish(b"\x02" * 16, 5, 1000, None, b"k:s")
+    establish = m.Establish(b"\x02" * 16, 5, 1000, None, 0, 0, b"k:s")
     assert codec.decode_datagram(codec.encode_message(establish)) == [establish]

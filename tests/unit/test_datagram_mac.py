@@ -106,7 +106,7 @@ def test_a_datagram_signed_under_another_key_or_establish_is_refused():
 
 
 def test_login_datagrams_are_recognised_and_unchecked_macs_stripped():
-    establish = encode_message(Establish(bytes(16), 1, 1000, 1, b"demo:x"))
+    establish = encode_message(Establish(bytes(16), 1, 1000, 1, 0, 0, b"demo:x"))
     assert is_login(establish) and not is_login(encode_message(Sequence(1)))
     body = encode_message(Sequence(3))
     assert strip_mac(DatagramMac(bytes(32)).sign(body)) == body

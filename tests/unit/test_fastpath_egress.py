@@ -84,8 +84,8 @@ def random_events(rng: random.Random, seq: int) -> tuple[list[dict], int]:
             "price": rng.getrandbits(64) - 2**63, "session_id": rng.choice((1, 2, 3, 4, 5)),
             "security_id": rng.getrandbits(32) - 2**31, "qty": rng.getrandbits(32),
             "leaves_qty": rng.choice((0, 0, 7, rng.getrandbits(32))), "cum_qty": rng.getrandbits(32),
-            "kind": rng.choice((1, 2, 2, 3, 4, 5, 6, 7)), "side": rng.choice((1, 2)),
-            "reason": rng.randrange(256), "flags": rng.randrange(8)})
+            "kind": rng.choice((1, 2, 2, 3, 4, 5, 6, 7, 8, 10)), "side": rng.choice((1, 2)),
+            "reason": rng.randrange(256), "flags": rng.randrange(16)})
     return events, seq
 
 

@@ -59,3 +59,33 @@ def test_recorded_messages_are_not_modified():
     recorded = order(42)
     SessionRewriter(first_cl_ord_id=1).rewrite(datagram(recorded), 0, 5)
     assert recorded.cl_ord_id == 42
+
+
+def test_a_mass_action_request_gets_a_fresh_cl_ord_id_and_its_report_is_its_answer():
+    from udprouter._generated.messages import (
+        MassActionRejectReason,
+        MassActionResponse,
+        MassActionScope,
+        MassActionType,
+        OrderMassActionReport,
+        OrderMassActionRequest,
+    )
+    from udprouter.replay.outcome import OutcomeKind, answer_by_cl_ord_id
+
+    rewriter = SessionRewriter(first_cl_ord_id=1)
+    scope = MassActionScope.AllOrders
+    request = OrderMassActionRequest(70, 0, None, MassActionType.CancelOrders, scope, None)
+    (out,) = rewriter.rewrite(datagram(order(60), request), 0, 9).messages[1:]
+    assert (out.cl_ord_id, out.transact_time, out.mass_action_scope) == (2, 9, MassActionScope.AllOrders)
+    accepted = OrderMassActionReport(2, 0, 3, None, MassActionType.CancelOrders, MassActionScope.AllOrders,
+                                     MassActionResponse.Accepted, None, None)
+    assert answer_by_cl_ord_id(accepted)[1].kind is OutcomeKind.ACKNOWLEDGED
+    refused = msgspec_replace(accepted, mass_action_response=MassActionResponse.Rejected,
+                              mass_action_reject_reason=MassActionRejectReason.Other)
+    assert str(answer_by_cl_ord_id(refused)[1]) == "rejected (MassActionRejectReason.Other)"
+
+
+def msgspec_replace(msg, **changes):
+    import msgspec
+
+    return msgspec.structs.replace(msg, **changes)

@@ -42,7 +42,7 @@ def negotiate(session_id):
 
 
 def establish(session_id):
-    return encode_message(Establish(session_id, T0, 1000, 1, b"demo:sig"))
+    return encode_message(Establish(session_id, T0, 1000, 1, 0, 0, b"demo:sig"))
 
 
 def ack(cl_ord_id):

@@ -15,9 +15,16 @@ from udprouter._generated.messages import (
     ExecutionReportNew,
     ExecutionReportReject,
     ExecutionReportReplace,
+    ExecutionReportStatus,
     ExecutionReportTrade,
+    MassActionRejectReason,
+    MassActionResponse,
+    MassActionScope,
+    MassActionType,
     OrderCancelReject,
+    OrderMassActionReport,
     OrdRejReason,
+    OrdStatus,
     Side,
 )
 from udprouter.codec import decode_frames
@@ -26,11 +33,14 @@ from udprouter.reports import (
     EVT_ACCEPTED,
     EVT_CANCEL_REJECTED,
     EVT_CANCELED,
+    EVT_MASS_ACTION_REPORT,
+    EVT_ORDER_STATUS,
     EVT_REJECTED,
     EVT_REPLACED,
     EVT_TRADE,
     FLAG_AGGRESSOR,
     FLAG_LAST,
+    FLAG_REFUSED,
     FLAG_TO_REPLACE,
     business_reject,
     encode_event,
@@ -115,3 +125,30 @@ def test_business_reject_names_seq_and_template():
 
 def test_event_layout_is_little_endian_64_bytes():
     assert EVENT_LAYOUT.format == "<QQQQqIiIIIBBBB" and struct.calcsize(EVENT_LAYOUT.format) == 64
+
+
+def test_mass_action_report_carries_the_count_and_null_filters_for_any():
+    ev = event(EVT_MASS_ACTION_REPORT, qty=3, security_id=0, side=0)
+    msg = decode(encode_event(ev, 23, NOW))
+    assert msg == OrderMassActionReport(77, NOW, 3, None, MassActionType.CancelOrders,
+                                        MassActionScope.AllOrders, MassActionResponse.Accepted, None, None)
+    by_security = event(EVT_MASS_ACTION_REPORT, qty=1, security_id=2, side=Side.Buy)
+    by_security = decode(encode_event(by_security, 24, NOW))
+    assert (by_security.security_id, by_security.mass_action_scope, by_security.side) == (
+        2, MassActionScope.AllOrdersForASecurity, Side.Buy)
+
+
+def test_refused_mass_action_report_says_rejected_with_its_reason():
+    ev = event(EVT_MASS_ACTION_REPORT, flags=FLAG_LAST | FLAG_REFUSED, qty=0, security_id=9, side=0,
+               reason=MassActionRejectReason.InvalidOrUnknownSecurity)
+    msg = decode(encode_event(ev, 25, NOW))
+    assert (msg.mass_action_response, msg.mass_action_reject_reason, msg.total_affected_orders) == (
+        MassActionResponse.Rejected, MassActionRejectReason.InvalidOrUnknownSecurity, 0)
+
+
+def test_order_status_is_execution_report_status_and_an_unknown_order_is_rejected():
+    msg = decode(encode_event(event(EVT_ORDER_STATUS, reason=OrdStatus.PartiallyFilled), 26, NOW))
+    assert msg == ExecutionReportStatus(77, 5, exec_id(3, 26), NOW, PX, 60, 40, 2, OrdStatus.PartiallyFilled,
+                                        Side.Sell)
+    unknown = decode(encode_event(event(EVT_ORDER_STATUS, flags=FLAG_LAST | FLAG_REFUSED, side=0), 27, NOW))
+    assert (unknown.ord_status, unknown.side) == (OrdStatus.Rejected, None)

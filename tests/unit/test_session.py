@@ -55,8 +55,10 @@ def negotiate(ts=NOW, uuid=UUID, key="demo", secret="demo-secret", flow=FlowType
     return Negotiate(uuid, ts, flow, sign(secret, "Negotiate", uuid, ts, key))
 
 
-def establish(ts=NOW + 1, uuid=UUID, key="demo", secret="demo-secret", keepalive=1000, next_seq=1):
-    return Establish(uuid, ts, keepalive, next_seq, sign(secret, "Establish", uuid, ts, key))
+def establish(ts=NOW + 1, uuid=UUID, key="demo", secret="demo-secret", keepalive=1000, next_seq=1, cod=0,
+              cod_window_ms=0):
+    creds = sign(secret, "Establish", uuid, ts, key)
+    return Establish(uuid, ts, keepalive, next_seq, cod, cod_window_ms, creds)
 
 
 def only(replies):
@@ -305,6 +307,53 @@ def test_idle_session_gets_a_heartbeat_and_silent_peer_is_terminated(layer):
     (msg,) = decode_frames(out[0][1])
     assert isinstance(msg, Terminate) and msg.code == TerminationCode.UnspecifiedError
     assert session.state is SessionState.TERMINATED
+
+
+def cod_connect(layer, cod, window_ms, ts=NOW + 1):
+    layer.on_negotiate(ADDR, negotiate(ts=ts - 1), 200, ts - 1)
+    replies, _ = layer.on_establish(ADDR, establish(ts=ts, cod=cod, cod_window_ms=window_ms), 200, ts)
+    assert isinstance(only(replies), EstablishmentAck)
+    return layer.by_uuid[UUID]
+
+
+def test_cancel_on_terminate_is_due_after_its_window_and_only_once(layer):
+    session = cod_connect(layer, cod=2, window_ms=50)
+    layer.on_terminate(session, Terminate(UUID, TerminationCode.Finished, ""), NOW + 10)
+    assert layer.cod_due(NOW + 10 + 49_999_999) == []
+    assert layer.cod_due(NOW + 10 + 50_000_000) == [session]
+    assert layer.cod_due(NOW + 10 + 90_000_000) == []
+
+
+def test_cancel_on_silence_is_armed_when_the_lapse_terminates_the_session(layer):
+    session = cod_connect(layer, cod=1, window_ms=0)
+    interval = 1000 * 1_000_000
+    session.last_send_ns = NOW + 2 + KEEPALIVE_LAPSE * interval
+    layer.on_timer(NOW + 2 + KEEPALIVE_LAPSE * interval)
+    assert layer.cod_due(NOW + 2 + KEEPALIVE_LAPSE * interval) == [session]
+
+
+def test_each_type_arms_only_on_its_own_event(layer):
+    session = cod_connect(layer, cod=1, window_ms=0)
+    layer.on_terminate(session, Terminate(UUID, TerminationCode.Finished, ""), NOW + 10)
+    assert layer.cod_due(NOW + 10) == []  # silence only: a Terminate cancels nothing
+
+
+def test_an_establish_within_the_window_disarms_it(layer):
+    session = cod_connect(layer, cod=3, window_ms=1000)
+    layer.on_terminate(session, Terminate(UUID, TerminationCode.Finished, ""), NOW + 10)
+    cod_connect(layer, cod=3, window_ms=1000, ts=NOW + 100)
+    assert layer.cod_due(NOW + 10 + 2_000_000_000) == []
+
+
+def test_the_window_is_bounded_by_the_config(tmp_path):
+    store = SessionStore(tmp_path)
+    try:
+        layer = SessionLayer(SessionConfig(cod_timeout_window_max_ms=100), Authenticator(KEYS, 5_000_000_000),
+                             store)
+        session = cod_connect(layer, cod=2, window_ms=3_600_000)
+        assert session.cod_window_ms == 100
+    finally:
+        store.close()
 
 
 def test_logins_over_the_budget_are_dropped_before_any_signature_check(tmp_path):

@@ -112,8 +112,10 @@ def _class_code(msg: MessageDef) -> str:
     for v in msg.var_data:
         kind = "str" if v.is_string else "bytes"
         lines.append(f"    {v.py_name}: {kind}  # {v.name} ({v.field_id}) var data")
-    enum_fields = "".join(f"({f.py_name!r}, {f.offset}, {f.enum.name}), "
-                          for f in msg.fields if f.enum is not None)
+    # (name, offset, enum, null value of an optional field or -1)
+    enum_fields = "".join(
+        f"({f.py_name!r}, {f.offset}, {f.enum.name}, {f.null_value if f.optional else -1}), "
+        for f in msg.fields if f.enum is not None)
     var_data = "".join(f"({v.py_name!r}, {v.is_string}), " for v in msg.var_data)
     lines += ["",
               f"    TEMPLATE_ID: ClassVar[int] = {msg.template_id}",
@@ -135,7 +137,10 @@ def _decode_code(msg: MessageDef) -> str:
              f"    {targets} = {prefix}_LAYOUT.unpack_from(buf, pos)"]
     enums = [f for f in msg.fields if f.enum is not None]
     for f in enums:
-        lines.append(f"    {f.py_name} = _{upper_snake(f.enum.name)}_TABLE[{f.py_name}]")
+        table = f"_{upper_snake(f.enum.name)}_TABLE[{f.py_name}]"
+        if f.optional:  # the null value stays as it is and becomes None below
+            table = f"{table} if {f.py_name} != {f.null_value:#x} else {f.py_name}"
+        lines.append(f"    {f.py_name} = {table}")
     if enums:
         lines.append(f"    if {' or '.join(f'{f.py_name} is None' for f in enums)}:")
         lines.append("        return None")

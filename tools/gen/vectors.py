@@ -36,7 +36,7 @@ SAMPLE_VALUES = {
     "exec_id": (7 << 40) | 12, "ref_seq_num": 17, "ref_template_id": 101,
     "session_id": SESSION_ID, "timestamp": TIMESTAMP, "request_timestamp": TIMESTAMP,
     "keepalive_interval": 1000, "next_seq_no": 1, "from_seq_no": 5, "count": 3,
-    "reason": "session finished",
+    "reason": "session finished", "total_affected_orders": 2, "cod_timeout_window": 2500,
 }
 # Enum choices that read naturally; any enum field not listed takes its first value.
 SAMPLE_ENUMS = {
@@ -47,8 +47,14 @@ SAMPLE_ENUMS = {
     "cxl_rej_reason": m.CxlRejReason.UnknownOrder,
     "cxl_rej_response_to": m.CxlRejResponseTo.OrderCancelRequest,
     "business_reject_reason": m.BusinessRejectReason.MalformedMessage,
+    "mass_action_scope": m.MassActionScope.AllOrdersForASecurity,
+    "cancel_on_disconnect_type": m.CancelOnDisconnectType.CancelOnDisconnectOrTerminate,
+    "mass_action_response": m.MassActionResponse.Accepted, "ord_status": m.OrdStatus.PartiallyFilled,
 }
-NULL_FIELDS = {("Establish", "next_seq_no")}  # one optional field left null, to pin its encoding
+# Optional fields left null, to pin their encoding: the report of an accepted request has no
+# MassActionRejectReason, and a request without Side covers both sides.
+NULL_FIELDS = {("Establish", "next_seq_no"), ("OrderMassActionReport", "mass_action_reject_reason"),
+               ("OrderMassActionRequest", "side")}
 # The datagram key of the sample Establish (demo key, SESSION_ID, TIMESTAMP); the sample
 # MessageAuthentication carries the MAC of the heartbeat Sequence(1) under it.
 DATAGRAM_KEY = datagram_key(SECRET, SESSION_ID, TIMESTAMP, KEY_ID)
@@ -106,7 +112,7 @@ def message_from_json(obj: dict):
     values = []
     for f in md.fields:
         value = obj["fields"][f.name]
-        if f.enum is not None:
+        if f.enum is not None and value is not None:  # None: an optional enum left null
             member = getattr(m, f.enum.name)(value["value"])
             if member.name != value["name"]:
                 raise ValueError(f"{md.name}.{f.name}: {value} names another member ({member.name})")

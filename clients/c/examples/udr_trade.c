@@ -3,8 +3,11 @@
  *
  *     udr_trade [HOST PORT KEY_ID SECRET]      (defaults: 127.0.0.1 9000 demo demo-secret)
  *
- * The two orders cross each other at 100.00, so the reports show a trade. An example of driving
- * the client from your own poll() loop: wait on its fd for at most its timeout, then poll it.
+ * The two orders would cross each other at 100.00, but both are the same account's: self-match
+ * prevention (on by default) cancels one instead, and the reports show that ExecutionReportCancel
+ * (CancelReason SelfMatchPrevention). Against a second key's resting order they would trade. An
+ * example of driving the client from your own poll() loop: wait on its fd for at most its timeout,
+ * then poll it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>

@@ -41,6 +41,7 @@ int udr_client_start_negotiate(udr_client *c, uint64_t now_ns) {
 
 static void start_establish(udr_client *c, uint64_t now_ns) {
     udr_sbe_establish establish;
+    memset(&establish, 0, sizeof establish); /* CancelOnDisconnectType 0 (none), CODTimeoutWindow 0 */
     memcpy(establish.session_id, c->session_id, 16);
     establish.timestamp = c->establish_timestamp = udr_wall_ns();
     establish.keepalive_interval = c->config.keepalive_ms;

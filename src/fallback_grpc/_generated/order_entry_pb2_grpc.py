@@ -62,6 +62,16 @@ class OrderEntryStub:
                 request_serializer=udprouter_dot_v1_dot_order__entry__pb2.StreamExecutionsRequest.SerializeToString,
                 response_deserializer=udprouter_dot_v1_dot_order__entry__pb2.StreamExecutionsResponse.FromString,
                 _registered_method=True)
+        self.MassCancel = channel.unary_unary(
+                '/udprouter.v1.OrderEntry/MassCancel',
+                request_serializer=udprouter_dot_v1_dot_order__entry__pb2.MassCancelRequest.SerializeToString,
+                response_deserializer=udprouter_dot_v1_dot_order__entry__pb2.MassCancelResponse.FromString,
+                _registered_method=True)
+        self.OrderStatus = channel.unary_unary(
+                '/udprouter.v1.OrderEntry/OrderStatus',
+                request_serializer=udprouter_dot_v1_dot_order__entry__pb2.OrderStatusRequest.SerializeToString,
+                response_deserializer=udprouter_dot_v1_dot_order__entry__pb2.OrderStatusResponse.FromString,
+                _registered_method=True)
 
 
 class OrderEntryServicer:
@@ -99,6 +109,18 @@ class OrderEntryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MassCancel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OrderStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderEntryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +148,16 @@ def add_OrderEntryServicer_to_server(servicer, server):
                     servicer.StreamExecutions,
                     request_deserializer=udprouter_dot_v1_dot_order__entry__pb2.StreamExecutionsRequest.FromString,
                     response_serializer=udprouter_dot_v1_dot_order__entry__pb2.StreamExecutionsResponse.SerializeToString,
+            ),
+            'MassCancel': grpc.unary_unary_rpc_method_handler(
+                    servicer.MassCancel,
+                    request_deserializer=udprouter_dot_v1_dot_order__entry__pb2.MassCancelRequest.FromString,
+                    response_serializer=udprouter_dot_v1_dot_order__entry__pb2.MassCancelResponse.SerializeToString,
+            ),
+            'OrderStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.OrderStatus,
+                    request_deserializer=udprouter_dot_v1_dot_order__entry__pb2.OrderStatusRequest.FromString,
+                    response_serializer=udprouter_dot_v1_dot_order__entry__pb2.OrderStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +297,60 @@ class OrderEntry:
             '/udprouter.v1.OrderEntry/StreamExecutions',
             udprouter_dot_v1_dot_order__entry__pb2.StreamExecutionsRequest.SerializeToString,
             udprouter_dot_v1_dot_order__entry__pb2.StreamExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MassCancel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/udprouter.v1.OrderEntry/MassCancel',
+            udprouter_dot_v1_dot_order__entry__pb2.MassCancelRequest.SerializeToString,
+            udprouter_dot_v1_dot_order__entry__pb2.MassCancelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OrderStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/udprouter.v1.OrderEntry/OrderStatus',
+            udprouter_dot_v1_dot_order__entry__pb2.OrderStatusRequest.SerializeToString,
+            udprouter_dot_v1_dot_order__entry__pb2.OrderStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

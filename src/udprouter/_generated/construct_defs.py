@@ -51,12 +51,14 @@ NegotiationReject = c.Struct(
 )
 
 
-# Establish: template 5, schema 2748, block 36 bytes
+# Establish: template 5, schema 2748, block 41 bytes
 Establish = c.Struct(
     "session_id" / c.Bytes(16),  # SessionId @0
     "timestamp" / c.Int64ul,  # Timestamp @16
     "keepalive_interval" / c.Int32ul,  # KeepaliveInterval @24
     "next_seq_no" / c.Int64ul,  # NextSeqNo @28
+    "cancel_on_disconnect_type" / c.Enum(c.Int8ul, **dict([("DoNotCancelOnDisconnectOrTerminate", 0), ("CancelOnDisconnectOnly", 1), ("CancelOnTerminateOnly", 2), ("CancelOnDisconnectOrTerminate", 3)])),  # CancelOnDisconnectType @36
+    "cod_timeout_window" / c.Int32ul,  # CODTimeoutWindow @37
     "credentials" / VarBytes,  # Credentials
 )
 
@@ -168,6 +170,25 @@ OrderCancelReplaceRequest = c.Struct(
 )
 
 
+# OrderMassActionRequest: template 104, schema 101, block 23 bytes
+OrderMassActionRequest = c.Struct(
+    "cl_ord_id" / c.Int64ul,  # ClOrdID @0
+    "transact_time" / c.Int64ul,  # TransactTime @8
+    "security_id" / c.Int32sl,  # SecurityID @16
+    "mass_action_type" / c.Enum(c.Int8ul, **dict([("CancelOrders", 3)])),  # MassActionType @20
+    "mass_action_scope" / c.Enum(c.Int8ul, **dict([("AllOrdersForASecurity", 1), ("AllOrders", 7)])),  # MassActionScope @21
+    "side" / c.Enum(c.Int8ul, **dict([("Buy", 1), ("Sell", 2)])),  # Side @22
+)
+
+
+# OrderStatusRequest: template 105, schema 101, block 20 bytes
+OrderStatusRequest = c.Struct(
+    "cl_ord_id" / c.Int64ul,  # ClOrdID @0
+    "transact_time" / c.Int64ul,  # TransactTime @8
+    "security_id" / c.Int32sl,  # SecurityID @16
+)
+
+
 # ExecutionReportNew: template 201, schema 101, block 49 bytes
 ExecutionReportNew = c.Struct(
     "cl_ord_id" / c.Int64ul,  # ClOrdID @0
@@ -207,7 +228,7 @@ ExecutionReportCancel = c.Struct(
     "cum_qty" / c.Int32ul,  # CumQty @40
     "security_id" / c.Int32sl,  # SecurityID @44
     "side" / c.Enum(c.Int8ul, **dict([("Buy", 1), ("Sell", 2)])),  # Side @48
-    "cancel_reason" / c.Enum(c.Int8ul, **dict([("ClientRequest", 0), ("ImmediateOrCancel", 1), ("FillOrKill", 2), ("SelfMatchPrevention", 3)])),  # CancelReason @49
+    "cancel_reason" / c.Enum(c.Int8ul, **dict([("ClientRequest", 0), ("ImmediateOrCancel", 1), ("FillOrKill", 2), ("SelfMatchPrevention", 3), ("MassCancel", 4), ("CancelOnDisconnect", 5), ("KillSwitch", 6), ("SelfMatchPreventionAggressor", 7)])),  # CancelReason @49
 )
 
 
@@ -236,7 +257,7 @@ ExecutionReportReject = c.Struct(
     "order_qty" / c.Int32ul,  # OrderQty @32
     "security_id" / c.Int32sl,  # SecurityID @36
     "side" / c.Enum(c.Int8ul, **dict([("Buy", 1), ("Sell", 2)])),  # Side @40
-    "ord_rej_reason" / c.Enum(c.Int8ul, **dict([("UnknownSymbol", 1), ("OrderExceedsLimit", 3), ("DuplicateOrder", 6), ("UnsupportedOrderCharacteristic", 11), ("IncorrectQuantity", 13), ("PriceExceedsCurrentPriceBand", 16), ("InvalidPriceIncrement", 18), ("Other", 99), ("OrderBookFull", 100)])),  # OrdRejReason @41
+    "ord_rej_reason" / c.Enum(c.Int8ul, **dict([("UnknownSymbol", 1), ("OrderExceedsLimit", 3), ("DuplicateOrder", 6), ("UnsupportedOrderCharacteristic", 11), ("IncorrectQuantity", 13), ("PriceExceedsCurrentPriceBand", 16), ("InvalidPriceIncrement", 18), ("InsufficientCreditLimit", 25), ("ExceededMaxNotionalOrderAmt", 27), ("Other", 99), ("OrderBookFull", 100), ("PositionLimitExceeded", 101), ("OrderRateExceeded", 102), ("AccountKillSwitch", 103)])),  # OrdRejReason @41
 )
 
 
@@ -261,6 +282,35 @@ BusinessMessageReject = c.Struct(
 )
 
 
+# OrderMassActionReport: template 208, schema 101, block 29 bytes
+OrderMassActionReport = c.Struct(
+    "cl_ord_id" / c.Int64ul,  # ClOrdID @0
+    "transact_time" / c.Int64ul,  # TransactTime @8
+    "total_affected_orders" / c.Int32ul,  # TotalAffectedOrders @16
+    "security_id" / c.Int32sl,  # SecurityID @20
+    "mass_action_type" / c.Enum(c.Int8ul, **dict([("CancelOrders", 3)])),  # MassActionType @24
+    "mass_action_scope" / c.Enum(c.Int8ul, **dict([("AllOrdersForASecurity", 1), ("AllOrders", 7)])),  # MassActionScope @25
+    "mass_action_response" / c.Enum(c.Int8ul, **dict([("Rejected", 0), ("Accepted", 1)])),  # MassActionResponse @26
+    "mass_action_reject_reason" / c.Enum(c.Int8ul, **dict([("MassActionNotSupported", 0), ("InvalidOrUnknownSecurity", 1), ("Other", 99)])),  # MassActionRejectReason @27
+    "side" / c.Enum(c.Int8ul, **dict([("Buy", 1), ("Sell", 2)])),  # Side @28
+)
+
+
+# ExecutionReportStatus: template 209, schema 101, block 54 bytes
+ExecutionReportStatus = c.Struct(
+    "cl_ord_id" / c.Int64ul,  # ClOrdID @0
+    "order_id" / c.Int64ul,  # OrderID @8
+    "exec_id" / c.Int64ul,  # ExecID @16
+    "transact_time" / c.Int64ul,  # TransactTime @24
+    "price" / c.Int64sl,  # Price @32
+    "leaves_qty" / c.Int32ul,  # LeavesQty @40
+    "cum_qty" / c.Int32ul,  # CumQty @44
+    "security_id" / c.Int32sl,  # SecurityID @48
+    "ord_status" / c.Enum(c.Int8ul, **dict([("New", 0), ("PartiallyFilled", 1), ("Filled", 2), ("Canceled", 4), ("Rejected", 8)])),  # OrdStatus @52
+    "side" / c.Enum(c.Int8ul, **dict([("Buy", 1), ("Sell", 2)])),  # Side @53
+)
+
+
 # (schema id, template id) -> message body definition
 BODIES = {
     (2748, 1): Negotiate,
@@ -279,6 +329,8 @@ BODIES = {
     (101, 101): NewOrderSingle,
     (101, 102): OrderCancelRequest,
     (101, 103): OrderCancelReplaceRequest,
+    (101, 104): OrderMassActionRequest,
+    (101, 105): OrderStatusRequest,
     (101, 201): ExecutionReportNew,
     (101, 202): ExecutionReportTrade,
     (101, 203): ExecutionReportCancel,
@@ -286,6 +338,8 @@ BODIES = {
     (101, 205): ExecutionReportReject,
     (101, 206): OrderCancelReject,
     (101, 207): BusinessMessageReject,
+    (101, 208): OrderMassActionReport,
+    (101, 209): ExecutionReportStatus,
 }
 BY_NAME = {
     "Negotiate": Negotiate,
@@ -304,6 +358,8 @@ BY_NAME = {
     "NewOrderSingle": NewOrderSingle,
     "OrderCancelRequest": OrderCancelRequest,
     "OrderCancelReplaceRequest": OrderCancelReplaceRequest,
+    "OrderMassActionRequest": OrderMassActionRequest,
+    "OrderStatusRequest": OrderStatusRequest,
     "ExecutionReportNew": ExecutionReportNew,
     "ExecutionReportTrade": ExecutionReportTrade,
     "ExecutionReportCancel": ExecutionReportCancel,
@@ -311,6 +367,8 @@ BY_NAME = {
     "ExecutionReportReject": ExecutionReportReject,
     "OrderCancelReject": OrderCancelReject,
     "BusinessMessageReject": BusinessMessageReject,
+    "OrderMassActionReport": OrderMassActionReport,
+    "ExecutionReportStatus": ExecutionReportStatus,
 }
 
 # One framed message: SOFH, header, body (blockLength is the known one).

@@ -102,6 +102,16 @@ _ESTABLISHMENT_REJECT_CODE_TABLE = _enum_table(EstablishmentRejectCode)
 ESTABLISHMENT_REJECT_CODE_VALUES = frozenset(m.value for m in EstablishmentRejectCode)
 
 
+# CancelOnDisconnectType: B3 EntryPoint tag 35002: when the session's resting orders are canceled
+#   0 DoNotCancelOnDisconnectOrTerminate
+#   1 CancelOnDisconnectOnly: The peer went silent past the keepalive lapse
+#   2 CancelOnTerminateOnly: The peer sent Terminate
+#   3 CancelOnDisconnectOrTerminate
+CancelOnDisconnectType = enum.IntEnum('CancelOnDisconnectType', [('DoNotCancelOnDisconnectOrTerminate', 0), ('CancelOnDisconnectOnly', 1), ('CancelOnTerminateOnly', 2), ('CancelOnDisconnectOrTerminate', 3)], module=__name__)
+_CANCEL_ON_DISCONNECT_TYPE_TABLE = _enum_table(CancelOnDisconnectType)
+CANCEL_ON_DISCONNECT_TYPE_VALUES = frozenset(m.value for m in CancelOnDisconnectType)
+
+
 # RetransmitRejectCode
 #   0 OutOfRange: FromSeqNo + Count is beyond the kept range
 #   1 InvalidSession: SessionId unknown or not authorized for the requester
@@ -168,7 +178,11 @@ CXL_REJ_RESPONSE_TO_VALUES = frozenset(m.value for m in CxlRejResponseTo)
 #   1 ImmediateOrCancel: Unfilled remainder of an IOC or market order
 #   2 FillOrKill: FOK order could not be filled in full
 #   3 SelfMatchPrevention: Resting order canceled to prevent a trade with the same account
-CancelReason = enum.IntEnum('CancelReason', [('ClientRequest', 0), ('ImmediateOrCancel', 1), ('FillOrKill', 2), ('SelfMatchPrevention', 3)], module=__name__)
+#   4 MassCancel: OrderMassActionRequest, or an admin mass cancel
+#   5 CancelOnDisconnect: The session went silent or terminated and asked for cancel on disconnect
+#   6 KillSwitch: The account's kill switch went on
+#   7 SelfMatchPreventionAggressor: Incoming order's remainder canceled to prevent a trade with the same account
+CancelReason = enum.IntEnum('CancelReason', [('ClientRequest', 0), ('ImmediateOrCancel', 1), ('FillOrKill', 2), ('SelfMatchPrevention', 3), ('MassCancel', 4), ('CancelOnDisconnect', 5), ('KillSwitch', 6), ('SelfMatchPreventionAggressor', 7)], module=__name__)
 _CANCEL_REASON_TABLE = _enum_table(CancelReason)
 CANCEL_REASON_VALUES = frozenset(m.value for m in CancelReason)
 
@@ -181,11 +195,59 @@ CANCEL_REASON_VALUES = frozenset(m.value for m in CancelReason)
 #   13 IncorrectQuantity: OrderQty zero or above the instrument's maximum
 #   16 PriceExceedsCurrentPriceBand: Price outside the instrument's band
 #   18 InvalidPriceIncrement: Price not a multiple of the tick
+#   25 InsufficientCreditLimit: The account's open notional on this side would pass its limit
+#   27 ExceededMaxNotionalOrderAmt: Price x OrderQty above the account's per-order limit
 #   99 Other
 #   100 OrderBookFull: Engine order pool for the instrument is exhausted
-OrdRejReason = enum.IntEnum('OrdRejReason', [('UnknownSymbol', 1), ('OrderExceedsLimit', 3), ('DuplicateOrder', 6), ('UnsupportedOrderCharacteristic', 11), ('IncorrectQuantity', 13), ('PriceExceedsCurrentPriceBand', 16), ('InvalidPriceIncrement', 18), ('Other', 99), ('OrderBookFull', 100)], module=__name__)
+#   101 PositionLimitExceeded: The account's net position in the instrument would pass its limit
+#   102 OrderRateExceeded: The account's orders per second, across its sessions, reached its limit
+#   103 AccountKillSwitch: The account's kill switch is on
+OrdRejReason = enum.IntEnum('OrdRejReason', [('UnknownSymbol', 1), ('OrderExceedsLimit', 3), ('DuplicateOrder', 6), ('UnsupportedOrderCharacteristic', 11), ('IncorrectQuantity', 13), ('PriceExceedsCurrentPriceBand', 16), ('InvalidPriceIncrement', 18), ('InsufficientCreditLimit', 25), ('ExceededMaxNotionalOrderAmt', 27), ('Other', 99), ('OrderBookFull', 100), ('PositionLimitExceeded', 101), ('OrderRateExceeded', 102), ('AccountKillSwitch', 103)], module=__name__)
 _ORD_REJ_REASON_TABLE = _enum_table(OrdRejReason)
 ORD_REJ_REASON_VALUES = frozenset(m.value for m in OrdRejReason)
+
+
+# MassActionType: FIX tag 1373
+#   3 CancelOrders
+MassActionType = enum.IntEnum('MassActionType', [('CancelOrders', 3)], module=__name__)
+_MASS_ACTION_TYPE_TABLE = _enum_table(MassActionType)
+MASS_ACTION_TYPE_VALUES = frozenset(m.value for m in MassActionType)
+
+
+# MassActionScope: FIX tag 1374
+#   1 AllOrdersForASecurity
+#   7 AllOrders
+MassActionScope = enum.IntEnum('MassActionScope', [('AllOrdersForASecurity', 1), ('AllOrders', 7)], module=__name__)
+_MASS_ACTION_SCOPE_TABLE = _enum_table(MassActionScope)
+MASS_ACTION_SCOPE_VALUES = frozenset(m.value for m in MassActionScope)
+
+
+# MassActionResponse: FIX tag 1375
+#   0 Rejected
+#   1 Accepted
+MassActionResponse = enum.IntEnum('MassActionResponse', [('Rejected', 0), ('Accepted', 1)], module=__name__)
+_MASS_ACTION_RESPONSE_TABLE = _enum_table(MassActionResponse)
+MASS_ACTION_RESPONSE_VALUES = frozenset(m.value for m in MassActionResponse)
+
+
+# MassActionRejectReason: FIX tag 1376
+#   0 MassActionNotSupported
+#   1 InvalidOrUnknownSecurity
+#   99 Other
+MassActionRejectReason = enum.IntEnum('MassActionRejectReason', [('MassActionNotSupported', 0), ('InvalidOrUnknownSecurity', 1), ('Other', 99)], module=__name__)
+_MASS_ACTION_REJECT_REASON_TABLE = _enum_table(MassActionRejectReason)
+MASS_ACTION_REJECT_REASON_VALUES = frozenset(m.value for m in MassActionRejectReason)
+
+
+# OrdStatus: FIX tag 39
+#   0 New
+#   1 PartiallyFilled
+#   2 Filled
+#   4 Canceled
+#   8 Rejected
+OrdStatus = enum.IntEnum('OrdStatus', [('New', 0), ('PartiallyFilled', 1), ('Filled', 2), ('Canceled', 4), ('Rejected', 8)], module=__name__)
+_ORD_STATUS_TABLE = _enum_table(OrdStatus)
+ORD_STATUS_VALUES = frozenset(m.value for m in OrdStatus)
 
 
 # CxlRejReason: FIX tag 102 values
@@ -231,7 +293,7 @@ class Negotiate(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 25
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQB')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = (('client_flow', 24, FlowType), )
+    ENUM_FIELDS: ClassVar[tuple] = (('client_flow', 24, FlowType, -1), )
     VAR_DATA: ClassVar[tuple] = (('credentials', False), )
 
 
@@ -281,7 +343,7 @@ class NegotiationResponse(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 25
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQB')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = (('server_flow', 24, FlowType), )
+    ENUM_FIELDS: ClassVar[tuple] = (('server_flow', 24, FlowType, -1), )
     VAR_DATA: ClassVar[tuple] = (('credentials', False), )
 
 
@@ -331,7 +393,7 @@ class NegotiationReject(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 25
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQB')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = (('code', 24, NegotiationRejectCode), )
+    ENUM_FIELDS: ClassVar[tuple] = (('code', 24, NegotiationRejectCode, -1), )
     VAR_DATA: ClassVar[tuple] = (('reason', True), )
 
 
@@ -368,21 +430,23 @@ def encode_negotiation_reject_into(buf, pos, m):
 
 
 class Establish(msgspec.Struct, gc=False):
-    """Establish (template 5, schema 2748 v0, block 36 bytes)."""
+    """Establish (template 5, schema 2748 v0, block 41 bytes)."""
 
     session_id: bytes  # SessionId (1) @0 UUID
     timestamp: int  # Timestamp (2) @16 nanotime
     keepalive_interval: int  # KeepaliveInterval (9) @24 DeltaMillisecs
     next_seq_no: int | None  # NextSeqNo (11) @28 ordinal, null = 0xffffffffffffffff
+    cancel_on_disconnect_type: CancelOnDisconnectType  # CancelOnDisconnectType (35002) @36 CancelOnDisconnectType
+    cod_timeout_window: int  # CODTimeoutWindow (35003) @37 DeltaMillisecs
     credentials: bytes  # Credentials (4) var data
 
     TEMPLATE_ID: ClassVar[int] = 5
     SCHEMA_ID: ClassVar[int] = 2748
     VERSION: ClassVar[int] = 0
-    BLOCK_LENGTH: ClassVar[int] = 36
-    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQIQ')
+    BLOCK_LENGTH: ClassVar[int] = 41
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQIQBI')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = ()
+    ENUM_FIELDS: ClassVar[tuple] = (('cancel_on_disconnect_type', 36, CancelOnDisconnectType, -1), )
     VAR_DATA: ClassVar[tuple] = (('credentials', False), )
 
 
@@ -390,23 +454,26 @@ _ESTABLISH_LAYOUT = Establish.LAYOUT
 
 
 def decode_establish(buf, pos, block_length, end):
-    session_id, timestamp, keepalive_interval, next_seq_no = _ESTABLISH_LAYOUT.unpack_from(buf, pos)
+    session_id, timestamp, keepalive_interval, next_seq_no, cancel_on_disconnect_type, cod_timeout_window = _ESTABLISH_LAYOUT.unpack_from(buf, pos)
+    cancel_on_disconnect_type = _CANCEL_ON_DISCONNECT_TYPE_TABLE[cancel_on_disconnect_type]
+    if cancel_on_disconnect_type is None:
+        return None
     if next_seq_no == 0xffffffffffffffff:
         next_seq_no = None
     pos += block_length
     credentials, pos = _var_bytes(buf, pos, end)
     if credentials is None:
         return None
-    return Establish(session_id, timestamp, keepalive_interval, next_seq_no, credentials)
+    return Establish(session_id, timestamp, keepalive_interval, next_seq_no, cancel_on_disconnect_type, cod_timeout_window, credentials)
 
 
-_ESTABLISH_HEADER = MESSAGE_HEADER.pack(36, 5, 2748, 0)
+_ESTABLISH_HEADER = MESSAGE_HEADER.pack(41, 5, 2748, 0)
 
 
 def encode_establish(m):
     _check_bytes('session_id', m.session_id, 16)
     credentials = bytes(m.credentials)
-    parts = (SOFH.pack(52 + len(credentials), SBE_LE_ENCODING_TYPE), _ESTABLISH_HEADER, _ESTABLISH_LAYOUT.pack(m.session_id, m.timestamp, m.keepalive_interval, 0xffffffffffffffff if m.next_seq_no is None else m.next_seq_no), _U16.pack(len(credentials)), credentials)
+    parts = (SOFH.pack(57 + len(credentials), SBE_LE_ENCODING_TYPE), _ESTABLISH_HEADER, _ESTABLISH_LAYOUT.pack(m.session_id, m.timestamp, m.keepalive_interval, 0xffffffffffffffff if m.next_seq_no is None else m.next_seq_no, m.cancel_on_disconnect_type, m.cod_timeout_window), _U16.pack(len(credentials)), credentials)
     return b''.join(parts)
 
 
@@ -474,7 +541,7 @@ class EstablishmentReject(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 25
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQB')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = (('code', 24, EstablishmentRejectCode), )
+    ENUM_FIELDS: ClassVar[tuple] = (('code', 24, EstablishmentRejectCode, -1), )
     VAR_DATA: ClassVar[tuple] = (('reason', True), )
 
 
@@ -642,7 +709,7 @@ class RetransmitReject(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 25
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sQB')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = (('code', 24, RetransmitRejectCode), )
+    ENUM_FIELDS: ClassVar[tuple] = (('code', 24, RetransmitRejectCode, -1), )
     VAR_DATA: ClassVar[tuple] = (('reason', True), )
 
 
@@ -691,7 +758,7 @@ class Terminate(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 17
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<16sB')
     IS_APPLICATION: ClassVar[bool] = False
-    ENUM_FIELDS: ClassVar[tuple] = (('code', 16, TerminationCode), )
+    ENUM_FIELDS: ClassVar[tuple] = (('code', 16, TerminationCode, -1), )
     VAR_DATA: ClassVar[tuple] = (('reason', True), )
 
 
@@ -820,7 +887,7 @@ class NewOrderSingle(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 35
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQqIiBBB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 32, Side), ('ord_type', 33, OrdType), ('time_in_force', 34, TimeInForce), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 32, Side, -1), ('ord_type', 33, OrdType, -1), ('time_in_force', 34, TimeInForce, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -865,7 +932,7 @@ class OrderCancelRequest(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 29
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQiB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 28, Side), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 28, Side, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -910,7 +977,7 @@ class OrderCancelReplaceRequest(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 41
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQqIiB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 40, Side), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 40, Side, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -938,6 +1005,94 @@ def encode_order_cancel_replace_request_into(buf, pos, m):
     return pos + 55
 
 
+class OrderMassActionRequest(msgspec.Struct, gc=False):
+    """FIX 35=CA; the session's own orders (template 104, schema 101 v0, block 23 bytes)."""
+
+    cl_ord_id: int  # ClOrdID (11) @0 ClOrdID
+    transact_time: int  # TransactTime (60) @8 UTCTimestampNanos
+    security_id: int | None  # SecurityID (48) @16 SecurityID, null = -0x80000000
+    mass_action_type: MassActionType  # MassActionType (1373) @20 MassActionType
+    mass_action_scope: MassActionScope  # MassActionScope (1374) @21 MassActionScope
+    side: Side  # Side (54) @22 Side, null = 0xff
+
+    TEMPLATE_ID: ClassVar[int] = 104
+    SCHEMA_ID: ClassVar[int] = 101
+    VERSION: ClassVar[int] = 0
+    BLOCK_LENGTH: ClassVar[int] = 23
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQiBBB')
+    IS_APPLICATION: ClassVar[bool] = True
+    ENUM_FIELDS: ClassVar[tuple] = (('mass_action_type', 20, MassActionType, -1), ('mass_action_scope', 21, MassActionScope, -1), ('side', 22, Side, 255), )
+    VAR_DATA: ClassVar[tuple] = ()
+
+
+_ORDER_MASS_ACTION_REQUEST_LAYOUT = OrderMassActionRequest.LAYOUT
+
+
+def decode_order_mass_action_request(buf, pos, block_length, end):
+    cl_ord_id, transact_time, security_id, mass_action_type, mass_action_scope, side = _ORDER_MASS_ACTION_REQUEST_LAYOUT.unpack_from(buf, pos)
+    mass_action_type = _MASS_ACTION_TYPE_TABLE[mass_action_type]
+    mass_action_scope = _MASS_ACTION_SCOPE_TABLE[mass_action_scope]
+    side = _SIDE_TABLE[side] if side != 0xff else side
+    if mass_action_type is None or mass_action_scope is None or side is None:
+        return None
+    if security_id == -0x80000000:
+        security_id = None
+    if side == 0xff:
+        side = None
+    return OrderMassActionRequest(cl_ord_id, transact_time, security_id, mass_action_type, mass_action_scope, side)
+
+
+_ORDER_MASS_ACTION_REQUEST_FRAME = struct.Struct('<14s' + 'QQiBBB')
+_ORDER_MASS_ACTION_REQUEST_PREFIX = _frame_prefix(37, 23, 104, 101, 0)
+
+
+def encode_order_mass_action_request(m):
+    return _ORDER_MASS_ACTION_REQUEST_FRAME.pack(_ORDER_MASS_ACTION_REQUEST_PREFIX, m.cl_ord_id, m.transact_time, -0x80000000 if m.security_id is None else m.security_id, m.mass_action_type, m.mass_action_scope, 0xff if m.side is None else m.side)
+
+
+def encode_order_mass_action_request_into(buf, pos, m):
+    _ORDER_MASS_ACTION_REQUEST_FRAME.pack_into(buf, pos, _ORDER_MASS_ACTION_REQUEST_PREFIX, m.cl_ord_id, m.transact_time, -0x80000000 if m.security_id is None else m.security_id, m.mass_action_type, m.mass_action_scope, 0xff if m.side is None else m.side)
+    return pos + 37
+
+
+class OrderStatusRequest(msgspec.Struct, gc=False):
+    """FIX 35=H (template 105, schema 101 v0, block 20 bytes)."""
+
+    cl_ord_id: int  # ClOrdID (11) @0 ClOrdID
+    transact_time: int  # TransactTime (60) @8 UTCTimestampNanos
+    security_id: int  # SecurityID (48) @16 SecurityID
+
+    TEMPLATE_ID: ClassVar[int] = 105
+    SCHEMA_ID: ClassVar[int] = 101
+    VERSION: ClassVar[int] = 0
+    BLOCK_LENGTH: ClassVar[int] = 20
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQi')
+    IS_APPLICATION: ClassVar[bool] = True
+    ENUM_FIELDS: ClassVar[tuple] = ()
+    VAR_DATA: ClassVar[tuple] = ()
+
+
+_ORDER_STATUS_REQUEST_LAYOUT = OrderStatusRequest.LAYOUT
+
+
+def decode_order_status_request(buf, pos, block_length, end):
+    cl_ord_id, transact_time, security_id = _ORDER_STATUS_REQUEST_LAYOUT.unpack_from(buf, pos)
+    return OrderStatusRequest(cl_ord_id, transact_time, security_id)
+
+
+_ORDER_STATUS_REQUEST_FRAME = struct.Struct('<14s' + 'QQi')
+_ORDER_STATUS_REQUEST_PREFIX = _frame_prefix(34, 20, 105, 101, 0)
+
+
+def encode_order_status_request(m):
+    return _ORDER_STATUS_REQUEST_FRAME.pack(_ORDER_STATUS_REQUEST_PREFIX, m.cl_ord_id, m.transact_time, m.security_id)
+
+
+def encode_order_status_request_into(buf, pos, m):
+    _ORDER_STATUS_REQUEST_FRAME.pack_into(buf, pos, _ORDER_STATUS_REQUEST_PREFIX, m.cl_ord_id, m.transact_time, m.security_id)
+    return pos + 34
+
+
 class ExecutionReportNew(msgspec.Struct, gc=False):
     """FIX 35=8 150=0 (template 201, schema 101 v0, block 49 bytes)."""
 
@@ -956,7 +1111,7 @@ class ExecutionReportNew(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 49
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQqIiB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 48, Side), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 48, Side, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1005,7 +1160,7 @@ class ExecutionReportTrade(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 58
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQqIIIiBB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 56, Side), ('aggressor_indicator', 57, BooleanFlag), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 56, Side, -1), ('aggressor_indicator', 57, BooleanFlag, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1053,7 +1208,7 @@ class ExecutionReportCancel(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 50
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQQIiBB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 48, Side), ('cancel_reason', 49, CancelReason), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 48, Side, -1), ('cancel_reason', 49, CancelReason, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1103,7 +1258,7 @@ class ExecutionReportReplace(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 65
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQQqIIIiB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 64, Side), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 64, Side, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1149,7 +1304,7 @@ class ExecutionReportReject(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 42
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQqIiBB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('side', 40, Side), ('ord_rej_reason', 41, OrdRejReason), )
+    ENUM_FIELDS: ClassVar[tuple] = (('side', 40, Side, -1), ('ord_rej_reason', 41, OrdRejReason, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1195,7 +1350,7 @@ class OrderCancelReject(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 38
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQiBB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('cxl_rej_response_to', 36, CxlRejResponseTo), ('cxl_rej_reason', 37, CxlRejReason), )
+    ENUM_FIELDS: ClassVar[tuple] = (('cxl_rej_response_to', 36, CxlRejResponseTo, -1), ('cxl_rej_reason', 37, CxlRejReason, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1238,7 +1393,7 @@ class BusinessMessageReject(msgspec.Struct, gc=False):
     BLOCK_LENGTH: ClassVar[int] = 19
     LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQHB')
     IS_APPLICATION: ClassVar[bool] = True
-    ENUM_FIELDS: ClassVar[tuple] = (('business_reject_reason', 18, BusinessRejectReason), )
+    ENUM_FIELDS: ClassVar[tuple] = (('business_reject_reason', 18, BusinessRejectReason, -1), )
     VAR_DATA: ClassVar[tuple] = ()
 
 
@@ -1266,8 +1421,116 @@ def encode_business_message_reject_into(buf, pos, m):
     return pos + 33
 
 
-MESSAGES = (Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject,)
-Message = Union[Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject]
+class OrderMassActionReport(msgspec.Struct, gc=False):
+    """FIX 35=BZ; followed by an ExecutionReportCancel per order (template 208, schema 101 v0, block 29 bytes)."""
+
+    cl_ord_id: int  # ClOrdID (11) @0 ClOrdID
+    transact_time: int  # TransactTime (60) @8 UTCTimestampNanos
+    total_affected_orders: int  # TotalAffectedOrders (533) @16 Quantity
+    security_id: int | None  # SecurityID (48) @20 SecurityID, null = -0x80000000
+    mass_action_type: MassActionType  # MassActionType (1373) @24 MassActionType
+    mass_action_scope: MassActionScope  # MassActionScope (1374) @25 MassActionScope
+    mass_action_response: MassActionResponse  # MassActionResponse (1375) @26 MassActionResponse
+    mass_action_reject_reason: MassActionRejectReason  # MassActionRejectReason (1376) @27 MassActionRejectReason, null = 0xff
+    side: Side  # Side (54) @28 Side, null = 0xff
+
+    TEMPLATE_ID: ClassVar[int] = 208
+    SCHEMA_ID: ClassVar[int] = 101
+    VERSION: ClassVar[int] = 0
+    BLOCK_LENGTH: ClassVar[int] = 29
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQIiBBBBB')
+    IS_APPLICATION: ClassVar[bool] = True
+    ENUM_FIELDS: ClassVar[tuple] = (('mass_action_type', 24, MassActionType, -1), ('mass_action_scope', 25, MassActionScope, -1), ('mass_action_response', 26, MassActionResponse, -1), ('mass_action_reject_reason', 27, MassActionRejectReason, 255), ('side', 28, Side, 255), )
+    VAR_DATA: ClassVar[tuple] = ()
+
+
+_ORDER_MASS_ACTION_REPORT_LAYOUT = OrderMassActionReport.LAYOUT
+
+
+def decode_order_mass_action_report(buf, pos, block_length, end):
+    cl_ord_id, transact_time, total_affected_orders, security_id, mass_action_type, mass_action_scope, mass_action_response, mass_action_reject_reason, side = _ORDER_MASS_ACTION_REPORT_LAYOUT.unpack_from(buf, pos)
+    mass_action_type = _MASS_ACTION_TYPE_TABLE[mass_action_type]
+    mass_action_scope = _MASS_ACTION_SCOPE_TABLE[mass_action_scope]
+    mass_action_response = _MASS_ACTION_RESPONSE_TABLE[mass_action_response]
+    mass_action_reject_reason = _MASS_ACTION_REJECT_REASON_TABLE[mass_action_reject_reason] if mass_action_reject_reason != 0xff else mass_action_reject_reason
+    side = _SIDE_TABLE[side] if side != 0xff else side
+    if mass_action_type is None or mass_action_scope is None or mass_action_response is None or mass_action_reject_reason is None or side is None:
+        return None
+    if security_id == -0x80000000:
+        security_id = None
+    if mass_action_reject_reason == 0xff:
+        mass_action_reject_reason = None
+    if side == 0xff:
+        side = None
+    return OrderMassActionReport(cl_ord_id, transact_time, total_affected_orders, security_id, mass_action_type, mass_action_scope, mass_action_response, mass_action_reject_reason, side)
+
+
+_ORDER_MASS_ACTION_REPORT_FRAME = struct.Struct('<14s' + 'QQIiBBBBB')
+_ORDER_MASS_ACTION_REPORT_PREFIX = _frame_prefix(43, 29, 208, 101, 0)
+
+
+def encode_order_mass_action_report(m):
+    return _ORDER_MASS_ACTION_REPORT_FRAME.pack(_ORDER_MASS_ACTION_REPORT_PREFIX, m.cl_ord_id, m.transact_time, m.total_affected_orders, -0x80000000 if m.security_id is None else m.security_id, m.mass_action_type, m.mass_action_scope, m.mass_action_response, 0xff if m.mass_action_reject_reason is None else m.mass_action_reject_reason, 0xff if m.side is None else m.side)
+
+
+def encode_order_mass_action_report_into(buf, pos, m):
+    _ORDER_MASS_ACTION_REPORT_FRAME.pack_into(buf, pos, _ORDER_MASS_ACTION_REPORT_PREFIX, m.cl_ord_id, m.transact_time, m.total_affected_orders, -0x80000000 if m.security_id is None else m.security_id, m.mass_action_type, m.mass_action_scope, m.mass_action_response, 0xff if m.mass_action_reject_reason is None else m.mass_action_reject_reason, 0xff if m.side is None else m.side)
+    return pos + 43
+
+
+class ExecutionReportStatus(msgspec.Struct, gc=False):
+    """FIX 35=8 150=I (template 209, schema 101 v0, block 54 bytes)."""
+
+    cl_ord_id: int  # ClOrdID (11) @0 ClOrdID
+    order_id: int  # OrderID (37) @8 OrderID
+    exec_id: int  # ExecID (17) @16 ExecID
+    transact_time: int  # TransactTime (60) @24 UTCTimestampNanos
+    price: int  # Price (44) @32 PRICE9
+    leaves_qty: int  # LeavesQty (151) @40 Quantity
+    cum_qty: int  # CumQty (14) @44 Quantity
+    security_id: int  # SecurityID (48) @48 SecurityID
+    ord_status: OrdStatus  # OrdStatus (39) @52 OrdStatus
+    side: Side  # Side (54) @53 Side, null = 0xff
+
+    TEMPLATE_ID: ClassVar[int] = 209
+    SCHEMA_ID: ClassVar[int] = 101
+    VERSION: ClassVar[int] = 0
+    BLOCK_LENGTH: ClassVar[int] = 54
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<QQQQqIIiBB')
+    IS_APPLICATION: ClassVar[bool] = True
+    ENUM_FIELDS: ClassVar[tuple] = (('ord_status', 52, OrdStatus, -1), ('side', 53, Side, 255), )
+    VAR_DATA: ClassVar[tuple] = ()
+
+
+_EXECUTION_REPORT_STATUS_LAYOUT = ExecutionReportStatus.LAYOUT
+
+
+def decode_execution_report_status(buf, pos, block_length, end):
+    cl_ord_id, order_id, exec_id, transact_time, price, leaves_qty, cum_qty, security_id, ord_status, side = _EXECUTION_REPORT_STATUS_LAYOUT.unpack_from(buf, pos)
+    ord_status = _ORD_STATUS_TABLE[ord_status]
+    side = _SIDE_TABLE[side] if side != 0xff else side
+    if ord_status is None or side is None:
+        return None
+    if side == 0xff:
+        side = None
+    return ExecutionReportStatus(cl_ord_id, order_id, exec_id, transact_time, price, leaves_qty, cum_qty, security_id, ord_status, side)
+
+
+_EXECUTION_REPORT_STATUS_FRAME = struct.Struct('<14s' + 'QQQQqIIiBB')
+_EXECUTION_REPORT_STATUS_PREFIX = _frame_prefix(68, 54, 209, 101, 0)
+
+
+def encode_execution_report_status(m):
+    return _EXECUTION_REPORT_STATUS_FRAME.pack(_EXECUTION_REPORT_STATUS_PREFIX, m.cl_ord_id, m.order_id, m.exec_id, m.transact_time, m.price, m.leaves_qty, m.cum_qty, m.security_id, m.ord_status, 0xff if m.side is None else m.side)
+
+
+def encode_execution_report_status_into(buf, pos, m):
+    _EXECUTION_REPORT_STATUS_FRAME.pack_into(buf, pos, _EXECUTION_REPORT_STATUS_PREFIX, m.cl_ord_id, m.order_id, m.exec_id, m.transact_time, m.price, m.leaves_qty, m.cum_qty, m.security_id, m.ord_status, 0xff if m.side is None else m.side)
+    return pos + 68
+
+
+MESSAGES = (Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest, OrderStatusRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject, OrderMassActionReport, ExecutionReportStatus,)
+Message = Union[Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest, OrderStatusRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject, OrderMassActionReport, ExecutionReportStatus]
 BY_NAME = {cls.__name__: cls for cls in MESSAGES}
 # (schema id, template id) -> (class, decode function)
 DECODERS = {
@@ -1287,6 +1550,8 @@ DECODERS = {
     (101, 101): (NewOrderSingle, decode_new_order_single),
     (101, 102): (OrderCancelRequest, decode_order_cancel_request),
     (101, 103): (OrderCancelReplaceRequest, decode_order_cancel_replace_request),
+    (101, 104): (OrderMassActionRequest, decode_order_mass_action_request),
+    (101, 105): (OrderStatusRequest, decode_order_status_request),
     (101, 201): (ExecutionReportNew, decode_execution_report_new),
     (101, 202): (ExecutionReportTrade, decode_execution_report_trade),
     (101, 203): (ExecutionReportCancel, decode_execution_report_cancel),
@@ -1294,6 +1559,8 @@ DECODERS = {
     (101, 205): (ExecutionReportReject, decode_execution_report_reject),
     (101, 206): (OrderCancelReject, decode_order_cancel_reject),
     (101, 207): (BusinessMessageReject, decode_business_message_reject),
+    (101, 208): (OrderMassActionReport, decode_order_mass_action_report),
+    (101, 209): (ExecutionReportStatus, decode_execution_report_status),
 }
 ENCODERS = {
     Negotiate: encode_negotiate,
@@ -1312,6 +1579,8 @@ ENCODERS = {
     NewOrderSingle: encode_new_order_single,
     OrderCancelRequest: encode_order_cancel_request,
     OrderCancelReplaceRequest: encode_order_cancel_replace_request,
+    OrderMassActionRequest: encode_order_mass_action_request,
+    OrderStatusRequest: encode_order_status_request,
     ExecutionReportNew: encode_execution_report_new,
     ExecutionReportTrade: encode_execution_report_trade,
     ExecutionReportCancel: encode_execution_report_cancel,
@@ -1319,6 +1588,8 @@ ENCODERS = {
     ExecutionReportReject: encode_execution_report_reject,
     OrderCancelReject: encode_order_cancel_reject,
     BusinessMessageReject: encode_business_message_reject,
+    OrderMassActionReport: encode_order_mass_action_report,
+    ExecutionReportStatus: encode_execution_report_status,
 }
 ENCODERS_INTO = {
     Negotiate: encode_negotiate_into,
@@ -1337,6 +1608,8 @@ ENCODERS_INTO = {
     NewOrderSingle: encode_new_order_single_into,
     OrderCancelRequest: encode_order_cancel_request_into,
     OrderCancelReplaceRequest: encode_order_cancel_replace_request_into,
+    OrderMassActionRequest: encode_order_mass_action_request_into,
+    OrderStatusRequest: encode_order_status_request_into,
     ExecutionReportNew: encode_execution_report_new_into,
     ExecutionReportTrade: encode_execution_report_trade_into,
     ExecutionReportCancel: encode_execution_report_cancel_into,
@@ -1344,6 +1617,8 @@ ENCODERS_INTO = {
     ExecutionReportReject: encode_execution_report_reject_into,
     OrderCancelReject: encode_order_cancel_reject_into,
     BusinessMessageReject: encode_business_message_reject_into,
+    OrderMassActionReport: encode_order_mass_action_report_into,
+    ExecutionReportStatus: encode_execution_report_status_into,
 }
 # The 14 bytes in front of every frame of a fixed-size message (SOFH + header of the
 # current version with the known blockLength) -> (decode function, frame length,

@@ -21,6 +21,9 @@
 
 #define UDR_FP_EXEC_ID_SEQ_BITS 40
 #define UDR_FP_MAX_REPORT_FRAME 80 /* the largest report frame (Replace: 14 + 65) fits */
+#define UDR_FP_NULL_U8 0xff
+#define UDR_FP_NULL_SECURITY_ID INT32_MIN
+#define UDR_FP_ORD_STATUS_REJECTED 8
 #define UDR_FP_ROUTE_SLOTS 8192    /* session hash slots per call: > any drain's event count */
 
 typedef struct udr_fp_route_state {
@@ -145,6 +148,26 @@ static uint32_t udr_fp_encode_report(const udr_event *e, uint64_t exec_id, uint6
         udr_sbe_execution_report_reject r = {e->cl_ord_id, exec_id, now, e->price, e->qty, e->security_id,
                                              e->side, e->reason};
         memcpy(udr_fp_prefix(out, sizeof r, UDR_SBE_EXECUTION_REPORT_REJECT_TEMPLATE_ID), &r, sizeof r);
+        return UDR_FP_FRAME_PREFIX + sizeof r;
+    }
+    case UDR_EVT_MASS_ACTION_REPORT: {
+        /* MassActionType 3 (cancel); scope 1 (by SecurityID) or 7 (all); SecurityID 0 and Side 0 mean "any" */
+        int refused = (e->flags & UDR_EVT_FLAG_REFUSED) != 0;
+        udr_sbe_order_mass_action_report r = {e->cl_ord_id, now, e->qty,
+                                              e->security_id ? e->security_id : UDR_FP_NULL_SECURITY_ID, 3,
+                                              e->security_id ? 1 : 7, refused ? 0 : 1,
+                                              refused ? e->reason : UDR_FP_NULL_U8,
+                                              e->side ? e->side : UDR_FP_NULL_U8};
+        memcpy(udr_fp_prefix(out, sizeof r, UDR_SBE_ORDER_MASS_ACTION_REPORT_TEMPLATE_ID), &r, sizeof r);
+        return UDR_FP_FRAME_PREFIX + sizeof r;
+    }
+    case UDR_EVT_ORDER_STATUS: {
+        int unknown = (e->flags & UDR_EVT_FLAG_REFUSED) != 0;
+        udr_sbe_execution_report_status r = {e->cl_ord_id, e->order_id, exec_id, now, e->price, e->leaves_qty,
+                                             e->cum_qty, e->security_id,
+                                             unknown ? UDR_FP_ORD_STATUS_REJECTED : e->reason,
+                                             unknown ? UDR_FP_NULL_U8 : e->side};
+        memcpy(udr_fp_prefix(out, sizeof r, UDR_SBE_EXECUTION_REPORT_STATUS_TEMPLATE_ID), &r, sizeof r);
         return UDR_FP_FRAME_PREFIX + sizeof r;
     }
     default: { /* CANCEL_REJECTED, and any newer kind: a cancel reject with reason Other (99) */

@@ -35,8 +35,10 @@ def establish_session(sock: socket.socket, key_id: str, secret: str,
                                credentials=sign(secret, "Negotiate", session_id, ts, key_id)),
              m.NegotiationResponse, timeout_s)
     ts = time.time_ns()
+    no_cod = m.CancelOnDisconnectType.DoNotCancelOnDisconnectOrTerminate
     establish = m.Establish(session_id=session_id, timestamp=ts, keepalive_interval=KEEPALIVE_MS,
-                            next_seq_no=1, credentials=sign(secret, "Establish", session_id, ts, key_id))
+                            next_seq_no=1, cancel_on_disconnect_type=no_cod, cod_timeout_window=0,
+                            credentials=sign(secret, "Establish", session_id, ts, key_id))
     _request(sock, establish, m.EstablishmentAck, timeout_s)
     return 1, datagram_key(secret, session_id, ts, key_id)
 

@@ -16,14 +16,19 @@ from udprouter._generated.messages import (
     ExecutionReportReject,
     ExecutionReportReplace,
     ExecutionReportTrade,
+    MassActionResponse,
     NewOrderSingle,
     OrderCancelReject,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
+    OrderMassActionReport,
+    OrderMassActionRequest,
 )
 
-CLIENT_APP_MESSAGES = (NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest)
-AppMessage = NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest
+# Replayed client messages. OrderStatusRequest is a query about an earlier order (its ClOrdID is
+# that order's): the recording counts it as skipped rather than replaying it.
+CLIENT_APP_MESSAGES = (NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest)
+AppMessage = NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | OrderMassActionRequest
 _ACKS = (ExecutionReportNew, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportTrade)
 
 
@@ -54,6 +59,10 @@ def answer_by_cl_ord_id(msg: object) -> tuple[int, Outcome] | None:
         return msg.cl_ord_id, Outcome(OutcomeKind.REJECTED, _reason(msg.ord_rej_reason))
     if cls is OrderCancelReject:
         return msg.cl_ord_id, Outcome(OutcomeKind.REJECTED, _reason(msg.cxl_rej_reason))
+    if cls is OrderMassActionReport:
+        if msg.mass_action_response == MassActionResponse.Accepted:
+            return msg.cl_ord_id, Outcome(OutcomeKind.ACKNOWLEDGED, cls.__name__)
+        return msg.cl_ord_id, Outcome(OutcomeKind.REJECTED, _reason(msg.mass_action_reject_reason))
     return None
 
 

@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from udprouter._generated.messages import Establish, Negotiate, NotApplied, Sequence
+from udprouter._generated.messages import Establish, Negotiate, NotApplied, OrderStatusRequest, Sequence
 from udprouter.codec import DecodeError, decode_frames
 from udprouter.replay.outcome import (
     CLIENT_APP_MESSAGES,
@@ -99,6 +99,9 @@ class _Extractor:
             if msg.__class__ in (Negotiate, Establish):
                 self.session_of_addr[datagram.src] = msg.session_id.hex()
         apps = tuple(m for m in messages if m.__class__ in CLIENT_APP_MESSAGES)
+        queries = sum(1 for m in messages if m.__class__ is OrderStatusRequest)
+        if queries:
+            self.recording.skipped["OrderStatusRequest (a query about an earlier order)"] += queries
         if not apps:
             return
         key = self.session_of_addr.get(datagram.src, f"{datagram.src[0]}:{datagram.src[1]}")

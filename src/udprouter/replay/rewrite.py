@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import msgspec
 
-from udprouter._generated.messages import NewOrderSingle
+from udprouter._generated.messages import NewOrderSingle, OrderMassActionRequest
 from udprouter.replay.outcome import AppMessage
 from udprouter.replay.recording import RecordedDatagram
+
+_NO_ORIG = (NewOrderSingle, OrderMassActionRequest)  # messages that name no earlier order
 
 # OrigClOrdID for a cancel/replace whose order was placed before the capture began: no order has it,
 # so the router answers UnknownOrder, as it would have for the recorded session.
@@ -49,7 +51,7 @@ class SessionRewriter:
         cl_ord_id = self.next_cl_ord_id
         self.next_cl_ord_id += 1
         self._map[(loop, msg.cl_ord_id)] = cl_ord_id
-        if msg.__class__ is NewOrderSingle:
+        if msg.__class__ in _NO_ORIG:
             return msgspec.structs.replace(msg, cl_ord_id=cl_ord_id, transact_time=transact_time_ns)
         orig = self._map.get((loop, msg.orig_cl_ord_id))
         if orig is None:

@@ -44,6 +44,10 @@ enabled = false
 [journal]
 dir = "{journal}"
 durability = "none"
+[engine]
+# The sample session trades one account with itself, and the committed captures were recorded so:
+# self-match prevention (on by default) would cancel those trades.
+self_match_prevention = false
 """
 
 

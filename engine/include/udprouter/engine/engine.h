@@ -14,6 +14,18 @@
 //   CANCEL:        CANCELED (ClientRequest) or CANCEL_REJECTED (CxlRejReason).
 //   REPLACE:       REPLACED, then trades as for NEW if the new price crosses, or CANCEL_REJECTED
 //                  (CxlRejReason, flag TO_REPLACE).
+//   MASS_CANCEL:   MASS_ACTION_REPORT (TotalAffectedOrders, or REFUSED with MassActionRejectReason:
+//                  Other for an unknown session, a used ClOrdID or a bad side/reason,
+//                  InvalidOrUnknownSecurity), then CANCELED (the command's CancelReason) per order
+//                  in price-time order (instruments in config order, bids then asks), each to its
+//                  own session.
+//   ORDER_STATUS:  ORDER_STATUS (OrdStatus New or PartiallyFilled of the live order), or the same
+//                  flagged REFUSED when the session has no live order with that ClOrdID and SecurityID.
+//   ACCOUNT_CONTROL: ACCOUNT_UPDATED (REFUSED for an unknown control, a negative value, a mode
+//                  above 3, a kill switch value other than 0/1, account 0 or >= 2^20); a kill switch
+//                  turned on is followed by CANCELED (KillSwitch) for every resting order of the account;
+//                  control Query (0) changes nothing and answers one ACCOUNT_UPDATED per control (1..6)
+//                  with its current value.
 //   other kinds:   REJECTED (Other).
 // Field conventions: order_id is the command_seq of the creating NEW. CANCELED for a request
 // carries the request's ClOrdID and OrigClOrdID; an unsolicited CANCELED (IOC, FOK, SMP) carries
@@ -23,12 +35,15 @@
 // Validation order for NEW: session_id (Other), ClOrdID not above the session's mark
 // (DuplicateOrder), SecurityID (UnknownSymbol), side/type/TIF (UnsupportedOrderCharacteristic),
 // qty 0 or above max (IncorrectQuantity), limit price off band (PriceExceedsCurrentPriceBand) then
-// off tick (InvalidPriceIncrement), a Day limit order with the pool full (OrderBookFull).
+// off tick (InvalidPriceIncrement), a Day limit order with the pool full (OrderBookFull), then the
+// account's controls (account_table.h): AccountKillSwitch, ExceededMaxNotionalOrderAmt,
+// InsufficientCreditLimit, PositionLimitExceeded, OrderRateExceeded.
 // For REPLACE: session, DuplicateClOrdID, order lookup, qty 0 or above max, band, tick, qty not
 // above cum_qty (IncorrectQuantity).
 #ifndef UDPROUTER_ENGINE_ENGINE_H
 #define UDPROUTER_ENGINE_ENGINE_H
 
+#include "udprouter/engine/account_table.h"
 #include "udprouter/engine/event_buffer.h"
 #include "udprouter/engine/instrument.h"
 #include "udprouter/engine/instrument_table.h"
@@ -51,7 +66,7 @@ struct EngineConfig {
     std::vector<InstrumentSpec> instruments;
     uint32_t max_orders;   // live orders across all instruments (the pool size)
     uint32_t max_sessions; // session ids 1..max_sessions are served
-    bool self_match_prevention;
+    bool self_match_prevention; // the SMP mode of accounts without their own: CancelResting, else None
 };
 
 class Engine {
@@ -99,6 +114,7 @@ public:
     void for_each_live_order(const std::function<void(const Order&)>& fn) const;
 
     const EngineConfig& config() const { return config_; }
+    const AccountTable& accounts() const { return accounts_; }
     uint32_t live_orders() const { return pool_.in_use(); }
 
 private:
@@ -111,10 +127,25 @@ private:
     [[gnu::cold, gnu::noinline]] void reject(const udr_command& command, OrdRejReason reason);
     [[gnu::cold, gnu::noinline]] void cancel_reject(const udr_command& command, CxlRejReason reason,
                                                     uint64_t order_id);
-    bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level);
+    bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level, uint8_t& flags);
+    [[gnu::noinline]] bool check_account(const udr_command& command, uint32_t book, uint32_t level,
+                                                    uint32_t slot);
+    // engine_controls.cpp: the commands that act on many orders or on an account.
+    void mass_cancel(const udr_command& command);
+    void order_status(const udr_command& command);
+    void account_control(const udr_command& command);
+    void query_account(const udr_command& command);
+    uint32_t account_entry(uint32_t account);
+    // Collects the live orders that match (0 = any) into scratch_, in price-time order.
+    void collect(uint32_t session_id, uint32_t account, int32_t security_id, uint8_t side);
+    // Cancels every order in scratch_ with reason, events stamped command_seq.
+    void cancel_collected(uint64_t command_seq, CancelReason reason);
+    void push_control_event(const udr_command& c, uint8_t kind, bool refused, uint8_t reason, uint32_t qty);
     uint32_t find_target(const udr_command& command);
-    void execute_new(const udr_command& command, Instrument& instrument, uint32_t book, uint32_t level);
-    static void init_order(Order& o, const udr_command& c, int64_t price, uint32_t book, uint32_t level);
+    void execute_new(const udr_command& command, Instrument& instrument, uint32_t book, uint32_t level,
+                     uint8_t flags);
+    static void init_order(Order& o, const udr_command& c, int64_t price, uint32_t book, uint32_t level,
+                           uint8_t flags);
     void rest_or_retire(uint32_t order);
     void reprice(uint32_t order, const udr_command& command, uint32_t level);
     std::vector<uint8_t> serialize() const;
@@ -126,6 +157,8 @@ private:
     OrderPool pool_;
     OrderIndex index_;
     SessionTable sessions_;
+    AccountTable accounts_;
+    std::vector<uint32_t> scratch_; // collect(): reserved to max_orders, never grows
     EventBuffer events_;
     Matcher matcher_;
     uint64_t last_command_seq_ = 0;

@@ -21,8 +21,13 @@ enum class OrdRejReason : uint8_t {
     IncorrectQuantity = 13,
     PriceExceedsCurrentPriceBand = 16,
     InvalidPriceIncrement = 18,
+    InsufficientCreditLimit = 25,
+    ExceededMaxNotionalOrderAmt = 27,
     Other = 99,
     OrderBookFull = 100,
+    PositionLimitExceeded = 101,
+    OrderRateExceeded = 102,
+    AccountKillSwitch = 103,
 };
 
 // CxlRejReason (FIX tag 102), carried by UDR_EVT_CANCEL_REJECTED.
@@ -41,7 +46,24 @@ enum class CancelReason : uint8_t {
     ClientRequest = 0,
     ImmediateOrCancel = 1,
     FillOrKill = 2,
-    SelfMatchPrevention = 3,
+    SelfMatchPrevention = 3,          // the resting order (mode CancelResting or CancelBoth)
+    MassCancel = 4,                   // OrderMassActionRequest or an admin mass cancel
+    CancelOnDisconnect = 5,
+    KillSwitch = 6,
+    SelfMatchPreventionAggressor = 7, // the incoming order (mode CancelAggressing or CancelBoth)
+};
+
+// MassActionRejectReason (FIX tag 1376), carried by a REFUSED UDR_EVT_MASS_ACTION_REPORT.
+enum class MassActionRejectReason : uint8_t {
+    MassActionNotSupported = 0,
+    InvalidOrUnknownSecurity = 1,
+    Other = 99,
+};
+
+// OrdStatus (FIX tag 39), carried by UDR_EVT_ORDER_STATUS.
+enum class OrdStatus : uint8_t {
+    New = 0,
+    PartiallyFilled = 1,
 };
 
 // Outcome of checking a price against an instrument's band and tick.

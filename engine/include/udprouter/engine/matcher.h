@@ -4,11 +4,16 @@
 // price, at the resting price, until it is filled or the next level is beyond its limit. Each
 // fill produces two TRADE events (incoming side first, flagged AGGRESSOR, then the resting
 // side addressed to its own session). Fully filled resting orders leave the book, the index
-// and the pool. With self-match prevention, a resting order of the incoming order's account
-// is canceled (CANCELED, SelfMatchPrevention, to its session) instead and matching continues.
+// and the pool. Self-match prevention follows the incoming order's mode (Order::flags, from its
+// account): CancelResting cancels the resting order of the same account (CANCELED,
+// SelfMatchPrevention, to its session) and matching continues; CancelAggressing cancels the
+// incoming order's remainder (CANCELED, SelfMatchPreventionAggressor) and leaves the resting one;
+// CancelBoth does both. Fills and book exits of tracked orders update their account's figures.
 #ifndef UDPROUTER_ENGINE_MATCHER_H
 #define UDPROUTER_ENGINE_MATCHER_H
 
+#include "udprouter/engine/account_table.h"
+#include "udprouter/engine/errors.h"
 #include "udprouter/engine/event_buffer.h"
 #include "udprouter/engine/instrument.h"
 #include "udprouter/engine/order_index.h"
@@ -20,12 +25,13 @@ namespace udprouter::engine {
 
 class Matcher {
 public:
-    Matcher(OrderPool& pool, OrderIndex& index, EventBuffer& events, bool self_match_prevention)
-        : pool_(pool), index_(index), events_(events), smp_(self_match_prevention) {}
+    Matcher(OrderPool& pool, OrderIndex& index, EventBuffer& events, AccountTable& accounts)
+        : pool_(pool), index_(index), events_(events), accounts_(accounts) {}
 
     // Trades `in` (not in the book) against the opposite side up to limit_level inclusive;
-    // in.leaves_qty and in.cum_qty are updated. command_seq stamps the events. Orders it fills
-    // in full are out of the book, the index and the pool when it returns.
+    // in.leaves_qty and in.cum_qty are updated (leaves 0 also when self-match prevention canceled
+    // the remainder). command_seq stamps the events. Orders it fills in full are out of the book,
+    // the index and the pool when it returns.
     void match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq);
 
     // Whether an order of wire side `side` limited at limit_level meets the opposite best level:
@@ -36,8 +42,19 @@ public:
     }
 
     // FillOrKill pre-check, mutates nothing: could `in` fill in full up to limit_level?
-    // Resting orders that self-match prevention would cancel do not count.
+    // Resting orders that self-match prevention would cancel do not count, and in the modes that
+    // cancel the incoming order nothing behind the first of them counts.
     bool can_fill(const Instrument& instrument, const Order& in, uint32_t limit_level) const;
+
+    // The CANCELED event of an order leaving the book unfilled (or unfilled in part) on its own:
+    // ClOrdID in both ClOrdID and OrigClOrdID, addressed to the order's session.
+    static udr_event canceled(const Order& o, uint64_t command_seq, CancelReason reason) {
+        return udr_event{.command_seq = command_seq, .cl_ord_id = o.cl_ord_id, .orig_cl_ord_id = o.cl_ord_id,
+                         .order_id = o.order_id, .price = 0, .session_id = o.session_id,
+                         .security_id = o.security_id, .qty = 0, .leaves_qty = 0, .cum_qty = o.cum_qty,
+                         .kind = UDR_EVT_CANCELED, .side = o.side, .reason = static_cast<uint8_t>(reason),
+                         .flags = 0};
+    }
 
     // Most aggressive level an order may reach: its own level, or the far end for a market order.
     static uint32_t market_limit(const OrderBook& book, uint8_t side) {
@@ -51,7 +68,10 @@ private:
     void fill(const Instrument& instrument, Order& in, Order& resting, uint32_t qty,
               int64_t price, uint64_t command_seq);
     void match_levels(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq);
+    // Returns true when the incoming order was canceled (matching stops).
+    [[gnu::noinline]] bool self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t command_seq);
     void cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq);
+    [[gnu::noinline]] void track_fill(Order& in, Order& resting, uint32_t qty);
     // Takes a fully filled (or self-match canceled) oldest order out of the book at once; its
     // index entry and pool slot go in release_retired() at the end of match(), so the index lines
     // prefetched for the orders one command retires load together, not one miss per fill in turn.
@@ -74,12 +94,13 @@ private:
     }
     // Quantity the level offers `in` (orders self-match prevention would cancel do not count),
     // summed in time order until it reaches needed: the orders a fill would read next anyway.
-    uint64_t level_quantity(const PriceLevel& level, uint32_t account, uint64_t needed) const;
+    // blocked is set when a mode that cancels `in` meets an order of its account.
+    uint64_t level_quantity(const PriceLevel& level, const Order& in, uint64_t needed, bool& blocked) const;
 
     OrderPool& pool_;
     OrderIndex& index_;
     EventBuffer& events_;
-    bool smp_;
+    AccountTable& accounts_;
     struct Retired {
         uint32_t order;
         OrderIndex::Prepared key;

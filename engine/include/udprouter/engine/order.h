@@ -32,7 +32,7 @@ struct alignas(64) Order {
     uint32_t level;        // tick index of price within the instrument's band
     uint16_t book;         // instrument index inside the engine
     uint8_t side;          // wire Side value (1 buy, 2 sell)
-    uint8_t reserved;
+    uint8_t flags;         // kOrderSmpMask, kOrderTracked (account_table.h)
 };
 
 static_assert(sizeof(Order) == 64, "an Order is one cache line");

@@ -42,6 +42,9 @@ extern "C" {
 #define UDR_CMD_NEW_ORDER 1      /* NewOrderSingle */
 #define UDR_CMD_CANCEL 2         /* OrderCancelRequest */
 #define UDR_CMD_REPLACE 3        /* OrderCancelReplaceRequest */
+#define UDR_CMD_MASS_CANCEL 4    /* OrderMassActionRequest, cancel on disconnect, admin mass cancel */
+#define UDR_CMD_ORDER_STATUS 5   /* OrderStatusRequest */
+#define UDR_CMD_ACCOUNT_CONTROL 6 /* admin: a risk limit, the SMP mode or the kill switch of an account */
 #define UDR_CMD_TERMINATE 15     /* engine: finish the batch, snapshot if configured, exit 0 */
 
 /* udr_event.kind: one ExecutionReport* / OrderCancelReject each */
@@ -51,11 +54,26 @@ extern "C" {
 #define UDR_EVT_REPLACED 4        /* ExecutionReportReplace */
 #define UDR_EVT_REJECTED 5        /* ExecutionReportReject; reason = OrdRejReason */
 #define UDR_EVT_CANCEL_REJECTED 6 /* OrderCancelReject; reason = CxlRejReason */
+#define UDR_EVT_MASS_ACTION_REPORT 7 /* OrderMassActionReport; qty = TotalAffectedOrders,
+                                        reason = MassActionRejectReason when flagged REFUSED */
+#define UDR_EVT_ORDER_STATUS 8    /* ExecutionReportStatus; reason = OrdStatus; REFUSED: no live order */
+#define UDR_EVT_ACCOUNT_UPDATED 9 /* ACCOUNT_CONTROL applied (REFUSED: not); orig_cl_ord_id = account,
+                                     reason = AccountControl id, price = value, qty = orders canceled */
 
 /* udr_event.flags */
 #define UDR_EVT_FLAG_LAST 1           /* last event produced by command_seq */
 #define UDR_EVT_FLAG_AGGRESSOR 2      /* TRADE: this side was the incoming order */
 #define UDR_EVT_FLAG_TO_REPLACE 4     /* CANCEL_REJECTED: answers a replace (else a cancel) */
+#define UDR_EVT_FLAG_REFUSED 8        /* MASS_ACTION_REPORT, ACCOUNT_UPDATED: refused; ORDER_STATUS: unknown */
+
+/* Commands other than NEW/CANCEL/REPLACE use the record's fields so (0 = any in a filter):
+ *   MASS_CANCEL     session_id = the session whose orders go (0 = every session; the report goes to
+ *                   it, 0 = the router itself), account (0 = any), security_id (0 = any), side (0 =
+ *                   both), cl_ord_id = the request's ClOrdID (0 = none: no freshness check),
+ *                   ord_type = the CancelReason every cancel carries.
+ *   ORDER_STATUS    session_id, cl_ord_id = the order asked about, security_id.
+ *   ACCOUNT_CONTROL account, ord_type = AccountControl id, price = the value, session_id = where the
+ *                   ACCOUNT_UPDATED goes (0 = the router), cl_ord_id = request id (echoed). */
 
 /* udr_segment_header.engine_state */
 #define UDR_ENGINE_ABSENT 0

@@ -67,6 +67,12 @@ typedef struct udr_sbe_message_header {
 #define UDR_SBE_ESTABLISHMENT_REJECT_CODE_CREDENTIALS 4
 #define UDR_SBE_ESTABLISHMENT_REJECT_CODE_UNSPECIFIED 5
 
+/* enum CancelOnDisconnectType (uint8): B3 EntryPoint tag 35002: when the session's resting orders are canceled */
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_DO_NOT_CANCEL_ON_DISCONNECT_OR_TERMINATE 0
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_DISCONNECT_ONLY 1
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_TERMINATE_ONLY 2
+#define UDR_SBE_CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_DISCONNECT_OR_TERMINATE 3
+
 /* enum RetransmitRejectCode (uint8) */
 #define UDR_SBE_RETRANSMIT_REJECT_CODE_OUT_OF_RANGE 0
 #define UDR_SBE_RETRANSMIT_REJECT_CODE_INVALID_SESSION 1
@@ -105,6 +111,10 @@ typedef struct udr_sbe_message_header {
 #define UDR_SBE_CANCEL_REASON_IMMEDIATE_OR_CANCEL 1
 #define UDR_SBE_CANCEL_REASON_FILL_OR_KILL 2
 #define UDR_SBE_CANCEL_REASON_SELF_MATCH_PREVENTION 3
+#define UDR_SBE_CANCEL_REASON_MASS_CANCEL 4
+#define UDR_SBE_CANCEL_REASON_CANCEL_ON_DISCONNECT 5
+#define UDR_SBE_CANCEL_REASON_KILL_SWITCH 6
+#define UDR_SBE_CANCEL_REASON_SELF_MATCH_PREVENTION_AGGRESSOR 7
 
 /* enum OrdRejReason (uint8): FIX tag 103 values; 100+ are udprouter's own */
 #define UDR_SBE_ORD_REJ_REASON_UNKNOWN_SYMBOL 1
@@ -114,8 +124,36 @@ typedef struct udr_sbe_message_header {
 #define UDR_SBE_ORD_REJ_REASON_INCORRECT_QUANTITY 13
 #define UDR_SBE_ORD_REJ_REASON_PRICE_EXCEEDS_CURRENT_PRICE_BAND 16
 #define UDR_SBE_ORD_REJ_REASON_INVALID_PRICE_INCREMENT 18
+#define UDR_SBE_ORD_REJ_REASON_INSUFFICIENT_CREDIT_LIMIT 25
+#define UDR_SBE_ORD_REJ_REASON_EXCEEDED_MAX_NOTIONAL_ORDER_AMT 27
 #define UDR_SBE_ORD_REJ_REASON_OTHER 99
 #define UDR_SBE_ORD_REJ_REASON_ORDER_BOOK_FULL 100
+#define UDR_SBE_ORD_REJ_REASON_POSITION_LIMIT_EXCEEDED 101
+#define UDR_SBE_ORD_REJ_REASON_ORDER_RATE_EXCEEDED 102
+#define UDR_SBE_ORD_REJ_REASON_ACCOUNT_KILL_SWITCH 103
+
+/* enum MassActionType (uint8): FIX tag 1373 */
+#define UDR_SBE_MASS_ACTION_TYPE_CANCEL_ORDERS 3
+
+/* enum MassActionScope (uint8): FIX tag 1374 */
+#define UDR_SBE_MASS_ACTION_SCOPE_ALL_ORDERS_FOR_A_SECURITY 1
+#define UDR_SBE_MASS_ACTION_SCOPE_ALL_ORDERS 7
+
+/* enum MassActionResponse (uint8): FIX tag 1375 */
+#define UDR_SBE_MASS_ACTION_RESPONSE_REJECTED 0
+#define UDR_SBE_MASS_ACTION_RESPONSE_ACCEPTED 1
+
+/* enum MassActionRejectReason (uint8): FIX tag 1376 */
+#define UDR_SBE_MASS_ACTION_REJECT_REASON_MASS_ACTION_NOT_SUPPORTED 0
+#define UDR_SBE_MASS_ACTION_REJECT_REASON_INVALID_OR_UNKNOWN_SECURITY 1
+#define UDR_SBE_MASS_ACTION_REJECT_REASON_OTHER 99
+
+/* enum OrdStatus (uint8): FIX tag 39 */
+#define UDR_SBE_ORD_STATUS_NEW 0
+#define UDR_SBE_ORD_STATUS_PARTIALLY_FILLED 1
+#define UDR_SBE_ORD_STATUS_FILLED 2
+#define UDR_SBE_ORD_STATUS_CANCELED 4
+#define UDR_SBE_ORD_STATUS_REJECTED 8
 
 /* enum CxlRejReason (uint8): FIX tag 102 values */
 #define UDR_SBE_CXL_REJ_REASON_TOO_LATE_TO_CANCEL 0
@@ -175,12 +213,14 @@ typedef struct udr_sbe_negotiation_reject {
 /* Establish:  */
 #define UDR_SBE_ESTABLISH_TEMPLATE_ID 5
 #define UDR_SBE_ESTABLISH_SCHEMA_ID 2748
-#define UDR_SBE_ESTABLISH_BLOCK_LENGTH 36
+#define UDR_SBE_ESTABLISH_BLOCK_LENGTH 41
 typedef struct udr_sbe_establish {
     uint8_t session_id[16];              /* 0 SessionId */
     uint64_t timestamp;                  /* 16 Timestamp */
     uint32_t keepalive_interval;         /* 24 KeepaliveInterval */
     uint64_t next_seq_no;                /* 28 NextSeqNo, optional, null = 0xffffffffffffffff */
+    uint8_t cancel_on_disconnect_type;   /* 36 CancelOnDisconnectType, enum CancelOnDisconnectType */
+    uint32_t cod_timeout_window;         /* 37 CODTimeoutWindow */
 } udr_sbe_establish;
 /* followed by var data, each uint16 length + bytes: Credentials (bytes) */
 
@@ -315,6 +355,29 @@ typedef struct udr_sbe_order_cancel_replace_request {
     uint8_t side;                        /* 40 Side, enum Side */
 } udr_sbe_order_cancel_replace_request;
 
+/* OrderMassActionRequest: FIX 35=CA; the session's own orders */
+#define UDR_SBE_ORDER_MASS_ACTION_REQUEST_TEMPLATE_ID 104
+#define UDR_SBE_ORDER_MASS_ACTION_REQUEST_SCHEMA_ID 101
+#define UDR_SBE_ORDER_MASS_ACTION_REQUEST_BLOCK_LENGTH 23
+typedef struct udr_sbe_order_mass_action_request {
+    uint64_t cl_ord_id;                  /* 0 ClOrdID */
+    uint64_t transact_time;              /* 8 TransactTime */
+    int32_t security_id;                 /* 16 SecurityID, optional, null = -0x80000000 */
+    uint8_t mass_action_type;            /* 20 MassActionType, enum MassActionType */
+    uint8_t mass_action_scope;           /* 21 MassActionScope, enum MassActionScope */
+    uint8_t side;                        /* 22 Side, enum Side, optional, null = 0xff */
+} udr_sbe_order_mass_action_request;
+
+/* OrderStatusRequest: FIX 35=H */
+#define UDR_SBE_ORDER_STATUS_REQUEST_TEMPLATE_ID 105
+#define UDR_SBE_ORDER_STATUS_REQUEST_SCHEMA_ID 101
+#define UDR_SBE_ORDER_STATUS_REQUEST_BLOCK_LENGTH 20
+typedef struct udr_sbe_order_status_request {
+    uint64_t cl_ord_id;                  /* 0 ClOrdID */
+    uint64_t transact_time;              /* 8 TransactTime */
+    int32_t security_id;                 /* 16 SecurityID */
+} udr_sbe_order_status_request;
+
 /* ExecutionReportNew: FIX 35=8 150=0 */
 #define UDR_SBE_EXECUTION_REPORT_NEW_TEMPLATE_ID 201
 #define UDR_SBE_EXECUTION_REPORT_NEW_SCHEMA_ID 101
@@ -421,6 +484,39 @@ typedef struct udr_sbe_business_message_reject {
     uint16_t ref_template_id;            /* 16 RefTemplateID */
     uint8_t business_reject_reason;      /* 18 BusinessRejectReason, enum BusinessRejectReason */
 } udr_sbe_business_message_reject;
+
+/* OrderMassActionReport: FIX 35=BZ; followed by an ExecutionReportCancel per order */
+#define UDR_SBE_ORDER_MASS_ACTION_REPORT_TEMPLATE_ID 208
+#define UDR_SBE_ORDER_MASS_ACTION_REPORT_SCHEMA_ID 101
+#define UDR_SBE_ORDER_MASS_ACTION_REPORT_BLOCK_LENGTH 29
+typedef struct udr_sbe_order_mass_action_report {
+    uint64_t cl_ord_id;                  /* 0 ClOrdID */
+    uint64_t transact_time;              /* 8 TransactTime */
+    uint32_t total_affected_orders;      /* 16 TotalAffectedOrders */
+    int32_t security_id;                 /* 20 SecurityID, optional, null = -0x80000000 */
+    uint8_t mass_action_type;            /* 24 MassActionType, enum MassActionType */
+    uint8_t mass_action_scope;           /* 25 MassActionScope, enum MassActionScope */
+    uint8_t mass_action_response;        /* 26 MassActionResponse, enum MassActionResponse */
+    uint8_t mass_action_reject_reason;   /* 27 MassActionRejectReason, enum MassActionRejectReason, optional, null = 0xff */
+    uint8_t side;                        /* 28 Side, enum Side, optional, null = 0xff */
+} udr_sbe_order_mass_action_report;
+
+/* ExecutionReportStatus: FIX 35=8 150=I */
+#define UDR_SBE_EXECUTION_REPORT_STATUS_TEMPLATE_ID 209
+#define UDR_SBE_EXECUTION_REPORT_STATUS_SCHEMA_ID 101
+#define UDR_SBE_EXECUTION_REPORT_STATUS_BLOCK_LENGTH 54
+typedef struct udr_sbe_execution_report_status {
+    uint64_t cl_ord_id;                  /* 0 ClOrdID */
+    uint64_t order_id;                   /* 8 OrderID */
+    uint64_t exec_id;                    /* 16 ExecID */
+    uint64_t transact_time;              /* 24 TransactTime */
+    int64_t price;                       /* 32 Price, exponent = -9 */
+    uint32_t leaves_qty;                 /* 40 LeavesQty */
+    uint32_t cum_qty;                    /* 44 CumQty */
+    int32_t security_id;                 /* 48 SecurityID */
+    uint8_t ord_status;                  /* 52 OrdStatus, enum OrdStatus */
+    uint8_t side;                        /* 53 Side, enum Side, optional, null = 0xff */
+} udr_sbe_execution_report_status;
 /* cffi-cdef-end */
 #pragma pack(pop)
 
@@ -436,11 +532,13 @@ UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_negotiation_reject) == 25, "NegotiationReje
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_negotiation_reject, session_id) == 0, "NegotiationReject.SessionId offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_negotiation_reject, request_timestamp) == 16, "NegotiationReject.RequestTimestamp offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_negotiation_reject, code) == 24, "NegotiationReject.Code offset");
-UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_establish) == 36, "Establish block length");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_establish) == 41, "Establish block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, session_id) == 0, "Establish.SessionId offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, timestamp) == 16, "Establish.Timestamp offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, keepalive_interval) == 24, "Establish.KeepaliveInterval offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, next_seq_no) == 28, "Establish.NextSeqNo offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, cancel_on_disconnect_type) == 36, "Establish.CancelOnDisconnectType offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establish, cod_timeout_window) == 37, "Establish.CODTimeoutWindow offset");
 UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_establishment_ack) == 36, "EstablishmentAck block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establishment_ack, session_id) == 0, "EstablishmentAck.SessionId offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_establishment_ack, request_timestamp) == 16, "EstablishmentAck.RequestTimestamp offset");
@@ -497,6 +595,17 @@ UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_cancel_replace_request, price) == 2
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_cancel_replace_request, order_qty) == 32, "OrderCancelReplaceRequest.OrderQty offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_cancel_replace_request, security_id) == 36, "OrderCancelReplaceRequest.SecurityID offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_cancel_replace_request, side) == 40, "OrderCancelReplaceRequest.Side offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_order_mass_action_request) == 23, "OrderMassActionRequest block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_request, cl_ord_id) == 0, "OrderMassActionRequest.ClOrdID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_request, transact_time) == 8, "OrderMassActionRequest.TransactTime offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_request, security_id) == 16, "OrderMassActionRequest.SecurityID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_request, mass_action_type) == 20, "OrderMassActionRequest.MassActionType offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_request, mass_action_scope) == 21, "OrderMassActionRequest.MassActionScope offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_request, side) == 22, "OrderMassActionRequest.Side offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_order_status_request) == 20, "OrderStatusRequest block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_status_request, cl_ord_id) == 0, "OrderStatusRequest.ClOrdID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_status_request, transact_time) == 8, "OrderStatusRequest.TransactTime offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_status_request, security_id) == 16, "OrderStatusRequest.SecurityID offset");
 UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_execution_report_new) == 49, "ExecutionReportNew block length");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_new, cl_ord_id) == 0, "ExecutionReportNew.ClOrdID offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_new, order_id) == 8, "ExecutionReportNew.OrderID offset");
@@ -562,6 +671,27 @@ UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, ref_seq_num) == 
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, transact_time) == 8, "BusinessMessageReject.TransactTime offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, ref_template_id) == 16, "BusinessMessageReject.RefTemplateID offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, business_reject_reason) == 18, "BusinessMessageReject.BusinessRejectReason offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_order_mass_action_report) == 29, "OrderMassActionReport block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, cl_ord_id) == 0, "OrderMassActionReport.ClOrdID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, transact_time) == 8, "OrderMassActionReport.TransactTime offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, total_affected_orders) == 16, "OrderMassActionReport.TotalAffectedOrders offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, security_id) == 20, "OrderMassActionReport.SecurityID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, mass_action_type) == 24, "OrderMassActionReport.MassActionType offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, mass_action_scope) == 25, "OrderMassActionReport.MassActionScope offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, mass_action_response) == 26, "OrderMassActionReport.MassActionResponse offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, mass_action_reject_reason) == 27, "OrderMassActionReport.MassActionRejectReason offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_order_mass_action_report, side) == 28, "OrderMassActionReport.Side offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_execution_report_status) == 54, "ExecutionReportStatus block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, cl_ord_id) == 0, "ExecutionReportStatus.ClOrdID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, order_id) == 8, "ExecutionReportStatus.OrderID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, exec_id) == 16, "ExecutionReportStatus.ExecID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, transact_time) == 24, "ExecutionReportStatus.TransactTime offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, price) == 32, "ExecutionReportStatus.Price offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, leaves_qty) == 40, "ExecutionReportStatus.LeavesQty offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, cum_qty) == 44, "ExecutionReportStatus.CumQty offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, security_id) == 48, "ExecutionReportStatus.SecurityID offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, ord_status) == 52, "ExecutionReportStatus.OrdStatus offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, side) == 53, "ExecutionReportStatus.Side offset");
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,7 @@ typedef struct udr_sbe_message_desc {
 static const udr_sbe_enum_value udr_sbe_enum_flow_type[] = {{"Recoverable", 0}, {"Idempotent", 1}, {"Unsequenced", 2}, {"None", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_negotiation_reject_code[] = {{"Credentials", 0}, {"FlowTypeNotSupported", 1}, {"DuplicateId", 2}, {"Unspecified", 3}, {"SessionLimit", 4}};
 static const udr_sbe_enum_value udr_sbe_enum_establishment_reject_code[] = {{"Unnegotiated", 0}, {"AlreadyEstablished", 1}, {"SessionBlocked", 2}, {"KeepaliveInterval", 3}, {"Credentials", 4}, {"Unspecified", 5}};
+static const udr_sbe_enum_value udr_sbe_enum_cancel_on_disconnect_type[] = {{"DoNotCancelOnDisconnectOrTerminate", 0}, {"CancelOnDisconnectOnly", 1}, {"CancelOnTerminateOnly", 2}, {"CancelOnDisconnectOrTerminate", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_retransmit_reject_code[] = {{"OutOfRange", 0}, {"InvalidSession", 1}, {"RequestLimitExceeded", 2}, {"BudgetExceeded", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_termination_code[] = {{"Finished", 0}, {"UnspecifiedError", 1}, {"ReRequestOutOfBounds", 2}, {"ReRequestInProgress", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_side[] = {{"Buy", 1}, {"Sell", 2}};
@@ -56,8 +57,13 @@ static const udr_sbe_enum_value udr_sbe_enum_ord_type[] = {{"Market", 1}, {"Limi
 static const udr_sbe_enum_value udr_sbe_enum_time_in_force[] = {{"Day", 0}, {"ImmediateOrCancel", 3}, {"FillOrKill", 4}};
 static const udr_sbe_enum_value udr_sbe_enum_boolean_flag[] = {{"False", 0}, {"True", 1}};
 static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_response_to[] = {{"OrderCancelRequest", 1}, {"OrderCancelReplaceRequest", 2}};
-static const udr_sbe_enum_value udr_sbe_enum_cancel_reason[] = {{"ClientRequest", 0}, {"ImmediateOrCancel", 1}, {"FillOrKill", 2}, {"SelfMatchPrevention", 3}};
-static const udr_sbe_enum_value udr_sbe_enum_ord_rej_reason[] = {{"UnknownSymbol", 1}, {"OrderExceedsLimit", 3}, {"DuplicateOrder", 6}, {"UnsupportedOrderCharacteristic", 11}, {"IncorrectQuantity", 13}, {"PriceExceedsCurrentPriceBand", 16}, {"InvalidPriceIncrement", 18}, {"Other", 99}, {"OrderBookFull", 100}};
+static const udr_sbe_enum_value udr_sbe_enum_cancel_reason[] = {{"ClientRequest", 0}, {"ImmediateOrCancel", 1}, {"FillOrKill", 2}, {"SelfMatchPrevention", 3}, {"MassCancel", 4}, {"CancelOnDisconnect", 5}, {"KillSwitch", 6}, {"SelfMatchPreventionAggressor", 7}};
+static const udr_sbe_enum_value udr_sbe_enum_ord_rej_reason[] = {{"UnknownSymbol", 1}, {"OrderExceedsLimit", 3}, {"DuplicateOrder", 6}, {"UnsupportedOrderCharacteristic", 11}, {"IncorrectQuantity", 13}, {"PriceExceedsCurrentPriceBand", 16}, {"InvalidPriceIncrement", 18}, {"InsufficientCreditLimit", 25}, {"ExceededMaxNotionalOrderAmt", 27}, {"Other", 99}, {"OrderBookFull", 100}, {"PositionLimitExceeded", 101}, {"OrderRateExceeded", 102}, {"AccountKillSwitch", 103}};
+static const udr_sbe_enum_value udr_sbe_enum_mass_action_type[] = {{"CancelOrders", 3}};
+static const udr_sbe_enum_value udr_sbe_enum_mass_action_scope[] = {{"AllOrdersForASecurity", 1}, {"AllOrders", 7}};
+static const udr_sbe_enum_value udr_sbe_enum_mass_action_response[] = {{"Rejected", 0}, {"Accepted", 1}};
+static const udr_sbe_enum_value udr_sbe_enum_mass_action_reject_reason[] = {{"MassActionNotSupported", 0}, {"InvalidOrUnknownSecurity", 1}, {"Other", 99}};
+static const udr_sbe_enum_value udr_sbe_enum_ord_status[] = {{"New", 0}, {"PartiallyFilled", 1}, {"Filled", 2}, {"Canceled", 4}, {"Rejected", 8}};
 static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_reason[] = {{"TooLateToCancel", 0}, {"UnknownOrder", 1}, {"DuplicateClOrdID", 6}, {"InvalidPriceIncrement", 18}, {"PriceExceedsCurrentPriceBand", 16}, {"IncorrectQuantity", 13}, {"Other", 99}};
 static const udr_sbe_enum_value udr_sbe_enum_business_reject_reason[] = {{"Other", 0}, {"UnsupportedMessageType", 3}, {"ApplicationNotAvailable", 4}, {"NotAuthorized", 6}, {"MalformedMessage", 100}, {"InvalidEnumValue", 101}, {"Throttled", 102}, {"EngineBusy", 103}, {"SeqNoOutOfRange", 104}, {"JournalUnavailable", 110}};
 
@@ -84,6 +90,8 @@ static const udr_sbe_field_desc udr_sbe_desc_establish_fields[] = {
     {"Timestamp", 16, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"KeepaliveInterval", 24, UDR_SBE_UINT32, 1, 0, NULL, 0},
     {"NextSeqNo", 28, UDR_SBE_UINT64, 1, 1, NULL, 0},
+    {"CancelOnDisconnectType", 36, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_cancel_on_disconnect_type, 4},
+    {"CODTimeoutWindow", 37, UDR_SBE_UINT32, 1, 0, NULL, 0},
 };
 static const udr_sbe_var_data_desc udr_sbe_desc_establish_var_data[] = {{"Credentials", 0}};
 static const udr_sbe_field_desc udr_sbe_desc_establishment_ack_fields[] = {
@@ -157,6 +165,19 @@ static const udr_sbe_field_desc udr_sbe_desc_order_cancel_replace_request_fields
     {"SecurityID", 36, UDR_SBE_INT32, 1, 0, NULL, 0},
     {"Side", 40, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_side, 2},
 };
+static const udr_sbe_field_desc udr_sbe_desc_order_mass_action_request_fields[] = {
+    {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"TransactTime", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"SecurityID", 16, UDR_SBE_INT32, 1, 1, NULL, 0},
+    {"MassActionType", 20, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_mass_action_type, 1},
+    {"MassActionScope", 21, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_mass_action_scope, 2},
+    {"Side", 22, UDR_SBE_UINT8, 1, 1, udr_sbe_enum_side, 2},
+};
+static const udr_sbe_field_desc udr_sbe_desc_order_status_request_fields[] = {
+    {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"TransactTime", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"SecurityID", 16, UDR_SBE_INT32, 1, 0, NULL, 0},
+};
 static const udr_sbe_field_desc udr_sbe_desc_execution_report_new_fields[] = {
     {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"OrderID", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
@@ -189,7 +210,7 @@ static const udr_sbe_field_desc udr_sbe_desc_execution_report_cancel_fields[] = 
     {"CumQty", 40, UDR_SBE_UINT32, 1, 0, NULL, 0},
     {"SecurityID", 44, UDR_SBE_INT32, 1, 0, NULL, 0},
     {"Side", 48, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_side, 2},
-    {"CancelReason", 49, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_cancel_reason, 4},
+    {"CancelReason", 49, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_cancel_reason, 8},
 };
 static const udr_sbe_field_desc udr_sbe_desc_execution_report_replace_fields[] = {
     {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
@@ -212,7 +233,7 @@ static const udr_sbe_field_desc udr_sbe_desc_execution_report_reject_fields[] = 
     {"OrderQty", 32, UDR_SBE_UINT32, 1, 0, NULL, 0},
     {"SecurityID", 36, UDR_SBE_INT32, 1, 0, NULL, 0},
     {"Side", 40, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_side, 2},
-    {"OrdRejReason", 41, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_ord_rej_reason, 9},
+    {"OrdRejReason", 41, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_ord_rej_reason, 14},
 };
 static const udr_sbe_field_desc udr_sbe_desc_order_cancel_reject_fields[] = {
     {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
@@ -229,13 +250,36 @@ static const udr_sbe_field_desc udr_sbe_desc_business_message_reject_fields[] = 
     {"RefTemplateID", 16, UDR_SBE_UINT16, 1, 0, NULL, 0},
     {"BusinessRejectReason", 18, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_business_reject_reason, 10},
 };
+static const udr_sbe_field_desc udr_sbe_desc_order_mass_action_report_fields[] = {
+    {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"TransactTime", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"TotalAffectedOrders", 16, UDR_SBE_UINT32, 1, 0, NULL, 0},
+    {"SecurityID", 20, UDR_SBE_INT32, 1, 1, NULL, 0},
+    {"MassActionType", 24, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_mass_action_type, 1},
+    {"MassActionScope", 25, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_mass_action_scope, 2},
+    {"MassActionResponse", 26, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_mass_action_response, 2},
+    {"MassActionRejectReason", 27, UDR_SBE_UINT8, 1, 1, udr_sbe_enum_mass_action_reject_reason, 3},
+    {"Side", 28, UDR_SBE_UINT8, 1, 1, udr_sbe_enum_side, 2},
+};
+static const udr_sbe_field_desc udr_sbe_desc_execution_report_status_fields[] = {
+    {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"OrderID", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"ExecID", 16, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"TransactTime", 24, UDR_SBE_UINT64, 1, 0, NULL, 0},
+    {"Price", 32, UDR_SBE_INT64, 1, 0, NULL, 0},
+    {"LeavesQty", 40, UDR_SBE_UINT32, 1, 0, NULL, 0},
+    {"CumQty", 44, UDR_SBE_UINT32, 1, 0, NULL, 0},
+    {"SecurityID", 48, UDR_SBE_INT32, 1, 0, NULL, 0},
+    {"OrdStatus", 52, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_ord_status, 5},
+    {"Side", 53, UDR_SBE_UINT8, 1, 1, udr_sbe_enum_side, 2},
+};
 
-#define UDR_SBE_MESSAGE_COUNT 23
+#define UDR_SBE_MESSAGE_COUNT 27
 static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"Negotiate", 2748, 1, 0, 25, udr_sbe_desc_negotiate_fields, 3, udr_sbe_desc_negotiate_var_data, 1},
     {"NegotiationResponse", 2748, 2, 0, 25, udr_sbe_desc_negotiation_response_fields, 3, udr_sbe_desc_negotiation_response_var_data, 1},
     {"NegotiationReject", 2748, 3, 0, 25, udr_sbe_desc_negotiation_reject_fields, 3, udr_sbe_desc_negotiation_reject_var_data, 1},
-    {"Establish", 2748, 5, 0, 36, udr_sbe_desc_establish_fields, 4, udr_sbe_desc_establish_var_data, 1},
+    {"Establish", 2748, 5, 0, 41, udr_sbe_desc_establish_fields, 6, udr_sbe_desc_establish_var_data, 1},
     {"EstablishmentAck", 2748, 6, 0, 36, udr_sbe_desc_establishment_ack_fields, 4, NULL, 0},
     {"EstablishmentReject", 2748, 7, 0, 25, udr_sbe_desc_establishment_reject_fields, 3, udr_sbe_desc_establishment_reject_var_data, 1},
     {"Sequence", 2748, 8, 0, 8, udr_sbe_desc_sequence_fields, 1, NULL, 0},
@@ -248,6 +292,8 @@ static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"NewOrderSingle", 101, 101, 0, 35, udr_sbe_desc_new_order_single_fields, 8, NULL, 0},
     {"OrderCancelRequest", 101, 102, 0, 29, udr_sbe_desc_order_cancel_request_fields, 5, NULL, 0},
     {"OrderCancelReplaceRequest", 101, 103, 0, 41, udr_sbe_desc_order_cancel_replace_request_fields, 7, NULL, 0},
+    {"OrderMassActionRequest", 101, 104, 0, 23, udr_sbe_desc_order_mass_action_request_fields, 6, NULL, 0},
+    {"OrderStatusRequest", 101, 105, 0, 20, udr_sbe_desc_order_status_request_fields, 3, NULL, 0},
     {"ExecutionReportNew", 101, 201, 0, 49, udr_sbe_desc_execution_report_new_fields, 8, NULL, 0},
     {"ExecutionReportTrade", 101, 202, 0, 58, udr_sbe_desc_execution_report_trade_fields, 11, NULL, 0},
     {"ExecutionReportCancel", 101, 203, 0, 50, udr_sbe_desc_execution_report_cancel_fields, 9, NULL, 0},
@@ -255,6 +301,8 @@ static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"ExecutionReportReject", 101, 205, 0, 42, udr_sbe_desc_execution_report_reject_fields, 8, NULL, 0},
     {"OrderCancelReject", 101, 206, 0, 38, udr_sbe_desc_order_cancel_reject_fields, 7, NULL, 0},
     {"BusinessMessageReject", 101, 207, 0, 19, udr_sbe_desc_business_message_reject_fields, 4, NULL, 0},
+    {"OrderMassActionReport", 101, 208, 0, 29, udr_sbe_desc_order_mass_action_report_fields, 9, NULL, 0},
+    {"ExecutionReportStatus", 101, 209, 0, 54, udr_sbe_desc_execution_report_status_fields, 10, NULL, 0},
 };
 
 #endif /* UDPROUTER_GENERATED_SBE_DESCRIPTORS_H */

@@ -1,0 +1,203 @@
+"""Trading safety controls end to end over UDP (both ingest paths): self-match prevention on by
+default, mass cancel by scope, order status, and the account limits of [[accounts]] at their
+boundaries, through the real router and engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.system.udp_clients import clients, no_more_reports, reports
+from udprouter._generated.messages import (
+    CancelReason,
+    ExecutionReportCancel,
+    ExecutionReportNew,
+    ExecutionReportReject,
+    ExecutionReportStatus,
+    ExecutionReportTrade,
+    MassActionRejectReason,
+    MassActionResponse,
+    MassActionScope,
+    OrderMassActionReport,
+    OrdRejReason,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+
+PRICE = 100_000_000_000  # 100.00
+TICK = 10_000_000
+
+
+@pytest.fixture(params=[True, False], ids=["fast_path", "python_path"])
+def fast_path(request) -> bool:
+    return request.param
+
+
+async def test_self_match_prevention_is_on_by_default_and_cancels_the_resting_order(router):
+    async with clients(router, "demo") as (a,):
+        resting = await a.send_order(1, Side.Sell, PRICE, 5)
+        await reports(a, 1)
+        incoming = await a.send_order(1, Side.Buy, PRICE, 5)
+        new, cancel = await reports(a, 2)
+        assert isinstance(new, ExecutionReportNew) and new.cl_ord_id == incoming
+        assert isinstance(cancel, ExecutionReportCancel)
+        assert (cancel.cl_ord_id, cancel.cancel_reason) == (resting, CancelReason.SelfMatchPrevention)
+        status = await a.order_status(incoming, 1)
+        (live,) = await reports(a, 1)
+        assert (live.cl_ord_id, live.ord_status, live.leaves_qty) == (status, OrdStatus.New, 5)
+
+
+SMP_CONFIG = """
+[[accounts]]
+account = 1
+smp = "{mode}"
+"""
+
+
+@pytest.mark.parametrize("mode,resting_canceled,incoming_canceled", [
+    ("cancel_resting", True, False), ("cancel_aggressing", False, True), ("cancel_both", True, True),
+    ("none", False, False)])
+async def test_each_self_match_prevention_mode(start_router, mode, resting_canceled, incoming_canceled):
+    router = start_router(SMP_CONFIG.format(mode=mode))
+    async with clients(router, "demo") as (a,):
+        resting = await a.send_order(2, Side.Sell, PRICE, 5)
+        await reports(a, 1)
+        incoming = await a.send_order(2, Side.Buy, PRICE, 5)
+        got = await reports(a, 1 + (2 if mode == "none" else resting_canceled + incoming_canceled))
+        assert isinstance(got[0], ExecutionReportNew)
+        cancels = {(r.cl_ord_id, r.cancel_reason) for r in got[1:] if isinstance(r, ExecutionReportCancel)}
+        want = set()
+        if resting_canceled:
+            want.add((resting, CancelReason.SelfMatchPrevention))
+        if incoming_canceled:
+            want.add((incoming, CancelReason.SelfMatchPreventionAggressor))
+        assert cancels == want
+        if mode == "none":
+            assert [type(r) for r in got[1:]] == [ExecutionReportTrade, ExecutionReportTrade]
+        await no_more_reports(a)
+
+
+async def test_mass_cancel_by_security_and_side_then_all_only_touches_the_sessions_orders(router):
+    async with clients(router, "demo", "demo2") as (a, b):
+        mine = [await a.send_order(sec, side, PRICE - TICK if side == Side.Buy else PRICE + TICK, 1)
+                for sec in (1, 2) for side in (Side.Buy, Side.Sell)]
+        await reports(a, 4)
+        other = await b.send_order(1, Side.Buy, PRICE - TICK, 1)
+        await reports(b, 1)
+
+        request = await a.cancel_all(security_id=1, side=Side.Sell)
+        report, cancel = await reports(a, 2)
+        assert isinstance(report, OrderMassActionReport)
+        assert (report.cl_ord_id, report.mass_action_response, report.total_affected_orders) == (
+            request, MassActionResponse.Accepted, 1)
+        assert (report.mass_action_scope, report.security_id, report.side) == (
+            MassActionScope.AllOrdersForASecurity, 1, Side.Sell)
+        assert (cancel.cl_ord_id, cancel.cancel_reason) == (mine[1], CancelReason.MassCancel)
+
+        await a.cancel_all(security_id=1)
+        report, cancel = await reports(a, 2)
+        assert report.total_affected_orders == 1 and cancel.cl_ord_id == mine[0]
+
+        await a.cancel_all()
+        report, *cancels = await reports(a, 3)
+        assert report.mass_action_scope == MassActionScope.AllOrders and report.total_affected_orders == 2
+        assert sorted(c.cl_ord_id for c in cancels) == mine[2:]
+        await no_more_reports(b)
+        await b.order_status(other, 1)
+        (status,) = await reports(b, 1)
+        assert status.ord_status == OrdStatus.New
+
+
+async def test_mass_cancel_of_an_unknown_security_is_rejected(router):
+    async with clients(router, "demo") as (a,):
+        await a.cancel_all(security_id=99)
+        (report,) = await reports(a, 1)
+        assert (report.mass_action_response, report.mass_action_reject_reason) == (
+            MassActionResponse.Rejected, MassActionRejectReason.InvalidOrUnknownSecurity)
+
+
+async def test_order_status_of_live_partly_filled_and_unknown_orders(router):
+    async with clients(router, "demo", "demo2") as (a, b):
+        cl = await a.send_order(3, Side.Sell, PRICE, 10)
+        await reports(a, 1)
+        await a.order_status(cl, 3)
+        (status,) = await reports(a, 1)
+        assert isinstance(status, ExecutionReportStatus)
+        assert (status.ord_status, status.leaves_qty, status.cum_qty, status.price, status.side) == (
+            OrdStatus.New, 10, 0, PRICE, Side.Sell)
+        await b.send_order(3, Side.Buy, PRICE, 4)
+        await reports(b, 2)
+        await reports(a, 1)
+        await a.order_status(cl, 3)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.leaves_qty, status.cum_qty) == (OrdStatus.PartiallyFilled, 6, 4)
+        await a.order_status(cl + 1000, 3)
+        (unknown,) = await reports(a, 1)
+        assert (unknown.cl_ord_id, unknown.ord_status, unknown.side) == (cl + 1000, OrdStatus.Rejected, None)
+
+
+LIMITS_CONFIG = """
+[[accounts]]
+account = 1
+max_order_notional = 1000
+max_open_notional = 1500
+max_position = 10
+max_orders_per_s = 0
+"""
+
+
+async def test_account_limits_from_the_config_at_and_one_past_each_boundary(start_router):
+    router = start_router(LIMITS_CONFIG)
+    async with clients(router, "demo", "demo2", "demo") as (a, b, a2):
+        # Fat finger: 10 x 100.00 = 1000 is the limit; 10 x 100.01 is past it.
+        await a.send_order(1, Side.Buy, PRICE + TICK, 10)
+        (reject,) = await reports(a, 1)
+        assert isinstance(reject, ExecutionReportReject)
+        assert reject.ord_rej_reason == OrdRejReason.ExceededMaxNotionalOrderAmt
+        await a.send_order(1, Side.Buy, PRICE - 100 * TICK, 10)  # 990: rests, open buy notional 990
+        (new,) = await reports(a, 1)
+        assert isinstance(new, ExecutionReportNew)
+        # Credit: 990 + 5 x 100.00 = 1490 fits; + 1 x 99.00 would be 1589 > 1500.
+        await a.send_order(2, Side.Buy, PRICE, 5)
+        assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
+        await a.send_order(2, Side.Buy, PRICE - 100 * TICK, 1)
+        (reject,) = await reports(a, 1)
+        assert reject.ord_rej_reason == OrdRejReason.InsufficientCreditLimit
+        # Another session of the same account meets the same credit limit.
+        await a2.send_order(1, Side.Buy, PRICE - 100 * TICK, 1)
+        (reject,) = await reports(a2, 1)
+        assert reject.ord_rej_reason == OrdRejReason.InsufficientCreditLimit
+        # Position: buy 10 against demo2 fills to +10 (the limit); one more is past it.
+        await b.send_order(3, Side.Sell, PRICE, 20)
+        await reports(b, 1)
+        await a.send_order(3, Side.Buy, PRICE, 10, time_in_force=TimeInForce.ImmediateOrCancel)
+        new, trade = await reports(a, 2)
+        assert isinstance(trade, ExecutionReportTrade) and trade.cum_qty == 10
+        await a.send_order(3, Side.Buy, PRICE, 1, time_in_force=TimeInForce.ImmediateOrCancel)
+        (reject,) = await reports(a, 1)
+        assert reject.ord_rej_reason == OrdRejReason.PositionLimitExceeded
+        await a.send_order(3, Side.Sell, PRICE, 1, ord_type=OrdType.Limit,
+                           time_in_force=TimeInForce.ImmediateOrCancel)
+        assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
+
+
+RATE_CONFIG = """
+[[accounts]]
+account = 2
+max_orders_per_s = 3
+"""
+
+
+async def test_account_order_rate_refuses_one_past_the_limit(start_router):
+    router = start_router(RATE_CONFIG)
+    async with clients(router, "demo2") as (b,):
+        # One datagram: its orders share the router's receive time, so all four fall in one window
+        # whatever the machine's load (the engine tests cover windows across sessions and seconds).
+        await b.send_orders([dict(security_id=1, side=Side.Buy, price=PRICE - TICK * i, qty=1)
+                             for i in range(4)])
+        got = await reports(b, 4)
+        kinds = [type(r).__name__ for r in got]
+        assert kinds.count("ExecutionReportNew") == 3 and kinds.count("ExecutionReportReject") == 1
+        (reject,) = [r for r in got if isinstance(r, ExecutionReportReject)]
+        assert reject.ord_rej_reason == OrdRejReason.OrderRateExceeded
