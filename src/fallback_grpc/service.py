@@ -17,7 +17,9 @@ import time
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
+from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
+from udprouter._ring_cffi import ffi
+from udprouter.fast_ingest import FastIngest
 from udprouter.order_entry import OrderEntry
 from udprouter.session_store import SessionStore
 
@@ -27,20 +29,22 @@ from ._generated import order_entry_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
 from .call_order import CallOrder, parse_call_seq
 from .grpc_session import Answer, GrpcSession, grpc_session_uuid
+from .packed import MAX_BATCH_ORDERS, PackedCall
 
-MAX_BATCH_ORDERS = 10_000
 ANSWER_TIMEOUT_S = 10.0
 STREAM_CHUNK = 256
 STREAM_START_HEADER = "x-udprouter-stream-start-seq-no"  # StreamExecutions initial metadata
 STATUS_DETAILS_KEY = "grpc-status-details-bin"  # google.rpc.Status, as grpcio-status reads it
 _NEW_ORDER_TEMPLATE = 101
 _ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
+_NOT_AVAILABLE = int(BusinessRejectReason.ApplicationNotAvailable)
 
 
 class OrderEntryService(pb_grpc.OrderEntryServicer):
     def __init__(self, order_entry: OrderEntry, auth: BearerAuthenticator, store: SessionStore,
-                 retransmit_capacity: int, retransmit_max_count: int) -> None:
+                 retransmit_capacity: int, retransmit_max_count: int, fast: FastIngest | None = None) -> None:
         self.order_entry = order_entry
+        self.fast = fast if fast is not None else FastIngest(order_entry.risk, order_entry)  # packed batches
         self.auth = auth
         self.store = store
         self.retransmit_capacity = retransmit_capacity
@@ -59,7 +63,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
             session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
             self.sessions[key.key_id] = session
-            self.order_entry.register_sink(session_id, session.on_events, session.ctx)
+            self.order_entry.register_sink(session_id, session.sink(), session.ctx)
         return session
 
     async def _enter(self, context) -> tuple[GrpcSession, CallOrder | None, int]:
@@ -88,6 +92,23 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         response = pb.SubmitOrdersBatchResponse()
         await self._handle(context, self._batch(request), response.results, unary=False)
         return response
+
+    async def SubmitOrdersPacked(self, request, context):
+        call, error = PackedCall.decode(request.orders)
+        session, order, n = await self._enter(context)
+        try:
+            if error is not None:
+                await abort_invalid_argument(context, error)
+            self._apply_packed(session, call)
+        finally:
+            if order is not None:
+                order.release(n)
+        c = call.c
+        if c.busy == c.count:
+            await self._abort_refused(context, c.busy_reason)
+        if call.remaining:
+            await self._wait(call, context, lambda: session.forget_packed(call))
+        return pb.SubmitOrdersPackedResponse(results=call.results())
 
     async def CancelOrder(self, request, context):
         response = pb.CancelOrderResponse()
@@ -136,7 +157,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if busy == len(msgs):
             await self._abort_refused(context, refused)
         if answer.remaining:
-            await self._wait(session, context, answer, seqs)
+            await self._wait(answer, context, lambda: session.forget(seqs))
 
     def _apply(self, session: GrpcSession, msgs, results, *, unary: bool):
         """Submits msgs in order (synchronously: nothing else runs in between) and flushes them to the
@@ -164,13 +185,30 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             entry.flush(now)
         return answer, seqs, busy, refused
 
+    def _apply_packed(self, session: GrpcSession, call: PackedCall) -> None:
+        """_apply for a packed call, in C (FastIngest.apply_packed); Python only for its rejects."""
+        entry, c = self.order_entry, call.c
+        c.next_server_seq = session.flow.next_pending_seq()
+        c.busy_reason = _ENGINE_BUSY if entry.available else _NOT_AVAILABLE
+        self.fast.apply_packed(call, session.ctx.fp, time.time_ns())
+        if c.commands:
+            session.expect_packed(call)
+        if c.rejects:  # risk rejects: on the session's stream and in the metrics, as _apply's are
+            counts = entry.risk.rejects
+            for i in ffi.unpack(c.reject_index, c.rejects):
+                counts[OrdRejReason(c.outcome[i]).name] += 1
+            session.record_frames([call.frame(i) for i in ffi.unpack(c.reject_index, c.rejects)])
+        if c.busy:
+            entry.engine_busy += c.busy
+            entry.risk.rejects[BusinessRejectReason(c.busy_reason).name] += c.busy
+
     async def _abort_refused(self, context, reason: int) -> None:
         if reason == _ENGINE_BUSY:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 "engine busy: inbound ring full, nothing applied")
         await context.abort(grpc.StatusCode.UNAVAILABLE, "engine not available, nothing applied")
 
-    async def _wait(self, session: GrpcSession, context, answer: Answer, seqs: list[int]) -> None:
+    async def _wait(self, answer: Answer | PackedCall, context, forget) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(answer.done), ANSWER_TIMEOUT_S)
         except TimeoutError:
@@ -179,7 +217,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                                 " applied: see StreamExecutions")
         finally:
             if answer.remaining:
-                session.forget(seqs)
+                forget()
 
     # -- executions -----------------------------------------------------------------------------
 

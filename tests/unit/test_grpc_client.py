@@ -10,6 +10,7 @@ from fallback_grpc._generated import order_entry_pb2 as pb
 from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.batcher import BatchResultCountError
 from fallback_grpc.client import OrderEntryClient
+from fallback_grpc.packed import FRAME
 
 
 class RecordingServicer(TrivialOrderEntryServicer):
@@ -21,8 +22,8 @@ class RecordingServicer(TrivialOrderEntryServicer):
         self.active = self.max_active = 0
         self.delay_s, self.abort_code, self.drop_one = delay_s, abort_code, drop_one
 
-    async def SubmitOrdersBatch(self, request, context):
-        self.batch_sizes.append(len(request.orders))
+    async def _recorded(self, size, request, context, answer):
+        self.batch_sizes.append(size)
         self.authorization.append(dict(context.invocation_metadata()).get("authorization"))
         self.active += 1
         self.max_active = max(self.max_active, self.active)
@@ -30,12 +31,29 @@ class RecordingServicer(TrivialOrderEntryServicer):
             await asyncio.sleep(self.delay_s)
             if self.abort_code is not None:
                 await context.abort(self.abort_code, "refused by test servicer")
-            response = await super().SubmitOrdersBatch(request, context)
-            if self.drop_one:
-                del response.results[-1]
-            return response
+            return await answer(request, context)
         finally:
             self.active -= 1
+
+    async def SubmitOrdersBatch(self, request, context):
+        response = await self._recorded(len(request.orders), request, context, super().SubmitOrdersBatch)
+        if self.drop_one:
+            del response.results[-1]
+        return response
+
+    async def SubmitOrdersPacked(self, request, context):
+        response = await self._recorded(len(request.orders) // FRAME, request, context,
+                                        super().SubmitOrdersPacked)
+        if self.drop_one:
+            response.results = without_last_frame(response.results)
+        return response
+
+
+def without_last_frame(data: bytes) -> bytes:
+    pos = last = 0
+    while pos < len(data):
+        last, pos = pos, pos + int.from_bytes(data[pos:pos + 4], "big")  # SOFH length, big-endian
+    return data[:last]
 
 
 async def start_server(servicer):
