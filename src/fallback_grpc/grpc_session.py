@@ -121,6 +121,8 @@ class GrpcSession:
                     entry[0].fill(entry[1], ev, base | seq, now)
             for call in packed:
                 call.answer_frame(ev[EV_COMMAND_SEQ], frame)
+        if packed:
+            self._packed = [call for call in packed if call.remaining]
         self._commit()
 
     def on_raw_events(self, events, order, count: int) -> None:
@@ -138,8 +140,10 @@ class GrpcSession:
         for end in ends:
             pending.append(data[start:end])
             start = end
-        for call in self._packed:
-            call.answered(lib.udr_pk_answer(call.c, events, order, count, self._reports, self._report_ends))
+        if self._packed:
+            for call in self._packed:
+                call.answered(lib.udr_pk_answer(call.c, events, order, count, self._reports, self._report_ends))
+            self._packed = [call for call in self._packed if call.remaining]
         if self._waiting:
             self._answer_waiting(events, order, count, first, now)
         self._commit()
