@@ -6,7 +6,9 @@ OrderEntry.submit would (room, risk.py's checks, a udr_command in OrderEntry's b
 session copies each command's first report, which it encodes for its stream anyway, into the call's
 answer (udr_pk_answer). No Python runs per accepted order on that path.
 Client: pack_orders / unpack_results turn the protobuf messages the client API speaks into frames
-and back (OrderEntryClient.submit_batch).
+and back (OrderEntryClient.submit_batch). SubmitOrdersBatch takes the same path on the server:
+its repeated orders are packed into frames (pack_orders) and its results filled from the answer
+frames (fill_results), so both forms share one C path and give the same answers.
 """
 
 from __future__ import annotations
@@ -145,13 +147,19 @@ def pack_orders(orders: Sequence[pb.NewOrderSingle]) -> bytes:
     return bytes(out)
 
 
-def unpack_results(data: bytes) -> list[pb.OrderResult]:
+def unpack_results(data: bytes):
     """SubmitOrdersPackedResponse.results as the OrderResult messages SubmitOrdersBatch returns."""
-    out, pos, end = [], 0, len(data)
+    return fill_results(pb.SubmitOrdersBatchResponse().results, data)
+
+
+def fill_results(results, data: bytes):
+    """Appends one OrderResult per answer frame in data to results (a repeated OrderResult field),
+    set in place (cheaper than building each message); returns results."""
+    add, pos, end = results.add, 0, len(data)
     while pos < end:
         size = int.from_bytes(data[pos:pos + 4], "big")
         template = _TEMPLATE.unpack_from(data, pos + 8)[0]
-        result = pb.OrderResult()
+        result = add()
         if template == sbe.ExecutionReportNew.TEMPLATE_ID:
             r = result.accepted
             (_, r.cl_ord_id, r.order_id, r.exec_id, r.transact_time, r.price, r.order_qty, r.security_id,
@@ -166,6 +174,5 @@ def unpack_results(data: bytes) -> list[pb.OrderResult]:
             r.business_reject_reason = from_fix(reason)
         else:
             raise ValueError(f"SubmitOrdersPacked result at byte {pos}: unexpected template {template}")
-        out.append(result)
         pos += size
-    return out
+    return results

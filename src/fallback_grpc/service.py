@@ -29,7 +29,7 @@ from ._generated import order_entry_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
 from .call_order import CallOrder, parse_call_seq
 from .grpc_session import Answer, GrpcSession, grpc_session_uuid
-from .packed import MAX_BATCH_ORDERS, PackedCall
+from .packed import MAX_BATCH_ORDERS, PackedCall, fill_results, pack_orders
 
 ANSWER_TIMEOUT_S = 10.0
 STREAM_CHUNK = 256
@@ -85,16 +85,27 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
     async def SubmitOrder(self, request, context):
         response = pb.SubmitOrderResponse()
         validated = self._one(request, "order", convert.new_order_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     async def SubmitOrdersBatch(self, request, context):
+        """SubmitOrdersPacked's path: the orders packed into NewOrderSingle frames, the results filled
+        from the answer frames; a refused batch is worded by the reference conversion (convert.py)."""
+        orders, call, error = request.orders, None, None
+        if 0 < len(orders) <= MAX_BATCH_ORDERS:
+            call, error = PackedCall.decode(pack_orders(orders))
+        if call is None:
+            error = self._batch(request)[1] or error
         response = pb.SubmitOrdersBatchResponse()
-        await self._handle(context, self._batch(request), response.results, unary=False)
+        fill_results(response.results, await self._submit_packed(context, call, error))
         return response
 
     async def SubmitOrdersPacked(self, request, context):
         call, error = PackedCall.decode(request.orders)
+        return pb.SubmitOrdersPackedResponse(results=await self._submit_packed(context, call, error))
+
+    async def _submit_packed(self, context, call: PackedCall | None, error: str | None) -> bytes:
+        """_handle for a packed call: the answer frames, in request order."""
         session, order, n = await self._enter(context)
         try:
             if error is not None:
@@ -108,18 +119,18 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             await self._abort_refused(context, c.busy_reason)
         if call.remaining:
             await self._wait(call, context, lambda: session.forget_packed(call))
-        return pb.SubmitOrdersPackedResponse(results=call.results())
+        return call.results()
 
     async def CancelOrder(self, request, context):
         response = pb.CancelOrderResponse()
         validated = self._one(request, "cancel", convert.cancel_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     async def ReplaceOrder(self, request, context):
         response = pb.ReplaceOrderResponse()
         validated = self._one(request, "replace", convert.replace_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     @staticmethod
@@ -142,15 +153,15 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             msgs.append(msg)
         return msgs, None
 
-    async def _handle(self, context, validated, results, *, unary: bool) -> None:
-        """The shape of every order-entry call: auth, turn, refuse a malformed request whole, apply,
-        release the turn, then wait for the engine's answers. results gets one answer per message."""
+    async def _handle(self, context, validated, results) -> None:
+        """The shape of every unary order-entry call: auth, turn, refuse a malformed request whole,
+        apply, release the turn, then wait for the engine's answer. results gets one answer per message."""
         msgs, error = validated
         session, order, n = await self._enter(context)
         try:
             if error is not None:
                 await abort_invalid_argument(context, error)
-            answer, seqs, busy, refused = self._apply(session, msgs, results, unary=unary)
+            answer, seqs, busy, refused = self._apply(session, msgs, results)
         finally:
             if order is not None:
                 order.release(n)
@@ -159,16 +170,15 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if answer.remaining:
             await self._wait(answer, context, lambda: session.forget(seqs))
 
-    def _apply(self, session: GrpcSession, msgs, results, *, unary: bool):
+    def _apply(self, session: GrpcSession, msgs, results):
         """Submits msgs in order (synchronously: nothing else runs in between) and flushes them to the
         ring in one offer. Router-side rejects are filled in at once; the rest await the engine."""
         entry = self.order_entry
         now = time.time_ns()
         answer = Answer(results, asyncio.get_running_loop())
-        add = getattr(results, "add", None)
         seqs, refused, busy = [], 0, 0
         for index, msg in enumerate(msgs):
-            out = results[index] if add is None else add()
+            out = results[index]
             outcome = entry.submit(session.ctx, msg, now)
             if outcome.__class__ is int:
                 session.expect(outcome, answer, index)
@@ -176,7 +186,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             elif outcome.__class__ is BusinessMessageReject:
                 refused = outcome.business_reject_reason
                 busy += 1
-                outcome.ref_seq_num = 0 if unary else index + 1
+                outcome.ref_seq_num = 0  # a unary call's; a batch's orders are answered in C
                 convert.fill_from_reject(out, outcome)
             else:
                 session.record_reject(outcome)

@@ -82,16 +82,27 @@ def mixed_orders(s):
             order(18, s, side=pb.SIDE_SELL, price=PRICE + TICK)]
 
 
-async def test_packed_results_equal_the_repeated_forms_for_the_same_orders(router):
-    repeated = await submit(router, 1, "SubmitOrdersBatch", pb.SubmitOrdersBatchRequest(orders=mixed_orders(1)))
-    got = await packed(router, 2, pack_orders(mixed_orders(1 + 1)))
-    expected = [comparable(r) for r in repeated.results]
-    for kind, fields in expected:  # key 2 trades on instrument 2: the only field that differs
-        if fields.get("security_id") == 1:
-            fields["security_id"] = 2
-    assert [comparable(r) for r in got] == expected
-    kinds = [kind for kind, _ in expected]
-    assert kinds == ["accepted"] + ["rejected"] * 7 + ["accepted"] * 2
+async def test_packed_results_equal_the_repeated_forms_and_the_python_paths_for_the_same_orders(router):
+    """Key 1 sends the orders one SubmitOrder at a time (the Python reference path: convert.py,
+    OrderEntry.submit, risk.py), key 6 as SubmitOrdersBatch, key 2 as SubmitOrdersPacked (both in C)."""
+    reference = [(await submit(router, 1, "SubmitOrder", pb.SubmitOrderRequest(order=o))).result
+                 for o in mixed_orders(1)]
+    repeated = await submit(router, 6, "SubmitOrdersBatch", pb.SubmitOrdersBatchRequest(orders=mixed_orders(6)))
+    got = await packed(router, 2, pack_orders(mixed_orders(2)))
+
+    def on(security_id, results, exec_ids=True):
+        out = [comparable(r) for r in results]
+        for _, fields in out:  # each key trades on its own instrument: the only field that differs
+            if fields.get("security_id") == security_id:
+                fields["security_id"] = 0
+            if not exec_ids:  # one call at a time numbers reports in another order than a batch
+                fields.pop("exec_id", None)
+        return out
+
+    expected = on(1, reference, exec_ids=False)
+    assert [kind for kind, _ in expected] == ["accepted"] + ["rejected"] * 7 + ["accepted"] * 2
+    assert on(6, repeated.results, exec_ids=False) == expected
+    assert on(2, got) == on(6, repeated.results)
     # Each answer is its report on the session's stream (rejects included): same ExecID, same kind.
     # Router-side rejects are sequenced at once, the engine's answers when they come, then trades.
     reports = await asyncio.wait_for(stream(router, 2, 12), CALL_TIMEOUT_S)
