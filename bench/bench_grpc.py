@@ -305,7 +305,8 @@ def run(quick: bool) -> list[dict]:
                      "baseline_p50_ms": round(base["p50_ms"], 3), "baseline_p99_ms": round(base["p99_ms"], 3),
                      "cpu_us_per_order": round(got["server_cpu_us_per_order"], 2),
                      "baseline_cpu_us_per_order": round(base["server_cpu_us_per_order"], 2),
-                     "cpu_ratio": round(base["server_cpu_us_per_order"] / max(got["server_cpu_us_per_order"], 1e-9), 3),
+                     "cpu_ratio": round(base["server_cpu_us_per_order"]
+                                        / max(got["server_cpu_us_per_order"], 1e-9), 3),
                      "orders": got["orders"], "results": got["results"]})
     packed, batch = router["packed"]["orders_per_s"], trivial["batch"]["orders_per_s"]
     rows.append({"name": "grpc_packed_vs_trivial_batch", "figure": round(packed), "unit": "orders/s",
@@ -344,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             extra = ""
             if "p50_ms" in row:
-                extra = (f"  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  server CPU {row['cpu_us_per_order']}"
-                         f" vs {row['baseline_cpu_us_per_order']} us/order (x{row['cpu_ratio']})")
+                extra = (f"  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  server CPU"
+                         f" {row['cpu_us_per_order']} vs {row['baseline_cpu_us_per_order']} us/order"
+                         f" (x{row['cpu_ratio']})")
             print(f"{row['name']:28s} {row['figure']:>10,} {row['unit']}  vs {row['baseline_name']}: "
                   f"{row['baseline']:,} (x{row['ratio']}){extra}")
     return 0

@@ -121,7 +121,8 @@ async def start_grpc_server(router) -> GrpcServer | None:
     if not config.grpc.enabled:
         return None
     service = OrderEntryService(router.order_entry, BearerAuthenticator(config.keys), router.store,
-                                config.session.retransmit_buffer, config.session.retransmit_max_count, router.fast)
+                                config.session.retransmit_buffer, config.session.retransmit_max_count,
+                                router.fast)
     metrics = GrpcMetrics()
     router.metrics.registry.register(metrics)
     server = GrpcServer(service, router.order_entry, router.monitor.ready, (metrics,))

@@ -22,8 +22,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-from udprouter._generated.messages import ExecutionReportReject
 from udprouter._ring_cffi import ffi, lib
+
+from udprouter._generated.messages import ExecutionReportReject
 from udprouter.codec import encode_message
 from udprouter.config import KeyConfig
 from udprouter.order_entry import DRAIN_CAPACITY
@@ -142,7 +143,8 @@ class GrpcSession:
             start = end
         if self._packed:
             for call in self._packed:
-                call.answered(lib.udr_pk_answer(call.c, events, order, count, self._reports, self._report_ends))
+                answered = lib.udr_pk_answer(call.c, events, order, count, self._reports, self._report_ends)
+                call.answered(answered)
             self._packed = [call for call in self._packed if call.remaining]
         if self._waiting:
             self._answer_waiting(events, order, count, first, now)

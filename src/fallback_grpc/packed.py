@@ -17,8 +17,9 @@ import asyncio
 import struct
 from collections.abc import Sequence
 
-from udprouter._generated import messages as sbe
 from udprouter._ring_cffi import ffi, lib
+
+from udprouter._generated import messages as sbe
 from udprouter.reports import frame_struct
 
 from ._generated import order_entry_pb2 as pb
@@ -55,8 +56,8 @@ def describe(data: bytes, index: int, code: int) -> str:
     if code == lib.UDR_PK_ZERO_CL_ORD_ID:
         return f"{where}.cl_ord_id: must be > 0 (and above every ClOrdID the session sent before)"
     why = {
-        lib.UDR_PK_TRUNCATED: f"frame at byte {pos} is truncated (its SOFH length runs past the {len(data)} bytes)",
-        lib.UDR_PK_BAD_ENCODING: f"frame at byte {pos}: SOFH encoding type is not 0xEB50 (SBE 1.0 little-endian)",
+        lib.UDR_PK_TRUNCATED: f"frame at byte {pos} is truncated (the request has {len(data)} bytes)",
+        lib.UDR_PK_BAD_ENCODING: f"frame at byte {pos}: SOFH encoding type is not 0xEB50 (SBE 1.0 LE)",
         lib.UDR_PK_NOT_NEW_ORDER: f"frame at byte {pos} is not a NewOrderSingle (template 101, schema 101, "
                                   f"version {sbe.NewOrderSingle.VERSION})",
         lib.UDR_PK_BAD_LENGTH: f"frame at byte {pos}: NewOrderSingle is {FRAME} bytes with block length "
@@ -74,7 +75,8 @@ class PackedCall:
         self.msgs = msgs
         c = self.c = ffi.new("udr_pk_call *")
         self._arrays = (ffi.new("unsigned char[]", count * SLOT), ffi.new("uint8_t[]", count),
-                        ffi.new("uint32_t[]", count), ffi.new("uint32_t[]", count), ffi.new("uint8_t[]", count))
+                        ffi.new("uint32_t[]", count), ffi.new("uint32_t[]", count),
+                        ffi.new("uint8_t[]", count))
         c.slots, c.lens, c.cmd_index, c.reject_index, c.outcome = self._arrays
         c.count = count
         self.done: asyncio.Future[None] | None = None

@@ -16,9 +16,9 @@ import time
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from udprouter._ring_cffi import ffi
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
-from udprouter._ring_cffi import ffi
 from udprouter.fast_ingest import FastIngest
 from udprouter.order_entry import OrderEntry
 from udprouter.session_store import SessionStore

@@ -3,10 +3,10 @@ the same orders, EngineBusy for what does not fit, and a malformed batch refused
 
 import asyncio
 import struct
-import time
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_router import KEYS, PRICE, TICK, GrpcRouter
 from grpc_status import rpc_status
 
@@ -14,8 +14,6 @@ from fallback_grpc._generated import order_entry_pb2 as pb
 from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.client import OrderEntryClient, bearer_metadata
 from fallback_grpc.packed import FRAME, pack_orders, unpack_results
-from google.rpc import error_details_pb2
-from udprouter.ring import RingSegment
 
 CALL_TIMEOUT_S = 10
 SEQ_MASK = (1 << 40) - 1
@@ -31,7 +29,8 @@ def router():
 
 
 def order(cl_ord_id, security_id, qty=10, **fields):
-    values = dict(side=pb.SIDE_BUY, ord_type=pb.ORD_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_DAY, price=PRICE)
+    values = dict(side=pb.SIDE_BUY, ord_type=pb.ORD_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_DAY,
+                  price=PRICE)
     values.update(fields)
     return pb.NewOrderSingle(cl_ord_id=cl_ord_id, security_id=security_id, order_qty=qty, **values)
 
@@ -40,7 +39,8 @@ async def submit(router, n, method, request):
     key_id, secret, _ = KEYS[n - 1]
     async with grpc.aio.insecure_channel(router.target) as channel:
         stub = pb_grpc.OrderEntryStub(channel)
-        return await getattr(stub, method)(request, timeout=CALL_TIMEOUT_S, metadata=bearer_metadata(key_id, secret))
+        return await getattr(stub, method)(request, timeout=CALL_TIMEOUT_S,
+                                           metadata=bearer_metadata(key_id, secret))
 
 
 async def packed(router, n, data: bytes) -> list[pb.OrderResult]:
@@ -87,7 +87,8 @@ async def test_packed_results_equal_the_repeated_forms_and_the_python_paths_for_
     OrderEntry.submit, risk.py), key 6 as SubmitOrdersBatch, key 2 as SubmitOrdersPacked (both in C)."""
     reference = [(await submit(router, 1, "SubmitOrder", pb.SubmitOrderRequest(order=o))).result
                  for o in mixed_orders(1)]
-    repeated = await submit(router, 6, "SubmitOrdersBatch", pb.SubmitOrdersBatchRequest(orders=mixed_orders(6)))
+    repeated = await submit(router, 6, "SubmitOrdersBatch",
+                            pb.SubmitOrdersBatchRequest(orders=mixed_orders(6)))
     got = await packed(router, 2, pack_orders(mixed_orders(2)))
 
     def on(security_id, results, exec_ids=True):
@@ -173,50 +174,3 @@ async def test_a_refused_packed_batch_puts_nothing_on_the_stream(router):
     assert got[0].accepted.cl_ord_id == 1
     reports = await asyncio.wait_for(stream(router, 5, 1), CALL_TIMEOUT_S)
     assert reports[0].seq_no == 1 and reports[0].accepted.cl_ord_id == 1  # not the refused batch's reject
-
-
-RING = 4
-
-
-@pytest.fixture(scope="module")
-def tiny_ring_router():
-    r = GrpcRouter(inbound_capacity=RING).start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
-async def ring_filled(router: GrpcRouter) -> None:
-    with RingSegment.attach(f"udprouter-{router.proc.pid}") as ring:
-        deadline = time.monotonic() + 20
-        while ring.inbound_occupancy < RING:
-            assert time.monotonic() < deadline, f"the ring holds {ring.inbound_occupancy} of {RING}"
-            await asyncio.sleep(0.01)
-
-
-async def test_a_partly_fitting_packed_batch_gets_engine_busy_and_a_full_ring_refuses_it(tiny_ring_router):
-    key_id, secret, _ = KEYS[0]
-    metadata = bearer_metadata(key_id, secret)
-    async with grpc.aio.insecure_channel(tiny_ring_router.target) as channel:
-        stub = pb_grpc.OrderEntryStub(channel)
-        tiny_ring_router.pause_engine()
-        try:
-            call = asyncio.ensure_future(stub.SubmitOrdersPacked(
-                pb.SubmitOrdersPackedRequest(orders=pack_orders([order(i, 1) for i in range(1, RING + 3)])),
-                metadata=metadata, timeout=20))
-            await ring_filled(tiny_ring_router)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.SubmitOrdersPacked(pb.SubmitOrdersPackedRequest(orders=pack_orders([order(100, 1)])),
-                                              metadata=metadata, timeout=10)
-            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        finally:
-            tiny_ring_router.resume_engine()
-        results = unpack_results((await asyncio.wait_for(call, 20)).results)
-        assert [r.WhichOneof("result") for r in results] == ["accepted"] * RING + ["business_reject"] * 2
-        busy = results[RING].business_reject
-        assert (busy.business_reject_reason, busy.ref_seq_num, busy.ref_template_id) == \
-            (pb.BUSINESS_REJECT_REASON_ENGINE_BUSY, RING + 1, 101)
-        again = await stub.SubmitOrdersPacked(pb.SubmitOrdersPackedRequest(orders=pack_orders([order(RING + 1, 1)])),
-                                              metadata=metadata, timeout=10)
-        assert unpack_results(again.results)[0].accepted.cl_ord_id == RING + 1

@@ -18,12 +18,13 @@ class RecordingServicer(TrivialOrderEntryServicer):
 
     def __init__(self, delay_s=0.0, abort_code=None, drop_one=False):
         super().__init__()
-        self.batch_sizes, self.authorization = [], []
+        self.batch_sizes, self.authorization, self.methods = [], [], []
         self.active = self.max_active = 0
         self.delay_s, self.abort_code, self.drop_one = delay_s, abort_code, drop_one
 
     async def _recorded(self, size, request, context, answer):
         self.batch_sizes.append(size)
+        self.methods.append(answer.__name__)
         self.authorization.append(dict(context.invocation_metadata()).get("authorization"))
         self.active += 1
         self.max_active = max(self.max_active, self.active)
@@ -201,3 +202,18 @@ async def test_unary_submit_is_one_call_per_order():
     result = await run_with(servicer, body)
     assert result.rejected.ord_rej_reason == pb.ORD_REJ_REASON_INCORRECT_QUANTITY
     assert servicer.batch_sizes == []
+
+
+async def test_batches_go_packed_by_default_and_repeated_on_request_with_the_same_results():
+    results = {}
+    for packed in (True, False):
+        servicer = RecordingServicer()
+
+        async def body(client):
+            return await client.submit_batch([order(1), order(2, qty=0), order(3)])
+
+        got = await run_with(servicer, body, packed=packed)
+        results[packed] = [r.SerializeToString() for r in got]
+        assert servicer.methods == ["SubmitOrdersPacked" if packed else "SubmitOrdersBatch"]
+    assert results[True] == results[False]
+    assert len(results[True]) == 3

@@ -166,8 +166,8 @@ def test_a_batch_larger_than_the_batch_array_is_offered_in_parts(sides):
 
 @pytest.mark.parametrize(("data", "words"), [
     (encode_message(NewOrderSingle(1, 0, PX, 1, 1, 1, 2, 0))[:-1], "orders[0]: frame at byte 0 is truncated"),
-    (encode_message(NewOrderSingle(1, 0, PX, 1, 1, 1, 2, 0)) + encode_message(NewOrderSingle(2, 0, PX, 1, 1, 3, 2, 0)),
-     "orders[1].side: 3 is not a Side"),
+    (encode_message(NewOrderSingle(1, 0, PX, 1, 1, 1, 2, 0))
+     + encode_message(NewOrderSingle(2, 0, PX, 1, 1, 3, 2, 0)), "orders[1].side: 3 is not a Side"),
     (b"", "got none"),
 ])
 def test_decode_refuses_naming_the_order(data, words):
