@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.udp_servers import RouterProcess
+from udprouter.engine_supervisor import default_shm_name
 from udprouter.loadgen.load_run import LoadSpec, Sessions, execute_load, prepare_load
 from udprouter.loadgen.runner import RunLimits
 from udprouter.ring import RingSegment
@@ -106,7 +107,7 @@ def soak(minutes: float, rate: int, interval_s: float, warmup_s: float | None) -
     warmup_rows = max(1, min(chunks - 1, round(warmup / interval_s)))
     rows: list[Row] = []
     with RouterProcess(wait="hybrid") as router:
-        ring = RingSegment.attach(f"udprouter-{router.pid}")
+        ring = RingSegment.attach(default_shm_name(router.work / "journal"))
         sampler = OccupancySampler(ring)
         sampler.start()
         try:

@@ -19,7 +19,8 @@ const char *wait_strategy_name(WaitStrategy wait)
 
 const char *engine_usage()
 {
-    return "usage: udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD --journal DIR\n"
+    return "usage: udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD [--lock-fd FD]\n"
+           "         --journal DIR\n"
            "         --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY ...\n"
            "         --max-orders N --max-sessions N [--self-match-prevention]\n"
            "         [--wait spin|sleep|hybrid] [--spin-us N] [--snapshot-every N]\n"
@@ -73,6 +74,7 @@ bool Parser::take(std::string_view name, std::string_view value)
     if (name == "--shm") return (o.shm_name = value, seen_shm = !value.empty()) || fail(bad);
     if (name == "--inbound-eventfd") return (seen_in = parse_number(value, o.inbound_eventfd) && o.inbound_eventfd >= 0) || fail(bad);
     if (name == "--outbound-eventfd") return (seen_out = parse_number(value, o.outbound_eventfd) && o.outbound_eventfd >= 0) || fail(bad);
+    if (name == "--lock-fd") return (parse_number(value, o.lock_fd) && o.lock_fd >= 0) || fail(bad);
     if (name == "--journal") return !(o.journal_dir = value).empty() || fail(bad);
     if (name == "--durability") {
         auto d = parse_durability(value);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "udprouter/engine/engine_log.h"
+#include "udprouter/engine/journal_lock.h"
 #include "udprouter/engine/ring_shm.h"
 
 namespace udprouter::engine {
@@ -354,6 +355,10 @@ int EngineProcess::run()
     }
     if (!ensure_journal_dir(options_.journal_dir))
         return fail("cannot create journal directory " + options_.journal_dir);
+    if (std::string error; !journal_lock_take(options_.journal_dir, options_.lock_fd, error)) {
+        std::fprintf(stderr, "udprouter-engine: %s\n", error.c_str());
+        return 2;
+    }
     if (!attach()) return 1;
     if (!recover()) return 1;
     set_state(UDR_ENGINE_READY);

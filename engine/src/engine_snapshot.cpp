@@ -125,6 +125,17 @@ std::vector<uint8_t> Engine::serialize() const {
     return out;
 }
 
+void Engine::for_each_live_order(const std::function<void(const Order&)>& fn) const {
+    for (const Instrument& instrument : instruments_) {
+        const OrderBook& book = instrument.book();
+        for (SideIndex side : {SideIndex::Buy, SideIndex::Sell}) {
+            for (uint32_t l = book.best(side); l != kNoLevel; l = book.next_worse(side, l)) {
+                book.level(side, l).for_each(pool_, [&](uint32_t i) { fn(pool_[i]); });
+            }
+        }
+    }
+}
+
 uint64_t Engine::state_digest() const {
     const std::vector<uint8_t> bytes = serialize();
     return get<uint64_t>(bytes.data(), bytes.size() - 8);

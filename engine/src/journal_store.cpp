@@ -2,6 +2,7 @@
 #include "udprouter/engine/journal_store.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -69,11 +70,24 @@ bool JournalStore::retention_limit(uint64_t snapshot_seq, uint64_t &limit) const
     const uint64_t logged = router_logged_ != nullptr ? __atomic_load_n(router_logged_, __ATOMIC_ACQUIRE) : UINT64_MAX;
     if (logged != UINT64_MAX) {
         limit = std::min(logged, snapshot_seq);
-        return true;
+    } else {
+        if (retain_commands_ >= snapshot_seq) return false;
+        limit = snapshot_seq - retain_commands_;
     }
-    if (retain_commands_ >= snapshot_seq) return false;
-    limit = snapshot_seq - retain_commands_;
+    uint64_t held = 0;
+    if (read_downstream_hold(dir_, held)) limit = std::min(limit, held);
     return true;
+}
+
+bool read_downstream_hold(const std::string &dir, uint64_t &command_seq)
+{
+    std::FILE *file = std::fopen((dir + "/" + kDownstreamHoldName).c_str(), "r");
+    if (file == nullptr) return false;
+    unsigned long long value = 0;
+    const bool ok = std::fscanf(file, "%llu", &value) == 1;
+    std::fclose(file);
+    if (ok) command_seq = value;
+    return ok;
 }
 
 void JournalStore::remove_redundant_files(uint64_t snapshot_seq)

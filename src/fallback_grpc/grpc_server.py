@@ -68,7 +68,8 @@ class GrpcServer:
         self.service = service
         self.order_entry = order_entry
         self.ready = ready  # the router's readiness (the same as /readyz); None: engine READY alone
-        self.server = grpc.aio.server(interceptors=list(interceptors))
+        # grpc sets SO_REUSEPORT by default: a second router would share the port and take calls.
+        self.server = grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 0)])
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._health_task: asyncio.Task | None = None

@@ -1,10 +1,12 @@
 """`udprouter serve [--config FILE] [--capture FILE]`: run the router with its engine until a signal.
 
-SIGINT/SIGTERM drain in-flight work (bounded), flush replies, stop the engine and exit 0; SIGHUP
-reloads keys, risk limits and instrument limits from the config file (config_reload.py). uvloop is
-not optional (the default loop drops most of a burst). A configuration problem exits 2 with one
-line naming the key; an engine that cannot start exits 1 with its error. Logs are structured lines
-on stderr (oplog.py); under systemd, readiness and the watchdog go through sd_notify.
+SIGINT/SIGTERM stop reading, drain what was accepted (bounded), flush replies, stop the engine and
+exit 0 (1 if the engine did not take everything in time: the ring segment is kept for the next
+start); SIGHUP reloads keys, risk limits and instrument limits from the config file
+(config_reload.py). uvloop is not optional (the default loop drops most of a burst). A configuration
+problem (a bad key, a port in use, an unusable or locked journal directory) exits 2 with one line
+naming the key; an engine that cannot start exits 1 with its error. Logs are structured lines on
+stderr (oplog.py); under systemd, readiness and the watchdog go through sd_notify.
 `udprouter journal dump|verify DIR` reads the engine journal (journal_tool.py); `--version`.
 """
 
@@ -85,10 +87,12 @@ async def serve(config_path: str | None, capture: str | None) -> int:
               f"engine_pid={router.supervisor.proc.pid}", flush=True)
         router.monitor.notifier.ready(f"serving udp={host}:{port}")
         await stop.wait()
-    finally:
+    except BaseException:
         router.monitor.notifier.stopping()
         await router.stop()
-    return 0
+        raise
+    router.monitor.notifier.stopping()
+    return 0 if await router.stop() else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ class MetricsConfig(_Section):
 
 class EngineSection(_Section):
     binary: str = ""  # empty: $UDPROUTER_ENGINE_BIN, else build/engine/udprouter-engine
-    shm_name: str = ""  # empty: /udprouter-<pid>
+    shm_name: str = ""  # empty: udprouter-<16 hex of SHA-256 of the journal dir's real path> (reattached)
     inbound_capacity: int = 65536
     outbound_capacity: int = 262144
     wait: Literal["spin", "sleep", "hybrid"] = "hybrid"

@@ -2,18 +2,23 @@
 
 The router creates the shared-memory segment and both eventfds, so orders already in the inbound
 ring survive an engine crash; the engine recovers from its journal and continues. The segment also
-survives a router crash: a restarted router reattaches a segment with the configured name whose
-header matches this build (commands not yet journaled stay queued for the new engine), after the
-old engine has exited (it gets SIGTERM through PR_SET_PDEATHSIG when the router dies). The command line
-is the contract's. READY is awaited (bounded) as the line ``READY next_command_seq=<n>`` on stdout
-plus engine_state READY in the header; an early exit or a timeout raises EngineError with the tail
-of the engine's stderr (kept in <journal dir>/engine.log).
+survives a router crash: it is named after the journal directory (engine.shm_name, or by default
+udprouter-<first 16 hex digits of the SHA-256 of the directory's real path>), so a restarted router
+on the same journal reattaches it when its header matches this build (commands not yet journaled
+stay queued for the new engine), after the old engine has exited (it gets SIGTERM through
+PR_SET_PDEATHSIG when the router dies; the journal lock, which the engine inherits, makes the new
+router wait for it). The engine runs in a session (process group) of its own, so a terminal's
+Ctrl-C reaches only the router, which drains before it stops the engine. The command line is the
+contract's. READY is awaited (bounded) as the line ``READY next_command_seq=<n>`` on stdout plus
+engine_state READY in the header; an early exit or a timeout raises EngineError with the tail of
+the engine's stderr (kept in <journal dir>/engine.log).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
 import time
@@ -21,14 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from udprouter.config import RouterConfig, instruments_of
-from udprouter.errors import EngineError
+from udprouter.errors import ConfigError, EngineError
+from udprouter.journal_lock import PREDECESSOR_EXIT_S, JournalLock, engine_journal, is_engine_of
 from udprouter.oplog import get_logger
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import ENGINE_READY
 from udprouter.supervised_ring import SupervisedRing
 
 STOP_TIMEOUT_S = 5.0
-PREDECESSOR_EXIT_S = 10.0  # a dead router's engine publishes for at most ~1 s after SIGTERM, then exits
 LOG_NAME = "engine.log"
 LOST_EVENTS_MARK = "cannot be published again"  # engine/src/engine_process.cpp, EngineProcess::recover
 LOST_EVENTS_SCAN_BYTES = 64 << 10  # what recovery writes before READY is a few lines
@@ -46,12 +51,14 @@ def exit_fields(returncode: int | None) -> dict:
 
 
 class EngineSupervisor:
-    def __init__(self, config: RouterConfig, binary: Path, order_entry: OrderEntry) -> None:
+    def __init__(self, config: RouterConfig, binary: Path, order_entry: OrderEntry,
+                 lock: JournalLock | None = None) -> None:
         self.config = config
         self.binary = Path(binary)
         self.order_entry = order_entry
-        self.journal_dir = Path(config.journal.dir)
-        self.shm_name = config.engine.shm_name or f"udprouter-{os.getpid()}"
+        self.journal_dir = Path(config.journal.dir).resolve()
+        self.shm_name = config.engine.shm_name or default_shm_name(self.journal_dir)
+        self.lock = lock  # the journal directory's lock: the engine inherits it
         self.ring: SupervisedRing | None = None
         self.reattached = False
         self.proc: asyncio.subprocess.Process | None = None
@@ -66,6 +73,7 @@ class EngineSupervisor:
         args = [str(self.binary), "--shm", self.shm_name,
                 "--inbound-eventfd", str(ring.inbound_eventfd),
                 "--outbound-eventfd", str(ring.outbound_eventfd),
+                *(["--lock-fd", str(self.lock.fd)] if self.lock is not None else []),
                 "--journal", str(self.journal_dir), "--durability", cfg.journal.durability]
         for inst in instruments_of(cfg).values():
             args += ["--instrument", inst.engine_arg()]
@@ -103,8 +111,12 @@ class EngineSupervisor:
         if ring is None:
             return None
         pid = ring.engine_pid
+        if pid > 0 and is_engine_of(pid, self.shm_name.encode()) and engine_journal(pid) != self.journal_dir:
+            ring.close()  # a live engine of another journal: a shared engine.shm_name, never ours to stop
+            raise ConfigError(f"engine.shm_name: segment {self.shm_name} is in use by engine pid {pid} of "
+                              f"journal {engine_journal(pid)}")
         deadline = time.monotonic() + PREDECESSOR_EXIT_S
-        while pid > 0 and _is_engine_of(pid, self.shm_name):
+        while pid > 0 and is_engine_of(pid, self.shm_name.encode()):
             if time.monotonic() > deadline:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # it ignored the parent-death SIGTERM: its journal is safe
@@ -117,14 +129,18 @@ class EngineSupervisor:
         log_start = stderr_file.tell()
         # The pid in the environment lets the engine's parent-death check cover the fork-to-exec gap.
         env = dict(os.environ, UDPROUTER_ENGINE_PARENT_PID=str(os.getpid()))
+        fds = (self.ring.inbound_eventfd, self.ring.outbound_eventfd) + ((self.lock.fd,) if self.lock else ())
         try:
+            # A session of its own: a terminal's SIGINT goes to the router alone, which drains, then stops it.
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command_line(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr_file, pass_fds=(self.ring.inbound_eventfd, self.ring.outbound_eventfd), env=env)
+                stderr=stderr_file, pass_fds=fds, env=env, start_new_session=True)
         except OSError as exc:
             raise EngineError(f"cannot start engine {self.binary}: {exc.strerror}") from exc
         finally:
             stderr_file.close()
+        if self.lock is not None:
+            self.lock.note_engine(self.proc.pid)
         next_seq = await self._await_ready(self.proc)
         log.info("engine_spawned", pid=self.proc.pid, next_command_seq=next_seq, shm=self.shm_name,
                  reattached=self.reattached)
@@ -209,8 +225,9 @@ class EngineSupervisor:
                 log.error("engine_given_up", restarts=self.restarts, attempts=self.config.engine.max_restarts)
                 return
 
-    async def stop(self) -> None:
-        """SIGTERM, a bounded wait, then SIGKILL; removes the segment."""
+    async def stop(self, keep_segment: bool = False) -> None:
+        """SIGTERM, a bounded wait, then SIGKILL; removes the segment unless keep_segment (it still
+        holds commands the engine never took: the next router on this journal reattaches it)."""
         self._stopping = True
         if self._watch_task is not None:
             self._watch_task.cancel()
@@ -229,7 +246,7 @@ class EngineSupervisor:
             self._stdout_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stdout_task
-        self._release_ring()
+        self._release_ring(unlink=not keep_segment)
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -237,21 +254,16 @@ class EngineSupervisor:
             proc.kill()
         await proc.wait()
 
-    def _release_ring(self) -> None:
+    def _release_ring(self, unlink: bool = True) -> None:
         if self.ring is not None:
             self.order_entry.ring = None
-            self.ring.unlink()
+            if unlink:
+                self.ring.unlink()
             self.ring.close()
             self.ring = None
 
 
-def _is_engine_of(pid: int, shm_name: str) -> bool:
-    """pid is alive and is an engine serving shm_name (not a reused pid of something else)."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    except OSError:
-        return False
-    if ") Z" in stat:  # a zombie has exited; its new parent (init or a subreaper) collects it
-        return False
-    return args[0].endswith(b"udprouter-engine") and shm_name.encode() in args
+def default_shm_name(journal_dir: Path) -> str:
+    """The segment of the router serving this journal directory: the same name after a restart."""
+    digest = hashlib.sha256(str(Path(journal_dir).resolve()).encode()).hexdigest()
+    return f"udprouter-{digest[:16]}"

@@ -16,12 +16,14 @@ import socket
 import time
 
 from udprouter.auth import Authenticator
-from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
+from udprouter.config import JournalConfig, RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.config_reload import ConfigReloader
 from udprouter.dispatcher import Dispatcher
 from udprouter.engine_supervisor import EngineSupervisor
+from udprouter.errors import ConfigError
 from udprouter.fast_ingest import NO_SESSION, FastIngest
 from udprouter.fast_io import MAX_BATCH, DatagramSocket
+from udprouter.journal_lock import JournalLock
 from udprouter.metrics import Metrics
 from udprouter.oplog import get_logger
 from udprouter.ops_monitor import OpsMonitor
@@ -59,14 +61,21 @@ class Router:
                  config_path: str | None = None) -> None:
         self.config = config
         self.binary = resolve_engine_binary(config)
-        self.store = SessionStore(config.journal.dir)
+        # First: nothing touches a journal in use. The built-in default (var/journal) is ours to create.
+        journal = config.journal.dir
+        self.lock = JournalLock.acquire(journal, create_parents=journal == JournalConfig().dir)
+        try:
+            self.store = SessionStore(config.journal.dir)
+        except BaseException:
+            self.lock.release()
+            raise
         self.auth = Authenticator(config.keys, int(config.session.timestamp_window_s * 1e9))
         self.sessions = SessionLayer(config.session, self.auth, self.store)
         limits = config.session
         self.risk = Risk(instruments_of(config), limits.max_open_orders, limits.throttle_msgs_per_s)
         self.order_entry = OrderEntry(self.risk)
         self.dispatcher = Dispatcher(self.sessions, self.order_entry)
-        self.supervisor = EngineSupervisor(config, self.binary, self.order_entry)
+        self.supervisor = EngineSupervisor(config, self.binary, self.order_entry, self.lock)
         self.supervisor.on_restart = self.dispatcher.flush_sessions
         self.recovery = RouterRecovery(self)  # router.log: session state that survives a router crash
         self.monitor = OpsMonitor(self)  # health, watchdog, episode log lines
@@ -91,9 +100,11 @@ class Router:
         self.events_drained_by_timer = 0  # should stay ~0: the eventfd wakes the router first
         self._timer = None
         self._loop = None
+        self._reading = True  # False once stopping: nothing more is accepted
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
+        self._probe_ports()  # a port in use is refused before anything is spawned
         await self.supervisor.start(self.recovery.prepare)
         self.recovery.restore_sessions()
         ring = self.supervisor.ring
@@ -101,23 +112,40 @@ class Router:
         ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it
         udp = self.config.udp
         if udp.fast_path and DatagramSocket.supports(udp.host):
-            self.udp = DatagramSocket(udp.host, udp.port, SOCKET_BUFFER_BYTES, loop.call_soon)
+            with _bind_error("udp", udp.host, udp.port):
+                self.udp = DatagramSocket(udp.host, udp.port, SOCKET_BUFFER_BYTES, loop.call_soon)
             loop.add_reader(self.udp.fd, self._on_udp_readable)
             self.udp_address = self.udp.address
             self._sendto = self.udp.send
             self.order_entry.fast_route = True  # routing and UDP reports in C (fast_egress.h)
         else:
-            await self._open_endpoint(loop, udp.host, udp.port)
+            with _bind_error("udp", udp.host, udp.port):
+                await self._open_endpoint(loop, udp.host, udp.port)
         self.dispatcher.send = self._send_capture if self.capture else self._sendto
         self.dispatcher.send = self.recovery.wrap_send(self.dispatcher.send, loop.call_soon)
         if self.config.metrics.enabled:
-            self.metrics_port = self.metrics.serve(self.config.metrics.host, self.config.metrics.port)
+            metrics = self.config.metrics
+            with _bind_error("metrics", metrics.host, metrics.port):
+                self.metrics_port = self.metrics.serve(metrics.host, metrics.port)
         if self.config.grpc.enabled:
             from fallback_grpc.grpc_server import start_grpc_server
 
-            self.grpc = await start_grpc_server(self)
+            grpc = self.config.grpc
+            with _bind_error("grpc", grpc.host, grpc.port):
+                _probe_port(grpc.host, grpc.port)  # grpc's own failure is a multi-line C-core log
+                self.grpc = await start_grpc_server(self)
         self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
         self.monitor.start()
+
+    def _probe_ports(self) -> None:
+        """Raises ConfigError naming the key of a configured port that cannot be bound."""
+        cfg = self.config
+        with _bind_error("udp", cfg.udp.host, cfg.udp.port):
+            _probe_port(cfg.udp.host, cfg.udp.port, socket.SOCK_DGRAM)
+        for key, section in (("metrics", cfg.metrics), ("grpc", cfg.grpc)):
+            if section.enabled:
+                with _bind_error(key, section.host, section.port):
+                    _probe_port(section.host, section.port, socket.SOCK_STREAM)
 
     async def _open_endpoint(self, loop, host: str, port: int) -> None:
         self.transport, _ = await loop.create_datagram_endpoint(lambda: RouterProtocol(self),
@@ -179,6 +207,8 @@ class Router:
 
     def on_datagram(self, data: bytes, addr) -> None:
         """The asyncio endpoint's path (no fast path): one datagram, its pass scheduled once."""
+        if not self._reading:
+            return  # stopping (uvloop's endpoint cannot pause): unread, the client resends it later
         if self.capture is not None:
             self.capture.record(self._inbound, addr, self.udp_address, data)
         self.dispatcher.receive(data, addr)
@@ -250,38 +280,94 @@ class Router:
         self.events_drained_by_timer += self._on_engine_events()
         self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
-    async def stop(self) -> None:
-        """Drain in-flight work (bounded), flush replies, stop the engine, release everything."""
+    async def stop(self) -> bool:
+        """Stops reading first (the UDP reader goes, gRPC refuses new calls and finishes those in
+        flight), then drains: the last batch is offered and every accepted command's events are
+        routed, logged and sent (bounded by DRAIN_TIMEOUT_S); then the engine stops and everything
+        is released. Safe after a start that failed half-way. Returns False if the drain did not
+        finish (the segment, with what the engine never took, is kept for the next start)."""
         self.monitor.stopping = True
-        log.info("shutdown_begin", outstanding=self.order_entry.outstanding)
+        # A start refused before the engine ran (a port in use, a segment of another journal) says
+        # so in one line; the shutdown stages are logged only for a router that served.
+        stage = log.info if self.supervisor.proc is not None else _silent
+        stage("shutdown_begin", outstanding=self.order_entry.outstanding)
+        self._stop_reading()
+        stage("shutdown_reading_stopped")
         if self.grpc is not None:
             await self.grpc.stop()
-            log.info("shutdown_grpc_stopped")
-        self.dispatcher.end_of_pass()
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:
-            await asyncio.sleep(0.002)
-            self._on_engine_events()
-        self.dispatcher.flush_sessions()
-        log.info("shutdown_orders_drained", left=self.order_entry.outstanding)
-        self.recovery.close()
-        self.monitor.close()
+            stage("shutdown_grpc_stopped")
         if self._timer is not None:
             self._timer.cancel()
-        if self.supervisor.ring is not None:
+        drained = await self._drain()
+        self.dispatcher.flush_sessions()
+        stage("shutdown_orders_drained", left=self.order_entry.outstanding)
+        self.recovery.close()
+        self.monitor.close()
+        self._flush_udp()
+        ring = self.supervisor.ring
+        if ring is not None:
             with contextlib.suppress(Exception):
-                self._loop.remove_reader(self.supervisor.ring.outbound_eventfd)
-        await self.supervisor.stop()
-        log.info("shutdown_engine_stopped")
+                self._loop.remove_reader(ring.outbound_eventfd)
+        if not drained:
+            log.warning("shutdown_drain_incomplete", left=self.order_entry.outstanding,
+                        timeout_s=DRAIN_TIMEOUT_S, kept_segment=self.supervisor.shm_name)
+        await self.supervisor.stop(keep_segment=not drained)
+        stage("shutdown_engine_stopped")
         if self.transport is not None:
             self.transport.close()
         if self.udp is not None:
-            with contextlib.suppress(Exception):
-                self._loop.remove_reader(self.udp.fd)
-            self._flush_udp()
             self.udp.close()
         self.metrics.close()
         if self.capture is not None:
             self.capture.close()
         self.store.close()
-        log.info("shutdown_complete")
+        self.lock.release()
+        stage("shutdown_complete")
+        return drained
+
+    def _stop_reading(self) -> None:
+        """Nothing more is accepted: what clients send from now on stays unread, unanswered, and is
+        resent by them after the restart (no sequence number is taken without its outcome)."""
+        self._reading = False
+        if self.udp is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.udp.fd)
+
+    async def _drain(self) -> bool:
+        """Offers the pending batch and routes events until every published command is answered;
+        False if the bound passed first (the engine is gone or stuck)."""
+        if self._loop is None or self.supervisor.ring is None:
+            return self.order_entry.outstanding == 0
+        self._open_pass()
+        self.dispatcher.end_of_pass()
+        self._close_pass()
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:
+            await asyncio.sleep(0.002)
+            self._on_engine_events()
+        return self.order_entry.outstanding == 0
+
+
+def _silent(event: str, **fields) -> None:
+    """A log call that says nothing."""
+
+
+def _probe_port(host: str, port: int, kind: int = socket.SOCK_STREAM) -> None:
+    """Raises OSError if host:port cannot be bound (e.g. another router listens there)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as probe:
+        if kind == socket.SOCK_STREAM:  # as grpc does: a port in TIME_WAIT has no owner
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+@contextlib.contextmanager
+def _bind_error(key: str, host: str, port: int):
+    """A port that cannot be bound (in use, no such address) is a config error naming its key."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:  # grpc raises RuntimeError("Failed to bind ...")
+        reason = getattr(exc, "strerror", None) or "address in use or unavailable"
+        raise ConfigError(f"{key}.port: cannot listen on {host}:{port}: {reason}") from None

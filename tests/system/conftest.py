@@ -104,6 +104,31 @@ class RouterProcess:
     def log_text(self) -> str:
         return self.log.read_text()
 
+    def restart(self) -> RouterProcess:
+        """Starts the stopped (or killed) router again on the UDP port it had, with the same journal
+        and config: clients re-establish where they were. The previous life's output moves to
+        router.log.<n>, so start() finds the new listening line."""
+        port = self.udp[1]
+        text = re.sub(r"(\[udp\]\nhost = \"127.0.0.1\"\n)port = \d+", rf"\g<1>port = {port}",
+                      self.config.read_text())
+        self.config.write_text(text)
+        lives = len(list(self.work.glob("router.log.*")))
+        self.log.rename(self.work / f"router.log.{lives}")
+        self.start()
+        assert self.udp[1] == port
+        return self
+
+
+def kill_engine_of(pid: int, journal: Path) -> None:
+    """SIGKILL pid if it is still the engine serving journal (a test that froze an engine and failed
+    before a router stopped it; a reused pid is left alone)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if args[0].endswith(b"udprouter-engine") and str(journal.resolve()).encode() in args:
+        os.kill(pid, signal.SIGKILL)
+
 
 @pytest.fixture
 def fast_path() -> bool:

@@ -3,6 +3,7 @@ in both batch forms."""
 
 import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -12,6 +13,7 @@ from fallback_grpc._generated import order_entry_pb2 as pb
 from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.client import bearer_metadata
 from fallback_grpc.packed import pack_orders, unpack_results
+from udprouter.engine_supervisor import default_shm_name
 from udprouter.ring import RingSegment
 
 RING = 4
@@ -21,7 +23,7 @@ FILL_TIMEOUT_S = 20
 async def ring_filled(router: GrpcRouter) -> None:
     """Waits (bounded) until the router's inbound ring holds RING commands: the paused engine's
     segment is read through a mapping of our own."""
-    with RingSegment.attach(f"udprouter-{router.proc.pid}") as ring:
+    with RingSegment.attach(default_shm_name(Path(router.tmp.name) / "journal")) as ring:
         deadline = time.monotonic() + FILL_TIMEOUT_S
         while ring.inbound_occupancy < RING:
             assert time.monotonic() < deadline, f"the ring holds {ring.inbound_occupancy} of {RING}"

@@ -40,6 +40,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -92,6 +93,10 @@ public:
     // Best price of one side of an instrument's book (wire side 1 buy, 2 sell): false when the
     // instrument is unknown or that side is empty. A query for tools and benchmarks.
     bool best_price(int32_t security_id, uint8_t side, int64_t& price) const;
+
+    // Every live order, book by book in price-time order. For tools reading the state (the
+    // downstream replay learns each resting order's account from it); not for the matching path.
+    void for_each_live_order(const std::function<void(const Order&)>& fn) const;
 
     const EngineConfig& config() const { return config_; }
     uint32_t live_orders() const { return pool_.in_use(); }

@@ -1,6 +1,6 @@
 // engine_options.h - the udprouter-engine command line (the router spawns it exactly so).
 //
-//   udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD --journal DIR
+//   udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD [--lock-fd FD] --journal DIR
 //     --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY (repeat)
 //     --max-orders N --max-sessions N [--self-match-prevention] [--wait spin|sleep|hybrid]
 //     [--spin-us N] [--snapshot-every N]
@@ -32,6 +32,7 @@ struct EngineOptions {
     std::string shm_name;
     int inbound_eventfd = -1;
     int outbound_eventfd = -1;
+    int lock_fd = -1; // the router's journal lock, inherited; -1: the engine takes its own
     std::string journal_dir;
     Durability durability = Durability::Os;
     EngineConfig config{{}, 0, 0, false};

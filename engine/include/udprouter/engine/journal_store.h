@@ -17,6 +17,10 @@
 //   * S - retain_commands when the router keeps no log (UINT64_MAX, or nothing watched): the
 //     engine process sets retain_commands from the ring capacities, the most a live router's
 //     routing position can trail (an engine crash); retain_commands = 0 keeps only the newest.
+// Either limit is lowered to the downstream publisher's hold when <dir>/downstream.hold exists
+// (protocol/DOWNSTREAM.md): the command_seq through which every event is in the stream, so the
+// publisher can always resume. Like a replication slot, a hold nobody advances keeps every file
+// after it: remove it when the publisher is retired.
 #ifndef UDPROUTER_ENGINE_JOURNAL_STORE_H
 #define UDPROUTER_ENGINE_JOURNAL_STORE_H
 
@@ -29,6 +33,10 @@
 #include "udprouter/engine/journal_writer.h"
 
 namespace udprouter::engine {
+
+inline constexpr const char *kDownstreamHoldName = "downstream.hold";
+// The hold's command_seq (decimal text); false when there is no readable hold.
+bool read_downstream_hold(const std::string &dir, uint64_t &command_seq);
 
 class JournalStore {
 public:
