@@ -10,19 +10,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"udp=([\d.]+):(\d+)")
+METRICS_PORT = re.compile(r"metrics=(\d+)")
 
 
-def router_config(journal_dir: Path, wait: str, authenticate: bool = True) -> str:
-    """Ephemeral UDP port, gRPC and metrics off, journal in a temp dir with durability os; keys and
-    instruments are the built-in defaults (demo/demo-secret, SecurityID 1-3). authenticate=False
-    turns the datagram MAC off: only to measure what it costs (SPEC.md 4.9)."""
+def router_config(journal_dir: Path, wait: str | None, authenticate: bool = True) -> str:
+    """The default config but for where it listens and writes: ephemeral UDP, gRPC and metrics
+    ports, journal in a temp dir; wait None keeps the default engine wait strategy. Everything
+    else (durability os, snapshot interval, router log segments, keys demo/demo-secret,
+    SecurityID 1-3) is the built-in default. authenticate=False turns the datagram MAC off: only to
+    measure what it costs (SPEC.md 4.9)."""
+    engine = f'[engine]\nwait = "{wait}"\n' if wait else ""
     session = "" if authenticate else "[session]\nauthenticate_datagrams = false\n"
-    return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n[grpc]\nenabled = false\n[metrics]\nenabled = false\n'
-            f'[engine]\nwait = "{wait}"\n[journal]\ndir = "{journal_dir}"\ndurability = "os"\n{session}')
+    return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n[grpc]\nhost = "127.0.0.1"\nport = 0\n'
+            f'[metrics]\nhost = "127.0.0.1"\nport = 0\n{engine}[journal]\ndir = "{journal_dir}"\n{session}')
 
 
 class ServerProcess:
@@ -71,16 +76,36 @@ class ServerProcess:
 
 
 class RouterProcess(ServerProcess):
-    """`udprouter serve` with a temp config; wait = the engine wait strategy (spin|sleep|hybrid)."""
+    """`udprouter serve` with a temp config; wait = the engine wait strategy (spin|sleep|hybrid;
+    None: the default)."""
 
-    def __init__(self, wait: str = "hybrid", capture: bool = False, authenticate: bool = True) -> None:
+    def __init__(self, wait: str | None = None, capture: bool = False, authenticate: bool = True) -> None:
         args = [str(Path(sys.executable).parent / "udprouter"), "serve"]
         super().__init__(args, LISTENING)
+        self.journal = self.work / "journal"
         config = self.work / "router.toml"
-        config.write_text(router_config(self.work / "journal", wait, authenticate))
+        config.write_text(router_config(self.journal, wait, authenticate))
         self.args += ["--config", str(config)]
         if capture:
             self.args += ["--capture", str(self.work / "capture.pcapng")]
+
+    def metrics(self) -> dict[str, float]:
+        """The router's metrics endpoint, scraped: every unlabelled sample by name."""
+        match = METRICS_PORT.search(self.log.read_text())
+        if match is None:
+            return {}
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if line and not line.startswith("#") and "{" not in name:
+                out[name] = float(value)
+        return out
+
+    def snapshots(self) -> set[str]:
+        """The engine snapshot files in the journal directory now."""
+        return {p.name for p in self.journal.glob("snapshot-*.bin")}
 
 
 class BaselineAsyncioProcess(ServerProcess):

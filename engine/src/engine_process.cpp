@@ -288,6 +288,7 @@ bool EngineProcess::journal(uint32_t kept)
 {
     const uint64_t started = monotonic_ns();
     JournalStatus status = store_.append_batch(batch_.data(), kept);
+    if (status == JournalStatus::WriteFailed) status = wait_for_journal(kept);
     udr_segment_header *h = segment_.header;
     record_latency(h->journal_append_buckets, &h->journal_append_sum_ns, monotonic_ns() - started);
     if (store_.writer().last_sync_ns() != 0)
@@ -301,6 +302,23 @@ bool EngineProcess::journal(uint32_t kept)
     return true;
 }
 
+// Disk full or an I/O error: the batch is neither applied nor released from the ring until it is
+// journaled (the failed write was cut back off the segment). One line when writes start failing,
+// one when they succeed again; a stop request ends the wait (the commands stay in the ring).
+JournalStatus EngineProcess::wait_for_journal(uint32_t kept)
+{
+    std::fprintf(stderr, "udprouter-engine: journal write failed (%s): holding commands until it can be written\n",
+                 std::strerror(errno));
+    JournalStatus status = JournalStatus::WriteFailed;
+    for (uint32_t round = 1; status == JournalStatus::WriteFailed && !g_stop; ++round) {
+        timespec pause{0, static_cast<long>(std::min(round, 20u)) * 5'000'000}; // 5 ms up to 100 ms
+        nanosleep(&pause, nullptr);
+        status = store_.append_batch(batch_.data(), kept);
+    }
+    if (status == JournalStatus::Ok) std::fprintf(stderr, "udprouter-engine: journal writable again\n");
+    return status;
+}
+
 EngineProcess::BatchOutcome EngineProcess::apply_and_publish(uint32_t kept)
 {
     udr_segment_header *h = segment_.header;
@@ -308,7 +326,12 @@ EngineProcess::BatchOutcome EngineProcess::apply_and_publish(uint32_t kept)
     if (publish_abandoned_ || !publish_staged()) return BatchOutcome::Abandoned;
     store_release(h->events_through, last_journaled_);
     __atomic_store_n(&h->commands_applied, h->commands_applied + kept, __ATOMIC_RELAXED);
+    const uint64_t skipped = store_.snapshots_skipped();
     JournalStatus status = store_.after_apply(*engine_);
+    if (store_.snapshots_skipped() != skipped)
+        std::fprintf(stderr, "udprouter-engine: snapshot at %llu not written (%s); the journal holds every "
+                     "command, next try after another snapshot interval\n",
+                     static_cast<unsigned long long>(last_journaled_), std::strerror(errno));
     if (status != JournalStatus::Ok) {
         fail(std::string("snapshot failed: ") + journal_status_name(status));
         return BatchOutcome::Failed;

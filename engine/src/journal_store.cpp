@@ -31,10 +31,15 @@ JournalStatus JournalStore::open(const RecoveryReport &recovery)
 
 JournalStatus JournalStore::append_batch(const udr_command *commands, std::size_t count)
 {
-    JournalStatus status = writer_.append(commands, count);
-    if (status != JournalStatus::Ok) return status;
-    since_snapshot_ += count;
-    return writer_.commit();
+    if (!commit_pending_) { // a retry after a failed commit appends nothing again
+        JournalStatus status = writer_.append(commands, count);
+        if (status != JournalStatus::Ok) return status;
+        since_snapshot_ += count;
+        commit_pending_ = true;
+    }
+    JournalStatus status = writer_.commit();
+    if (status == JournalStatus::Ok) commit_pending_ = false;
+    return status;
 }
 
 JournalStatus JournalStore::after_apply(const Engine &engine)
@@ -51,6 +56,11 @@ JournalStatus JournalStore::snapshot(const Engine &engine)
     JournalStatus status = writer_.flush();
     if (status != JournalStatus::Ok) return status;
     status = write_snapshot_file(dir_, seq, durability_, [&engine](std::FILE *file) { engine.write_snapshot(file); });
+    if (status == JournalStatus::WriteFailed) { // disk full: the journal still holds every command
+        since_snapshot_ = 0;                    // try again after another snapshot_every
+        ++snapshots_skipped_;
+        return JournalStatus::Ok;
+    }
     if (status != JournalStatus::Ok) return status;
     status = writer_.open(journal_segment_path(dir_, seq + 1), seq + 1, 0);
     if (status != JournalStatus::Ok) return status;

@@ -60,11 +60,13 @@ JournalStatus JournalWriter::open(const std::string &path, uint64_t first_comman
 JournalStatus JournalWriter::append(const udr_command *commands, std::size_t count)
 {
     if (fd_ < 0) return JournalStatus::NotOpen;
+    // Room for the whole batch first: a failed write then leaves none of it buffered, so the same
+    // batch can be appended again (a batch larger than the buffer grows it).
+    if (!buffer_.empty() && buffer_.size() + count * kJournalRecordSize > buffer_capacity_) {
+        JournalStatus status = write_buffer();
+        if (status != JournalStatus::Ok) return status;
+    }
     for (std::size_t i = 0; i < count; ++i) {
-        if (buffer_.size() + kJournalRecordSize > buffer_capacity_) {
-            JournalStatus status = write_buffer();
-            if (status != JournalStatus::Ok) return status;
-        }
         JournalRecordHeader header{static_cast<uint32_t>(sizeof(udr_command)), crc32c(&commands[i], sizeof(udr_command))};
         const auto *h = reinterpret_cast<const unsigned char *>(&header);
         const auto *p = reinterpret_cast<const unsigned char *>(&commands[i]);
@@ -94,7 +96,16 @@ JournalStatus JournalWriter::write_buffer()
 {
     if (buffer_.empty()) return JournalStatus::Ok;
     maybe_crash(fd_, buffer_);
-    if (!write_all(fd_, buffer_.data(), buffer_.size())) return JournalStatus::WriteFailed;
+    if (!write_all(fd_, buffer_.data(), buffer_.size())) {
+        // Disk full or an I/O error: cut a partly written batch back off the file (a record after
+        // a torn one would be invisible to recovery) and keep it buffered for flush() to retry.
+        const int err = errno;
+        if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0 ||
+            ::lseek(fd_, static_cast<off_t>(file_bytes_), SEEK_SET) < 0)
+            return JournalStatus::WriteFailed;
+        errno = err;
+        return JournalStatus::WriteFailed;
+    }
     file_bytes_ += buffer_.size();
     buffer_.clear();
     return JournalStatus::Ok;

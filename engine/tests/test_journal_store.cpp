@@ -1,5 +1,7 @@
 // test_journal_store.cpp - the running journal: rotation at snapshots, on-demand snapshots,
 // and continuing after a restart in the segment recovery chose.
+#include <csignal>
+#include <sys/resource.h>
 #include <vector>
 
 #include "io_command_flow.h"
@@ -104,4 +106,67 @@ UDR_TEST(opening_removes_a_snapshot_left_half_written_by_a_crash)
     open_store(dir.path(), engine, store);
     UDR_CHECK_EQ(udr_test::file_size(stale), -1L);
     UDR_CHECK(udr_test::file_size(journal_segment_path(dir.path(), 1)) > 0);
+}
+
+namespace {
+
+// Files this process writes may not grow past `bytes` (RLIMIT_FSIZE: the write fails with EFBIG,
+// as a full disk fails it with ENOSPC); restored on scope exit.
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(rlim_t bytes)
+    {
+        std::signal(SIGXFSZ, SIG_IGN); // the write fails instead of killing the process
+        getrlimit(RLIMIT_FSIZE, &saved_);
+        rlimit limit = saved_;
+        limit.rlim_cur = bytes;
+        setrlimit(RLIMIT_FSIZE, &limit);
+    }
+    ~FileSizeLimit() { setrlimit(RLIMIT_FSIZE, &saved_); }
+    FileSizeLimit(const FileSizeLimit &) = delete;
+    FileSizeLimit &operator=(const FileSizeLimit &) = delete;
+
+private:
+    rlimit saved_{};
+};
+
+std::vector<udr_command> read_segment(const std::string &path, JournalStatus &end)
+{
+    std::vector<udr_command> out;
+    JournalReader reader;
+    UDR_CHECK(reader.open(path) == JournalStatus::Ok);
+    udr_command c{};
+    while (reader.next(c)) out.push_back(c);
+    end = reader.status();
+    return out;
+}
+
+} // namespace
+
+UDR_TEST(a_failed_write_is_cut_back_and_the_same_batch_retried_once_space_returns)
+{
+    const auto flow = udr_test::make_command_flow(21);
+    TempDir dir;
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Os, 0);
+    const RecoveryReport report = open_store(dir.path(), engine, store);
+    const std::string path = report.append_path;
+    UDR_CHECK(store.append_batch(&flow[0], 7) == JournalStatus::Ok);
+    {
+        // Room for 10.5 records: the second batch of 7 is written in part, then fails.
+        FileSizeLimit limit(sizeof(JournalFileHeader) + 10 * kJournalRecordSize + kJournalRecordSize / 2);
+        UDR_CHECK(store.append_batch(&flow[7], 7) == JournalStatus::WriteFailed);
+        JournalStatus end = JournalStatus::Ok;
+        UDR_CHECK_EQ(read_segment(path, end).size(), 7u);
+        UDR_CHECK(end == JournalStatus::Ok); // no torn record left behind
+        UDR_CHECK(store.append_batch(&flow[7], 7) == JournalStatus::WriteFailed); // still full
+    }
+    UDR_CHECK(store.append_batch(&flow[7], 7) == JournalStatus::Ok); // the retry, with room
+    UDR_CHECK(store.append_batch(&flow[14], 7) == JournalStatus::Ok);
+    UDR_CHECK(store.close() == JournalStatus::Ok);
+    JournalStatus end = JournalStatus::Ok;
+    const std::vector<udr_command> journaled = read_segment(path, end);
+    UDR_CHECK(end == JournalStatus::Ok);
+    UDR_CHECK_EQ(journaled.size(), 21u); // each command once, in order
+    for (std::size_t i = 0; i < journaled.size(); ++i) UDR_CHECK_EQ(journaled[i].command_seq, flow[i].command_seq);
 }

@@ -21,7 +21,7 @@ enums.CxlRejResponseTo = { [1] = "OrderCancelRequest", [2] = "OrderCancelReplace
 enums.CancelReason = { [0] = "ClientRequest", [1] = "ImmediateOrCancel", [2] = "FillOrKill", [3] = "SelfMatchPrevention" }
 enums.OrdRejReason = { [1] = "UnknownSymbol", [3] = "OrderExceedsLimit", [6] = "DuplicateOrder", [11] = "UnsupportedOrderCharacteristic", [13] = "IncorrectQuantity", [16] = "PriceExceedsCurrentPriceBand", [18] = "InvalidPriceIncrement", [99] = "Other", [100] = "OrderBookFull" }
 enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [99] = "Other" }
-enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy" }
+enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [110] = "JournalUnavailable" }
 
 -- Fields (one ProtoField per filter name) and messages (by schema id, then template id)
 local pf = {}

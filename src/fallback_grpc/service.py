@@ -38,6 +38,7 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"  # google.rpc.Status, as grpcio-s
 _NEW_ORDER_TEMPLATE = 101
 _ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
 _NOT_AVAILABLE = int(BusinessRejectReason.ApplicationNotAvailable)
+_JOURNAL_UNAVAILABLE = int(BusinessRejectReason.JournalUnavailable)
 
 
 class OrderEntryService(pb_grpc.OrderEntryServicer):
@@ -199,8 +200,10 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         """_apply for a packed call, in C (FastIngest.apply_packed); Python only for its rejects."""
         entry, c = self.order_entry, call.c
         c.next_server_seq = session.flow.next_pending_seq()
-        c.busy_reason = _ENGINE_BUSY if entry.available else _NOT_AVAILABLE
-        self.fast.apply_packed(call, session.ctx.fp, time.time_ns())
+        # OrderEntry._busy's reason (FastIngest.begin makes the C batch unavailable for both)
+        c.busy_reason = _NOT_AVAILABLE if not entry.available else \
+            _JOURNAL_UNAVAILABLE if entry.journal_unavailable else _ENGINE_BUSY
+        self.fast.apply_packed(call, session.ctx.fp, entry.clock())  # OrderEntry stamps its rejects so
         if c.commands:
             session.expect_packed(call)
         if c.rejects:  # risk rejects: on the session's stream and in the metrics, as _apply's are
@@ -209,13 +212,17 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                 counts[OrdRejReason(c.outcome[i]).name] += 1
             session.record_frames([call.frame(i) for i in ffi.unpack(c.reject_index, c.rejects)])
         if c.busy:
-            entry.engine_busy += c.busy
+            if c.busy_reason != _JOURNAL_UNAVAILABLE:
+                entry.engine_busy += c.busy
             entry.risk.rejects[BusinessRejectReason(c.busy_reason).name] += c.busy
 
     async def _abort_refused(self, context, reason: int) -> None:
         if reason == _ENGINE_BUSY:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 "engine busy: inbound ring full, nothing applied")
+        if reason == _JOURNAL_UNAVAILABLE:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "journal cannot be written (disk full or I/O error), nothing applied")
         await context.abort(grpc.StatusCode.UNAVAILABLE, "engine not available, nothing applied")
 
     async def _wait(self, answer: Answer | PackedCall, context, forget) -> None:

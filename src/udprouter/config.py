@@ -71,7 +71,7 @@ class JournalConfig(_Section):
     dir: str = "var/journal"
     durability: Literal["none", "os", "fsync"] = "os"
     snapshot_every: int = 1_000_000  # commands between engine snapshots (and one at each stop); 0: never
-    router_log_compact_bytes: int = 16 << 20  # router.log growth before a rewrite (at least the image)
+    router_log_segment_bytes: int = 16 << 20  # a router log segment is closed once it holds this much
 
 
 class SessionConfig(_Section):
@@ -225,8 +225,8 @@ def _check(config: RouterConfig) -> None:
         value = getattr(config.engine, name)
         if value < 2 or value & (value - 1):
             raise ConfigError(f"engine.{name}: expected a power of two >= 2, got {value}")
-    if (compact := config.journal.router_log_compact_bytes) < 1:
-        raise ConfigError(f"journal.router_log_compact_bytes: expected >= 1, got {compact}")
+    if (segment := config.journal.router_log_segment_bytes) < 1:
+        raise ConfigError(f"journal.router_log_segment_bytes: expected >= 1, got {segment}")
     key_ids = set()
     for i, key in enumerate(config.keys):
         if not key.key_id or ":" in key.key_id:

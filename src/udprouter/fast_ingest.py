@@ -72,7 +72,7 @@ class FastIngest:
         """OrderEntry's batch state -> the C batch (before a run)."""
         oe, b = self.order_entry, self._batch
         b.ring = oe.ring.inbound_ring if oe.ring is not None else ffi.NULL
-        b.available = 1 if oe.available else 0
+        b.available = 1 if oe.available and not oe.journal_unavailable else 0
         b.n, b.room, b.next_command_seq = oe._n, oe._room, oe.next_command_seq
         self._applied = 0
 
@@ -114,7 +114,7 @@ class FastIngest:
             self.outcomes[APPLIED] += applied
             if applied:
                 touch(ffi.unpack(self._touched, self._touched_n[0]), now_ns)
-            if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL:
+            if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL or not b.available:
                 break
             carried = self.end()
             self.order_entry.flush(now_ns)
@@ -132,6 +132,8 @@ class FastIngest:
         start = 0
         while True:
             self.begin()
+            # It stops early only at a full batch array with the ring available: the flush below
+            # offers it, or fails with the journal unavailable, and then udr_pk_apply refuses the rest.
             start = lib.udr_pk_apply(c, call.msgs, start, fp, self._limits, self._batch, now_ns)
             self.end()
             if start == c.count:

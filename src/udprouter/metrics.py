@@ -66,11 +66,22 @@ class RouterCollector:
         yield _counter("udprouter_events_drained_by_timer", "Engine events found by the fallback timer, "
                        "not the eventfd wake-up", r.events_drained_by_timer)
         log = r.recovery.log
-        yield _counter("udprouter_router_log_compactions", "router.log rewrites as one live image",
-                       log.compactions if log is not None else 0)
-        yield GaugeMetricFamily("udprouter_router_log_compaction_in_flight",
-                                "1 while a router.log rewrite is being built (installed at a later commit)",
-                                value=int(log is not None and log.compactor.in_flight))
+        yield _counter("udprouter_router_log_segments_closed", "router log segments closed (rolled)",
+                       log.segments_closed if log is not None else 0)
+        yield _counter("udprouter_router_log_segments_dropped",
+                       "Closed router log segments deleted (no retransmission buffer reaches into them)",
+                       log.segments_dropped if log is not None else 0)
+        yield _gauge("udprouter_router_log_segments", "router log segments on disk",
+                     log.segments if log is not None else 0)
+        yield _counter("udprouter_journal_unavailable_episodes",
+                       "Episodes of a router log that could not be written (disk full, I/O error)",
+                       log.unavailable_episodes if log is not None else 0)
+        yield _counter("udprouter_journal_write_failures",
+                       "router log writes or syncs that failed (cut back, retried; their replies held)",
+                       log.write_failures if log is not None else 0)
+        yield _gauge("udprouter_journal_unavailable",
+                     "1 while new orders are rejected with JournalUnavailable",
+                     int(log is not None and log.unavailable))
         yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
                        sup.restarts if sup else 0)
         yield GaugeMetricFamily("udprouter_gc_frozen_objects",

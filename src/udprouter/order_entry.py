@@ -61,6 +61,7 @@ class OrderEntry:
         self.clock = clock
         self.ring: RingSegment | None = None
         self.available = True  # False once the engine is given up on: ApplicationNotAvailable
+        self.journal_unavailable = False  # the router log cannot be written: JournalUnavailable
         self.next_command_seq = 1
         self.sinks: dict[int, Sink] = {}
         self.contexts: dict[int, SessionContext] = {}
@@ -135,7 +136,7 @@ class OrderEntry:
         """command_seq (int) on success, else the reject message to send back (exec_id 0)."""
         if self._n == 0:
             self._room = self._free_slots()
-        if self._n >= self._room:
+        if self._n >= self._room or self.journal_unavailable:
             return self._busy(msg)
         cls = msg.__class__
         if cls is NewOrderSingle:
@@ -162,15 +163,18 @@ class OrderEntry:
 
     def _free_slots(self) -> int:
         ring = self.ring
-        if ring is None or not self.available:
+        if ring is None or not self.available or self.journal_unavailable:
             return 0
         return min(BATCH_CAPACITY, ring.inbound_capacity - ring.inbound_occupancy)
 
     def _busy(self, msg):
-        self.engine_busy += 1
         reason = BusinessRejectReason.EngineBusy
         if not self.available:
             reason = BusinessRejectReason.ApplicationNotAvailable
+        elif self.journal_unavailable:
+            reason = BusinessRejectReason.JournalUnavailable
+        if reason is not BusinessRejectReason.JournalUnavailable:
+            self.engine_busy += 1
         self.risk.rejects[reason.name] += 1
         return BusinessMessageReject(0, self.clock(), getattr(msg, "TEMPLATE_ID", 0), reason)
 
@@ -199,6 +203,9 @@ class OrderEntry:
             return 0
         self._n = 0
         offered = self.ring.offer_commands(self._cmds, n)
+        if offered == 0 and self.journal_unavailable:  # its write-ahead record failed: it waits
+            self._n = n
+            return 0
         # Single producer and counted free slots: offered == n. Anything else is an ABI bug, not load.
         assert offered == n, f"ring accepted {offered} of {n} counted-free slots"
         self.ring.wake_engine_if_sleeping()

@@ -36,11 +36,10 @@ class RouterRecovery:
         self.log: RouterLog | None = None
         self.recovered: RecoveredState | None = None
         if config.journal.durability != "none":
-            # The router compacts in a process of its own: a worker thread would share (and, when
-            # preempted, hold) the event loop's interpreter lock.
             self.log = RouterLog(config.journal.dir, config.journal.durability, self.capacity,
-                                 config.journal.router_log_compact_bytes, compaction_process=True)
+                                 config.journal.router_log_segment_bytes)
             router.store.log = self.log
+            self.log.on_unavailable = self._journal_unavailable
         self._outbox: list[tuple[bytes, object]] = []
         self._send: Send | None = None
         self._schedule: Callable | None = None
@@ -122,7 +121,9 @@ class RouterRecovery:
         self._scheduled = True  # replies made by this flush join this outbox
         router.dispatcher.flush_sessions()
         oe = router.order_entry
-        self.log.commit(oe.done_through, oe._partial)
+        if not self.log.commit(oe.done_through, oe._partial):
+            self._scheduled = False  # held until a write succeeds (a later pass, or retry())
+            return
         out, self._outbox = self._outbox, []
         self._scheduled = False
         send = self._send
@@ -130,6 +131,17 @@ class RouterRecovery:
             send(data, addr)
         if out:
             router._flush_udp()  # the fast path queues sends until its flush
+
+    def retry(self) -> None:
+        """The router's timer: while the log cannot be written, tries again and sends what it held."""
+        if self.log is None or not self.log.unavailable or not self.log.retry():
+            return
+        self.router.order_entry.flush()  # a batch whose write-ahead record had failed
+        if self._outbox:
+            self.flush()
+
+    def _journal_unavailable(self, unavailable: bool) -> None:
+        self.router.order_entry.journal_unavailable = unavailable
 
     def end_pass(self) -> None:
         """The router's pass is over: commit and send what it held (what a scheduled flush would

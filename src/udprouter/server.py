@@ -276,6 +276,7 @@ class Router:
 
     def _on_timer(self) -> None:
         self.dispatcher.on_timer()
+        self.recovery.retry()  # a router log that could not be written: try again, send what waited
         # A lost wake-up costs at most one timer interval; events found here count as late.
         self.events_drained_by_timer += self._on_engine_events()
         self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)

@@ -50,8 +50,8 @@ class SupervisedRing(RingSegment):
 
     def offer_commands(self, array, n: int) -> int:
         hook = self.before_offer
-        if hook is not None and n:
-            hook(array[n - 1].command_seq)
+        if hook is not None and n and hook(array[n - 1].command_seq) is False:
+            return 0  # the write-ahead record is not in the log: the batch waits (OrderEntry.flush)
         return super().offer_commands(array, n)
 
     def published_command_seq(self) -> int:

@@ -3,6 +3,7 @@ ports, its journal in tmp_path. Every process is stopped by its pid in the fixtu
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -177,3 +178,34 @@ def engine_state_digest(journal: Path) -> str:
     match = re.search(r"STATE_DIGEST (\S+)", out)
     assert match, out
     return match.group(1)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (a disk that fills up); skipped where mount is not permitted (CI runs as root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 4 MB tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(path: Path, leave: int) -> Path:
+    """A filler file on path's filesystem that leaves about `leave` bytes free; returns its path."""
+    st = os.statvfs(path)
+    filler = path / "filler"
+    remaining, chunk = max(0, st.f_bavail * st.f_frsize - leave), b"\0" * (64 << 10)
+    with open(filler, "wb", buffering=0) as f:
+        while remaining > 0:
+            try:  # a journal written meanwhile may take the last blocks first: the disk is full
+                remaining -= f.write(chunk[:remaining])
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
+    return filler

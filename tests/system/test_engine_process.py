@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from udprouter._ring_cffi import ffi, lib
 
+from tests.system.conftest import fill
 from udprouter.ring import ENGINE_READY, ENGINE_STOPPED, RingSegment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,3 +285,38 @@ def test_segment_with_a_wrong_magic_is_refused(runs):
     assert done.returncode == 1
     assert "magic is not UDPRRING" in done.stderr
 
+
+
+def test_full_disk_holds_commands_unjournaled_until_space_returns(runs, small_disk):
+    """The journal's filesystem fills up mid-stream: the engine neither fails nor applies a command
+    it could not journal (no torn record either); once space returns it goes on by itself, and the
+    event stream and final state equal an uninterrupted run's."""
+    flow = make_flow(3000)
+    expected, straight = uninterrupted(runs, flow)
+    run = EngineRun(straight.binary, small_disk / "journal")
+    try:
+        run.spawn()
+        sent = run.run_until_answered(flow, 0, 300)
+        filler = fill(small_disk, 0)
+        deadline = time.monotonic() + DEADLINE_S
+        line = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(run.proc.stderr, selectors.EVENT_READ)
+            while b"journal write failed" not in line:
+                assert time.monotonic() < deadline, "the engine never met the full disk"
+                assert run.proc.poll() is None, "the engine exited on the full disk"
+                if sent < len(flow):
+                    sent += run.push(flow, sent, min(64, len(flow) - sent))
+                run.drain()
+                if sel.select(timeout=0.001):
+                    line = run.proc.stderr.readline()
+        assert run.proc.poll() is None and run.seg.engine_state == ENGINE_READY
+        held = run.seg.journaled_through
+        assert run.seg.events_through <= held < sent  # nothing applied beyond what is journaled
+        filler.unlink()
+        run.run_until_answered(flow, sent, len(flow))
+        assert run.stop() == 0
+        assert run.events == expected
+        assert state_digest(run.binary, run.journal) == state_digest(straight.binary, straight.journal)
+    finally:
+        run.close()

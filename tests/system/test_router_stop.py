@@ -4,10 +4,11 @@ And a stop whose engine does not take the orders in time keeps them in the ring 
 150 datagrams of 20 orders leave without waiting for answers; SIGTERM or SIGINT reaches the router
 after the 76th (SIGHUP reloads the config: tests/system/test_ops_reload.py). The router stops
 reading, drains what it accepted and exits 0; every number it accepted has its outcome sent or
-logged for retransmission, and the datagrams it never read stay unanswered in the client, which re-establishes with the restarted router and resends them. Every
-order ends with exactly one acknowledgement (under its own ClOrdID, or under the new one it was
-resent with after a NotApplied), every report arrives once and in server order, and neither life
-of the router logs a traceback.
+logged for retransmission, and the datagrams it never read stay unanswered in the client, which
+re-establishes with the restarted router and resends them. Every order ends with exactly one
+acknowledgement (under its own ClOrdID, or under the new one it was resent with after a
+NotApplied), every report arrives once and in server order, and neither life of the router logs a
+traceback.
 """
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ BusinessMessageReject = c.Struct(
     "ref_seq_num" / c.Int64ul,  # RefSeqNum @0
     "transact_time" / c.Int64ul,  # TransactTime @8
     "ref_template_id" / c.Int16ul,  # RefTemplateID @16
-    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103)])),  # BusinessRejectReason @18
+    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("JournalUnavailable", 110)])),  # BusinessRejectReason @18
 )
 
 

@@ -208,7 +208,8 @@ CXL_REJ_REASON_VALUES = frozenset(m.value for m in CxlRejReason)
 #   101 InvalidEnumValue: An enum field holds a value the schema does not define
 #   102 Throttled: Session message-rate limit exceeded
 #   103 EngineBusy: Inbound ring full; the message was not applied
-BusinessRejectReason = enum.IntEnum('BusinessRejectReason', [('Other', 0), ('UnsupportedMessageType', 3), ('ApplicationNotAvailable', 4), ('NotAuthorized', 6), ('MalformedMessage', 100), ('InvalidEnumValue', 101), ('Throttled', 102), ('EngineBusy', 103)], module=__name__)
+#   110 JournalUnavailable: The journal cannot be written (disk full or I/O error); the message was not applied
+BusinessRejectReason = enum.IntEnum('BusinessRejectReason', [('Other', 0), ('UnsupportedMessageType', 3), ('ApplicationNotAvailable', 4), ('NotAuthorized', 6), ('MalformedMessage', 100), ('InvalidEnumValue', 101), ('Throttled', 102), ('EngineBusy', 103), ('JournalUnavailable', 110)], module=__name__)
 _BUSINESS_REJECT_REASON_TABLE = _enum_table(BusinessRejectReason)
 BUSINESS_REJECT_REASON_VALUES = frozenset(m.value for m in BusinessRejectReason)
 

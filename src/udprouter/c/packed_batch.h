@@ -129,7 +129,8 @@ static uint32_t udr_pk_apply(udr_pk_call *c, const udr_fp_message *msgs, uint32_
             b->room = free_slots < b->capacity ? (uint32_t)free_slots : b->capacity;
         }
         if (b->n >= b->room) {
-            if (b->n == b->capacity) return i; /* full array, not a full ring: flush and go on */
+            /* a full array, not a full ring: the caller flushes and goes on (unless nothing can) */
+            if (b->n == b->capacity && b->ring != NULL && b->available) return i;
             udr_pk_busy_frame(c, i, now_ns);
             c->outcome[i] = UDR_PK_BUSY;
             c->busy++;

@@ -57,6 +57,7 @@ private:
     bool serve();
     BatchOutcome process_batch(udr_ring *in, const udr_command *commands, uint32_t count);
     bool journal(uint32_t kept);
+    JournalStatus wait_for_journal(uint32_t kept);
     BatchOutcome apply_and_publish(uint32_t kept);
     void stage(const udr_event &event);
     bool publish_staged();

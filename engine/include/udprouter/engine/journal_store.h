@@ -53,6 +53,7 @@ public:
     JournalStatus open(const RecoveryReport &recovery);
 
     // Appends a polled batch and commits it per the durability mode (one syscall or group commit).
+    // After a WriteFailed, call it again with the same batch: it only retries what failed.
     JournalStatus append_batch(const udr_command *commands, std::size_t count);
 
     // After the batch is applied: snapshots and rotates when snapshot_every commands have passed.
@@ -64,6 +65,7 @@ public:
 
     const JournalWriter &writer() const { return writer_; }
     uint64_t snapshots_written() const { return snapshots_written_; }
+    uint64_t snapshots_skipped() const { return snapshots_skipped_; }
 
 private:
     bool retention_limit(uint64_t snapshot_seq, uint64_t &limit) const;
@@ -75,6 +77,8 @@ private:
     uint64_t retain_commands_;
     const uint64_t *router_logged_ = nullptr;
     uint64_t since_snapshot_ = 0;
+    uint64_t snapshots_skipped_ = 0; // snapshot files that could not be written (disk full)
+    bool commit_pending_ = false; // appended, commit failed: the next append_batch only commits
     uint64_t last_snapshot_seq_ = 0;
     uint64_t snapshots_written_ = 0;
     JournalWriter writer_;

@@ -2,8 +2,10 @@
 //
 // append() only copies into a pre-allocated buffer; commit() ends a batch and pushes it as far as
 // the durability mode says (one write(2), plus one fdatasync for Fsync: a group commit for the
-// whole polled batch). Errors are returned values; a failed commit leaves the engine unable to
-// promise durability, and the engine process stops rather than apply unjournaled commands.
+// whole polled batch). Errors are returned values. A failed write (disk full, I/O error) is cut
+// back off the file and its records stay buffered: flush() writes them again (the engine process
+// waits and retries rather than apply unjournaled commands). A failed sync is not retried: after
+// fdatasync fails the kernel may have dropped the pages, and the process stops.
 #ifndef UDPROUTER_ENGINE_JOURNAL_WRITER_H
 #define UDPROUTER_ENGINE_JOURNAL_WRITER_H
 
