@@ -28,7 +28,7 @@ from udprouter.codec import encode_message
 from udprouter.config import Instrument, KeyConfig
 from udprouter.fast_ingest import FastIngest, limits_table
 from udprouter.order_entry import OrderEntry
-from udprouter.reports import business_reject, order_reject
+from udprouter.reports import EVENT_LAYOUT, business_reject, order_reject
 from udprouter.ring import RingSegment
 from udprouter.risk import Risk, SessionContext
 
@@ -189,3 +189,40 @@ def test_describe_names_every_refusal_code():
     texts = {describe(frame * 2, 1, code) for code in range(1, 8)}
     assert len(texts) == 7 and all(t.startswith("orders") for t in texts)
     assert lib.UDR_PK_SLOT >= len(frame)
+
+
+async def test_the_tuple_sink_and_the_c_sink_answer_a_packed_call_alike(sides):
+    """OrderEntry gives a session tuples (udp.fast_path off) or the C event array (on): the call's
+    answers and the session's stream are the same either way, trades after an answer included."""
+    _, c = sides
+    other = GrpcSession(KeyConfig(key_id="k", secret="s", account=4), 9, 100_000, lambda: NOW)
+    msgs = [NewOrderSingle(i, NOW, PX, 5, 1, 1, 2, 0) for i in range(1, 6)] + \
+        [NewOrderSingle(6, NOW, PX, 0, 1, 1, 2, 0)]  # a risk reject among them
+    calls = []
+    for session in (c.session, other):
+        call, _ = PackedCall.decode(b"".join(encode_message(m) for m in msgs))
+        c.service._apply_packed(session, call)
+        calls.append(call)
+    first = calls[0].c.first_command_seq
+    assert calls[1].c.first_command_seq == first + 5
+    evs = []  # accepted for each order, a trade for the second; the command_seqs of each call's session
+    for k in range(5):
+        evs.append((k, lib.UDR_EVT_ACCEPTED, 0, 0))
+        if k == 1:
+            evs.append((k, lib.UDR_EVT_TRADE, 2, 3))
+    events = RingSegment.new_events(len(evs))
+    data = ffi.buffer(events)
+    for offset, session, call in ((0, c.session, calls[0]), (5, other, calls[1])):
+        for n, (k, kind, leaves, cum) in enumerate(evs):
+            last = lib.UDR_EVT_FLAG_LAST if kind == lib.UDR_EVT_TRADE or k != 1 else 0
+            EVENT_LAYOUT.pack_into(data, n * 64, first + offset + k, k + 1, 0, 100 + k, PX, 9, 1, 5, leaves,
+                                   cum, kind, 1, 0, last)
+        if session is other:
+            session.on_events(list(EVENT_LAYOUT.iter_unpack(data)))
+        else:
+            order = ffi.new("uint32_t[]", list(range(len(evs))))
+            session.on_raw_events(events, order, len(evs))
+        assert call.remaining == 0 and call.done.done()
+    assert calls[0].results() == calls[1].results()
+    assert c.session.flow.kept_frames() == other.flow.kept_frames()
+    assert len(c.session.flow.kept_frames()) == 1 + len(evs)
