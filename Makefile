@@ -12,7 +12,7 @@ PYTEST_ARGS  ?=
 BUF_VERSION := 1.75.0
 BUF := build/buf/node_modules/.bin/buf
 
-.PHONY: lint-proto setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
+.PHONY: lint-proto setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak chaos clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
 
 setup: $(STAMP) engine
 
@@ -97,6 +97,11 @@ fuzz: setup
 
 soak: setup
 	$(PY) -m bench.soak
+
+# Longer seeded runs of the hostile-client scenarios (tests/chaos.py); CHAOS_MINUTES=N to change.
+CHAOS_MINUTES ?= 10
+chaos: setup
+	$(PY) -m tests.chaos --minutes $(CHAOS_MINUTES)
 
 clean:
 	rm -rf build $(VENV) src/*.egg-info .pytest_cache .hypothesis bench/results

@@ -3,7 +3,7 @@ router's UDP figure with the publisher on against off, and the store's rows/s. O
 
     python -m bench.bench_downstream [--quick] [--json]
 
-Setup: `udprouter serve` (hybrid, durability os) on an ephemeral port; load = tools/loadgen max20
+Setup: `udprouter serve` (hybrid, durability os) on an ephemeral port; load = src/udprouter/loadgen max20
 (max rate, 20 orders per datagram, a fresh FIXP session per run). Every server runs in a temp dir
 on loopback and is stopped by pid.
   router on/off      the same load with a live publisher into a local R1 stream, and without one

@@ -307,15 +307,15 @@ bool EngineProcess::journal(uint32_t kept)
 // one when they succeed again; a stop request ends the wait (the commands stay in the ring).
 JournalStatus EngineProcess::wait_for_journal(uint32_t kept)
 {
-    std::fprintf(stderr, "udprouter-engine: journal write failed (%s): holding commands until it can be written\n",
-                 std::strerror(errno));
+    engine_log("error", "udprouter-engine: journal write failed (%s): holding commands until it can be written",
+               std::strerror(errno));
     JournalStatus status = JournalStatus::WriteFailed;
     for (uint32_t round = 1; status == JournalStatus::WriteFailed && !g_stop; ++round) {
         timespec pause{0, static_cast<long>(std::min(round, 20u)) * 5'000'000}; // 5 ms up to 100 ms
         nanosleep(&pause, nullptr);
         status = store_.append_batch(batch_.data(), kept);
     }
-    if (status == JournalStatus::Ok) std::fprintf(stderr, "udprouter-engine: journal writable again\n");
+    if (status == JournalStatus::Ok) engine_log("info", "udprouter-engine: journal writable again");
     return status;
 }
 
@@ -329,9 +329,9 @@ EngineProcess::BatchOutcome EngineProcess::apply_and_publish(uint32_t kept)
     const uint64_t skipped = store_.snapshots_skipped();
     JournalStatus status = store_.after_apply(*engine_);
     if (store_.snapshots_skipped() != skipped)
-        std::fprintf(stderr, "udprouter-engine: snapshot at %llu not written (%s); the journal holds every "
-                     "command, next try after another snapshot interval\n",
-                     static_cast<unsigned long long>(last_journaled_), std::strerror(errno));
+        engine_log("warning", "udprouter-engine: snapshot at %llu not written (%s); the journal holds every "
+                   "command, next try after another snapshot interval",
+                   static_cast<unsigned long long>(last_journaled_), std::strerror(errno));
     if (status != JournalStatus::Ok) {
         fail(std::string("snapshot failed: ") + journal_status_name(status));
         return BatchOutcome::Failed;
@@ -379,7 +379,7 @@ int EngineProcess::run()
     if (!ensure_journal_dir(options_.journal_dir))
         return fail("cannot create journal directory " + options_.journal_dir);
     if (std::string error; !journal_lock_take(options_.journal_dir, options_.lock_fd, error)) {
-        std::fprintf(stderr, "udprouter-engine: %s\n", error.c_str());
+        engine_log("error", "udprouter-engine: %s", error.c_str());
         return 2;
     }
     if (!attach()) return 1;

@@ -9,9 +9,9 @@ local schema_names = { [2748] = "FIXP", [101] = "udprouter" }
 -- Enums (valueStrings, by schema enum name)
 local enums = {}
 enums.FlowType = { [0] = "Recoverable", [1] = "Idempotent", [2] = "Unsequenced", [3] = "None" }
-enums.NegotiationRejectCode = { [0] = "Credentials", [1] = "FlowTypeNotSupported", [2] = "DuplicateId", [3] = "Unspecified" }
+enums.NegotiationRejectCode = { [0] = "Credentials", [1] = "FlowTypeNotSupported", [2] = "DuplicateId", [3] = "Unspecified", [4] = "SessionLimit" }
 enums.EstablishmentRejectCode = { [0] = "Unnegotiated", [1] = "AlreadyEstablished", [2] = "SessionBlocked", [3] = "KeepaliveInterval", [4] = "Credentials", [5] = "Unspecified" }
-enums.RetransmitRejectCode = { [0] = "OutOfRange", [1] = "InvalidSession", [2] = "RequestLimitExceeded" }
+enums.RetransmitRejectCode = { [0] = "OutOfRange", [1] = "InvalidSession", [2] = "RequestLimitExceeded", [3] = "BudgetExceeded" }
 enums.TerminationCode = { [0] = "Finished", [1] = "UnspecifiedError", [2] = "ReRequestOutOfBounds", [3] = "ReRequestInProgress" }
 enums.Side = { [1] = "Buy", [2] = "Sell" }
 enums.OrdType = { [1] = "Market", [2] = "Limit" }
@@ -21,7 +21,7 @@ enums.CxlRejResponseTo = { [1] = "OrderCancelRequest", [2] = "OrderCancelReplace
 enums.CancelReason = { [0] = "ClientRequest", [1] = "ImmediateOrCancel", [2] = "FillOrKill", [3] = "SelfMatchPrevention" }
 enums.OrdRejReason = { [1] = "UnknownSymbol", [3] = "OrderExceedsLimit", [6] = "DuplicateOrder", [11] = "UnsupportedOrderCharacteristic", [13] = "IncorrectQuantity", [16] = "PriceExceedsCurrentPriceBand", [18] = "InvalidPriceIncrement", [99] = "Other", [100] = "OrderBookFull" }
 enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [99] = "Other" }
-enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [110] = "JournalUnavailable" }
+enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable" }
 
 -- Fields (one ProtoField per filter name) and messages (by schema id, then template id)
 local pf = {}

@@ -101,10 +101,9 @@ class OutboundFlow:
         """The messages to resend (new ClOrdIDs) for a NotApplied range; [] when resending is off."""
         self.not_applied_count += count
         resend = []
-        for seq in range(from_seq, from_seq + count):
-            msg = self.sent.pop(seq, None)
-            if msg is None:
-                continue
+        # Only the numbers it kept (KEEP_SENT at most): a Count of up to 2^32 - 1 is not walked.
+        for seq in [s for s in self.sent if from_seq <= s < from_seq + count]:
+            msg = self.sent.pop(seq)
             first = self._datagram_of.pop(msg.cl_ord_id, None)
             dgram = self._datagrams.get(first) if first is not None else None
             if dgram is not None:

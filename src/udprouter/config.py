@@ -7,6 +7,7 @@ decimal strings converted exactly (Decimal) to int64 mantissas with the constant
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -79,9 +80,22 @@ class SessionConfig(_Section):
     timestamp_window_s: float = 5.0
     retransmit_buffer: int = 65536
     retransmit_max_count: int = 4096
+    # Retransmission budget per session: bytes of resent frames per second (and a burst of as many),
+    # so RetransmitRequests cannot turn a few bytes in into megabytes out (RetransmitReject beyond).
+    retransmit_bytes_per_s: int = 256 << 10
     throttle_msgs_per_s: int = 1_000_000
     max_open_orders: int = 1_000_000
     reject_rate_per_s: float = 10.0
+    # Rejects an established session gets that name no sequence number (a frame that breaks the
+    # framing, a Sequence out of range): at most this many per second per session (burst as many).
+    session_reject_rate_per_s: float = 100.0
+    # Live sessions (negotiated and not ended) over all keys and per key; a login beyond either is
+    # refused with NegotiationReject(SessionLimit).
+    max_sessions: int = 1024
+    max_sessions_per_key: int = 1024
+    # An ended session (terminated, or its peer silent) is kept this long for a reconnect to
+    # resume it (same SessionId: numbers, retransmission), then released with its memory.
+    ended_retention_s: float = 60.0
     # Negotiate/Establish signature checks per second over all sources (HMAC work an unauthenticated
     # flood can make the router do); past it such requests are dropped and the client retries.
     login_rate_per_s: float = 2000.0
@@ -216,21 +230,70 @@ def load_config(path: str | os.PathLike[str] | None) -> RouterConfig:
     return parse_config(text)
 
 
+# The accepted range of every numeric key (inclusive). A value outside it would be accepted and
+# then fail later and quietly (a negative buffer refuses every login, a negative throttle every
+# order), or crash the engine's argument parser: the load refuses it instead, naming the range.
+_U32 = 2**32 - 1
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("udp", "port"): (0, 65535),
+    ("grpc", "port"): (0, 65535),
+    ("metrics", "port"): (0, 65535),
+    ("engine", "spin_us"): (0, 1_000_000),
+    ("engine", "max_orders"): (1, _U32),
+    ("engine", "max_sessions"): (1, 2**24 - 1),  # ExecID holds session_id in 24 bits (SPEC 3)
+    ("engine", "ready_timeout_s"): (0.1, 3600),
+    ("engine", "restart_backoff_s"): (0, 600),
+    ("engine", "max_restarts"): (0, 1_000_000),
+    ("journal", "snapshot_every"): (0, 2**63 - 1),
+    ("journal", "router_log_segment_bytes"): (1 << 12, 1 << 40),
+    ("session", "keepalive_ms"): (100, 60_000),
+    ("session", "timestamp_window_s"): (0.001, 300),  # the replay cache holds a window of logins
+    ("session", "retransmit_buffer"): (1, 10_000_000),
+    ("session", "retransmit_max_count"): (1, 10_000_000),
+    ("session", "retransmit_bytes_per_s"): (1, 2**40),
+    ("session", "throttle_msgs_per_s"): (1, 10**9),
+    ("session", "max_open_orders"): (1, _U32),
+    ("session", "reject_rate_per_s"): (0, 1e6),
+    ("session", "session_reject_rate_per_s"): (0, 1e6),
+    ("session", "login_rate_per_s"): (0.001, 1e7),
+    ("session", "max_sessions"): (1, 2**24 - 1),
+    ("session", "max_sessions_per_key"): (1, 2**24 - 1),
+    ("session", "ended_retention_s"): (0, 86_400 * 30),
+}
+CAPACITY_RANGE = (2, 2**30)
+
+
+def _range_text(lo: float, hi: float) -> str:
+    return f"{lo}..{hi}"
+
+
 def _check(config: RouterConfig) -> None:
-    for name in ("udp", "grpc", "metrics"):
-        port = getattr(config, name).port
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"{name}.port: expected 0..65535, got {port}")
+    for (section, key), (lo, hi) in RANGES.items():
+        value = getattr(getattr(config, section), key)
+        if not lo <= value <= hi:  # NaN fails this too
+            raise ConfigError(f"{section}.{key}: expected {_range_text(lo, hi)}, got {value}")
     for name in ("inbound_capacity", "outbound_capacity"):
         value = getattr(config.engine, name)
-        if value < 2 or value & (value - 1):
-            raise ConfigError(f"engine.{name}: expected a power of two >= 2, got {value}")
-    if (segment := config.journal.router_log_segment_bytes) < 1:
-        raise ConfigError(f"journal.router_log_segment_bytes: expected >= 1, got {segment}")
+        lo, hi = CAPACITY_RANGE
+        if not lo <= value <= hi or value & (value - 1):
+            raise ConfigError(f"engine.{name}: expected a power of two in {lo}..{hi}, got {value}")
+    for name in ("udp", "grpc", "metrics"):
+        host = getattr(config, name).host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if host != "localhost":
+                raise ConfigError(f"{name}.host: expected an IP address or localhost, got {host!r}") from None
+    if not config.keys:
+        raise ConfigError("keys: expected at least one key (nobody could log in)")
+    if not config.instruments:
+        raise ConfigError("instruments: expected at least one instrument")
     key_ids = set()
     for i, key in enumerate(config.keys):
         if not key.key_id or ":" in key.key_id:
             raise ConfigError(f"keys[{i}].key_id: expected a non-empty id without ':'")
+        if not key.secret:
+            raise ConfigError(f"keys[{i}].secret: expected a non-empty secret")
         if key.key_id in key_ids:
             raise ConfigError(f"keys[{i}].key_id: duplicate key id {key.key_id!r}")
         if not 0 <= key.account < 2**32:

@@ -54,6 +54,7 @@ class Dispatcher:
         self.order_entry = order_entry
         self.clock = clock
         self.send: Send = lambda data, addr: None
+        self.on_release: Callable[[ServerSession], None] = lambda session: None  # the fast path's unbind
         self._dirty: dict[int, ServerSession] = {}
         self.datagrams_in = self.datagrams_out = 0
         self.messages_in = self.messages_out = 0
@@ -61,6 +62,7 @@ class Dispatcher:
         self.mac_failures = 0  # datagrams of established sessions without a right MAC (dropped)
         self._mac_failures_logged = 0
         self._mac_log_after_ns = 0
+        self.seq_refused = 0  # datagrams whose Sequence was out of range (SPEC 4.3)
         # Report frames of one session's drained events, encoded in C (see _sink_for).
         self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
         self._report_bytes = ffi.buffer(self._reports)
@@ -115,9 +117,7 @@ class Dispatcher:
             self.decode_errors += 1
             if session is not None and session.state is SessionState.ESTABLISHED:
                 session.last_recv_ns = now
-                reason = business_reject_reason(first)
-                session.pending.append(business_reject(0, first.template_id, reason, now))
-                self._dirty[session.session_id] = session
+                self._unnumbered_reject(session, first.template_id, business_reject_reason(first), now)
             else:
                 self.unauthenticated += 1
         else:
@@ -132,6 +132,10 @@ class Dispatcher:
                 count += 1
         expected = session.next_inbound
         skip = session.accept_inbound(first_seq, count)
+        if skip < 0:  # SEQ_OUT_OF_RANGE: nothing of it applied, the expectation unchanged (SPEC 4.3)
+            self.seq_refused += 1
+            self._unnumbered_reject(session, Sequence.TEMPLATE_ID, BusinessRejectReason.SeqNoOutOfRange, now)
+            return
         self.duplicates += skip
         if first_seq > expected:
             self.not_applied += first_seq - expected  # numbers declared NotApplied (a gap)
@@ -143,8 +147,9 @@ class Dispatcher:
         index = 0
         for entry in entries[1:]:
             if entry.__class__ is DecodeError:
-                if not frame_consumes_seq_no(entry):
+                if not frame_consumes_seq_no(entry):  # framing, unknown schema: answered unnumbered
                     self.decode_errors += 1
+                    self._unnumbered_reject(session, entry.template_id, business_reject_reason(entry), now)
                     continue
                 seq += 1
                 index += 1
@@ -167,6 +172,16 @@ class Dispatcher:
                 pending.append(self._reject_frame(session, result, seq))
         if pending:
             self._dirty[session.session_id] = session
+
+    def _unnumbered_reject(self, session: ServerSession, template_id: int, reason: BusinessRejectReason,
+                           now: int) -> None:
+        """BusinessMessageReject(RefSeqNum 0) for what took no sequence number: rate-limited per
+        session (session.session_reject_rate_per_s), the rest counted as suppressed."""
+        if session.allow_unnumbered(self.sessions.config.session_reject_rate_per_s, now):
+            session.pending.append(business_reject(0, template_id, reason, now))
+            self._dirty[session.session_id] = session
+        else:
+            self.sessions.rejects_suppressed += 1
 
     def _reject_frame(self, session: ServerSession, reject, seq: int) -> bytes:
         if reject.__class__ is ExecutionReportReject:
@@ -263,8 +278,14 @@ class Dispatcher:
         self.send(data, addr)
 
     def on_timer(self) -> None:
-        self._log_mac_failures(self.clock())
-        for addr, datagram, session in self.sessions.on_timer(self.clock()):
+        now = self.clock()
+        self._log_mac_failures(now)
+        for addr, datagram, session in self.sessions.on_timer(now):
             if session.state is not SessionState.ESTABLISHED:
                 self._flush_session(session)
             self._send(datagram, addr)
+        self.sessions.sweep(now)
+        for session in self.sessions.take_released():
+            self._dirty.pop(session.session_id, None)
+            self.order_entry.release_session(session.session_id)
+            self.on_release(session)

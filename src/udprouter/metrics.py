@@ -39,8 +39,20 @@ class RouterCollector:
                        "for a missing or wrong MAC", d.mac_failures)
         yield _counter("udprouter_duplicates_dropped", "Client sequence numbers already applied",
                        d.duplicates)
+        yield _counter("udprouter_sequence_refused", "Datagrams refused: Sequence gap or wrap out of range",
+                       d.seq_refused)
+        yield _counter("udprouter_datagram_errors", "Datagrams whose handling failed unexpectedly (logged)",
+                       r.datagram_errors)
         yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
                        sessions.rejects_suppressed)
+        yield _counter("udprouter_retransmits_refused", "RetransmitRequests over the session's byte budget",
+                       sessions.retransmits_refused)
+        yield _counter("udprouter_sessions_refused", "Negotiates refused over a session limit (SessionLimit)",
+                       sessions.sessions_refused)
+        yield _counter("udprouter_sessions_released", "Ended sessions released after their retention",
+                       sessions.sessions_released)
+        yield _gauge("udprouter_sessions_kept", "Sessions in memory (live and ended within retention)",
+                     len(sessions.by_uuid))
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
         rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])

@@ -130,6 +130,12 @@ class OrderEntry:
         self.sinks.pop(session_id, None)
         self.raw_sinks.pop(session_id, None)
 
+    def release_session(self, session_id: int) -> None:
+        """A released session: nothing of it kept (its later events count as undeliverable)."""
+        self.unregister_sink(session_id)
+        if self.contexts.pop(session_id, None) is not None and session_id < self._fp_cap:
+            self._fp_table[session_id] = ffi.NULL
+
     # -- inbound --------------------------------------------------------------------------------
 
     def submit(self, ctx: SessionContext, msg, recv_ns: int = 0):

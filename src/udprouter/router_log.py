@@ -384,6 +384,10 @@ class RouterLog:
         session.journal = self
         self.sessions[session.session_id] = session
 
+    def detach(self, session_id: int) -> None:
+        """A released session (SessionLayer.sweep): the next compaction leaves it out."""
+        self.sessions.pop(session_id, None)
+
     # -- hooks ----------------------------------------------------------------------------------
 
     def inbound(self, session) -> None:

@@ -70,7 +70,7 @@ class Router:
             self.lock.release()
             raise
         self.auth = Authenticator(config.keys, int(config.session.timestamp_window_s * 1e9))
-        self.sessions = SessionLayer(config.session, self.auth, self.store)
+        self.sessions = SessionLayer(config.session, self.auth, self.store, config.engine.max_sessions)
         limits = config.session
         self.risk = Risk(instruments_of(config), limits.max_open_orders, limits.throttle_msgs_per_s)
         self.order_entry = OrderEntry(self.risk)
@@ -91,9 +91,12 @@ class Router:
         self.transport = None
         self.udp: DatagramSocket | None = None  # the fast path's socket (udp.fast_path on IPv4)
         self.fast = FastIngest(self.risk, self.order_entry)
+        self.dispatcher.on_release = self.fast.unbind
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0
+        self.datagram_errors = 0  # datagrams whose handling raised (a bug: see _dispatch)
+        self._next_error_log = 0.0
         self.grpc = None
         self._pass_scheduled = False
         self._drain_scheduled = False
@@ -188,7 +191,7 @@ class Router:
             if i == n:
                 break
             data, addr = udp.received(i)
-            dispatcher.receive(data, addr)  # recorded above if capturing
+            self._dispatch(data, addr)  # recorded above if capturing
             if stopped == NO_SESSION:
                 session = self.sessions.by_addr.get(addr)
                 if session is not None and session.state is SessionState.ESTABLISHED:
@@ -211,10 +214,24 @@ class Router:
             return  # stopping (uvloop's endpoint cannot pause): unread, the client resends it later
         if self.capture is not None:
             self.capture.record(self._inbound, addr, self.udp_address, data)
-        self.dispatcher.receive(data, addr)
+        self._dispatch(data, addr)
         if not self._pass_scheduled:
             self._pass_scheduled = True
             self._loop.call_soon(self._end_of_pass)
+
+    def _dispatch(self, data: bytes, addr) -> None:
+        """One datagram through the Python path. Nothing it holds may end the read batch it came in
+        (its neighbours are other sessions' orders): an unexpected failure is counted and logged as
+        one line at most once a second, and the next datagram goes on."""
+        try:
+            self.dispatcher.receive(data, addr)  # the MAC checked first, then decoded and dispatched
+        except Exception as exc:  # noqa: BLE001 - the isolation boundary between datagrams
+            self.datagram_errors += 1
+            now = time.monotonic()
+            if now >= self._next_error_log:
+                self._next_error_log = now + 1.0
+                log.error("datagram_not_handled", addr=f"{addr[0]}:{addr[1]}", so_far=self.datagram_errors,
+                          error=f"{type(exc).__name__}: {exc}")
 
     def _end_of_pass(self) -> None:
         self._pass_scheduled = False

@@ -31,6 +31,12 @@ from udprouter.risk import SessionContext
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
+# Client sequence numbers are uint64 and 2^64 - 1 is NextSeqNo's null value: the expectation never
+# passes it (nor does the C fast path's). A gap is answered by one NotApplied, whose Count is a
+# uint32. A datagram beyond either is refused whole (SPEC 4.3).
+SEQ_LIMIT = 2**64 - 1
+MAX_GAP = 2**32 - 1
+SEQ_OUT_OF_RANGE = -1
 _PACKER = DatagramPacker(MAX_DATAGRAM, MAX_MESSAGES)
 
 
@@ -79,6 +85,33 @@ def pack_datagrams_reference(frames: list[bytes], first_seq: int) -> list[bytes]
     return datagrams
 
 
+class TokenBucket:
+    """take(amount, rate, now): a bucket refilled at rate per second up to a burst of one second's
+    worth (at least amount 1); starts full."""
+
+    __slots__ = ("tokens", "refill_ns")
+
+    def __init__(self) -> None:
+        self.tokens = -1.0  # full on first use
+        self.refill_ns = 0
+
+    def take(self, amount: float, rate_per_s: float, now_ns: int) -> bool:
+        if not self.has(amount, rate_per_s, now_ns):
+            return False
+        self.tokens -= amount
+        return True
+
+    def has(self, amount: float, rate_per_s: float, now_ns: int) -> bool:
+        """Refills, then whether amount is there (taking nothing)."""
+        burst = max(1.0, rate_per_s)
+        if self.tokens < 0:
+            self.tokens, self.refill_ns = burst, now_ns
+        elif now_ns > self.refill_ns:
+            self.tokens = min(burst, self.tokens + (now_ns - self.refill_ns) * rate_per_s / 1e9)
+            self.refill_ns = now_ns
+        return self.tokens >= amount
+
+
 class SessionState(enum.IntEnum):
     NEGOTIATED = 1
     ESTABLISHED = 2
@@ -95,7 +128,7 @@ class ServerSession:
     __slots__ = (
         "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal", "mac",
+        "_sent_first", "_capacity", "journal", "mac", "reject_budget", "retransmit_budget", "ended_ns",
     )
 
     def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
@@ -116,6 +149,9 @@ class ServerSession:
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
         self.mac: DatagramMac | None = None  # the datagram key of the accepted Establish (SPEC.md 4.9)
+        self.ended_ns = 0  # when SessionLayer.sweep first saw it TERMINATED (0: not ended)
+        self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
+        self.retransmit_budget = TokenBucket()  # bytes of retransmission (SessionLayer)
 
     @property
     def session_id(self) -> int:
@@ -130,6 +166,8 @@ class ServerSession:
     @state.setter
     def state(self, value: SessionState) -> None:
         self._state = value
+        if value is not SessionState.TERMINATED:
+            self.ended_ns = 0
         self.ctx.fp.established = 1 if value is SessionState.ESTABLISHED else 0
 
     @property
@@ -165,8 +203,12 @@ class ServerSession:
         """Idempotent flow for a datagram carrying count messages numbered from first_seq.
 
         Returns how many leading messages are duplicates (to be skipped). A gap queues NotApplied.
+        SEQ_OUT_OF_RANGE (nothing changed) when its numbers would pass SEQ_LIMIT or leave a gap
+        above MAX_GAP.
         """
         expected = self.next_inbound
+        if first_seq + count > SEQ_LIMIT or first_seq - expected > MAX_GAP:
+            return SEQ_OUT_OF_RANGE
         if self.journal is not None:
             self.journal.inbound(self)
         if first_seq > expected:
@@ -175,6 +217,11 @@ class ServerSession:
             return 0
         self.next_inbound = max(expected, first_seq + count)
         return min(count, expected - first_seq)
+
+    def allow_unnumbered(self, rate_per_s: float, now_ns: int) -> bool:
+        """Replies that answer no sequence number, so a session's broken datagrams cannot draw an
+        answer each without limit (burst = one second's worth)."""
+        return self.reject_budget.take(1.0, rate_per_s, now_ns)
 
     def flush(self) -> list[bytes]:
         """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""

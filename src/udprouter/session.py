@@ -44,6 +44,7 @@ from udprouter.server_session import RetransmitOutcome, ServerSession, SessionSt
 from udprouter.session_store import SessionStore
 
 KEEPALIVE_LAPSE = 3
+MIN_FRAME = 14  # SOFH + message header: no retransmitted frame is smaller
 MIN_KEEPALIVE_MS = 100
 MAX_KEEPALIVE_MS = 60_000
 log = get_logger()
@@ -98,8 +99,10 @@ class LoginBudget:
 
 
 class SessionLayer:
-    def __init__(self, config: SessionConfig, auth: Authenticator, store: SessionStore) -> None:
+    def __init__(self, config: SessionConfig, auth: Authenticator, store: SessionStore,
+                 engine_max_sessions: int | None = None) -> None:
         self.config = config
+        self.engine_max_sessions = engine_max_sessions  # engine session ids 1..this are served
         self.auth = auth
         self.store = store
         self.by_addr: dict[object, ServerSession] = {}
@@ -110,6 +113,11 @@ class SessionLayer:
         self.logins_dropped = 0
         self.login_failures: Counter[str] = Counter()  # by AuthResult name; summarised in the log
         self.retransmit_requests = self.retransmitted_frames = 0
+        self.sessions_refused = 0  # Negotiates over a session limit (NegotiationReject SessionLimit)
+        self.sessions_released = 0  # ended sessions forgotten after their retention
+        self.released: list[ServerSession] = []  # released since the caller last took them
+        self._next_sweep_ns = 0
+        self.retransmits_refused = 0  # RetransmitRequests over the session's byte budget
 
     # -- session management ---------------------------------------------------------------------
 
@@ -134,6 +142,12 @@ class SessionLayer:
                 session, addr, now_ns)):
             return self._limited(addr, now_ns, size, self._neg_reject(
                 msg, NegotiationRejectCode.DuplicateId, "SessionId in use"))
+        if session is None or session.state is SessionState.TERMINATED:
+            refusal = self._over_limit(key.key_id, known is None)
+            if refusal:
+                self.sessions_refused += 1
+                return self._limited(addr, now_ns, size, self._neg_reject(
+                    msg, NegotiationRejectCode.SessionLimit, refusal))
         if session is None:
             session_id = self.store.assign(uuid, key.key_id)
             session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer)
@@ -145,6 +159,18 @@ class SessionLayer:
         session.last_recv_ns = now_ns
         log.info("session_negotiated", session_id=session.session_id, key_id=key.key_id, addr=_address(addr))
         return [self._negotiation_response(session)], SessionEvent.NONE
+
+    def _over_limit(self, key_id: str, new_id: bool) -> str:
+        """Why one more live session (bound to an address: negotiated or established) is refused,
+        or "" (SPEC 4.2)."""
+        live = self.by_addr.values()
+        if len(self.by_addr) >= self.config.max_sessions:
+            return f"max {self.config.max_sessions} sessions"
+        if sum(1 for s in live if s.key.key_id == key_id) >= self.config.max_sessions_per_key:
+            return f"max {self.config.max_sessions_per_key} sessions per key"
+        if new_id and self.engine_max_sessions is not None and self.store.next_id > self.engine_max_sessions:
+            return f"engine session ids 1..{self.engine_max_sessions} used up"
+        return ""
 
     def _rebindable(self, session: ServerSession, addr, now_ns: int) -> bool:
         """A live session moves to a new address only once it is terminated or its peer went silent."""
@@ -203,20 +229,44 @@ class SessionLayer:
 
     def on_retransmit_request(self, session: ServerSession, msg: RetransmitRequest,
                               now_ns: int) -> list[bytes]:
+        def reject(code: RetransmitRejectCode, reason: str) -> list[bytes]:
+            return self._session_reply(session, now_ns, self._retransmit_reject(msg, code, reason))
+
         if bytes(msg.session_id) != session.uuid:
-            return [self._retransmit_reject(msg, RetransmitRejectCode.InvalidSession, "wrong SessionId")]
+            return reject(RetransmitRejectCode.InvalidSession, "wrong SessionId")
+        rate = self.config.retransmit_bytes_per_s
+        if not session.retransmit_budget.has(min(msg.count, self.config.retransmit_max_count) * MIN_FRAME,
+                                             rate, now_ns):
+            self.retransmits_refused += 1  # refused before any frame is gathered: a flood costs little
+            return reject(RetransmitRejectCode.BudgetExceeded, f"{rate} bytes/s")
         outcome, datagrams = session.retransmit(msg.from_seq_no, msg.count, self.config.retransmit_max_count)
         self.retransmit_requests += 1
         if outcome is RetransmitOutcome.REQUEST_LIMIT_EXCEEDED:
-            return [self._retransmit_reject(msg, RetransmitRejectCode.RequestLimitExceeded,
-                                            f"max {self.config.retransmit_max_count}")]
+            limit = self.config.retransmit_max_count
+            return reject(RetransmitRejectCode.RequestLimitExceeded, f"max {limit}")
         if outcome is RetransmitOutcome.OUT_OF_RANGE:
             first, end = session.kept_range()
-            return [self._retransmit_reject(msg, RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")]
-        self.retransmitted_frames += msg.count
+            return reject(RetransmitRejectCode.OutOfRange, f"kept {first}..{end - 1}")
         header = encode_message(Retransmission(session_id=session.uuid, request_timestamp=msg.timestamp,
                                                next_seq_no=msg.from_seq_no, count=msg.count))
+        # The byte budget (SPEC 4.4): a request larger than one second's budget never fits; one
+        # that does not fit now is refused until the budget refills.
+        size = len(header) + sum(map(len, datagrams))
+        if size > rate:
+            return reject(RetransmitRejectCode.RequestLimitExceeded, f"{size} bytes > {rate} per request")
+        if not session.retransmit_budget.take(size, rate, now_ns):
+            self.retransmits_refused += 1
+            return reject(RetransmitRejectCode.BudgetExceeded, f"{rate} bytes/s")
+        self.retransmitted_frames += msg.count
         return [header, *datagrams]
+
+    def _session_reply(self, session: ServerSession, now_ns: int, reply: bytes) -> list[bytes]:
+        """A reject to an established session's request: within its budget of unnumbered replies
+        (session_reject_rate_per_s), so a flood of bad requests is not answered in kind."""
+        if session.allow_unnumbered(self.config.session_reject_rate_per_s, now_ns):
+            return [reply]
+        self.rejects_suppressed += 1
+        return []
 
     def on_terminate(self, session: ServerSession, msg: Terminate) -> tuple[list[bytes], SessionEvent]:
         if bytes(msg.session_id) != session.uuid:
@@ -231,6 +281,45 @@ class SessionLayer:
         if self.by_addr.get(session.addr) is session:
             del self.by_addr[session.addr]
         return encode_message(Terminate(session_id=session.uuid, code=code, reason=reason))
+
+    # -- end of life ----------------------------------------------------------------------------
+
+    def sweep(self, now_ns: int) -> None:
+        """About once a second: a negotiated session not established within KEEPALIVE_LAPSE default
+        keepalive intervals loses its binding; an ended session is released (forgotten with its
+        memory, its SessionId and its line in the store) once ended_retention_s has passed, so
+        a reconnect within it resumes and memory stays bounded by the live sessions."""
+        if now_ns < self._next_sweep_ns:
+            return
+        self._next_sweep_ns = now_ns + 1_000_000_000
+        negotiate_ns = KEEPALIVE_LAPSE * self.config.keepalive_ms * 1_000_000
+        retention_ns = int(self.config.ended_retention_s * 1e9)
+        for session in list(self.by_uuid.values()):
+            state = session.state
+            if state is SessionState.NEGOTIATED and now_ns - session.last_recv_ns > negotiate_ns:
+                self.terminate(session, TerminationCode.UnspecifiedError, "not established")
+                state = session.state
+            if state is not SessionState.TERMINATED:
+                continue
+            if not session.ended_ns:
+                session.ended_ns = now_ns
+            elif now_ns - session.ended_ns >= retention_ns:
+                self._release(session)
+
+    def _release(self, session: ServerSession) -> None:
+        del self.by_uuid[session.uuid]
+        if self.by_addr.get(session.addr) is session:
+            del self.by_addr[session.addr]
+        self.store.release(session.uuid)
+        if session.journal is not None and hasattr(session.journal, "detach"):
+            session.journal.detach(session.session_id)
+        session.journal = None
+        self.sessions_released += 1
+        self.released.append(session)
+
+    def take_released(self) -> list[ServerSession]:
+        released, self.released = self.released, []
+        return released
 
     # -- keepalive ------------------------------------------------------------------------------
 

@@ -4,6 +4,11 @@ session_ids are dense uint32 from 1 and never reused: they are the session_id in
 and in the engine's journal, which outlives the router process. The store is an append-only text
 file in the journal directory, one ``<session_id> <SessionId hex> <key_id>`` line per assignment,
 flushed and fsynced before the id is handed out (an id given to the engine must survive a crash).
+
+A released session (ended and past its retention, SessionLayer.sweep) is forgotten: its SessionId,
+seen again, is a new session with a new id. The file is rewritten with only the remembered lines
+(and a ``next <id>`` line, so ids stay never reused) once the forgotten ones outnumber them, so it
+stays bounded by the live sessions.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ class SessionStore:
         self._path = Path(directory) / FILE_NAME
         self._by_uuid: dict[bytes, tuple[int, str]] = {}
         self._last_id = 0
+        self._forgotten = 0  # lines in the file about sessions no longer remembered
+        self.compactions = 0
         Path(directory).mkdir(parents=True, exist_ok=True)
         self._load()
         self._file = open(self._path, "a", encoding="ascii")  # noqa: SIM115 - lives as long as the store
@@ -32,6 +39,13 @@ class SessionStore:
         lines = self._path.read_text(encoding="ascii", errors="replace").splitlines()
         for number, line in enumerate(lines, 1):
             parts = line.split(" ")
+            if len(parts) == 2 and parts[0] == "next" and parts[1].isdigit():
+                self._last_id = max(self._last_id, int(parts[1]) - 1)
+                continue
+            if len(parts) == 2 and parts[0] == "forget" and len(parts[1]) == 32:
+                self._by_uuid.pop(bytes.fromhex(parts[1]), None)
+                self._forgotten += 1
+                continue
             if len(parts) != 3 or not parts[0].isdigit() or len(parts[1]) != 32:
                 # A torn last line (crash mid-append) was never handed out: ignore it.
                 if number == len(lines):
@@ -62,6 +76,36 @@ class SessionStore:
         self._by_uuid[bytes(uuid)] = (session_id, key_id)
         self._last_id = session_id
         return session_id
+
+    def release(self, uuid: bytes) -> None:
+        """Forgets a released session's SessionId (a `forget` line), rewriting the file when the
+        forgotten lines outnumber the remembered ones."""
+        if self._by_uuid.pop(bytes(uuid), None) is None:
+            return
+        self._file.write(f"forget {bytes(uuid).hex()}\n")
+        self._file.flush()
+        self._forgotten += 2  # its assignment line and this one
+        if self._forgotten > max(64, 2 * len(self._by_uuid)):
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        """The remembered lines only, replacing the file atomically (fsynced before the rename)."""
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="ascii") as out:
+            out.write(f"next {self._last_id + 1}\n")
+            for uuid, (session_id, key_id) in sorted(self._by_uuid.items(), key=lambda item: item[1][0]):
+                out.write(f"{session_id} {uuid.hex()} {key_id}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self._file.close()
+        os.replace(tmp, self._path)
+        self._file = open(self._path, "a", encoding="ascii")  # noqa: SIM115 - lives as long as the store
+        self._forgotten = 0
+        self.compactions += 1
+
+    @property
+    def next_id(self) -> int:
+        return self._last_id + 1
 
     def entries(self) -> dict[int, tuple[bytes, str]]:
         """session_id -> (SessionId, key_id) for every session ever assigned."""

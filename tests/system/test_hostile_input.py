@@ -6,10 +6,11 @@ decode: one BusinessMessageReject with RefSeqNum 0) or `Sequence(next number)` +
 only when none of its frames decodes to an application message (so nothing may be applied). The
 test predicts every answer from the reference decoder and SPEC 2.4: each application-schema frame
 that fails to decode consumes the next client sequence number and gets a BusinessMessageReject
-naming that number, its templateId and the reason of its error; framing errors and session frames
-consume nothing. Each datagram ends with the session's MAC (SPEC.md 4.9), so it is the frames before
-it that the router judges (a datagram the MAC makes too large is judged whole). The router must
-answer exactly the predicted rejects, in order; its expected
+naming that number, its templateId and the reason of its error; framing errors and undecodable
+frames of other schemas consume nothing and get a reject with RefSeqNum 0; session frames get
+nothing. Each datagram ends with the session's MAC (SPEC.md 4.9), so it is the frames before it that
+the router judges (a datagram the MAC makes too large is judged whole). The router must answer
+exactly the predicted rejects, in order; its expected
 sequence number must end where the prediction does (the next valid order under that number is
 applied, with no NotApplied); and the engine journal must hold only the two valid orders.
 
@@ -74,6 +75,8 @@ def predict(payload: bytes, next_seq: int) -> tuple[list[tuple[int, int, int]], 
         if frame_consumes_seq_no(entry):
             rejects.append((seq, entry.template_id, business_reject_reason(entry)))
             seq += 1
+        else:  # a frame that takes no number: answered unnumbered (SPEC 2.4)
+            rejects.append((0, entry.template_id, business_reject_reason(entry)))
     return rejects, seq - next_seq
 
 
@@ -113,7 +116,8 @@ async def collect(client: Client, count: int, into: list) -> None:
 
 @pytest.mark.timeout(180)
 async def test_mutated_datagrams_from_a_session_get_their_exact_rejects_and_change_nothing(start_router):
-    router = start_router()
+    # Every unnumbered reject is predicted here: the per-session limit on them is lifted.
+    router = start_router("[session]\nsession_reject_rate_per_s = 1000000.0\n")
     client = await Client.connect(*router.udp, "demo", "demo-secret")
     try:
         before = await order_acked(client)

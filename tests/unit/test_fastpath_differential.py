@@ -10,6 +10,7 @@ other datagram is left to the Python path.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -164,3 +165,47 @@ def test_beyond_the_size_or_frame_limit_neither_decoder_takes_the_fast_path():
     too_many = encode_message(Sequence(7)) * 65  # 1430 bytes: within the size, over 64 frames
     for data in (too_large, too_many):
         assert c_view(data) is None and reference_view(data) is None
+
+
+# -- sequence numbers at the edges of their widths: the C ingest against the Python reference ----
+
+EDGE_STARTS = (1, 2**32 - 2, 2**32, 2**63, 2**64 - 70, 2**64 - 3, 2**64 - 2, 2**64 - 1)
+
+
+def edge_datagrams(rng: random.Random, expected: int):
+    """Sequences around the session's expectation and the uint32 / uint64 limits, 0..3 orders each."""
+    firsts = {expected, expected + 1, expected - 1, expected + 2**32 - 1, expected + 2**32,
+              expected + 2**32 + 1, 2**64 - 1, 2**64 - 2, 2**64 - 3, 0, rng.getrandbits(64)}
+    for first in sorted(f for f in firsts if 0 <= f < 2**64):
+        for count in (0, 1, 3):
+            orders = [NewOrderSingle(rng.getrandbits(64) | 1, 0, 100_000_000_000, 1, 1, 1, 2, 0)
+                      for _ in range(count)]
+            yield encode_message(Sequence(first)) + b"".join(encode_message(m) for m in orders)
+
+
+@pytest.mark.parametrize("start", EDGE_STARTS)
+def test_sequence_edges_get_the_same_outcome_on_both_paths(start):
+    """Neither path raises or wraps: a gap above 2^32 - 1 or numbers past 2^64 - 2 are refused whole
+    (SeqNoOutOfRange, the expectation unchanged) by both, and everything else moves both alike."""
+    from test_fastpath_ingest import Side
+
+    now = [1_000_000_000]
+    sides = [Side(f"udprouter-fpe-{os.getpid()}-{kind}", kind == "c", lambda: now[0]) for kind in ("py", "c")]
+    try:
+        py, c = sides
+        rng = random.Random(start)
+        for side in sides:
+            side.session.next_inbound = start
+        for data in edge_datagrams(rng, start):
+            for side in sides:
+                side.receive(data)
+                side.end_of_pass()
+            assert c.marks() == py.marks(), data.hex()
+            assert py.session.next_inbound <= 2**64 - 1
+            py.session.pending.clear()
+            c.session.pending.clear()
+            now[0] += 1_000_000_000
+        assert c.commands == py.commands
+    finally:
+        for side in sides:
+            side.close()

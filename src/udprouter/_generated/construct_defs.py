@@ -46,7 +46,7 @@ NegotiationResponse = c.Struct(
 NegotiationReject = c.Struct(
     "session_id" / c.Bytes(16),  # SessionId @0
     "request_timestamp" / c.Int64ul,  # RequestTimestamp @16
-    "code" / c.Enum(c.Int8ul, **dict([("Credentials", 0), ("FlowTypeNotSupported", 1), ("DuplicateId", 2), ("Unspecified", 3)])),  # Code @24
+    "code" / c.Enum(c.Int8ul, **dict([("Credentials", 0), ("FlowTypeNotSupported", 1), ("DuplicateId", 2), ("Unspecified", 3), ("SessionLimit", 4)])),  # Code @24
     "reason" / VarString,  # Reason
 )
 
@@ -107,7 +107,7 @@ Retransmission = c.Struct(
 RetransmitReject = c.Struct(
     "session_id" / c.Bytes(16),  # SessionId @0
     "request_timestamp" / c.Int64ul,  # RequestTimestamp @16
-    "code" / c.Enum(c.Int8ul, **dict([("OutOfRange", 0), ("InvalidSession", 1), ("RequestLimitExceeded", 2)])),  # Code @24
+    "code" / c.Enum(c.Int8ul, **dict([("OutOfRange", 0), ("InvalidSession", 1), ("RequestLimitExceeded", 2), ("BudgetExceeded", 3)])),  # Code @24
     "reason" / VarString,  # Reason
 )
 
@@ -257,7 +257,7 @@ BusinessMessageReject = c.Struct(
     "ref_seq_num" / c.Int64ul,  # RefSeqNum @0
     "transact_time" / c.Int64ul,  # TransactTime @8
     "ref_template_id" / c.Int16ul,  # RefTemplateID @16
-    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("JournalUnavailable", 110)])),  # BusinessRejectReason @18
+    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("SeqNoOutOfRange", 104), ("JournalUnavailable", 110)])),  # BusinessRejectReason @18
 )
 
 

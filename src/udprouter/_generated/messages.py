@@ -84,7 +84,8 @@ FLOW_TYPE_VALUES = frozenset(m.value for m in FlowType)
 #   1 FlowTypeNotSupported: Server does not support the requested client flow
 #   2 DuplicateId: SessionId already in use by another key or address
 #   3 Unspecified
-NegotiationRejectCode = enum.IntEnum('NegotiationRejectCode', [('Credentials', 0), ('FlowTypeNotSupported', 1), ('DuplicateId', 2), ('Unspecified', 3)], module=__name__)
+#   4 SessionLimit: Live sessions at the router's limit (total or for this key)
+NegotiationRejectCode = enum.IntEnum('NegotiationRejectCode', [('Credentials', 0), ('FlowTypeNotSupported', 1), ('DuplicateId', 2), ('Unspecified', 3), ('SessionLimit', 4)], module=__name__)
 _NEGOTIATION_REJECT_CODE_TABLE = _enum_table(NegotiationRejectCode)
 NEGOTIATION_REJECT_CODE_VALUES = frozenset(m.value for m in NegotiationRejectCode)
 
@@ -105,7 +106,8 @@ ESTABLISHMENT_REJECT_CODE_VALUES = frozenset(m.value for m in EstablishmentRejec
 #   0 OutOfRange: FromSeqNo + Count is beyond the kept range
 #   1 InvalidSession: SessionId unknown or not authorized for the requester
 #   2 RequestLimitExceeded: Count exceeds the maximum retransmission size
-RetransmitRejectCode = enum.IntEnum('RetransmitRejectCode', [('OutOfRange', 0), ('InvalidSession', 1), ('RequestLimitExceeded', 2)], module=__name__)
+#   3 BudgetExceeded: The session's retransmission byte budget is spent for now
+RetransmitRejectCode = enum.IntEnum('RetransmitRejectCode', [('OutOfRange', 0), ('InvalidSession', 1), ('RequestLimitExceeded', 2), ('BudgetExceeded', 3)], module=__name__)
 _RETRANSMIT_REJECT_CODE_TABLE = _enum_table(RetransmitRejectCode)
 RETRANSMIT_REJECT_CODE_VALUES = frozenset(m.value for m in RetransmitRejectCode)
 
@@ -208,8 +210,9 @@ CXL_REJ_REASON_VALUES = frozenset(m.value for m in CxlRejReason)
 #   101 InvalidEnumValue: An enum field holds a value the schema does not define
 #   102 Throttled: Session message-rate limit exceeded
 #   103 EngineBusy: Inbound ring full; the message was not applied
+#   104 SeqNoOutOfRange: Sequence leaves a gap above 2^32-1 or passes 2^64-2; nothing applied
 #   110 JournalUnavailable: The journal cannot be written (disk full or I/O error); the message was not applied
-BusinessRejectReason = enum.IntEnum('BusinessRejectReason', [('Other', 0), ('UnsupportedMessageType', 3), ('ApplicationNotAvailable', 4), ('NotAuthorized', 6), ('MalformedMessage', 100), ('InvalidEnumValue', 101), ('Throttled', 102), ('EngineBusy', 103), ('JournalUnavailable', 110)], module=__name__)
+BusinessRejectReason = enum.IntEnum('BusinessRejectReason', [('Other', 0), ('UnsupportedMessageType', 3), ('ApplicationNotAvailable', 4), ('NotAuthorized', 6), ('MalformedMessage', 100), ('InvalidEnumValue', 101), ('Throttled', 102), ('EngineBusy', 103), ('SeqNoOutOfRange', 104), ('JournalUnavailable', 110)], module=__name__)
 _BUSINESS_REJECT_REASON_TABLE = _enum_table(BusinessRejectReason)
 BUSINESS_REJECT_REASON_VALUES = frozenset(m.value for m in BusinessRejectReason)
 

@@ -47,9 +47,9 @@ typedef struct udr_sbe_message_desc {
 } udr_sbe_message_desc;
 
 static const udr_sbe_enum_value udr_sbe_enum_flow_type[] = {{"Recoverable", 0}, {"Idempotent", 1}, {"Unsequenced", 2}, {"None", 3}};
-static const udr_sbe_enum_value udr_sbe_enum_negotiation_reject_code[] = {{"Credentials", 0}, {"FlowTypeNotSupported", 1}, {"DuplicateId", 2}, {"Unspecified", 3}};
+static const udr_sbe_enum_value udr_sbe_enum_negotiation_reject_code[] = {{"Credentials", 0}, {"FlowTypeNotSupported", 1}, {"DuplicateId", 2}, {"Unspecified", 3}, {"SessionLimit", 4}};
 static const udr_sbe_enum_value udr_sbe_enum_establishment_reject_code[] = {{"Unnegotiated", 0}, {"AlreadyEstablished", 1}, {"SessionBlocked", 2}, {"KeepaliveInterval", 3}, {"Credentials", 4}, {"Unspecified", 5}};
-static const udr_sbe_enum_value udr_sbe_enum_retransmit_reject_code[] = {{"OutOfRange", 0}, {"InvalidSession", 1}, {"RequestLimitExceeded", 2}};
+static const udr_sbe_enum_value udr_sbe_enum_retransmit_reject_code[] = {{"OutOfRange", 0}, {"InvalidSession", 1}, {"RequestLimitExceeded", 2}, {"BudgetExceeded", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_termination_code[] = {{"Finished", 0}, {"UnspecifiedError", 1}, {"ReRequestOutOfBounds", 2}, {"ReRequestInProgress", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_side[] = {{"Buy", 1}, {"Sell", 2}};
 static const udr_sbe_enum_value udr_sbe_enum_ord_type[] = {{"Market", 1}, {"Limit", 2}};
@@ -59,7 +59,7 @@ static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_response_to[] = {{"OrderCan
 static const udr_sbe_enum_value udr_sbe_enum_cancel_reason[] = {{"ClientRequest", 0}, {"ImmediateOrCancel", 1}, {"FillOrKill", 2}, {"SelfMatchPrevention", 3}};
 static const udr_sbe_enum_value udr_sbe_enum_ord_rej_reason[] = {{"UnknownSymbol", 1}, {"OrderExceedsLimit", 3}, {"DuplicateOrder", 6}, {"UnsupportedOrderCharacteristic", 11}, {"IncorrectQuantity", 13}, {"PriceExceedsCurrentPriceBand", 16}, {"InvalidPriceIncrement", 18}, {"Other", 99}, {"OrderBookFull", 100}};
 static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_reason[] = {{"TooLateToCancel", 0}, {"UnknownOrder", 1}, {"DuplicateClOrdID", 6}, {"InvalidPriceIncrement", 18}, {"PriceExceedsCurrentPriceBand", 16}, {"IncorrectQuantity", 13}, {"Other", 99}};
-static const udr_sbe_enum_value udr_sbe_enum_business_reject_reason[] = {{"Other", 0}, {"UnsupportedMessageType", 3}, {"ApplicationNotAvailable", 4}, {"NotAuthorized", 6}, {"MalformedMessage", 100}, {"InvalidEnumValue", 101}, {"Throttled", 102}, {"EngineBusy", 103}, {"JournalUnavailable", 110}};
+static const udr_sbe_enum_value udr_sbe_enum_business_reject_reason[] = {{"Other", 0}, {"UnsupportedMessageType", 3}, {"ApplicationNotAvailable", 4}, {"NotAuthorized", 6}, {"MalformedMessage", 100}, {"InvalidEnumValue", 101}, {"Throttled", 102}, {"EngineBusy", 103}, {"SeqNoOutOfRange", 104}, {"JournalUnavailable", 110}};
 
 static const udr_sbe_field_desc udr_sbe_desc_negotiate_fields[] = {
     {"SessionId", 0, UDR_SBE_UINT8, 16, 0, NULL, 0},
@@ -76,7 +76,7 @@ static const udr_sbe_var_data_desc udr_sbe_desc_negotiation_response_var_data[] 
 static const udr_sbe_field_desc udr_sbe_desc_negotiation_reject_fields[] = {
     {"SessionId", 0, UDR_SBE_UINT8, 16, 0, NULL, 0},
     {"RequestTimestamp", 16, UDR_SBE_UINT64, 1, 0, NULL, 0},
-    {"Code", 24, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_negotiation_reject_code, 4},
+    {"Code", 24, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_negotiation_reject_code, 5},
 };
 static const udr_sbe_var_data_desc udr_sbe_desc_negotiation_reject_var_data[] = {{"Reason", 1}};
 static const udr_sbe_field_desc udr_sbe_desc_establish_fields[] = {
@@ -116,7 +116,7 @@ static const udr_sbe_field_desc udr_sbe_desc_retransmission_fields[] = {
 static const udr_sbe_field_desc udr_sbe_desc_retransmit_reject_fields[] = {
     {"SessionId", 0, UDR_SBE_UINT8, 16, 0, NULL, 0},
     {"RequestTimestamp", 16, UDR_SBE_UINT64, 1, 0, NULL, 0},
-    {"Code", 24, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_retransmit_reject_code, 3},
+    {"Code", 24, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_retransmit_reject_code, 4},
 };
 static const udr_sbe_var_data_desc udr_sbe_desc_retransmit_reject_var_data[] = {{"Reason", 1}};
 static const udr_sbe_field_desc udr_sbe_desc_terminate_fields[] = {
@@ -227,7 +227,7 @@ static const udr_sbe_field_desc udr_sbe_desc_business_message_reject_fields[] = 
     {"RefSeqNum", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"TransactTime", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"RefTemplateID", 16, UDR_SBE_UINT16, 1, 0, NULL, 0},
-    {"BusinessRejectReason", 18, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_business_reject_reason, 9},
+    {"BusinessRejectReason", 18, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_business_reject_reason, 10},
 };
 
 #define UDR_SBE_MESSAGE_COUNT 23

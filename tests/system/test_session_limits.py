@@ -1,0 +1,66 @@
+"""Bounded sessions through the wire and the config: live sessions limited in total and per key
+(NegotiationReject SessionLimit), ended sessions released after ended_retention_s (memory, the
+SessionId and its sessions.log line), and engine session ids running out refused the same way
+instead of every order being rejected Other (SPEC 4.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+from report_checks import metric
+
+from tests.hostile_scenarios import session_churn
+from udprouter.client import Client
+from udprouter.errors import SessionError
+
+DEADLINE_S = 20.0
+
+
+async def refused(router, key: str) -> str:
+    with pytest.raises(SessionError) as info:
+        client = await Client.connect(*router.udp, key, f"{key}-secret")
+        await client.close()
+    return str(info.value)
+
+
+@pytest.mark.timeout(120)
+async def test_live_sessions_are_limited_in_total_and_per_key(start_router):
+    router = start_router("[session]\nmax_sessions = 3\nmax_sessions_per_key = 2\n")
+    a = await Client.connect(*router.udp, "demo", "demo-secret")
+    b = await Client.connect(*router.udp, "demo", "demo-secret")
+    clients = [a, b]
+    try:
+        assert "SessionLimit" in await refused(router, "demo")  # per key
+        clients.append(await Client.connect(*router.udp, "demo2", "demo2-secret"))
+        assert "SessionLimit" in await refused(router, "demo2")  # in total
+        await a.close()  # Terminate frees its place at once
+        clients.append(await Client.connect(*router.udp, "demo", "demo-secret"))
+        assert metric(router, "udprouter_sessions_refused_total") == 2
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.mark.timeout(300)
+async def test_ended_sessions_are_released_and_the_store_stays_bounded(start_router):
+    router = start_router("[session]\nended_retention_s = 0.0\n")
+    await session_churn(router.udp, random.Random(7), 300)
+    deadline = time.monotonic() + DEADLINE_S
+    while metric(router, "udprouter_sessions_kept") > 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert metric(router, "udprouter_sessions_kept") <= 2
+    assert metric(router, "udprouter_sessions_released_total") >= 298
+    lines = (router.journal / "sessions.log").read_text().splitlines()
+    assert len(lines) < 150, len(lines)  # 300 assignments and 300 forgets, rewritten as it went
+    assert router.stop() == 0
+
+
+@pytest.mark.timeout(120)
+async def test_engine_session_ids_used_up_are_refused_not_silently_rejected(start_router):
+    router = start_router("[engine]\nmax_sessions = 4\n[session]\nended_retention_s = 0.0\n")
+    await session_churn(router.udp, random.Random(8), 4)
+    assert "engine session ids" in await refused(router, "demo")
+    assert metric(router, "udprouter_sessions_refused_total") >= 1
