@@ -6,10 +6,17 @@ In one run, against two servers started here (each measured with the same client
 same orders): the trivial gRPC server (same proto, no router work: the ceiling) and the real router
 (`udprouter serve`, engine spawned by it, orders through risk checks and the ring). Modes:
   unary  - one SubmitOrder per order, 10 concurrent callers (the design this project replaces)
-  batch  - SubmitOrdersBatch, 100 orders per call, 4 calls in flight
-  auto   - OrderEntryClient.submit() one order at a time from many callers (auto-batching)
-Each figure is orders/s with p50/p99 call latency (per batch for batch, per order for unary and
-auto); its baseline is the trivial server in the same mode, so ratio = router / trivial.
+  batch  - SubmitOrdersBatch, 100 orders per call, 4 calls in flight (repeated NewOrderSingle)
+  packed - SubmitOrdersPacked, the same orders and batches as SBE frames in one bytes field
+  auto   - OrderEntryClient.submit() one order at a time from many callers (auto-batching; the
+           client sends SubmitOrdersPacked)
+Each figure is orders/s with p50/p99 call latency (per batch for batch and packed, per order for
+unary and auto); its baseline is the trivial server in the same mode, so ratio = router / trivial.
+Each row also gives the server process's own CPU per order (us, utime + stime of that process alone:
+the engine the router spawns is not counted, the trivial server has none), a figure that holds up
+better than rates when other work shares the machine; cpu_ratio = trivial's / the router's.
+grpc_packed_vs_trivial_batch compares the router's packed form with the trivial server's repeated
+form (the ceiling of a client that kept the repeated form).
 Placement on a 2-vCPU machine: the load client runs in its own process pinned to the last CPU;
 the server process (and the engine it spawns) are left to the scheduler. Both servers run for the
 whole benchmark and each mode measures the trivial server, then the router, back to back.
@@ -33,6 +40,7 @@ KEY, SECRET = "demo", "demo-secret"
 MODES = {  # mode: (orders quick, orders full, client parameters)
     "unary": (2_000, 20_000, {"concurrency": 10}),
     "batch": (40_000, 400_000, {"batch": 100, "in_flight": 4}),
+    "packed": (40_000, 400_000, {"batch": 100, "in_flight": 4}),
     "auto": (40_000, 400_000, {"callers": 1000, "max_batch": 200, "linger_ms": 1.0, "in_flight": 4}),
 }
 
@@ -107,6 +115,27 @@ async def load_batch(stub, metadata, orders, batch, in_flight):
     return latencies, results
 
 
+async def load_packed(stub, metadata, orders, batch, in_flight):
+    """SubmitOrdersPacked with the requests packed before the clock, as load_batch builds its requests;
+    the answers are decoded after the clock (results_of)."""
+    from fallback_grpc._generated import order_entry_pb2 as pb
+    from fallback_grpc.packed import pack_orders
+
+    requests = [pb.SubmitOrdersPackedRequest(orders=pack_orders(orders[i:i + batch]))
+                for i in range(0, len(orders), batch)]
+    latencies, answers, cursor, numbers = [], [], iter(requests), CallNumbers(metadata)
+
+    async def caller():
+        for request in cursor:
+            start = time.perf_counter()
+            response = await stub.SubmitOrdersPacked(request, metadata=numbers.next())
+            latencies.append(time.perf_counter() - start)
+            answers.append(response.results)
+
+    await asyncio.gather(*(caller() for _ in range(in_flight)))
+    return latencies, answers
+
+
 async def load_auto(target, orders, callers, max_batch, linger_ms, in_flight):
     from fallback_grpc.client import OrderEntryClient
 
@@ -142,22 +171,34 @@ async def client_main(mode: str, target: str, count: int, first_cl_ord_id: int, 
         elif mode == "batch":
             latencies, results = await load_batch(stub, metadata, orders, params["batch"],
                                                   params["in_flight"])
+        elif mode == "packed":
+            latencies, results = await load_packed(stub, metadata, orders, params["batch"],
+                                                   params["in_flight"])
         else:
             latencies, results = await load_auto(target, orders, **params)
         elapsed = time.perf_counter() - start
+    if mode == "packed":
+        from fallback_grpc.packed import unpack_results
+
+        results = [r for answer in results for r in unpack_results(answer)]
     latencies.sort()
     return {"orders": len(results), "seconds": elapsed, "orders_per_s": len(results) / elapsed,
             "p50_ms": percentile(latencies, 0.5) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3,
             "results": tally(results)}
 
 
-def run_client(mode: str, target: str, count: int, first_cl_ord_id: int) -> dict:
+def run_client(mode: str, target: str, count: int, first_cl_ord_id: int, server_pid: int) -> dict:
     """The load runs in its own process (pinned to the last CPU) so it never shares a GIL with a server."""
+    from bench.process_cpu import cpu_seconds
+
     params = MODES[mode][2]
     cmd = [sys.executable, "-m", "bench.bench_grpc", "--client", mode, "--target", target,
            "--count", str(count), "--first-cl-ord-id", str(first_cl_ord_id), "--params", json.dumps(params)]
+    cpu_before = cpu_seconds(server_pid)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu_us_per_order"] = (cpu_seconds(server_pid) - cpu_before) * 1e6 / result["orders"]
+    return result
 
 
 def spawn_trivial_server() -> tuple[subprocess.Popen, str]:
@@ -247,8 +288,8 @@ def run(quick: bool) -> list[dict]:
             try:
                 for k, mode in enumerate(MODES):
                     count = MODES[mode][0 if quick else 1]
-                    trivial[mode] = run_client(mode, trivial_target, count, (k + 1) * 10**9)
-                    router[mode] = run_client(mode, router_target, count, (k + 1) * 10**9)
+                    trivial[mode] = run_client(mode, trivial_target, count, (k + 1) * 10**9, trivial_proc.pid)
+                    router[mode] = run_client(mode, router_target, count, (k + 1) * 10**9, router_proc.pid)
             finally:
                 stop(router_proc)
     finally:
@@ -262,7 +303,15 @@ def run(quick: bool) -> list[dict]:
                      "ratio": round(got["orders_per_s"] / base["orders_per_s"], 3), "params": params,
                      "p50_ms": round(got["p50_ms"], 3), "p99_ms": round(got["p99_ms"], 3),
                      "baseline_p50_ms": round(base["p50_ms"], 3), "baseline_p99_ms": round(base["p99_ms"], 3),
+                     "cpu_us_per_order": round(got["server_cpu_us_per_order"], 2),
+                     "baseline_cpu_us_per_order": round(base["server_cpu_us_per_order"], 2),
+                     "cpu_ratio": round(base["server_cpu_us_per_order"]
+                                        / max(got["server_cpu_us_per_order"], 1e-9), 3),
                      "orders": got["orders"], "results": got["results"]})
+    packed, batch = router["packed"]["orders_per_s"], trivial["batch"]["orders_per_s"]
+    rows.append({"name": "grpc_packed_vs_trivial_batch", "figure": round(packed), "unit": "orders/s",
+                 "baseline_name": "trivial gRPC server, batch (repeated form)", "baseline": round(batch),
+                 "ratio": round(packed / batch, 3)})
     unary = router["unary"]["orders_per_s"]
     rows.append({"name": "grpc_batch_vs_unary", "figure": round(router["batch"]["orders_per_s"]),
                  "unit": "orders/s", "baseline_name": "router, unary SubmitOrder (concurrency 10)",
@@ -294,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=1))
     else:
         for row in rows:
-            extra = f"  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms" if "p50_ms" in row else ""
+            extra = ""
+            if "p50_ms" in row:
+                extra = (f"  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  server CPU"
+                         f" {row['cpu_us_per_order']} vs {row['baseline_cpu_us_per_order']} us/order"
+                         f" (x{row['cpu_ratio']})")
             print(f"{row['name']:28s} {row['figure']:>10,} {row['unit']}  vs {row['baseline_name']}: "
                   f"{row['baseline']:,} (x{row['ratio']}){extra}")
     return 0

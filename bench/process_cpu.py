@@ -19,6 +19,11 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by pid alone (0 for a process that is gone)."""
+    return _cpu_seconds(pid)
+
+
 def _cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as f:

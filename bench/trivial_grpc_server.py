@@ -3,7 +3,9 @@ measured against (bench/bench_grpc.py) and the server the client's unit tests ta
 
 It builds each order's result from the order alone: an ExecutionReportNew echoing the order, or an
 ExecutionReportReject (IncorrectQuantity) for a zero quantity so that callers can tell results apart.
-No auth, no engine, no state beyond an order-id counter.
+No auth, no engine, no state beyond an order-id counter. SubmitOrdersPacked does the same on SBE
+frames: one struct unpack per order frame, one struct pack per result frame (the cheapest Python
+that reads the orders and writes the answers; it checks only that the frames are whole).
 
     python -m bench.trivial_grpc_server [--port N]   # prints "PORT <n>" once serving
 """
@@ -17,6 +19,13 @@ import grpc
 
 from fallback_grpc._generated import order_entry_pb2 as pb
 from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
+from fallback_grpc.packed import FRAME, NEW_ORDER
+from udprouter._generated import messages as sbe
+from udprouter.reports import frame_struct
+
+_ACCEPTED, _ACCEPTED_PREFIX = frame_struct(sbe.ExecutionReportNew)
+_REJECTED, _REJECTED_PREFIX = frame_struct(sbe.ExecutionReportReject)
+_INCORRECT_QUANTITY = int(sbe.OrdRejReason.IncorrectQuantity)
 
 
 class TrivialOrderEntryServicer(pb_grpc.OrderEntryServicer):
@@ -49,6 +58,25 @@ class TrivialOrderEntryServicer(pb_grpc.OrderEntryServicer):
         for order in request.orders:
             self.fill_result(add(), order)
         return response
+
+    async def SubmitOrdersPacked(self, request, context):
+        data = request.orders
+        if not data or len(data) % FRAME:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"orders: not whole {FRAME}-byte frames")
+        out = bytearray(len(data) // FRAME * _ACCEPTED.size)
+        at = 0
+        for _, cl_ord_id, _, price, qty, security_id, side, _, _ in NEW_ORDER.iter_unpack(data):
+            if qty == 0:
+                _REJECTED.pack_into(out, at, _REJECTED_PREFIX, cl_ord_id, 0, 0, price, qty, security_id, side,
+                                    _INCORRECT_QUANTITY)
+                at += _REJECTED.size
+                continue
+            order_id = self._next_order_id
+            self._next_order_id += 1
+            _ACCEPTED.pack_into(out, at, _ACCEPTED_PREFIX, cl_ord_id, order_id, order_id, 0, price, qty,
+                                security_id, side)
+            at += _ACCEPTED.size
+        return pb.SubmitOrdersPackedResponse(results=bytes(out[:at]))
 
 
 async def serve(port: int) -> None:

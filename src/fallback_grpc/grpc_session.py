@@ -8,7 +8,11 @@ numbering, ExecID = (session_id << 40) | seq_no and the replay are UDP's.
 
 The session is OrderEntry's sink for its session_id. A call that submitted commands registers an
 Answer for each command_seq; the first event of that command addressed to this session (the
-engine's ACCEPTED/REJECTED, CANCELED/REPLACED/CANCEL_REJECTED) fills the call's result.
+engine's ACCEPTED/REJECTED, CANCELED/REPLACED/CANCEL_REJECTED) fills the call's result. A
+SubmitOrdersPacked call (PackedCall) registers itself once: its commands are consecutive
+command_seqs, and its answers are the report frames themselves. With OrderEntry.fast_route the
+session is a raw sink: its reports are encoded in C (fast_egress.h) and copied into packed answers
+in C (packed_batch.h), as a UDP session's are.
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ import time
 import uuid
 from collections.abc import Callable
 
+from udprouter._ring_cffi import ffi, lib
+
 from udprouter._generated.messages import ExecutionReportReject
 from udprouter.codec import encode_message
 from udprouter.config import KeyConfig
-from udprouter.reports import EV_COMMAND_SEQ, EV_KIND, EXEC_ID_SEQ_BITS, encode_event
+from udprouter.order_entry import DRAIN_CAPACITY
+from udprouter.reports import EV_COMMAND_SEQ, EV_KIND, EVENT_LAYOUT, EXEC_ID_SEQ_BITS, encode_event
 from udprouter.server_session import ServerSession, SessionState
 
 from .call_order import CallOrders
 from .convert import FILL_FROM_EVENT
+from .packed import PackedCall
 
 # Fixed namespace: the SessionId of a key's gRPC flow is uuid5(namespace, "grpc:" + key_id).
 GRPC_SESSION_NAMESPACE = uuid.UUID("6f0c39e4-5a43-4c1c-9b8e-2b1f6d1d7a10")
@@ -64,6 +72,8 @@ class GrpcSession:
         self.ctx = self.flow.ctx
         self.clock = clock
         self._waiting: dict[int, tuple[Answer, int]] = {}
+        self._packed: list[PackedCall] = []
+        self._reports = self._report_ends = None  # the raw sink's C buffers, made on first use
         self._changed: asyncio.Future[None] | None = None
         self.call_orders = CallOrders()
 
@@ -82,18 +92,78 @@ class GrpcSession:
         for seq in command_seqs:
             self._waiting.pop(seq, None)
 
+    def expect_packed(self, call: PackedCall) -> None:
+        call.expect(asyncio.get_running_loop())
+        self._packed.append(call)
+
+    def forget_packed(self, call: PackedCall) -> None:
+        if call in self._packed:
+            self._packed.remove(call)
+
+    def sink(self) -> Callable[[list[tuple]], None]:
+        """The OrderEntry sink: on_events, with on_raw_events as its raw form."""
+        def sink(events: list[tuple]) -> None:
+            self.on_events(events)
+
+        sink.raw = self.on_raw_events
+        return sink
+
     def on_events(self, events: list[tuple]) -> None:
         """OrderEntry sink: sequence and keep every report, answer the calls waiting for them."""
         now = self.clock()
-        flow, waiting = self.flow, self._waiting
+        flow, waiting, packed = self.flow, self._waiting, self._packed
         base = flow.session_id << EXEC_ID_SEQ_BITS
         for ev in events:
             seq = flow.next_pending_seq()
-            flow.pending.append(encode_event(ev, seq, now))
+            frame = encode_event(ev, seq, now)
+            flow.pending.append(frame)
             if waiting:
                 entry = waiting.pop(ev[EV_COMMAND_SEQ], None)
                 if entry is not None:
                     entry[0].fill(entry[1], ev, base | seq, now)
+            for call in packed:
+                call.answer_frame(ev[EV_COMMAND_SEQ], frame)
+        if packed:
+            self._packed = [call for call in packed if call.remaining]
+        self._commit()
+
+    def on_raw_events(self, events, order, count: int) -> None:
+        """on_events for OrderEntry.fast_route: the same frames, encoded in C; packed calls answered in C."""
+        if self._reports is None:
+            self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
+            self._report_ends = ffi.new("uint32_t[]", DRAIN_CAPACITY)
+        now = self.clock()
+        flow = self.flow
+        first = flow.next_pending_seq()
+        size = lib.udr_fp_encode_reports(events, order, count, first, now, self._reports, self._report_ends)
+        data = ffi.buffer(self._reports, size)[:]
+        ends = ffi.unpack(self._report_ends, count)
+        pending, start = flow.pending, 0
+        for end in ends:
+            pending.append(data[start:end])
+            start = end
+        if self._packed:
+            for call in self._packed:
+                answered = lib.udr_pk_answer(call.c, events, order, count, self._reports, self._report_ends)
+                call.answered(answered)
+            self._packed = [call for call in self._packed if call.remaining]
+        if self._waiting:
+            self._answer_waiting(events, order, count, first, now)
+        self._commit()
+
+    def _answer_waiting(self, events, order, count: int, first: int, now: int) -> None:
+        waiting, unpack = self._waiting, EVENT_LAYOUT.unpack_from
+        data = ffi.buffer(events, DRAIN_CAPACITY * EVENT_LAYOUT.size)
+        base = self.flow.session_id << EXEC_ID_SEQ_BITS
+        for k, index in enumerate(ffi.unpack(order, count)):
+            ev = unpack(data, index * EVENT_LAYOUT.size)
+            entry = waiting.pop(ev[EV_COMMAND_SEQ], None)
+            if entry is not None:
+                entry[0].fill(entry[1], ev, base | (first + k), now)
+
+    def record_frames(self, frames: list[bytes]) -> None:
+        """Router-side rejects already encoded with their ExecIDs (packed calls), kept in order."""
+        self.flow.pending.extend(frames)
         self._commit()
 
     def record_reject(self, msg) -> None:

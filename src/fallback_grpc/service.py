@@ -17,9 +17,10 @@ import time
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from udprouter._ring_cffi import lib
+from udprouter._ring_cffi import ffi, lib
 
-from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
+from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
+from udprouter.fast_ingest import FastIngest
 from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, OrderEntry
 from udprouter.session_store import SessionStore
 
@@ -29,25 +30,27 @@ from ._generated import order_entry_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
 from .call_order import CallOrder, parse_call_seq
 from .grpc_session import Answer, GrpcSession, grpc_session_uuid
+from .packed import MAX_BATCH_ORDERS, PackedCall, fill_results, pack_orders
 
 log = logging.getLogger("udprouter.grpc")
-MAX_BATCH_ORDERS = 10_000
 ANSWER_TIMEOUT_S = 10.0
 STREAM_CHUNK = 256
 STREAM_START_HEADER = "x-udprouter-stream-start-seq-no"  # StreamExecutions initial metadata
 STATUS_DETAILS_KEY = "grpc-status-details-bin"  # google.rpc.Status, as grpcio-status reads it
 _NEW_ORDER_TEMPLATE = 101
 _ENGINE_BUSY = int(BusinessRejectReason.EngineBusy)
+_NOT_AVAILABLE = int(BusinessRejectReason.ApplicationNotAvailable)
 _JOURNAL_UNAVAILABLE = int(BusinessRejectReason.JournalUnavailable)
 
 
 class OrderEntryService(pb_grpc.OrderEntryServicer):
     def __init__(self, order_entry: OrderEntry, auth: BearerAuthenticator, store: SessionStore,
                  retransmit_capacity: int, retransmit_max_count: int,
-                 cod_window_max_ms: int = 60_000) -> None:
+                 cod_window_max_ms: int = 60_000, fast: FastIngest | None = None) -> None:
         self.order_entry = order_entry
         self.cod_window_max_ms = cod_window_max_ms
         self._cod_tasks: set[asyncio.Task] = set()
+        self.fast = fast if fast is not None else FastIngest(order_entry.risk, order_entry)  # packed batches
         self.auth = auth
         self.store = store
         self.retransmit_capacity = retransmit_capacity
@@ -66,7 +69,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
             session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
             self.sessions[key.key_id] = session
-            self.order_entry.register_sink(session_id, session.on_events, session.ctx)
+            self.order_entry.register_sink(session_id, session.sink(), session.ctx)
         return session
 
     async def _enter(self, context) -> tuple[GrpcSession, CallOrder | None, int]:
@@ -88,24 +91,52 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
     async def SubmitOrder(self, request, context):
         response = pb.SubmitOrderResponse()
         validated = self._one(request, "order", convert.new_order_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     async def SubmitOrdersBatch(self, request, context):
+        """SubmitOrdersPacked's path: the orders packed into NewOrderSingle frames, the results filled
+        from the answer frames; a refused batch is worded by the reference conversion (convert.py)."""
+        orders, call, error = request.orders, None, None
+        if 0 < len(orders) <= MAX_BATCH_ORDERS:
+            call, error = PackedCall.decode(pack_orders(orders))
+        if call is None:
+            error = self._batch(request)[1] or error
         response = pb.SubmitOrdersBatchResponse()
-        await self._handle(context, self._batch(request), response.results, unary=False)
+        fill_results(response.results, await self._submit_packed(context, call, error))
         return response
+
+    async def SubmitOrdersPacked(self, request, context):
+        call, error = PackedCall.decode(request.orders)
+        return pb.SubmitOrdersPackedResponse(results=await self._submit_packed(context, call, error))
+
+    async def _submit_packed(self, context, call: PackedCall | None, error: str | None) -> bytes:
+        """_handle for a packed call: the answer frames, in request order."""
+        session, order, n = await self._enter(context)
+        try:
+            if error is not None:
+                await abort_invalid_argument(context, error)
+            self._apply_packed(session, call)
+        finally:
+            if order is not None:
+                order.release(n)
+        c = call.c
+        if c.busy == c.count:
+            await self._abort_refused(context, c.busy_reason)
+        if call.remaining:
+            await self._wait(call, context, lambda: session.forget_packed(call))
+        return call.results()
 
     async def CancelOrder(self, request, context):
         response = pb.CancelOrderResponse()
         validated = self._one(request, "cancel", convert.cancel_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     async def ReplaceOrder(self, request, context):
         response = pb.ReplaceOrderResponse()
         validated = self._one(request, "replace", convert.replace_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     async def MassCancel(self, request, context):
@@ -113,15 +144,14 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         order's ExecutionReportCancel (CancelReason MassCancel) follows on StreamExecutions."""
         response = pb.MassCancelResponse()
         validated = self._one(request, "request", convert.mass_action_from_proto)
-        await self._handle(context, validated, [response.result], unary=True)
+        await self._handle(context, validated, [response.result])
         return response
 
     async def OrderStatus(self, request, context):
         """OrderStatusRequest is the FIX message itself (the method's request type by name)."""
         response = pb.OrderStatusResponse()
         msg, error = convert.status_from_proto(request)
-        await self._handle(context, ([msg], None) if error is None else (None, error), [response.result],
-                           unary=True)
+        await self._handle(context, ([msg], None) if error is None else (None, error), [response.result])
         return response
 
     @staticmethod
@@ -144,33 +174,32 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             msgs.append(msg)
         return msgs, None
 
-    async def _handle(self, context, validated, results, *, unary: bool) -> None:
-        """The shape of every order-entry call: auth, turn, refuse a malformed request whole, apply,
-        release the turn, then wait for the engine's answers. results gets one answer per message."""
+    async def _handle(self, context, validated, results) -> None:
+        """The shape of every unary order-entry call: auth, turn, refuse a malformed request whole,
+        apply, release the turn, then wait for the engine's answer. results gets one answer per message."""
         msgs, error = validated
         session, order, n = await self._enter(context)
         try:
             if error is not None:
                 await abort_invalid_argument(context, error)
-            answer, seqs, busy, refused = self._apply(session, msgs, results, unary=unary)
+            answer, seqs, busy, refused = self._apply(session, msgs, results)
         finally:
             if order is not None:
                 order.release(n)
         if busy == len(msgs):
             await self._abort_refused(context, refused)
         if answer.remaining:
-            await self._wait(session, context, answer, seqs)
+            await self._wait(answer, context, lambda: session.forget(seqs))
 
-    def _apply(self, session: GrpcSession, msgs, results, *, unary: bool):
+    def _apply(self, session: GrpcSession, msgs, results):
         """Submits msgs in order (synchronously: nothing else runs in between) and flushes them to the
         ring in one offer. Router-side rejects are filled in at once; the rest await the engine."""
         entry = self.order_entry
         now = time.time_ns()
         answer = Answer(results, asyncio.get_running_loop())
-        add = getattr(results, "add", None)
         seqs, refused, busy = [], 0, 0
         for index, msg in enumerate(msgs):
-            out = results[index] if add is None else add()
+            out = results[index]
             outcome = entry.submit(session.ctx, msg, now)
             if outcome.__class__ is int:
                 session.expect(outcome, answer, index)
@@ -178,7 +207,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             elif outcome.__class__ is BusinessMessageReject:
                 refused = outcome.business_reject_reason
                 busy += 1
-                outcome.ref_seq_num = 0 if unary else index + 1
+                outcome.ref_seq_num = 0  # a unary call's; a batch's orders are answered in C
                 convert.fill_from_reject(out, outcome)
             else:
                 session.record_reject(outcome)
@@ -186,6 +215,26 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if seqs:
             entry.flush(now)
         return answer, seqs, busy, refused
+
+    def _apply_packed(self, session: GrpcSession, call: PackedCall) -> None:
+        """_apply for a packed call, in C (FastIngest.apply_packed); Python only for its rejects."""
+        entry, c = self.order_entry, call.c
+        c.next_server_seq = session.flow.next_pending_seq()
+        # OrderEntry._busy's reason (FastIngest.begin makes the C batch unavailable for both)
+        c.busy_reason = _NOT_AVAILABLE if not entry.available else \
+            _JOURNAL_UNAVAILABLE if entry.journal_unavailable else _ENGINE_BUSY
+        self.fast.apply_packed(call, session.ctx.fp, entry.clock())  # OrderEntry stamps its rejects so
+        if c.commands:
+            session.expect_packed(call)
+        if c.rejects:  # risk rejects: on the session's stream and in the metrics, as _apply's are
+            counts = entry.risk.rejects
+            for i in ffi.unpack(c.reject_index, c.rejects):
+                counts[OrdRejReason(c.outcome[i]).name] += 1
+            session.record_frames([call.frame(i) for i in ffi.unpack(c.reject_index, c.rejects)])
+        if c.busy:
+            if c.busy_reason != _JOURNAL_UNAVAILABLE:
+                entry.engine_busy += c.busy
+            entry.risk.rejects[BusinessRejectReason(c.busy_reason).name] += c.busy
 
     async def _abort_refused(self, context, reason: int) -> None:
         if reason == _ENGINE_BUSY:
@@ -196,7 +245,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                                 "journal cannot be written (disk full or I/O error), nothing applied")
         await context.abort(grpc.StatusCode.UNAVAILABLE, "engine not available, nothing applied")
 
-    async def _wait(self, session: GrpcSession, context, answer: Answer, seqs: list[int]) -> None:
+    async def _wait(self, answer: Answer | PackedCall, context, forget) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(answer.done), ANSWER_TIMEOUT_S)
         except TimeoutError:
@@ -205,7 +254,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                                 " applied: see StreamExecutions")
         finally:
             if answer.remaining:
-                session.forget(seqs)
+                forget()
 
     # -- executions -----------------------------------------------------------------------------
 

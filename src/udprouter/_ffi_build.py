@@ -179,6 +179,32 @@ typedef struct udr_event_stats {
 void udr_stats_tally(udr_event_stats *s, const udr_event *events, uint32_t n);
 """
 
+# src/udprouter/c/packed_batch.h: gRPC SubmitOrdersPacked, a batch of NewOrderSingle frames in C.
+PACKED_BATCH_CDEF = """
+#define UDR_PK_SLOT ...
+#define UDR_PK_TRUNCATED 1
+#define UDR_PK_BAD_ENCODING 2
+#define UDR_PK_NOT_NEW_ORDER 3
+#define UDR_PK_BAD_LENGTH 4
+#define UDR_PK_BAD_ENUM 5
+#define UDR_PK_ZERO_CL_ORD_ID 6
+#define UDR_PK_TOO_MANY 7
+#define UDR_PK_BUSY 255
+typedef struct udr_pk_call {
+    unsigned char *slots; uint8_t *lens; uint32_t *cmd_index; uint32_t *reject_index; uint8_t *outcome;
+    uint64_t first_command_seq; uint64_t next_server_seq; uint32_t count; uint32_t commands; uint32_t rejects;
+    uint32_t busy; uint32_t answered; uint8_t busy_reason;
+} udr_pk_call;
+int32_t udr_pk_decode(const unsigned char *p, uint32_t len, udr_fp_message *out, uint32_t max,
+                      uint32_t *bad_index);
+uint8_t udr_pk_new_order_reason(const udr_fp_limits *lim, const udr_fp_message *m, udr_fp_session *s);
+uint32_t udr_pk_apply(udr_pk_call *c, const udr_fp_message *msgs, uint32_t start, udr_fp_session *s,
+                      const udr_fp_limits *lim, udr_fp_batch *b, int64_t now_ns);
+uint32_t udr_pk_answer(udr_pk_call *c, const udr_event *events, const uint32_t *order, uint32_t count,
+                       const unsigned char *frames, const uint32_t *ends);
+uint32_t udr_pk_gather(udr_pk_call *c);
+"""
+
 RING_SOURCE = """
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
@@ -188,6 +214,7 @@ RING_SOURCE = """
 #include "fast_egress.h"
 #include "fast_pack.h"
 #include "event_stats.h"
+#include "packed_batch.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -212,7 +239,7 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
-               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + EVENT_STATS_CDEF)
+               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + EVENT_STATS_CDEF + PACKED_BATCH_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

@@ -132,3 +132,20 @@ class FastIngest:
         if stopped not in (APPLIED, NO_SESSION):
             self.outcomes[stopped] += 1
         return stop, stopped
+
+    def apply_packed(self, call, fp, now_ns: int) -> None:
+        """A gRPC SubmitOrdersPacked call's orders (udr_pk_apply, packed_batch.h) into OrderEntry's
+        batch, as OrderEntry.submit takes them, the batch offered to the ring when full and at the end."""
+        oe, c = self.order_entry, call.c
+        start = 0
+        while True:
+            self.begin()
+            # It stops early only at a full batch array with the ring available: the flush below
+            # offers it, or fails with the journal unavailable, and then udr_pk_apply refuses the rest.
+            start = lib.udr_pk_apply(c, call.msgs, start, fp, self._limits, self._batch, now_ns)
+            self.end()
+            if start == c.count:
+                break
+            oe.flush(now_ns)
+        if c.commands:
+            oe.flush(now_ns)

@@ -62,21 +62,21 @@ def exec_id(session_id: int, server_seq: int) -> int:
     return (session_id << EXEC_ID_SEQ_BITS) | server_seq
 
 
-def _frame(cls) -> tuple[struct.Struct, bytes]:
+def frame_struct(cls) -> tuple[struct.Struct, bytes]:
     """(frame struct, 14-byte SOFH + header prefix) derived from the generated message class."""
     prefix = SOFH.pack(FRAME_PREFIX_SIZE + cls.BLOCK_LENGTH, SBE_LE_ENCODING_TYPE) + MESSAGE_HEADER.pack(
         cls.BLOCK_LENGTH, cls.TEMPLATE_ID, cls.SCHEMA_ID, cls.VERSION)
     return struct.Struct("<14s" + cls.LAYOUT.format.lstrip("<")), prefix
 
 
-_NEW, _NEW_PREFIX = _frame(ExecutionReportNew)
-_TRADE, _TRADE_PREFIX = _frame(ExecutionReportTrade)
-_CANCEL, _CANCEL_PREFIX = _frame(ExecutionReportCancel)
-_REPLACE, _REPLACE_PREFIX = _frame(ExecutionReportReplace)
-_REJECT, _REJECT_PREFIX = _frame(ExecutionReportReject)
-_CXL_REJECT, _CXL_REJECT_PREFIX = _frame(OrderCancelReject)
-_MASS_REPORT, _MASS_REPORT_PREFIX = _frame(OrderMassActionReport)
-_STATUS, _STATUS_PREFIX = _frame(ExecutionReportStatus)
+_NEW, _NEW_PREFIX = frame_struct(ExecutionReportNew)
+_TRADE, _TRADE_PREFIX = frame_struct(ExecutionReportTrade)
+_CANCEL, _CANCEL_PREFIX = frame_struct(ExecutionReportCancel)
+_REPLACE, _REPLACE_PREFIX = frame_struct(ExecutionReportReplace)
+_REJECT, _REJECT_PREFIX = frame_struct(ExecutionReportReject)
+_CXL_REJECT, _CXL_REJECT_PREFIX = frame_struct(OrderCancelReject)
+_MASS_REPORT, _MASS_REPORT_PREFIX = frame_struct(OrderMassActionReport)
+_STATUS, _STATUS_PREFIX = frame_struct(ExecutionReportStatus)
 
 
 def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:

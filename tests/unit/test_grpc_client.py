@@ -10,6 +10,7 @@ from fallback_grpc._generated import order_entry_pb2 as pb
 from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.batcher import BatchResultCountError
 from fallback_grpc.client import OrderEntryClient
+from fallback_grpc.packed import FRAME
 
 
 class RecordingServicer(TrivialOrderEntryServicer):
@@ -17,12 +18,13 @@ class RecordingServicer(TrivialOrderEntryServicer):
 
     def __init__(self, delay_s=0.0, abort_code=None, drop_one=False):
         super().__init__()
-        self.batch_sizes, self.authorization = [], []
+        self.batch_sizes, self.authorization, self.methods = [], [], []
         self.active = self.max_active = 0
         self.delay_s, self.abort_code, self.drop_one = delay_s, abort_code, drop_one
 
-    async def SubmitOrdersBatch(self, request, context):
-        self.batch_sizes.append(len(request.orders))
+    async def _recorded(self, size, request, context, answer):
+        self.batch_sizes.append(size)
+        self.methods.append(answer.__name__)
         self.authorization.append(dict(context.invocation_metadata()).get("authorization"))
         self.active += 1
         self.max_active = max(self.max_active, self.active)
@@ -30,12 +32,29 @@ class RecordingServicer(TrivialOrderEntryServicer):
             await asyncio.sleep(self.delay_s)
             if self.abort_code is not None:
                 await context.abort(self.abort_code, "refused by test servicer")
-            response = await super().SubmitOrdersBatch(request, context)
-            if self.drop_one:
-                del response.results[-1]
-            return response
+            return await answer(request, context)
         finally:
             self.active -= 1
+
+    async def SubmitOrdersBatch(self, request, context):
+        response = await self._recorded(len(request.orders), request, context, super().SubmitOrdersBatch)
+        if self.drop_one:
+            del response.results[-1]
+        return response
+
+    async def SubmitOrdersPacked(self, request, context):
+        response = await self._recorded(len(request.orders) // FRAME, request, context,
+                                        super().SubmitOrdersPacked)
+        if self.drop_one:
+            response.results = without_last_frame(response.results)
+        return response
+
+
+def without_last_frame(data: bytes) -> bytes:
+    pos = last = 0
+    while pos < len(data):
+        last, pos = pos, pos + int.from_bytes(data[pos:pos + 4], "big")  # SOFH length, big-endian
+    return data[:last]
 
 
 async def start_server(servicer):
@@ -183,3 +202,18 @@ async def test_unary_submit_is_one_call_per_order():
     result = await run_with(servicer, body)
     assert result.rejected.ord_rej_reason == pb.ORD_REJ_REASON_INCORRECT_QUANTITY
     assert servicer.batch_sizes == []
+
+
+async def test_batches_go_packed_by_default_and_repeated_on_request_with_the_same_results():
+    results = {}
+    for packed in (True, False):
+        servicer = RecordingServicer()
+
+        async def body(client):
+            return await client.submit_batch([order(1), order(2, qty=0), order(3)])
+
+        got = await run_with(servicer, body, packed=packed)
+        results[packed] = [r.SerializeToString() for r in got]
+        assert servicer.methods == ["SubmitOrdersPacked" if packed else "SubmitOrdersBatch"]
+    assert results[True] == results[False]
+    assert len(results[True]) == 3

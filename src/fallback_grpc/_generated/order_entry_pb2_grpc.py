@@ -47,6 +47,11 @@ class OrderEntryStub:
                 request_serializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersBatchRequest.SerializeToString,
                 response_deserializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersBatchResponse.FromString,
                 _registered_method=True)
+        self.SubmitOrdersPacked = channel.unary_unary(
+                '/udprouter.v1.OrderEntry/SubmitOrdersPacked',
+                request_serializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersPackedRequest.SerializeToString,
+                response_deserializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersPackedResponse.FromString,
+                _registered_method=True)
         self.CancelOrder = channel.unary_unary(
                 '/udprouter.v1.OrderEntry/CancelOrder',
                 request_serializer=udprouter_dot_v1_dot_order__entry__pb2.CancelOrderRequest.SerializeToString,
@@ -86,6 +91,12 @@ class OrderEntryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitOrdersBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitOrdersPacked(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +144,11 @@ def add_OrderEntryServicer_to_server(servicer, server):
                     servicer.SubmitOrdersBatch,
                     request_deserializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersBatchRequest.FromString,
                     response_serializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersBatchResponse.SerializeToString,
+            ),
+            'SubmitOrdersPacked': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOrdersPacked,
+                    request_deserializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersPackedRequest.FromString,
+                    response_serializer=udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersPackedResponse.SerializeToString,
             ),
             'CancelOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelOrder,
@@ -216,6 +232,33 @@ class OrderEntry:
             '/udprouter.v1.OrderEntry/SubmitOrdersBatch',
             udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersBatchRequest.SerializeToString,
             udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitOrdersPacked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/udprouter.v1.OrderEntry/SubmitOrdersPacked',
+            udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersPackedRequest.SerializeToString,
+            udprouter_dot_v1_dot_order__entry__pb2.SubmitOrdersPackedResponse.FromString,
             options,
             channel_credentials,
             insecure,
