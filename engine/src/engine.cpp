@@ -7,11 +7,12 @@ namespace udprouter::engine {
 
 namespace {
 
-constexpr uint8_t kOrdTypeMarket = 1;
-constexpr uint8_t kOrdTypeLimit = 2;
-constexpr uint8_t kTifDay = 0;
-constexpr uint8_t kTifIoc = 3;
-constexpr uint8_t kTifFok = 4;
+// Wire values, from the header generated from the schema (protocol/orders.xml).
+constexpr uint8_t kOrdTypeMarket = UDR_SBE_ORD_TYPE_MARKET;
+constexpr uint8_t kOrdTypeLimit = UDR_SBE_ORD_TYPE_LIMIT;
+constexpr uint8_t kTifDay = UDR_SBE_TIME_IN_FORCE_DAY;
+constexpr uint8_t kTifIoc = UDR_SBE_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL;
+constexpr uint8_t kTifFok = UDR_SBE_TIME_IN_FORCE_FILL_OR_KILL;
 
 const EngineConfig& checked(const EngineConfig& config) {
     if (config.instruments.size() > 0xFFFF) {

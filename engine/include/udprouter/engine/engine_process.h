@@ -6,11 +6,13 @@
 // "READY next_command_seq=<n>" on stdout) -> the batch loop -> STOPPED on SIGTERM/SIGINT or a
 // UDR_CMD_TERMINATE command (exit 0), FAILED on a journal error (exit 1).
 //
-// Batch loop, per polled batch of up to 256 commands (left in the ring until applied, so a crash
+// Batch loop, per polled batch of up to 256 commands (left in the ring until journaled, so a crash
 // at any point loses nothing the router published):
-//   peek commands -> append them to the journal and commit (durability) -> journaled_through ->
-//   apply each through the Engine, staging its events -> publish the events (waiting, never
-//   dropping, while the outbound ring is full) -> events_through -> release the inbound slots.
+//   peek commands -> append them to the journal and commit (durability; a failed write is cut back
+//   and retried, the batch held) -> journaled_through -> release the inbound slots (a journaled
+//   command needs none: recovery republishes its events from the journal) -> apply each through
+//   the Engine, staging its events -> publish the events (waiting, never dropping, while the
+//   outbound ring is full) -> events_through.
 // Commands with command_seq <= the last journaled one are skipped: the previous incarnation
 // journaled them before it died, and their events were already dealt with by recovery.
 #ifndef UDPROUTER_ENGINE_ENGINE_PROCESS_H

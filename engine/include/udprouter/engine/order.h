@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "udprouter/generated/sbe_messages.h"
+
 namespace udprouter::engine {
 
 inline constexpr uint32_t kNullIndex = 0xFFFFFFFFu;
@@ -15,8 +17,8 @@ inline constexpr uint32_t kNullIndex = 0xFFFFFFFFu;
 // Internal side index: the wire's Side value minus one (Buy 1 -> 0, Sell 2 -> 1).
 enum class SideIndex : uint8_t { Buy = 0, Sell = 1 };
 
-inline constexpr uint8_t kWireSideBuy = 1;
-inline constexpr uint8_t kWireSideSell = 2;
+inline constexpr uint8_t kWireSideBuy = UDR_SBE_SIDE_BUY;
+inline constexpr uint8_t kWireSideSell = UDR_SBE_SIDE_SELL;
 
 struct alignas(64) Order {
     uint64_t cl_ord_id;    // current ClOrdID (a replace changes it)
