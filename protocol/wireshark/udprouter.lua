@@ -21,7 +21,7 @@ enums.CxlRejResponseTo = { [1] = "OrderCancelRequest", [2] = "OrderCancelReplace
 enums.CancelReason = { [0] = "ClientRequest", [1] = "ImmediateOrCancel", [2] = "FillOrKill", [3] = "SelfMatchPrevention" }
 enums.OrdRejReason = { [1] = "UnknownSymbol", [3] = "OrderExceedsLimit", [6] = "DuplicateOrder", [11] = "UnsupportedOrderCharacteristic", [13] = "IncorrectQuantity", [16] = "PriceExceedsCurrentPriceBand", [18] = "InvalidPriceIncrement", [99] = "Other", [100] = "OrderBookFull" }
 enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [99] = "Other" }
-enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable" }
+enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable", [120] = "DropCopySession" }
 
 -- Fields (one ProtoField per filter name) and messages (by schema id, then template id)
 local pf = {}
@@ -65,6 +65,8 @@ pf["udprouter.cxl_rej_reason"] = ProtoField.uint8("udprouter.cxl_rej_reason", "C
 pf["udprouter.ref_seq_num"] = ProtoField.uint64("udprouter.ref_seq_num", "RefSeqNum", base.DEC)
 pf["udprouter.ref_template_id"] = ProtoField.uint16("udprouter.ref_template_id", "RefTemplateID", base.DEC)
 pf["udprouter.business_reject_reason"] = ProtoField.uint8("udprouter.business_reject_reason", "BusinessRejectReason", base.DEC, enums.BusinessRejectReason)
+pf["udprouter.session_number"] = ProtoField.uint32("udprouter.session_number", "SessionNumber", base.DEC)
+pf["udprouter.account"] = ProtoField.uint32("udprouter.account", "Account", base.DEC)
 messages[2748] = {}
 messages[2748][1] = { name = "Negotiate", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
@@ -256,6 +258,11 @@ messages[101][207] = { name = "BusinessMessageReject", block_length = 19, info =
     { name = "TransactTime", offset = 8, size = 8, kind = "time", pf = pf["udprouter.transact_time"] },
     { name = "RefTemplateID", offset = 16, size = 2, kind = "uint16", pf = pf["udprouter.ref_template_id"] },
     { name = "BusinessRejectReason", offset = 18, size = 1, kind = "enum", pf = pf["udprouter.business_reject_reason"], enum = enums.BusinessRejectReason, enum_name = "BusinessRejectReason" },
+  }, var_data = {
+  } }
+messages[101][220] = { name = "DropCopy", block_length = 8, info = {}, fields = {
+    { name = "SessionNumber", offset = 0, size = 4, kind = "uint32", pf = pf["udprouter.session_number"] },
+    { name = "Account", offset = 4, size = 4, kind = "uint32", pf = pf["udprouter.account"] },
   }, var_data = {
   } }
 

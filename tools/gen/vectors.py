@@ -36,7 +36,7 @@ SAMPLE_VALUES = {
     "exec_id": (7 << 40) | 12, "ref_seq_num": 17, "ref_template_id": 101,
     "session_id": SESSION_ID, "timestamp": TIMESTAMP, "request_timestamp": TIMESTAMP,
     "keepalive_interval": 1000, "next_seq_no": 1, "from_seq_no": 5, "count": 3,
-    "reason": "session finished",
+    "reason": "session finished", "session_number": 7, "account": 1,
 }
 # Enum choices that read naturally; any enum field not listed takes its first value.
 SAMPLE_ENUMS = {

@@ -257,7 +257,14 @@ BusinessMessageReject = c.Struct(
     "ref_seq_num" / c.Int64ul,  # RefSeqNum @0
     "transact_time" / c.Int64ul,  # TransactTime @8
     "ref_template_id" / c.Int16ul,  # RefTemplateID @16
-    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("SeqNoOutOfRange", 104), ("JournalUnavailable", 110)])),  # BusinessRejectReason @18
+    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("SeqNoOutOfRange", 104), ("JournalUnavailable", 110), ("DropCopySession", 120)])),  # BusinessRejectReason @18
+)
+
+
+# DropCopy: template 220, schema 101, block 8 bytes
+DropCopy = c.Struct(
+    "session_number" / c.Int32ul,  # SessionNumber @0
+    "account" / c.Int32ul,  # Account @4
 )
 
 
@@ -286,6 +293,7 @@ BODIES = {
     (101, 205): ExecutionReportReject,
     (101, 206): OrderCancelReject,
     (101, 207): BusinessMessageReject,
+    (101, 220): DropCopy,
 }
 BY_NAME = {
     "Negotiate": Negotiate,
@@ -311,6 +319,7 @@ BY_NAME = {
     "ExecutionReportReject": ExecutionReportReject,
     "OrderCancelReject": OrderCancelReject,
     "BusinessMessageReject": BusinessMessageReject,
+    "DropCopy": DropCopy,
 }
 
 # One framed message: SOFH, header, body (blockLength is the known one).

@@ -137,6 +137,7 @@ typedef struct udr_sbe_message_header {
 #define UDR_SBE_BUSINESS_REJECT_REASON_ENGINE_BUSY 103
 #define UDR_SBE_BUSINESS_REJECT_REASON_SEQ_NO_OUT_OF_RANGE 104
 #define UDR_SBE_BUSINESS_REJECT_REASON_JOURNAL_UNAVAILABLE 110
+#define UDR_SBE_BUSINESS_REJECT_REASON_DROP_COPY_SESSION 120
 
 
 /* Negotiate:  */
@@ -421,6 +422,15 @@ typedef struct udr_sbe_business_message_reject {
     uint16_t ref_template_id;            /* 16 RefTemplateID */
     uint8_t business_reject_reason;      /* 18 BusinessRejectReason, enum BusinessRejectReason */
 } udr_sbe_business_message_reject;
+
+/* DropCopy: Drop copy (FIX CopyMsgIndicator 797=Y): marks the report right after it in the same datagram, which shares its server sequence number (SPEC 4.12) */
+#define UDR_SBE_DROP_COPY_TEMPLATE_ID 220
+#define UDR_SBE_DROP_COPY_SCHEMA_ID 101
+#define UDR_SBE_DROP_COPY_BLOCK_LENGTH 8
+typedef struct udr_sbe_drop_copy {
+    uint32_t session_number;             /* 0 SessionNumber */
+    uint32_t account;                    /* 4 Account */
+} udr_sbe_drop_copy;
 /* cffi-cdef-end */
 #pragma pack(pop)
 
@@ -562,6 +572,9 @@ UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, ref_seq_num) == 
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, transact_time) == 8, "BusinessMessageReject.TransactTime offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, ref_template_id) == 16, "BusinessMessageReject.RefTemplateID offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_business_message_reject, business_reject_reason) == 18, "BusinessMessageReject.BusinessRejectReason offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_drop_copy) == 8, "DropCopy block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_drop_copy, session_number) == 0, "DropCopy.SessionNumber offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_drop_copy, account) == 4, "DropCopy.Account offset");
 
 #ifdef __cplusplus
 }
