@@ -56,6 +56,7 @@ from udprouter._generated.messages import (
     OrdType,
     Retransmission,
     RetransmitReject,
+    RetransmitRejectCode,
     RetransmitRequest,
     Sequence,
     Terminate,
@@ -329,6 +330,10 @@ class Client:
         if waiter is not None and isinstance(msg, waiter[0]) and not waiter[1].done():
             waiter[1].set_result(msg)
         elif msg.__class__ is RetransmitReject:
+            code = msg.code
+            if code in (RetransmitRejectCode.BudgetExceeded, RetransmitRejectCode.RequestLimitExceeded) \
+                    and self.inbound.refused_for_budget(code == RetransmitRejectCode.RequestLimitExceeded):
+                return  # still kept by the server: asked again, for less if it was too large
             self.inbound.give_up_gap()
             for report in self.inbound.drain():
                 self._on_application(report)

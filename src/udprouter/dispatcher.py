@@ -74,6 +74,7 @@ class Dispatcher:
         self._mac_failures_logged = 0
         self._mac_log_after_ns = 0
         self.seq_refused = 0  # datagrams whose Sequence was out of range (SPEC 4.3)
+        self.drop_copies = 0  # copies queued on drop-copy sessions (SPEC 4.12)
         # Report frames of one session's drained events, encoded in C (see _sink_for).
         self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
         self._report_bytes = ffi.buffer(self._reports)
@@ -305,6 +306,7 @@ class Dispatcher:
         for target in targets:
             target.pending.extend(copies)
             self._dirty[target.session_id] = target
+        self.drop_copies += len(copies) * len(targets)
 
     def _send(self, data: bytes, addr) -> None:
         self.datagrams_out += 1
