@@ -6,17 +6,24 @@ they cost the order path).
 
 Setup: `udprouter serve` (hybrid, durability os) on ephemeral ports, the default keys plus a
 drop-copy key for all accounts, `[session] ended_retention_s = 1` (a drop-copy session that ends is
-released within about two seconds, so an 'off' run after an 'on' run copies nothing). Load =
+released within about two seconds, so an 'off' run after another copies nothing), and a
+retransmission buffer of 1M messages with a 64 MiB/s budget (a run's copies all stay recoverable:
+with the defaults, 65,536 and 256 KiB/s, a reader that falls further behind than the buffer loses
+the oldest copies, SPEC.md 4.12). Load =
 src/udprouter/loadgen max20 (max rate, 20 orders per datagram, a fresh FIXP session per run).
-Runs alternate off/on, REPEATS each, the median run is the figure; baseline: off.
-  on   a drop-copy reader (this module with --reader, a separate process niced 10, as a consumer
-       that would normally run elsewhere: udprouter.client, counting every CopiedReport) is
-       connected for the whole run; after the load, the time until it has every copy the router
-       made (udprouter_drop_copies_total of the run; a reader short of it is reported) is a second
-       figure, against the load's duration: a Python reader behind a busy loopback recovers its
-       socket-buffer losses by RetransmitRequest within the byte budget, so this is mostly the
-       reader's and the budget's figure, not the router's
-  off  no drop-copy session exists (the previous one terminated and was released)
+Runs cycle off/parked/reader, REPEATS each, the median run is the figure; baseline: off.
+  parked  a drop-copy session is established but its consumer reads nothing (the copies fill its
+          socket buffer and are dropped by the kernel): the router does every bit of the copy
+          work and the consumer takes no CPU from this 2-vCPU host. The figure for the order path;
+          router+engine CPU per order beside it.
+  reader  a drop-copy reader (this module with --reader, a separate process niced 10, as a
+          consumer that would normally run elsewhere: udprouter.client, counting every
+          CopiedReport) is connected for the whole run; after the load, the time until it has
+          every copy the router made (udprouter_drop_copies_total of the run; a reader short of it
+          is reported) is a second figure, against the load's duration: a Python reader on a busy
+          loopback recovers its socket-buffer losses by RetransmitRequest within the byte budget,
+          so this is mostly the reader's and the budget's figure, not the router's
+  off     no drop-copy session exists (the previous one terminated and was released)
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import sys
 import time
 
 from bench.module_cli import module_main, print_entries
+from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import ROOT, RouterProcess
 from udprouter.client import Client, CopiedReport
 from udprouter.loadgen.load_run import LoadSpec, Sessions, execute_load, prepare_load
@@ -43,6 +51,8 @@ TIMEOUT_S = 120.0
 KEYS = """
 [session]
 ended_retention_s = 1
+retransmit_buffer = 1048576
+retransmit_bytes_per_s = 67108864
 [[keys]]
 key_id = "demo"
 secret = "demo-secret"
@@ -58,11 +68,17 @@ account = 900
 drop_copy = "all"
 """
 COPIES = re.compile(r"COPIES (\d+)")
+MODES = ("off", "parked", "reader")
 
 
-async def read_copies(port: int) -> None:
-    """--reader: a drop-copy session counting its copies until SIGTERM, then one line COPIES n."""
-    client = await Client.connect("127.0.0.1", port, "copy", "copy-secret", keepalive_ms=1000)
+async def read_copies(port: int, park: bool) -> None:
+    """--reader: a drop-copy session counting its copies until SIGTERM, then one line COPIES n.
+    --park: the session established, then nothing read (the socket buffer overflows; the router
+    does all its work, the consumer none) and a keepalive long enough for the run."""
+    keepalive_ms = 60_000 if park else 1000
+    client = await Client.connect("127.0.0.1", port, "copy", "copy-secret", keepalive_ms=keepalive_ms)
+    if park:
+        client.transport.pause_reading()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("READY", flush=True)
@@ -84,10 +100,11 @@ async def read_copies(port: int) -> None:
 
 
 class Reader:
-    def __init__(self, port: int, log) -> None:
+    def __init__(self, port: int, log, park: bool) -> None:
         self.log = log
         with log.open("w") as out:
             args = ["nice", "-n", "10", sys.executable, "-m", "bench.bench_drop_copy", "--reader", str(port)]
+            args += ["--park"] if park else []
             self.proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while "READY" not in log.read_text():
@@ -133,46 +150,60 @@ def entry(name: str, figure: float, unit: str, baseline_name: str, baseline: flo
 
 def run(quick: bool) -> list[dict]:
     repeats = 1 if quick else REPEATS
-    orders = 100_000 if quick else 300_000
+    orders = 100_000 if quick else 200_000
     prepared = prepare_load(LoadSpec(orders=orders, per_datagram=20, window=4000), [1], 1)
     router = RouterProcess(wait="hybrid")
     config = router.work / "router.toml"
     config.write_text(config.read_text() + KEYS)
-    on, off, drains, loads, copies_ok = [], [], [], [], True
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+    drains, loads, copies_ok = [], [], True
     with router:
         with Sessions("127.0.0.1", router.port, 1, CREDENTIALS) as sessions:  # warm-up, not recorded
             execute_load(prepare_load(LoadSpec(orders=10_000, per_datagram=1, rate=50_000), [1], 1), sessions,
                          RunLimits(timeout_s=60.0))
-        for i in range(repeats * 2):
-            live = i % 2 == 1
-            reader = Reader(router.port, router.work / f"reader-{i}.log") if live else None
+        for i in range(repeats * len(MODES)):
+            mode = MODES[i % len(MODES)]
+            reader = None if mode == "off" else Reader(router.port, router.work / f"reader-{i}.log",
+                                                       park=mode == "parked")
             try:
                 before = router.metrics().get("udprouter_drop_copies_total", 0)
+                cpu0 = tree_cpu_seconds(router.pid)
                 with Sessions("127.0.0.1", router.port, 1, CREDENTIALS) as sessions:
                     report = execute_load(prepared, sessions, RunLimits(timeout_s=TIMEOUT_S))
-                if reader is not None:
-                    made = router.metrics().get("udprouter_drop_copies_total", 0) - before
+                cpu[mode].append((tree_cpu_seconds(router.pid) - cpu0) / report.acknowledged * 1e6)
+                made = router.metrics().get("udprouter_drop_copies_total", 0) - before
+                if mode == "reader":
                     drains.append(reader.wait_for(made))
-                    got = reader.count()
-                    copies_ok &= got == made > 0
+                    loads.append(report.elapsed_s)
+                    copies_ok &= reader.count() == made > 0
             finally:
                 if reader is not None:
                     reader.stop()
-            print(f"{'on ' if live else 'off'} run {i // 2 + 1}: {report.rate_per_s:,.0f} acked/s "
-                  f"({report.acknowledged}/{report.sent})", flush=True)
-            if live:
-                on.append(report.rate_per_s)
-                loads.append(report.elapsed_s)
-                print(f"    reader: {got:,} copies of the {made:,.0f} the router made, all of them "
-                      f"{drains[-1]:.2f} s after the load's last answer", flush=True)
+            rates[mode].append(report.rate_per_s)
+            print(f"{mode:>6} run {i // len(MODES) + 1}: {report.rate_per_s:,.0f} acked/s "
+                  f"({report.acknowledged}/{report.sent}), router+engine CPU {cpu[mode][-1]:.2f} us/order, "
+                  f"{made:,.0f} copies made", flush=True)
+            if mode == "reader":
+                print(f"    reader: {reader.count():,} copies, all of them {drains[-1]:.2f} s after the "
+                      f"load's last answer", flush=True)
+            if reader is not None:
                 released_drop_copies(router)
-            else:
-                off.append(report.rate_per_s)
     mid = repeats // 2
-    result = [entry("router max20 with a drop-copy session connected", sorted(on)[mid], "orders/s",
-                    "no drop-copy session", sorted(off)[mid]),
-              entry("drop-copy reader has every copy, after the load's last answer", sorted(drains)[mid], "s",
-                    "load duration", sorted(loads)[mid])]
+
+    def med(values: list[float]) -> float:
+        return sorted(values)[mid]
+
+    result = [
+        entry("router max20, drop-copy session established, consumer not reading", med(rates["parked"]),
+              "orders/s", "no drop-copy session", med(rates["off"])),
+        entry("router max20, drop-copy reader on this host", med(rates["reader"]), "orders/s",
+              "no drop-copy session", med(rates["off"])),
+        entry("router+engine CPU per order, drop-copy session established", med(cpu["parked"]), "us",
+              "no drop-copy session", med(cpu["off"])),
+        entry("drop-copy reader has every copy, after the load's last answer", med(drains), "s",
+              "load duration", med(loads)),
+    ]
     print_entries(result)
     if not copies_ok:
         print("WARNING: a drop-copy reader missed copies (see reader-*.log)", flush=True)
@@ -186,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--reader"]:
         parser = argparse.ArgumentParser()
         parser.add_argument("--reader", type=int, required=True)
-        asyncio.run(read_copies(parser.parse_args(argv).reader))
+        parser.add_argument("--park", action="store_true")
+        args = parser.parse_args(argv)
+        asyncio.run(read_copies(args.reader, args.park))
         return 0
     return module_main(run, "Drop-copy benchmark (router max20 with a drop-copy session on/off)", argv)
 
