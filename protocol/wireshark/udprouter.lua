@@ -27,7 +27,7 @@ enums.MassActionResponse = { [0] = "Rejected", [1] = "Accepted" }
 enums.MassActionRejectReason = { [0] = "MassActionNotSupported", [1] = "InvalidOrUnknownSecurity", [99] = "Other" }
 enums.OrdStatus = { [0] = "New", [1] = "PartiallyFilled", [2] = "Filled", [4] = "Canceled", [8] = "Rejected" }
 enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [99] = "Other" }
-enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable" }
+enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable", [120] = "DropCopySession" }
 
 -- Fields (one ProtoField per filter name) and messages (by schema id, then template id)
 local pf = {}
@@ -79,6 +79,8 @@ pf["udprouter.total_affected_orders"] = ProtoField.uint32("udprouter.total_affec
 pf["udprouter.mass_action_response"] = ProtoField.uint8("udprouter.mass_action_response", "MassActionResponse", base.DEC, enums.MassActionResponse)
 pf["udprouter.mass_action_reject_reason"] = ProtoField.uint8("udprouter.mass_action_reject_reason", "MassActionRejectReason", base.DEC, enums.MassActionRejectReason)
 pf["udprouter.ord_status"] = ProtoField.uint8("udprouter.ord_status", "OrdStatus", base.DEC, enums.OrdStatus)
+pf["udprouter.session_number"] = ProtoField.uint32("udprouter.session_number", "SessionNumber", base.DEC)
+pf["udprouter.account"] = ProtoField.uint32("udprouter.account", "Account", base.DEC)
 messages[2748] = {}
 messages[2748][1] = { name = "Negotiate", block_length = 25, info = {}, fields = {
     { name = "SessionId", offset = 0, size = 16, kind = "bytes", pf = pf["udprouter.session_id"] },
@@ -312,6 +314,11 @@ messages[101][209] = { name = "ExecutionReportStatus", block_length = 54, info =
     { name = "SecurityID", offset = 48, size = 4, kind = "int32", pf = pf["udprouter.security_id"] },
     { name = "OrdStatus", offset = 52, size = 1, kind = "enum", pf = pf["udprouter.ord_status"], enum = enums.OrdStatus, enum_name = "OrdStatus" },
     { name = "Side", offset = 53, size = 1, kind = "enum", pf = pf["udprouter.side"], null = 255, enum = enums.Side, enum_name = "Side" },
+  }, var_data = {
+  } }
+messages[101][220] = { name = "DropCopy", block_length = 8, info = {}, fields = {
+    { name = "SessionNumber", offset = 0, size = 4, kind = "uint32", pf = pf["udprouter.session_number"] },
+    { name = "Account", offset = 4, size = 4, kind = "uint32", pf = pf["udprouter.account"] },
   }, var_data = {
   } }
 

@@ -64,6 +64,8 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if key is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "authorization metadata 'Bearer <key_id>:<secret>' missing or wrong")
+        if key.drop_copy is not None:  # read-only (SPEC 4.12): it places nothing, on either path
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "a drop-copy key is read-only")
         session = self.sessions.get(key.key_id)
         if session is None:
             session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)

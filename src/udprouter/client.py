@@ -6,6 +6,10 @@
     async for report in client.reports(): ...    # every application message, in server order
     await client.close()                         # Terminate
 
+A drop-copy key (SPEC.md 4.12) connects the same way; its reports() are CopiedReport values (the
+DropCopy frame's SessionNumber and Account with the copied report), in the drop-copy session's own
+sequence order and recovered by RetransmitRequest like any report. Orders sent on it are refused.
+
 Client -> server (Idempotent): each datagram starts with Sequence; orders take consecutive numbers.
 A datagram without any answer within resend_timeout is resent with the same numbers (the server
 drops duplicates). NotApplied: those orders are resent under new numbers and new ClOrdIDs
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -37,6 +42,7 @@ from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
     CancelOnDisconnectType,
+    DropCopy,
     Establish,
     EstablishmentAck,
     EstablishmentReject,
@@ -55,6 +61,7 @@ from udprouter._generated.messages import (
     OrdType,
     Retransmission,
     RetransmitReject,
+    RetransmitRejectCode,
     RetransmitRequest,
     Sequence,
     Terminate,
@@ -73,6 +80,32 @@ MAX_ORDERS_PER_DATAGRAM = 20
 HEARTBEATS_PER_INTERVAL = 2
 WINDOW_DATAGRAMS = 64
 SOCKET_BUFFER_BYTES = 4 << 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CopiedReport:
+    """One drop copy: the session (router session number) and account the report went to, and the
+    report itself (ExecutionReport* or OrderCancelReject, as that session got it)."""
+
+    session_number: int
+    account: int
+    report: object
+
+
+def fold_copies(msgs: list) -> list:
+    """A DropCopy frame and the report after it are one message (one server sequence number)."""
+    if not any(m.__class__ is DropCopy for m in msgs):
+        return msgs
+    out, mark = [], None
+    for msg in msgs:
+        if msg.__class__ is DropCopy:
+            mark = msg
+        elif mark is not None:
+            out.append(CopiedReport(mark.session_number, mark.account, msg))
+            mark = None
+        else:
+            out.append(msg)
+    return out
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -302,7 +335,7 @@ class Client:
         entries = decode_frames(data)
         first = entries[0]
         if first.__class__ is Sequence:
-            self._on_sequenced(first.next_seq_no, entries[1:])
+            self._on_sequenced(first.next_seq_no, fold_copies(entries[1:]))
             return
         for entry in entries:
             self._on_session_message(entry)
@@ -326,7 +359,7 @@ class Client:
                                                  time.monotonic()))
         elif cls is BusinessMessageReject:
             self.out.answered_seq(msg.ref_seq_num, msg)
-        elif cls is not DecodeError:
+        elif cls is not DecodeError and cls is not CopiedReport:
             self.out.answered(msg.cl_ord_id, msg)
         if self.out.datagrams_in_flight < self.window:
             self._window_open.set()
@@ -337,6 +370,10 @@ class Client:
         if waiter is not None and isinstance(msg, waiter[0]) and not waiter[1].done():
             waiter[1].set_result(msg)
         elif msg.__class__ is RetransmitReject:
+            code = msg.code
+            if code in (RetransmitRejectCode.BudgetExceeded, RetransmitRejectCode.RequestLimitExceeded) \
+                    and self.inbound.refused_for_budget(code == RetransmitRejectCode.RequestLimitExceeded):
+                return  # still kept by the server: asked again, for less if it was too large
             self.inbound.give_up_gap()
             for report in self.inbound.drain():
                 self._on_application(report)

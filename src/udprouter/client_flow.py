@@ -166,6 +166,7 @@ class InboundFlow:
         self._requested_end = 0  # one past the last number of the outstanding request
         self.retransmit_requests = 0
         self.state_resets = 0
+        self.max_request = MAX_RETRANSMIT_REQUEST  # halved when an answer would pass the byte budget
 
     def receive(self, first_seq: int, msgs: list) -> None:
         """Buffers msgs numbered from first_seq (a Sequence alone announces first_seq as the next)."""
@@ -208,9 +209,20 @@ class InboundFlow:
         self._requested_at = now
         self.retransmit_requests += 1
         end = min(self.buffer) if self.buffer else self.highest
-        count = min(end - self.expected, MAX_RETRANSMIT_REQUEST)
+        count = min(end - self.expected, self.max_request)
         self._requested_end = self.expected + count
         return self.expected, count
+
+    def refused_for_budget(self, too_large: bool) -> bool:
+        """RetransmitReject BudgetExceeded (too_large False) or RequestLimitExceeded (too_large): the
+        messages are still kept, so the gap is asked again after RETRANSMIT_WAIT_S, for half as many
+        when one answer would pass the server's byte budget (SPEC 4.4). Returns False when it
+        cannot ask for less."""
+        if too_large:
+            if self.max_request == 1:
+                return False
+            self.max_request = max(1, self.max_request // 2)
+        return True
 
     def give_up_gap(self) -> None:
         """RetransmitReject: the missing messages are gone; continue after them."""

@@ -112,6 +112,12 @@ class KeyConfig(_Section):
     key_id: str
     secret: str
     account: int
+    # A drop-copy key (SPEC 4.12): its sessions are read-only and receive a copy of every execution
+    # report of these accounts ("all" or a list); None: an ordinary trading key.
+    drop_copy: str | list[int] | None = None
+
+    def copies_account(self, account: int) -> bool:
+        return self.drop_copy == "all" or (self.drop_copy is not None and account in self.drop_copy)
 
 
 class AdminKeyConfig(_Section):
@@ -340,6 +346,10 @@ def _check(config: RouterConfig) -> None:
             raise ConfigError(f"keys[{i}].key_id: duplicate key id {key.key_id!r}")
         if not 0 <= key.account < 2**32:
             raise ConfigError(f"keys[{i}].account: expected a uint32")
+        dc = key.drop_copy
+        if dc is not None and dc != "all" and (isinstance(dc, str) or not dc or not all(
+                0 <= a < 2**32 for a in dc)):
+            raise ConfigError(f'keys[{i}].drop_copy: expected "all" or a non-empty list of uint32 accounts')
         key_ids.add(key.key_id)
     for i, key in enumerate(config.admin_keys):
         if not key.key_id or ":" in key.key_id:

@@ -14,6 +14,7 @@ are never applied: at most one small NotAuthorized reject per source per interva
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from udprouter._generated.messages import (
     MAX_DATAGRAM_SIZE,
     BusinessMessageReject,
     BusinessRejectReason,
+    DropCopy,
     Establish,
     ExecutionReportReject,
     Negotiate,
@@ -46,6 +48,15 @@ from udprouter.session import COD_ON_SILENCE, SessionEvent, SessionLayer
 Send = Callable[[bytes, object], None]
 log = logging.getLogger("udprouter")
 MAC_LOG_INTERVAL_NS = 1_000_000_000  # datagrams failing their MAC: one summary line per second at most
+# Drop copy (SPEC 4.12): the frames copied are the execution reports, ExecutionReport* and
+# OrderCancelReject of the application schema (templateId and schemaId at frame bytes 8..11); each
+# copy is one DropCopy frame and the report, kept and numbered as one message.
+COPIED_HEADERS = frozenset(struct.pack("<HH", template, 101) for template in range(201, 207))
+
+
+def drop_copy_mark(session_id: int, account: int) -> bytes:
+    """The DropCopy frame put before each report copied from session session_id (account)."""
+    return encode_message(DropCopy(session_id, account))
 
 
 class Dispatcher:
@@ -64,6 +75,7 @@ class Dispatcher:
         self._mac_failures_logged = 0
         self._mac_log_after_ns = 0
         self.seq_refused = 0  # datagrams whose Sequence was out of range (SPEC 4.3)
+        self.drop_copies = 0  # copies queued on drop-copy sessions (SPEC 4.12)
         # Report frames of one session's drained events, encoded in C (see _sink_for).
         self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
         self._report_bytes = ffi.buffer(self._reports)
@@ -142,7 +154,7 @@ class Dispatcher:
             self.not_applied += first_seq - expected  # numbers declared NotApplied (a gap)
         ctx = session.ctx
         allowed = self.order_entry.risk.admit(ctx, count - skip, now) + skip
-        submit = self.order_entry.submit
+        submit = self.order_entry.submit if session.key.drop_copy is None else self._read_only
         pending = session.pending
         seq = first_seq - 1
         index = 0
@@ -173,6 +185,10 @@ class Dispatcher:
                 pending.append(self._reject_frame(session, result, seq))
         if pending:
             self._dirty[session.session_id] = session
+
+    def _read_only(self, ctx, msg, now: int) -> BusinessMessageReject:
+        """A drop-copy session's application message: refused, nothing of it applied (SPEC 4.12)."""
+        return BusinessMessageReject(0, now, msg.TEMPLATE_ID, BusinessRejectReason.DropCopySession)
 
     def _unnumbered_reject(self, session: ServerSession, template_id: int, reason: BusinessRejectReason,
                            now: int) -> None:
@@ -258,15 +274,18 @@ class Dispatcher:
         self.flush_sessions()
 
     def flush_sessions(self) -> None:
-        if not self._dirty:
-            return
-        dirty, self._dirty = self._dirty, {}
-        for session in dirty.values():
-            self._flush_session(session)
+        # A second round flushes the drop-copy sessions the first one gave copies to (their own
+        # frames are never copied), so every copy is in the same router log commit as its report.
+        while self._dirty:
+            dirty, self._dirty = self._dirty, {}
+            for session in dirty.values():
+                self._flush_session(session)
 
     def _flush_session(self, session: ServerSession) -> None:
         if not session.pending:
             return
+        if self.sessions.drop_copies and session.key.drop_copy is None:
+            self._copy(session, session.pending)
         self.messages_out += len(session.pending)
         datagrams = session.flush()
         if session.state is not SessionState.ESTABLISHED:
@@ -274,6 +293,22 @@ class Dispatcher:
         session.last_send_ns = self.clock()
         for datagram in datagrams:
             self._send(datagram, session.addr)
+
+    def _copy(self, session: ServerSession, frames: list[bytes]) -> None:
+        """The execution reports among a trading session's frames, marked and queued on every
+        drop-copy session of its account; they take their numbers when that session flushes."""
+        account = session.ctx.account
+        targets = [d for d in self.sessions.drop_copies.values() if d.key.copies_account(account)]
+        if not targets:
+            return
+        mark = drop_copy_mark(session.session_id, account)
+        copies = [mark + frame for frame in frames if frame[8:12] in COPIED_HEADERS]
+        if not copies:
+            return
+        for target in targets:
+            target.pending.extend(copies)
+            self._dirty[target.session_id] = target
+        self.drop_copies += len(copies) * len(targets)
 
     def _send(self, data: bytes, addr) -> None:
         self.datagrams_out += 1

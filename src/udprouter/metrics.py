@@ -53,6 +53,10 @@ class RouterCollector:
                        sessions.sessions_released)
         yield _gauge("udprouter_sessions_kept", "Sessions in memory (live and ended within retention)",
                      len(sessions.by_uuid))
+        yield _gauge("udprouter_drop_copy_sessions", "Drop-copy sessions receiving copies (live and ended "
+                     "within retention)", len(sessions.drop_copies))
+        yield _counter("udprouter_drop_copies", "Execution reports copied to drop-copy sessions (one per "
+                       "report and drop-copy session)", d.drop_copies)
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
         rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])

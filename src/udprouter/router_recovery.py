@@ -92,6 +92,7 @@ class RouterRecovery:
             session.restore(saved.next_inbound, saved.next_outbound, list(saved.kept), saved.cl_ord_hwm,
                             saved.open_orders)
             router.sessions.by_uuid[uuid] = session
+            router.sessions.track(session)  # a drop-copy session: copies of re-emitted events too
             self.log.attach(session)
             router.order_entry.register_sink(session_id, router.dispatcher._sink_for(session), session.ctx)
             self.sessions_restored += 1

@@ -199,7 +199,8 @@ class Router:
             self._dispatch(data, addr)  # recorded above if capturing
             if stopped == NO_SESSION:
                 session = self.sessions.by_addr.get(addr)
-                if session is not None and session.state is SessionState.ESTABLISHED:
+                if session is not None and session.state is SessionState.ESTABLISHED \
+                        and session.key.drop_copy is None:  # read-only: every datagram to Python
                     fast.bind(keys[i], session)  # its next datagrams from there take the C run
             i += 1
         dispatcher.datagrams_in += fast.outcomes[0] - applied_before

@@ -123,6 +123,14 @@ class SessionLayer:
         self._next_sweep_ns = 0
         self.retransmits_refused = 0  # RetransmitRequests over the session's byte budget
         self.cod_armed: dict[bytes, ServerSession] = {}  # sessions whose cancel on disconnect is pending
+        # Sessions of drop-copy keys (SPEC 4.12), by session_id, from their first Negotiate (or their
+        # restore) until released: each gets a copy of every execution report of its accounts.
+        self.drop_copies: dict[int, ServerSession] = {}
+
+    def track(self, session: ServerSession) -> None:
+        """A new or restored session: a drop-copy one starts receiving copies."""
+        if session.key.drop_copy is not None:
+            self.drop_copies[session.session_id] = session
 
     # -- session management ---------------------------------------------------------------------
 
@@ -158,6 +166,7 @@ class SessionLayer:
             session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer)
             self.store.adopt(session)
             self.by_uuid[uuid] = session
+            self.track(session)
         self._bind(session, addr)
         session.state = SessionState.NEGOTIATED
         session.negotiate_ts = msg.timestamp
@@ -319,6 +328,7 @@ class SessionLayer:
 
     def _release(self, session: ServerSession) -> None:
         del self.by_uuid[session.uuid]
+        self.drop_copies.pop(session.session_id, None)
         if self.by_addr.get(session.addr) is session:
             del self.by_addr[session.addr]
         self.store.release(session.uuid)

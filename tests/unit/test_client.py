@@ -113,3 +113,16 @@ async def test_retransmit_reject_skips_the_lost_range():
     flow.receive(3, ["c"])
     flow.give_up_gap()
     assert flow.drain() == ["c"]
+
+
+async def test_budget_refusal_asks_again_for_less_instead_of_skipping():
+    flow = InboundFlow()
+    flow.receive(5001, ["x"])
+    assert flow.gap(10.0) == (1, 4096)
+    assert flow.refused_for_budget(too_large=True)  # RequestLimitExceeded: half as many
+    assert flow.gap(10.1) is None  # not before RETRANSMIT_WAIT_S
+    assert flow.gap(10.5) == (1, 2048)
+    assert flow.refused_for_budget(too_large=False)  # BudgetExceeded: the same, later
+    assert flow.gap(11.0) == (1, 2048) and flow.expected == 1
+    flow.max_request = 1
+    assert not flow.refused_for_budget(too_large=True)  # cannot ask for less: the caller skips

@@ -98,6 +98,21 @@ def test_capacity_must_be_power_of_two():
         parse_config("[engine]\ninbound_capacity = 1000\n")
 
 
+@pytest.mark.parametrize("value", ["'some'", "[]", "[-1]", "[4294967296]", "5"])
+def test_bad_drop_copy_is_named(value):
+    text = f"[[keys]]\nkey_id='a'\nsecret='s'\naccount=1\ndrop_copy={value}\n"
+    with pytest.raises(ConfigError, match=r"^keys\[0\]\.drop_copy: expected"):
+        parse_config(text)
+
+
+def test_drop_copy_accounts():
+    text = "[[keys]]\nkey_id='a'\nsecret='s'\naccount=9\ndrop_copy=[1, 2]\n" \
+           "[[keys]]\nkey_id='b'\nsecret='t'\naccount=9\ndrop_copy='all'\n"
+    some, every = parse_config(text + _instrument()).keys
+    assert [some.copies_account(a) for a in (1, 2, 3)] == [True, True, False]
+    assert every.copies_account(3) and not load_config(None).keys[0].copies_account(1)
+
+
 def test_duplicate_key_ids_are_rejected():
     text = "[[keys]]\nkey_id='a'\nsecret='s'\naccount=1\n[[keys]]\nkey_id='a'\nsecret='t'\naccount=2\n"
     with pytest.raises(ConfigError, match=r"^keys\[1\]\.key_id: duplicate"):

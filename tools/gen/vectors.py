@@ -37,6 +37,7 @@ SAMPLE_VALUES = {
     "session_id": SESSION_ID, "timestamp": TIMESTAMP, "request_timestamp": TIMESTAMP,
     "keepalive_interval": 1000, "next_seq_no": 1, "from_seq_no": 5, "count": 3,
     "reason": "session finished", "total_affected_orders": 2, "cod_timeout_window": 2500,
+    "session_number": 7, "account": 1,
 }
 # Enum choices that read naturally; any enum field not listed takes its first value.
 SAMPLE_ENUMS = {

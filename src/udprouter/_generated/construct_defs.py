@@ -278,7 +278,7 @@ BusinessMessageReject = c.Struct(
     "ref_seq_num" / c.Int64ul,  # RefSeqNum @0
     "transact_time" / c.Int64ul,  # TransactTime @8
     "ref_template_id" / c.Int16ul,  # RefTemplateID @16
-    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("SeqNoOutOfRange", 104), ("JournalUnavailable", 110)])),  # BusinessRejectReason @18
+    "business_reject_reason" / c.Enum(c.Int8ul, **dict([("Other", 0), ("UnsupportedMessageType", 3), ("ApplicationNotAvailable", 4), ("NotAuthorized", 6), ("MalformedMessage", 100), ("InvalidEnumValue", 101), ("Throttled", 102), ("EngineBusy", 103), ("SeqNoOutOfRange", 104), ("JournalUnavailable", 110), ("DropCopySession", 120)])),  # BusinessRejectReason @18
 )
 
 
@@ -311,6 +311,13 @@ ExecutionReportStatus = c.Struct(
 )
 
 
+# DropCopy: template 220, schema 101, block 8 bytes
+DropCopy = c.Struct(
+    "session_number" / c.Int32ul,  # SessionNumber @0
+    "account" / c.Int32ul,  # Account @4
+)
+
+
 # (schema id, template id) -> message body definition
 BODIES = {
     (2748, 1): Negotiate,
@@ -340,6 +347,7 @@ BODIES = {
     (101, 207): BusinessMessageReject,
     (101, 208): OrderMassActionReport,
     (101, 209): ExecutionReportStatus,
+    (101, 220): DropCopy,
 }
 BY_NAME = {
     "Negotiate": Negotiate,
@@ -369,6 +377,7 @@ BY_NAME = {
     "BusinessMessageReject": BusinessMessageReject,
     "OrderMassActionReport": OrderMassActionReport,
     "ExecutionReportStatus": ExecutionReportStatus,
+    "DropCopy": DropCopy,
 }
 
 # One framed message: SOFH, header, body (blockLength is the known one).

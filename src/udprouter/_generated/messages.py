@@ -274,7 +274,8 @@ CXL_REJ_REASON_VALUES = frozenset(m.value for m in CxlRejReason)
 #   103 EngineBusy: Inbound ring full; the message was not applied
 #   104 SeqNoOutOfRange: Sequence leaves a gap above 2^32-1 or passes 2^64-2; nothing applied
 #   110 JournalUnavailable: The journal cannot be written (disk full or I/O error); the message was not applied
-BusinessRejectReason = enum.IntEnum('BusinessRejectReason', [('Other', 0), ('UnsupportedMessageType', 3), ('ApplicationNotAvailable', 4), ('NotAuthorized', 6), ('MalformedMessage', 100), ('InvalidEnumValue', 101), ('Throttled', 102), ('EngineBusy', 103), ('SeqNoOutOfRange', 104), ('JournalUnavailable', 110)], module=__name__)
+#   120 DropCopySession: Application message on a drop-copy session (read-only); nothing applied
+BusinessRejectReason = enum.IntEnum('BusinessRejectReason', [('Other', 0), ('UnsupportedMessageType', 3), ('ApplicationNotAvailable', 4), ('NotAuthorized', 6), ('MalformedMessage', 100), ('InvalidEnumValue', 101), ('Throttled', 102), ('EngineBusy', 103), ('SeqNoOutOfRange', 104), ('JournalUnavailable', 110), ('DropCopySession', 120)], module=__name__)
 _BUSINESS_REJECT_REASON_TABLE = _enum_table(BusinessRejectReason)
 BUSINESS_REJECT_REASON_VALUES = frozenset(m.value for m in BusinessRejectReason)
 
@@ -1529,8 +1530,45 @@ def encode_execution_report_status_into(buf, pos, m):
     return pos + 68
 
 
-MESSAGES = (Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest, OrderStatusRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject, OrderMassActionReport, ExecutionReportStatus,)
-Message = Union[Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest, OrderStatusRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject, OrderMassActionReport, ExecutionReportStatus]
+class DropCopy(msgspec.Struct, gc=False):
+    """Drop copy (FIX CopyMsgIndicator 797=Y): marks the report right after it in the same datagram, which shares its server sequence number (SPEC 4.12) (template 220, schema 101 v0, block 8 bytes)."""
+
+    session_number: int  # SessionNumber (5010) @0 SessionNumber
+    account: int  # Account (1) @4 Account
+
+    TEMPLATE_ID: ClassVar[int] = 220
+    SCHEMA_ID: ClassVar[int] = 101
+    VERSION: ClassVar[int] = 0
+    BLOCK_LENGTH: ClassVar[int] = 8
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct('<II')
+    IS_APPLICATION: ClassVar[bool] = True
+    ENUM_FIELDS: ClassVar[tuple] = ()
+    VAR_DATA: ClassVar[tuple] = ()
+
+
+_DROP_COPY_LAYOUT = DropCopy.LAYOUT
+
+
+def decode_drop_copy(buf, pos, block_length, end):
+    session_number, account = _DROP_COPY_LAYOUT.unpack_from(buf, pos)
+    return DropCopy(session_number, account)
+
+
+_DROP_COPY_FRAME = struct.Struct('<14s' + 'II')
+_DROP_COPY_PREFIX = _frame_prefix(22, 8, 220, 101, 0)
+
+
+def encode_drop_copy(m):
+    return _DROP_COPY_FRAME.pack(_DROP_COPY_PREFIX, m.session_number, m.account)
+
+
+def encode_drop_copy_into(buf, pos, m):
+    _DROP_COPY_FRAME.pack_into(buf, pos, _DROP_COPY_PREFIX, m.session_number, m.account)
+    return pos + 22
+
+
+MESSAGES = (Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest, OrderStatusRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject, OrderMassActionReport, ExecutionReportStatus, DropCopy,)
+Message = Union[Negotiate, NegotiationResponse, NegotiationReject, Establish, EstablishmentAck, EstablishmentReject, Sequence, RetransmitRequest, Retransmission, RetransmitReject, Terminate, NotApplied, MessageAuthentication, NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderMassActionRequest, OrderStatusRequest, ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, ExecutionReportReplace, ExecutionReportReject, OrderCancelReject, BusinessMessageReject, OrderMassActionReport, ExecutionReportStatus, DropCopy]
 BY_NAME = {cls.__name__: cls for cls in MESSAGES}
 # (schema id, template id) -> (class, decode function)
 DECODERS = {
@@ -1561,6 +1599,7 @@ DECODERS = {
     (101, 207): (BusinessMessageReject, decode_business_message_reject),
     (101, 208): (OrderMassActionReport, decode_order_mass_action_report),
     (101, 209): (ExecutionReportStatus, decode_execution_report_status),
+    (101, 220): (DropCopy, decode_drop_copy),
 }
 ENCODERS = {
     Negotiate: encode_negotiate,
@@ -1590,6 +1629,7 @@ ENCODERS = {
     BusinessMessageReject: encode_business_message_reject,
     OrderMassActionReport: encode_order_mass_action_report,
     ExecutionReportStatus: encode_execution_report_status,
+    DropCopy: encode_drop_copy,
 }
 ENCODERS_INTO = {
     Negotiate: encode_negotiate_into,
@@ -1619,6 +1659,7 @@ ENCODERS_INTO = {
     BusinessMessageReject: encode_business_message_reject_into,
     OrderMassActionReport: encode_order_mass_action_report_into,
     ExecutionReportStatus: encode_execution_report_status_into,
+    DropCopy: encode_drop_copy_into,
 }
 # The 14 bytes in front of every frame of a fixed-size message (SOFH + header of the
 # current version with the known blockLength) -> (decode function, frame length,

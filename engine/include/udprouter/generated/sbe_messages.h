@@ -175,6 +175,7 @@ typedef struct udr_sbe_message_header {
 #define UDR_SBE_BUSINESS_REJECT_REASON_ENGINE_BUSY 103
 #define UDR_SBE_BUSINESS_REJECT_REASON_SEQ_NO_OUT_OF_RANGE 104
 #define UDR_SBE_BUSINESS_REJECT_REASON_JOURNAL_UNAVAILABLE 110
+#define UDR_SBE_BUSINESS_REJECT_REASON_DROP_COPY_SESSION 120
 
 
 /* Negotiate:  */
@@ -517,6 +518,15 @@ typedef struct udr_sbe_execution_report_status {
     uint8_t ord_status;                  /* 52 OrdStatus, enum OrdStatus */
     uint8_t side;                        /* 53 Side, enum Side, optional, null = 0xff */
 } udr_sbe_execution_report_status;
+
+/* DropCopy: Drop copy (FIX CopyMsgIndicator 797=Y): marks the report right after it in the same datagram, which shares its server sequence number (SPEC 4.12) */
+#define UDR_SBE_DROP_COPY_TEMPLATE_ID 220
+#define UDR_SBE_DROP_COPY_SCHEMA_ID 101
+#define UDR_SBE_DROP_COPY_BLOCK_LENGTH 8
+typedef struct udr_sbe_drop_copy {
+    uint32_t session_number;             /* 0 SessionNumber */
+    uint32_t account;                    /* 4 Account */
+} udr_sbe_drop_copy;
 /* cffi-cdef-end */
 #pragma pack(pop)
 
@@ -692,6 +702,9 @@ UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, cum_qty) == 44, 
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, security_id) == 48, "ExecutionReportStatus.SecurityID offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, ord_status) == 52, "ExecutionReportStatus.OrdStatus offset");
 UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_execution_report_status, side) == 53, "ExecutionReportStatus.Side offset");
+UDR_SBE_STATIC_ASSERT(sizeof(udr_sbe_drop_copy) == 8, "DropCopy block length");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_drop_copy, session_number) == 0, "DropCopy.SessionNumber offset");
+UDR_SBE_STATIC_ASSERT(offsetof(udr_sbe_drop_copy, account) == 4, "DropCopy.Account offset");
 
 #ifdef __cplusplus
 }

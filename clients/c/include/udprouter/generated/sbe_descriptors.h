@@ -65,7 +65,7 @@ static const udr_sbe_enum_value udr_sbe_enum_mass_action_response[] = {{"Rejecte
 static const udr_sbe_enum_value udr_sbe_enum_mass_action_reject_reason[] = {{"MassActionNotSupported", 0}, {"InvalidOrUnknownSecurity", 1}, {"Other", 99}};
 static const udr_sbe_enum_value udr_sbe_enum_ord_status[] = {{"New", 0}, {"PartiallyFilled", 1}, {"Filled", 2}, {"Canceled", 4}, {"Rejected", 8}};
 static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_reason[] = {{"TooLateToCancel", 0}, {"UnknownOrder", 1}, {"DuplicateClOrdID", 6}, {"InvalidPriceIncrement", 18}, {"PriceExceedsCurrentPriceBand", 16}, {"IncorrectQuantity", 13}, {"Other", 99}};
-static const udr_sbe_enum_value udr_sbe_enum_business_reject_reason[] = {{"Other", 0}, {"UnsupportedMessageType", 3}, {"ApplicationNotAvailable", 4}, {"NotAuthorized", 6}, {"MalformedMessage", 100}, {"InvalidEnumValue", 101}, {"Throttled", 102}, {"EngineBusy", 103}, {"SeqNoOutOfRange", 104}, {"JournalUnavailable", 110}};
+static const udr_sbe_enum_value udr_sbe_enum_business_reject_reason[] = {{"Other", 0}, {"UnsupportedMessageType", 3}, {"ApplicationNotAvailable", 4}, {"NotAuthorized", 6}, {"MalformedMessage", 100}, {"InvalidEnumValue", 101}, {"Throttled", 102}, {"EngineBusy", 103}, {"SeqNoOutOfRange", 104}, {"JournalUnavailable", 110}, {"DropCopySession", 120}};
 
 static const udr_sbe_field_desc udr_sbe_desc_negotiate_fields[] = {
     {"SessionId", 0, UDR_SBE_UINT8, 16, 0, NULL, 0},
@@ -248,7 +248,7 @@ static const udr_sbe_field_desc udr_sbe_desc_business_message_reject_fields[] = 
     {"RefSeqNum", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"TransactTime", 8, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"RefTemplateID", 16, UDR_SBE_UINT16, 1, 0, NULL, 0},
-    {"BusinessRejectReason", 18, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_business_reject_reason, 10},
+    {"BusinessRejectReason", 18, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_business_reject_reason, 11},
 };
 static const udr_sbe_field_desc udr_sbe_desc_order_mass_action_report_fields[] = {
     {"ClOrdID", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
@@ -273,8 +273,12 @@ static const udr_sbe_field_desc udr_sbe_desc_execution_report_status_fields[] = 
     {"OrdStatus", 52, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_ord_status, 5},
     {"Side", 53, UDR_SBE_UINT8, 1, 1, udr_sbe_enum_side, 2},
 };
+static const udr_sbe_field_desc udr_sbe_desc_drop_copy_fields[] = {
+    {"SessionNumber", 0, UDR_SBE_UINT32, 1, 0, NULL, 0},
+    {"Account", 4, UDR_SBE_UINT32, 1, 0, NULL, 0},
+};
 
-#define UDR_SBE_MESSAGE_COUNT 27
+#define UDR_SBE_MESSAGE_COUNT 28
 static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"Negotiate", 2748, 1, 0, 25, udr_sbe_desc_negotiate_fields, 3, udr_sbe_desc_negotiate_var_data, 1},
     {"NegotiationResponse", 2748, 2, 0, 25, udr_sbe_desc_negotiation_response_fields, 3, udr_sbe_desc_negotiation_response_var_data, 1},
@@ -303,6 +307,7 @@ static const udr_sbe_message_desc udr_sbe_messages[UDR_SBE_MESSAGE_COUNT] = {
     {"BusinessMessageReject", 101, 207, 0, 19, udr_sbe_desc_business_message_reject_fields, 4, NULL, 0},
     {"OrderMassActionReport", 101, 208, 0, 29, udr_sbe_desc_order_mass_action_report_fields, 9, NULL, 0},
     {"ExecutionReportStatus", 101, 209, 0, 54, udr_sbe_desc_execution_report_status_fields, 10, NULL, 0},
+    {"DropCopy", 101, 220, 0, 8, udr_sbe_desc_drop_copy_fields, 2, NULL, 0},
 };
 
 #endif /* UDPROUTER_GENERATED_SBE_DESCRIPTORS_H */

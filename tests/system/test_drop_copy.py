@@ -1,0 +1,235 @@
+"""Drop copy (SPEC.md 4.12), through the wire: a read-only FIXP session of a drop-copy key receives
+every execution report of its accounts, each marked (DropCopy: SessionNumber, Account) and equal to
+the report the trading session got (same ExecID, same TransactTime); a lost datagram is recovered
+by RetransmitRequest; an order sent on it is refused (DropCopySession) and applies nothing; after a
+router SIGKILL and restart it re-establishes and every copy is there exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+
+import pytest
+from conftest import RouterProcess
+from lossy_proxy import FaultRates, LossyProxy
+
+from tests.system.report_checks import drain
+from tests.system.test_router_crash import kill_and_restart, settle
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    BusinessRejectReason,
+    ExecutionReportCancel,
+    ExecutionReportNew,
+    ExecutionReportTrade,
+    OrderCancelReject,
+    Side,
+    TimeInForce,
+)
+from udprouter.client import Client, CopiedReport
+from udprouter.codec import encode_message
+
+PRICE = 100_000_000_000
+TICK = 10_000_000
+KEEPALIVE_MS = 200
+WAIT_S = 30.0
+# demo (account 1) and demo2 (account 2) as in the default config, demo3 (account 3) outside the
+# drop copy's set, the drop-copy key for accounts 1 and 2.
+KEYS = """
+[[keys]]
+key_id = "demo"
+secret = "demo-secret"
+account = 1
+
+[[keys]]
+key_id = "demo2"
+secret = "demo2-secret"
+account = 2
+
+[[keys]]
+key_id = "demo3"
+secret = "demo3-secret"
+account = 3
+
+[[keys]]
+key_id = "copy"
+secret = "copy-secret"
+account = 900
+drop_copy = [1, 2]
+"""
+COPIED_KINDS = (ExecutionReportNew, ExecutionReportTrade, ExecutionReportCancel, OrderCancelReject)
+
+
+@pytest.fixture
+def dc_router(tmp_path):
+    work = tmp_path / "r"
+    work.mkdir()
+    router = RouterProcess(work)
+    router.config.write_text(router.config.read_text() + KEYS)
+    try:
+        yield router.start()
+    finally:
+        router.stop()
+
+
+async def connect(router_or_addr, key: str, **kw) -> Client:
+    addr = router_or_addr if isinstance(router_or_addr, tuple) else router_or_addr.udp
+    return await Client.connect(*addr, key, f"{key}-secret", keepalive_ms=KEEPALIVE_MS, **kw)
+
+
+async def wait_for(predicate, what: str, limit_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def executions(reports: list) -> list:
+    return [r for r in reports if isinstance(r, COPIED_KINDS)]
+
+
+async def trade(buyer: Client, seller: Client, qty: int = 5, price: int = PRICE) -> None:
+    bid = await buyer.send_order(security_id=1, side=Side.Buy, price=price, qty=qty)
+    assert isinstance(await asyncio.wait_for(buyer.first_ack(bid), WAIT_S), ExecutionReportNew)
+    ask = await seller.send_order(security_id=1, side=Side.Sell, price=price, qty=qty)
+    assert isinstance(await asyncio.wait_for(seller.first_ack(ask), WAIT_S), ExecutionReportNew)
+
+
+async def test_drop_copy_gets_both_sides_of_a_trade_and_nothing_of_other_accounts(dc_router):
+    copy = await connect(dc_router, "copy")
+    a, b, c = [await connect(dc_router, key) for key in ("demo", "demo2", "demo3")]
+    try:
+        await trade(a, b)
+        await trade(c, c, price=PRICE + TICK)  # account 3 trades with itself: not in the set
+        await trade(a, b, qty=7, price=PRICE - TICK)
+        await wait_for(lambda: len(a.inbound.buffer) == 0 and a.inbound.queue.qsize() >= 4
+                       and b.inbound.queue.qsize() >= 4, "the trading sessions' reports")
+        got_a, got_b = executions(drain(a)), executions(drain(b))
+        assert sum(isinstance(r, ExecutionReportTrade) for r in got_a + got_b) == 4
+        # Account 3 traded between the two: a copy of its reports would be among these.
+        await wait_for(lambda: copy.inbound.queue.qsize() >= len(got_a) + len(got_b), "the copies")
+        copies = drain(copy)
+        assert all(isinstance(r, CopiedReport) for r in copies)
+        # Each copy is the report its session got, byte for byte (ExecID and TransactTime too).
+        sid_a, sid_b = got_a[0].exec_id >> 40, got_b[0].exec_id >> 40
+        expected = Counter([(sid_a, 1, encode_message(r)) for r in got_a]
+                           + [(sid_b, 2, encode_message(r)) for r in got_b])
+        assert Counter((r.session_number, r.account, encode_message(r.report)) for r in copies) == expected
+        trades = [r for r in copies if isinstance(r.report, ExecutionReportTrade)]
+        assert {r.account for r in trades} == {1, 2} and len(trades) == 4  # both sides, twice
+        assert all(r.account in (1, 2) for r in copies)
+    finally:
+        for client in (a, b, c, copy):
+            await client.close()
+
+
+async def test_drop_copy_gap_is_recovered_by_retransmit_request(dc_router):
+    # A third of the router's datagrams to the drop copy are lost (seeded): every copy still
+    # arrives, in order, through RetransmitRequest.
+    proxy = await LossyProxy(dc_router.udp, FaultRates(), FaultRates(drop=0.3), seed=16).start()
+    copy = await Client.connect(*proxy.address, "copy", "copy-secret", keepalive_ms=1000, retries=20)
+    a, b = [await connect(dc_router, key) for key in ("demo", "demo2")]
+    try:
+        for i in range(10):
+            await trade(a, b, qty=1 + i, price=PRICE + (i % 3) * TICK)
+        await wait_for(lambda: a.inbound.queue.qsize() >= 20 and b.inbound.queue.qsize() >= 20,
+                       "the trading reports")
+        expected = len(executions(drain(a))) + len(executions(drain(b)))
+        await wait_for(lambda: copy.inbound.queue.qsize() >= expected, "every copy")
+        copies = drain(copy)
+        assert len(copies) == expected and all(isinstance(r, CopiedReport) for r in copies)
+        assert copy.inbound.retransmit_requests >= 1 and proxy.counters()["down"]["dropped"] >= 1
+    finally:
+        for client in (a, b, copy):
+            await client.close()
+        proxy.close()
+
+
+async def test_order_on_drop_copy_session_is_refused_and_applies_nothing(dc_router):
+    copy = await connect(dc_router, "copy")
+    b = await connect(dc_router, "demo2")
+    try:
+        # Two datagrams: the second comes from an address the router has seen established (the
+        # one the C fast path would take for a trading session).
+        for seq in (1, 2):
+            cl = await copy.send_order(security_id=1, side=Side.Buy, price=PRICE, qty=5)
+            reject = await asyncio.wait_for(copy.first_ack(cl), WAIT_S)
+            assert isinstance(reject, BusinessMessageReject)
+            assert reject.business_reject_reason == BusinessRejectReason.DropCopySession
+            assert reject.ref_seq_num == seq and reject.ref_template_id == 101
+        # Had the buy been applied, this IOC sell at its price would trade: it is canceled unfilled.
+        ask = await b.send_order(security_id=1, side=Side.Sell, price=PRICE, qty=10,
+                                 time_in_force=TimeInForce.ImmediateOrCancel)
+        assert isinstance(await asyncio.wait_for(b.first_ack(ask), WAIT_S), ExecutionReportNew)
+        await wait_for(lambda: b.inbound.queue.qsize() >= 2, "the IOC's cancel")
+        reports = drain(b)
+        assert [type(r) for r in reports] == [ExecutionReportNew, ExecutionReportCancel]
+        assert reports[1].cum_qty == 0
+        # The drop copy saw the IOC's two reports (account 2), nothing of its own refused order.
+        await wait_for(lambda: copy.inbound.queue.qsize() >= 4, "the copies")
+        got = drain(copy)
+        assert [type(r) for r in got[:2]] == [BusinessMessageReject] * 2
+        assert [type(r.report) for r in got[2:]] == [ExecutionReportNew, ExecutionReportCancel]
+    finally:
+        await b.close()
+        await copy.close()
+
+
+async def test_drop_copy_exactly_once_across_router_sigkill(dc_router):
+    copy = await connect(dc_router, "copy")
+    a, b = [await connect(dc_router, key) for key in ("demo", "demo2")]
+    clients = [a, b, copy]
+    try:
+        for r in range(12):
+            orders = [dict(security_id=1 + i % 2, side=Side.Buy if r % 2 == 0 else Side.Sell,
+                           price=PRICE, qty=1 + i) for i in range(6)]
+            ids_a = await a.send_orders(orders)
+            ids_b = await b.send_orders([dict(o, side=3 - o["side"]) for o in orders])
+            if r in (4, 9):
+                kill_and_restart(dc_router)
+            await asyncio.wait_for(asyncio.gather(*(a.first_ack(i) for i in ids_a),
+                                                  *(b.first_ack(i) for i in ids_b)), WAIT_S)
+        await settle(clients)
+        await wait_for(lambda: not copy.reestablishing and copy.inbound.highest <= copy.inbound.expected,
+                       "the drop copy's recovery")
+        assert copy.reestablishments == 2
+        got_a, got_b = executions(drain(a)), executions(drain(b))
+        expected = Counter([(1, encode_message(r)) for r in got_a] + [(2, encode_message(r)) for r in got_b])
+        await wait_for(lambda: copy.inbound.queue.qsize() >= sum(expected.values()), "every copy")
+        copies = drain(copy)
+        assert Counter((r.account, encode_message(r.report)) for r in copies) == expected
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_drop_copy_key_places_nothing_through_grpc(tmp_path):
+    import grpc
+
+    from fallback_grpc._generated import order_entry_pb2 as pb
+    from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
+    from fallback_grpc.client import bearer_metadata
+
+    work = tmp_path / "g"
+    work.mkdir()
+    router = RouterProcess(work, '[grpc]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n')
+    router.config.write_text(router.config.read_text() + KEYS)
+    try:
+        router.start()
+        target = "127.0.0.1:" + re.search(r"grpc=(\d+)", router.log_text()).group(1)
+        order = pb.NewOrderSingle(cl_ord_id=1, security_id=1, order_qty=5, side=pb.SIDE_BUY,
+                                  ord_type=pb.ORD_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_DAY, price=PRICE)
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.OrderEntryStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.SubmitOrder(pb.SubmitOrderRequest(order=order),
+                                       metadata=bearer_metadata("copy", "copy-secret"), timeout=WAIT_S)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            # The same request from a trading key is accepted: the refusal was the key's.
+            result = await stub.SubmitOrder(pb.SubmitOrderRequest(order=order),
+                                            metadata=bearer_metadata("demo", "demo-secret"), timeout=WAIT_S)
+            assert result.result.accepted.cl_ord_id == 1
+    finally:
+        router.stop()
