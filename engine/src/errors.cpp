@@ -36,6 +36,7 @@ const char* to_string(CancelReason reason) {
     case CancelReason::ImmediateOrCancel: return "ImmediateOrCancel";
     case CancelReason::FillOrKill: return "FillOrKill";
     case CancelReason::SelfMatchPrevention: return "SelfMatchPrevention";
+    case CancelReason::SessionReset: return "SessionReset";
     }
     return "?";
 }

@@ -42,6 +42,7 @@ enum class CancelReason : uint8_t {
     ImmediateOrCancel = 1,
     FillOrKill = 2,
     SelfMatchPrevention = 3,
+    SessionReset = 4, // its session was released (UDR_CMD_RESET_SESSION); never reaches a client
 };
 
 // Outcome of checking a price against an instrument's band and tick.

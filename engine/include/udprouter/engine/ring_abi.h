@@ -42,6 +42,8 @@ extern "C" {
 #define UDR_CMD_NEW_ORDER 1      /* NewOrderSingle */
 #define UDR_CMD_CANCEL 2         /* OrderCancelRequest */
 #define UDR_CMD_REPLACE 3        /* OrderCancelReplaceRequest */
+#define UDR_CMD_RESET_SESSION 4  /* router: session_id was released; cancel its orders, clear its ClOrdID
+                                    mark, so the id can serve a new session (only kind and session_id read) */
 #define UDR_CMD_TERMINATE 15     /* engine: finish the batch, snapshot if configured, exit 0 */
 
 /* udr_event.kind: one ExecutionReport* / OrderCancelReject each */
@@ -51,6 +53,8 @@ extern "C" {
 #define UDR_EVT_REPLACED 4        /* ExecutionReportReplace */
 #define UDR_EVT_REJECTED 5        /* ExecutionReportReject; reason = OrdRejReason */
 #define UDR_EVT_CANCEL_REJECTED 6 /* OrderCancelReject; reason = CxlRejReason */
+#define UDR_EVT_SESSION_RESET 7   /* answers RESET_SESSION (after a CANCELED per order it canceled);
+                                     qty = orders canceled; never sent to a client */
 
 /* udr_event.flags */
 #define UDR_EVT_FLAG_LAST 1           /* last event produced by command_seq */
@@ -72,7 +76,7 @@ typedef struct udr_command {
     uint64_t orig_cl_ord_id;   /* 16 CANCEL/REPLACE: the order to act on; NEW: 0 */
     int64_t  price;            /* 24 mantissa, exponent -9; MARKET: 0 */
     uint64_t recv_time_ns;     /* 32 router receive time (CLOCK_REALTIME ns); never used to match */
-    uint32_t session_id;       /* 40 router's durable session number (never reused) */
+    uint32_t session_id;       /* 40 router's durable session number (reused only after RESET_SESSION) */
     uint32_t account;          /* 44 account of the session's key; self-match prevention */
     uint32_t order_qty;        /* 48 */
     int32_t  security_id;      /* 52 */
