@@ -53,8 +53,8 @@ class RouterCollector:
                        sessions.sessions_released)
         yield _gauge("udprouter_sessions_kept", "Sessions in memory (live and ended within retention)",
                      len(sessions.by_uuid))
-        yield _gauge("udprouter_session_ids_free", "Released session ids reset in the engine, ready for reuse",
-                     len(sessions.store.free))
+        yield _gauge("udprouter_session_ids_free",
+                     "Released session ids reset in the engine, ready for reuse", len(sessions.store.free))
         yield _gauge("udprouter_session_ids_pending", "Released session ids awaiting their engine reset",
                      len(sessions.store.pending))
         yield _counter("udprouter_session_ids_reused", "Session ids given to a new session after a reset",

@@ -61,7 +61,7 @@ class SessionStore:
                     self._first.pop(known[0], None)
                 self._forgotten += 1
                 continue
-            if len(parts) == 3 and parts[0] in ("pending", "free") and parts[1].isdigit() and parts[2].isdigit():
+            if len(parts) == 3 and parts[0] in ("pending", "free") and (parts[1] + parts[2]).isdigit():
                 session_id, first = int(parts[1]), int(parts[2])
                 self.pending.pop(session_id, None)
                 (self.pending if parts[0] == "pending" else self.free)[session_id] = first

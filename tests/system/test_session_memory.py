@@ -38,7 +38,7 @@ def rss_bytes(pid: int) -> int:
 async def released_and_reset(router) -> None:
     """Until every ended session is released and every released id reset (bounded poll)."""
     deadline = time.monotonic() + DEADLINE_S
-    while (metric(router, "udprouter_sessions_kept") > 0 or metric(router, "udprouter_session_ids_pending") > 0):
+    while metric(router, "udprouter_sessions_kept") or metric(router, "udprouter_session_ids_pending"):
         assert time.monotonic() < deadline, "ended sessions not released"
         await asyncio.sleep(0.2)
 

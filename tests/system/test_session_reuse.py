@@ -21,9 +21,9 @@ from report_checks import assert_exactly_once, drain, metric
 from tests.system.test_router_crash import children, engine_alive, kill_and_restart, settle
 from udprouter._generated.messages import (
     ExecutionReportNew,
+    Retransmission,
     RetransmitReject,
     RetransmitRequest,
-    Retransmission,
     Side,
 )
 from udprouter.client import Client
