@@ -104,6 +104,7 @@ void Engine::dispatch(const udr_command& command) {
     case UDR_CMD_MASS_CANCEL: mass_cancel(command); break;
     case UDR_CMD_ORDER_STATUS: order_status(command); break;
     case UDR_CMD_ACCOUNT_CONTROL: account_control(command); break;
+    case UDR_CMD_RESET_SESSION: reset_session(command); break;
     default: reject(command, OrdRejReason::Other); break;
     }
 }
@@ -390,6 +391,40 @@ void Engine::rest_or_retire(uint32_t order) {
     }
     index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
     pool_.release(order);
+}
+
+// A released session id made ready for a new session: nothing of the previous one may reach it (its
+// resting orders would trade into the new session's reports, its mark would refuse the new ClOrdIDs).
+void Engine::reset_session(const udr_command& c) {
+    const uint32_t sid = c.session_id;
+    if (sid == 0 || !sessions_.contains(sid)) {
+        reject(c, OrdRejReason::Other);
+        return;
+    }
+    std::vector<uint64_t> cl_ord_ids; // collected first: canceling changes the books being walked
+    for_each_live_order([&](const Order& o) {
+        if (o.session_id == sid) {
+            cl_ord_ids.push_back(o.cl_ord_id);
+        }
+    });
+    for (const uint64_t cl_ord_id : cl_ord_ids) {
+        const uint32_t slot = index_.find_slot(index_.prepare(sid, cl_ord_id), sid, cl_ord_id);
+        const uint32_t order = index_.order_at(slot);
+        const Order& o = pool_[order];
+        events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = o.cl_ord_id,
+                               .orig_cl_ord_id = o.cl_ord_id, .order_id = o.order_id, .price = 0,
+                               .session_id = sid, .security_id = o.security_id, .qty = 0, .leaves_qty = 0,
+                               .cum_qty = o.cum_qty, .kind = UDR_EVT_CANCELED, .side = o.side,
+                               .reason = static_cast<uint8_t>(CancelReason::SessionReset), .flags = 0});
+        instruments_[o.book].book().remove(pool_, order);
+        index_.erase_at(slot);
+        pool_.release(order);
+    }
+    sessions_.set_mark(sid, 0);
+    events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = 0, .orig_cl_ord_id = 0, .order_id = 0,
+                           .price = 0, .session_id = sid, .security_id = 0,
+                           .qty = static_cast<uint32_t>(cl_ord_ids.size()), .leaves_qty = 0, .cum_qty = 0,
+                           .kind = UDR_EVT_SESSION_RESET, .side = 0, .reason = 0, .flags = 0});
 }
 
 void Engine::reject(const udr_command& c, OrdRejReason reason) {

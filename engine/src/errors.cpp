@@ -45,6 +45,7 @@ const char* to_string(CancelReason reason) {
     case CancelReason::CancelOnDisconnect: return "CancelOnDisconnect";
     case CancelReason::KillSwitch: return "KillSwitch";
     case CancelReason::SelfMatchPreventionAggressor: return "SelfMatchPreventionAggressor";
+    case CancelReason::SessionReset: return "SessionReset";
     }
     return "?";
 }

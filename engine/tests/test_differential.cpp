@@ -16,6 +16,8 @@
 
 using namespace udprouter::engine;
 
+constexpr uint8_t kUnknownCommandKind = 200; // no UDR_CMD_* has it
+
 namespace {
 
 bool g_deep = false;                         // --deep: long queues on few levels
@@ -47,7 +49,8 @@ public:
             fill_cancel_or_replace(c, roll < 84 ? UDR_CMD_CANCEL : UDR_CMD_REPLACE);
         } else {
             fill_new(c, 0);
-            c.kind = static_cast<uint8_t>(pick(3) == 0 ? 7 : UDR_CMD_NEW_ORDER);
+            // An unknown command kind (every kind up to UDR_CMD_RESET_SESSION is a real one).
+            c.kind = static_cast<uint8_t>(pick(3) == 0 ? kUnknownCommandKind : UDR_CMD_NEW_ORDER);
             c.side = static_cast<uint8_t>(pick(4));
             c.ord_type = static_cast<uint8_t>(pick(4));
             c.time_in_force = static_cast<uint8_t>(pick(6));

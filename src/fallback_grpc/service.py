@@ -70,6 +70,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if session is None:
             session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
             session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
+            session.flow.renumber_from(self.store.first_outbound(session_id))  # a reused id (SessionStore)
             self.sessions[key.key_id] = session
             self.order_entry.register_sink(session_id, session.sink(), session.ctx)
         return session

@@ -327,6 +327,7 @@ class Dispatcher:
             self.order_entry.release_session(session.session_id)
             self.on_release(session)
         self._cancel_on_disconnect(now)
+        self._reset_released_ids()
 
     def disconnect(self, session: ServerSession, reason: str) -> bool:
         """Terminates an established session from the server side (Admin API): the client gets a
@@ -368,3 +369,14 @@ class Dispatcher:
             if result.__class__ is not int:
                 self.sessions.arm_cod(session, now, delay_ms=0)
         self.order_entry.flush(now)
+
+    def _reset_released_ids(self) -> None:
+        """Sends the engine a reset for each released id not yet reset (also those a restart found
+        pending): once it is answered, the id is free for a new session (SessionStore)."""
+        store, oe = self.sessions.store, self.order_entry
+        if store is None or not store.pending or len(oe.resets_in_flight) >= len(store.pending):
+            return
+        oe.on_reset_done = store.reset_done
+        for session_id in list(store.pending):
+            if session_id not in oe.resets_in_flight and oe.submit_reset(session_id) is None:
+                break

@@ -16,7 +16,9 @@ from udprouter._ring_cffi import ffi, lib
 
 MAX_BATCH = lib.UDR_IO_MAX_BATCH
 SLOT_SIZE = lib.UDR_IO_SLOT_SIZE
-MAX_KNOWN_ADDRESSES = 65536  # spoofed sources cannot grow the address cache without bound
+# Spoofed sources cannot grow the address cache without bound (a few hundred bytes each); a released
+# session's address is forgotten at once (forget), so clients coming and going do not fill it.
+MAX_KNOWN_ADDRESSES = 8192
 _IPV4 = struct.Struct(">I")
 
 
@@ -105,6 +107,12 @@ class DatagramSocket:
         self._addr_of[key] = addr
         self._key_of[addr] = key
         return addr
+
+    def forget(self, addr) -> None:
+        """Drops addr from the address cache (learnt again if it sends once more)."""
+        key = self._key_of.pop(addr, None)
+        if key is not None:
+            self._addr_of.pop(key, None)
 
     def send(self, data: bytes, addr) -> None:
         """Queues one datagram; it leaves with the rest of this loop pass in flush()."""

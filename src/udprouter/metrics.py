@@ -57,6 +57,12 @@ class RouterCollector:
                      "within retention)", len(sessions.drop_copies))
         yield _counter("udprouter_drop_copies", "Execution reports copied to drop-copy sessions (one per "
                        "report and drop-copy session)", d.drop_copies)
+        yield _gauge("udprouter_session_ids_free",
+                     "Released session ids reset in the engine, ready for reuse", len(sessions.store.free))
+        yield _gauge("udprouter_session_ids_pending", "Released session ids awaiting their engine reset",
+                     len(sessions.store.pending))
+        yield _counter("udprouter_session_ids_reused", "Session ids given to a new session after a reset",
+                       sessions.store.reused)
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
         rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])

@@ -63,6 +63,7 @@ _MASS_CANCEL, _ORDER_STATUS = lib.UDR_CMD_MASS_CANCEL, lib.UDR_CMD_ORDER_STATUS
 _ACCOUNT_CONTROL = lib.UDR_CMD_ACCOUNT_CONTROL
 # CancelReason values a MASS_CANCEL command carries (protocol/orders.xml)
 CANCEL_REASON_MASS_CANCEL, CANCEL_REASON_ON_DISCONNECT = 4, 5
+_RESET = lib.UDR_CMD_RESET_SESSION
 
 
 class OrderEntry:
@@ -83,6 +84,8 @@ class OrderEntry:
         self._event_bytes = ffi.buffer(self._events)
         self.published_through = 0  # highest command_seq offered to the ring
         self.done_through = 0  # highest command_seq whose LAST event was routed
+        self.resets_in_flight: dict[int, int] = {}  # session_id -> command_seq of its reset (submit_reset)
+        self.on_reset_done = lambda session_id: None
         self._partial = (0, 0)  # (command_seq, events routed) of a command whose LAST is pending
         self._skip = (0, 0)  # after an engine restart: events of that command already routed
         self._batches: deque[tuple[int, int]] = deque()  # (last command_seq, receive ns) per batch
@@ -145,6 +148,31 @@ class OrderEntry:
         self.unregister_sink(session_id)
         if self.contexts.pop(session_id, None) is not None and session_id < self._fp_cap:
             self._fp_table[session_id] = ffi.NULL
+
+    def submit_reset(self, session_id: int) -> int | None:
+        """A released session_id's UDR_CMD_RESET_SESSION (its events go to no session): its
+        command_seq, or None when it cannot go now (ring full, engine or journal unavailable).
+        on_reset_done(session_id) is called once every event of it has been routed (the engine
+        journals a command before it publishes its events)."""
+        if self._n == 0:
+            self._room = self._free_slots()
+        if self._n >= self._room or self.journal_unavailable:
+            return None
+        seq = self.next_command_seq
+        self.next_command_seq = seq + 1
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, 0, 0, 0, 0, session_id, 0, 0, 0, _RESET,
+                                 0, 0, 0, 0)
+        self._n += 1
+        self.resets_in_flight[session_id] = seq
+        self.flush()
+        return seq
+
+    def _resets_done(self) -> None:
+        done = self.done_through
+        for session_id, seq in list(self.resets_in_flight.items()):
+            if seq <= done:
+                del self.resets_in_flight[session_id]
+                self.on_reset_done(session_id)
 
     # -- inbound --------------------------------------------------------------------------------
 
@@ -291,6 +319,8 @@ class OrderEntry:
                 break
         if total:
             self._ack_batches()
+            if self.resets_in_flight:
+                self._resets_done()
         return total
 
     def _route(self, events) -> None:

@@ -28,6 +28,9 @@ the latency tail, see README). The disk holds the live segment plus the closed s
 session's last ``capacity`` frames still reach into (a session that went quiet keeps its last
 frames' segments). At open the log starts afresh: one image of the live state (numbers and kept
 frames, temporary file + rename) becomes router.log and the older segments go.
+A reused session_id (SessionStore) gets a ResetRecord before its new session logs anything, and
+every image and mark carries each session's first server number: replay never gives a new session
+what the id's previous occupant logged (numbers, kept frames), whichever segments were dropped.
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
 Full disk and I/O errors: a write (or sync) that fails is cut back off the file (ftruncate to the last
 record that went out whole), its records stay in the buffer, and commit() returns False, so the
@@ -98,6 +101,15 @@ class SessionImage(msgspec.Struct, array_like=True):
     open_orders: int = 0
     next_outbound: int = 1
     kept: list[bytes] = []  # the last frames sent, numbered next_outbound - len(kept) onwards
+    first_outbound: int = 1  # the session's first server number (above 1: a reused session_id)
+
+
+class ResetRecord(msgspec.Struct, tag="R", array_like=True):
+    """A released session_id given to a new session (SessionStore): everything logged for the id
+    before it was the previous occupant's and is forgotten; the new one numbers from first_outbound."""
+
+    session_id: int
+    first_outbound: int
 
 
 class ImageRecord(msgspec.Struct, tag="S", array_like=True):
@@ -119,7 +131,7 @@ class MarkRecord(msgspec.Struct, tag="M", array_like=True):
     sessions: list[SessionImage]
 
 
-Record = PassRecord | ImageRecord | MarkRecord
+Record = PassRecord | ImageRecord | MarkRecord | ResetRecord
 _encoder = msgspec.msgpack.Encoder()
 encode_record = _encoder.encode
 _decoder = msgspec.msgpack.Decoder(Record)
@@ -128,14 +140,16 @@ _decoder = msgspec.msgpack.Decoder(Record)
 class RecoveredSession:
     """One session's state rebuilt from the log (kept frames bounded by the retransmit capacity)."""
 
-    __slots__ = ("session_id", "next_inbound", "cl_ord_hwm", "open_orders", "next_outbound", "kept")
+    __slots__ = ("session_id", "next_inbound", "cl_ord_hwm", "open_orders", "next_outbound", "kept",
+                 "first_outbound")
 
-    def __init__(self, session_id: int, capacity: int) -> None:
+    def __init__(self, session_id: int, capacity: int, first_outbound: int = 1) -> None:
         self.session_id = session_id
         self.next_inbound = 1
         self.cl_ord_hwm = 0
         self.open_orders = 0
-        self.next_outbound = 1
+        self.first_outbound = first_outbound
+        self.next_outbound = first_outbound
         self.kept: deque[bytes] = deque(maxlen=capacity)
 
     def add_frames(self, first_seq: int, frames: list[bytes]) -> None:
@@ -177,6 +191,9 @@ class RecoveredState:
             self.unconfirmed = None
         if isinstance(record, ImageRecord):
             self._apply_image(record)
+        elif isinstance(record, ResetRecord):
+            self.sessions[record.session_id] = RecoveredSession(record.session_id, self.capacity,
+                                                                record.first_outbound)
         elif isinstance(record, MarkRecord):
             self._apply_mark(record)
         elif record.before_offer:
@@ -213,6 +230,9 @@ class RecoveredState:
         self.partial = (record.partial_seq, record.partial_n)
         for image in record.sessions:
             s = self.session(image.session_id)
+            if s.first_outbound != image.first_outbound:  # what came before was a previous occupant's
+                s = self.sessions[image.session_id] = RecoveredSession(image.session_id, self.capacity,
+                                                                       image.first_outbound)
             if s.next_outbound != image.next_outbound:  # frames before it were in a dropped segment
                 s.kept.clear()
             s.next_inbound, s.cl_ord_hwm = image.next_inbound, image.cl_ord_hwm
@@ -225,6 +245,7 @@ class RecoveredState:
         self.sessions = {}
         for image in record.sessions:
             s = self.session(image.session_id)
+            s.first_outbound = image.first_outbound
             s.next_inbound, s.cl_ord_hwm = image.next_inbound, image.cl_ord_hwm
             s.open_orders, s.next_outbound = image.open_orders, image.next_outbound
             s.add_frames(image.next_outbound - len(image.kept), image.kept)
@@ -388,6 +409,15 @@ class RouterLog:
         """A released session (SessionLayer.sweep): the next compaction leaves it out."""
         self.sessions.pop(session_id, None)
 
+    def reset(self, session_id: int, first_outbound: int) -> None:
+        """A released session_id given to a new session, before that session logs anything (see
+        ResetRecord); the previous occupant's frames no longer hold a closed segment."""
+        self._buffer += frame_record(ResetRecord(session_id, first_outbound))
+        self.records += 1
+        self._last_frame.pop(session_id, None)
+        for segment in self._closed:
+            segment.last_frame.pop(session_id, None)
+
     # -- hooks ----------------------------------------------------------------------------------
 
     def inbound(self, session) -> None:
@@ -525,7 +555,8 @@ class RouterLog:
             self.on_unavailable(unavailable)
 
     def _numbers(self) -> list[SessionImage]:
-        return [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound)
+        return [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound, [],
+                             s.first_outbound)
                 for sid, s in sorted(self.sessions.items())]
 
     def _roll(self) -> None:
@@ -627,7 +658,7 @@ class RouterLog:
         self._next_segment = max((n for n, _ in older), default=0) + 1
         live = sorted(self.sessions.items())
         sessions = ((sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound,
-                     s.kept_frames()) for sid, s in live)
+                     s.kept_frames(), s.first_outbound) for sid, s in live)
         self._written_done = self.done_through
         tmp = self.path.with_name(FILE_NAME + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -656,13 +687,13 @@ def image_records(command_through: int, done_through: int, partial: tuple[int, i
     """A state as records: one ImageRecord of the per-session numbers, then the kept frames in
     PassRecords of at most chunk_frames (a few hundred KB each, so the opening image never builds one
     buffer the size of every retransmission buffer together). sessions: sorted tuples
-    (session_id, next_inbound, cl_ord_hwm, open_orders, next_outbound, kept frames)."""
+    (session_id, next_inbound, cl_ord_hwm, open_orders, next_outbound, kept frames, first_outbound)."""
     partial_seq, partial_n = partial
     sessions = list(sessions)
-    numbers = [SessionImage(sid, inbound, hwm, orders, outbound)
-               for sid, inbound, hwm, orders, outbound, _ in sessions]
+    numbers = [SessionImage(sid, inbound, hwm, orders, outbound, [], first)
+               for sid, inbound, hwm, orders, outbound, _, first in sessions]
     yield ImageRecord(command_through, done_through, partial_seq, partial_n, numbers)
-    for sid, _, _, _, next_outbound, kept in sessions:
+    for sid, _, _, _, next_outbound, kept, _ in sessions:
         first = next_outbound - len(kept)
         frames = iter(kept)  # a deque too: one pass, no copy of the whole buffer at once
         for start in range(0, len(kept), chunk_frames):

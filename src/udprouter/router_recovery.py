@@ -88,7 +88,10 @@ class RouterRecovery:
             key = keys.get(key_id)
             if key is None:  # unknown to the store, or its key was removed from the config
                 continue
-            session = ServerSession(uuid, session_id, key, None, self.capacity)
+            first = router.store.first_outbound(session_id)
+            if saved.first_outbound != first:
+                continue  # logged by a previous occupant of the reused id: the new session starts afresh
+            session = ServerSession(uuid, session_id, key, None, self.capacity, first)
             session.restore(saved.next_inbound, saved.next_outbound, list(saved.kept), saved.cl_ord_hwm,
                             saved.open_orders)
             router.sessions.by_uuid[uuid] = session

@@ -93,7 +93,7 @@ class Router:
         self.transport = None
         self.udp: DatagramSocket | None = None  # the fast path's socket (udp.fast_path on IPv4)
         self.fast = FastIngest(self.risk, self.order_entry)
-        self.dispatcher.on_release = self.fast.unbind
+        self.dispatcher.on_release = self._released
         self.udp_address = None
         self.metrics_port = None
         self.send_errors = 0
@@ -144,6 +144,12 @@ class Router:
                 self.grpc = await start_grpc_server(self)
         self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
         self.monitor.start()
+
+    def _released(self, session) -> None:
+        """A released session: nothing of it stays in the fast path's tables or the address cache."""
+        self.fast.unbind(session)
+        if self.udp is not None:
+            self.udp.forget(session.addr)
 
     def _probe_ports(self) -> None:
         """Raises ConfigError naming the key of a configured port that cannot be bound."""

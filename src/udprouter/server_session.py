@@ -130,9 +130,11 @@ class ServerSession:
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
         "_sent_first", "_capacity", "journal", "mac", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
+        "first_outbound",
     )
 
-    def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int) -> None:
+    def __init__(self, uuid: bytes, session_id: int, key: KeyConfig, addr, retransmit_capacity: int,
+                 first_outbound: int = 1) -> None:
         self.uuid = bytes(uuid)
         self.key = key
         self.ctx = SessionContext(session_id, key.account, key.key_id)
@@ -141,12 +143,15 @@ class ServerSession:
         self.negotiate_ts = 0
         self.establish_ts = 0
         self.keepalive_ms = 0
-        self.next_outbound = 1  # the server sequence number the next pending frame takes
+        # A reused session_id continues its previous occupant's server numbering (SessionStore), so
+        # ExecID = session_id << 40 | number stays unique; nothing below first_outbound is this session's.
+        self.first_outbound = first_outbound
+        self.next_outbound = first_outbound  # the server sequence number the next pending frame takes
         self.last_recv_ns = 0
         self.last_send_ns = 0
         self.pending: list[bytes] = []
         self._sent: deque[bytes] = deque(maxlen=retransmit_capacity)  # drops the oldest itself
-        self._sent_first = 1  # server sequence number of _sent[0]
+        self._sent_first = first_outbound  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
         self.mac: DatagramMac | None = None  # the datagram key of the accepted Establish (SPEC.md 4.9)
@@ -254,13 +259,21 @@ class ServerSession:
         """The frames kept for retransmission, numbered from kept_range()[0]."""
         return list(self._sent)
 
+    def renumber_from(self, first_outbound: int) -> None:
+        """A session that has sent nothing yet starts its server numbers at first_outbound."""
+        self.first_outbound = self.next_outbound = self._sent_first = first_outbound
+
     def restore(self, next_inbound: int, next_outbound: int, kept: list[bytes], cl_ord_hwm: int,
                 open_orders: int) -> None:
-        """State rebuilt from the router log after a restart (the peer must negotiate again)."""
+        """State rebuilt from the router log after a restart (the peer must negotiate again). Frames
+        numbered below first_outbound (a previous occupant's of the id) are never kept."""
         self.state = SessionState.TERMINATED
         self.next_inbound = next_inbound
+        next_outbound = max(next_outbound, self.first_outbound)
         self.next_outbound = next_outbound
-        self._sent = deque(list(kept)[-self._capacity:] if self._capacity else [], maxlen=self._capacity)
+        kept = list(kept)[-min(self._capacity, next_outbound - self.first_outbound):] \
+            if self._capacity and next_outbound > self.first_outbound else []
+        self._sent = deque(kept, maxlen=self._capacity)
         self._sent_first = next_outbound - len(self._sent)
         self.ctx.cl_ord_hwm = cl_ord_hwm
         self.ctx.open_orders = open_orders

@@ -163,7 +163,8 @@ class SessionLayer:
                     msg, NegotiationRejectCode.SessionLimit, refusal))
         if session is None:
             session_id = self.store.assign(uuid, key.key_id)
-            session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer)
+            session = ServerSession(uuid, session_id, key, addr, self.config.retransmit_buffer,
+                                    self.store.first_outbound(session_id))
             self.store.adopt(session)
             self.by_uuid[uuid] = session
             self.track(session)
@@ -183,7 +184,7 @@ class SessionLayer:
         if sum(1 for s in live if s.key.key_id == key_id) >= self.config.max_sessions_per_key:
             return f"max {self.config.max_sessions_per_key} sessions per key"
         if new_id and self.engine_max_sessions is not None and self.store.next_id > self.engine_max_sessions:
-            return f"engine session ids 1..{self.engine_max_sessions} used up"
+            return f"engine session ids 1..{self.engine_max_sessions} all live or awaiting reset"
         return ""
 
     def _rebindable(self, session: ServerSession, addr, now_ns: int) -> bool:
@@ -331,7 +332,7 @@ class SessionLayer:
         self.drop_copies.pop(session.session_id, None)
         if self.by_addr.get(session.addr) is session:
             del self.by_addr[session.addr]
-        self.store.release(session.uuid)
+        self.store.release(session.uuid, session.next_pending_seq())
         if session.journal is not None and hasattr(session.journal, "detach"):
             session.journal.detach(session.session_id)
         session.journal = None

@@ -308,3 +308,36 @@ def test_none_mode_publishes_no_position(tmp_path, ring_header):
     send_pass(log, a, 1, 3, 103, 2, 3)
     assert ring_header.router_logged_through == NO_ROUTER_LOG
     log.close()
+
+
+def test_a_reused_session_id_never_replays_its_previous_occupants_state(tmp_path):
+    """Occupants of session id 2 come and go (released, reset, reused; each numbering on from the
+    last) beside a busy session 1, through many segment rolls and drops: at every point the replay
+    gives id 2 only its current occupant's numbers and frames, and a session rebuilt from it cannot
+    retransmit anything below its first number."""
+    log = RouterLog(tmp_path, "os", CAPACITY, segment_bytes=1024)
+    busy = make_session(1, log)
+    log.open()
+    first, command = 1, 0
+    occupant = None
+    for i in range(120):
+        if i % 10 == 0:
+            if occupant is not None:
+                log.detach(2)
+                first = occupant.next_outbound + 1
+            occupant = ServerSession(bytes([i]) * 16, 2, KEY, ("127.0.0.1", 41000 + i), CAPACITY, first)
+            log.reset(2, first)
+            log.attach(occupant)
+        command += 2
+        if i % 10 < 3:  # each occupant sends a few frames early, then goes quiet
+            send_pass(log, occupant, 1 + 2 * (i % 10), 2, 10 + i % 10, 2, command)
+        send_pass(log, busy, 1 + 2 * i, 2, 10 + i, 3, command)
+        recovered = replay(tmp_path, CAPACITY).sessions[2]
+        assert recovered.first_outbound == occupant.first_outbound
+        assert_same(recovered, occupant)
+        rebuilt = ServerSession(occupant.uuid, 2, KEY, None, CAPACITY, recovered.first_outbound)
+        rebuilt.restore(recovered.next_inbound, recovered.next_outbound, list(recovered.kept),
+                        recovered.cl_ord_hwm, recovered.open_orders)
+        assert rebuilt.kept_range()[0] >= occupant.first_outbound
+    log.close()
+    assert log.segments_dropped > 5

@@ -117,13 +117,15 @@ ON CONFLICT (engine_id, order_id) DO UPDATE SET
 WHERE (o.command_seq, o.event_index) < (EXCLUDED.command_seq, EXCLUDED.event_index)
 """
 ACCEPTED, TRADE, CANCELED, REPLACED, REJECTED, CANCEL_REJECTED = range(1, 7)
+SESSION_RESET = 10  # ring_abi.h UDR_EVT_SESSION_RESET (7-9 are mass action, order status, account)
 
 
 def order_row(event) -> tuple | None:
-    """The orders row an event leaves, None for an event that changes no order (CANCEL_REJECTED).
+    """The orders row an event leaves, None for an event that changes no order (CANCEL_REJECTED,
+    SESSION_RESET: a released session id made ready for reuse; its orders' CANCELED come before it).
     A rejected NewOrderSingle has no OrderID: its row takes the one it would have had, its command_seq."""
     x = event.execution
-    if x.kind == CANCEL_REJECTED:
+    if x.kind == CANCEL_REJECTED or x.kind == SESSION_RESET:
         return None
     order_id = x.order_id or event.command_seq
     if x.kind == TRADE:

@@ -3,7 +3,8 @@
 // Engine applies udr_command records (ring_abi.h) one at a time and reports the outcome as
 // udr_event records through a caller-supplied sink, in order, the last one flagged
 // UDR_EVT_FLAG_LAST. apply() allocates nothing, takes no lock and reads no clock, so the events
-// are a pure function of the command sequence (the journal replays to the same state).
+// are a pure function of the command sequence (the journal replays to the same state). The one
+// exception to "allocates nothing" is RESET_SESSION, a cold command (a list of the orders to cancel).
 //
 // Events per command:
 //   NEW accepted:  ACCEPTED, then per fill TRADE (incoming side, AGGRESSOR) + TRADE (resting side,
@@ -26,6 +27,9 @@
 //                  turned on is followed by CANCELED (KillSwitch) for every resting order of the account;
 //                  control Query (0) changes nothing and answers one ACCOUNT_UPDATED per control (1..6)
 //                  with its current value.
+//   RESET_SESSION: per live order of the session (book by book, price-time order) CANCELED
+//                  (SessionReset), then SESSION_RESET (qty = orders canceled); the session's ClOrdID
+//                  mark goes back to 0. An id outside 1..max_sessions: REJECTED (Other).
 //   other kinds:   REJECTED (Other).
 // Field conventions: order_id is the command_seq of the creating NEW. CANCELED for a request
 // carries the request's ClOrdID and OrigClOrdID; an unsolicited CANCELED (IOC, FOK, SMP) carries
@@ -122,6 +126,7 @@ private:
     void new_order(const udr_command& command);
     void cancel_order(const udr_command& command);
     void replace_order(const udr_command& command);
+    [[gnu::cold, gnu::noinline]] void reset_session(const udr_command& command);
     // Refusals are out of line and marked cold, so the accepting paths that call them keep few
     // registers live and inline into each other (fewer calls, saves and restores per command).
     [[gnu::cold, gnu::noinline]] void reject(const udr_command& command, OrdRejReason reason);

@@ -57,6 +57,9 @@ enum class CancelReason : uint8_t {
     KillSwitch = UDR_SBE_CANCEL_REASON_KILL_SWITCH,
     // the incoming order (mode CancelAggressing or CancelBoth)
     SelfMatchPreventionAggressor = UDR_SBE_CANCEL_REASON_SELF_MATCH_PREVENTION_AGGRESSOR,
+    // its session was released (UDR_CMD_RESET_SESSION): engine-only, never reaches a client, so
+    // not in the wire schema; above every wire value
+    SessionReset = 8,
 };
 
 // MassActionRejectReason (FIX tag 1376), carried by a REFUSED UDR_EVT_MASS_ACTION_REPORT.

@@ -45,6 +45,8 @@ extern "C" {
 #define UDR_CMD_MASS_CANCEL 4    /* OrderMassActionRequest, cancel on disconnect, admin mass cancel */
 #define UDR_CMD_ORDER_STATUS 5   /* OrderStatusRequest */
 #define UDR_CMD_ACCOUNT_CONTROL 6 /* admin: a risk limit, the SMP mode or the kill switch of an account */
+#define UDR_CMD_RESET_SESSION 7  /* router: session_id was released; cancel its orders, clear its ClOrdID
+                                    mark, so the id can serve a new session (only kind and session_id read) */
 #define UDR_CMD_TERMINATE 15     /* engine: finish the batch, snapshot if configured, exit 0 */
 
 /* udr_event.kind: one ExecutionReport* / OrderCancelReject each */
@@ -59,6 +61,8 @@ extern "C" {
 #define UDR_EVT_ORDER_STATUS 8    /* ExecutionReportStatus; reason = OrdStatus; REFUSED: no live order */
 #define UDR_EVT_ACCOUNT_UPDATED 9 /* ACCOUNT_CONTROL applied (REFUSED: not); orig_cl_ord_id = account,
                                      reason = AccountControl id, price = value, qty = orders canceled */
+#define UDR_EVT_SESSION_RESET 10  /* answers RESET_SESSION (after a CANCELED per order it canceled);
+                                     qty = orders canceled; never sent to a client */
 
 /* udr_event.flags */
 #define UDR_EVT_FLAG_LAST 1           /* last event produced by command_seq */
@@ -90,7 +94,7 @@ typedef struct udr_command {
     uint64_t orig_cl_ord_id;   /* 16 CANCEL/REPLACE: the order to act on; NEW: 0 */
     int64_t  price;            /* 24 mantissa, exponent -9; MARKET: 0 */
     uint64_t recv_time_ns;     /* 32 router receive time (CLOCK_REALTIME ns); never used to match */
-    uint32_t session_id;       /* 40 router's durable session number (never reused) */
+    uint32_t session_id;       /* 40 router's durable session number (reused only after RESET_SESSION) */
     uint32_t account;          /* 44 account of the session's key; self-match prevention */
     uint32_t order_qty;        /* 48 */
     int32_t  security_id;      /* 52 */

@@ -1,7 +1,8 @@
 // session_table.h - per-session ClOrdID high-water mark, a dense array indexed by session_id.
 //
 // Session ids are assigned densely by the router from 1; the table holds ids 0..max_sessions
-// (0 is never assigned, its slot only keeps indexing direct). Every command of a session whose
+// (0 is never assigned, its slot only keeps indexing direct). A released id is reset (mark 0,
+// UDR_CMD_RESET_SESSION) before the router gives it to a new session. Every command of a session whose
 // ClOrdID is above the mark moves the mark, whatever the command's outcome, so a ClOrdID is
 // never accepted twice (the backstop for an order resent after a crash).
 #ifndef UDPROUTER_ENGINE_SESSION_TABLE_H
