@@ -66,6 +66,9 @@ async def test_publisher_killed_mid_stream_resumes_from_the_stream(router, nats_
 
     async def kill_publisher(r: int) -> None:
         if r in (6, 15, 22):  # SIGKILL once it has published more, then a new one resumes from the stream
+            # Started first: the killed one's last publishes can still land in the stream after its
+            # kill, so the count alone may grow before the new one has found its place.
+            await asyncio.to_thread(pubs[-1].wait_publishing)
             stored.append(await wait_for_stream_count(nats_server.url, stored[-1] + 1))
             pubs[-1].stop(signal.SIGKILL)
             pubs.append(publishers(router, nats_server.url))

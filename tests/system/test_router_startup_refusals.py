@@ -87,7 +87,8 @@ async def test_engine_started_by_hand_on_a_routers_journal_exits_2(first_router)
     reason = f"journal directory {journal} is in use ({journal}/LOCK is locked)"
     # One line, in the engine's logfmt (every engine stderr line since the ops logs: ts, level, source).
     line, = result.stderr.splitlines()
-    assert re.fullmatch(rf'ts=\S+ level=error source=engine msg="udprouter-engine: {re.escape(reason)}"', line)
+    logfmt = rf'ts=\S+ level=error source=engine msg="udprouter-engine: {re.escape(reason)}"'
+    assert re.fullmatch(logfmt, line), line
     await assert_serving(first_router)
 
 
