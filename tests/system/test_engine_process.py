@@ -299,17 +299,20 @@ def test_full_disk_holds_commands_unjournaled_until_space_returns(runs, small_di
         sent = run.run_until_answered(flow, 0, 300)
         filler = fill(small_disk, 0)
         deadline = time.monotonic() + DEADLINE_S
-        line = b""
+        # Raw reads of the descriptor, not readline(): the engine's stderr holds other lines (its
+        # ready line), and a buffered readline() can take two lines from the pipe at once and
+        # return only the first, leaving the one awaited where select() never sees it.
+        stderr, fd = b"", run.proc.stderr.fileno()
         with selectors.DefaultSelector() as sel:
-            sel.register(run.proc.stderr, selectors.EVENT_READ)
-            while b"journal write failed" not in line:
-                assert time.monotonic() < deadline, "the engine never met the full disk"
+            sel.register(fd, selectors.EVENT_READ)
+            while b"journal write failed" not in stderr:
+                assert time.monotonic() < deadline, f"the engine never met the full disk: {stderr!r}"
                 assert run.proc.poll() is None, "the engine exited on the full disk"
                 if sent < len(flow):
                     sent += run.push(flow, sent, min(64, len(flow) - sent))
                 run.drain()
                 if sel.select(timeout=0.001):
-                    line = run.proc.stderr.readline()
+                    stderr += os.read(fd, 65536)
         assert run.proc.poll() is None and run.seg.engine_state == ENGINE_READY
         held = run.seg.journaled_through
         assert run.seg.events_through <= held < sent  # nothing applied beyond what is journaled

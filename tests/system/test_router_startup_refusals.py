@@ -85,7 +85,10 @@ async def test_engine_started_by_hand_on_a_routers_journal_exits_2(first_router)
     result = subprocess.run(args, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     assert result.returncode == 2
     reason = f"journal directory {journal} is in use ({journal}/LOCK is locked)"
-    assert result.stderr == f"udprouter-engine: {reason}\n"
+    # One line, in the engine's logfmt (every engine stderr line since the ops logs: ts, level, source).
+    line, = result.stderr.splitlines()
+    logfmt = rf'ts=\S+ level=error source=engine msg="udprouter-engine: {re.escape(reason)}"'
+    assert re.fullmatch(logfmt, line), line
     await assert_serving(first_router)
 
 

@@ -119,10 +119,15 @@ class Publisher:
         self.last: EventId | None = None
         self.stopping = asyncio.Event()
         self.held_at = 0.0
+        self.held_through = -1
+
+    def hold_stale(self) -> bool:
+        return (self.last.command_seq - 1 if self.last else 0) != self.held_through
 
     def hold(self) -> None:
         """Tells the engine's retention what the publisher still needs (the next command's base)."""
         through = self.last.command_seq - 1 if self.last else 0
+        self.held_through = through
         self.journal.mkdir(parents=True, exist_ok=True)  # the publisher may start before the engine
         tmp = self.journal / (HOLD_NAME + ".tmp")
         tmp.write_text(f"{through}\n")
@@ -172,7 +177,14 @@ class Publisher:
         try:
             while True:
                 waits = {reader, stopper} | ({pending[0][1]} if pending else set())
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                # A caught-up publisher rewrites a stale hold after HOLD_EVERY_S even with no new
+                # acknowledgement: otherwise the engine keeps journal it no longer needs until the
+                # next event comes.
+                stale = self.hold_stale()
+                done, _ = await asyncio.wait(waits, timeout=HOLD_EVERY_S if stale else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if stale and time.monotonic() - self.held_at > HOLD_EVERY_S:
+                    self.hold()
                 while pending and pending[0][1].done():
                     await self.settle(js, pending)
                 if stopper in done:
