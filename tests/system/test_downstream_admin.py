@@ -1,0 +1,108 @@
+"""Admin actions on the JetStream stream and in the store: a kill switch on and off, a limit change
+and an admin mass cancel through `udprouter admin` against the real router and engine, a real
+nats-server and a real PostgreSQL. Each is on the stream exactly once with its own body on
+udprouter.admin.<account> (reads such as `limits get` are not), also with the publisher SIGKILLed
+and restarted in between, and in the store's admin_actions table exactly once."""
+
+from __future__ import annotations
+
+import signal
+
+import nats
+import psycopg
+
+from tests.system.downstream_checks import PublisherProcess, wait_for_stream_count
+from tests.system.test_admin import CONFIG, PRICE, TICK, connect, ok, report
+from tests.system.test_downstream_store import StoreProcess, postgres, wait_for_rows  # noqa: F401 (fixture)
+from udprouter._generated.messages import CancelReason, ExecutionReportCancel, ExecutionReportNew, Side
+from udprouter.downstream.events import STREAM, decode
+from udprouter.downstream.local import NatsServer, stop_pid
+
+KILL_SWITCH, MAX_ORDER_NOTIONAL = 6, 1  # downstream_events.proto AccountControl
+CANCELED, KILL_SWITCH_REASON, MASS_CANCEL_REASON = 3, 6, 4  # ExecKind, CancelReason (protocol/orders.xml)
+
+
+async def read_subjects(url: str) -> list[tuple[str, object]]:
+    """Every message of the stream in stream order: (subject, EngineEvent)."""
+    nc = await nats.connect(servers=[url], connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=10)
+        info = await js.stream_info(STREAM)
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg(STREAM, seq)
+            out.append((msg.subject, decode(msg.data)))
+        return out
+    finally:
+        await nc.close()
+
+
+async def stream_has(url: str, count: int) -> None:
+    assert await wait_for_stream_count(url, count) >= count
+
+
+async def test_admin_actions_once_on_the_stream_and_in_the_store(start_router, tmp_path, postgres):  # noqa: F811
+    assert int(CancelReason.KillSwitch) == KILL_SWITCH_REASON and int(CancelReason.MassCancel) == MASS_CANCEL_REASON
+    router = start_router(CONFIG)
+    server = NatsServer(tmp_path / "nats").start()
+    publisher = PublisherProcess(tmp_path, router, server.url).start().wait_publishing()
+    store = StoreProcess(tmp_path, server.url, postgres.dsn)
+    a = await connect(router, "demo")
+    try:
+        for i in range(2):
+            await a.send_order(1, Side.Buy, PRICE - (i + 1) * TICK, 1)
+            assert isinstance(await report(a), ExecutionReportNew)
+        assert ok(router, "kill-switch", "on", "--account", "1")["canceled_orders"] == 2
+        for _ in range(2):
+            assert (await report(a)).cancel_reason == CancelReason.KillSwitch
+        await stream_has(server.url, 5)  # 2 accepted, the admin action, its 2 cancels
+
+        publisher.stop(signal.SIGKILL)
+        assert ok(router, "kill-switch", "off", "--account", "1")["canceled_orders"] == 0
+        assert ok(router, "limits", "get", "--account", "1")["limits"]["kill_switch"] is False  # a read
+        publisher = PublisherProcess(tmp_path, router, server.url).start().wait_publishing()
+        limits = ok(router, "limits", "set", "--account", "1", "--max-order-notional", "500")["limits"]
+        assert limits["max_order_notional"] == "500"
+        await a.send_order(2, Side.Sell, PRICE + TICK, 1)
+        assert isinstance(await report(a), ExecutionReportNew)
+        assert ok(router, "mass-cancel", "--account", "1") == {"canceled_orders": 1}
+        assert isinstance(await report(a), ExecutionReportCancel)
+        # The last order's ACCEPTED is on the stream after everything before it (engine order).
+        await a.send_order(3, Side.Buy, PRICE - TICK, 1)
+        assert isinstance(await report(a), ExecutionReportNew)
+        await stream_has(server.url, 11)
+        messages = await read_subjects(server.url)
+        bodies = [e.WhichOneof("body") for _, e in messages]
+        assert bodies.count("execution") == 7, bodies
+        ids = [(e.command_seq, e.event_index) for _, e in messages]
+        assert len(set(ids)) == len(ids) == 11 and ids == sorted(ids)
+
+        admin = [(s, e.admin_action) for s, e in messages if e.WhichOneof("body") == "admin_action"]
+        assert [(s, x.account, x.control, x.value, x.refused, x.orders_canceled, x.session_id)
+                for s, x in admin] == [
+            ("udprouter.admin.1", 1, KILL_SWITCH, 1, False, 2, 0),
+            ("udprouter.admin.1", 1, KILL_SWITCH, 0, False, 0, 0),
+            ("udprouter.admin.1", 1, MAX_ORDER_NOTIONAL, 500, False, 0, 0)]
+        (subject, mass), = [(s, e.mass_action) for s, e in messages if e.WhichOneof("body") == "mass_action"]
+        assert (subject, mass.session_id, mass.account, mass.orders_canceled, mass.refused) == (
+            "udprouter.admin.1", 0, 1, 1, False)
+        cancels = [(s, e.execution.reason) for s, e in messages
+                   if e.WhichOneof("body") == "execution" and e.execution.kind == CANCELED]
+        assert cancels == [("udprouter.exec.1.1", KILL_SWITCH_REASON)] * 2 + [
+            ("udprouter.exec.1.2", MASS_CANCEL_REASON)]
+        assert all(e.execution.account == 1 for _, e in messages if e.WhichOneof("body") == "execution")
+
+        assert await wait_for_rows(postgres.dsn, "executions", 7) == 7, store.log.read_text()[-2000:]
+        assert await wait_for_rows(postgres.dsn, "admin_actions", 3) == 3, store.log.read_text()[-2000:]
+        with psycopg.connect(postgres.dsn) as db:
+            rows = db.execute("SELECT account, control, value, refused, orders_canceled FROM admin_actions "
+                              "ORDER BY command_seq, event_index").fetchall()
+        assert rows == [(1, KILL_SWITCH, 1, False, 2), (1, KILL_SWITCH, 0, False, 0),
+                        (1, MAX_ORDER_NOTIONAL, 500, False, 0)]
+        assert store.proc.poll() is None, store.log.read_text()[-2000:]
+    finally:
+        await a.close()
+        stop_pid(store.proc)
+        publisher.stop()
+        server.stop()
+
