@@ -14,7 +14,14 @@ import psycopg
 from tests.system.downstream_checks import PublisherProcess, wait_for_stream_count
 from tests.system.test_admin import CONFIG, PRICE, TICK, connect, ok, report
 from tests.system.test_downstream_store import StoreProcess, postgres, wait_for_rows  # noqa: F401 (fixture)
-from udprouter._generated.messages import CancelReason, ExecutionReportCancel, ExecutionReportNew, Side
+from udprouter._generated.messages import (
+    CancelReason,
+    ExecutionReportCancel,
+    ExecutionReportNew,
+    ExecutionReportStatus,
+    OrderMassActionReport,
+    Side,
+)
 from udprouter.downstream.events import STREAM, decode
 from udprouter.downstream.local import NatsServer, stop_pid
 
@@ -106,3 +113,36 @@ async def test_admin_actions_once_on_the_stream_and_in_the_store(start_router, t
         publisher.stop()
         server.stop()
 
+
+
+async def test_a_sessions_mass_cancel_keeps_its_account_and_order_status_is_left_out(router, tmp_path):
+    server = NatsServer(tmp_path / "nats").start()
+    publisher = PublisherProcess(tmp_path, router, server.url).start()
+    a = await connect(router, "demo")
+    try:
+        for security_id in (1, 2):
+            cl = await a.send_order(security_id, Side.Buy, PRICE - TICK, 1)
+            assert isinstance(await report(a), ExecutionReportNew)
+        await a.order_status(cl, 2)
+        assert isinstance(await report(a), ExecutionReportStatus)
+        mass_cl = await a.cancel_all()
+        assert isinstance(await report(a), OrderMassActionReport)
+        for _ in range(2):
+            assert (await report(a)).cancel_reason == CancelReason.MassCancel
+        await a.send_order(3, Side.Buy, PRICE - TICK, 1)  # after everything above in engine order
+        assert isinstance(await report(a), ExecutionReportNew)
+        await stream_has(server.url, 6)
+        messages = await read_subjects(server.url)
+        assert len(messages) == 6
+        assert [s for s, _ in messages] == [
+            "udprouter.exec.1.1", "udprouter.exec.1.2", "udprouter.admin.1", "udprouter.exec.1.1",
+            "udprouter.exec.1.2", "udprouter.exec.1.3"]
+        mass = messages[2][1].mass_action
+        assert (mass.account, mass.cl_ord_id, mass.orders_canceled, mass.refused) == (1, mass_cl, 2, False)
+        assert mass.session_id == messages[0][1].execution.session_id != 0
+        assert [e.execution.reason for _, e in messages[3:5]] == [MASS_CANCEL_REASON] * 2
+        assert all(e.execution.account == 1 for _, e in messages if e.WhichOneof("body") == "execution")
+    finally:
+        await a.close()
+        publisher.stop()
+        server.stop()
