@@ -10,8 +10,9 @@ import signal
 
 import nats
 import psycopg
+from nats.js.api import StreamConfig
 
-from tests.system.downstream_checks import PublisherProcess, wait_for_stream_count
+from tests.system.downstream_checks import PublisherProcess, read_messages, wait_for_stream_count
 from tests.system.test_admin import CONFIG, PRICE, TICK, connect, ok, report
 from tests.system.test_downstream_store import StoreProcess, postgres, wait_for_rows  # noqa: F401 (fixture)
 from udprouter._generated.messages import (
@@ -26,22 +27,13 @@ from udprouter.downstream.events import STREAM, decode
 from udprouter.downstream.local import NatsServer, stop_pid
 
 KILL_SWITCH, MAX_ORDER_NOTIONAL = 6, 1  # downstream_events.proto AccountControl
-CANCELED, KILL_SWITCH_REASON, MASS_CANCEL_REASON = 3, 6, 4  # ExecKind, CancelReason (protocol/orders.xml)
+CANCELED = 3  # ExecKind
+KILL_SWITCH_REASON, MASS_CANCEL_REASON = int(CancelReason.KillSwitch), int(CancelReason.MassCancel)
 
 
 async def read_subjects(url: str) -> list[tuple[str, object]]:
     """Every message of the stream in stream order: (subject, EngineEvent)."""
-    nc = await nats.connect(servers=[url], connect_timeout=2)
-    try:
-        js = nc.jetstream(timeout=10)
-        info = await js.stream_info(STREAM)
-        out = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(STREAM, seq)
-            out.append((msg.subject, decode(msg.data)))
-        return out
-    finally:
-        await nc.close()
+    return [(msg.subject, decode(msg.data)) for msg in await read_messages(url)]
 
 
 async def stream_has(url: str, count: int) -> None:
@@ -49,7 +41,6 @@ async def stream_has(url: str, count: int) -> None:
 
 
 async def test_admin_actions_once_on_the_stream_and_in_the_store(start_router, tmp_path, postgres):  # noqa: F811
-    assert int(CancelReason.KillSwitch) == KILL_SWITCH_REASON and int(CancelReason.MassCancel) == MASS_CANCEL_REASON
     router = start_router(CONFIG)
     server = NatsServer(tmp_path / "nats").start()
     publisher = PublisherProcess(tmp_path, router, server.url).start().wait_publishing()
@@ -115,8 +106,19 @@ async def test_admin_actions_once_on_the_stream_and_in_the_store(start_router, t
 
 
 
+async def create_stream_before_admin_subjects(url: str) -> None:
+    """The stream as publishers before admin subjects created it: udprouter.exec.> only."""
+    nc = await nats.connect(servers=[url], connect_timeout=2)
+    try:
+        await nc.jetstream(timeout=10).add_stream(StreamConfig(name=STREAM, subjects=["udprouter.exec.>"]))
+    finally:
+        await nc.close()
+
+
 async def test_a_sessions_mass_cancel_keeps_its_account_and_order_status_is_left_out(router, tmp_path):
+    """Also: a stream created before admin subjects existed gets them when the publisher starts."""
     server = NatsServer(tmp_path / "nats").start()
+    await create_stream_before_admin_subjects(server.url)
     publisher = PublisherProcess(tmp_path, router, server.url).start()
     a = await connect(router, "demo")
     try:
