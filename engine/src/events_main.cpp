@@ -10,6 +10,9 @@
 //
 //   [udr_event, 64 bytes][u32 event_index][u32 account][u64 recv_time_ns]
 //
+// The frame's copy of udr_event.flags also carries kFrameFlagQuery: the ACCOUNT_UPDATED answers
+// of an account Query, which change nothing (the event alone cannot tell them from a change).
+//
 // event_index numbers the events of one command from 0, so (command_seq, event_index) is the
 // engine's event sequence: unique, strictly increasing, and the same on every replay. With
 // --follow it then tails the journal as the engine appends to it (polling; only whole records
@@ -44,10 +47,14 @@ namespace {
 struct EventFrame {
     udr_event event;
     uint32_t event_index;
-    uint32_t account;       // account of the event's session (from its commands and resting orders)
+    uint32_t account;       // account of the event's session (from its orders); the router's own
+                            // session 0 (Admin API): the account the command acts on
     uint64_t recv_time_ns;  // router receive time of the command that produced the event
 };
 static_assert(sizeof(EventFrame) == 80);
+
+// Above every UDR_EVT_FLAG_* (ring_abi.h); protocol/DOWNSTREAM.md "udprouter-events frames".
+constexpr uint8_t kFrameFlagQuery = 0x80;
 
 struct Args {
     uint64_t from_command = 1;
@@ -199,15 +206,23 @@ private:
 
     void apply(const udr_command &command)
     {
-        if (command.session_id < accounts_.size()) accounts_[command.session_id] = command.account;
+        // Only orders name their session's account: MASS_CANCEL's account is a filter (0 = any)
+        // and ACCOUNT_CONTROL's the account acted on, whichever session sent them.
+        const bool names_session_account = command.kind == UDR_CMD_NEW_ORDER || command.kind == UDR_CMD_CANCEL ||
+                                           command.kind == UDR_CMD_REPLACE;
+        if (names_session_account && command.session_id != 0 && command.session_id < accounts_.size())
+            accounts_[command.session_id] = command.account;
+        const bool query = command.kind == UDR_CMD_ACCOUNT_CONTROL && command.ord_type == 0;
         uint32_t index = 0;
         const bool wanted_whole = command.command_seq > args_.from_command;
         const bool wanted_part = command.command_seq == args_.from_command;
         engine_->apply(command, [&](const udr_event &event) {
             const uint32_t i = index++;
             if (!(wanted_whole || (wanted_part && i >= args_.from_index))) return;
-            EventFrame frame{event, i, event.session_id < accounts_.size() ? accounts_[event.session_id] : 0,
-                             command.recv_time_ns};
+            const uint32_t account = event.session_id == 0 ? command.account
+                                     : event.session_id < accounts_.size() ? accounts_[event.session_id] : 0;
+            EventFrame frame{event, i, account, command.recv_time_ns};
+            if (query && event.kind == UDR_EVT_ACCOUNT_UPDATED) frame.event.flags |= kFrameFlagQuery;
             if (std::fwrite(&frame, sizeof(frame), 1, stdout) != 1) std::exit(0); // reader gone
         });
     }

@@ -132,16 +132,17 @@ def engine_bin() -> Path:
 
 async def read_stream(urls: str, stream: str = STREAM) -> list:
     """Every message of the stream, in stream order: (headers, EngineEvent)."""
+    return [(msg.headers, decode(msg.data)) for msg in await read_messages(urls, stream)]
+
+
+async def read_messages(urls: str, stream: str = STREAM) -> list:
+    """Every message of the stream, in stream order, as JetStream returns it (subject, headers, data)."""
     nc = await nats.connect(servers=urls.split(","), connect_timeout=2, max_reconnect_attempts=20,
                             reconnect_time_wait=0.2)
     try:
         js = nc.jetstream(timeout=10)
         info = await js.stream_info(stream)
-        out = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(stream, seq)
-            out.append((msg.headers, decode(msg.data)))
-        return out
+        return [await js.get_msg(stream, seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)]
     finally:
         await nc.close()
 

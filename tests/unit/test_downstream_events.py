@@ -55,3 +55,44 @@ def test_bad_options_exit_2_with_one_line_naming_them(capsys, tmp_path):
     assert err.count("\n") == 1 and "durability" in err
     assert store.main(["--nats", " , ", "--dsn", "postgresql://x"]) == 2
     assert capsys.readouterr().err == "udprouter-store: --nats: expected at least one server URL\n"
+
+
+def account_updated(control: int, value: int, *, refused=False, query=False, canceled=0) -> bytes:
+    # ring_abi.h ACCOUNT_UPDATED from the Admin API (session 0): orig_cl_ord_id = the account acted on
+    flags = 1 | (8 if refused else 0) | (0x80 if query else 0)
+    return FRAME.pack(60, 5, 7, 0, value, 0, 0, canceled, 0, 0, 9, 0, control, flags, 0, 7, 1_000)
+
+
+def test_an_account_control_becomes_an_admin_action_on_the_account_admin_subject():
+    out = encode(1, account_updated(6, 1, canceled=3))
+    assert out.subject == "udprouter.admin.7" and out.headers["Nats-Msg-Id"] == "1-60-0"
+    event = decode(out.payload)
+    assert event.WhichOneof("body") == "admin_action"
+    a = event.admin_action
+    assert (a.account, a.control, a.value, a.refused, a.orders_canceled, a.session_id, a.request_id) == (
+        7, 6, 1, False, 3, 0, 5)
+    assert decode(encode(1, account_updated(1, -1, refused=True)).payload).admin_action.refused
+
+
+def test_reads_are_left_out_and_unknown_kinds_refused():
+    assert encode(1, account_updated(6, 0, query=True)) is None
+    status = FRAME.pack(61, 5, 0, 40, 1, 3, 1, 5, 5, 0, 8, 1, 0, 1, 0, 1, 0)
+    assert encode(1, status) is None
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown kind 42"):
+        encode(1, FRAME.pack(61, 5, 0, 40, 1, 3, 1, 5, 5, 0, 42, 1, 0, 1, 0, 1, 0))
+
+
+def test_a_mass_action_report_and_the_store_rows_by_body():
+    from udprouter.downstream.store import rows
+
+    report = FRAME.pack(62, 0, 0, 0, 0, 0, 2, 4, 0, 0, 7, 0, 0, 0, 0, 3, 5)
+    out = encode(1, report)
+    assert out.subject == "udprouter.admin.3"
+    m = decode(out.payload).mass_action
+    assert (m.session_id, m.account, m.security_id, m.orders_canceled, m.refused) == (0, 3, 2, 4, False)
+    admin_event = decode(encode(1, account_updated(2, 500)).payload)
+    executions, trades, orders, admin = rows([(10, decode(out.payload)), (11, admin_event)])
+    assert executions == trades == orders == []
+    assert admin == [(1, 60, 0, 7, 2, 500, False, 0, 0, 1_000, 11)]

@@ -12,8 +12,14 @@ from udprouter.downstream._generated import downstream_events_pb2 as pb
 # engine/src/events_main.cpp EventFrame: udr_event (ring_abi.h) + event_index, account, recv_time_ns.
 FRAME = struct.Struct("<QQQQqIiIIIBBBBIIQ")
 assert FRAME.size == 80
-FLAG_LAST, FLAG_AGGRESSOR, FLAG_TO_REPLACE = 1, 2, 4  # UDR_EVT_FLAG_*
+FLAG_LAST, FLAG_AGGRESSOR, FLAG_TO_REPLACE, FLAG_REFUSED = 1, 2, 4, 8  # UDR_EVT_FLAG_*
+FLAG_QUERY = 0x80  # events_main.cpp kFrameFlagQuery: an ACCOUNT_UPDATED answering a Query
+# udr_event.kind (ring_abi.h): 1..6 are executions; the rest below
+EVT_MASS_ACTION_REPORT, EVT_ORDER_STATUS, EVT_ACCOUNT_UPDATED = 7, 8, 9
+EXECUTION_KINDS = range(1, 7)
 SUBJECT_PREFIX = "udprouter.exec"
+ADMIN_PREFIX = "udprouter.admin"
+SUBJECTS = (f"{SUBJECT_PREFIX}.>", f"{ADMIN_PREFIX}.>")  # the stream's
 STREAM = "UDPROUTER_EXEC"
 # Headers of every message (besides Nats-Msg-Id): enough to resume without decoding the payload.
 H_ENGINE, H_COMMAND, H_INDEX = "Udr-Engine", "Udr-Command-Seq", "Udr-Event-Index"
@@ -38,21 +44,41 @@ class Outgoing:
     headers: dict[str, str]
 
 
-def encode(engine_id: int, frame: bytes) -> Outgoing:
-    """One 80-byte frame -> the JetStream message: subject, EngineEvent payload, headers."""
+def encode(engine_id: int, frame: bytes) -> Outgoing | None:
+    """One 80-byte frame -> the JetStream message: subject, EngineEvent payload, headers. None for
+    the events the stream leaves out (protocol/DOWNSTREAM.md): answers to reads (order status, an
+    account Query), which change nothing."""
     (command_seq, cl_ord_id, orig_cl_ord_id, order_id, price, session_id, security_id, qty, leaves_qty,
      cum_qty,     kind, side, reason, flags, event_index, account, recv_time_ns) = FRAME.unpack(frame)
-    event = pb.EngineEvent(
-        engine_id=engine_id, command_seq=command_seq, event_index=event_index, recv_time_ns=recv_time_ns,
-        execution=pb.Execution(
+    event = pb.EngineEvent(engine_id=engine_id, command_seq=command_seq, event_index=event_index,
+                           recv_time_ns=recv_time_ns)
+    if kind in EXECUTION_KINDS:
+        event.execution.CopyFrom(pb.Execution(
             kind=kind, session_id=session_id, account=account, security_id=security_id, cl_ord_id=cl_ord_id,
             orig_cl_ord_id=orig_cl_ord_id, order_id=order_id, price=price, qty=qty, leaves_qty=leaves_qty,
             cum_qty=cum_qty, side=side, reason=reason, aggressor=bool(flags & FLAG_AGGRESSOR),
             last_of_command=bool(flags & FLAG_LAST), to_replace=bool(flags & FLAG_TO_REPLACE)))
+        subject = f"{SUBJECT_PREFIX}.{account}.{security_id}"
+    elif kind == EVT_ACCOUNT_UPDATED and not flags & FLAG_QUERY:
+        # ring_abi.h: orig_cl_ord_id = the account acted on, reason = the control, price = the value
+        event.admin_action.CopyFrom(pb.AdminAction(
+            account=orig_cl_ord_id, control=reason, value=price, refused=bool(flags & FLAG_REFUSED),
+            orders_canceled=qty, session_id=session_id, request_id=cl_ord_id))
+        subject = f"{ADMIN_PREFIX}.{orig_cl_ord_id}"
+    elif kind == EVT_MASS_ACTION_REPORT:
+        event.mass_action.CopyFrom(pb.MassActionReport(
+            session_id=session_id, account=account, security_id=security_id, side=side, cl_ord_id=cl_ord_id,
+            orders_canceled=qty, refused=bool(flags & FLAG_REFUSED),
+            reject_reason=reason if flags & FLAG_REFUSED else 0))
+        subject = f"{ADMIN_PREFIX}.{account}"
+    elif kind == EVT_ORDER_STATUS or kind == EVT_ACCOUNT_UPDATED:
+        return None
+    else:
+        raise ValueError(f"event {command_seq}.{event_index}: unknown kind {kind}")
     event_id = EventId(command_seq, event_index)
     headers = {"Nats-Msg-Id": event_id.msg_id(engine_id), H_ENGINE: str(engine_id),
                H_COMMAND: str(command_seq), H_INDEX: str(event_index)}
-    return Outgoing(event_id, f"{SUBJECT_PREFIX}.{account}.{security_id}", event.SerializeToString(), headers)
+    return Outgoing(event_id, subject, event.SerializeToString(), headers)
 
 
 def decode(payload: bytes) -> pb.EngineEvent:

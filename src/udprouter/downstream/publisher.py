@@ -46,7 +46,7 @@ from udprouter.downstream.events import (
     H_ENGINE,
     H_INDEX,
     STREAM,
-    SUBJECT_PREFIX,
+    SUBJECTS,
     EventId,
     Outgoing,
     encode,
@@ -81,14 +81,18 @@ async def connect(servers: list[str]) -> nats.NATS:
 
 
 async def ensure_stream(js, name: str, replicas: int) -> None:
-    """Creates the stream if missing (subjects udprouter.exec.>, file storage, 10 min dedup window)."""
+    """Creates the stream if missing (subjects udprouter.exec.> and udprouter.admin.>, file storage,
+    10 min dedup window); adds the admin subjects to a stream created before they existed."""
     try:
-        await js.stream_info(name)
-        return
+        info = await js.stream_info(name)
     except nats.js.errors.NotFoundError:
-        pass
-    await js.add_stream(StreamConfig(name=name, subjects=[f"{SUBJECT_PREFIX}.>"], num_replicas=replicas,
-                                     duplicate_window=DUPLICATE_WINDOW_S))
+        await js.add_stream(StreamConfig(name=name, subjects=list(SUBJECTS), num_replicas=replicas,
+                                         duplicate_window=DUPLICATE_WINDOW_S))
+        return
+    missing = [s for s in SUBJECTS if s not in (info.config.subjects or [])]
+    if missing:
+        info.config.subjects = list(info.config.subjects or []) + missing
+        await js.update_stream(info.config)
 
 
 async def last_published(js, stream: str, engine_id: int) -> EventId | None:
@@ -203,6 +207,8 @@ class Publisher:
                     whole = len(buffer) - len(buffer) % FRAME.size
                     for offset in range(0, whole, FRAME.size):
                         msg = encode(self.engine_id, buffer[offset:offset + FRAME.size])
+                        if msg is None:  # a read's answer: not on the stream
+                            continue
                         pending.append((msg, await self.send(js, msg)))
                         while len(pending) >= self.window:
                             await self.settle(js, pending)

@@ -89,6 +89,20 @@ CREATE TABLE IF NOT EXISTS orders (
     event_index  integer  NOT NULL,
     PRIMARY KEY (engine_id, order_id)
 );
+CREATE TABLE IF NOT EXISTS admin_actions (
+    engine_id       integer  NOT NULL,
+    command_seq     bigint   NOT NULL,
+    event_index     integer  NOT NULL,
+    account         bigint   NOT NULL,
+    control         smallint NOT NULL,
+    value           bigint   NOT NULL,
+    refused         boolean  NOT NULL,
+    orders_canceled bigint   NOT NULL,
+    session_id      bigint   NOT NULL,
+    recv_time_ns    bigint   NOT NULL,
+    stream_seq      bigint   NOT NULL,
+    PRIMARY KEY (engine_id, command_seq, event_index)
+);
 CREATE TABLE IF NOT EXISTS store_position (
     stream     text   PRIMARY KEY,
     stream_seq bigint NOT NULL
@@ -105,6 +119,10 @@ ON CONFLICT DO NOTHING
 """
 INSERT_TRADE = """
 INSERT INTO trades VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+"""
+INSERT_ADMIN_ACTION = """
+INSERT INTO admin_actions VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 """
 UPSERT_ORDER = """
@@ -139,9 +157,20 @@ def order_row(event) -> tuple | None:
             order_qty, x.leaves_qty, x.cum_qty, status, event.command_seq, event.event_index)
 
 
-def rows(events: list[tuple[int, object]]) -> tuple[list, list, list]:
-    executions, trades, orders = [], [], []
+def rows(events: list[tuple[int, object]]) -> tuple[list, list, list, list]:
+    """The batch's rows by table. Mass action reports are not stored: the cancels they announce are
+    (executions and orders, reason MassCancel / CancelOnDisconnect); bodies newer than this store
+    are skipped (protocol/DOWNSTREAM.md)."""
+    executions, trades, orders, admin = [], [], [], []
     for stream_seq, e in events:
+        body = e.WhichOneof("body")
+        if body == "admin_action":
+            a = e.admin_action
+            admin.append((e.engine_id, e.command_seq, e.event_index, a.account, a.control, a.value, a.refused,
+                          a.orders_canceled, a.session_id, e.recv_time_ns, stream_seq))
+            continue
+        if body != "execution":
+            continue
         x = e.execution
         executions.append((e.engine_id, e.command_seq, e.event_index, x.kind, x.session_id, x.account,
                            x.security_id, x.cl_ord_id, x.orig_cl_ord_id, x.order_id, x.side, x.price, x.qty,
@@ -151,7 +180,7 @@ def rows(events: list[tuple[int, object]]) -> tuple[list, list, list]:
                            x.security_id, x.side, x.cl_ord_id, x.price, x.qty, x.aggressor, e.recv_time_ns))
         if (row := order_row(e)) is not None:
             orders.append(row)
-    return executions, trades, orders
+    return executions, trades, orders, admin
 
 
 class Store:
@@ -214,10 +243,13 @@ class Store:
                 delay = min(delay * 2, RETRY_BACKOFF_S[1])
 
     async def write(self, db, events: list) -> None:
-        executions, trades, orders = rows(events)
+        executions, trades, orders, admin = rows(events)
         async with db.transaction():
             async with db.cursor() as cur:
-                await cur.executemany(INSERT_EXECUTION, executions)
+                if executions:
+                    await cur.executemany(INSERT_EXECUTION, executions)
+                if admin:
+                    await cur.executemany(INSERT_ADMIN_ACTION, admin)
                 if trades:
                     await cur.executemany(INSERT_TRADE, trades)
                 if orders:
