@@ -16,7 +16,10 @@ FLAG_LAST, FLAG_AGGRESSOR, FLAG_TO_REPLACE, FLAG_REFUSED = 1, 2, 4, 8  # UDR_EVT
 FLAG_QUERY = 0x80  # events_main.cpp kFrameFlagQuery: an ACCOUNT_UPDATED answering a Query
 # udr_event.kind (ring_abi.h): 1..6 are executions; the rest below
 EVT_MASS_ACTION_REPORT, EVT_ORDER_STATUS, EVT_ACCOUNT_UPDATED = 7, 8, 9
-EXECUTION_KINDS = range(1, 7)
+EVT_SESSION_RESET = 10  # a released session id reset for reuse (its orders' cancels come before it)
+# Published as executions (ring_abi.h UDR_EVT_*): the order events, and a session reset, which the
+# store reads as changing no order (DOWNSTREAM.md).
+EXECUTION_KINDS = frozenset((1, 2, 3, 4, 5, 6, EVT_SESSION_RESET))
 SUBJECT_PREFIX = "udprouter.exec"
 ADMIN_PREFIX = "udprouter.admin"
 SUBJECTS = (f"{SUBJECT_PREFIX}.>", f"{ADMIN_PREFIX}.>")  # the stream's
