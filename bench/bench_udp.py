@@ -181,7 +181,7 @@ class Bench:
         limits = RunLimits(timeout_s=CHUNK_S * 4 + 30)
         with Sessions("127.0.0.1", process.port, 1, credentials) as sessions:
             return run_plan(prepared.plan, sessions.fds(), prepared.schedule,
-                            window_orders=prepared.spec.window, limits=limits)
+                            window_orders=prepared.spec.window, limits=limits, keys=sessions.keys)
 
     # -- throughput -----------------------------------------------------------------------------
 
