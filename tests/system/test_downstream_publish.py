@@ -21,7 +21,7 @@ from tests.system.downstream_checks import (
     seeded_flow,
     wait_for_stream_count,
 )
-from tests.system.test_router_crash import children, engine_alive, kill_and_restart
+from tests.system.test_router_crash import engine_pids, kill_and_restart
 from udprouter.downstream.events import STREAM
 from udprouter.downstream.local import NatsCluster, NatsServer
 
@@ -82,13 +82,6 @@ async def test_publisher_killed_mid_stream_resumes_from_the_stream(router, nats_
     for pub in pubs[1:]:
         assert "PUBLISHING" in pub.log.read_text()
         assert " after=0.-1 " not in pub.log.read_text(), "every later publisher resumed from the stream"
-
-
-def engine_pids(router) -> list[int]:
-    """The router's live udprouter-engine children."""
-    return [pid for pid in children(router.proc.pid)
-            if engine_alive(pid) and Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(
-                b"udprouter-engine")]
 
 
 async def test_router_and_engine_killed_mid_stream_leave_the_stream_exact(router, nats_server, publishers):

@@ -98,6 +98,17 @@ def engine_alive(pid: int) -> bool:
         return False
 
 
+def engine_pids(router) -> list[int]:
+    """The router's live udprouter-engine children (a child may exit while they are listed)."""
+    def is_engine(pid: int) -> bool:
+        try:
+            return engine_alive(pid) and Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(
+                b"udprouter-engine")
+        except OSError:
+            return False
+    return [pid for pid in children(router.proc.pid) if is_engine(pid)]
+
+
 async def settle(clients: list[Client], quiet_s: float = 0.4, limit_s: float = 15.0) -> None:
     """Until no report arrived for quiet_s and no client is re-establishing or missing reports."""
     deadline = time.monotonic() + limit_s

@@ -13,12 +13,11 @@ import asyncio
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from report_checks import assert_exactly_once, drain, metric
 
-from tests.system.test_router_crash import children, engine_alive, kill_and_restart, settle
+from tests.system.test_router_crash import engine_pids, kill_and_restart, settle
 from udprouter._generated.messages import (
     ExecutionReportNew,
     Retransmission,
@@ -51,11 +50,6 @@ async def connect_when_an_id_is_free(router, key: str) -> Client:
         except SessionError as exc:
             assert "SessionLimit" in str(exc) and time.monotonic() < deadline, exc
             await asyncio.sleep(0.2)
-
-
-def engine_pids(router) -> list[int]:
-    return [pid for pid in children(router.proc.pid) if engine_alive(pid)
-            and Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"udprouter-engine")]
 
 
 async def kill_engine(router) -> None:
