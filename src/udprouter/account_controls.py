@@ -90,11 +90,6 @@ class ControlDesk:
                                     security_id=security_id, side=side, ord_type=reason)
         return event
 
-    def cancel_session(self, session_id: int, reason: int) -> None:
-        """Every resting order of the session (cancel on disconnect): fire and forget, the session
-        gets the cancels in its own flow."""
-        self._offer(lib.UDR_CMD_MASS_CANCEL, session_id=session_id, ord_type=reason)
-
     async def _call(self, kind: int, expect: int = 1, **fields) -> list[tuple]:
         """Offers the command and waits for the `expect` events the engine addresses to the router."""
         seq = self._offer(kind, **fields)

@@ -20,7 +20,6 @@ import msgspec
 
 from udprouter._generated import messages as _m
 from udprouter._generated.messages import (
-    BusinessMessageReject,
     BusinessRejectReason,
     Message,
     Sequence,
@@ -254,12 +253,6 @@ def business_reject_reason(error: DecodeError) -> BusinessRejectReason:
     return _REJECT_REASONS.get(error.code, BusinessRejectReason.MalformedMessage)
 
 
-def business_message_reject(error: DecodeError, ref_seq_num: int,
-                            transact_time: int) -> BusinessMessageReject:
-    """A BusinessMessageReject for a frame that failed to decode (ref_seq_num 0 if it had none)."""
-    return BusinessMessageReject(ref_seq_num, transact_time, error.template_id, business_reject_reason(error))
-
-
 # ---- encoding -------------------------------------------------------------------------------
 
 _ENCODE_FAILURES = (struct.error, ValueError, TypeError, AttributeError, OverflowError)
@@ -272,17 +265,6 @@ def encode_message(msg: Message) -> bytes:
         raise EncodeError(f"not an SBE message: {msg.__class__.__name__}")
     try:
         return encoder(msg)
-    except _ENCODE_FAILURES as exc:
-        raise EncodeError(f"{msg.__class__.__name__}: {exc}") from exc
-
-
-def encode_into(buf: bytearray | memoryview, pos: int, msg: Message) -> int:
-    """Write one framed message at buf[pos:]; returns the position after it."""
-    encoder = _m.ENCODERS_INTO.get(msg.__class__)
-    if encoder is None:
-        raise EncodeError(f"not an SBE message: {msg.__class__.__name__}")
-    try:
-        return encoder(buf, pos, msg)
     except _ENCODE_FAILURES as exc:
         raise EncodeError(f"{msg.__class__.__name__}: {exc}") from exc
 

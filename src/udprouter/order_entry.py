@@ -139,13 +139,10 @@ class OrderEntry:
                 self._fp_table, self._fp_cap = table, cap
             self._fp_table[session_id] = ctx.fp  # ctx (in contexts) keeps the struct alive
 
-    def unregister_sink(self, session_id: int) -> None:
-        self.sinks.pop(session_id, None)
-        self.raw_sinks.pop(session_id, None)
-
     def release_session(self, session_id: int) -> None:
         """A released session: nothing of it kept (its later events count as undeliverable)."""
-        self.unregister_sink(session_id)
+        self.sinks.pop(session_id, None)
+        self.raw_sinks.pop(session_id, None)
         if self.contexts.pop(session_id, None) is not None and session_id < self._fp_cap:
             self._fp_table[session_id] = ffi.NULL
 

@@ -25,8 +25,6 @@ from udprouter._generated.messages import (
     OrderCancelReject,
     OrderMassActionReport,
     encode_business_message_reject,
-    encode_execution_report_reject,
-    encode_order_cancel_reject,
 )
 from udprouter._ring_cffi import lib
 
@@ -123,19 +121,6 @@ def encode_event(ev: tuple, server_seq: int, now_ns: int) -> bytes:
     reason = ev[EV_REASON] if kind == EVT_CANCEL_REJECTED else 99
     return _CXL_REJECT.pack(_CXL_REJECT_PREFIX, ev[EV_CL_ORD_ID], ev[EV_ORIG_CL_ORD_ID], ev[EV_ORDER_ID],
                             now_ns, ev[EV_SECURITY_ID], response_to, reason)
-
-
-def order_reject(msg, reason: int, session_id: int, server_seq: int, now_ns: int) -> bytes:
-    """ExecutionReportReject for a NewOrderSingle refused before the ring (risk)."""
-    return encode_execution_report_reject(ExecutionReportReject(
-        msg.cl_ord_id, exec_id(session_id, server_seq), now_ns, msg.price, msg.order_qty, msg.security_id,
-        msg.side, reason))
-
-
-def cancel_reject(msg, reason: int, response_to: int, now_ns: int) -> bytes:
-    """OrderCancelReject for a cancel or replace refused before the ring (risk)."""
-    return encode_order_cancel_reject(OrderCancelReject(
-        msg.cl_ord_id, msg.orig_cl_ord_id, 0, now_ns, msg.security_id, response_to, reason))
 
 
 def business_reject(ref_seq_num: int, ref_template_id: int, reason: int, now_ns: int) -> bytes:

@@ -241,17 +241,9 @@ class RingSegment:
         return lib.udr_ring_occupancy(self._outbound)
 
     @property
-    def full_events(self) -> int:
+    def inbound_full_events(self) -> int:
         """Router offers refused (in whole or part) because the inbound ring was full."""
         return self._seg.inbound.counters.full_events
-
-    @property
-    def inbound_full_events(self) -> int:
-        return self._seg.inbound.counters.full_events
-
-    @property
-    def outbound_full_events(self) -> int:
-        return self._seg.outbound.counters.full_events
 
     @property
     def size(self) -> int:

@@ -65,26 +65,6 @@ def pack_datagrams(frames: list[bytes], first_seq: int) -> list[bytes]:
     return _PACKER.pack(frames, first_seq)
 
 
-def pack_datagrams_reference(frames: list[bytes], first_seq: int) -> list[bytes]:
-    """pack_datagrams in Python: the specification the C packer is tested against."""
-    datagrams = []
-    i, n = 0, len(frames)
-    while i < n:
-        parts = [sequence_frame(first_seq + i)]
-        size = len(parts[0])
-        j = i
-        while j < n and j - i < MAX_MESSAGES - 1 and size + len(frames[j]) <= MAX_DATAGRAM:
-            parts.append(frames[j])
-            size += len(frames[j])
-            j += 1
-        if j == i:  # no schema message exceeds a datagram; this only guarantees progress
-            parts.append(frames[i])
-            j = i + 1
-        datagrams.append(b"".join(parts))
-        i = j
-    return datagrams
-
-
 class TokenBucket:
     """take(amount, rate, now): a bucket refilled at rate per second up to a burst of one second's
     worth (at least amount 1); starts full."""

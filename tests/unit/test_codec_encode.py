@@ -21,20 +21,6 @@ def test_price_is_the_int64_mantissa_at_its_offset():
     assert int.from_bytes(data[14 + 16:14 + 24], "little", signed=True) == 100_000_000_000
 
 
-def test_encode_into_writes_at_position_and_returns_the_end():
-    buf = bytearray(100)
-    end = codec.encode_into(buf, 3, NOS)
-    assert end == 3 + 49
-    assert bytes(buf[3:end]) == codec.encode_message(NOS)
-
-
-def test_encode_into_var_data_message_matches_encode_message():
-    msg = m.Terminate(b"\x01" * 16, m.TerminationCode.Finished, "bye")
-    buf = bytearray(64)
-    end = codec.encode_into(buf, 0, msg)
-    assert bytes(buf[:end]) == codec.encode_message(msg)
-
-
 def test_value_out_of_range_raises_encode_error():
     bad = m.NewOrderSingle(-1, 1, 0, 10, 1, m.Side.Buy, m.OrdType.Limit, m.TimeInForce.Day)
     with pytest.raises(EncodeError, match="NewOrderSingle"):
@@ -90,11 +76,6 @@ def test_application_frames_consume_sequence_numbers_and_session_frames_do_not()
 ])
 def test_decode_error_maps_to_business_reject_reason(code, reason):
     assert codec.business_reject_reason(DecodeError(code, 0, 101, "")) == reason
-
-
-def test_business_message_reject_names_the_sequence_number_and_template():
-    reject = codec.business_message_reject(DecodeError(DecodeErrorCode.ENUM_OUT_OF_RANGE, 22, 103, ""), 9, 77)
-    assert reject == m.BusinessMessageReject(9, 77, 103, m.BusinessRejectReason.InvalidEnumValue)
 
 
 def test_strict_decode_message_raises_decode_failed_with_the_error_value():

@@ -92,14 +92,14 @@ def test_full_ring_accepts_what_fits_and_counts_the_refusal(segment):
     cmds = segment.new_commands(12)
     _fill(cmds, 1, 12)
     assert segment.offer_commands(cmds, 12) == 8
-    assert segment.full_events == 1
+    assert segment.inbound_full_events == 1
     assert segment.offer_commands(cmds, 1) == 0
-    assert segment.full_events == 2
+    assert segment.inbound_full_events == 2
     assert segment.inbound_occupancy == 8
     out = segment.new_commands(3)
     assert segment.poll_commands(out, 3) == 3
     assert segment.offer_commands(ffi.addressof(cmds, 8), 4) == 3
-    assert segment.full_events == 3
+    assert segment.inbound_full_events == 3
 
 
 def test_records_survive_wrap_around_over_many_batches(segment):

@@ -1,7 +1,7 @@
 """DatagramPacker: a session's frames into Sequence-led datagrams, packed in C (fast_pack.h).
 
 The frames cross into C as one b"".join and an array of lengths; the datagrams come back as slices
-of one reused buffer. Same output as server_session.pack_datagrams_reference (a unit test compares
+of one reused buffer. Same output as the Python reference packer in its unit tests (they compare
 them), a fraction of its cost per frame: the report path packs every report this way.
 """
 

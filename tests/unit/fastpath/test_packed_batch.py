@@ -28,7 +28,7 @@ from udprouter.codec import encode_message
 from udprouter.config import Instrument, KeyConfig
 from udprouter.fastpath.fast_ingest import FastIngest, limits_table
 from udprouter.order_entry import OrderEntry
-from udprouter.reports import EVENT_LAYOUT, business_reject, order_reject
+from udprouter.reports import EVENT_LAYOUT, business_reject, exec_id
 from udprouter.ring import RingSegment
 from udprouter.risk import Risk, SessionContext
 
@@ -91,7 +91,9 @@ def python_batch(side: Side, msgs: list[NewOrderSingle]) -> list[bytes]:
     for index, msg in enumerate(msgs):
         outcome = side.oe.submit(side.ctx, msg, NOW)
         if outcome.__class__ is ExecutionReportReject:
-            out.append(order_reject(msg, outcome.ord_rej_reason, 9, side.next_server_seq, NOW))
+            out.append(encode_message(ExecutionReportReject(
+                msg.cl_ord_id, exec_id(9, side.next_server_seq), NOW, msg.price, msg.order_qty, msg.security_id,
+                msg.side, outcome.ord_rej_reason)))
             side.next_server_seq += 1
         elif outcome.__class__ is BusinessMessageReject:
             out.append(business_reject(index + 1, 101, outcome.business_reject_reason, NOW))
