@@ -92,8 +92,8 @@ def python_batch(side: Side, msgs: list[NewOrderSingle]) -> list[bytes]:
         outcome = side.oe.submit(side.ctx, msg, NOW)
         if outcome.__class__ is ExecutionReportReject:
             out.append(encode_message(ExecutionReportReject(
-                msg.cl_ord_id, exec_id(9, side.next_server_seq), NOW, msg.price, msg.order_qty, msg.security_id,
-                msg.side, outcome.ord_rej_reason)))
+                msg.cl_ord_id, exec_id(9, side.next_server_seq), NOW, msg.price, msg.order_qty,
+                msg.security_id, msg.side, outcome.ord_rej_reason)))
             side.next_server_seq += 1
         elif outcome.__class__ is BusinessMessageReject:
             out.append(business_reject(index + 1, 101, outcome.business_reject_reason, NOW))
