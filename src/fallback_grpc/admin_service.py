@@ -16,7 +16,7 @@ import grpc
 from udprouter.account_controls import ControlDesk, ControlRefused
 from udprouter.config import ACCOUNT_ID_LIMIT as ACCOUNT_LIMIT
 from udprouter.config import KeyConfig
-from udprouter.reports import EV_QTY
+from udprouter.ring import EV_QTY
 from udprouter.server_session import SessionState
 
 from ._generated.admin.v1 import admin_pb2 as pb

@@ -12,7 +12,8 @@ are returned values: (message, None) or (None, "field: why").
 from __future__ import annotations
 
 from udprouter._generated import messages as sbe
-from udprouter.reports import (
+from udprouter.reports import ORD_STATUS_REJECTED, RESPONSE_TO_CANCEL, RESPONSE_TO_REPLACE
+from udprouter.ring import (
     EV_CL_ORD_ID,
     EV_CUM_QTY,
     EV_FLAGS,
@@ -33,9 +34,6 @@ from udprouter.reports import (
     EVT_REPLACED,
     FLAG_REFUSED,
     FLAG_TO_REPLACE,
-    ORD_STATUS_REJECTED,
-    RESPONSE_TO_CANCEL,
-    RESPONSE_TO_REPLACE,
 )
 
 from ._generated import order_entry_pb2 as pb

@@ -28,7 +28,8 @@ from udprouter._generated.messages import ExecutionReportReject
 from udprouter.codec import encode_message
 from udprouter.config import KeyConfig
 from udprouter.order_entry import DRAIN_CAPACITY
-from udprouter.reports import EV_COMMAND_SEQ, EV_KIND, EVENT_LAYOUT, EXEC_ID_SEQ_BITS, encode_event
+from udprouter.reports import EXEC_ID_SEQ_BITS, encode_event
+from udprouter.ring import EV_COMMAND_SEQ, EV_KIND, EVENT_LAYOUT
 from udprouter.server_session import ServerSession, SessionState
 
 from .call_order import CallOrders

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from udprouter._ring_cffi import lib
 from udprouter.config import ACCOUNT_LIMITS, SMP_MODES, AccountConfig
 from udprouter.order_entry import CANCEL_REASON_MASS_CANCEL, OrderEntry
-from udprouter.reports import (
+from udprouter.ring import (
     EV_COMMAND_SEQ,
     EV_FLAGS,
     EV_KIND,

@@ -16,7 +16,6 @@ tuples, so the UDP sessions encode their reports in C too; other sinks (gRPC) st
 
 from __future__ import annotations
 
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +37,14 @@ from udprouter._generated.messages import (
     OrderStatusRequest,
 )
 from udprouter._ring_cffi import ffi, lib
-from udprouter.reports import (
+from udprouter.ring import (
+    CMD_CANCEL,
+    CMD_MASS_CANCEL,
+    CMD_NEW_ORDER,
+    CMD_ORDER_STATUS,
+    CMD_REPLACE,
+    CMD_RESET_SESSION,
+    COMMAND_LAYOUT,
     EV_COMMAND_SEQ,
     EV_FLAGS,
     EV_KIND,
@@ -49,21 +55,16 @@ from udprouter.reports import (
     EVT_REJECTED,
     EVT_TRADE,
     FLAG_LAST,
+    RingSegment,
 )
-from udprouter.ring import RingSegment
 from udprouter.risk import Risk, SessionContext
 
 Sink = Callable[[list[tuple]], None]
-# udr_command, field for field (engine/include/udprouter/engine/ring_abi.h); a unit test checks it.
-COMMAND_LAYOUT = struct.Struct("<QQQqQIIIiBBBBI")
 BATCH_CAPACITY = 4096
 DRAIN_CAPACITY = 4096
-_NEW, _CANCEL, _REPLACE = lib.UDR_CMD_NEW_ORDER, lib.UDR_CMD_CANCEL, lib.UDR_CMD_REPLACE
-_MASS_CANCEL, _ORDER_STATUS = lib.UDR_CMD_MASS_CANCEL, lib.UDR_CMD_ORDER_STATUS
-_ACCOUNT_CONTROL = lib.UDR_CMD_ACCOUNT_CONTROL
+_NEW, _CANCEL, _REPLACE = CMD_NEW_ORDER, CMD_CANCEL, CMD_REPLACE
 # CancelReason values a MASS_CANCEL command carries (protocol/orders.xml)
 CANCEL_REASON_MASS_CANCEL, CANCEL_REASON_ON_DISCONNECT = 4, 5
-_RESET = lib.UDR_CMD_RESET_SESSION
 
 
 class OrderEntry:
@@ -157,8 +158,8 @@ class OrderEntry:
             return None
         seq = self.next_command_seq
         self.next_command_seq = seq + 1
-        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, 0, 0, 0, 0, session_id, 0, 0, 0, _RESET,
-                                 0, 0, 0, 0)
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, 0, 0, 0, 0, session_id, 0, 0, 0,
+                                 CMD_RESET_SESSION, 0, 0, 0, 0)
         self._n += 1
         self.resets_in_flight[session_id] = seq
         self.flush()
@@ -202,8 +203,8 @@ class OrderEntry:
         if cls is OrderMassActionRequest:
             return self._mass_action(ctx, msg, recv_ns)
         if cls is OrderStatusRequest:
-            return self.command(_ORDER_STATUS, ctx.session_id, 0, msg.cl_ord_id, security_id=msg.security_id,
-                                recv_ns=recv_ns)
+            return self.command(CMD_ORDER_STATUS, ctx.session_id, 0, msg.cl_ord_id,
+                                security_id=msg.security_id, recv_ns=recv_ns)
         return BusinessMessageReject(0, self.clock(), getattr(msg, "TEMPLATE_ID", 0),
                                      BusinessRejectReason.UnsupportedMessageType)
 
@@ -217,7 +218,7 @@ class OrderEntry:
                                          MassActionRejectReason.InvalidOrUnknownSecurity, msg.side)
         if msg.cl_ord_id > ctx.cl_ord_hwm:
             ctx.cl_ord_hwm = msg.cl_ord_id
-        return self.command(_MASS_CANCEL, ctx.session_id, 0, msg.cl_ord_id,
+        return self.command(CMD_MASS_CANCEL, ctx.session_id, 0, msg.cl_ord_id,
                             security_id=msg.security_id if by_security else 0, side=msg.side or 0,
                             ord_type=CANCEL_REASON_MASS_CANCEL, recv_ns=recv_ns)
 

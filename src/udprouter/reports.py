@@ -1,6 +1,6 @@
 """Reports: engine event records and router-side rejects encoded as SOFH-framed SBE messages.
 
-An event arrives as the tuple EVENT_LAYOUT unpacks from a 64-byte udr_event (one struct call per
+An event arrives as the tuple ring.EVENT_LAYOUT unpacks from a 64-byte udr_event (one struct call per
 record, no cffi attribute reads). ExecID = (session_id << 40) | the server sequence number the report
 takes; TransactTime is the router's clock when it encodes the report (contract). Enum-valued fields
 are passed through as the engine's integers (the generated encoders pack ints).
@@ -26,26 +26,33 @@ from udprouter._generated.messages import (
     OrderMassActionReport,
     encode_business_message_reject,
 )
-from udprouter._ring_cffi import lib
+from udprouter.ring import (
+    EV_CL_ORD_ID,
+    EV_CUM_QTY,
+    EV_FLAGS,
+    EV_KIND,
+    EV_LEAVES_QTY,
+    EV_ORDER_ID,
+    EV_ORIG_CL_ORD_ID,
+    EV_PRICE,
+    EV_QTY,
+    EV_REASON,
+    EV_SECURITY_ID,
+    EV_SESSION_ID,
+    EV_SIDE,
+    EVT_ACCEPTED,
+    EVT_CANCEL_REJECTED,
+    EVT_CANCELED,
+    EVT_MASS_ACTION_REPORT,
+    EVT_ORDER_STATUS,
+    EVT_REJECTED,
+    EVT_REPLACED,
+    EVT_TRADE,
+    FLAG_AGGRESSOR,
+    FLAG_REFUSED,
+    FLAG_TO_REPLACE,
+)
 
-# udr_event, field for field (engine/include/udprouter/engine/ring_abi.h); a unit test checks the offsets.
-EVENT_LAYOUT = struct.Struct("<QQQQqIiIIIBBBB")
-(EV_COMMAND_SEQ, EV_CL_ORD_ID, EV_ORIG_CL_ORD_ID, EV_ORDER_ID, EV_PRICE, EV_SESSION_ID, EV_SECURITY_ID,
- EV_QTY, EV_LEAVES_QTY, EV_CUM_QTY, EV_KIND, EV_SIDE, EV_REASON, EV_FLAGS) = range(14)
-
-EVT_ACCEPTED = lib.UDR_EVT_ACCEPTED
-EVT_TRADE = lib.UDR_EVT_TRADE
-EVT_CANCELED = lib.UDR_EVT_CANCELED
-EVT_REPLACED = lib.UDR_EVT_REPLACED
-EVT_REJECTED = lib.UDR_EVT_REJECTED
-EVT_CANCEL_REJECTED = lib.UDR_EVT_CANCEL_REJECTED
-EVT_MASS_ACTION_REPORT = lib.UDR_EVT_MASS_ACTION_REPORT
-EVT_ORDER_STATUS = lib.UDR_EVT_ORDER_STATUS
-EVT_ACCOUNT_UPDATED = lib.UDR_EVT_ACCOUNT_UPDATED
-FLAG_LAST = lib.UDR_EVT_FLAG_LAST
-FLAG_AGGRESSOR = lib.UDR_EVT_FLAG_AGGRESSOR
-FLAG_TO_REPLACE = lib.UDR_EVT_FLAG_TO_REPLACE
-FLAG_REFUSED = lib.UDR_EVT_FLAG_REFUSED
 NULL_U8 = 0xFF
 NULL_SECURITY_ID = -0x80000000
 MASS_ACTION_CANCEL = 3  # MassActionType CancelOrders

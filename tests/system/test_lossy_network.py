@@ -47,7 +47,7 @@ from udprouter._generated.messages import (
     TimeInForce,
 )
 from udprouter.client import Client
-from udprouter.order_entry import COMMAND_LAYOUT
+from udprouter.ring import COMMAND_LAYOUT
 
 SEED = 20260101
 ORDERS = 20_000

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-from udprouter._ring_cffi import ffi
 
 from udprouter._generated.messages import (
     BusinessRejectReason,
@@ -16,9 +15,8 @@ from udprouter._generated.messages import (
     TimeInForce,
 )
 from udprouter.config import instruments_of, load_config
-from udprouter.order_entry import COMMAND_LAYOUT, OrderEntry
-from udprouter.reports import EVT_ACCEPTED, EVT_CANCELED, EVT_TRADE, FLAG_LAST
-from udprouter.ring import RingSegment
+from udprouter.order_entry import OrderEntry
+from udprouter.ring import EVT_ACCEPTED, EVT_CANCELED, EVT_TRADE, FLAG_LAST, RingSegment
 from udprouter.risk import Risk, SessionContext
 
 PX = 100_000_000_000
@@ -55,15 +53,6 @@ def publish(ring, *events):
         for name, value in fields.items():
             setattr(array[i], name, value)
     assert ring.offer_events(array, len(events)) == len(events)
-
-
-def test_command_layout_matches_the_ring_abi_record():
-    cmd = ffi.new("udr_command *")
-    COMMAND_LAYOUT.pack_into(ffi.buffer(cmd), 0, 1, 2, 3, -4, 5, 6, 7, 8, -9, 10, 11, 12, 13, 0)
-    assert COMMAND_LAYOUT.size == ffi.sizeof("udr_command")
-    assert (cmd.command_seq, cmd.cl_ord_id, cmd.orig_cl_ord_id, cmd.price, cmd.recv_time_ns, cmd.session_id,
-            cmd.account, cmd.order_qty, cmd.security_id, cmd.kind, cmd.side, cmd.ord_type,
-            cmd.time_in_force) == (1, 2, 3, -4, 5, 6, 7, 8, -9, 10, 11, 12, 13)
 
 
 def test_submitted_orders_reach_the_ring_in_one_batch_with_increasing_command_seq(entry, ring):

@@ -1,8 +1,6 @@
 """Reports: engine events encode into the right message with ExecID and TransactTime per contract."""
 
-import struct
 
-from udprouter._ring_cffi import ffi
 
 from udprouter._generated.messages import (
     BooleanFlag,
@@ -28,8 +26,8 @@ from udprouter._generated.messages import (
     Side,
 )
 from udprouter.codec import decode_frames
-from udprouter.reports import (
-    EVENT_LAYOUT,
+from udprouter.reports import business_reject, encode_event, exec_id
+from udprouter.ring import (
     EVT_ACCEPTED,
     EVT_CANCEL_REJECTED,
     EVT_CANCELED,
@@ -42,9 +40,6 @@ from udprouter.reports import (
     FLAG_LAST,
     FLAG_REFUSED,
     FLAG_TO_REPLACE,
-    business_reject,
-    encode_event,
-    exec_id,
 )
 
 NOW = 1_800_000_000_123_456_789
@@ -62,15 +57,6 @@ def event(kind, flags=FLAG_LAST, reason=0, **kw):
 def decode(frame):
     (msg,) = decode_frames(frame)
     return msg
-
-
-def test_event_layout_matches_the_ring_abi_record():
-    ev = ffi.new("udr_event *")
-    ev.command_seq, ev.cl_ord_id, ev.orig_cl_ord_id, ev.order_id = 1, 2, 3, 4
-    ev.price, ev.session_id, ev.security_id, ev.qty = -5, 6, -7, 8
-    ev.leaves_qty, ev.cum_qty, ev.kind, ev.side, ev.reason, ev.flags = 9, 10, 11, 12, 13, 14
-    assert EVENT_LAYOUT.size == ffi.sizeof("udr_event")
-    assert EVENT_LAYOUT.unpack(ffi.buffer(ev)[:]) == (1, 2, 3, 4, -5, 6, -7, 8, 9, 10, 11, 12, 13, 14)
 
 
 def test_exec_id_is_session_shifted_40_or_server_seq():
@@ -121,10 +107,6 @@ def test_cancel_rejected_answers_cancel_or_replace_by_flag():
 def test_business_reject_names_seq_and_template():
     assert decode(business_reject(12, 101, BusinessRejectReason.Throttled, NOW)) == BusinessMessageReject(
         12, NOW, 101, BusinessRejectReason.Throttled)
-
-
-def test_event_layout_is_little_endian_64_bytes():
-    assert EVENT_LAYOUT.format == "<QQQQqIiIIIBBBB" and struct.calcsize(EVENT_LAYOUT.format) == 64
 
 
 def test_mass_action_report_carries_the_count_and_null_filters_for_any():

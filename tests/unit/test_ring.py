@@ -11,7 +11,15 @@ import uuid
 import pytest
 from udprouter._ring_cffi import ffi, lib
 
-from udprouter.ring import ENGINE_ABSENT, NO_ROUTER_LOG, RingAttachError, RingError, RingSegment
+from udprouter.ring import (
+    COMMAND_LAYOUT,
+    ENGINE_ABSENT,
+    EVENT_LAYOUT,
+    NO_ROUTER_LOG,
+    RingAttachError,
+    RingError,
+    RingSegment,
+)
 
 COMMAND_FORMAT = "<QQQqQIIIiBBBBI"  # udr_command as documented in ring_abi.h
 RECORDS_OFFSET = 256 + 2 * 192
@@ -250,3 +258,25 @@ def test_child_process_consumes_commands_and_answers_every_one_in_order():
             proc.wait(timeout=5)
         seg.unlink()
         seg.close()
+
+
+def test_command_layout_matches_the_ring_abi_record():
+    cmd = ffi.new("udr_command *")
+    COMMAND_LAYOUT.pack_into(ffi.buffer(cmd), 0, 1, 2, 3, -4, 5, 6, 7, 8, -9, 10, 11, 12, 13, 0)
+    assert COMMAND_LAYOUT.size == ffi.sizeof("udr_command")
+    assert (cmd.command_seq, cmd.cl_ord_id, cmd.orig_cl_ord_id, cmd.price, cmd.recv_time_ns, cmd.session_id,
+            cmd.account, cmd.order_qty, cmd.security_id, cmd.kind, cmd.side, cmd.ord_type,
+            cmd.time_in_force) == (1, 2, 3, -4, 5, 6, 7, 8, -9, 10, 11, 12, 13)
+
+
+def test_event_layout_matches_the_ring_abi_record():
+    ev = ffi.new("udr_event *")
+    ev.command_seq, ev.cl_ord_id, ev.orig_cl_ord_id, ev.order_id = 1, 2, 3, 4
+    ev.price, ev.session_id, ev.security_id, ev.qty = -5, 6, -7, 8
+    ev.leaves_qty, ev.cum_qty, ev.kind, ev.side, ev.reason, ev.flags = 9, 10, 11, 12, 13, 14
+    assert EVENT_LAYOUT.size == ffi.sizeof("udr_event")
+    assert EVENT_LAYOUT.unpack(ffi.buffer(ev)[:]) == (1, 2, 3, 4, -5, 6, -7, 8, 9, 10, 11, 12, 13, 14)
+
+
+def test_event_layout_is_little_endian_64_bytes():
+    assert EVENT_LAYOUT.format == "<QQQQqIiIIIBBBB" and struct.calcsize(EVENT_LAYOUT.format) == 64

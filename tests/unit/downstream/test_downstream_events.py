@@ -7,7 +7,7 @@ import struct
 from tools.gen import downstream_stubs
 from udprouter.downstream.events import FRAME, decode, encode
 from udprouter.downstream.store import order_row
-from udprouter.reports import EVENT_LAYOUT
+from udprouter.ring import EVENT_LAYOUT
 
 
 def test_frame_is_udr_event_then_index_account_and_receive_time():

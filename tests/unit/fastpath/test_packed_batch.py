@@ -28,8 +28,8 @@ from udprouter.codec import encode_message
 from udprouter.config import Instrument, KeyConfig
 from udprouter.fastpath.fast_ingest import FastIngest, limits_table
 from udprouter.order_entry import OrderEntry
-from udprouter.reports import EVENT_LAYOUT, business_reject, exec_id
-from udprouter.ring import RingSegment
+from udprouter.reports import business_reject, exec_id
+from udprouter.ring import EVENT_LAYOUT, RingSegment
 from udprouter.risk import Risk, SessionContext
 
 PX = 100_000_000_000

@@ -5,7 +5,7 @@ import pytest
 from fallback_grpc import convert
 from fallback_grpc._generated import order_entry_pb2 as pb
 from udprouter._generated import messages as sbe
-from udprouter.reports import EVENT_LAYOUT, EVT_ACCEPTED, EVT_CANCEL_REJECTED, FLAG_LAST, FLAG_TO_REPLACE
+from udprouter.ring import EVENT_LAYOUT, EVT_ACCEPTED, EVT_CANCEL_REJECTED, FLAG_LAST, FLAG_TO_REPLACE
 
 
 def limit_order(**changes):
