@@ -235,10 +235,14 @@ class Dispatcher:
             session.last_recv_ns = now
             return  # a server-to-client session message from a client: ignored
         if event is SessionEvent.ESTABLISHED:
-            session = self.sessions.by_addr[addr]
-            self.order_entry.register_sink(session.session_id, self._sink_for(session), session.ctx)
+            self.attach(self.sessions.by_addr[addr])
         for reply in replies:
             self._send(reply, addr)
+
+    def attach(self, session: ServerSession) -> None:
+        """The session's events go to it from now on, encoded as reports into its pending frames
+        (an established session, or one rebuilt from the router log)."""
+        self.order_entry.register_sink(session.session_id, self._sink_for(session), session.ctx)
 
     def _sink_for(self, session: ServerSession):
         def sink(events: list[tuple]) -> None:

@@ -74,13 +74,15 @@ class OrderEntry:
         self.ring: RingSegment | None = None
         self.available = True  # False once the engine is given up on: ApplicationNotAvailable
         self.journal_unavailable = False  # the router log cannot be written: JournalUnavailable
-        self.next_command_seq = 1
         self.sinks: dict[int, Sink] = {}
         self.contexts: dict[int, SessionContext] = {}
+        # The batch being filled, shared with the C fast path (fast_ingest.h udr_fp_batch, filled by
+        # FastIngest and packed_batch.h in place): its n, room and next_command_seq are the one
+        # copy of those counters. room is counted when a batch starts (n == 0).
         self._cmds = RingSegment.new_commands(BATCH_CAPACITY)
         self._cmd_bytes = ffi.buffer(self._cmds)
-        self._n = 0
-        self._room = 0
+        batch = self.batch = ffi.new("udr_fp_batch *")
+        batch.cmds, batch.capacity, batch.next_command_seq = self._cmds, BATCH_CAPACITY, 1
         self._events = RingSegment.new_events(DRAIN_CAPACITY)
         self._event_bytes = ffi.buffer(self._events)
         self.published_through = 0  # highest command_seq offered to the ring
@@ -106,6 +108,11 @@ class OrderEntry:
         # Fills, volume and the engine's rejects, tallied in C once per polled batch (event_stats.h).
         self.event_stats = ffi.new("udr_event_stats *")
         self.set_stat_instruments(sorted(risk.instruments))
+
+    @property
+    def next_command_seq(self) -> int:
+        """The command_seq the next command takes (kept in the C batch)."""
+        return self.batch.next_command_seq
 
     def set_stat_instruments(self, security_ids: list[int]) -> None:
         """The SecurityIDs counted apart (the configured ones); a new list restarts the counts of
@@ -152,15 +159,16 @@ class OrderEntry:
         command_seq, or None when it cannot go now (ring full, engine or journal unavailable).
         on_reset_done(session_id) is called once every event of it has been routed (the engine
         journals a command before it publishes its events)."""
-        if self._n == 0:
-            self._room = self._free_slots()
-        if self._n >= self._room or self.journal_unavailable:
+        b = self.batch
+        n = b.n
+        if n == 0:
+            b.room = self._free_slots()
+        if n >= b.room or self.journal_unavailable:
             return None
-        seq = self.next_command_seq
-        self.next_command_seq = seq + 1
-        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, 0, 0, 0, 0, session_id, 0, 0, 0,
+        seq = b.next_command_seq
+        b.next_command_seq, b.n = seq + 1, n + 1
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, n * 64, seq, 0, 0, 0, 0, session_id, 0, 0, 0,
                                  CMD_RESET_SESSION, 0, 0, 0, 0)
-        self._n += 1
         self.resets_in_flight[session_id] = seq
         self.flush()
         return seq
@@ -176,9 +184,11 @@ class OrderEntry:
 
     def submit(self, ctx: SessionContext, msg, recv_ns: int = 0):
         """command_seq (int) on success, else the reject message to send back (exec_id 0)."""
-        if self._n == 0:
-            self._room = self._free_slots()
-        if self._n >= self._room or self.journal_unavailable:
+        b = self.batch
+        n = b.n
+        if n == 0:
+            b.room = self._free_slots()
+        if n >= b.room or self.journal_unavailable:
             return self._busy(msg)
         cls = msg.__class__
         if cls is NewOrderSingle:
@@ -226,17 +236,18 @@ class OrderEntry:
                 side: int = 0, ord_type: int = 0, value: int = 0, recv_ns: int = 0):
         """Batches one of the commands that are not an order (ring_abi.h: MASS_CANCEL, ORDER_STATUS,
         ACCOUNT_CONTROL): the command_seq, or BusinessMessageReject EngineBusy / ApplicationNotAvailable."""
-        if self._n == 0:
-            self._room = self._free_slots()
-        if self._n >= self._room:
+        b = self.batch
+        n = b.n
+        if n == 0:
+            b.room = self._free_slots()
+        if n >= b.room:
             return self._busy(None)
-        seq = self.next_command_seq
-        self.next_command_seq = seq + 1
-        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, cl_ord_id, 0, value,
+        seq = b.next_command_seq
+        b.next_command_seq, b.n = seq + 1, n + 1
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, n * 64, seq, cl_ord_id, 0, value,
                                  recv_ns or self.clock(), session_id, account, 0, security_id, kind, side,
                                  ord_type, 0, 0)
-        self._n += 1
-        if self._n == BATCH_CAPACITY:
+        if n + 1 == BATCH_CAPACITY:
             self.flush(recv_ns)
         return seq
 
@@ -258,8 +269,9 @@ class OrderEntry:
         return BusinessMessageReject(0, self.clock(), getattr(msg, "TEMPLATE_ID", 0), reason)
 
     def _fill(self, ctx: SessionContext, msg, kind: int, orig: int, price: int, recv_ns: int) -> int:
-        seq = self.next_command_seq
-        self.next_command_seq = seq + 1
+        b = self.batch
+        seq, n = b.next_command_seq, b.n
+        b.next_command_seq, b.n = seq + 1, n + 1
         if kind == _NEW:
             qty, ord_type, tif = msg.order_qty, msg.ord_type, msg.time_in_force
         elif kind == _REPLACE:
@@ -268,23 +280,23 @@ class OrderEntry:
             qty = ord_type = tif = 0
         # One pack_into per command: a dozen cffi attribute stores cost about five times as much.
         # recv_ns is also the engine's clock for the account order-rate windows: never 0 there.
-        COMMAND_LAYOUT.pack_into(self._cmd_bytes, self._n * 64, seq, msg.cl_ord_id, orig, price,
+        COMMAND_LAYOUT.pack_into(self._cmd_bytes, n * 64, seq, msg.cl_ord_id, orig, price,
                                  recv_ns or self.clock(), ctx.session_id, ctx.account, qty, msg.security_id,
                                  kind, msg.side, ord_type, tif, 0)
-        self._n += 1
-        if self._n == BATCH_CAPACITY:
+        if n + 1 == BATCH_CAPACITY:
             self.flush(recv_ns)
         return seq
 
     def flush(self, recv_ns: int = 0) -> int:
         """Offers the batch to the ring (one call) and wakes the engine if it sleeps."""
-        n = self._n
+        b = self.batch
+        n = b.n
         if n == 0:
             return 0
-        self._n = 0
+        b.n = 0
         offered = self.ring.offer_commands(self._cmds, n)
         if offered == 0 and self.journal_unavailable:  # its write-ahead record failed: it waits
-            self._n = n
+            b.n = n
             return 0
         # Single producer and counted free slots: offered == n. Anything else is an ABI bug, not load.
         assert offered == n, f"ring accepted {offered} of {n} counted-free slots"
@@ -407,9 +419,27 @@ class OrderEntry:
         self._skip = self._partial
         self._partial = (0, 0)
 
-    def engine_ready(self, next_command_seq: int) -> None:
-        self.next_command_seq = max(self.next_command_seq, next_command_seq)
+    @property
+    def partial(self) -> tuple[int, int]:
+        """(command_seq, events routed) of the command whose LAST event is still to come (0, 0: none):
+        with done_through, the routing position the router log commits."""
+        return self._partial
 
+    def resume_routing(self, done_through: int, routed: tuple[int, int]) -> None:
+        """A restarted router's position from its log (RouterRecovery): every event of the commands
+        up to done_through was routed, and routed[1] events of command routed[0], which the engine
+        re-emits from the first and are skipped."""
+        self.done_through = done_through
+        self._skip = routed
+
+    def resume_numbering(self, published_through: int) -> None:
+        """Commands up to published_through were offered in a previous life: numbering goes on after."""
+        self.published_through = published_through
+        self.engine_ready(published_through + 1)
+
+    def engine_ready(self, next_command_seq: int) -> None:
+        b = self.batch
+        b.next_command_seq = max(b.next_command_seq, next_command_seq)
     @property
     def outstanding(self) -> int:
         """Commands published whose events have not all been routed."""

@@ -146,6 +146,11 @@ class RingSegment:
                     os.close(fd)
         self.inbound_eventfd = self.outbound_eventfd = None
 
+    def adopt_eventfds(self, inbound_eventfd: int, outbound_eventfd: int) -> None:
+        """New eventfds for an attached segment, closed by close() from now on, as create()'s are."""
+        self.inbound_eventfd, self.outbound_eventfd = inbound_eventfd, outbound_eventfd
+        self._owner = True
+
     def unlink(self) -> None:
         """Removes the shm name (mappings stay valid until closed). A missing name is not an error."""
         lib.udr_shm_unlink(_shm_name(self.name))

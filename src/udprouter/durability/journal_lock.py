@@ -37,6 +37,7 @@ class JournalLock:
         self.directory = directory
         self.fd = fd  # inherited by the engine: the lock outlives the router while its engine runs
         self._router_pid = os.getpid()
+        self._write(None)
 
     @classmethod
     def acquire(cls, directory: str | os.PathLike[str], wait_s: float = PREDECESSOR_EXIT_S, *,
@@ -52,9 +53,7 @@ class JournalLock:
         except BaseException:
             os.close(fd)
             raise
-        lock = cls(path, fd)
-        lock._write(None)
-        return lock
+        return cls(path, fd)
 
     def note_engine(self, engine_pid: int) -> None:
         """Records the engine's pid beside the router's (what a successor waits for)."""

@@ -67,11 +67,8 @@ class RouterRecovery:
         self.log.position_header = ring
         if not state.empty:
             ring.prepare_replay(state.done_through)
-            oe.done_through = state.done_through
-            oe._skip = state.partial  # the engine re-emits that command's events from the first
-        through = max(published, state.command_through)
-        oe.next_command_seq = max(oe.next_command_seq, through + 1)
-        oe.published_through = through
+            oe.resume_routing(state.done_through, state.partial)
+        oe.resume_numbering(max(published, state.command_through))
         self.log.command_through = state.command_through
         self.log.done_through, self.log.partial = state.done_through, state.partial
         ring.before_offer = self.log.before_offer
@@ -97,7 +94,7 @@ class RouterRecovery:
             router.sessions.by_uuid[uuid] = session
             router.sessions.track(session)  # a drop-copy session: copies of re-emitted events too
             self.log.attach(session)
-            router.order_entry.register_sink(session_id, router.dispatcher._sink_for(session), session.ctx)
+            router.dispatcher.attach(session)
             self.sessions_restored += 1
         self.log.open()
 
@@ -125,7 +122,7 @@ class RouterRecovery:
         self._scheduled = True  # replies made by this flush join this outbox
         router.dispatcher.flush_sessions()
         oe = router.order_entry
-        if not self.log.commit(oe.done_through, oe._partial):
+        if not self.log.commit(oe.done_through, oe.partial):
             self._scheduled = False  # held until a write succeeds (a later pass, or retry())
             return
         out, self._outbox = self._outbox, []

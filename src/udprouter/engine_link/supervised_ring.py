@@ -44,8 +44,7 @@ class SupervisedRing(RingSegment):
                     os.close(fd)
             ring.close()
             raise RingError(f"cannot create eventfd: {os.strerror(-min(fds))}")
-        ring.inbound_eventfd, ring.outbound_eventfd = fds
-        ring._owner = True  # the eventfds are ours to close; the mapping is ours to unlink at stop
+        ring.adopt_eventfds(*fds)  # ours to close; the mapping is ours to unlink at stop
         return ring
 
     def offer_commands(self, array, n: int) -> int:

@@ -8,9 +8,9 @@ wake. It stops, changing nothing, at the first datagram it does not take; the ca
 Python path (decode_datagram -> Dispatcher) for that one, which stays the reference for every reply
 and reject, and calls run() again after it. No Python runs per datagram until then.
 
-OrderEntry's batch counters (_n, _room, next_command_seq) are copied into the C batch struct by
-begin() and back by end(): the caller brackets each run with them, and calls end() before any
-Python submit, so both sides always continue from the same numbers.
+The batch is OrderEntry's udr_fp_batch itself (OrderEntry.batch): C and Python fill the same
+array and count in the same struct, so nothing is copied between them. begin() marks where a run
+starts (and tells C whether the ring takes commands now); end() says how many messages it applied.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from udprouter._ring_cffi import ffi, lib
-from udprouter.order_entry import BATCH_CAPACITY, OrderEntry
+from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
 from udprouter.server_session import ServerSession
 
@@ -48,9 +48,8 @@ class FastIngest:
     def __init__(self, risk: Risk, order_entry: OrderEntry) -> None:
         self.order_entry = order_entry
         self._limits, self._instruments = limits_table(risk)  # the array must live as long as the limits
-        self._batch = ffi.new("udr_fp_batch *")
-        self._batch.cmds = order_entry._cmds
-        self._batch.capacity = BATCH_CAPACITY
+        self._batch = order_entry.batch
+        self._first_seq = 0  # next_command_seq at begin()
         self.outcomes = [0] * len(OUTCOMES)  # datagrams by outcome: applied, or why not (metrics, tests)
         self._applied = 0
         # Sources bound to established sessions, for run(): the C table, and the sessions it points
@@ -70,20 +69,16 @@ class FastIngest:
         self._limits, self._instruments = limits, instruments
 
     def begin(self) -> None:
-        """OrderEntry's batch state -> the C batch (before a run)."""
+        """Before a run: whether the ring takes commands now, and where the run's count starts."""
         oe, b = self.order_entry, self._batch
         b.ring = oe.ring.inbound_ring if oe.ring is not None else ffi.NULL
         b.available = 1 if oe.available and not oe.journal_unavailable else 0
-        b.n, b.room, b.next_command_seq = oe._n, oe._room, oe.next_command_seq
+        self._first_seq = b.next_command_seq
         self._applied = 0
 
     def end(self) -> int:
-        """The C batch -> OrderEntry (before any Python submit or flush); returns the messages
-        (Sequence frames and commands) applied since begin()."""
-        oe, b = self.order_entry, self._batch
-        commands = b.next_command_seq - oe.next_command_seq
-        oe._n, oe._room, oe.next_command_seq = b.n, b.room, b.next_command_seq
-        return commands + self._applied
+        """The messages (Sequence frames and commands) applied since begin()."""
+        return self._batch.next_command_seq - self._first_seq + self._applied
 
     def bind(self, key: int, session: ServerSession) -> None:
         """Lets run() take datagrams from source key for session (established there)."""

@@ -38,7 +38,7 @@ class Router:
             session.ctx.open_orders = 50
             session.next_outbound = 10 * sid
             self.sessions[sid] = session
-            self.oe.register_sink(sid, self.dispatcher._sink_for(session), session.ctx)
+            self.dispatcher.attach(session)
         self.tuples: list[tuple] = []
         self.tuple_ctx = SessionContext(TUPLE_SESSION, 9)
         self.tuple_ctx.open_orders = 50
@@ -53,7 +53,7 @@ class Router:
 
     def marks(self) -> tuple:
         oe = self.oe
-        return (oe.done_through, oe._partial, oe._skip, oe.events_routed, oe.undeliverable,
+        return (oe.done_through, oe.partial, oe._skip, oe.events_routed, oe.undeliverable,
                 [s.ctx.open_orders for s in self.sessions.values()], self.tuple_ctx.open_orders,
                 {sid: list(s.pending) for sid, s in self.sessions.items()}, list(self.tuples))
 

@@ -222,7 +222,7 @@ def test_applied_datagram_fills_the_batch_and_moves_the_session_marks(sides):
         + encode_message(OrderCancelRequest(6, 5, 0, 1, 1))
     c.receive(MAC.sign(data))
     ctx = c.session.ctx
-    marks = (c.session.next_inbound, ctx.cl_ord_hwm, ctx.open_orders, c.oe._n, c.oe.next_command_seq)
+    marks = (c.session.next_inbound, ctx.cl_ord_hwm, ctx.open_orders, c.oe.batch.n, c.oe.next_command_seq)
     assert marks == (3, 6, 1, 2, 3)
     assert c.fast.outcomes[0] == 1 and c.session.pending == []
     c.end_of_pass()
