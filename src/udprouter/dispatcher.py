@@ -1,9 +1,10 @@
 """Dispatcher: one received datagram through codec -> session -> risk/order entry, replies queued.
 
-The server calls on_datagram for each datagram and end_of_pass once per event-loop pass: that is
-where the batch goes to the ring in one offer, the outbound ring is drained, and every session with
-pending frames is flushed as datagrams that each start with Sequence. Nothing here raises on bad
-input: every outcome is a reply frame, a counter, or silence (SPEC: what gets which answer).
+The server calls receive (or on_datagram) for each datagram; the loop pass (loop_pass.LoopPass)
+offers the batch to the ring, drains the events into the sessions' frames (attach) and calls
+flush_sessions once per pass, which sends every session's pending frames as datagrams that each
+start with Sequence through send (the pass's, which commits the router log first). Nothing here
+raises on bad input: every outcome is a reply frame, a counter, or silence (SPEC: what gets which answer).
 
 Per datagram: one decode pass; for a Sequence-led datagram from an established session, the
 Idempotent check (duplicates skipped, gap -> NotApplied), the throttle (one call), then each
@@ -269,13 +270,6 @@ class Dispatcher:
         return sink
 
     # -- outbound -------------------------------------------------------------------------------
-
-    def end_of_pass(self) -> None:
-        """Once per loop pass: offer the batch, drain events, flush every session with replies."""
-        oe = self.order_entry
-        oe.flush(self.clock())
-        oe.drain()
-        self.flush_sessions()
 
     def flush_sessions(self) -> None:
         # A second round flushes the drop-copy sessions the first one gave copies to (their own

@@ -18,28 +18,28 @@ import time
 from udprouter.account_controls import ControlDesk
 from udprouter.auth import Authenticator
 from udprouter.config import JournalConfig, RouterConfig, instruments_of, resolve_engine_binary
-from udprouter.ops.config_reload import ConfigReloader
 from udprouter.dispatcher import Dispatcher
+from udprouter.durability.journal_lock import JournalLock
+from udprouter.durability.router_recovery import RouterRecovery
+from udprouter.durability.session_store import SessionStore
 from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.errors import ConfigError
 from udprouter.fastpath.fast_ingest import NO_SESSION, FastIngest
 from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket
-from udprouter.durability.journal_lock import JournalLock
+from udprouter.loop_pass import LoopPass
+from udprouter.ops.config_reload import ConfigReloader
 from udprouter.ops.metrics import Metrics
-from udprouter.ops.oplog import get_logger
 from udprouter.ops.monitor import OpsMonitor
+from udprouter.ops.oplog import get_logger
 from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
-from udprouter.durability.router_recovery import RouterRecovery
 from udprouter.server_session import SessionState
 from udprouter.session import SessionLayer
-from udprouter.durability.session_store import SessionStore
 
 log = get_logger()
 TIMER_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 5.0
 SOCKET_BUFFER_BYTES = 8 << 20  # a burst from many clients waits in the kernel, not on the floor
-REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
 READS_PER_PASS = 4  # recvmmsg calls per readable callback: a burst is one pass, the loop still turns
 
 
@@ -79,7 +79,11 @@ class Router:
         self.dispatcher = Dispatcher(self.sessions, self.order_entry)
         self.supervisor = EngineSupervisor(config, self.binary, self.order_entry, self.lock)
         self.supervisor.on_restart = self.dispatcher.flush_sessions
-        self.recovery = RouterRecovery(self)  # router.log: session state that survives a router crash
+        # router.log: session state that survives a router crash, rebuilt at start by recovery and
+        # committed by the loop pass before anything it holds is sent.
+        self.recovery = RouterRecovery(config, self.sessions, self.order_entry, self.dispatcher)
+        self.loop_pass = LoopPass(self.order_entry, self.dispatcher, self.supervisor)
+        self.loop_pass.use_log(self.recovery.log)
         self.monitor = OpsMonitor(self)  # health, watchdog, episode log lines
         self.reloader = ConfigReloader(self, config_path)  # SIGHUP
         self.metrics = Metrics()
@@ -96,12 +100,11 @@ class Router:
         self.dispatcher.on_release = self._released
         self.udp_address = None
         self.metrics_port = None
-        self.send_errors = 0
+        self.send_errors = 0  # reported by the asyncio endpoint (the fast path's socket counts its own)
         self.datagram_errors = 0  # datagrams whose handling raised (a bug: see _dispatch)
         self._next_error_log = 0.0
         self.grpc = None
         self._pass_scheduled = False
-        self._drain_scheduled = False
         self.events_drained_by_timer = 0  # should stay ~0: the eventfd wakes the router first
         self._timer = None
         self._loop = None
@@ -116,7 +119,7 @@ class Router:
         if new_journal:  # the config's accounts seed a new journal; after that it holds them
             self.controls.seed_from_config(self.config.accounts)
         ring = self.supervisor.ring
-        loop.add_reader(ring.outbound_eventfd, self._on_engine_events)
+        loop.add_reader(ring.outbound_eventfd, self.loop_pass.on_engine_events)
         ring.set_router_sleeping(True)  # the router is event-driven: the engine always wakes it
         udp = self.config.udp
         if udp.fast_path and DatagramSocket.supports(udp.host):
@@ -129,8 +132,7 @@ class Router:
         else:
             with _bind_error("udp", udp.host, udp.port):
                 await self._open_endpoint(loop, udp.host, udp.port)
-        self.dispatcher.send = self._send_capture if self.capture else self._sendto
-        self.dispatcher.send = self.recovery.wrap_send(self.dispatcher.send, loop.call_soon)
+        self.loop_pass.start(self._send_capture if self.capture else self._sendto, self.udp, loop.call_soon)
         if self.config.metrics.enabled:
             metrics = self.config.metrics
             with _bind_error("metrics", metrics.host, metrics.port):
@@ -174,7 +176,7 @@ class Router:
     def _on_udp_readable(self) -> None:
         """Drains the socket in recvmmsg batches, then ends the pass itself (no call_soon)."""
         udp = self.udp
-        self._open_pass()
+        self.loop_pass.open()
         for _ in range(READS_PER_PASS):
             n = udp.receive_raw()
             if n:
@@ -247,57 +249,9 @@ class Router:
 
     def _end_of_pass(self) -> None:
         self._pass_scheduled = False
-        self.dispatcher.end_of_pass()
-        self._rearm_events()
-        self._close_pass()
+        self.loop_pass.end()
         if self.capture is not None:
             self.capture.flush()
-
-    def _open_pass(self) -> None:
-        """Replies made until _close_pass wait for it instead of each scheduling a loop callback."""
-        self.recovery.defer_flush = True
-        if self.udp is not None:
-            self.udp.defer_flush = True
-
-    def _close_pass(self) -> None:
-        """Commits the router log and sends the pass's datagrams (one sendmmsg)."""
-        self.recovery.end_pass()
-        self._flush_udp()
-
-    def _flush_udp(self) -> None:
-        udp = self.udp
-        if udp is not None:
-            udp.defer_flush = False
-            before = udp.send_errors
-            udp.flush()
-            self.send_errors += udp.send_errors - before
-
-    def _on_engine_events(self) -> int:
-        """Drains the outbound ring and sends the reports; returns the events drained."""
-        self._drain_scheduled = False
-        ring = self.supervisor.ring
-        if ring is None:
-            return 0
-        self._open_pass()
-        ring.drain_outbound_eventfd()
-        drained = self.order_entry.drain()
-        self._rearm_events()
-        self.dispatcher.flush_sessions()
-        self._close_pass()
-        return drained
-
-    def _rearm_events(self) -> None:
-        # Announce the sleep again and re-check: events published before the announcement woke nobody.
-        ring = self.supervisor.ring
-        for _ in range(REARM_TRIES):
-            if ring is None or ring.set_router_sleeping(True) == 0:
-                return
-            self.order_entry.drain()
-        # The engine is still publishing, so the sleep stays withdrawn and no eventfd write will
-        # come: drain again next loop pass (UDP callbacks run in between), not on the timer.
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._loop.call_soon(self._on_engine_events)
 
     def _send_capture(self, data: bytes, addr) -> None:
         self.capture.record(self._outbound, self.udp_address, addr, data)
@@ -305,9 +259,9 @@ class Router:
 
     def _on_timer(self) -> None:
         self.dispatcher.on_timer()
-        self.recovery.retry()  # a router log that could not be written: try again, send what waited
+        self.loop_pass.retry_log()  # a router log that could not be written: try again, send what waited
         # A lost wake-up costs at most one timer interval; events found here count as late.
-        self.events_drained_by_timer += self._on_engine_events()
+        self.events_drained_by_timer += self.loop_pass.on_engine_events()
         self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
     async def stop(self) -> bool:
@@ -332,9 +286,9 @@ class Router:
         drained = await self._drain()
         self.dispatcher.flush_sessions()
         stage("shutdown_orders_drained", left=self.order_entry.outstanding)
-        self.recovery.close()
+        self.loop_pass.close()
         self.monitor.close()
-        self._flush_udp()
+        self.loop_pass.flush_socket()
         ring = self.supervisor.ring
         if ring is not None:
             with contextlib.suppress(Exception):
@@ -369,13 +323,12 @@ class Router:
         False if the bound passed first (the engine is gone or stuck)."""
         if self._loop is None or self.supervisor.ring is None:
             return self.order_entry.outstanding == 0
-        self._open_pass()
-        self.dispatcher.end_of_pass()
-        self._close_pass()
+        self.loop_pass.open()
+        self.loop_pass.end()
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while self.order_entry.outstanding and time.monotonic() < deadline and self.supervisor.ring:
             await asyncio.sleep(0.002)
-            self._on_engine_events()
+            self.loop_pass.on_engine_events()
         return self.order_entry.outstanding == 0
 
 

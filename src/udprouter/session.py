@@ -127,6 +127,11 @@ class SessionLayer:
         # restore) until released: each gets a copy of every execution report of its accounts.
         self.drop_copies: dict[int, ServerSession] = {}
 
+    def restore(self, session: ServerSession) -> None:
+        """A session rebuilt from the router log (RouterRecovery), unbound until its peer negotiates."""
+        self.by_uuid[session.uuid] = session
+        self.track(session)
+
     def track(self, session: ServerSession) -> None:
         """A new or restored session: a drop-copy one starts receiving copies."""
         if session.key.drop_copy is not None:

@@ -41,7 +41,7 @@ def test_unsigned_terminate_and_heartbeat_change_nothing_and_get_no_answer(harne
     dispatcher, session, sent, _ = harness
     dispatcher.receive(encode_message(Terminate(UUID, TerminationCode.Finished, "")), ADDR)
     dispatcher.receive(encode_message(Sequence(50)), ADDR)  # a gap, were it applied: NotApplied
-    dispatcher.end_of_pass()
+    dispatcher.flush_sessions()
     assert session.state is SessionState.ESTABLISHED
     assert (session.next_inbound, session.pending, sent) == (1, [], [])
     assert dispatcher.mac_failures == 2 and dispatcher.datagrams_in == 2

@@ -1,0 +1,169 @@
+"""LoopPass: the one owner of the router's loop pass, from the engine's events to the datagrams sent.
+
+A pass ends the same way whoever started it: the batch of commands is offered to the ring (one
+offer), the outbound ring is drained and its events routed into the sessions' frames, every session
+with frames is flushed, the router log commits those frames (a frame leaves only once logged, so
+the logged event routing position matches the logged frames exactly), and then the pass's
+datagrams leave in one send (one sendmmsg on the fast path).
+
+The server opens a pass when the socket is readable and ends it after reading; the engine's
+eventfd (on_engine_events), the timer and the stop's drain run passes through the same methods.
+The dispatcher sends through send(): replies made outside a pass (a gRPC call, the timer, the
+Admin API) end one by themselves one loop iteration later. RouterRecovery hands over the router
+log it opened (use_log); with durability none there is none and replies go out as they are made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from udprouter.dispatcher import Dispatcher
+from udprouter.durability.router_log import RouterLog
+from udprouter.engine_link.engine_supervisor import EngineSupervisor
+from udprouter.fastpath.fast_io import DatagramSocket
+from udprouter.order_entry import OrderEntry
+
+Send = Callable[[bytes, object], None]
+REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
+
+
+class LoopPass:
+    def __init__(self, order_entry: OrderEntry, dispatcher: Dispatcher, supervisor: EngineSupervisor) -> None:
+        self.order_entry = order_entry
+        self.dispatcher = dispatcher
+        self.supervisor = supervisor  # its ring: the events drained and the router's sleep announced
+        self.log: RouterLog | None = None
+        self.socket: DatagramSocket | None = None  # the fast path's socket: its sends wait for flush()
+        self._send: Send = _unsent  # the socket's send (or the capture's), from start()
+        self._started = False
+        self._schedule: Callable[[Callable[[], object]], object] = lambda callback: None
+        self._outbox: list[tuple[bytes, object]] = []  # replies waiting for the log commit
+        self._in_pass = False  # a pass is open: its end commits and sends, nothing to schedule
+        self._commit_scheduled = False
+        self._drain_scheduled = False
+        self._closed = False  # stopping: the log is closed, nothing more is journaled
+        dispatcher.send = self.send
+
+    def use_log(self, log: RouterLog | None) -> None:
+        """The router log the pass commits before it sends (None: durability none). While the log
+        cannot be written, the order entry refuses new orders (JournalUnavailable)."""
+        self.log = log
+        if log is not None:
+            log.on_unavailable = self._journal_unavailable
+
+    def start(self, send: Send, socket: DatagramSocket | None, schedule: Callable) -> None:
+        """At router start: the socket's send (and the fast path's socket, whose datagrams wait for
+        the pass's one sendmmsg), and the loop's call_soon for the passes nobody else ends."""
+        self._send, self.socket, self._schedule = send, socket, schedule
+        self._started = True
+
+    # -- a pass ---------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Replies made until end() wait for it instead of each scheduling a loop callback."""
+        self._in_pass = True
+        if self.socket is not None:
+            self.socket.defer_flush = True
+
+    def end(self) -> None:
+        """The end of a pass that read datagrams: their commands offered, then every event routed,
+        logged and sent."""
+        self.order_entry.flush(self.dispatcher.clock())
+        self.order_entry.drain()
+        self._finish()
+
+    def on_engine_events(self) -> int:
+        """The outbound eventfd's reader (and the timer's, for a lost wake-up): a pass of its own.
+        Returns the events drained before the router's sleep was announced again."""
+        self._drain_scheduled = False
+        ring = self.supervisor.ring
+        if ring is None:
+            return 0
+        self.open()
+        ring.drain_outbound_eventfd()
+        drained = self.order_entry.drain()
+        self._finish()
+        return drained
+
+    def _finish(self) -> None:
+        self._rearm()
+        self.dispatcher.flush_sessions()
+        self._in_pass = False
+        if self._outbox:
+            self.commit_and_send()
+        self.flush_socket()
+
+    def _rearm(self) -> None:
+        # Announce the sleep again and re-check: events published before the announcement woke nobody.
+        ring = self.supervisor.ring
+        for _ in range(REARM_TRIES):
+            if ring is None or ring.set_router_sleeping(True) == 0:
+                return
+            self.order_entry.drain()
+        # The engine is still publishing, so the sleep stays withdrawn and no eventfd write will
+        # come: drain again next loop pass (UDP callbacks run in between), not on the timer.
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._schedule(self.on_engine_events)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def send(self, data: bytes, addr) -> None:
+        """The dispatcher's send: with a router log, a reply waits for the commit of its pass."""
+        if self.log is None or self._closed:
+            self._send(data, addr)
+            return
+        self._outbox.append((data, addr))
+        if not self._commit_scheduled and not self._in_pass:
+            self._commit_scheduled = True
+            self._schedule(self.commit_and_send)
+
+    def commit_and_send(self) -> None:
+        """Flushes every session (so all routed events are in logged frames), commits the log, then
+        sends what waited for it. A commit that fails holds the replies until a write succeeds."""
+        if self.log is not None and not self._closed:
+            self._commit_scheduled = True  # replies made by this flush join this outbox
+            self.dispatcher.flush_sessions()
+            oe = self.order_entry
+            if not self.log.commit(oe.done_through, oe.partial):
+                self._commit_scheduled = False  # held until a write succeeds (a later pass, or retry())
+                return
+        out, self._outbox = self._outbox, []
+        self._commit_scheduled = False
+        send = self._send
+        for data, addr in out:
+            send(data, addr)
+        if out:
+            self.flush_socket()
+
+    def flush_socket(self) -> None:
+        """The fast path's queued datagrams leave (one sendmmsg; the socket counts its errors)."""
+        socket = self.socket
+        if socket is not None:
+            socket.defer_flush = False
+            socket.flush()
+
+    # -- the router log -------------------------------------------------------------------------
+
+    def retry_log(self) -> None:
+        """The router's timer: while the log cannot be written, tries again and sends what it held."""
+        if self.log is None or not self.log.unavailable or not self.log.retry():
+            return
+        self.order_entry.flush()  # a batch whose write-ahead record had failed
+        if self._outbox:
+            self.commit_and_send()
+
+    def _journal_unavailable(self, unavailable: bool) -> None:
+        self.order_entry.journal_unavailable = unavailable
+
+    def close(self) -> None:
+        """Stopping: the last commit and send, then the log is closed."""
+        if self.log is not None:
+            if self._started:
+                self.commit_and_send()
+            self.log.close()
+            self._closed = True
+
+
+def _unsent(data: bytes, addr) -> None:
+    """The send before the router has a socket: nothing leaves."""
