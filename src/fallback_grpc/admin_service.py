@@ -143,7 +143,7 @@ class AdminService(pb_grpc.AdminServicer):
         return pb.SessionInfo(session_id=session.session_id, key_id=session.key.key_id,
                               account=session.key.account, state=_STATES.get(session.state, 0),
                               address=address, cancel_on_disconnect_type=session.cod_type,
-                              next_inbound_seq_no=session.ctx.fp.next_inbound,
+                              next_inbound_seq_no=session.next_inbound,
                               next_outbound_seq_no=session.next_outbound)
 
     async def DisconnectSession(self, request, context):

@@ -1,8 +1,10 @@
 """GrpcSession: one key's gRPC flow, a durable router session like a UDP FIXP session.
 
 The session_id comes from the router's SessionStore under a SessionId derived from the key id, so
-it is the same after a restart and the engine's ClOrdID backstop applies across restarts. Reports
-are sequenced and kept by the router's own ServerSession (the UDP Recoverable flow's numbering and
+it is the same after a restart and the engine's ClOrdID backstop applies across restarts. Its flow
+is a ServerSession (server_session.py), which is the SessionContext OrderEntry, Risk and the C
+batch path take: the order-entry marks are its udr_fp_session, as a UDP session's. Reports
+are sequenced and kept by that ServerSession (the UDP Recoverable flow's numbering and
 bounded retransmit buffer): StreamExecutions reads that buffer, live or after a reconnect, so the
 numbering, ExecID = (session_id << 40) | seq_no and the replay are UDP's.
 
@@ -70,7 +72,6 @@ class GrpcSession:
         self.flow = ServerSession(grpc_session_uuid(key.key_id), session_id, key, None, retransmit_capacity)
         self.flow.state = SessionState.ESTABLISHED
         self.streams_open = 0  # StreamExecutions calls open now (cancel on disconnect watches it)
-        self.ctx = self.flow.ctx
         self.clock = clock
         self._waiting: dict[int, tuple[Answer, int]] = {}
         self._packed: list[PackedCall] = []
@@ -80,7 +81,7 @@ class GrpcSession:
 
     @property
     def session_id(self) -> int:
-        return self.ctx.session_id
+        return self.flow.session_id
 
     # -- answers --------------------------------------------------------------------------------
 

@@ -72,7 +72,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
             session.flow.renumber_from(self.store.first_outbound(session_id))  # a reused id (SessionStore)
             self.sessions[key.key_id] = session
-            self.order_entry.register_sink(session_id, session.sink(), session.ctx)
+            self.order_entry.register_sink(session_id, session.sink(), session.flow)
         return session
 
     async def _enter(self, context) -> tuple[GrpcSession, CallOrder | None, int]:
@@ -203,7 +203,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         seqs, refused, busy = [], 0, 0
         for index, msg in enumerate(msgs):
             out = results[index]
-            outcome = entry.submit(session.ctx, msg, now)
+            outcome = entry.submit(session.flow, msg, now)
             if outcome.__class__ is int:
                 session.expect(outcome, answer, index)
                 seqs.append(outcome)
@@ -226,7 +226,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         # OrderEntry._busy's reason (FastIngest.begin makes the C batch unavailable for both)
         c.busy_reason = _NOT_AVAILABLE if not entry.available else \
             _JOURNAL_UNAVAILABLE if entry.journal_unavailable else _ENGINE_BUSY
-        self.fast.apply_packed(call, session.ctx.fp, entry.clock())  # OrderEntry stamps its rejects so
+        self.fast.apply_packed(call, session.flow.fp, entry.clock())  # OrderEntry stamps its rejects so
         if c.commands:
             session.expect_packed(call)
         if c.rejects:  # risk rejects: on the session's stream and in the metrics, as _apply's are

@@ -110,9 +110,10 @@ FAST_INGEST_CDEF = """
 #define UDR_FP_NO_SESSION 6
 #define UDR_FP_UNAUTHENTICATED 7
 #define UDR_FP_MAX_APP ...
+#define UDR_FP_ESTABLISHED ...
 typedef struct udr_fp_session {
     uint64_t next_inbound; uint64_t cl_ord_hwm; double tokens; int64_t refill_ns;
-    uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t established; uint64_t addr_key;
+    uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t state; uint64_t addr_key;
     uint32_t authenticate; uint32_t reserved; udr_mac_key mac_key;
 } udr_fp_session;
 typedef struct udr_fp_instrument {

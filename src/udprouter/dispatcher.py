@@ -91,7 +91,7 @@ class Dispatcher:
         must end with a right MAC frame; one that does not is dropped whole, unanswered, counted."""
         session = self.sessions.by_addr.get(addr)
         if session is not None and session.state is SessionState.ESTABLISHED and not is_login(data):
-            body = session.mac.verify(data) if session.ctx.fp.authenticate else strip_mac(data)
+            body = session.mac.verify(data) if session.authenticated else strip_mac(data)
             if body is None:
                 self._mac_failure(addr, session)
                 return
@@ -153,8 +153,7 @@ class Dispatcher:
         self.duplicates += skip
         if first_seq > expected:
             self.not_applied += first_seq - expected  # numbers declared NotApplied (a gap)
-        ctx = session.ctx
-        allowed = self.order_entry.risk.admit(ctx, count - skip, now) + skip
+        allowed = self.order_entry.risk.admit(session, count - skip, now) + skip
         submit = self.order_entry.submit if session.key.drop_copy is None else self._read_only
         pending = session.pending
         seq = first_seq - 1
@@ -181,7 +180,7 @@ class Dispatcher:
             if index > allowed:
                 pending.append(business_reject(seq, entry.TEMPLATE_ID, BusinessRejectReason.Throttled, now))
                 continue
-            result = submit(ctx, entry, now)
+            result = submit(session, entry, now)
             if result.__class__ is not int:
                 pending.append(self._reject_frame(session, result, seq))
         if pending:
@@ -243,7 +242,7 @@ class Dispatcher:
     def attach(self, session: ServerSession) -> None:
         """The session's events go to it from now on, encoded as reports into its pending frames
         (an established session, or one rebuilt from the router log)."""
-        self.order_entry.register_sink(session.session_id, self._sink_for(session), session.ctx)
+        self.order_entry.register_sink(session.session_id, self._sink_for(session), session)
 
     def _sink_for(self, session: ServerSession):
         def sink(events: list[tuple]) -> None:
@@ -295,7 +294,7 @@ class Dispatcher:
     def _copy(self, session: ServerSession, frames: list[bytes]) -> None:
         """The execution reports among a trading session's frames, marked and queued on every
         drop-copy session of its account; they take their numbers when that session flushes."""
-        account = session.ctx.account
+        account = session.account
         targets = [d for d in self.sessions.drop_copies.values() if d.key.copies_account(account)]
         if not targets:
             return

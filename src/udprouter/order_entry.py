@@ -57,7 +57,8 @@ from udprouter.ring import (
     FLAG_LAST,
     RingSegment,
 )
-from udprouter.risk import Risk, SessionContext
+from udprouter.risk import Risk
+from udprouter.server_session import SessionContext
 
 Sink = Callable[[list[tuple]], None]
 BATCH_CAPACITY = 4096

@@ -22,65 +22,12 @@ from udprouter._generated.messages import (
     OrdType,
     TimeInForce,
 )
-from udprouter._ring_cffi import ffi
 from udprouter.config import Instrument
+from udprouter.server_session import SessionContext
 
 _MARKET = int(OrdType.Market)
 _LIMIT = int(OrdType.Limit)
 _DAY = int(TimeInForce.Day)
-
-
-class SessionContext:
-    """Per-session order-entry state shared by the UDP and gRPC paths (one per durable session_id).
-
-    The mutable marks live in a cffi-allocated udr_fp_session (src/udprouter/fastpath/fast_ingest.h) that
-    the C fast path reads and writes in place: one copy of the truth for C and Python alike.
-    """
-
-    __slots__ = ("session_id", "account", "key_id", "fp")
-
-    def __init__(self, session_id: int, account: int, key_id: str = "") -> None:
-        self.session_id = session_id
-        self.account = account
-        self.key_id = key_id
-        fp = self.fp = ffi.new("udr_fp_session *")
-        fp.session_id, fp.account = session_id, account
-        fp.next_inbound = 1  # the client sequence number expected next (ServerSession.next_inbound)
-        fp.tokens = -1.0  # throttle bucket; negative = not yet started
-
-    @property
-    def cl_ord_hwm(self) -> int:
-        """Highest ClOrdID the session sent (contract: strictly increasing)."""
-        return self.fp.cl_ord_hwm
-
-    @cl_ord_hwm.setter
-    def cl_ord_hwm(self, value: int) -> None:
-        self.fp.cl_ord_hwm = value
-
-    @property
-    def open_orders(self) -> int:
-        """Orders sent to the engine and not yet known done (from the events)."""
-        return self.fp.open_orders
-
-    @open_orders.setter
-    def open_orders(self, value: int) -> None:
-        self.fp.open_orders = value
-
-    @property
-    def tokens(self) -> float:
-        return self.fp.tokens
-
-    @tokens.setter
-    def tokens(self, value: float) -> None:
-        self.fp.tokens = value
-
-    @property
-    def refill_ns(self) -> int:
-        return self.fp.refill_ns
-
-    @refill_ns.setter
-    def refill_ns(self, value: int) -> None:
-        self.fp.refill_ns = value
 
 
 class Risk:

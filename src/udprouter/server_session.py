@@ -1,4 +1,14 @@
-"""ServerSession: one FIXP session's sequencing state on the server (pure logic, no sockets).
+"""ServerSession: one router session, the one object that holds its state (pure logic, no sockets).
+
+Its C-visible fields (the order-entry marks, the expected inbound number, the FIXP state, the bound
+source address's key and the datagram key) are stored in a udr_fp_session struct
+(fastpath/fast_ingest.h), which the C fast path reads and writes in place: the properties below
+read and write that struct, there is no second copy. SessionContext is the order-entry part that
+OrderEntry, Risk and the C fast path use; a ServerSession is one. SessionLayer (session.py) creates
+sessions and owns the table of them; durability/session_store.py persists their durable ids, and
+the router log their sequencing state. A gRPC key's flow (fallback_grpc/grpc_session.py) is a
+ServerSession too, without an address.
+
 
 Inbound (client -> server) is Idempotent: each client sequence number is applied at most once,
 duplicates are dropped silently, a gap is answered with NotApplied and the expectation moves past
@@ -27,7 +37,6 @@ from udprouter.config import KeyConfig
 from udprouter.datagram_mac import DatagramMac
 from udprouter.fastpath.datagram_packer import DatagramPacker
 from udprouter.fastpath.fast_io import address_key
-from udprouter.risk import SessionContext
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
@@ -98,15 +107,84 @@ class SessionState(enum.IntEnum):
     TERMINATED = 3
 
 
+assert SessionState.ESTABLISHED == lib.UDR_FP_ESTABLISHED  # the C fast path's test of the state
+_STATES = (None, *SessionState)  # by the value udr_fp_session.state holds
+
+
+class SessionContext:
+    """The order-entry part of a session, shared by the UDP and gRPC paths (one per durable
+    session_id): its fields are the cffi-allocated udr_fp_session fp's, read and written in place."""
+
+    __slots__ = ("key_id", "fp")
+
+    def __init__(self, session_id: int, account: int, key_id: str = "") -> None:
+        self.key_id = key_id
+        fp = self.fp = ffi.new("udr_fp_session *")
+        fp.session_id, fp.account = session_id, account
+        fp.next_inbound = 1  # the client sequence number expected next (ServerSession.next_inbound)
+        fp.tokens = -1.0  # throttle bucket; negative = not yet started
+
+    @property
+    def session_id(self) -> int:
+        return self.fp.session_id
+
+    @property
+    def account(self) -> int:
+        return self.fp.account
+
+    @property
+    def cl_ord_hwm(self) -> int:
+        """Highest ClOrdID the session sent (contract: strictly increasing)."""
+        return self.fp.cl_ord_hwm
+
+    @cl_ord_hwm.setter
+    def cl_ord_hwm(self, value: int) -> None:
+        self.fp.cl_ord_hwm = value
+
+    @property
+    def open_orders(self) -> int:
+        """Orders sent to the engine and not yet known done (from the events)."""
+        return self.fp.open_orders
+
+    @open_orders.setter
+    def open_orders(self, value: int) -> None:
+        self.fp.open_orders = value
+
+    @property
+    def tokens(self) -> float:
+        return self.fp.tokens
+
+    @tokens.setter
+    def tokens(self, value: float) -> None:
+        self.fp.tokens = value
+
+    @property
+    def refill_ns(self) -> int:
+        return self.fp.refill_ns
+
+    @refill_ns.setter
+    def refill_ns(self, value: int) -> None:
+        self.fp.refill_ns = value
+
+    @property
+    def next_inbound(self) -> int:
+        """The client sequence number expected next."""
+        return self.fp.next_inbound
+
+    @next_inbound.setter
+    def next_inbound(self, value: int) -> None:
+        self.fp.next_inbound = value
+
+
 class RetransmitOutcome(enum.IntEnum):
     OK = 0
     OUT_OF_RANGE = 1
     REQUEST_LIMIT_EXCEEDED = 2
 
 
-class ServerSession:
+class ServerSession(SessionContext):
     __slots__ = (
-        "uuid", "key", "_addr", "_state", "ctx", "negotiate_ts", "establish_ts", "keepalive_ms",
+        "uuid", "key", "_addr", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
         "_sent_first", "_capacity", "journal", "mac", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
@@ -117,7 +195,8 @@ class ServerSession:
                  first_outbound: int = 1) -> None:
         self.uuid = bytes(uuid)
         self.key = key
-        self.ctx = SessionContext(session_id, key.account, key.key_id)
+        super().__init__(session_id, key.account, key.key_id)
+        self.ended_ns = 0
         self.addr = addr
         self.state = SessionState.NEGOTIATED
         self.negotiate_ts = 0
@@ -135,7 +214,7 @@ class ServerSession:
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
         self.mac: DatagramMac | None = None  # the datagram key of the accepted Establish (SPEC.md 4.9)
-        self.ended_ns = 0  # when SessionLayer.sweep first saw it TERMINATED (0: not ended)
+        # ended_ns: when SessionLayer.sweep first saw it TERMINATED (0: not ended)
         self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
         self.retransmit_budget = TokenBucket()  # bytes of retransmission (SessionLayer)
         # Cancel on disconnect, as the last Establish asked (CancelOnDisconnectType bits: 1 silence,
@@ -144,45 +223,37 @@ class ServerSession:
         self.cod_window_ms = 0
         self.cod_due_ns = 0
 
-    @property
-    def session_id(self) -> int:
-        return self.ctx.session_id
-
-    # state and addr are mirrored into ctx.fp, where the C fast path checks that a datagram's source
-    # is bound to an established session (fast_ingest.h, udr_fp_addr_find).
+    # The C fast path checks that a datagram's source is bound to an established session
+    # (fast_ingest.h, udr_fp_addr_find): the state is kept in fp, and the address by its key there.
     @property
     def state(self) -> SessionState:
-        return self._state
+        return _STATES[self.fp.state]
 
     @state.setter
     def state(self, value: SessionState) -> None:
-        self._state = value
+        self.fp.state = value
         if value is not SessionState.TERMINATED:
             self.ended_ns = 0
-        self.ctx.fp.established = 1 if value is SessionState.ESTABLISHED else 0
 
     @property
     def addr(self):
+        """The source address the session is bound to (None: none); fp holds its key for C."""
         return self._addr
 
     @addr.setter
     def addr(self, value) -> None:
         self._addr = value
-        self.ctx.fp.addr_key = _fast_path_key(value)
+        self.fp.addr_key = _fast_path_key(value)
 
     @property
-    def next_inbound(self) -> int:
-        """The client sequence number expected next; kept in ctx.fp, where the C fast path reads it."""
-        return self.ctx.fp.next_inbound
-
-    @next_inbound.setter
-    def next_inbound(self, value: int) -> None:
-        self.ctx.fp.next_inbound = value
+    def authenticated(self) -> bool:
+        """Every datagram must end with a right MAC frame (the accepted Establish's key)."""
+        return bool(self.fp.authenticate)
 
     def set_datagram_key(self, key: bytes, required: bool) -> None:
-        """The key of an accepted Establish, for the Python path (self.mac) and its C twin (ctx.fp)."""
+        """The key of an accepted Establish, for the Python path (self.mac) and its C twin (fp)."""
         self.mac = DatagramMac(key)
-        fp = self.ctx.fp
+        fp = self.fp
         lib.udr_mac_key_init(ffi.addressof(fp, "mac_key"), key)
         fp.authenticate = 1 if required else 0
 
@@ -218,7 +289,7 @@ class ServerSession:
         """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""
         frames, self.pending = self.pending, []
         if self.journal is not None and frames:
-            self.journal.sent(self.ctx.session_id, self.next_outbound, frames)
+            self.journal.sent(self.session_id, self.next_outbound, frames)
         datagrams = pack_datagrams(frames, self.next_outbound)
         self._sent.extend(frames)
         self.next_outbound += len(frames)
@@ -255,8 +326,8 @@ class ServerSession:
             if self._capacity and next_outbound > self.first_outbound else []
         self._sent = deque(kept, maxlen=self._capacity)
         self._sent_first = next_outbound - len(self._sent)
-        self.ctx.cl_ord_hwm = cl_ord_hwm
-        self.ctx.open_orders = open_orders
+        self.cl_ord_hwm = cl_ord_hwm
+        self.open_orders = open_orders
 
     def kept_range(self) -> tuple[int, int]:
         """(first, last + 1) server sequence numbers available for retransmission."""

@@ -1,5 +1,10 @@
 """SessionLayer: the FIXP server session state machine over all sessions (pure logic, no sockets).
 
+It creates every UDP session (ServerSession, server_session.py: the one object for a session's
+state) at its first Negotiate and owns the table of them (by_uuid, by_addr); RouterRecovery puts
+the sessions rebuilt from the router log back with restore(). Their durable ids are persisted by
+the SessionStore (durability/session_store.py).
+
 Session management (each message in a datagram of its own, no Sequence):
   Negotiate    -> NegotiationResponse, or NegotiationReject (Credentials, FlowTypeNotSupported, DuplicateId)
   Establish    -> EstablishmentAck (NextSeqNo = the server's next), or EstablishmentReject

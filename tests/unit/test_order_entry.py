@@ -17,7 +17,8 @@ from udprouter._generated.messages import (
 from udprouter.config import instruments_of, load_config
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import EVT_ACCEPTED, EVT_CANCELED, EVT_TRADE, FLAG_LAST, RingSegment
-from udprouter.risk import Risk, SessionContext
+from udprouter.risk import Risk
+from udprouter.server_session import SessionContext
 
 PX = 100_000_000_000
 

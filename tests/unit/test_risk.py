@@ -11,7 +11,8 @@ from udprouter._generated.messages import (
     TimeInForce,
 )
 from udprouter.config import instruments_of, load_config
-from udprouter.risk import Risk, SessionContext
+from udprouter.risk import Risk
+from udprouter.server_session import SessionContext
 
 PX = 100_000_000_000
 TICK = 10_000_000

@@ -156,7 +156,7 @@ def test_establishment_ack_carries_server_next_seq_and_repeat_is_answered(layer)
 def test_accepted_establish_derives_the_datagram_key_and_a_repeat_keeps_it(layer):
     session = connect(layer)
     key = datagram_key("demo-secret", UUID, NOW + 1, "demo")  # SPEC.md 4.9, on the client's side
-    assert session.mac.key == key and session.ctx.fp.authenticate == 1
+    assert session.mac.key == key and session.fp.authenticate == 1
     layer.on_establish(ADDR, establish(), 200, NOW + 20)  # the same Establish again: answered, same key
     assert session.mac.key == key
 

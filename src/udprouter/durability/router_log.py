@@ -479,7 +479,7 @@ class RouterLog:
 
     def _append(self, before_offer: bool, command_through: int) -> None:
         self.command_through = max(self.command_through, command_through)
-        inbound = [(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders)
+        inbound = [(sid, s.next_inbound, s.cl_ord_hwm, s.open_orders)
                    for sid, s in self._inbound.items()]
         self._inbound = {}
         sent, self._sent = self._sent, []
@@ -555,7 +555,7 @@ class RouterLog:
             self.on_unavailable(unavailable)
 
     def _numbers(self) -> list[SessionImage]:
-        return [SessionImage(sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound, [],
+        return [SessionImage(sid, s.next_inbound, s.cl_ord_hwm, s.open_orders, s.next_outbound, [],
                              s.first_outbound)
                 for sid, s in sorted(self.sessions.items())]
 
@@ -657,7 +657,7 @@ class RouterLog:
         older = closed_segments(self.directory)
         self._next_segment = max((n for n, _ in older), default=0) + 1
         live = sorted(self.sessions.items())
-        sessions = ((sid, s.next_inbound, s.ctx.cl_ord_hwm, s.ctx.open_orders, s.next_outbound,
+        sessions = ((sid, s.next_inbound, s.cl_ord_hwm, s.open_orders, s.next_outbound,
                      s.kept_frames(), s.first_outbound) for sid, s in live)
         self._written_done = self.done_through
         tmp = self.path.with_name(FILE_NAME + ".tmp")

@@ -35,6 +35,7 @@
 
 #define UDR_FP_FRAME_PREFIX 14    /* SOFH + message header */
 #define UDR_FP_MAX_APP (UDR_SBE_MAX_MESSAGES_PER_DATAGRAM - 1)
+#define UDR_FP_ESTABLISHED 2      /* udr_fp_session.state of an established session (SessionState) */
 
 typedef struct udr_fp_session {
     uint64_t next_inbound;  /* the client sequence number expected next */
@@ -44,7 +45,7 @@ typedef struct udr_fp_session {
     uint32_t session_id;
     uint32_t account;
     uint32_t open_orders;   /* sent to the engine and not yet known done */
-    uint32_t established;   /* 1 while the FIXP session is established (ServerSession.state) */
+    uint32_t state;         /* ServerSession.state (SessionState): UDR_FP_ESTABLISHED while established */
     uint64_t addr_key;      /* the source address it is bound to (fast_io.h key; 0: none) */
     uint32_t authenticate;  /* 1: every datagram must end with a right MAC frame (datagram_mac.h) */
     uint32_t reserved;
@@ -300,7 +301,7 @@ static int udr_fp_ingest(const char *data, uint32_t len, udr_fp_session *s, cons
 /* Source address key -> its established session: open addressing, key 0 marks an empty slot (no
  * datagram comes from 0.0.0.0:0). Python fills it as sessions establish and keeps every session it
  * points to alive; an entry goes stale when its session terminates or moves, and the lookup then
- * misses, because the session's own established flag and addr_key are checked, not the entry. */
+ * misses, because the session's own state and addr_key are checked, not the entry. */
 typedef struct udr_fp_addr_entry {
     uint64_t key;
     udr_fp_session *session;
@@ -331,7 +332,7 @@ static inline udr_fp_session *udr_fp_addr_find(const udr_fp_addr_table *t, uint6
         const udr_fp_addr_entry *e = &t->slots[i];
         if (e->key == key) {
             udr_fp_session *s = e->session;
-            return s->established && s->addr_key == key ? s : NULL;
+            return s->state == UDR_FP_ESTABLISHED && s->addr_key == key ? s : NULL;
         }
         if (e->key == 0) return NULL;
     }

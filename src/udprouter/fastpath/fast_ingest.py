@@ -58,7 +58,7 @@ class FastIngest:
         self._addresses = ffi.new("udr_fp_addr_table *")
         self._addresses.slots, self._addresses.mask = self._slots, ADDRESS_SLOTS - 1
         self._bound: dict[int, ServerSession] = {}
-        self._dead = ffi.new("udr_fp_session *")  # established 0, addr_key 0: matches no datagram
+        self._dead = ffi.new("udr_fp_session *")  # state 0, addr_key 0: matches no datagram
         self._stopped = ffi.new("int *")
         self._run_applied = ffi.new("uint32_t *")
         self._touched = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
@@ -88,7 +88,7 @@ class FastIngest:
             ffi.memmove(self._slots, bytes(ffi.sizeof(self._slots)), ffi.sizeof(self._slots))
             self._bound.clear()
         self._bound[key] = session
-        lib.udr_fp_addr_set(self._addresses, key, session.ctx.fp)
+        lib.udr_fp_addr_set(self._addresses, key, session.fp)
 
     def unbind(self, session: ServerSession) -> None:
         """A released session: its entries point at a dead struct (never established) from now on,

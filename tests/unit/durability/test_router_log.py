@@ -31,7 +31,7 @@ def send_pass(log: RouterLog, session: ServerSession, first_seq: int, count: int
               command_through: int) -> None:
     """One loop pass: count messages in, commands offered, n_frames replies sequenced and committed."""
     session.accept_inbound(first_seq, count)
-    session.ctx.cl_ord_hwm = hwm
+    session.cl_ord_hwm = hwm
     log.before_offer(command_through)
     session.pending.extend(frames(n_frames, first_seq))
     session.flush()
@@ -41,7 +41,7 @@ def send_pass(log: RouterLog, session: ServerSession, first_seq: int, count: int
 def assert_same(recovered, session: ServerSession) -> None:
     assert recovered.next_inbound == session.next_inbound
     assert recovered.next_outbound == session.next_outbound
-    assert recovered.cl_ord_hwm == session.ctx.cl_ord_hwm
+    assert recovered.cl_ord_hwm == session.cl_ord_hwm
     assert list(recovered.kept) == session.kept_frames()
 
 
@@ -138,7 +138,7 @@ def test_trailing_before_offer_record_applies_only_if_its_commands_reached_the_r
     log.open()
     send_pass(log, session, 1, 2, 5, 1, 2)
     session.accept_inbound(3, 4)
-    session.ctx.cl_ord_hwm = 20
+    session.cl_ord_hwm = 20
     log.before_offer(6)  # SIGKILL here: the offer may or may not have happened
     log.close()
     never_offered = replay(tmp_path, CAPACITY)

@@ -15,8 +15,8 @@ from udprouter.config import KeyConfig, SessionConfig
 from udprouter.dispatcher import Dispatcher
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import RingSegment
-from udprouter.risk import Risk, SessionContext
-from udprouter.server_session import ServerSession
+from udprouter.risk import Risk
+from udprouter.server_session import ServerSession, SessionContext
 from udprouter.session import SessionLayer
 
 NOW = 1_767_225_600_123_456_789
@@ -35,7 +35,7 @@ class Router:
         for sid in UDP_SESSIONS:
             session = ServerSession(bytes([sid]) * 16, sid, KeyConfig(key_id="k", secret="s", account=sid),
                                     ("127.0.0.1", 1000 + sid), 100)
-            session.ctx.open_orders = 50
+            session.open_orders = 50
             session.next_outbound = 10 * sid
             self.sessions[sid] = session
             self.dispatcher.attach(session)
@@ -54,7 +54,7 @@ class Router:
     def marks(self) -> tuple:
         oe = self.oe
         return (oe.done_through, oe.partial, oe._skip, oe.events_routed, oe.undeliverable,
-                [s.ctx.open_orders for s in self.sessions.values()], self.tuple_ctx.open_orders,
+                [s.open_orders for s in self.sessions.values()], self.tuple_ctx.open_orders,
                 {sid: list(s.pending) for sid, s in self.sessions.items()}, list(self.tuples))
 
     def close(self) -> None:

@@ -106,7 +106,7 @@ class Side:
             self.commands += [bytes(ffi.buffer(array + i, 64)) for i in range(n)]
 
     def marks(self) -> tuple:
-        ctx = self.session.ctx
+        ctx = self.session
         return (self.session.next_inbound, ctx.cl_ord_hwm, ctx.open_orders, ctx.tokens, ctx.refill_ns,
                 self.oe.next_command_seq, list(self.session.pending), self.dispatcher.mac_failures)
 
@@ -221,7 +221,7 @@ def test_applied_datagram_fills_the_batch_and_moves_the_session_marks(sides):
     data = encode_message(Sequence(1)) + encode_message(NewOrderSingle(5, 0, PX, 10, 1, 1, 2, 0)) \
         + encode_message(OrderCancelRequest(6, 5, 0, 1, 1))
     c.receive(MAC.sign(data))
-    ctx = c.session.ctx
+    ctx = c.session
     marks = (c.session.next_inbound, ctx.cl_ord_hwm, ctx.open_orders, c.oe.batch.n, c.oe.next_command_seq)
     assert marks == (3, 6, 1, 2, 3)
     assert c.fast.outcomes[0] == 1 and c.session.pending == []

@@ -30,7 +30,8 @@ from udprouter.fastpath.fast_ingest import FastIngest, limits_table
 from udprouter.order_entry import OrderEntry
 from udprouter.reports import business_reject, exec_id
 from udprouter.ring import EVENT_LAYOUT, RingSegment
-from udprouter.risk import Risk, SessionContext
+from udprouter.risk import Risk
+from udprouter.server_session import SessionContext
 
 PX = 100_000_000_000
 TICK = 10_000_000
@@ -55,7 +56,7 @@ class Side:
         if grpc:
             self.service = OrderEntryService(self.oe, None, None, 100_000, 100, fast=self.fast)
             self.session = GrpcSession(KeyConfig(key_id="k", secret="s", account=4), 9, 100_000, lambda: NOW)
-            self.ctx = self.session.ctx
+            self.ctx = self.session.flow
         else:
             self.ctx = SessionContext(9, 4)
         self.commands: list[bytes] = []
