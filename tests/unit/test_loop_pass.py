@@ -1,0 +1,100 @@
+"""LoopPass: with a router log, a reply leaves only once the log file holds its frame; replies made
+outside a pass wait for one scheduled commit and leave together; without a log they leave at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from udprouter.config import KeyConfig, SessionConfig, parse_config, resolve_engine_binary
+from udprouter.dispatcher import Dispatcher
+from udprouter.durability.router_log import RouterLog
+from udprouter.engine_link.engine_supervisor import EngineSupervisor
+from udprouter.fastpath.datagram_packer import SEQUENCE_FRAME_SIZE
+from udprouter.loop_pass import LoopPass
+from udprouter.order_entry import OrderEntry
+from udprouter.ring import (
+    EV_CL_ORD_ID,
+    EV_COMMAND_SEQ,
+    EV_FLAGS,
+    EV_KIND,
+    EV_SESSION_ID,
+    EVENT_LAYOUT,
+    EVT_ACCEPTED,
+    FLAG_LAST,
+)
+from udprouter.risk import Risk
+from udprouter.server_session import ServerSession, SessionState
+from udprouter.session import SessionLayer
+
+ADDR = ("127.0.0.1", 40000)
+SESSION_ID = 7
+
+
+def make(journal: Path, durability: str = "os"):
+    config = parse_config(f"[journal]\ndir = '{journal}'\ndurability = '{durability}'\n")
+    oe = OrderEntry(Risk({}, 10, 1000))
+    dispatcher = Dispatcher(SessionLayer(SessionConfig(), auth=None, store=None), oe)
+    supervisor = EngineSupervisor(config, resolve_engine_binary(config), oe)  # not started: no ring yet
+    key = KeyConfig(key_id="k", secret="s", account=1)
+    session = ServerSession(bytes(16), SESSION_ID, key, ADDR, 100)
+    session.state = SessionState.ESTABLISHED
+    dispatcher.attach(session)
+    loop_pass = LoopPass(oe, dispatcher, supervisor)
+    log = None
+    if durability != "none":
+        log = RouterLog(journal, durability, 100, 1 << 20)
+        log.attach(session)
+        log.open()
+    loop_pass.use_log(log)
+    return loop_pass, oe, session, log
+
+
+def accepted(cl_ord_id: int) -> tuple:
+    """An ACCEPTED event of the session, as OrderEntry.drain hands it to the session's sink."""
+    values = [0] * len(EVENT_LAYOUT.format.lstrip("<"))
+    values[EV_COMMAND_SEQ] = values[EV_CL_ORD_ID] = cl_ord_id
+    values[EV_SESSION_ID], values[EV_KIND], values[EV_FLAGS] = SESSION_ID, EVT_ACCEPTED, FLAG_LAST
+    return tuple(values)
+
+
+def journal_bytes(journal: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(journal.iterdir()) if path.is_file())
+
+
+def test_a_pass_sends_its_reports_only_once_the_router_log_file_holds_them(tmp_path):
+    loop_pass, oe, session, log = make(tmp_path)
+    sent: list[tuple[bytes, bool]] = []
+    scheduled: list = []
+    def send(data: bytes, addr) -> None:
+        sent.append((data, data[SEQUENCE_FRAME_SIZE:] in journal_bytes(tmp_path)))
+
+    loop_pass.start(send, None, scheduled.append)
+    loop_pass.open()
+    oe.sinks[SESSION_ID]([accepted(41)])
+    assert sent == [] and session.pending
+    loop_pass.end()
+    assert len(sent) == 1 and sent[0][1], "the report left before the router log held it"
+    assert scheduled == [] and session.next_outbound == 2
+    log.close()
+
+
+def test_replies_outside_a_pass_wait_for_one_scheduled_commit_and_leave_together(tmp_path):
+    loop_pass, oe, session, log = make(tmp_path)
+    sent: list[bytes] = []
+    scheduled: list = []
+    loop_pass.start(lambda data, addr: sent.append(data), None, scheduled.append)
+    loop_pass.send(b"first", ADDR)
+    loop_pass.send(b"second", ADDR)
+    assert sent == [] and len(scheduled) == 1
+    scheduled[0]()
+    assert sent == [b"first", b"second"]
+    log.close()
+
+
+def test_without_a_router_log_replies_leave_as_they_are_made(tmp_path):
+    loop_pass, oe, session, _ = make(tmp_path, durability="none")
+    sent: list[bytes] = []
+    scheduled: list = []
+    loop_pass.start(lambda data, addr: sent.append(data), None, scheduled.append)
+    loop_pass.send(b"reply", ADDR)
+    assert sent == [b"reply"] and scheduled == []
