@@ -16,7 +16,3 @@ def paced_schedule(n_datagrams: int, orders_per_datagram: int, rate_orders_per_s
     step = orders_per_datagram * NS_PER_S
     return array("q", (i * step // rate_orders_per_s for i in range(n_datagrams)))
 
-
-def datagrams_for(duration_s: float, orders_per_datagram: int, rate_orders_per_s: int) -> int:
-    """How many datagrams a paced run of duration_s seconds sends."""
-    return max(1, int(duration_s * rate_orders_per_s) // orders_per_datagram)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from udprouter.loadgen.schedule import datagrams_for, paced_schedule
+from udprouter.loadgen.schedule import paced_schedule
 
 
 def test_one_order_per_datagram_at_50k_is_every_20_us():
@@ -30,7 +30,3 @@ def test_non_positive_rate_is_refused():
     with pytest.raises(ValueError):
         paced_schedule(10, 1, 0)
 
-
-def test_datagrams_for_a_duration_counts_datagrams_not_orders():
-    assert datagrams_for(2.0, 20, 100_000) == 10_000
-    assert datagrams_for(0.001, 20, 1000) == 1
