@@ -8,6 +8,7 @@ router SIGKILL and restart it re-establishes and every copy is there exactly onc
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from lossy_proxy import FaultRates, LossyProxy
 
 from tests.system.report_checks import drain
 from tests.system.test_router_crash import kill_and_restart, settle
+from tools.gen.vectors import message_from_json
 from udprouter._generated.messages import (
     BusinessMessageReject,
     BusinessRejectReason,
@@ -233,3 +235,106 @@ async def test_drop_copy_key_places_nothing_through_grpc(tmp_path):
             assert result.result.accepted.cl_ord_id == 1
     finally:
         router.stop()
+
+
+class CDropCopy:
+    """examples/udr_drop_copy (the C library's drop-copy consumer) as a child process: it exits once
+    it has printed `count` copies, one JSON line each, then a line of the library's counters."""
+
+    def __init__(self, proc) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, c_client_bin, address, count: int) -> CDropCopy:
+        proc = await asyncio.create_subprocess_exec(
+            str(c_client_bin("udr_drop_copy")), address[0], str(address[1]), "copy", "copy-secret",
+            str(count), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        consumer = cls(proc)
+        line = await asyncio.wait_for(proc.stdout.readline(), WAIT_S)
+        assert line == b"established\n", (line, await consumer.stop())
+        return consumer
+
+    async def finish(self) -> tuple[list[dict], dict]:
+        out, err = await asyncio.wait_for(self.proc.communicate(), 2 * WAIT_S)
+        assert self.proc.returncode == 0, (out, err)
+        lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+        return lines[:-1], lines[-1]
+
+    async def stop(self) -> bytes:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        return await self.proc.stderr.read()
+
+
+def c_copy_key(copy: dict) -> tuple:
+    """A copy printed by the C consumer as (session, account, the report's bytes)."""
+    return copy["session_number"], copy["account"], encode_message(message_from_json(copy["report"]))
+
+
+def reports_key(reports: list, account: int) -> list[tuple]:
+    return [(r.exec_id >> 40, account, encode_message(r)) for r in reports]
+
+
+async def test_c_drop_copy_consumer_gets_both_sides_of_a_trade_marked_with_session_and_account(
+        dc_router, c_client_bin):
+    consumer = await CDropCopy.start(c_client_bin, dc_router.udp, 8)
+    a, b, c = [await connect(dc_router, key) for key in ("demo", "demo2", "demo3")]
+    try:
+        await trade(a, b)
+        await trade(c, c, price=PRICE + TICK)  # account 3: not copied (it would take the count)
+        await trade(a, b, qty=7, price=PRICE - TICK)
+        copies, stats = await consumer.finish()
+        await wait_for(lambda: a.inbound.queue.qsize() >= 4 and b.inbound.queue.qsize() >= 4, "the reports")
+        expected = reports_key(executions(drain(a)), 1) + reports_key(executions(drain(b)), 2)
+        assert len(expected) == 8
+        assert Counter(c_copy_key(copy) for copy in copies) == Counter(expected)  # ExecIDs, times: every byte
+        assert [copy["report"]["message"] for copy in copies].count("ExecutionReportTrade") == 4
+        seqs = [copy["seq"] for copy in copies]
+        assert seqs == list(range(seqs[0], seqs[0] + 8)) and stats["copies"] == 8
+    finally:
+        await consumer.stop()
+        for client in (a, b, c):
+            await client.close()
+
+
+async def test_c_drop_copy_consumer_recovers_lost_copies_by_retransmit_request(dc_router, c_client_bin):
+    proxy = await LossyProxy(dc_router.udp, FaultRates(), FaultRates(drop=0.3), seed=17).start()
+    consumer = await CDropCopy.start(c_client_bin, proxy.address, 40)
+    a, b = [await connect(dc_router, key) for key in ("demo", "demo2")]
+    try:
+        for i in range(10):
+            await trade(a, b, qty=1 + i, price=PRICE + (i % 3) * TICK)
+        copies, stats = await consumer.finish()
+        await wait_for(lambda: a.inbound.queue.qsize() >= 20 and b.inbound.queue.qsize() >= 20, "the reports")
+        expected = reports_key(executions(drain(a)), 1) + reports_key(executions(drain(b)), 2)
+        assert Counter(c_copy_key(copy) for copy in copies) == Counter(expected)
+        seqs = [copy["seq"] for copy in copies]
+        assert seqs == list(range(seqs[0], seqs[0] + 40))  # each once, in the session's order
+        assert stats["retransmit_requests"] >= 1 and proxy.counters()["down"]["dropped"] >= 1
+    finally:
+        await consumer.stop()
+        for client in (a, b):
+            await client.close()
+        proxy.close()
+
+
+async def test_c_drop_copy_consumer_gets_every_copy_once_across_router_sigkill(dc_router, c_client_bin):
+    consumer = await CDropCopy.start(c_client_bin, dc_router.udp, 16)
+    a, b = [await connect(dc_router, key) for key in ("demo", "demo2")]
+    try:
+        await trade(a, b)
+        await trade(a, b, qty=2)
+        kill_and_restart(dc_router)
+        await trade(a, b, qty=3)
+        await trade(a, b, qty=4)
+        copies, stats = await consumer.finish()
+        await settle([a, b])
+        expected = reports_key(executions(drain(a)), 1) + reports_key(executions(drain(b)), 2)
+        assert len(expected) == 16
+        assert Counter(c_copy_key(copy) for copy in copies) == Counter(expected)
+        assert stats["reestablishments"] >= 1
+    finally:
+        await consumer.stop()
+        for client in (a, b):
+            await client.close()
