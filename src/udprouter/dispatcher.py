@@ -285,7 +285,7 @@ class Dispatcher:
         if not session.pending:
             return
         if self.sessions.drop_copies and session.key.drop_copy is None:
-            self._copy(session, session.pending)
+            self.copy_reports(session, session.pending)
         self.messages_out += len(session.pending)
         datagrams = session.flush()
         if session.state is not SessionState.ESTABLISHED:
@@ -294,9 +294,10 @@ class Dispatcher:
         for datagram in datagrams:
             self._send(datagram, session.addr)
 
-    def _copy(self, session: ServerSession, frames: list[bytes]) -> None:
-        """The execution reports among a trading session's frames, marked and queued on every
-        drop-copy session of its account; they take their numbers when that session flushes."""
+    def copy_reports(self, session: ServerSession, frames: list[bytes]) -> None:
+        """The execution reports among a trading session's frames (UDP, or a gRPC session's flow
+        as it sequences them), marked and queued on every drop-copy session of its account; they
+        take their numbers when that session flushes (the pass's flush_sessions)."""
         account = session.ctx.account
         targets = [d for d in self.sessions.drop_copies.values() if d.key.copies_account(account)]
         if not targets:

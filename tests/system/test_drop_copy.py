@@ -207,6 +207,85 @@ async def test_drop_copy_exactly_once_across_router_sigkill(dc_router):
             await client.close()
 
 
+@pytest.fixture
+def dc_grpc_router(tmp_path):
+    work = tmp_path / "g"
+    work.mkdir()
+    router = RouterProcess(work, '[grpc]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n')
+    router.config.write_text(router.config.read_text() + KEYS)
+    try:
+        router.start()
+        router.grpc_target = "127.0.0.1:" + re.search(r"grpc=(\d+)", router.log_text()).group(1)
+        yield router
+    finally:
+        router.stop()
+
+
+async def test_drop_copy_gets_the_reports_of_orders_entered_through_grpc(dc_grpc_router):
+    """A trade between a gRPC and a UDP session, one between two gRPC sessions, and a gRPC order the
+    router rejects itself: the drop copy gets every report of both sides, each marked with its
+    session (the gRPC flow's number, ExecID >> 40) and account."""
+    import grpc
+
+    from fallback_grpc._generated import order_entry_pb2 as pb
+    from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
+    from fallback_grpc.client import bearer_metadata
+
+    def nos(cl_ord_id: int, side, price: int, qty: int, security_id: int = 1) -> pb.NewOrderSingle:
+        return pb.NewOrderSingle(cl_ord_id=cl_ord_id, security_id=security_id, order_qty=qty, side=side,
+                                 ord_type=pb.ORD_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_DAY, price=price)
+
+    def order(*args, **kw) -> pb.SubmitOrderRequest:
+        return pb.SubmitOrderRequest(order=nos(*args, **kw))
+
+    copy = await connect(dc_grpc_router, "copy")
+    b = await connect(dc_grpc_router, "demo2")
+    try:
+        async with grpc.aio.insecure_channel(dc_grpc_router.grpc_target) as channel:
+            stub = pb_grpc.OrderEntryStub(channel)
+
+            async def submit(key: str, request) -> pb.OrderResult:
+                response = await stub.SubmitOrder(request, metadata=bearer_metadata(key, f"{key}-secret"),
+                                                  timeout=WAIT_S)
+                return response.result
+
+            bid = await submit("demo", order(1, pb.SIDE_BUY, PRICE, 5))  # gRPC, account 1: rests
+            ask = await b.send_order(security_id=1, side=Side.Sell, price=PRICE, qty=5)  # UDP, account 2
+            assert isinstance(await asyncio.wait_for(b.first_ack(ask), WAIT_S), ExecutionReportNew)
+            bid2 = await submit("demo", order(2, pb.SIDE_BUY, PRICE + TICK, 3))
+            ask2 = await submit("demo2", order(1, pb.SIDE_SELL, PRICE + TICK, 3))  # gRPC against gRPC
+            rejected = await submit("demo", order(3, pb.SIDE_BUY, PRICE, 1, security_id=99))  # the router's
+            batch = await stub.SubmitOrdersBatch(  # the packed path: an order, and a reject made in C
+                pb.SubmitOrdersBatchRequest(orders=[nos(2, pb.SIDE_SELL, PRICE + 5 * TICK, 1),
+                                                    nos(3, pb.SIDE_SELL, PRICE, 1, security_id=99)]),
+                metadata=bearer_metadata("demo2", "demo2-secret"), timeout=WAIT_S)
+        assert bid.accepted.cl_ord_id == 1 and bid2.accepted.cl_ord_id == 2 and ask2.accepted.cl_ord_id == 1
+        assert rejected.rejected.ord_rej_reason == pb.ORD_REJ_REASON_UNKNOWN_SYMBOL
+        assert [r.WhichOneof("result") for r in batch.results] == ["accepted", "rejected"]
+        grpc_a, grpc_b = bid.accepted.exec_id >> 40, ask2.accepted.exec_id >> 40
+        await wait_for(lambda: b.inbound.queue.qsize() >= 2, "the UDP session's reports")
+        udp_b = executions(drain(b))
+        await wait_for(lambda: copy.inbound.queue.qsize() >= 11, "the copies")
+        copies = drain(copy)
+        assert all(isinstance(r, CopiedReport) and r.report.exec_id >> 40 == r.session_number for r in copies)
+        by_session = {}
+        for r in copies:
+            by_session.setdefault((r.session_number, r.account), []).append(
+                (type(r.report).__name__, r.report.cl_ord_id))
+        new, trade, reject = "ExecutionReportNew", "ExecutionReportTrade", "ExecutionReportReject"
+        assert by_session == {
+            (grpc_a, 1): [(new, 1), (trade, 1), (new, 2), (trade, 2), (reject, 3)],
+            (grpc_b, 2): [(new, 1), (trade, 1), (reject, 3), (new, 2)],  # the session's order: the
+            # router's reject is sequenced when the call is applied, before the engine answers
+            (udp_b[0].exec_id >> 40, 2): [(new, ask), (trade, ask)],
+        }
+        # Each copy is the report the gRPC session got: the acceptance's ExecID, as the call returned it.
+        assert [r.report.exec_id for r in copies if r.session_number == grpc_a][0] == bid.accepted.exec_id
+    finally:
+        await b.close()
+        await copy.close()
+
+
 async def test_drop_copy_key_places_nothing_through_grpc(tmp_path):
     import grpc
 
