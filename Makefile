@@ -16,7 +16,7 @@ BUF := build/buf/node_modules/.bin/buf
 
 setup: $(STAMP) engine
 
-$(STAMP): pyproject.toml constraints.txt setup.py src/udprouter/_ffi_build.py engine/include/udprouter/engine/ring_abi.h $(wildcard src/udprouter/c/*.[ch]) src/udprouter/loadgen/_loadgen_build.py $(wildcard src/udprouter/loadgen/*.[ch])
+$(STAMP): pyproject.toml constraints.txt setup.py src/udprouter/_ffi_build.py engine/include/udprouter/engine/ring_abi.h $(wildcard src/udprouter/fastpath/*.[ch]) src/udprouter/loadgen/_loadgen_build.py $(wildcard src/udprouter/loadgen/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# PIP_CONSTRAINT also pins the isolated build environment (setuptools, cffi, cmake)

@@ -33,7 +33,7 @@ from udprouter.server_session import (
     sequence_frame,
 )
 from udprouter.session import KEEPALIVE_LAPSE, SessionEvent, SessionLayer
-from udprouter.session_store import SessionStore
+from udprouter.durability.session_store import SessionStore
 
 NOW = 1_800_000_000_000_000_000
 ADDR = ("127.0.0.1", 40000)
