@@ -47,6 +47,8 @@ from udprouter.session import COD_ON_SILENCE, SessionEvent, SessionLayer
 Send = Callable[[bytes, object], None]
 log = logging.getLogger("udprouter")
 MAC_LOG_INTERVAL_NS = 1_000_000_000  # datagrams failing their MAC: one summary line per second at most
+
+
 class Dispatcher:
     def __init__(self, sessions: SessionLayer, order_entry: OrderEntry,
                  clock: Callable[[], int] = time.time_ns) -> None:
@@ -287,6 +289,8 @@ class Dispatcher:
         """The execution reports among a trading session's frames (UDP, or a gRPC session's flow
         as it sequences them), marked and queued on every drop-copy session of its account; they
         take their numbers when that session flushes (the pass's flush_sessions)."""
+        if not self.sessions.drop_copies:
+            return
         account = session.ctx.account
         targets = [d for d in self.sessions.drop_copies.values() if d.key.copies_account(account)]
         if not targets:
