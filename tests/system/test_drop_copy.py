@@ -286,34 +286,25 @@ async def test_drop_copy_gets_the_reports_of_orders_entered_through_grpc(dc_grpc
         await copy.close()
 
 
-async def test_drop_copy_key_places_nothing_through_grpc(tmp_path):
+async def test_drop_copy_key_places_nothing_through_grpc(dc_grpc_router):
     import grpc
 
     from fallback_grpc._generated import order_entry_pb2 as pb
     from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
     from fallback_grpc.client import bearer_metadata
 
-    work = tmp_path / "g"
-    work.mkdir()
-    router = RouterProcess(work, '[grpc]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n')
-    router.config.write_text(router.config.read_text() + KEYS)
-    try:
-        router.start()
-        target = "127.0.0.1:" + re.search(r"grpc=(\d+)", router.log_text()).group(1)
-        order = pb.NewOrderSingle(cl_ord_id=1, security_id=1, order_qty=5, side=pb.SIDE_BUY,
-                                  ord_type=pb.ORD_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_DAY, price=PRICE)
-        async with grpc.aio.insecure_channel(target) as channel:
-            stub = pb_grpc.OrderEntryStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.SubmitOrder(pb.SubmitOrderRequest(order=order),
-                                       metadata=bearer_metadata("copy", "copy-secret"), timeout=WAIT_S)
-            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            # The same request from a trading key is accepted: the refusal was the key's.
-            result = await stub.SubmitOrder(pb.SubmitOrderRequest(order=order),
-                                            metadata=bearer_metadata("demo", "demo-secret"), timeout=WAIT_S)
-            assert result.result.accepted.cl_ord_id == 1
-    finally:
-        router.stop()
+    order = pb.NewOrderSingle(cl_ord_id=1, security_id=1, order_qty=5, side=pb.SIDE_BUY,
+                              ord_type=pb.ORD_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_DAY, price=PRICE)
+    async with grpc.aio.insecure_channel(dc_grpc_router.grpc_target) as channel:
+        stub = pb_grpc.OrderEntryStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.SubmitOrder(pb.SubmitOrderRequest(order=order),
+                                   metadata=bearer_metadata("copy", "copy-secret"), timeout=WAIT_S)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # The same request from a trading key is accepted: the refusal was the key's.
+        result = await stub.SubmitOrder(pb.SubmitOrderRequest(order=order),
+                                        metadata=bearer_metadata("demo", "demo-secret"), timeout=WAIT_S)
+        assert result.result.accepted.cl_ord_id == 1
 
 
 class CDropCopy:
