@@ -116,6 +116,8 @@ async def test_every_metric_the_dashboard_and_alert_rules_query_exists_after_a_s
                  'udprouter_login_failures_total{reason="bad_signature"} 1.0',
                  "udprouter_engine_up 1.0"):
         assert line in text, line
+    # One set of reject metrics: the split ones above, not the old udprouter_rejects{reason} beside them.
+    assert "udprouter_rejects_total" not in names and "udprouter_rejects" not in names
     assert re.search(r'^udprouter_grpc_calls_total\{code="OK",method="/grpc.health.v1.Health/Check"\} 1.0',
                      text, re.M)
     assert re.search(r"^udprouter_journal_fsync_seconds_count [1-9]", text, re.M)
