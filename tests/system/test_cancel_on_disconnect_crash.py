@@ -16,7 +16,7 @@ from tests.system.test_cancel_on_disconnect import (
     probe_fills,
     wait_until_gone,
 )
-from tests.system.test_router_crash import ENGINE_EXIT_S, engine_alive, kill_and_restart
+from tests.system.test_router_crash import kill, kill_and_restart
 from udprouter._generated.messages import CancelOnDisconnectType, CancelReason, ExecutionReportNew, Side
 
 ON_TERMINATE = CancelOnDisconnectType.CancelOnTerminateOnly
@@ -24,17 +24,6 @@ ON_SILENCE = CancelOnDisconnectType.CancelOnDisconnectOnly
 BOTH = CancelOnDisconnectType.CancelOnDisconnectOrTerminate
 LAPSE = 3  # keepalive intervals of silence before the router ends a session (SPEC 4.5)
 RESTING_QTY = 10_000  # every probe until the cancel buys 1 of it: never all of it
-
-
-def kill(router) -> None:
-    """SIGKILL the router and wait for its engine to die with it (the restart is the caller's)."""
-    engine_pid = router.engine_pid
-    router.proc.kill()
-    router.proc.wait()
-    deadline = time.monotonic() + ENGINE_EXIT_S
-    while engine_alive(engine_pid):
-        assert time.monotonic() < deadline, "the engine outlived its router"
-        time.sleep(0.01)
 
 
 async def rest_order(client, security_id: int) -> int:
