@@ -103,7 +103,7 @@ async def test_a_session_established_with_cancel_on_silence_at_the_crash_is_sile
 
 
 async def test_a_session_with_cancel_on_silence_that_comes_back_after_the_crash_keeps_its_orders(router):
-    keepalive_ms, window_ms = 200, 2000
+    keepalive_ms, window_ms = 200, 5000
     a = await connect(router, "demo", keepalive_ms=keepalive_ms, cancel_on_disconnect=ON_SILENCE,
                       cod_window_ms=window_ms)
     probe = None
