@@ -69,9 +69,7 @@ generate: $(STAMP)
 	$(PY) -m tools.gen
 	$(PY) -m tools.gen.vectors
 	$(PY) -m tools.gen.dissector
-	$(PY) -m tools.gen.grpc_stubs
-	$(PY) -m tools.gen.downstream_stubs
-	$(PY) -m tools.gen.admin_stubs
+	$(PY) -m tools.gen.proto_stubs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tools tests bench
