@@ -4,8 +4,9 @@ At start (before the engine is spawned, see EngineSupervisor.start's prepare): t
 replayed, its trailing write-ahead record confirmed against the ring, the order entry resumes its
 command numbering and event routing position, the outbound ring is prepared so the new engine
 re-emits the events whose reports were never logged, and every logged session is rebuilt (its
-server and client sequence numbers, retransmission buffer, ClOrdID mark, open orders) without an
-address: the client negotiates and establishes again, then asks for what it missed.
+server and client sequence numbers, retransmission buffer, ClOrdID mark, open orders, cancel on
+disconnect) without an address: the client negotiates and establishes again, then asks for what it
+missed.
 While running: the ring's offers write the log ahead (installed here), and the loop pass
 (loop_pass.LoopPass) commits the log before it sends, once per pass; each commit that advances the
 logged event routing position also publishes it in the segment header (router_logged_through), so
@@ -90,6 +91,9 @@ class RouterRecovery:
                             saved.open_orders)
             self.sessions.restore(session)  # a drop-copy session: copies of re-emitted events too
             self.log.attach(session)
+            cod = state.cod.get(session_id)
+            if cod is not None:  # cancel on disconnect armed, or asked by a session established at the crash
+                self.sessions.restore_cod(session, cod, self.dispatcher.clock())
             self.dispatcher.attach(session)
             self.sessions_restored += 1
         self.log.open()
