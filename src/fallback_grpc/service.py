@@ -275,13 +275,15 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if next_seq > end:
             await abort_invalid_argument(
                 context, f"from_seq_no: {next_seq} is beyond the next sequence number {end}")
+        session.streams_open += 1
+        # On the RPC's end, however it ends: a client that went away leaves this generator suspended
+        # (its finally would run only when the garbage collector gets to it). Registered before the
+        # first await: a client that cancels as soon as it has the headers ends the RPC there, and
+        # this method never resumes.
+        context.add_done_callback(lambda _: self._stream_closed(session, request))
         # The headers say where the stream starts: a client asking for "from now on" (0) learns the
         # first seq_no it will see, and that every later report will reach it.
         await context.send_initial_metadata(((STREAM_START_HEADER, str(next_seq)),))
-        session.streams_open += 1
-        # On the RPC's end, however it ends: a client that went away leaves this generator suspended
-        # (its finally would run only when the garbage collector gets to it).
-        context.add_done_callback(lambda _: self._stream_closed(session, request))
         async for report in self._stream(session, context, next_seq):
             yield report
 
