@@ -53,6 +53,8 @@ class Tracer:
         self.gc_started = 0
         self.gc_pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
         self.recording = False
+        self.part_totals: Counter[str] = Counter()  # over the window: ns per part
+        self.part_calls: Counter[str] = Counter()
 
     def gc_callback(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -89,7 +91,11 @@ class Tracer:
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.parts[part] += time.perf_counter_ns() - began
+                ns = time.perf_counter_ns() - began
+                self.parts[part] += ns
+                if self.recording:
+                    self.part_totals[part] += ns
+                    self.part_calls[part] += 1
         return timed
 
     def record(self, name: str, ns: int, cpu: int) -> None:
@@ -185,6 +191,9 @@ def child(args: argparse.Namespace) -> int:
             profiler.dump_stats(args.report + ".prof")
         rec = {"calls": dict(tracer.calls), "total_ms": {k: v / 1e6 for k, v in tracer.total_ns.items()},
                "hist": dict(tracer.hist), "cpu_hist": dict(tracer.cpu_hist),
+               "parts": {k: {"calls": tracer.part_calls[k], "ms": round(v / 1e6, 1),
+                             "us_per_call": round(v / 1e3 / max(1, tracer.part_calls[k]), 1)}
+                         for k, v in tracer.part_totals.items()},
                "gc": {g: {"n": len(p), "max_us": max(p, default=0) / 1000,
                           "sum_ms": sum(p) / 1e6, "over_500us": sum(1 for x in p if x > 500_000)}
                       for g, p in tracer.gc_pauses.items()},
@@ -308,6 +317,7 @@ def print_report(args, result: dict, rec: dict) -> None:
     print("callbacks/s:", {k: round(v / seconds) for k, v in rec["calls"].items()},
           "busy ms:", {k: round(v) for k, v in rec["total_ms"].items()})
     order = [f"<={b}" for b in BOUNDS_US] + [f">{BOUNDS_US[-1]}"]
+    print("parts over the window:", rec["parts"])
     print("callback duration us (wall):", {k: rec["hist"].get(k, 0) for k in order})
     print("callback duration us (cpu): ", {k: rec["cpu_hist"].get(k, 0) for k in order})
     print("gc (threshold", rec["gc_threshold"], "frozen", rec["gc_frozen"], "):", rec["gc"])
