@@ -32,6 +32,11 @@ frames, temporary file + rename) becomes router.log and the older segments go.
 A reused session_id (SessionStore) gets a ResetRecord before its new session logs anything, and
 every image and mark carries each session's first server number: replay never gives a new session
 what the id's previous occupant logged (numbers, kept frames), whichever segments were dropped.
+Cancel on disconnect (SPEC 4.6.1): a CodRecord of a session each time what it asked for or where it
+stands changes (established with a type, armed until an instant, done), and one per such session in
+each image and after each mark, so an armed cancel, or the type of a session established at a
+crash, outlives the router; the records reach the file with the pass's writes, before the replies
+(EstablishmentAck, Terminate) leave.
 A torn or corrupt tail (crash mid-append) is cut at the last valid record, like the engine journal.
 Full disk and I/O errors: a write (or sync) that fails is cut back off the file (ftruncate to the last
 record that went out whole), its records stay in the buffer, and commit() returns False, so the
@@ -61,6 +66,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
+
+from udprouter.server_session import SessionState
 
 FILE_NAME = "router.log"
 RECORD_HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
@@ -133,7 +140,31 @@ class MarkRecord(msgspec.Struct, tag="M", array_like=True):
     sessions: list[SessionImage]
 
 
-Record = PassRecord | ImageRecord | MarkRecord | ResetRecord
+class CodRecord(msgspec.Struct, tag="C", array_like=True):
+    """A session's cancel on disconnect: what its last Establish asked (CancelOnDisconnectType, window
+    and keepalive interval), whether it was established, and when an armed cancel falls due (wall
+    clock ns; 0: not armed). The newest one of a session counts."""
+
+    session_id: int
+    cod_type: int
+    window_ms: int
+    keepalive_ms: int
+    established: bool
+    due_ns: int
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to remember: no cancel armed and none asked for by an established session."""
+        return not self.due_ns and not (self.established and self.cod_type)
+
+
+def cod_record(session) -> CodRecord:
+    """A live ServerSession's cancel-on-disconnect state as a record."""
+    return CodRecord(session.session_id, session.cod_type, session.cod_window_ms, session.keepalive_ms,
+                     session.state is SessionState.ESTABLISHED, session.cod_due_ns)
+
+
+Record = PassRecord | ImageRecord | MarkRecord | ResetRecord | CodRecord
 _encoder = msgspec.msgpack.Encoder()
 encode_record = _encoder.encode
 _decoder = msgspec.msgpack.Decoder(Record)
@@ -172,6 +203,7 @@ class RecoveredState:
         self.done_through = 0
         self.partial = (0, 0)
         self.sessions: dict[int, RecoveredSession] = {}
+        self.cod: dict[int, CodRecord] = {}  # each session's newest, unless idle
         self.unconfirmed: PassRecord | None = None
         self.records = 0
         self.cut_bytes = 0  # torn or corrupt tail removed
@@ -188,16 +220,25 @@ class RecoveredState:
 
     def apply(self, record: Record) -> None:
         self.records += 1
+        if isinstance(record, CodRecord):  # says nothing of the ring: a trailing pass stays unconfirmed
+            if record.idle:
+                self.cod.pop(record.session_id, None)
+            else:
+                self.cod[record.session_id] = record
+            return
         if self.unconfirmed is not None:  # a record follows it: its offer happened
             self._apply_pass(self.unconfirmed)
             self.unconfirmed = None
         if isinstance(record, ImageRecord):
             self._apply_image(record)
+            self.cod = {}  # all of them follow it
         elif isinstance(record, ResetRecord):
+            self.cod.pop(record.session_id, None)
             self.sessions[record.session_id] = RecoveredSession(record.session_id, self.capacity,
                                                                 record.first_outbound)
         elif isinstance(record, MarkRecord):
             self._apply_mark(record)
+            self.cod = {}  # all of them follow it (a dropped segment may have held a newer one)
         elif record.before_offer:
             self.unconfirmed = record
         else:
@@ -351,6 +392,7 @@ class RouterLog:
         self.capacity = capacity
         self.segment_bytes = segment_bytes
         self.sessions: dict[int, object] = {}  # session_id -> live ServerSession (images, marks)
+        self.cod: dict[int, CodRecord] = {}  # each session's newest logged CodRecord, unless idle
         self.command_through = 0
         self.done_through = 0
         self.partial = (0, 0)
@@ -418,12 +460,14 @@ class RouterLog:
     def detach(self, session_id: int) -> None:
         """A released session (SessionLayer.sweep): the next compaction leaves it out."""
         self.sessions.pop(session_id, None)
+        self.cod.pop(session_id, None)
 
     def reset(self, session_id: int, first_outbound: int) -> None:
         """A released session_id given to a new session, before that session logs anything (see
         ResetRecord); the previous occupant's frames no longer hold a closed segment."""
         self._buffer += frame_record(ResetRecord(session_id, first_outbound))
         self.records += 1
+        self.cod.pop(session_id, None)
         self._last_frame.pop(session_id, None)
         for segment in self._closed:
             segment.last_frame.pop(session_id, None)
@@ -437,6 +481,29 @@ class RouterLog:
     def sent(self, session_id: int, first_seq: int, frames: list[bytes]) -> None:
         """Frames just numbered first_seq.. for session_id (they leave only after commit)."""
         self._sent.append((session_id, first_seq, frames))
+
+    def note_cod(self, session, done: bool = False) -> None:
+        """The session's cancel-on-disconnect state may have changed (SessionLayer): logged if it did
+        (before the log is open, only remembered: the opening image writes it). done: its cancel
+        was carried out, nothing is left to do for it even if it is still established (router stop)."""
+        record = cod_record(session)
+        if done:
+            record.established = False
+        known = self.cod.get(record.session_id)
+        if known == record or (known is None and record.idle):
+            return
+        if record.idle:
+            del self.cod[record.session_id]
+        else:
+            self.cod[record.session_id] = record
+        if self._fd is not None:
+            self._buffer += frame_record(record)
+            self.records += 1
+
+    def _cod_records(self) -> bytes:
+        """Every session's remembered CodRecord (after an image or a mark: older ones may be dropped)."""
+        self.records += len(self.cod)
+        return b"".join(frame_record(record) for _, record in sorted(self.cod.items()))
 
     def before_offer(self, command_through: int) -> bool:
         """Before commands up to command_through go to the ring: the inbound progress that made them.
@@ -596,7 +663,7 @@ class RouterLog:
         self.segments_closed += 1
         partial_seq, partial_n = self.partial
         mark = MarkRecord(self.command_through, self.done_through, partial_seq, partial_n, self._numbers())
-        self._buffer += frame_record(mark)
+        self._buffer += frame_record(mark) + self._cod_records()
         self._written_done = self.done_through
         self._carry_small_pins()
         self._write_out(sync=self.durability == "fsync")  # a failure keeps it buffered, first in line
@@ -701,6 +768,8 @@ class RouterLog:
         try:
             for record in image_records(self.command_through, self.done_through, self.partial, sessions):
                 size += write_all(fd, frame_record(record))
+            self.cod = {sid: record for sid, record in self.cod.items() if sid in self.sessions}
+            size += write_all(fd, self._cod_records())
             if self.durability != "none":
                 os.fdatasync(fd)
         finally:

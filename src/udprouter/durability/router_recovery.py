@@ -4,8 +4,9 @@ At start (before the engine is spawned, see EngineSupervisor.start's prepare): t
 replayed, its trailing write-ahead record confirmed against the ring, the order entry resumes its
 command numbering and event routing position, the outbound ring is prepared so the new engine
 re-emits the events whose reports were never logged, and every logged session is rebuilt (its
-server and client sequence numbers, retransmission buffer, ClOrdID mark, open orders) without an
-address: the client negotiates and establishes again, then asks for what it missed.
+server and client sequence numbers, retransmission buffer, ClOrdID mark, open orders, cancel on
+disconnect) without an address: the client negotiates and establishes again, then asks for what it
+missed.
 While running: the ring's offers write the log ahead, and replies wait in an outbox until the log
 holds every frame they carry (one commit per loop pass, after all sessions are flushed, so the
 logged event routing position matches the logged frames exactly); each commit that advances that
@@ -97,6 +98,9 @@ class RouterRecovery:
             router.sessions.by_uuid[uuid] = session
             router.sessions.track(session)  # a drop-copy session: copies of re-emitted events too
             self.log.attach(session)
+            cod = state.cod.get(session_id)
+            if cod is not None:  # cancel on disconnect armed, or asked by a session established at the crash
+                router.sessions.restore_cod(session, cod, router.dispatcher.clock())
             router.order_entry.register_sink(session_id, router.dispatcher._sink_for(session), session.ctx)
             self.sessions_restored += 1
         self.log.open()

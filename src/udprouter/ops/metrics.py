@@ -27,7 +27,7 @@ class RouterCollector:
 
     def collect(self):
         r = self.router
-        d, oe, risk, sup, sessions = r.dispatcher, r.order_entry, r.risk, r.supervisor, r.sessions
+        d, oe, sup, sessions = r.dispatcher, r.order_entry, r.supervisor, r.sessions
         yield _counter("udprouter_datagrams_in", "UDP datagrams received", d.datagrams_in)
         yield _counter("udprouter_datagrams_out", "UDP datagrams sent", d.datagrams_out)
         yield _counter("udprouter_messages_in", "SBE messages received", d.messages_in)
@@ -65,10 +65,7 @@ class RouterCollector:
                        sessions.store.reused)
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
-        rejects = CounterMetricFamily("udprouter_rejects", "Rejects by reason", labels=["reason"])
-        for reason, count in sorted(risk.rejects.items()):
-            rejects.add_metric([reason], count)
-        yield rejects
+        # Rejects: udprouter_{order,cancel,business}_rejects (ops/collector.py), split by kind and source.
         yield _counter("udprouter_commands_published", "Commands offered to the engine",
                        oe.commands_published)
         yield _counter("udprouter_events_routed", "Engine events routed to sessions", oe.events_routed)

@@ -4,7 +4,7 @@ the router reads it (ring_abi.h, reports.EVENT_LAYOUT), the committed protobuf m
 
 import struct
 
-from tools.gen import downstream_stubs
+from tools.gen.proto_stubs import main as proto_stubs
 from udprouter.downstream.events import FRAME, decode, encode
 from udprouter.downstream.store import order_row
 from udprouter.reports import EVENT_LAYOUT
@@ -17,7 +17,7 @@ def test_frame_is_udr_event_then_index_account_and_receive_time():
 
 
 def test_committed_module_matches_the_proto():
-    assert downstream_stubs.main(["--check"]) == 0
+    assert proto_stubs(["downstream", "--check"]) == 0
 
 
 def test_a_trade_frame_becomes_subject_headers_and_payload():

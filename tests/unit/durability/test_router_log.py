@@ -11,7 +11,7 @@ import pytest
 from udprouter.config import KeyConfig
 from udprouter.ring import NO_ROUTER_LOG, RingSegment
 from udprouter.durability.router_log import FILE_NAME, IMAGE_CHUNK_FRAMES, RECORD_HEADER, RouterLog, read_records, replay
-from udprouter.server_session import ServerSession, not_applied_frame, sequence_frame
+from udprouter.server_session import ServerSession, SessionState, not_applied_frame, sequence_frame
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)
 CAPACITY = 8
@@ -364,3 +364,42 @@ def test_a_reused_session_id_never_replays_its_previous_occupants_state(tmp_path
         assert rebuilt.kept_range()[0] >= occupant.first_outbound
     log.close()
     assert log.segments_dropped > 5
+
+
+def set_cod(log: RouterLog, session: ServerSession, cod_type: int, established: bool,
+            due_ns: int = 0) -> None:
+    session.cod_type, session.cod_window_ms, session.keepalive_ms = cod_type, 1500, 200
+    session.state = SessionState.ESTABLISHED if established else SessionState.TERMINATED
+    session.cod_due_ns = due_ns
+    log.note_cod(session)
+
+
+def test_cancel_on_disconnect_state_replays_through_reopens_and_dropped_segments(tmp_path):
+    log = RouterLog(tmp_path, "os", CAPACITY, segment_bytes=1024)
+    armed, silent, plain = make_session(1, log), make_session(2, log), make_session(3, log)
+    log.open()
+    set_cod(log, armed, 3, True)
+    set_cod(log, armed, 3, False, due_ns=123_456)  # terminated: armed
+    set_cod(log, silent, 1, True)
+    set_cod(log, plain, 2, True)
+    set_cod(log, plain, 2, False)  # terminated after its cancel was carried out: nothing left
+    records = log.records
+    log.note_cod(silent)  # unchanged: nothing written
+    assert log.records == records
+    for i in range(100):  # segments close and are dropped: each new one states the records again
+        send_pass(log, armed, 1 + i, 1, 10 + i, 3, i + 1)
+    assert log.segments_dropped > 0
+    cod = replay(tmp_path, CAPACITY).cod
+    assert sorted(cod) == [1, 2]
+    assert (cod[1].cod_type, cod[1].window_ms, cod[1].keepalive_ms, cod[1].established, cod[1].due_ns) == \
+        (3, 1500, 200, False, 123_456)
+    assert cod[2].established and cod[2].due_ns == 0
+    log.note_cod(silent, done=True)  # carried out (router stop): nothing left for it either
+    log.close()
+    assert sorted(replay(tmp_path, CAPACITY).cod) == [1]
+    reopened = RouterLog(tmp_path, "os", CAPACITY)
+    reopened.attach(armed)
+    reopened.note_cod(armed)  # restored before the open: the opening image writes it
+    reopened.open()
+    reopened.close()
+    assert sorted(replay(tmp_path, CAPACITY).cod) == [1]
