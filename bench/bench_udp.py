@@ -27,6 +27,8 @@ default durability os), and the host's load average (1 min) at the window's star
 is shared, and a window with a high load is measured against other work, not the router alone.
 --rates and --seconds run only the given rates for that long each (e.g. the 60 s window at 50k/s:
 `--rates 50000 --seconds 60 --no-throughput`, echo and router both; the conditioning run still first).
+--wait and --spin-us run the router with another engine wait strategy (e.g. `--spin-us 20` against
+the default 5 us, interleaved runs on a quiet host).
 Throughput (src/udprouter/loadgen, max rate inside a window of unanswered orders): max1 / max20, 1 or 20
 orders per datagram, 3 runs each on fresh sessions, the median run is the figure.
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
@@ -123,6 +125,8 @@ class Bench:
     rates: tuple[int, ...] = RATES
     seconds: float | None = None  # every window this long (None: the mode's lengths)
     throughput_runs: bool = True
+    wait: str | None = None  # the router's engine wait strategy (None: the default config's)
+    spin_us: int | None = None
     durations: Durations = field(init=False)
     chunks: dict[int, PreparedLoad] = field(init=False)
     throughput: dict[str, PreparedLoad] = field(init=False)
@@ -240,10 +244,12 @@ def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
           f"p99 {lat.p99_us:.1f} max {lat.max_us:.1f}  server cpu {cpu_us:.1f} us/order", flush=True)
 
 
-def default_wait() -> str:
-    """The engine wait strategy the default config runs (what `RouterProcess()` gets)."""
+def wait_label(wait: str | None = None, spin_us: int | None = None) -> str:
+    """The engine wait strategy a router runs: the default config's, or the one given."""
     engine = EngineSection()
-    return f"{engine.wait} (spin_us {engine.spin_us})" if engine.wait == "hybrid" else engine.wait
+    wait = wait or engine.wait
+    spin_us = engine.spin_us if spin_us is None else spin_us
+    return f"{wait} (spin_us {spin_us})" if wait == "hybrid" else wait
 
 
 def run_servers(bench: Bench) -> None:
@@ -251,8 +257,9 @@ def run_servers(bench: Bench) -> None:
         bench.sustained("echo", echo, None)
         if bench.throughput_runs:
             bench.max_rate("echo", echo, None)
-    print(f"router: default config, engine wait {default_wait()}", flush=True)
-    with RouterProcess() as router:
+    given = "default config" if (bench.wait, bench.spin_us) == (None, None) else "default config but the wait"
+    print(f"router: {given}, engine wait {wait_label(bench.wait, bench.spin_us)}", flush=True)
+    with RouterProcess(wait=bench.wait, spin_us=bench.spin_us) as router:
         bench.sustained("router", router, CREDENTIALS)
         if bench.throughput_runs:
             bench.max_rate("router", router, CREDENTIALS)
@@ -282,7 +289,8 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "unanswered": w.unanswered, "rejected": w.rejected, "not_applied": w.not_applied,
                 "cpu_us_per_order": round(w.cpu_us_per_order, 2),
                 "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
-                "periodic": w.periodic, "engine_wait": default_wait() if server == "router" else None,
+                "periodic": w.periodic,
+                "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
                 "load_average": list(w.load), "baseline_load_average": list(b.load),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
@@ -328,10 +336,10 @@ def entries(bench: Bench) -> list[dict]:
 
 
 def run(quick: bool, rates: tuple[int, ...] = RATES, seconds: float | None = None,
-        throughput: bool = True) -> list[dict]:
+        throughput: bool = True, wait: str | None = None, spin_us: int | None = None) -> list[dict]:
     began = time.monotonic()
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
-    bench = Bench(quick, rates, seconds, throughput)
+    bench = Bench(quick, rates, seconds, throughput, wait, spin_us)
     print(f"plans built in {time.monotonic() - began:.1f} s", flush=True)
     run_servers(bench)
     result = entries(bench)
@@ -347,8 +355,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="offered rates of the sustained windows, comma-separated (default: all)")
     parser.add_argument("--seconds", type=float, help="every sustained window this long")
     parser.add_argument("--no-throughput", action="store_true", help="the sustained windows only")
+    parser.add_argument("--wait", choices=("spin", "sleep", "hybrid"),
+                        help="the router's engine wait strategy (default: the default config's)")
+    parser.add_argument("--spin-us", type=int, help="the hybrid wait's spin (default: the default config's)")
     args = parser.parse_args(argv)
-    result = run(args.quick, args.rates, args.seconds, not args.no_throughput)
+    result = run(args.quick, args.rates, args.seconds, not args.no_throughput, args.wait, args.spin_us)
     if args.json:
         print(json.dumps(result))
     return 0

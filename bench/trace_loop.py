@@ -28,12 +28,11 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from bench.udp_servers import LISTENING, ROOT, router_config
+from bench.udp_servers import LISTENING, ServerProcess, router_config
 
 BOUNDS_US = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
 PARTS = ("gc", "log_write", "log_roll", "offer", "drain", "send", "recv")
@@ -186,7 +185,7 @@ def child(args: argparse.Namespace) -> int:
 
     def report() -> None:
         tracer.recording = False
-        if profiler is not None:
+        if profiler is not None:  # before the report: the parent reads both once the report is there
             profiler.disable()
             profiler.dump_stats(args.report + ".prof")
         rec = {"calls": dict(tracer.calls), "total_ms": {k: v / 1e6 for k, v in tracer.total_ns.items()},
@@ -204,7 +203,8 @@ def child(args: argparse.Namespace) -> int:
                "longest": _longest(tracer.longest, args.top, state),
                "longest_cpu": _longest(tracer.longest_cpu, args.top, state),
                "engine": state["engine"]() if "engine" in state else {}}
-        Path(args.report).write_text(json.dumps(rec))
+        Path(args.report + ".tmp").write_text(json.dumps(rec))
+        os.replace(args.report + ".tmp", args.report)  # whole when the parent sees it
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -254,56 +254,38 @@ def engine_figures(ring) -> dict:
             "commands_applied": h.commands_applied}
 
 
+class TracedRouter(ServerProcess):
+    """This module's child: the traced router, on a temp config and journal like bench_udp's."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__([sys.executable, "-m", "bench.trace_loop", "--child"], LISTENING)
+        journal, config = self.work / "journal", self.work / "router.toml"
+        config.write_text(router_config(journal, args.wait))
+        self.report = self.work / "report.json"
+        self.args += ["--config", str(config), "--journal", str(journal), "--report", str(self.report),
+                      "--top", str(args.top), "--profile", str(args.profile)]
+
+
 def parent(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="udprouter-trace-") as tmp:
-        work = Path(tmp)
-        config = work / "router.toml"
-        config.write_text(router_config(work / "journal", args.wait))
-        report = work / "report.json"
-        log = work / "server.log"
-        cmd = [sys.executable, "-m", "bench.trace_loop", "--child", "--config", str(config),
-               "--journal", str(work / "journal"), "--report", str(report), "--top", str(args.top),
-               "--profile", str(args.profile)]
-        with log.open("w") as out:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            port = None
-            while time.monotonic() < deadline and proc.poll() is None and port is None:
-                if match := LISTENING.search(log.read_text()):
-                    port = int(match.group(2))
-                time.sleep(0.05)
-            if port is None:
-                print(log.read_text()[-2000:])
-                return 1
-            loadgen = str(Path(sys.executable).parent / "udprouter-loadgen")
-            target = f"127.0.0.1:{port}"
-            if args.warmup:
-                subprocess.run([loadgen, "--target", target, "--rate", str(args.rate), "--duration",
-                                str(args.warmup), "--json"], check=True, stdout=subprocess.DEVNULL)
-            print(f"load {os.getloadavg()}", flush=True)
-            proc.send_signal(signal.SIGUSR2)
-            time.sleep(0.2)
-            run = subprocess.run([loadgen, "--target", target, "--rate", str(args.rate), "--duration",
-                                  str(args.duration), "--json"], check=True, capture_output=True, text=True)
-            proc.send_signal(signal.SIGUSR1)
-            deadline = time.monotonic() + 30
-            while not report.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            result = json.loads(run.stdout)
-            rec = json.loads(report.read_text())
-            time.sleep(0.5)  # the profile is written after the report
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        print_report(args, result, rec)
+    loadgen = str(Path(sys.executable).parent / "udprouter-loadgen")
+    with TracedRouter(args) as router:
+        target = f"127.0.0.1:{router.port}"
+        if args.warmup:
+            subprocess.run([loadgen, "--target", target, "--rate", str(args.rate), "--duration",
+                            str(args.warmup), "--json"], check=True, stdout=subprocess.DEVNULL)
+        print(f"load {os.getloadavg()}", flush=True)
+        router.proc.send_signal(signal.SIGUSR2)
+        time.sleep(0.2)
+        run = subprocess.run([loadgen, "--target", target, "--rate", str(args.rate), "--duration",
+                              str(args.duration), "--json"], check=True, capture_output=True, text=True)
+        router.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while not router.report.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        print_report(args, json.loads(run.stdout), json.loads(router.report.read_text()))
         if args.profile:
             import pstats
-            pstats.Stats(str(report) + ".prof").sort_stats("tottime").print_stats(args.profile)
+            pstats.Stats(str(router.report) + ".prof").sort_stats("tottime").print_stats(args.profile)
     return 0
 
 
