@@ -783,8 +783,7 @@ class RouterLog:
         self._closed = []
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._size = size
-        if self.durability != "none":
-            self._prepare_next()
+        self._prepare_next()
         self._last_frame = {sid: s.next_outbound - 1 for sid, s in live if s.next_outbound > 1}
 
 
