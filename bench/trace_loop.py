@@ -118,14 +118,16 @@ def _bucket(ns: int) -> str:
 
 def install(tracer: Tracer) -> None:
     """Wraps the Router's callbacks and parts (class attributes: before any Router exists)."""
-    from udprouter import order_entry, server
+    from udprouter import loop_pass, order_entry, server
     from udprouter.durability import router_log
     from udprouter.fastpath import fast_io
     from udprouter.ops import metrics
 
     R = server.Router
-    for name in ("_on_udp_readable", "_on_engine_events", "_on_timer"):
+    for name in ("_on_udp_readable", "_on_timer"):
         setattr(R, name, tracer.wrap_callback(name, getattr(R, name)))
+    P = loop_pass.LoopPass  # the engine's eventfd reader is the loop pass's
+    P.on_engine_events = tracer.wrap_callback("_on_engine_events", P.on_engine_events)
     M = metrics.Metrics
     if hasattr(M, "collect"):
         M.collect = tracer.wrap_callback("metrics_collect", M.collect)
