@@ -5,6 +5,9 @@
 namespace udprouter::engine {
 
 void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
+    if ((in.flags & kOrderTracked) != 0) [[unlikely]] {
+        accounts_.prefetch_position(in);
+    }
     match_levels(instrument, in, limit_level, command_seq);
     release_retired();
 }
