@@ -133,6 +133,9 @@ void Engine::new_order(const udr_command& command) {
         reject(c, OrdRejReason::UnknownSymbol);
         return false;
     }
+    if (account_slot != AccountTable::kNone) {
+        accounts_.prefetch_position(account_slot, book);
+    }
     if (!supported(c)) {
         reject(c, OrdRejReason::UnsupportedOrderCharacteristic);
         return false;

@@ -117,8 +117,9 @@ public:
 
     // Starts loading the position line a fill of the tracked order o updates (an aggressor that
     // crosses: its first fill comes a few events later).
-    void prefetch_position(const Order& o) const {
-        __builtin_prefetch(&positions_[std::size_t{find(o.account)} * instruments_ + o.book], 1);
+    void prefetch_position(const Order& o) const { prefetch_position(find(o.account), o.book); }
+    void prefetch_position(uint32_t slot, uint32_t book) const {
+        __builtin_prefetch(&positions_[std::size_t{slot} * instruments_ + book], 1);
     }
 
     // Net filled quantity of the account's entry in instrument `book` (positive = long).
