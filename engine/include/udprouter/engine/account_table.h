@@ -58,8 +58,8 @@ enum class AccountControl : uint8_t {
     KillSwitch = 6,          // value: 1 on, 0 off
 };
 
-// One entry per 128-byte pair of cache lines (the L2 fetches such a pair together): an order's
-// checks read the whole entry, and an entry straddling three lines cost a second miss.
+// One entry per 128-byte aligned pair of cache lines (which the L2's adjacent-line prefetch loads
+// together): an order's checks read the whole entry, and no entry shares a line with another.
 struct alignas(128) AccountState {
     Notional open_notional[2] = {0, 0}; // by SideIndex
     // The notional limits scaled to the price mantissa, all ones for none (0): one compare per
