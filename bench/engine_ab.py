@@ -27,7 +27,8 @@ METRICS = ("ops_per_cpu_s", "ops_per_s")
 
 
 def run_once(binary: str, core: int, symbols: int, passes: int, controls: bool) -> dict[str, dict]:
-    args = ["taskset", "-c", str(core), binary, "--symbols", str(symbols), "--passes", str(passes), "--json-only"]
+    args = ["taskset", "-c", str(core), binary, "--symbols", str(symbols), "--passes", str(passes),
+            "--json-only"]
     if controls:
         args.append("--controls")
     done = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False)
