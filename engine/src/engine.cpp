@@ -121,6 +121,8 @@ void Engine::new_order(const udr_command& command) {
 // Inlined into new_order(): book and level then stay in registers.
 [[gnu::always_inline]] inline bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level,
                                                        uint8_t& flags) {
+    const uint32_t account_slot = accounts_.find(c.account); // once per order: prefetch, flags, checks
+    accounts_.prefetch_entry(account_slot);
     switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
     case ClOrdIdCheck::UnknownSession: reject(c, OrdRejReason::Other); return false;
     case ClOrdIdCheck::Duplicate: reject(c, OrdRejReason::DuplicateOrder); return false;
@@ -131,7 +133,9 @@ void Engine::new_order(const udr_command& command) {
         reject(c, OrdRejReason::UnknownSymbol);
         return false;
     }
-    accounts_.prefetch(c.account, book);
+    if (account_slot != AccountTable::kNone) {
+        accounts_.prefetch_position(account_slot, book);
+    }
     if (!supported(c)) {
         reject(c, OrdRejReason::UnsupportedOrderCharacteristic);
         return false;
@@ -154,15 +158,14 @@ void Engine::new_order(const udr_command& command) {
             return false;
         }
     }
-    flags = accounts_.order_flags(c.account);
+    flags = accounts_.flags_of(account_slot);
     if ((flags & kOrderTracked) == 0) [[likely]] {
         return true;
     }
-    return check_account(c, book, level, accounts_.find(c.account));
+    return check_account(c, book, level, account_slot);
 }
 
 bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, uint32_t slot) {
-    constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
     AccountState& a = accounts_[slot];
     if (a.killed) {
         reject(c, OrdRejReason::AccountKillSwitch);
@@ -171,21 +174,19 @@ bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, 
     // A market order is valued at the far end of the band it may sweep to.
     const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : instruments_[book].price_of(level);
     const Notional value = notional(price, c.order_qty);
-    if (a.max_order_notional != 0 && value > static_cast<Notional>(a.max_order_notional) * kScale) {
+    if (value > a.order_cap) {
         reject(c, OrdRejReason::ExceededMaxNotionalOrderAmt);
         return false;
     }
     const bool may_rest = c.ord_type == kOrdTypeLimit && c.time_in_force == kTifDay;
     const unsigned side = static_cast<unsigned>(side_index(c.side));
-    if (a.max_open_notional != 0 && may_rest &&
-        a.open_notional[side] + value > static_cast<Notional>(a.max_open_notional) * kScale) {
+    if (may_rest && a.open_notional[side] + value > a.open_cap) {
         reject(c, OrdRejReason::InsufficientCreditLimit);
         return false;
     }
     if (a.max_position != 0) {
         const int64_t qty = c.side == kWireSideBuy ? int64_t{c.order_qty} : -int64_t{c.order_qty};
-        const int64_t after = accounts_.position(slot, book) + qty;
-        if (after > a.max_position || after < -a.max_position) {
+        if (accounts_.breaches_position(slot, book, qty)) {
             reject(c, OrdRejReason::PositionLimitExceeded);
             return false;
         }

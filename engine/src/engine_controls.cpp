@@ -169,6 +169,7 @@ void Engine::account_control(const udr_command& c) {
     case AccountControl::KillSwitch: a.killed = c.price == 1; break;
     case AccountControl::Query: break; // answered above
     }
+    a.update_caps();
     if (control == AccountControl::KillSwitch && a.killed) {
         collect(0, c.account, 0, 0);
     }

@@ -243,8 +243,9 @@ bool Engine::read_snapshot(std::FILE* file) {
     for (size_t e = 0; e < accounts.size(); ++e) {
         const uint32_t slot = accounts_.ensure(accounts[e].account);
         accounts_[slot] = accounts[e]; // open notional: recomputed from the orders below
+        accounts_[slot].update_caps();
         for (uint32_t book = 0; book < instruments_.size(); ++book) {
-            accounts_.position(slot, book) = positions[e * instruments_.size() + book];
+            accounts_.set_position(slot, book, positions[e * instruments_.size() + book]);
         }
     }
     for (Instrument& instrument : instruments_) {

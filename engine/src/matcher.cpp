@@ -5,8 +5,17 @@
 namespace udprouter::engine {
 
 void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
+    const bool tracked = (in.flags & kOrderTracked) != 0;
+    if (tracked) [[unlikely]] {
+        accounts_.prefetch_position(in);
+    }
+    const uint32_t cum_before = in.cum_qty;
     match_levels(instrument, in, limit_level, command_seq);
     release_retired();
+    // The incoming order's fills move its account's position once, by their sum.
+    if (tracked && in.cum_qty != cum_before) [[unlikely]] {
+        accounts_.filled(in, in.cum_qty - cum_before, false);
+    }
 }
 
 void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
@@ -67,8 +76,8 @@ void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t q
     in.cum_qty += qty;
     r.leaves_qty -= qty;
     r.cum_qty += qty;
-    if (((in.flags | r.flags) & kOrderTracked) != 0) [[unlikely]] {
-        track_fill(in, r, qty);
+    if ((r.flags & kOrderTracked) != 0) [[unlikely]] {
+        track_resting_fill(r, qty); // the incoming order's fills are counted in match()
     }
     const int32_t security_id = instrument.spec().security_id;
     events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = in.cl_ord_id, .orig_cl_ord_id = 0,
@@ -83,13 +92,8 @@ void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t q
                            .reason = 0, .flags = 0});
 }
 
-void Matcher::track_fill(Order& in, Order& r, uint32_t qty) {
-    if ((in.flags & kOrderTracked) != 0) {
-        accounts_.filled(in, qty, false);
-    }
-    if ((r.flags & kOrderTracked) != 0) {
-        accounts_.filled(r, qty, true);
-    }
+void Matcher::track_resting_fill(const Order& r, uint32_t qty) {
+    accounts_.filled(r, qty, true);
 }
 
 bool Matcher::self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t command_seq) {

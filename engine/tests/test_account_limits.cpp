@@ -89,6 +89,43 @@ new sess=1 acct=7 cl=5 side=buy px=100 qty=1
 )");
 }
 
+// The check skips reading the position while the account's largest |position| so far plus the order
+// fits: a position that went back to 0 (in this instrument, or another one never traded) is read
+// exactly, before and after a restore.
+UDR_TEST(max_position_is_exact_after_a_position_shrinks_and_in_other_instruments) {
+    UDR_CHECK_SCRIPT(R"(
+instrument sec=1 tick=1 min=1 max=1000 max_qty=1000
+instrument sec=2 tick=1 min=1 max=1000 max_qty=1000
+control acct=7 what=max_position value=10
+> account orig=7 px=10 reason=3 last
+new sess=2 acct=8 cl=1 side=sell px=100 qty=100
+> accepted cl=1 oid=2 px=100 qty=100 leaves=100 last
+new sess=2 acct=8 cl=2 side=buy px=50 qty=100
+> accepted cl=2 oid=3 px=50 qty=100 leaves=100 last
+new sess=1 acct=7 cl=1 side=buy tif=ioc px=100 qty=10
+> accepted cl=1 oid=4 px=100 qty=10 leaves=10
+> trade cl=1 oid=4 px=100 qty=10 leaves=0 cum=10 aggr
+> trade sess=2 side=sell cl=1 oid=2 px=100 qty=10 leaves=90 cum=10 last
+new sess=1 acct=7 cl=2 side=sell tif=ioc px=50 qty=10
+> accepted cl=2 oid=5 px=50 qty=10 leaves=10
+> trade cl=2 oid=5 px=50 qty=10 leaves=0 cum=10 aggr
+> trade sess=2 side=buy cl=2 oid=3 px=50 qty=10 leaves=90 cum=10 last
+new sess=1 acct=7 cl=3 side=buy px=10 qty=10
+> accepted cl=3 oid=6 px=10 qty=10 leaves=10 last
+new sess=1 acct=7 cl=4 side=buy px=10 qty=11
+> rejected cl=4 px=10 qty=11 reason=PositionLimitExceeded last
+new sess=1 acct=7 cl=5 sec=2 side=sell px=900 qty=10
+> accepted cl=5 oid=8 px=900 qty=10 leaves=10 last
+new sess=1 acct=7 cl=6 sec=2 side=sell px=900 qty=11
+> rejected cl=6 px=900 qty=11 reason=PositionLimitExceeded last
+restore
+new sess=1 acct=7 cl=7 side=buy px=10 qty=11
+> rejected cl=7 px=10 qty=11 reason=PositionLimitExceeded last
+new sess=1 acct=7 cl=8 side=buy px=10 qty=10
+> accepted cl=8 oid=11 px=10 qty=10 leaves=10 last
+)");
+}
+
 UDR_TEST(max_orders_per_second_spans_the_accounts_sessions_in_one_second_windows) {
     UDR_CHECK_SCRIPT(R"(
 control acct=7 what=max_orders_per_s value=2

@@ -71,7 +71,7 @@ private:
     // Returns true when the incoming order was canceled (matching stops).
     [[gnu::noinline]] bool self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t command_seq);
     void cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq);
-    [[gnu::noinline]] void track_fill(Order& in, Order& resting, uint32_t qty);
+    [[gnu::noinline]] void track_resting_fill(const Order& resting, uint32_t qty);
     // Takes a fully filled (or self-match canceled) oldest order out of the book at once; its
     // index entry and pool slot go in release_retired() at the end of match(), so the index lines
     // prefetched for the orders one command retires load together, not one miss per fill in turn.
