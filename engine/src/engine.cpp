@@ -340,10 +340,45 @@ void Engine::replace_order(const udr_command& c) {
         cancel_reject(c, CxlRejReason::IncorrectQuantity, o.order_id);
         return;
     }
+    if ((accounts_.order_flags(o.account) & kOrderTracked) != 0 && !check_replace_account(c, o)) {
+        return;
+    }
     index_.erase_at(slot);
     o.cl_ord_id = c.cl_ord_id;
     index_.insert(o.session_id, o.cl_ord_id, order);
     reprice(order, c, level);
+}
+
+// The account's limits as the order would stand replaced, like a new order's; a replace that puts
+// no more at risk than the order did (less quantity or notional) passes the limit it would not raise.
+bool Engine::check_replace_account(const udr_command& c, const Order& o) {
+    constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
+    const uint32_t slot = accounts_.find(o.account);
+    const AccountState& a = accounts_[slot];
+    const Notional value = notional(c.price, c.order_qty);
+    if (a.max_order_notional != 0 && value > static_cast<Notional>(a.max_order_notional) * kScale &&
+        value > notional(o.price, o.order_qty)) {
+        cancel_reject(c, CxlRejReason::ExceededMaxNotionalOrderAmt, o.order_id);
+        return false;
+    }
+    const uint32_t leaves = c.order_qty - o.cum_qty;
+    const Notional open_before = notional(o.price, o.leaves_qty); // counted in open_notional (tracked)
+    const Notional open_after = notional(c.price, leaves);
+    const unsigned side = static_cast<unsigned>(side_index(o.side));
+    if (a.max_open_notional != 0 && open_after > open_before &&
+        a.open_notional[side] - open_before + open_after > static_cast<Notional>(a.max_open_notional) * kScale) {
+        cancel_reject(c, CxlRejReason::InsufficientCreditLimit, o.order_id);
+        return false;
+    }
+    if (a.max_position != 0 && leaves > o.leaves_qty) {
+        const int64_t qty = o.side == kWireSideBuy ? int64_t{leaves} : -int64_t{leaves};
+        const int64_t after = accounts_.position(slot, o.book) + qty;
+        if (after > a.max_position || after < -a.max_position) {
+            cancel_reject(c, CxlRejReason::PositionLimitExceeded, o.order_id);
+            return false;
+        }
+    }
+    return true;
 }
 
 void Engine::reprice(uint32_t order, const udr_command& c, uint32_t level) {

@@ -43,7 +43,11 @@
 // account's controls (account_table.h): AccountKillSwitch, ExceededMaxNotionalOrderAmt,
 // InsufficientCreditLimit, PositionLimitExceeded, OrderRateExceeded.
 // For REPLACE: session, DuplicateClOrdID, order lookup, qty 0 or above max, band, tick, qty not
-// above cum_qty (IncorrectQuantity).
+// above cum_qty (IncorrectQuantity), then the account's limits as for NEW with the order as it would
+// stand replaced (ExceededMaxNotionalOrderAmt: new Price x OrderQty; InsufficientCreditLimit: the
+// side's open notional with this order's share at its new Price x LeavesQty; PositionLimitExceeded:
+// the position if the new LeavesQty filled), each checked only when the replace raises that figure.
+// The kill switch and the order rate apply to new orders only.
 #ifndef UDPROUTER_ENGINE_ENGINE_H
 #define UDPROUTER_ENGINE_ENGINE_H
 
@@ -135,6 +139,7 @@ private:
     bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level, uint8_t& flags);
     [[gnu::noinline]] bool check_account(const udr_command& command, uint32_t book, uint32_t level,
                                                     uint32_t slot);
+    [[gnu::noinline]] bool check_replace_account(const udr_command& command, const Order& order);
     // engine_controls.cpp: the commands that act on many orders or on an account.
     void mass_cancel(const udr_command& command);
     void order_status(const udr_command& command);
