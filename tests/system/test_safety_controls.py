@@ -9,14 +9,17 @@ import pytest
 from tests.system.udp_clients import clients, no_more_reports, reports
 from udprouter._generated.messages import (
     CancelReason,
+    CxlRejReason,
     ExecutionReportCancel,
     ExecutionReportNew,
     ExecutionReportReject,
+    ExecutionReportReplace,
     ExecutionReportStatus,
     ExecutionReportTrade,
     MassActionRejectReason,
     MassActionResponse,
     MassActionScope,
+    OrderCancelReject,
     OrderMassActionReport,
     OrdRejReason,
     OrdStatus,
@@ -181,6 +184,46 @@ async def test_account_limits_from_the_config_at_and_one_past_each_boundary(star
                            time_in_force=TimeInForce.ImmediateOrCancel)
         assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
 
+
+
+async def test_a_replace_meets_the_account_limits_like_a_new_order(start_router):
+    """OrderCancelReplaceRequest is checked against the account's limits as the order would stand
+    after it: Price x OrderQty per order, the side's open notional with the order's own share
+    replaced, and the position if the order's remainder filled. The boundary passes, one past it
+    is an OrderCancelReject with that limit's reason, and the order stays as it was."""
+    router = start_router(LIMITS_CONFIG)
+
+    async def replace(client, orig, sec, price, qty):
+        await client.replace(orig, sec, Side.Buy, price, qty)
+        (answer,) = await reports(client, 1)
+        return answer
+
+    async with clients(router, "demo") as (a,):
+        order = await a.send_order(1, Side.Buy, PRICE - 1000 * TICK, 5)  # 5 x 90.00 = 450
+        assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
+        # Fat finger: 10 x 100.01 is past 1000; 10 x 100.00 is the limit.
+        reject = await replace(a, order, 1, PRICE + TICK, 10)
+        assert isinstance(reject, OrderCancelReject)
+        assert (reject.orig_cl_ord_id, reject.cxl_rej_reason) == (order, CxlRejReason.ExceededMaxNotionalOrderAmt)
+        replaced = await replace(a, order, 1, PRICE, 10)
+        assert isinstance(replaced, ExecutionReportReplace) and replaced.leaves_qty == 10
+        order = replaced.cl_ord_id
+        # Position: 10 bought if it filled is the limit; 11 (990 notional) is past it.
+        reject = await replace(a, order, 1, PRICE - 1000 * TICK, 11)
+        assert isinstance(reject, OrderCancelReject)
+        assert reject.cxl_rej_reason == CxlRejReason.PositionLimitExceeded
+        # Credit: 1000 resting + 5 x 90.00 = 1450; replaced to 6 x 90.00 it would be 1540 > 1500,
+        # to 5 x 100.00 exactly 1500.
+        other = await a.send_order(2, Side.Buy, PRICE - 1000 * TICK, 5)
+        assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
+        reject = await replace(a, other, 2, PRICE - 1000 * TICK, 6)
+        assert isinstance(reject, OrderCancelReject)
+        assert reject.cxl_rej_reason == CxlRejReason.InsufficientCreditLimit
+        assert isinstance(await replace(a, other, 2, PRICE, 5), ExecutionReportReplace)
+        # The refused replaces changed nothing: the first order still rests at 10 x 100.00.
+        await a.order_status(order, 1)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.price, status.leaves_qty) == (OrdStatus.New, PRICE, 10)
 
 RATE_CONFIG = """
 [[accounts]]
