@@ -21,6 +21,10 @@
 // ids touches a new index line once per 8 orders instead of once per order; any other pattern
 // hashes as well as before. The slots sit on huge pages where the kernel allows (lookups land
 // anywhere in several MB).
+//
+// KeyIndex is the table over any store of keyed records (Keys::matches confirms a stored value
+// against a key); OrderIndex is it over the order pool, and TerminalOrders (terminal_orders.h) uses
+// it over its ring of orders that left the book.
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
@@ -32,10 +36,20 @@
 
 namespace udprouter::engine {
 
-class OrderIndex {
+// Keys: bool matches(uint32_t value, uint32_t session_id, uint64_t cl_ord_id) const, for a value
+// (a record's position) the table holds; it must stay valid as long as the index.
+template <class Keys>
+class KeyIndex {
 public:
-    // pool is where candidate keys are confirmed; it must outlive the index.
-    OrderIndex(uint32_t max_orders, const OrderPool& pool);
+    // Sized for up to max_records keys at once.
+    KeyIndex(uint32_t max_records, Keys keys)
+        : storage_(size_t{1} << table_bits(max_records)), slots_(storage_.data()),
+          overflow_(storage_.size() / kBlock), keys_(keys) {
+        const unsigned line_bits = table_bits(max_records) - 3; // kBlock = 8 slots a line
+        line_mask_ = static_cast<uint32_t>((uint64_t{1} << line_bits) - 1);
+        shift_ = 32 - line_bits;
+        clear();
+    }
 
     // A key's hash, computed once per command and passed to every call below that needs it.
     struct Prepared {
@@ -130,17 +144,38 @@ public:
     }
 
     // Removes the key if present; returns whether it was.
-    bool erase(uint32_t session_id, uint64_t cl_ord_id);
+    bool erase(uint32_t session_id, uint64_t cl_ord_id) {
+        const uint32_t slot = find_slot(prepare(session_id, cl_ord_id), session_id, cl_ord_id);
+        if (slot == kNullIndex) {
+            return false;
+        }
+        erase_at(slot);
+        return true;
+    }
 
     uint32_t size() const { return size_; }
-    void clear();
+    void clear() {
+        for (size_t i = 0; i < storage_.size(); ++i) {
+            storage_[i] = Slot{kNullIndex, 0};
+        }
+        for (size_t i = 0; i < overflow_.size(); ++i) {
+            overflow_[i] = 0;
+        }
+        size_ = 0;
+    }
 
 private:
     struct Slot {
         uint32_t order; // kNullIndex marks an empty slot
         uint32_t tag;
     };
-    static unsigned table_bits(uint32_t max_orders);
+    static unsigned table_bits(uint32_t max_records) {
+        unsigned bits = 4;
+        while ((uint64_t{1} << bits) < uint64_t{2} * max_records) {
+            ++bits;
+        }
+        return bits;
+    }
 
     static constexpr uint32_t kBlock = 8; // slots per 64-byte line
 
@@ -153,20 +188,32 @@ private:
     uint32_t line_of(uint32_t tag) const { return tag >> shift_; }
     bool holds(uint32_t slot, uint32_t tag, uint32_t session_id, uint64_t cl_ord_id) const {
         const Slot s = slots_[slot];
-        return s.tag == tag && s.order != kNullIndex && matches(s.order, session_id, cl_ord_id);
-    }
-    bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
-        const Order& o = pool_[order];
-        return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
+        return s.tag == tag && s.order != kNullIndex && keys_.matches(s.order, session_id, cl_ord_id);
     }
 
     HugePageArray<Slot> storage_; // page-aligned, so every 8-slot line is one cache line
     Slot* slots_;
     HugePageArray<uint32_t> overflow_; // per line: keys stored past it (read only when a lookup misses)
-    const OrderPool& pool_;
+    Keys keys_;
     uint32_t line_mask_;
     unsigned shift_;
     uint32_t size_ = 0;
+};
+
+// A live order's key is in the order itself, in the pool.
+struct PoolKeys {
+    const OrderPool* pool;
+    bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
+        const Order& o = (*pool)[order];
+        return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
+    }
+};
+
+// The live orders by (session_id, cl_ord_id), as pool indices.
+class OrderIndex : public KeyIndex<PoolKeys> {
+public:
+    // pool is where candidate keys are confirmed; it must outlive the index.
+    OrderIndex(uint32_t max_orders, const OrderPool& pool) : KeyIndex<PoolKeys>(max_orders, PoolKeys{&pool}) {}
 };
 
 } // namespace udprouter::engine
