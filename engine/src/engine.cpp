@@ -75,7 +75,9 @@ Engine::Engine(const EngineConfig& config)
       index_(config.max_orders, pool_),
       sessions_(config.max_sessions),
       accounts_(static_cast<uint32_t>(config.instruments.size()), config.self_match_prevention),
-      matcher_(pool_, index_, events_, accounts_) {
+      terminal_(config.terminal_orders == EngineConfig::kTerminalLikeMaxOrders ? config.max_orders
+                                                                              : config.terminal_orders),
+      matcher_(pool_, index_, events_, accounts_, terminal_) {
     scratch_.reserve(config.max_orders);
 }
 
@@ -222,8 +224,10 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         Order& o = pool_[order];
         init_order(o, c, price, book, level, flags);
         if (matcher_.crosses(order_book, c.side, level)) {
+            terminal_.prefetch(key); // recorded there if it fills in full
             matcher_.match(instrument, o, level, c.command_seq);
             if (o.leaves_qty == 0) {
+                terminal_.record_done(o);
                 pool_.release(order);
                 return;
             }
@@ -235,6 +239,7 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         index_.insert(key, order);
         return;
     }
+    terminal_.prefetch(key); // an order that may not rest ends here: recorded below
     Order in;
     init_order(in, c, price, book, level, flags);
     const bool fok = c.time_in_force == kTifFok;
@@ -243,9 +248,11 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
             matcher_.match(instrument, in, level, c.command_seq);
         }
         if (in.leaves_qty == 0) {
+            terminal_.record_done(in);
             return;
         }
     }
+    terminal_.record(in, OrdStatus::Canceled);
     const CancelReason reason = fok ? CancelReason::FillOrKill : CancelReason::ImmediateOrCancel;
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = c.cl_ord_id,
                            .order_id = c.command_seq, .price = 0, .session_id = c.session_id,
@@ -288,6 +295,7 @@ void Engine::cancel_order(const udr_command& c) {
     if ((o.flags & kOrderTracked) != 0) [[unlikely]] {
         accounts_.unrested(o);
     }
+    terminal_.record(o, OrdStatus::Canceled);
     instruments_[o.book].book().remove(pool_, order);
     index_.erase_at(slot);
     pool_.release(order);
@@ -303,8 +311,11 @@ uint32_t Engine::find_target(const udr_command& c) {
     case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return kNullIndex;
     case ClOrdIdCheck::Fresh: break;
     }
-    const uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
-                                           c.orig_cl_ord_id);
+    const OrderIndex::Prepared key = index_.prepare(c.session_id, c.orig_cl_ord_id);
+    if (c.kind == UDR_CMD_CANCEL) {
+        terminal_.prefetch(key); // where a canceled order is recorded: load it beside the lookup
+    }
+    const uint32_t slot = index_.find_slot(key, c.session_id, c.orig_cl_ord_id);
     if (slot == kNullIndex) {
         const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
         cancel_reject(c, used_before ? CxlRejReason::TooLateToCancel : CxlRejReason::UnknownOrder, 0);
@@ -424,6 +435,7 @@ void Engine::rest_or_retire(uint32_t order) {
         }
         return;
     }
+    terminal_.record_done(o);
     index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
     pool_.release(order);
 }
@@ -456,6 +468,7 @@ void Engine::reset_session(const udr_command& c) {
         pool_.release(order);
     }
     sessions_.set_mark(sid, 0);
+    terminal_.drop_session(sid); // the next occupant's ClOrdIDs start again
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = 0, .orig_cl_ord_id = 0, .order_id = 0,
                            .price = 0, .session_id = sid, .security_id = 0,
                            .qty = static_cast<uint32_t>(cl_ord_ids.size()), .leaves_qty = 0, .cum_qty = 0,

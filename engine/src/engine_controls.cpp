@@ -79,6 +79,7 @@ void Engine::cancel_collected(uint64_t command_seq, CancelReason reason) {
         if ((o.flags & kOrderTracked) != 0) {
             accounts_.unrested(o);
         }
+        terminal_.record(o, OrdStatus::Canceled);
         instruments_[o.book].book().remove(pool_, order);
         index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
         pool_.release(order);
@@ -87,8 +88,25 @@ void Engine::cancel_collected(uint64_t command_seq, CancelReason reason) {
 }
 
 void Engine::order_status(const udr_command& c) {
-    const uint32_t order = sessions_.contains(c.session_id) ? index_.find(c.session_id, c.cl_ord_id) : kNullIndex;
-    if (order == kNullIndex || pool_[order].security_id != c.security_id) {
+    if (!sessions_.contains(c.session_id)) {
+        push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
+        return;
+    }
+    const uint32_t order = index_.find(c.session_id, c.cl_ord_id);
+    if (order == kNullIndex) {
+        // Not live: filled or canceled, if the terminal table still holds it.
+        const TerminalOrder* t = terminal_.find(c.session_id, c.cl_ord_id);
+        if (t == nullptr || t->security_id != c.security_id) {
+            push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
+            return;
+        }
+        events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = t->cl_ord_id, .orig_cl_ord_id = 0,
+                               .order_id = t->order_id, .price = t->price, .session_id = t->session_id,
+                               .security_id = t->security_id, .qty = 0, .leaves_qty = 0, .cum_qty = t->cum_qty,
+                               .kind = UDR_EVT_ORDER_STATUS, .side = t->side, .reason = t->status, .flags = 0});
+        return;
+    }
+    if (pool_[order].security_id != c.security_id) {
         push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
         return;
     }

@@ -132,6 +132,28 @@ public:
         }
     }
 
+    // Removes the entry of `value` under key if there is one (a lookup's bound: no key went past the
+    // line where it stops); returns whether there was.
+    bool erase_if_present(Prepared key, uint32_t value) {
+        const uint32_t first = key.tag & (kBlock - 1);
+        for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
+            const uint32_t base = line * kBlock;
+            if (slots_[base + first].order == value) {
+                erase_at(base + first);
+                return true;
+            }
+            for (uint32_t i = 0; i < kBlock; ++i) {
+                if (slots_[base + i].order == value) {
+                    erase_at(base + i);
+                    return true;
+                }
+            }
+            if (overflow_[line] == 0) {
+                return false;
+            }
+        }
+    }
+
     // Empties a slot that find_slot() returned.
     void erase_at(uint32_t slot) {
         const uint32_t line = slot / kBlock;
