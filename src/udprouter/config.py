@@ -62,6 +62,9 @@ class EngineSection(_Section):
     wait: Literal["spin", "sleep", "hybrid"] = "hybrid"
     spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
     max_orders: int = 1_000_000
+    # Filled and canceled orders the engine keeps for OrderStatusRequest, oldest evicted first
+    # (40 bytes each plus its index slots); an evicted one answers as unknown. 0: keep none.
+    terminal_orders: int = 1_000_000
     max_sessions: int = 4096
     # The SMP mode of accounts without their own ([[accounts]] smp): on = cancel the resting order.
     self_match_prevention: bool = True
@@ -286,6 +289,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("metrics", "port"): (0, 65535),
     ("engine", "spin_us"): (0, 1_000_000),
     ("engine", "max_orders"): (1, _U32),
+    ("engine", "terminal_orders"): (0, _U32 - 1),
     ("engine", "max_sessions"): (1, 2**24 - 1),  # ExecID holds session_id in 24 bits (SPEC 3)
     ("engine", "ready_timeout_s"): (0.1, 3600),
     ("engine", "restart_backoff_s"): (0, 600),

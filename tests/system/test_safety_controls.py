@@ -4,10 +4,17 @@ boundaries, through the real router and engine."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
+
 import pytest
 
+from tests.system.test_router_crash import engine_alive
 from tests.system.udp_clients import clients, no_more_reports, reports
 from udprouter._generated.messages import (
+    BusinessMessageReject,
     CancelReason,
     CxlRejReason,
     ExecutionReportCancel,
@@ -30,6 +37,7 @@ from udprouter._generated.messages import (
 
 PRICE = 100_000_000_000  # 100.00
 TICK = 10_000_000
+ENGINE_RESTART_S = 30.0
 
 
 @pytest.fixture(params=[True, False], ids=["fast_path", "python_path"])
@@ -139,6 +147,88 @@ async def test_order_status_of_live_partly_filled_and_unknown_orders(router):
         (unknown,) = await reports(a, 1)
         assert (unknown.cl_ord_id, unknown.ord_status, unknown.side) == (cl + 1000, OrdStatus.Rejected, None)
 
+
+
+async def test_order_status_of_filled_and_canceled_orders(router):
+    """Orders that left the book (filled in full, resting or aggressing; canceled by the client)
+    still answer with their final state: OrdStatus Filled or Canceled, LeavesQty 0, their CumQty."""
+    async with clients(router, "demo", "demo2") as (a, b):
+        filled = await a.send_order(3, Side.Sell, PRICE, 10)
+        canceled = await a.send_order(3, Side.Sell, PRICE + TICK, 7)
+        new_filled, new_canceled = await reports(a, 2)
+        aggressor = await b.send_order(3, Side.Buy, PRICE, 10)
+        await reports(b, 2)
+        await reports(a, 1)
+        await a.cancel(canceled, 3, Side.Sell)
+        (cancel,) = await reports(a, 1)
+        assert isinstance(cancel, ExecutionReportCancel)
+
+        await a.order_status(filled, 3)
+        (status,) = await reports(a, 1)
+        assert isinstance(status, ExecutionReportStatus) and status.cl_ord_id == filled
+        assert (status.ord_status, status.order_id, status.side, status.price, status.leaves_qty,
+                status.cum_qty) == (OrdStatus.Filled, new_filled.order_id, Side.Sell, PRICE, 0, 10)
+        await b.order_status(aggressor, 3)
+        (status,) = await reports(b, 1)
+        assert (status.ord_status, status.side, status.leaves_qty, status.cum_qty) == (
+            OrdStatus.Filled, Side.Buy, 0, 10)
+        await a.order_status(canceled, 3)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.order_id, status.side, status.price, status.leaves_qty,
+                status.cum_qty) == (OrdStatus.Canceled, new_canceled.order_id, Side.Sell, PRICE + TICK, 0, 0)
+        # Another session's ClOrdID, or another SecurityID, stays unknown.
+        await b.order_status(filled, 3)
+        (unknown,) = await reports(b, 1)
+        assert unknown.ord_status == OrdStatus.Rejected
+        await a.order_status(filled, 1)
+        (unknown,) = await reports(a, 1)
+        assert unknown.ord_status == OrdStatus.Rejected
+
+
+async def status_from_a_running_engine(client, cl_ord_id: int, security_id: int):
+    """The order's ExecutionReportStatus, asked again while the engine is not serving (bounded)."""
+    deadline = time.monotonic() + ENGINE_RESTART_S
+    while time.monotonic() < deadline:
+        await client.order_status(cl_ord_id, security_id)
+        (answer,) = await reports(client, 1, timeout=ENGINE_RESTART_S)
+        if isinstance(answer, ExecutionReportStatus):
+            return answer
+        assert isinstance(answer, BusinessMessageReject), answer
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no order status within {ENGINE_RESTART_S} s of the engine crash")
+
+
+@pytest.mark.parametrize("snapshot_every", [0, 4], ids=["journal_replay", "from_snapshot"])
+async def test_order_status_of_filled_and_canceled_orders_after_an_engine_crash(start_router, snapshot_every):
+    """The terminal orders are engine state: SIGKILL the engine, the router restarts it, it recovers
+    from its journal (from the start, or from a snapshot that carries the terminal table) and answers
+    as before."""
+    router = start_router(f"[journal]\nsnapshot_every = {snapshot_every}\n")
+    async with clients(router, "demo", "demo2") as (a, b):
+        filled = await a.send_order(3, Side.Sell, PRICE, 10)
+        canceled = await a.send_order(3, Side.Sell, PRICE + TICK, 7)
+        await reports(a, 2)
+        await b.send_order(3, Side.Buy, PRICE, 10)
+        await reports(b, 2)
+        await reports(a, 1)
+        await a.cancel(canceled, 3, Side.Sell)
+        await reports(a, 1)
+        live = await a.send_order(3, Side.Sell, PRICE + 2 * TICK, 3)
+        await reports(a, 1)
+        before = [await status_from_a_running_engine(a, cl, 3) for cl in (filled, canceled, live)]
+        assert [s.ord_status for s in before] == [OrdStatus.Filled, OrdStatus.Canceled, OrdStatus.New]
+
+        engine = router.engine_pid
+        os.kill(engine, signal.SIGKILL)
+        deadline = time.monotonic() + ENGINE_RESTART_S
+        while engine_alive(engine) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not engine_alive(engine)
+        after = [await status_from_a_running_engine(a, cl, 3) for cl in (filled, canceled, live)]
+        fields = ("cl_ord_id", "order_id", "ord_status", "side", "price", "leaves_qty", "cum_qty")
+        assert [[getattr(s, f) for f in fields] for s in after] == [[getattr(s, f) for f in fields] for s in before]
+    if snapshot_every:
+        assert list(router.journal.glob("snapshot-*.bin")), "no snapshot was written: the test would not cover it"
 
 LIMITS_CONFIG = """
 [[accounts]]
