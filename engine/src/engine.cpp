@@ -14,12 +14,19 @@ constexpr uint8_t kTifDay = UDR_SBE_TIME_IN_FORCE_DAY;
 constexpr uint8_t kTifIoc = UDR_SBE_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL;
 constexpr uint8_t kTifFok = UDR_SBE_TIME_IN_FORCE_FILL_OR_KILL;
 
+uint32_t terminal_capacity(const EngineConfig& config) {
+    return config.terminal_orders == EngineConfig::kTerminalLikeMaxOrders ? config.max_orders : config.terminal_orders;
+}
+
 const EngineConfig& checked(const EngineConfig& config) {
     if (config.instruments.size() > 0xFFFF) {
         throw EngineConfigError("at most 65535 instruments");
     }
     if (config.max_orders >= kNullIndex) {
         throw EngineConfigError("max_orders must be below 2^32 - 1");
+    }
+    if (uint64_t{config.max_orders} + terminal_capacity(config) >= kTerminalBit) {
+        throw EngineConfigError("max_orders + terminal_orders must be below 2^31");
     }
     if (config.max_sessions >= 0xFFFFFFFFu) {
         throw EngineConfigError("max_sessions must be below 2^32 - 1");
@@ -72,11 +79,10 @@ Engine::Engine(const EngineConfig& config)
       instruments_(build_instruments(config)),
       table_(security_ids(config)),
       pool_(config.max_orders, price_levels(instruments_)),
-      index_(config.max_orders, pool_),
+      terminal_(terminal_capacity(config), index_),
+      index_(config.max_orders + terminal_capacity(config), pool_, terminal_.ring()),
       sessions_(config.max_sessions),
       accounts_(static_cast<uint32_t>(config.instruments.size()), config.self_match_prevention),
-      terminal_(config.terminal_orders == EngineConfig::kTerminalLikeMaxOrders ? config.max_orders
-                                                                              : config.terminal_orders),
       matcher_(pool_, index_, events_, accounts_, terminal_) {
     scratch_.reserve(config.max_orders);
 }
@@ -208,7 +214,8 @@ bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, 
 
 void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level,
                          uint8_t flags) {
-    // A Day order that rests is indexed last: start that line's miss before the book work.
+    // A Day order that rests is indexed last, and an order that ends here is recorded there as a
+    // terminal order: start that line's miss before the book work.
     const OrderIndex::Prepared key = index_.prepare(c.session_id, c.cl_ord_id);
     index_.prefetch(key);
     const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : 0;
@@ -224,10 +231,9 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         Order& o = pool_[order];
         init_order(o, c, price, book, level, flags);
         if (matcher_.crosses(order_book, c.side, level)) {
-            terminal_.prefetch(key); // recorded there if it fills in full
             matcher_.match(instrument, o, level, c.command_seq);
             if (o.leaves_qty == 0) {
-                terminal_.record_done(o);
+                terminal_.record_new(key, o, TerminalOrders::done(o));
                 pool_.release(order);
                 return;
             }
@@ -239,7 +245,6 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         index_.insert(key, order);
         return;
     }
-    terminal_.prefetch(key); // an order that may not rest ends here: recorded below
     Order in;
     init_order(in, c, price, book, level, flags);
     const bool fok = c.time_in_force == kTifFok;
@@ -248,11 +253,11 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
             matcher_.match(instrument, in, level, c.command_seq);
         }
         if (in.leaves_qty == 0) {
-            terminal_.record_done(in);
+            terminal_.record_new(key, in, TerminalOrders::done(in));
             return;
         }
     }
-    terminal_.record(in, OrdStatus::Canceled);
+    terminal_.record_new(key, in, OrdStatus::Canceled);
     const CancelReason reason = fok ? CancelReason::FillOrKill : CancelReason::ImmediateOrCancel;
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = c.cl_ord_id,
                            .order_id = c.command_seq, .price = 0, .session_id = c.session_id,
@@ -295,9 +300,8 @@ void Engine::cancel_order(const udr_command& c) {
     if ((o.flags & kOrderTracked) != 0) [[unlikely]] {
         accounts_.unrested(o);
     }
-    terminal_.record(o, OrdStatus::Canceled);
     instruments_[o.book].book().remove(pool_, order);
-    index_.erase_at(slot);
+    terminal_.record_at(slot, o, OrdStatus::Canceled); // its index entry becomes the terminal one
     pool_.release(order);
 }
 
@@ -311,11 +315,11 @@ uint32_t Engine::find_target(const udr_command& c) {
     case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return kNullIndex;
     case ClOrdIdCheck::Fresh: break;
     }
-    const OrderIndex::Prepared key = index_.prepare(c.session_id, c.orig_cl_ord_id);
-    if (c.kind == UDR_CMD_CANCEL) {
-        terminal_.prefetch(key); // where a canceled order is recorded: load it beside the lookup
+    uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
+                                     c.orig_cl_ord_id);
+    if (slot != kNullIndex && (index_.order_at(slot) & kTerminalBit) != 0) [[unlikely]] {
+        slot = kNullIndex; // filled or canceled: no live order under that ClOrdID
     }
-    const uint32_t slot = index_.find_slot(key, c.session_id, c.orig_cl_ord_id);
     if (slot == kNullIndex) {
         const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
         cancel_reject(c, used_before ? CxlRejReason::TooLateToCancel : CxlRejReason::UnknownOrder, 0);
@@ -435,8 +439,7 @@ void Engine::rest_or_retire(uint32_t order) {
         }
         return;
     }
-    terminal_.record_done(o);
-    index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
+    terminal_.record_indexed(index_.prepare(o.session_id, o.cl_ord_id), order, o, TerminalOrders::done(o));
     pool_.release(order);
 }
 

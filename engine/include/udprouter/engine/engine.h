@@ -82,6 +82,7 @@ struct EngineConfig {
     bool self_match_prevention; // the SMP mode of accounts without their own: CancelResting, else None
     // Orders that left the book kept for OrderStatusRequest (terminal_orders.h), oldest evicted
     // first; kTerminalLikeMaxOrders: as many as max_orders.
+    // max_orders + terminal orders must be below 2^31 (order_index.h: kTerminalBit).
     uint32_t terminal_orders = kTerminalLikeMaxOrders;
     static constexpr uint32_t kTerminalLikeMaxOrders = 0xFFFFFFFFu;
 };
@@ -175,10 +176,10 @@ private:
     std::vector<Instrument> instruments_;
     InstrumentTable table_;
     OrderPool pool_;
-    OrderIndex index_;
+    TerminalOrders terminal_; // before index_: the index confirms terminal keys in its ring
+    OrderIndex index_;        // the live orders and the terminal ones
     SessionTable sessions_;
     AccountTable accounts_;
-    TerminalOrders terminal_;
     std::vector<uint32_t> scratch_; // collect(): reserved to max_orders, never grows
     EventBuffer events_;
     Matcher matcher_;

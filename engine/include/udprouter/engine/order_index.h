@@ -23,8 +23,8 @@
 // anywhere in several MB).
 //
 // KeyIndex is the table over any store of keyed records (Keys::matches confirms a stored value
-// against a key); OrderIndex is it over the order pool, and TerminalOrders (terminal_orders.h) uses
-// it over its ring of orders that left the book.
+// against a key); OrderIndex is it over the order pool and the ring of orders that left the book
+// (terminal_orders.h).
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
@@ -113,24 +113,29 @@ public:
         }
     }
 
-    // Removes the entry of pool order `order`, which must be indexed under key: its slot is the one
-    // holding that pool index, so no order is read to confirm the key.
-    void erase(Prepared key, uint32_t order) {
+    // The slot of value `order`, which must be indexed under key: the slot holding that value, so
+    // no record is read to confirm the key.
+    uint32_t slot_of(Prepared key, uint32_t order) const {
         const uint32_t first = key.tag & (kBlock - 1);
         for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
             const uint32_t base = line * kBlock;
             if (slots_[base + first].order == order) {
-                erase_at(base + first);
-                return;
+                return base + first;
             }
             for (uint32_t i = 0; i < kBlock; ++i) {
                 if (slots_[base + i].order == order) {
-                    erase_at(base + i);
-                    return;
+                    return base + i;
                 }
             }
         }
     }
+
+    // Removes the entry of value `order`, which must be indexed under key.
+    void erase(Prepared key, uint32_t order) { erase_at(slot_of(key, order)); }
+
+    // The key's tag and a new value for an occupied slot (the same key, now naming another record).
+    uint32_t tag_at(uint32_t slot) const { return slots_[slot].tag; }
+    void set_value(uint32_t slot, uint32_t value) { slots_[slot].order = value; }
 
     // Removes the entry of `value` under key if there is one (a lookup's bound: no key went past the
     // line where it stops); returns whether there was.
@@ -222,20 +227,34 @@ private:
     uint32_t size_ = 0;
 };
 
-// A live order's key is in the order itself, in the pool.
-struct PoolKeys {
+// An OrderIndex value with this bit names a position in the ring of orders that left the book
+// (terminal_orders.h); without it, a live order's pool index. So pool indices and ring positions are
+// below 2^31 (and kNullIndex, which has the bit, is never a ring position).
+inline constexpr uint32_t kTerminalBit = 0x80000000u;
+
+// A live order's key is in the order, in the pool; a terminal order's in its ring record.
+struct OrderKeys {
     const OrderPool* pool;
-    bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
-        const Order& o = (*pool)[order];
+    const TerminalOrder* ring; // nullptr when no terminal order is kept
+    bool matches(uint32_t value, uint32_t session_id, uint64_t cl_ord_id) const {
+        if ((value & kTerminalBit) != 0) [[unlikely]] {
+            const TerminalOrder& t = ring[value & ~kTerminalBit];
+            return t.cl_ord_id == cl_ord_id && t.session_id == session_id;
+        }
+        const Order& o = (*pool)[value];
         return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
     }
 };
 
-// The live orders by (session_id, cl_ord_id), as pool indices.
-class OrderIndex : public KeyIndex<PoolKeys> {
+// Every order by (session_id, cl_ord_id): the live ones as pool indices, the ones that left the
+// book and are still kept as kTerminalBit | ring position. One table for both: an order leaving the
+// book turns its own entry into its terminal one (the line is already loaded to erase it).
+class OrderIndex : public KeyIndex<OrderKeys> {
 public:
-    // pool is where candidate keys are confirmed; it must outlive the index.
-    OrderIndex(uint32_t max_orders, const OrderPool& pool) : KeyIndex<PoolKeys>(max_orders, PoolKeys{&pool}) {}
+    // pool and ring are where candidate keys are confirmed; they must outlive the index. max_keys:
+    // live orders plus terminal orders kept.
+    OrderIndex(uint32_t max_keys, const OrderPool& pool, const TerminalOrder* ring = nullptr)
+        : KeyIndex<OrderKeys>(max_keys, OrderKeys{&pool, ring}) {}
 };
 
 } // namespace udprouter::engine
