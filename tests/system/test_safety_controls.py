@@ -183,6 +183,14 @@ async def test_order_status_of_filled_and_canceled_orders(router):
         await a.order_status(filled, 1)
         (unknown,) = await reports(a, 1)
         assert unknown.ord_status == OrdStatus.Rejected
+        # A terminal order's ClOrdID is not reusable (ClOrdIDs rise within a session): a new order
+        # under it is a duplicate, and the filled order still answers.
+        await a.send_order(3, Side.Sell, PRICE, 1, cl_ord_id=filled)
+        (reject,) = await reports(a, 1)
+        assert isinstance(reject, ExecutionReportReject) and reject.ord_rej_reason == OrdRejReason.DuplicateOrder
+        await a.order_status(filled, 3)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.cum_qty) == (OrdStatus.Filled, 10)
 
 
 async def status_from_a_running_engine(client, cl_ord_id: int, security_id: int):
