@@ -16,7 +16,7 @@ BUF := build/buf/node_modules/.bin/buf
 
 setup: $(STAMP) engine
 
-$(STAMP): pyproject.toml constraints.txt setup.py src/udprouter/_ffi_build.py engine/include/udprouter/engine/ring_abi.h $(wildcard src/udprouter/c/*.[ch]) src/udprouter/loadgen/_loadgen_build.py $(wildcard src/udprouter/loadgen/*.[ch])
+$(STAMP): pyproject.toml constraints.txt setup.py src/udprouter/_ffi_build.py engine/include/udprouter/engine/ring_abi.h $(wildcard src/udprouter/fastpath/*.[ch]) src/udprouter/loadgen/_loadgen_build.py $(wildcard src/udprouter/loadgen/*.[ch])
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# PIP_CONSTRAINT also pins the isolated build environment (setuptools, cffi, cmake)
@@ -68,9 +68,7 @@ generate: $(STAMP)
 	$(PY) -m tools.gen
 	$(PY) -m tools.gen.vectors
 	$(PY) -m tools.gen.dissector
-	$(PY) -m tools.gen.grpc_stubs
-	$(PY) -m tools.gen.downstream_stubs
-	$(PY) -m tools.gen.admin_stubs
+	$(PY) -m tools.gen.proto_stubs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tools tests bench

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.udp_servers import RouterProcess
-from udprouter.engine_supervisor import default_shm_name
+from udprouter.engine_link.engine_supervisor import default_shm_name
 from udprouter.loadgen.load_run import LoadSpec, Sessions, execute_load, prepare_load
 from udprouter.loadgen.runner import RunLimits
 from udprouter.ring import RingSegment

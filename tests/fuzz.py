@@ -13,7 +13,7 @@ checks what must hold for any input:
 - every decoded message re-encodes to bytes that decode to the same message;
 - differential: every decoded message whose blockLength is the schema's is parsed by the generated
   construct definitions (the second, independent decoder) to the same field values;
-- differential against the router's C fast-path decoder (udr_fp_decode, src/udprouter/c/
+- differential against the router's C fast-path decoder (udr_fp_decode, src/udprouter/fastpath/
   fast_ingest.h): whenever it accepts a datagram, the reference decodes it to Sequence and the same
   application messages, field for field (when it declines, the router uses the reference path).
 

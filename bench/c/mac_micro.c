@@ -1,4 +1,4 @@
-/* mac_micro.c - ns per datagram of the router's datagram MAC (src/udprouter/c/datagram_mac.h):
+/* mac_micro.c - ns per datagram of the router's datagram MAC (src/udprouter/fastpath/datagram_mac.h):
  * verify (keyed BLAKE2b-128 over the body + compare) of one signed datagram of each given body size,
  * repeated; prints "MAC <body bytes> <ns of CPU time per datagram>" per size. Built by
  * bench/c/mac_micro.py. */

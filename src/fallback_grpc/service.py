@@ -20,9 +20,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from udprouter._ring_cffi import ffi, lib
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
-from udprouter.fast_ingest import FastIngest
+from udprouter.fastpath.fast_ingest import FastIngest
 from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, OrderEntry
-from udprouter.session_store import SessionStore
+from udprouter.durability.session_store import SessionStore
 
 from . import convert
 from ._generated import order_entry_pb2 as pb

@@ -13,7 +13,7 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_INCLUDE = ROOT / "engine" / "include"
 RING_ABI_H = ENGINE_INCLUDE / "udprouter" / "engine" / "ring_abi.h"
-ROUTER_C = Path(__file__).resolve().parent / "c"  # the router's own C (fast path), same cffi module
+ROUTER_C = Path(__file__).resolve().parent / "fastpath"  # the router's own C (fast path), same cffi module
 
 
 def cdef_section(header: Path) -> str:
@@ -77,7 +77,7 @@ int udr_py_wake_if_sleeping(udr_ring *ring, int fd);
 uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping);
 """
 
-# src/udprouter/c/fast_io.h: batched UDP syscalls (recvmmsg/sendmmsg).
+# src/udprouter/fastpath/fast_io.h: batched UDP syscalls (recvmmsg/sendmmsg).
 FAST_IO_CDEF = """
 #define UDR_IO_MAX_BATCH 64
 #define UDR_IO_SLOT_SIZE 65536
@@ -86,7 +86,7 @@ uint32_t udr_io_send_batch(int fd, const unsigned char *data, const uint32_t *le
                            const uint64_t *keys, uint32_t count, uint32_t *errors);
 """
 
-# src/udprouter/c/datagram_mac.h: keyed BLAKE2b-128 of the datagram MAC (SPEC.md 4.9).
+# src/udprouter/fastpath/datagram_mac.h: keyed BLAKE2b-128 of the datagram MAC (SPEC.md 4.9).
 DATAGRAM_MAC_CDEF = """
 #define UDR_MAC_SIZE 16
 #define UDR_MAC_KEY_SIZE 32
@@ -98,7 +98,7 @@ uint32_t udr_mac_sign(const udr_mac_key *k, unsigned char *data, uint32_t len);
 int32_t udr_mac_verify(const udr_mac_key *k, const unsigned char *data, uint32_t len);
 """
 
-# src/udprouter/c/fast_ingest.h: C decode, sequence/throttle/risk checks and ring fill of the
+# src/udprouter/fastpath/fast_ingest.h: C decode, sequence/throttle/risk checks and ring fill of the
 # common inbound datagram; the structs are shared with the Python session objects.
 FAST_INGEST_CDEF = """
 #define UDR_FP_APPLIED 0
@@ -141,7 +141,7 @@ uint32_t udr_fp_ingest_run(const unsigned char *arena, uint32_t slot_size, const
                            uint32_t *applied, uint64_t *touched, uint32_t *touched_n);
 """
 
-# src/udprouter/c/fast_egress.h: event routing and report encoding for the drained events.
+# src/udprouter/fastpath/fast_egress.h: event routing and report encoding for the drained events.
 FAST_EGRESS_CDEF = """
 #define UDR_FP_MAX_REPORT_FRAME ...
 #define UDR_FP_ROUTE_SLOTS ...
@@ -158,7 +158,7 @@ uint32_t udr_fp_encode_reports(const udr_event *events, const uint32_t *order, u
                                uint64_t first_seq, int64_t now_ns, char *out, uint32_t *ends);
 """
 
-# src/udprouter/c/fast_pack.h: a session's frames packed into Sequence-led datagrams.
+# src/udprouter/fastpath/fast_pack.h: a session's frames packed into Sequence-led datagrams.
 FAST_PACK_CDEF = """
 #define UDR_FP_SEQUENCE_FRAME_SIZE ...
 uint32_t udr_fp_pack_datagrams(const unsigned char *frames, const uint32_t *lens, uint32_t count,
@@ -166,7 +166,7 @@ uint32_t udr_fp_pack_datagrams(const unsigned char *frames, const uint32_t *lens
                                unsigned char *out, uint32_t *ends);
 """
 
-# src/udprouter/c/event_stats.h: fills, volume and engine rejects tallied per drained batch.
+# src/udprouter/fastpath/event_stats.h: fills, volume and engine rejects tallied per drained batch.
 EVENT_STATS_CDEF = """
 #define UDR_STATS_MAX_INSTRUMENTS 256
 #define UDR_STATS_KINDS 8
@@ -179,7 +179,7 @@ typedef struct udr_event_stats {
 void udr_stats_tally(udr_event_stats *s, const udr_event *events, uint32_t n);
 """
 
-# src/udprouter/c/packed_batch.h: gRPC SubmitOrdersPacked, a batch of NewOrderSingle frames in C.
+# src/udprouter/fastpath/packed_batch.h: gRPC SubmitOrdersPacked, a batch of NewOrderSingle frames in C.
 PACKED_BATCH_CDEF = """
 #define UDR_PK_SLOT ...
 #define UDR_PK_TRUNCATED 1

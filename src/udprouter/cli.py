@@ -22,7 +22,8 @@ import sys
 
 import uvloop
 
-from udprouter import __version__, admin_cli, oplog
+from udprouter import __version__
+from udprouter.ops import admin_cli, oplog
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
 
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                        default=os.environ.get(LOG_FORMAT_ENV, "logfmt"),
                        help=f"log lines on stderr (default: ${LOG_FORMAT_ENV}, else logfmt)")
     serve.add_argument("--log-level", choices=oplog.LEVELS, default="info")
-    from udprouter.journal_tool import add_parser as add_journal_parser
+    from udprouter.durability.journal_tool import add_parser as add_journal_parser
 
     add_journal_parser(sub)
     admin_cli.add_parser(sub)
@@ -100,7 +101,7 @@ async def serve(config_path: str | None, capture: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "journal":
-        from udprouter.journal_tool import run
+        from udprouter.durability.journal_tool import run
 
         return run(args)
     if args.command == "admin":

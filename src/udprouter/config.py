@@ -80,6 +80,9 @@ class JournalConfig(_Section):
     router_log_segment_bytes: int = 16 << 20  # a router log segment is closed once it holds this much
 
 
+OPEN_ORDERS_SHARE = 10  # session.max_open_orders not set: engine.max_orders // this
+
+
 class SessionConfig(_Section):
     keepalive_ms: int = 5000
     timestamp_window_s: float = 5.0
@@ -89,7 +92,10 @@ class SessionConfig(_Section):
     # so RetransmitRequests cannot turn a few bytes in into megabytes out (RetransmitReject beyond).
     retransmit_bytes_per_s: int = 256 << 10
     throttle_msgs_per_s: int = 1_000_000
-    max_open_orders: int = 1_000_000
+    # Resting orders per session (beyond it: OrderExceedsLimit). Not set in the file: a tenth of
+    # engine.max_orders (OPEN_ORDERS_SHARE), so no one session can fill the engine's order table;
+    # set, it may not exceed engine.max_orders. This default is that tenth of the engine's default.
+    max_open_orders: int = 100_000
     reject_rate_per_s: float = 10.0
     # Rejects an established session gets that name no sequence number (a frame that breaks the
     # framing, a Sequence out of range): at most this many per second per session (burst as many).
@@ -264,6 +270,8 @@ def parse_config(text: str) -> RouterConfig:
         config.instruments = defaults.instruments
     if "admin_keys" not in raw:
         config.admin_keys = defaults.admin_keys
+    if "max_open_orders" not in raw.get("session", {}):
+        config.session.max_open_orders = max(1, config.engine.max_orders // OPEN_ORDERS_SHARE)
     _check(config)
     return config
 
@@ -341,6 +349,10 @@ def _check(config: RouterConfig) -> None:
         raise ConfigError("keys: expected at least one key (nobody could log in)")
     if not config.instruments:
         raise ConfigError("instruments: expected at least one instrument")
+    if config.session.max_open_orders > config.engine.max_orders:
+        raise ConfigError(f"session.max_open_orders: expected at most engine.max_orders "
+                          f"({config.engine.max_orders}), got {config.session.max_open_orders} (one session "
+                          "could take every order slot)")
     if not 0 <= config.session.cod_timeout_window_max_ms < 2**32:
         raise ConfigError("session.cod_timeout_window_max_ms: expected 0..4294967295")
     key_ids = set()

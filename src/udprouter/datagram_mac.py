@@ -7,7 +7,7 @@ SOFH + SBE header + MAC, MAC = BLAKE2b(digest_size=16, key=K) over every byte be
 Negotiate and Establish are not MAC'd (their Credentials are signed).
 
 This is the Python side (client, tools, and the router's reference path, via hashlib); the router's C
-fast path and the load generator use src/udprouter/c/datagram_mac.h, tested against this module.
+fast path and the load generator use src/udprouter/fastpath/datagram_mac.h, tested against this module.
 """
 
 from __future__ import annotations

@@ -363,12 +363,17 @@ class Dispatcher:
         due = self.sessions.cod_due(now)
         if not due:
             return
+        fired = []
         for session in due:
             result = self.order_entry.command(lib.UDR_CMD_MASS_CANCEL, session.session_id, 0,
                                               ord_type=CANCEL_REASON_ON_DISCONNECT, recv_ns=now)
             if result.__class__ is not int:
                 self.sessions.arm_cod(session, now, delay_ms=0)
+            else:
+                fired.append(session)
         self.order_entry.flush(now)
+        for session in fired:
+            self.sessions.cod_done(session)
 
     def _reset_released_ids(self) -> None:
         """Sends the engine a reset for each released id not yet reset (also those a restart found

@@ -9,7 +9,7 @@ BusinessMessageReject EngineBusy (nothing dropped silently) and consumes no comm
 
 drain() polls the outbound ring and routes each event by session_id to the sink registered for it
 (register_sink), one call per session per drain with the list of event tuples (reports.EVENT_LAYOUT).
-With fast_route (the router's udp.fast_path) the routing runs in C (src/udprouter/c/fast_egress.h)
+With fast_route (the router's udp.fast_path) the routing runs in C (src/udprouter/fastpath/fast_egress.h)
 and a sink that carries a `raw` callable gets (events array, index pointer, count) instead of
 tuples, so the UDP sessions encode their reports in C too; other sinks (gRPC) still get tuples.
 """

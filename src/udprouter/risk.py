@@ -33,7 +33,7 @@ _DAY = int(TimeInForce.Day)
 class SessionContext:
     """Per-session order-entry state shared by the UDP and gRPC paths (one per durable session_id).
 
-    The mutable marks live in a cffi-allocated udr_fp_session (src/udprouter/c/fast_ingest.h) that
+    The mutable marks live in a cffi-allocated udr_fp_session (src/udprouter/fastpath/fast_ingest.h) that
     the C fast path reads and writes in place: one copy of the truth for C and Python alike.
     """
 

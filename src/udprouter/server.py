@@ -18,22 +18,22 @@ import time
 from udprouter.account_controls import ControlDesk
 from udprouter.auth import Authenticator
 from udprouter.config import JournalConfig, RouterConfig, instruments_of, resolve_engine_binary
-from udprouter.config_reload import ConfigReloader
+from udprouter.ops.config_reload import ConfigReloader
 from udprouter.dispatcher import Dispatcher
-from udprouter.engine_supervisor import EngineSupervisor
+from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.errors import ConfigError
-from udprouter.fast_ingest import NO_SESSION, FastIngest
-from udprouter.fast_io import MAX_BATCH, DatagramSocket
-from udprouter.journal_lock import JournalLock
-from udprouter.metrics import Metrics
-from udprouter.oplog import get_logger
-from udprouter.ops_monitor import OpsMonitor
+from udprouter.fastpath.fast_ingest import NO_SESSION, FastIngest
+from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket
+from udprouter.durability.journal_lock import JournalLock
+from udprouter.ops.metrics import Metrics
+from udprouter.ops.oplog import get_logger
+from udprouter.ops.monitor import OpsMonitor
 from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
-from udprouter.router_recovery import RouterRecovery
+from udprouter.durability.router_recovery import RouterRecovery
 from udprouter.server_session import SessionState
 from udprouter.session import SessionLayer
-from udprouter.session_store import SessionStore
+from udprouter.durability.session_store import SessionStore
 
 log = get_logger()
 TIMER_INTERVAL_S = 0.05

@@ -25,8 +25,8 @@ from udprouter._generated.messages import (
 from udprouter._ring_cffi import ffi, lib
 from udprouter.config import KeyConfig
 from udprouter.datagram_mac import DatagramMac
-from udprouter.datagram_packer import DatagramPacker
-from udprouter.fast_io import address_key
+from udprouter.fastpath.datagram_packer import DatagramPacker
+from udprouter.fastpath.fast_io import address_key
 from udprouter.risk import SessionContext
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE

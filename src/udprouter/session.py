@@ -13,7 +13,8 @@ Keepalive: a Sequence heartbeat after KeepaliveInterval without sending; Termina
 has been silent for KEEPALIVE_LAPSE intervals (UDP loses packets, so one lapse is not enough).
 Cancel on disconnect: the silence (CancelOnDisconnectType bit 1) or the peer's Terminate (bit 2)
 arms it CODTimeoutWindow ms ahead (bounded by session.cod_timeout_window_max_ms); an Establish of
-the session before then disarms it; cod_due() hands over the sessions whose time has come.
+the session before then disarms it; cod_due() hands over the sessions whose time has come. Each
+change is told to the router log, so a restarted router carries on with it (restore_cod).
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from udprouter.auth import Authenticator, AuthResult
 from udprouter.codec import encode_message
 from udprouter.config import SessionConfig
 from udprouter.datagram_mac import datagram_key
-from udprouter.oplog import get_logger
+from udprouter.ops.oplog import get_logger
 from udprouter.server_session import RetransmitOutcome, ServerSession, SessionState, sequence_frame
-from udprouter.session_store import SessionStore
+from udprouter.durability.session_store import SessionStore
 
 KEEPALIVE_LAPSE = 3
 MIN_FRAME = 14  # SOFH + message header: no retransmitted frame is smaller
@@ -235,6 +236,7 @@ class SessionLayer:
         session.cod_type = int(msg.cancel_on_disconnect_type)
         session.cod_window_ms = min(msg.cod_timeout_window, self.config.cod_timeout_window_max_ms)
         self.disarm_cod(session)  # established again within the window: nothing is canceled
+        self._log_cod(session)
         session.last_recv_ns = session.last_send_ns = now_ns
         if msg.next_seq_no is not None:
             # Numbers below the server's expectation were already applied or declared not applied.
@@ -301,6 +303,7 @@ class SessionLayer:
         session.state = SessionState.TERMINATED
         if self.by_addr.get(session.addr) is session:
             del self.by_addr[session.addr]
+        self._log_cod(session)
         return encode_message(Terminate(session_id=session.uuid, code=code, reason=reason))
 
     # -- end of life ----------------------------------------------------------------------------
@@ -329,6 +332,7 @@ class SessionLayer:
 
     def _release(self, session: ServerSession) -> None:
         del self.by_uuid[session.uuid]
+        self.disarm_cod(session)  # the engine's reset of its id cancels its orders; the id may be reused
         self.drop_copies.pop(session.session_id, None)
         if self.by_addr.get(session.addr) is session:
             del self.by_addr[session.addr]
@@ -370,10 +374,35 @@ class SessionLayer:
         window = session.cod_window_ms if delay_ms is None else delay_ms
         session.cod_due_ns = now_ns + window * 1_000_000
         self.cod_armed[session.uuid] = session
+        self._log_cod(session)
 
     def disarm_cod(self, session: ServerSession) -> None:
         session.cod_due_ns = 0
         self.cod_armed.pop(session.uuid, None)
+
+    def cod_done(self, session: ServerSession) -> None:
+        """Its cancel went to the engine: logged only now, so a crash before it repeats the cancel
+        (which finds nothing more to cancel) rather than losing it."""
+        self._log_cod(session, done=True)
+
+    def restore_cod(self, session: ServerSession, cod, now_ns: int) -> None:
+        """A session rebuilt after a router crash, with its logged CodRecord (SPEC 4.6.1, router
+        crash): an armed cancel falls due when it would have (at once if that has passed); a session
+        established with cancel on silence is silent from the restart on (lapse + window); one
+        established with cancel on Terminate only keeps its orders."""
+        session.cod_type, session.cod_window_ms = cod.cod_type, cod.window_ms
+        session.keepalive_ms = cod.keepalive_ms
+        if cod.due_ns:
+            self.arm_cod(session, cod.due_ns, delay_ms=0)
+        elif cod.established and cod.cod_type & COD_ON_SILENCE:
+            self.arm_cod(session, now_ns, KEEPALIVE_LAPSE * cod.keepalive_ms + cod.window_ms)
+
+    @staticmethod
+    def _log_cod(session: ServerSession, done: bool = False) -> None:
+        """Tells the router log (if any) the session's cancel-on-disconnect state."""
+        note = getattr(session.journal, "note_cod", None)
+        if note is not None:
+            note(session, done)
 
     def cod_due(self, now_ns: int) -> list[ServerSession]:
         """Sessions whose cancel on disconnect is due now (disarmed: the caller carries it out)."""

@@ -34,6 +34,7 @@ CASES = [
     ("session", "timestamp_window_s = inf", "session.timestamp_window_s"),
     ("session", "max_open_orders = -3", "session.max_open_orders"),
     ("session", "max_open_orders = 4294967296", "session.max_open_orders"),
+    ("session", "max_open_orders = 1000001", "session.max_open_orders"),  # above engine.max_orders
     ("session", "reject_rate_per_s = -1.0", "session.reject_rate_per_s"),
     ("session", "session_reject_rate_per_s = -1.0", "session.session_reject_rate_per_s"),
     ("session", "max_sessions = 0", "session.max_sessions"),

@@ -18,7 +18,7 @@ from udprouter._generated.messages import (
     Side,
 )
 from udprouter.client import Client
-from udprouter.router_log import LOW_SPACE_BYTES
+from udprouter.durability.router_log import LOW_SPACE_BYTES
 
 PRICE = 100_000_000_000
 TICK = 10_000_000

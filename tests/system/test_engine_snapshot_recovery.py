@@ -14,7 +14,7 @@ import test_engine_process
 from test_engine_process import EngineRun, make_flow, state_digest, uninterrupted
 from udprouter._ring_cffi import lib
 
-from udprouter.supervised_ring import SupervisedRing
+from udprouter.engine_link.supervised_ring import SupervisedRing
 
 FLOW = 2000
 STOPPED_AT = 1000  # the engine applied and snapshotted this far

@@ -13,7 +13,7 @@ from fallback_grpc._generated import order_entry_pb2 as pb
 from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
 from fallback_grpc.client import bearer_metadata
 from fallback_grpc.packed import pack_orders, unpack_results
-from udprouter.engine_supervisor import default_shm_name
+from udprouter.engine_link.engine_supervisor import default_shm_name
 from udprouter.ring import RingSegment
 
 RING = 4

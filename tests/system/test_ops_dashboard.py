@@ -59,9 +59,12 @@ async def exercise(router, grpc_port: int) -> None:
             pass
         late = await a.first_ack(await a.cancel(buy, 1, Side.Buy))  # filled: the engine says too late
         assert isinstance(late, OrderCancelReject)
-        resting = [await a.first_ack(await a.send_order(2, Side.Buy, PRICE - k * TICK, 1)) for k in (1, 2, 3)]
-        assert isinstance(resting[-1], ExecutionReportReject)  # max_orders = 2: the book is full
-        assert resting[-1].ord_rej_reason == OrdRejReason.OrderBookFull
+        # max_orders = 2: a's and b's resting orders fill the book (each session may hold both)
+        for client, side, price in ((a, Side.Buy, PRICE - TICK), (b, Side.Sell, PRICE + TICK)):
+            ack = await client.first_ack(await client.send_order(2, side, price, 1))
+            assert isinstance(ack, ExecutionReportNew)
+        full = await a.first_ack(await a.send_order(2, Side.Buy, PRICE - 2 * TICK, 1))
+        assert isinstance(full, ExecutionReportReject) and full.ord_rej_reason == OrdRejReason.OrderBookFull
         zero = await a.first_ack(await a.send_order(3, Side.Buy, PRICE, 0))
         assert zero.ord_rej_reason == OrdRejReason.IncorrectQuantity  # the router's own check
         a.out.next_seq += 3  # a gap: those numbers are declared NotApplied
@@ -88,7 +91,7 @@ def has_sample(names: set[str], metric: str) -> bool:
 
 async def test_every_metric_the_dashboard_and_alert_rules_query_exists_after_a_short_run(start_router):
     router = start_router('[grpc]\nenabled = true\nport = 0\n[journal]\ndurability = "fsync"\n'
-                          "[engine]\nmax_orders = 2\n")
+                          "[engine]\nmax_orders = 2\n[session]\nmax_open_orders = 2\n")
     grpc_port = int(re.search(r"grpc=(\d+)", router.log_text()).group(1))
     await exercise(router, grpc_port)
     deadline = asyncio.get_running_loop().time() + 30
@@ -116,6 +119,8 @@ async def test_every_metric_the_dashboard_and_alert_rules_query_exists_after_a_s
                  'udprouter_login_failures_total{reason="bad_signature"} 1.0',
                  "udprouter_engine_up 1.0"):
         assert line in text, line
+    # One set of reject metrics: the split ones above, not the old udprouter_rejects{reason} beside them.
+    assert "udprouter_rejects_total" not in names and "udprouter_rejects" not in names
     assert re.search(r'^udprouter_grpc_calls_total\{code="OK",method="/grpc.health.v1.Health/Check"\} 1.0',
                      text, re.M)
     assert re.search(r"^udprouter_journal_fsync_seconds_count [1-9]", text, re.M)

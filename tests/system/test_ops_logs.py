@@ -16,7 +16,7 @@ from udprouter._generated.messages import ExecutionReportNew, FlowType, Negotiat
 from udprouter.auth import sign
 from udprouter.client import Client
 from udprouter.codec import encode_message
-from udprouter.oplog import BURST, RATE_PER_S
+from udprouter.ops.oplog import BURST, RATE_PER_S
 
 PRICE = 100_000_000_000
 SHUTDOWN_STAGES = ["shutdown_requested", "shutdown_begin", "shutdown_orders_drained", "engine_stopped",

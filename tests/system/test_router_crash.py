@@ -68,8 +68,9 @@ async def run_flow(router, kills: list[tuple[int, int, float]]) -> list[list]:
             await client.close()
 
 
-def kill_and_restart(router) -> None:
-    engine_pid, port = router.engine_pid, router.udp[1]
+def kill(router) -> None:
+    """SIGKILL the router; returns once its engine and any other process it started died with it."""
+    engine_pid = router.engine_pid
     helpers = set(children(router.proc.pid)) - {engine_pid}  # any other process the router started
     router.proc.kill()
     router.proc.wait()
@@ -80,6 +81,11 @@ def kill_and_restart(router) -> None:
     while any(engine_alive(pid) for pid in helpers):
         assert time.monotonic() < deadline, "a helper process outlived its router"
         time.sleep(0.01)
+
+
+def kill_and_restart(router) -> None:
+    engine_pid, port = router.engine_pid, router.udp[1]
+    kill(router)
     router.restart()  # same port, journal and config; the old output kept as router.log.<n>
     assert router.udp[1] == port and router.engine_pid != engine_pid
 

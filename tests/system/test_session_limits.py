@@ -13,10 +13,19 @@ import pytest
 from report_checks import metric
 
 from tests.hostile_scenarios import session_churn
+from udprouter._generated.messages import (
+    ExecutionReportNew,
+    ExecutionReportReject,
+    ExecutionReportTrade,
+    OrdRejReason,
+    Side,
+)
 from udprouter.client import Client
 from udprouter.errors import SessionError
 
 DEADLINE_S = 20.0
+PRICE = 100_000_000_000
+TICK = 10_000_000
 
 
 async def refused(router, key: str) -> str:
@@ -71,3 +80,25 @@ async def test_engine_session_ids_all_live_are_refused_not_silently_rejected(sta
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_session_at_its_open_order_limit_is_refused_while_another_still_trades(start_router):
+    # session.max_open_orders not set: a tenth of engine.max_orders, 2 here (config.OPEN_ORDERS_SHARE)
+    router = start_router("[engine]\nmax_orders = 20\n")
+    a = await Client.connect(*router.udp, "demo", "demo-secret")
+    b = await Client.connect(*router.udp, "demo2", "demo2-secret")
+    try:
+        acks = [await a.first_ack(await a.send_order(1, Side.Buy, PRICE - k * TICK, 5)) for k in (1, 2, 3)]
+        assert [type(ack) for ack in acks] == [ExecutionReportNew, ExecutionReportNew, ExecutionReportReject]
+        assert acks[2].ord_rej_reason == OrdRejReason.OrderExceedsLimit
+        resting = await b.send_order(1, Side.Sell, PRICE + TICK, 5)
+        assert isinstance(await b.first_ack(resting), ExecutionReportNew)
+        sell = await b.send_order(1, Side.Sell, PRICE - TICK, 2)  # crosses a's best bid
+        assert isinstance(await b.first_ack(sell), ExecutionReportNew)
+        deadline = time.monotonic() + DEADLINE_S
+        while not isinstance(report := await b.next_report(DEADLINE_S), ExecutionReportTrade):
+            assert time.monotonic() < deadline, "b's crossing order never traded"
+        assert (report.cl_ord_id, report.last_qty) == (sell, 2)
+    finally:
+        await a.close()
+        await b.close()

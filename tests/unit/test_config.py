@@ -42,6 +42,25 @@ def test_file_overrides_only_what_it_names():
     assert len(config.keys) == 2
 
 
+def test_max_open_orders_defaults_to_a_tenth_of_the_engines_order_table():
+    assert parse_config("").session.max_open_orders == 100_000  # of engine.max_orders 1,000,000
+    assert parse_config("[engine]\nmax_orders = 50\n").session.max_open_orders == 5
+    assert parse_config("[engine]\nmax_orders = 5\n").session.max_open_orders == 1
+    assert parse_config("[session]\nkeepalive_ms = 1000\n").session.max_open_orders == 100_000
+    explicit = parse_config("[engine]\nmax_orders = 50\n[session]\nmax_open_orders = 50\n")
+    assert explicit.session.max_open_orders == 50  # all of it, when set so
+
+
+def test_max_open_orders_above_the_engines_order_table_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as info:
+        parse_config("[engine]\nmax_orders = 50\n[session]\nmax_open_orders = 51\n")
+    message = str(info.value)
+    assert message.startswith("session.max_open_orders: expected at most engine.max_orders (50), got 51")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match="^session.max_open_orders"):
+        parse_config("[session]\nmax_open_orders = 1000001\n")
+
+
 def test_decimal_prices_convert_exactly_and_band_rounds_inward_to_tick():
     config = parse_config(
         "[[instruments]]\nsecurity_id = 7\nsymbol = 'X'\ntick = '0.05'\n"

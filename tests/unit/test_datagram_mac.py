@@ -1,4 +1,4 @@
-"""The datagram MAC (SPEC.md 4.9): the C keyed BLAKE2b (src/udprouter/c/datagram_mac.h, written from
+"""The datagram MAC (SPEC.md 4.9): the C keyed BLAKE2b (src/udprouter/fastpath/datagram_mac.h, written from
 RFC 7693) against hashlib's, the C verify against the Python one on seeded random and mutated
 datagrams, the load generator's signing, and the key derivation against the golden vector."""
 

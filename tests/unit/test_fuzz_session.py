@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from udprouter._generated.messages import NotApplied
-from udprouter.client_flow import RETRANSMIT_WAIT_S, InboundFlow
+from udprouter.client.flows import RETRANSMIT_WAIT_S, InboundFlow
 from udprouter.codec import decode_frames
 from udprouter.config import KeyConfig
 from udprouter.server_session import ServerSession

@@ -33,7 +33,8 @@ from udprouter.server_session import (
     sequence_frame,
 )
 from udprouter.session import KEEPALIVE_LAPSE, SessionEvent, SessionLayer
-from udprouter.session_store import SessionStore
+from udprouter.durability.router_log import CodRecord
+from udprouter.durability.session_store import SessionStore
 
 NOW = 1_800_000_000_000_000_000
 ADDR = ("127.0.0.1", 40000)
@@ -343,6 +344,27 @@ def test_an_establish_within_the_window_disarms_it(layer):
     layer.on_terminate(session, Terminate(UUID, TerminationCode.Finished, ""), NOW + 10)
     cod_connect(layer, cod=3, window_ms=1000, ts=NOW + 100)
     assert layer.cod_due(NOW + 10 + 2_000_000_000) == []
+
+
+def test_a_restart_keeps_an_armed_cancel_and_treats_a_session_established_with_silence_as_silent(layer):
+    def restored(session_id, cod_type, established, due_ns=0):
+        session = ServerSession(bytes([session_id]) * 16, session_id, KEYS[0], None, 8)
+        session.state = SessionState.TERMINATED  # as ServerSession.restore leaves it
+        layer.restore_cod(session, CodRecord(session_id, cod_type, 500, 100, established, due_ns), NOW)
+        return session
+
+    armed = restored(1, 2, False, due_ns=NOW + 7)
+    passed = restored(2, 3, False, due_ns=NOW - 10**9)  # fell due while the router was down: at once
+    silent = restored(3, 1, True)
+    restored(4, 2, True)  # cancel on Terminate only: a crash is no Terminate, its orders stay
+    restored(5, 1, False)  # terminated without a cancel armed: nothing to do
+    assert layer.cod_due(NOW) == [passed]
+    assert layer.cod_due(NOW + 7) == [armed]
+    silent_due = NOW + (KEEPALIVE_LAPSE * 100 + 500) * 1_000_000
+    assert layer.cod_due(silent_due - 1) == []
+    assert layer.cod_due(silent_due) == [silent]
+    assert silent.cod_type == 1 and silent.cod_window_ms == 500 and silent.keepalive_ms == 100
+    assert layer.cod_due(NOW + 10**12) == []
 
 
 def test_the_window_is_bounded_by_the_config(tmp_path):

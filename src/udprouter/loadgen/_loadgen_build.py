@@ -9,7 +9,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-ROUTER_C = HERE.parent / "c"  # datagram_mac.h: the router's own MAC code
+ROUTER_C = HERE.parent / "fastpath"  # datagram_mac.h: the router's own MAC code
 HEADER = HERE / "loadgen.h"
 SOURCE = HERE / "loadgen.c"
 

@@ -51,7 +51,7 @@ int lg_run(const lg_plan *plan, lg_result *res);
 /* Datagram i of data/offsets (n of them) followed by its MAC frame (SPEC.md 4.9) under the datagram
  * key of its socket fd_index[i] (keys: 32 bytes per socket, n_fds of them), written to out, with
  * out_offsets (n + 1) like offsets; out has room for 30 more bytes per datagram. Computed in C
- * (src/udprouter/c/datagram_mac.h), once per session after its Establish, before the clock runs. */
+ * (src/udprouter/fastpath/datagram_mac.h), once per session after its Establish, before the clock runs. */
 void lg_sign_datagrams(const uint8_t *data, const uint32_t *offsets, const uint32_t *fd_index, uint32_t n,
                        const uint8_t *keys, uint32_t n_fds, uint8_t *out, uint32_t *out_offsets);
 int64_t lg_monotonic_ns(void);

@@ -2,7 +2,7 @@
 //
 // The lock is flock(LOCK_EX | LOCK_NB) on <journal>/LOCK. A router takes it first and hands the
 // engine its descriptor (--lock-fd): the lock then belongs to the shared open file, held while
-// either process lives (src/udprouter/journal_lock.py). An engine started on its own opens the
+// either process lives (src/udprouter/durability/journal_lock.py). An engine started on its own opens the
 // file and takes the lock itself. Either way an engine never writes a journal another holds.
 #ifndef UDPROUTER_ENGINE_JOURNAL_LOCK_H
 #define UDPROUTER_ENGINE_JOURNAL_LOCK_H

@@ -1,0 +1,151 @@
+"""FastIngest: the C fast path for the common inbound datagram (src/udprouter/fastpath/fast_ingest.h).
+
+run() hands a whole recvmmsg batch to udr_fp_ingest_run. For each datagram from a source bound to
+an established session (bind()), in arrival order, C decodes it, checks the session's expected
+sequence number, the throttle and the table-lookup risk checks, and writes the udr_command records
+into OrderEntry's batch array, so the usual end-of-pass flush offers them to the ring with one
+wake. It stops, changing nothing, at the first datagram it does not take; the caller runs the
+Python path (decode_datagram -> Dispatcher) for that one, which stays the reference for every reply
+and reject, and calls run() again after it. No Python runs per datagram until then.
+
+OrderEntry's batch counters (_n, _room, next_command_seq) are copied into the C batch struct by
+begin() and back by end(): the caller brackets each run with them, and calls end() before any
+Python submit, so both sides always continue from the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from udprouter._ring_cffi import ffi, lib
+from udprouter.order_entry import BATCH_CAPACITY, OrderEntry
+from udprouter.risk import Risk
+from udprouter.server_session import ServerSession
+
+APPLIED = lib.UDR_FP_APPLIED
+NO_ROOM = lib.UDR_FP_NO_ROOM
+NO_SESSION = lib.UDR_FP_NO_SESSION
+OUTCOMES = ("applied", "not_fast_shape", "sequence_mismatch", "throttled", "risk_reject", "no_room",
+            "no_session", "unauthenticated")  # indexed by the UDR_FP_* outcome
+ADDRESS_SLOTS = 8192  # source address -> session table; cleared when half full (spoofing cannot grow it)
+
+
+def limits_table(risk: Risk):
+    """(udr_fp_limits *, instrument array) built from the config's instruments, sorted by id."""
+    specs = sorted(risk.instruments.values(), key=lambda inst: inst.security_id)
+    table = ffi.new("udr_fp_instrument[]", max(1, len(specs)))
+    for row, inst in zip(table, specs, strict=False):
+        row.security_id, row.tick, row.max_qty = inst.security_id, inst.tick, inst.max_qty
+        row.min_price, row.max_price = inst.min_price, inst.max_price
+    limits = ffi.new("udr_fp_limits *")
+    limits.instruments, limits.instrument_count = table, len(specs)
+    limits.max_open_orders = risk.max_open_orders
+    limits.throttle_per_s = risk.throttle_per_s
+    return limits, table
+
+
+class FastIngest:
+    def __init__(self, risk: Risk, order_entry: OrderEntry) -> None:
+        self.order_entry = order_entry
+        self._limits, self._instruments = limits_table(risk)  # the array must live as long as the limits
+        self._batch = ffi.new("udr_fp_batch *")
+        self._batch.cmds = order_entry._cmds
+        self._batch.capacity = BATCH_CAPACITY
+        self.outcomes = [0] * len(OUTCOMES)  # datagrams by outcome: applied, or why not (metrics, tests)
+        self._applied = 0
+        # Sources bound to established sessions, for run(): the C table, and the sessions it points
+        # to (kept alive here: the table holds their udr_fp_session pointers).
+        self._slots = ffi.new("udr_fp_addr_entry[]", ADDRESS_SLOTS)
+        self._addresses = ffi.new("udr_fp_addr_table *")
+        self._addresses.slots, self._addresses.mask = self._slots, ADDRESS_SLOTS - 1
+        self._bound: dict[int, ServerSession] = {}
+        self._dead = ffi.new("udr_fp_session *")  # established 0, addr_key 0: matches no datagram
+        self._stopped = ffi.new("int *")
+        self._run_applied = ffi.new("uint32_t *")
+        self._touched = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
+        self._touched_n = ffi.new("uint32_t *")
+
+    def set_limits(self, limits, instruments) -> None:
+        """New limits (config reload) for the next run(); the old table is freed after the swap."""
+        self._limits, self._instruments = limits, instruments
+
+    def begin(self) -> None:
+        """OrderEntry's batch state -> the C batch (before a run)."""
+        oe, b = self.order_entry, self._batch
+        b.ring = oe.ring.inbound_ring if oe.ring is not None else ffi.NULL
+        b.available = 1 if oe.available and not oe.journal_unavailable else 0
+        b.n, b.room, b.next_command_seq = oe._n, oe._room, oe.next_command_seq
+        self._applied = 0
+
+    def end(self) -> int:
+        """The C batch -> OrderEntry (before any Python submit or flush); returns the messages
+        (Sequence frames and commands) applied since begin()."""
+        oe, b = self.order_entry, self._batch
+        commands = b.next_command_seq - oe.next_command_seq
+        oe._n, oe._room, oe.next_command_seq = b.n, b.room, b.next_command_seq
+        return commands + self._applied
+
+    def bind(self, key: int, session: ServerSession) -> None:
+        """Lets run() take datagrams from source key for session (established there)."""
+        if self._bound.get(key) is session:
+            return
+        if len(self._bound) >= ADDRESS_SLOTS // 2:
+            ffi.memmove(self._slots, bytes(ffi.sizeof(self._slots)), ffi.sizeof(self._slots))
+            self._bound.clear()
+        self._bound[key] = session
+        lib.udr_fp_addr_set(self._addresses, key, session.ctx.fp)
+
+    def unbind(self, session: ServerSession) -> None:
+        """A released session: its entries point at a dead struct (never established) from now on,
+        so the table holds no pointer into the session's memory once it is freed."""
+        for key in [k for k, s in self._bound.items() if s is session]:
+            del self._bound[key]
+            lib.udr_fp_addr_set(self._addresses, key, self._dead)
+
+    def bound(self, key: int) -> ServerSession | None:
+        return self._bound.get(key)
+
+    def run(self, arena, lens, keys, start: int, n: int, now_ns: int,
+            touch: Callable[[list[int], int], None]) -> tuple[int, int]:
+        """udr_fp_ingest_run between begin() and end(): applies received datagrams start.. while they
+        take the fast path. touch(source keys, now_ns) hears of the sessions applied to before
+        anything else happens (a full batch is then offered to the ring and the run goes on).
+        Returns the index of the first datagram not applied (n when all were) and why it stopped."""
+        b = self._batch
+        while True:
+            self._run_applied[0] = self._touched_n[0] = 0
+            stop = lib.udr_fp_ingest_run(arena, lib.UDR_IO_SLOT_SIZE, lens, keys, start, n, self._addresses,
+                                         self._limits, b, now_ns, self._stopped, self._run_applied,
+                                         self._touched, self._touched_n)
+            applied, stopped = self._run_applied[0], self._stopped[0]
+            self._applied += applied
+            self.outcomes[APPLIED] += applied
+            if applied:
+                touch(ffi.unpack(self._touched, self._touched_n[0]), now_ns)
+            if stopped != NO_ROOM or not b.n or b.ring == ffi.NULL or not b.available:
+                break
+            carried = self.end()
+            self.order_entry.flush(now_ns)
+            self.begin()
+            self._applied = carried  # the messages applied before the flush still count
+            start = stop
+        if stopped not in (APPLIED, NO_SESSION):
+            self.outcomes[stopped] += 1
+        return stop, stopped
+
+    def apply_packed(self, call, fp, now_ns: int) -> None:
+        """A gRPC SubmitOrdersPacked call's orders (udr_pk_apply, packed_batch.h) into OrderEntry's
+        batch, as OrderEntry.submit takes them, the batch offered to the ring when full and at the end."""
+        oe, c = self.order_entry, call.c
+        start = 0
+        while True:
+            self.begin()
+            # It stops early only at a full batch array with the ring available: the flush below
+            # offers it, or fails with the journal unavailable, and then udr_pk_apply refuses the rest.
+            start = lib.udr_pk_apply(c, call.msgs, start, fp, self._limits, self._batch, now_ns)
+            self.end()
+            if start == c.count:
+                break
+            oe.flush(now_ns)
+        if c.commands:
+            oe.flush(now_ns)

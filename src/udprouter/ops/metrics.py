@@ -1,0 +1,176 @@
+"""Metrics: a prometheus-client registry served as Prometheus text on 127.0.0.1:9100 by default,
+beside /healthz and /readyz (ops_http.py); the operational metrics are in ops_metrics.py.
+
+The hot path only bumps plain integer attributes of the objects that own them (dispatcher, risk,
+order entry, supervisor); this collector reads them at scrape time, so a datagram costs no
+prometheus call. The one histogram (order-to-ack latency) is observed once per batch into plain
+bucket counters (AckLatencyHistogram), exported in Prometheus histogram form at scrape time.
+Secrets are never exported: only key ids appear, and only as session counts.
+"""
+
+from __future__ import annotations
+
+import gc
+from bisect import bisect_left
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+LATENCY_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
+
+
+class RouterCollector:
+    """Reads the router's counters at scrape time. sources: an object with the attributes below."""
+
+    def __init__(self, router) -> None:
+        self.router = router
+
+    def collect(self):
+        r = self.router
+        d, oe, sup, sessions = r.dispatcher, r.order_entry, r.supervisor, r.sessions
+        yield _counter("udprouter_datagrams_in", "UDP datagrams received", d.datagrams_in)
+        yield _counter("udprouter_datagrams_out", "UDP datagrams sent", d.datagrams_out)
+        yield _counter("udprouter_messages_in", "SBE messages received", d.messages_in)
+        yield _counter("udprouter_messages_out", "Sequenced SBE messages sent", d.messages_out)
+        yield _counter("udprouter_decode_errors", "Frames that did not decode", d.decode_errors)
+        yield _counter("udprouter_unauthenticated_datagrams", "Datagrams from no established session",
+                       d.unauthenticated)
+        yield _counter("udprouter_datagrams_unauthenticated", "Datagrams of established sessions dropped "
+                       "for a missing or wrong MAC", d.mac_failures)
+        yield _counter("udprouter_duplicates_dropped", "Client sequence numbers already applied",
+                       d.duplicates)
+        yield _counter("udprouter_sequence_refused", "Datagrams refused: Sequence gap or wrap out of range",
+                       d.seq_refused)
+        yield _counter("udprouter_datagram_errors", "Datagrams whose handling failed unexpectedly (logged)",
+                       r.datagram_errors)
+        yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
+                       sessions.rejects_suppressed)
+        yield _counter("udprouter_retransmits_refused", "RetransmitRequests over the session's byte budget",
+                       sessions.retransmits_refused)
+        yield _counter("udprouter_sessions_refused", "Negotiates refused over a session limit (SessionLimit)",
+                       sessions.sessions_refused)
+        yield _counter("udprouter_sessions_released", "Ended sessions released after their retention",
+                       sessions.sessions_released)
+        yield _gauge("udprouter_sessions_kept", "Sessions in memory (live and ended within retention)",
+                     len(sessions.by_uuid))
+        yield _gauge("udprouter_drop_copy_sessions", "Drop-copy sessions receiving copies (live and ended "
+                     "within retention)", len(sessions.drop_copies))
+        yield _counter("udprouter_drop_copies", "Execution reports copied to drop-copy sessions (one per "
+                       "report and drop-copy session)", d.drop_copies)
+        yield _gauge("udprouter_session_ids_free",
+                     "Released session ids reset in the engine, ready for reuse", len(sessions.store.free))
+        yield _gauge("udprouter_session_ids_pending", "Released session ids awaiting their engine reset",
+                     len(sessions.store.pending))
+        yield _counter("udprouter_session_ids_reused", "Session ids given to a new session after a reset",
+                       sessions.store.reused)
+        yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
+                       sessions.logins_dropped)
+        # Rejects: udprouter_{order,cancel,business}_rejects (ops/collector.py), split by kind and source.
+        yield _counter("udprouter_commands_published", "Commands offered to the engine",
+                       oe.commands_published)
+        yield _counter("udprouter_events_routed", "Engine events routed to sessions", oe.events_routed)
+        yield _counter("udprouter_events_undeliverable", "Events for sessions with no sink", oe.undeliverable)
+        yield _counter("udprouter_engine_busy", "Commands refused because the inbound ring was full",
+                       oe.engine_busy)
+        established = sum(1 for s in sessions.by_addr.values() if s.state == 2)
+        yield _gauge("udprouter_sessions", "Established FIXP sessions", established)
+        ring = oe.ring
+        occupancy = GaugeMetricFamily("udprouter_ring_occupancy", "Records in the ring", labels=["ring"])
+        if ring is not None:
+            occupancy.add_metric(["inbound"], ring.inbound_occupancy)
+            occupancy.add_metric(["outbound"], ring.outbound_occupancy)
+        yield occupancy
+        yield _counter("udprouter_ring_full", "Offers refused by a full inbound ring",
+                       ring.inbound_full_events if ring is not None else 0)
+        yield _counter("udprouter_events_drained_by_timer", "Engine events found by the fallback timer, "
+                       "not the eventfd wake-up", r.events_drained_by_timer)
+        log = r.recovery.log
+        yield _counter("udprouter_router_log_segments_closed", "router log segments closed (rolled)",
+                       log.segments_closed if log is not None else 0)
+        yield _counter("udprouter_router_log_segments_dropped",
+                       "Closed router log segments deleted (no retransmission buffer reaches into them)",
+                       log.segments_dropped if log is not None else 0)
+        yield _gauge("udprouter_router_log_segments", "router log segments on disk",
+                     log.segments if log is not None else 0)
+        yield _counter("udprouter_journal_unavailable_episodes",
+                       "Episodes of a router log that could not be written (disk full, I/O error)",
+                       log.unavailable_episodes if log is not None else 0)
+        yield _counter("udprouter_journal_write_failures",
+                       "router log writes or syncs that failed (cut back, retried; their replies held)",
+                       log.write_failures if log is not None else 0)
+        yield _gauge("udprouter_journal_unavailable",
+                     "1 while new orders are rejected with JournalUnavailable",
+                     int(log is not None and log.unavailable))
+        yield _counter("udprouter_engine_restarts", "Engine restarts after a crash",
+                       sup.restarts if sup else 0)
+        yield GaugeMetricFamily("udprouter_gc_frozen_objects",
+                                "Objects kept out of garbage collection since startup (gc.freeze)",
+                                value=gc.get_freeze_count())
+
+
+def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+class AckLatencyHistogram:
+    """Order-to-ack latency per batch: one bisect and two integer adds on the event loop (the
+    prometheus-client Histogram takes a lock and converts per observation, a few percent of a pass
+    at one order per datagram). Read at scrape time; buckets are cumulative there, +Inf = count."""
+
+    NAME = "udprouter_order_ack_latency_seconds"
+    DOC = "Receive of a batch of orders to its last event routed (per batch)"
+
+    def __init__(self, bounds_s: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds_s = bounds_s
+        self._bounds_ns = [round(b * 1e9) for b in bounds_s]
+        self.counts = [0] * (len(bounds_s) + 1)  # the last one: above every bound
+        self.sum_ns = 0
+
+    def observe_ns(self, ns: int) -> None:
+        self.counts[bisect_left(self._bounds_ns, ns)] += 1  # le semantics: ns <= bound
+        self.sum_ns += ns
+
+    def collect(self):
+        counts, total, cumulative = list(self.counts), self.sum_ns, 0
+        buckets = []
+        for bound, count in zip((*map(repr, self.bounds_s), "+Inf"), counts, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        family = HistogramMetricFamily(self.NAME, self.DOC)
+        family.add_metric([], buckets, total / 1e9)
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        GCCollector(registry=self.registry)  # python_gc_collections_total{generation}: loop pauses
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, RSS, open fds, start time
+        PlatformCollector(registry=self.registry)  # python_info
+        self.ack_latency = AckLatencyHistogram()
+        self.registry.register(self.ack_latency)
+        self.observe_ack_ns = self.ack_latency.observe_ns  # OrderEntry's per-batch hook
+        self._server = None
+
+    def attach(self, router, monitor) -> None:
+        from udprouter.ops.collector import OpsCollector
+
+        self.registry.register(RouterCollector(router))
+        self.registry.register(OpsCollector(router, monitor))
+        self._monitor = monitor
+
+    def serve(self, host: str, port: int) -> int:
+        """Starts the HTTP thread (/metrics, /healthz, /readyz); returns the bound port (0 picks one)."""
+        from udprouter.ops.http import OpsHttpServer
+
+        self._server = OpsHttpServer(self.registry, self._monitor.healthz, self._monitor.readyz)
+        return self._server.serve(host, port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None

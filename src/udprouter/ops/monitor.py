@@ -1,0 +1,157 @@
+"""OpsMonitor: the router's operational duty cycle, a timer on the event loop every TICK_S.
+
+Each tick: notes that the loop turned (for /healthz), pets the systemd watchdog, checks that the
+journal directory takes a write (for /readyz), and turns counters into log lines of bounded volume:
+ring-full and journal-unwritable episodes (one line at the start, one at the end), and a summary of
+refused logins at most every LOGIN_SUMMARY_S. Nothing here runs per datagram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+from udprouter.ops.oplog import get_logger
+from udprouter.ring import ENGINE_READY
+from udprouter.ops.sd_notify import SdNotifier
+
+TICK_S = 0.25
+LOOP_STALL_S = 5.0  # /healthz fails when the loop has not turned for this long
+JOURNAL_PROBE_S = 1.0
+LOGIN_SUMMARY_S = 10.0
+PROBE_NAME = ".udprouter-ready-probe"
+ENGINE_STATES = {0: "absent", 1: "recovering", 2: "ready", 3: "stopped", 4: "failed"}
+
+log = get_logger()
+
+
+class OpsMonitor:
+    def __init__(self, router, notifier: SdNotifier | None = None) -> None:
+        self.router = router
+        self.notifier = notifier or SdNotifier()
+        self.journal_dir = Path(router.config.journal.dir)
+        self.stopping = False
+        self.last_tick = time.monotonic()
+        self.journal_writable = True
+        self.journal_error = ""
+        self._handle: asyncio.TimerHandle | None = None
+        self._next_watchdog = 0.0
+        self._next_probe = 0.0
+        self._busy_seen = 0
+        self._ring_full_since = 0.0
+        self._ring_full_refused = 0
+        self._login_seen: Counter[str] = Counter()
+        self._next_login_summary = time.monotonic() + LOGIN_SUMMARY_S
+
+    # -- probes (called from the HTTP thread and the gRPC health task) ---------------------------
+
+    def healthz(self) -> tuple[bool, str]:
+        lag = time.monotonic() - self.last_tick
+        if lag > LOOP_STALL_S:
+            return False, f"event loop stalled for {lag:.1f} s"
+        return True, "ok"
+
+    def readiness(self) -> list[str]:
+        """What keeps the router from taking orders; empty when ready."""
+        missing = []
+        oe, sup = self.router.order_entry, self.router.supervisor
+        ring = oe.ring
+        if ring is None or sup.proc is None or sup.proc.returncode is not None or not oe.available:
+            missing.append("engine not attached")
+        elif ring.engine_state != ENGINE_READY:
+            missing.append(f"engine {ENGINE_STATES.get(ring.engine_state, 'unknown')}")
+        if not self.journal_writable:
+            missing.append(f"journal not writable ({self.journal_error})")
+        if self.stopping:
+            missing.append("stopping")
+        return missing
+
+    def readyz(self) -> tuple[bool, str]:
+        missing = self.readiness()
+        return (False, "not ready: " + "; ".join(missing)) if missing else (True, "ready")
+
+    def ready(self) -> bool:
+        return not self.readiness()
+
+    # -- duty cycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._probe_journal()
+        self._handle = asyncio.get_running_loop().call_later(TICK_S, self._tick)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._end_ring_full(time.monotonic())
+        self._login_summary()
+        log.flush_suppressed()
+        with contextlib.suppress(OSError):
+            (self.journal_dir / PROBE_NAME).unlink()
+
+    def _tick(self) -> None:
+        now = self.last_tick = time.monotonic()
+        if self.notifier.watchdog_interval_s and now >= self._next_watchdog:
+            self.notifier.watchdog()
+            self._next_watchdog = now + self.notifier.watchdog_interval_s
+        if now >= self._next_probe:
+            self._probe_journal()
+            self._next_probe = now + JOURNAL_PROBE_S
+        self._ring_full(now)
+        if now >= self._next_login_summary:
+            self._login_summary()
+            log.flush_suppressed()
+            self._next_login_summary = now + LOGIN_SUMMARY_S
+        self._handle = asyncio.get_running_loop().call_later(TICK_S, self._tick)
+
+    def _probe_journal(self) -> None:
+        """A small write in the journal directory: the router log and the engine need it writable."""
+        path = self.journal_dir / PROBE_NAME
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, b"1")
+            finally:
+                os.close(fd)
+            error = ""
+        except OSError as exc:
+            error = exc.strerror or str(exc)
+        writable = not error
+        if writable != self.journal_writable:
+            if writable:
+                log.info("journal_writable", dir=str(self.journal_dir))
+            else:
+                log.error("journal_unwritable", dir=str(self.journal_dir), error=error)
+        self.journal_writable, self.journal_error = writable, error
+
+    def _ring_full(self, now: float) -> None:
+        busy = self.router.risk.rejects.get("EngineBusy", 0)  # not ApplicationNotAvailable: engine gone
+        refused, self._busy_seen = busy - self._busy_seen, busy
+        if refused:
+            if not self._ring_full_since:
+                self._ring_full_since = now
+                ring = self.router.order_entry.ring
+                log.warning("ring_full_start", capacity=ring.inbound_capacity if ring is not None else 0)
+            self._ring_full_refused += refused
+        else:
+            self._end_ring_full(now)
+
+    def _end_ring_full(self, now: float) -> None:
+        if self._ring_full_since:
+            log.info("ring_full_end", duration_s=round(now - self._ring_full_since, 3),
+                     refused=self._ring_full_refused)
+            self._ring_full_since, self._ring_full_refused = 0.0, 0
+
+    def _login_summary(self) -> None:
+        sessions = self.router.sessions
+        current = Counter(sessions.login_failures)
+        current["dropped_over_budget"] = sessions.logins_dropped
+        delta = current - self._login_seen
+        self._login_seen = current
+        if delta:
+            log.warning("login_failures", count=sum(delta.values()), window_s=LOGIN_SUMMARY_S,
+                        **dict(sorted(delta.items())))
