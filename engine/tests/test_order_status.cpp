@@ -187,3 +187,16 @@ status sess=1 cl=1 side=sell
 > status side=sell cl=1 refused last
 )");
 }
+
+// The order index holds the live orders and the kept terminal ones, below 2^31 together.
+UDR_TEST(max_orders_and_terminal_orders_together_stay_below_2_31) {
+    using namespace udprouter::engine;
+    const InstrumentSpec spec{1, 1, 1, 1000, 1000};
+    bool refused = false;
+    try {
+        Engine engine(EngineConfig{{spec}, 0x40000000u, 4, false, 0x40000000u});
+    } catch (const EngineConfigError&) {
+        refused = true;
+    }
+    UDR_CHECK(refused);
+}
