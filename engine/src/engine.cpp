@@ -13,6 +13,7 @@ constexpr uint8_t kOrdTypeLimit = UDR_SBE_ORD_TYPE_LIMIT;
 constexpr uint8_t kTifDay = UDR_SBE_TIME_IN_FORCE_DAY;
 constexpr uint8_t kTifIoc = UDR_SBE_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL;
 constexpr uint8_t kTifFok = UDR_SBE_TIME_IN_FORCE_FILL_OR_KILL;
+constexpr Notional kScale = 1'000'000'000; // account limits are in whole price units
 
 uint32_t terminal_capacity(const EngineConfig& config) {
     return config.terminal_orders == EngineConfig::kTerminalLikeMaxOrders ? config.max_orders : config.terminal_orders;
@@ -170,7 +171,6 @@ void Engine::new_order(const udr_command& command) {
 }
 
 bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, uint32_t slot) {
-    constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
     AccountState& a = accounts_[slot];
     if (a.killed) {
         reject(c, OrdRejReason::AccountKillSwitch);
@@ -367,7 +367,6 @@ void Engine::replace_order(const udr_command& c) {
 // The account's limits as the order would stand replaced, like a new order's; a replace that puts
 // no more at risk than the order did (less quantity or notional) passes the limit it would not raise.
 bool Engine::check_replace_account(const udr_command& c, const Order& o) {
-    constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
     const uint32_t slot = accounts_.find(o.account);
     const AccountState& a = accounts_[slot];
     const Notional value = notional(c.price, c.order_qty);
