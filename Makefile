@@ -44,6 +44,7 @@ client-c-debug:
 test-client-c-debug: $(STAMP) engine client-c-debug
 	ctest --test-dir build/client-c-debug --output-on-failure
 	UDR_C_CLIENT_BUILD=build/client-c-debug $(PY) -m pytest -q tests/protocol/test_c_client_codecs.py tests/system/test_c_client.py
+	UDR_C_CLIENT_BUILD=build/client-c-debug $(PY) -m pytest -q tests/system/test_drop_copy.py -k c_drop_copy
 
 # Debug build with sanitizers: CI runs the engine tests under it too.
 engine-debug:

@@ -1,7 +1,7 @@
 """UDP end-to-end benchmark: a long-running router on the default config beside a C echo server,
 same traffic, one run.
 
-    python -m bench.bench_udp [--quick] [--json]
+    python -m bench.bench_udp [--quick] [--json] [--rates 50000 --seconds 60 --no-throughput]
 
 Servers (each on an ephemeral loopback port, stopped by pid at the end):
   echo             bench/c/udp_echo.c: answers like the router, does no work (the in-run ceiling)
@@ -21,6 +21,14 @@ answer from the intended send time (coordinated omission corrected): p50/p99/p99
 window are printed beside it: router log rewrites, segments closed and dropped (whichever of these
 the metrics endpoint exports: rewrites before the segmented log, segments since) and engine
 snapshots (new snapshot files).
+The window's line also says which engine wait strategy ran (the config's default, e.g. hybrid with its
+spin_us) and fsyncs in the window (router log fdatasyncs, engine journal fdatasyncs: none on the
+default durability os), and the host's load average (1 min) at the window's start and end: the host
+is shared, and a window with a high load is measured against other work, not the router alone.
+--rates and --seconds run only the given rates for that long each (e.g. the 60 s window at 50k/s:
+`--rates 50000 --seconds 60 --no-throughput`, echo and router both; the conditioning run still first).
+--wait and --spin-us run the router with another engine wait strategy (e.g. `--spin-us 20` against
+the default 5 us, interleaved runs on a quiet host).
 Throughput (src/udprouter/loadgen, max rate inside a window of unanswered orders): max1 / max20, 1 or 20
 orders per datagram, 3 runs each on fresh sessions, the median run is the figure.
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
@@ -31,7 +39,10 @@ floors from the issue are attached to the router-vs-echo entries they concern.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,9 +50,10 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 from bench.c.echo_server import EchoServer
-from bench.module_cli import module_main, print_entries
+from bench.module_cli import print_entries
 from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
+from udprouter.config import EngineSection
 from udprouter.loadgen.latency import (
     HIGHEST_NS,
     SIGNIFICANT_DIGITS,
@@ -67,7 +79,9 @@ REPEATS = 3  # each throughput load runs this many times on fresh sessions; the 
 WARMUP = LoadSpec(orders=10_000, per_datagram=1, rate=HEADLINE_RATE)  # 0.2 s before a server's first load
 PERIODIC = {"router.log rewrites": "udprouter_router_log_compactions_total",
             "segments closed": "udprouter_router_log_segments_closed_total",
-            "segments dropped": "udprouter_router_log_segments_dropped_total"}
+            "segments dropped": "udprouter_router_log_segments_dropped_total",
+            "router.log fsyncs": "udprouter_router_log_syncs_total",
+            "engine journal fsyncs": "udprouter_journal_fsync_seconds_count"}
 # Floors (issue 11): figure key -> (floor, True when the figure must stay below it).
 LATENCY_FLOORS = {(HEADLINE_RATE, "p99"): 1000.0, (HEADLINE_RATE, "p999"): 5000.0, (1_000, "p50"): 100.0}
 THROUGHPUT_FLOORS = {"max1": ("ratio", 0.8), "max20": ("figure", 1_000_000)}
@@ -79,10 +93,12 @@ class Durations:
     window_s: dict[int, float]  # per offered rate
 
     @classmethod
-    def for_mode(cls, quick: bool) -> Durations:
+    def for_mode(cls, quick: bool, rates: tuple[int, ...] = RATES, seconds: float | None = None) -> Durations:
+        if seconds is not None:
+            return cls(10.0 if quick else 30.0, {rate: seconds for rate in rates})
         if quick:
-            return cls(10.0, {rate: 10.0 for rate in RATES})
-        return cls(30.0, {rate: 60.0 if rate == HEADLINE_RATE else 30.0 for rate in RATES})
+            return cls(10.0, {rate: 10.0 for rate in rates})
+        return cls(30.0, {rate: 60.0 if rate == HEADLINE_RATE else 30.0 for rate in rates})
 
 
 @dataclass
@@ -100,11 +116,17 @@ class Window:
     cpu_us_per_order: float
     periodic: dict[str, int] | None = None  # router only: PERIODIC counts and snapshots in the window
     chunks: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # the host's 1-minute load average at the start and the end
 
 
 @dataclass
 class Bench:
     quick: bool
+    rates: tuple[int, ...] = RATES
+    seconds: float | None = None  # every window this long (None: the mode's lengths)
+    throughput_runs: bool = True
+    wait: str | None = None  # the router's engine wait strategy (None: the default config's)
+    spin_us: int | None = None
     durations: Durations = field(init=False)
     chunks: dict[int, PreparedLoad] = field(init=False)
     throughput: dict[str, PreparedLoad] = field(init=False)
@@ -114,10 +136,10 @@ class Bench:
     cpu_us_per_order: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.durations = Durations.for_mode(self.quick)
+        self.durations = Durations.for_mode(self.quick, self.rates, self.seconds)
         # New sessions start at sequence number 1 and ClOrdID 1, so one plan serves every chunk.
         self.chunks = {rate: prepare_load(LoadSpec(orders=int(rate * CHUNK_S), rate=rate), [1], 1)
-                       for rate in RATES}
+                       for rate in sorted({*self.rates, HEADLINE_RATE})}
         self.throughput = {
             "max1": prepare_load(LoadSpec(orders=40_000 if self.quick else 150_000, window=256), [1], 1),
             # 4,000 orders (200 datagrams) in flight: with 1,000 the run was bound by window / round
@@ -134,7 +156,7 @@ class Bench:
         self._run_chunks(process, self.warmup, 1, credentials)
         condition = self.chunks[HEADLINE_RATE]
         self._run_chunks(process, condition, math.ceil(self.durations.condition_s / CHUNK_S), credentials)
-        for rate in RATES:
+        for rate in self.rates:
             window = self.window(process, rate, self.durations.window_s[rate], credentials)
             self.windows.setdefault(server, {})[rate] = window
             _print_window(server, window)
@@ -143,6 +165,7 @@ class Bench:
         prepared = self.chunks[rate]
         n = max(1, math.ceil(seconds / CHUNK_S))
         router = isinstance(process, RouterProcess)
+        load0 = os.getloadavg()[0]
         metrics0 = process.metrics() if router else {}
         seen = process.snapshots() if router else set()
         known = set(seen)
@@ -164,7 +187,7 @@ class Bench:
             not_applied += result.not_applied
             unanswered += result.unanswered
         window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
-                        1e6 * cpu / max(1, sent), chunks=n)
+                        1e6 * cpu / max(1, sent), chunks=n, load=(load0, os.getloadavg()[0]))
         if router:
             metrics = process.metrics()
             window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
@@ -210,7 +233,8 @@ def _print_window(server: str, w: Window) -> None:
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
-          f"server cpu {w.cpu_us_per_order:.1f} us/order{periodic}", flush=True)
+          f"server cpu {w.cpu_us_per_order:.1f} us/order  load {w.load[0]:.1f}->{w.load[1]:.1f}{periodic}",
+          flush=True)
 
 
 def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
@@ -220,14 +244,26 @@ def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
           f"p99 {lat.p99_us:.1f} max {lat.max_us:.1f}  server cpu {cpu_us:.1f} us/order", flush=True)
 
 
+def wait_label(wait: str | None = None, spin_us: int | None = None) -> str:
+    """The engine wait strategy a router runs: the default config's, or the one given."""
+    engine = EngineSection()
+    wait = wait or engine.wait
+    spin_us = engine.spin_us if spin_us is None else spin_us
+    return f"{wait} (spin_us {spin_us})" if wait == "hybrid" else wait
+
+
 def run_servers(bench: Bench) -> None:
     with EchoServer(max_seconds=1800) as echo:
         bench.sustained("echo", echo, None)
-        bench.max_rate("echo", echo, None)
-    with RouterProcess() as router:
+        if bench.throughput_runs:
+            bench.max_rate("echo", echo, None)
+    given = "default config" if (bench.wait, bench.spin_us) == (None, None) else "default config but the wait"
+    print(f"router: {given}, engine wait {wait_label(bench.wait, bench.spin_us)}", flush=True)
+    with RouterProcess(wait=bench.wait, spin_us=bench.spin_us) as router:
         bench.sustained("router", router, CREDENTIALS)
-        bench.max_rate("router", router, CREDENTIALS)
-    if bench.quick:
+        if bench.throughput_runs:
+            bench.max_rate("router", router, CREDENTIALS)
+    if bench.quick or not bench.throughput_runs:
         return
     for wait in ("spin", "sleep"):
         with RouterProcess(wait=wait) as router:
@@ -254,6 +290,8 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "cpu_us_per_order": round(w.cpu_us_per_order, 2),
                 "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
                 "periodic": w.periodic,
+                "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
+                "load_average": list(w.load), "baseline_load_average": list(b.load),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
             }
@@ -297,9 +335,11 @@ def entries(bench: Bench) -> list[dict]:
     return out
 
 
-def run(quick: bool) -> list[dict]:
+def run(quick: bool, rates: tuple[int, ...] = RATES, seconds: float | None = None,
+        throughput: bool = True, wait: str | None = None, spin_us: int | None = None) -> list[dict]:
     began = time.monotonic()
-    bench = Bench(quick)
+    print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
+    bench = Bench(quick, rates, seconds, throughput, wait, spin_us)
     print(f"plans built in {time.monotonic() - began:.1f} s", flush=True)
     run_servers(bench)
     result = entries(bench)
@@ -308,7 +348,21 @@ def run(quick: bool) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return module_main(run, "UDP end-to-end benchmark: a long-running router vs C echo", argv)
+    parser = argparse.ArgumentParser(description="UDP end-to-end benchmark: a long-running router vs C echo")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the entries as one JSON array")
+    parser.add_argument("--rates", type=lambda text: tuple(int(r) for r in text.split(",")), default=RATES,
+                        help="offered rates of the sustained windows, comma-separated (default: all)")
+    parser.add_argument("--seconds", type=float, help="every sustained window this long")
+    parser.add_argument("--no-throughput", action="store_true", help="the sustained windows only")
+    parser.add_argument("--wait", choices=("spin", "sleep", "hybrid"),
+                        help="the router's engine wait strategy (default: the default config's)")
+    parser.add_argument("--spin-us", type=int, help="the hybrid wait's spin (default: the default config's)")
+    args = parser.parse_args(argv)
+    result = run(args.quick, args.rates, args.seconds, not args.no_throughput, args.wait, args.spin_us)
+    if args.json:
+        print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":

@@ -76,6 +76,9 @@ class GrpcSession:
         self._reports = self._report_ends = None  # the raw sink's C buffers, made on first use
         self._changed: asyncio.Future[None] | None = None
         self.call_orders = CallOrders()
+        # Drop copy (SPEC 4.12): the router's Dispatcher.copy_reports, given each batch of frames
+        # before they are sequenced, as a UDP session's are when it flushes.
+        self.copy_reports: Callable[[ServerSession, list[bytes]], None] | None = None
 
     @property
     def session_id(self) -> int:
@@ -174,6 +177,8 @@ class GrpcSession:
         self._commit()
 
     def _commit(self) -> None:
+        if self.copy_reports is not None:
+            self.copy_reports(self.flow, self.flow.pending)
         self.flow.flush()  # keeps the frames for StreamExecutions; the datagrams are not sent anywhere
         changed, self._changed = self._changed, None
         if changed is not None and not changed.done():

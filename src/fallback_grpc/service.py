@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from udprouter._ring_cffi import ffi, lib
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
+from udprouter.durability.session_store import SessionStore
 from udprouter.fastpath.fast_ingest import FastIngest
 from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, OrderEntry
-from udprouter.durability.session_store import SessionStore
+from udprouter.server_session import ServerSession
 
 from . import convert
 from ._generated import order_entry_pb2 as pb
@@ -46,8 +48,10 @@ _JOURNAL_UNAVAILABLE = int(BusinessRejectReason.JournalUnavailable)
 class OrderEntryService(pb_grpc.OrderEntryServicer):
     def __init__(self, order_entry: OrderEntry, auth: BearerAuthenticator, store: SessionStore,
                  retransmit_capacity: int, retransmit_max_count: int,
-                 cod_window_max_ms: int = 60_000, fast: FastIngest | None = None) -> None:
+                 cod_window_max_ms: int = 60_000, fast: FastIngest | None = None,
+                 copy_reports: Callable[[ServerSession, list[bytes]], None] | None = None) -> None:
         self.order_entry = order_entry
+        self.copy_reports = copy_reports  # drop copy (GrpcSession.copy_reports)
         self.cod_window_max_ms = cod_window_max_ms
         self._cod_tasks: set[asyncio.Task] = set()
         self.fast = fast if fast is not None else FastIngest(order_entry.risk, order_entry)  # packed batches
@@ -71,6 +75,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
             session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
             session.flow.renumber_from(self.store.first_outbound(session_id))  # a reused id (SessionStore)
+            session.copy_reports = self.copy_reports
             self.sessions[key.key_id] = session
             self.order_entry.register_sink(session_id, session.sink(), session.ctx)
         return session

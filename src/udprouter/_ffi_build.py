@@ -161,9 +161,16 @@ uint32_t udr_fp_encode_reports(const udr_event *events, const uint32_t *order, u
 # src/udprouter/fastpath/fast_pack.h: a session's frames packed into Sequence-led datagrams.
 FAST_PACK_CDEF = """
 #define UDR_FP_SEQUENCE_FRAME_SIZE ...
-uint32_t udr_fp_pack_datagrams(const unsigned char *frames, const uint32_t *lens, uint32_t count,
-                               uint64_t first_seq, uint32_t max_bytes, uint32_t max_messages,
-                               unsigned char *out, uint32_t *ends);
+uint32_t udr_fp_pack_datagrams(const unsigned char *frames, size_t length, uint64_t first_seq,
+                               uint32_t max_bytes, uint32_t max_messages, unsigned char *out,
+                               uint32_t *ends, uint32_t *messages);
+"""
+
+# src/udprouter/fastpath/drop_copy.h: a session's execution reports as drop copies (SPEC 4.12).
+DROP_COPY_CDEF = """
+#define UDR_DC_MARK_SIZE ...
+uint32_t udr_dc_copy_reports(const unsigned char *frames, size_t length, uint32_t session_number,
+                             uint32_t account, unsigned char *out, uint32_t *ends, size_t *walked);
 """
 
 # src/udprouter/fastpath/event_stats.h: fills, volume and engine rejects tallied per drained batch.
@@ -213,6 +220,7 @@ RING_SOURCE = """
 #include "fast_ingest.h"
 #include "fast_egress.h"
 #include "fast_pack.h"
+#include "drop_copy.h"
 #include "event_stats.h"
 #include "packed_batch.h"
 
@@ -239,7 +247,7 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
-               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + EVENT_STATS_CDEF + PACKED_BATCH_CDEF)
+               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF + PACKED_BATCH_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

@@ -14,7 +14,6 @@ are never applied: at most one small NotAuthorized reject per source per interva
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from collections.abc import Callable
 
@@ -22,7 +21,6 @@ from udprouter._generated.messages import (
     MAX_DATAGRAM_SIZE,
     BusinessMessageReject,
     BusinessRejectReason,
-    DropCopy,
     Establish,
     ExecutionReportReject,
     Negotiate,
@@ -40,6 +38,7 @@ from udprouter.codec import (
     frame_consumes_seq_no,
 )
 from udprouter.datagram_mac import is_login, strip_mac
+from udprouter.fastpath.drop_copier import DropCopier
 from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, DRAIN_CAPACITY, OrderEntry
 from udprouter.reports import business_reject, encode_event, exec_id
 from udprouter.server_session import ServerSession, SessionState
@@ -48,15 +47,6 @@ from udprouter.session import COD_ON_SILENCE, SessionEvent, SessionLayer
 Send = Callable[[bytes, object], None]
 log = logging.getLogger("udprouter")
 MAC_LOG_INTERVAL_NS = 1_000_000_000  # datagrams failing their MAC: one summary line per second at most
-# Drop copy (SPEC 4.12): the frames copied are the execution reports, ExecutionReport* and
-# OrderCancelReject of the application schema (templateId and schemaId at frame bytes 8..11); each
-# copy is one DropCopy frame and the report, kept and numbered as one message.
-COPIED_HEADERS = frozenset(struct.pack("<HH", template, 101) for template in range(201, 207))
-
-
-def drop_copy_mark(session_id: int, account: int) -> bytes:
-    """The DropCopy frame put before each report copied from session session_id (account)."""
-    return encode_message(DropCopy(session_id, account))
 
 
 class Dispatcher:
@@ -76,6 +66,7 @@ class Dispatcher:
         self._mac_log_after_ns = 0
         self.seq_refused = 0  # datagrams whose Sequence was out of range (SPEC 4.3)
         self.drop_copies = 0  # copies queued on drop-copy sessions (SPEC 4.12)
+        self._copier = DropCopier()
         # Report frames of one session's drained events, encoded in C (see _sink_for).
         self._reports = ffi.new("char[]", DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME)
         self._report_bytes = ffi.buffer(self._reports)
@@ -285,7 +276,7 @@ class Dispatcher:
         if not session.pending:
             return
         if self.sessions.drop_copies and session.key.drop_copy is None:
-            self._copy(session, session.pending)
+            self.copy_reports(session, session.pending)
         self.messages_out += len(session.pending)
         datagrams = session.flush()
         if session.state is not SessionState.ESTABLISHED:
@@ -294,15 +285,17 @@ class Dispatcher:
         for datagram in datagrams:
             self._send(datagram, session.addr)
 
-    def _copy(self, session: ServerSession, frames: list[bytes]) -> None:
-        """The execution reports among a trading session's frames, marked and queued on every
-        drop-copy session of its account; they take their numbers when that session flushes."""
+    def copy_reports(self, session: ServerSession, frames: list[bytes]) -> None:
+        """The execution reports among a trading session's frames (UDP, or a gRPC session's flow
+        as it sequences them), marked and queued on every drop-copy session of its account; they
+        take their numbers when that session flushes (the pass's flush_sessions)."""
+        if not self.sessions.drop_copies:
+            return
         account = session.ctx.account
         targets = [d for d in self.sessions.drop_copies.values() if d.key.copies_account(account)]
         if not targets:
             return
-        mark = drop_copy_mark(session.session_id, account)
-        copies = [mark + frame for frame in frames if frame[8:12] in COPIED_HEADERS]
+        copies = self._copier.copies(frames, session.session_id, account)  # each one message
         if not copies:
             return
         for target in targets:

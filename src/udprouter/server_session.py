@@ -61,8 +61,10 @@ def not_applied_frame(from_seq_no: int, count: int) -> bytes:
 
 def pack_datagrams(frames: list[bytes], first_seq: int) -> list[bytes]:
     """Frames numbered from first_seq, packed into datagrams of at most MAX_DATAGRAM bytes and
-    MAX_MESSAGES messages, each starting with a Sequence naming its first frame's number (in C)."""
-    return _PACKER.pack(frames, first_seq)
+    MAX_MESSAGES messages, each starting with a Sequence naming its first frame's number (in C).
+    A frame is one SOFH frame, or a DropCopy frame and its report (one message)."""
+    datagrams = _PACKER.pack(frames, first_seq)
+    return datagrams if datagrams is not None else pack_datagrams_reference(frames, first_seq)
 
 
 def pack_datagrams_reference(frames: list[bytes], first_seq: int) -> list[bytes]:

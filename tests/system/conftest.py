@@ -45,6 +45,24 @@ def merged_section(base: str, extra: str) -> str:
     return "\n".join(keys.values())
 
 
+# Ring segments named by this test session: a router killed on purpose (crash tests) leaves its
+# segment for the restart, as in production; the session removes whatever of them is left at its end.
+TEST_SEGMENTS: set[str] = set()
+
+
+def test_segment_name() -> str:
+    name = f"udprouter-test-{uuid.uuid4().hex[:12]}"
+    TEST_SEGMENTS.add(name)
+    return name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_test_segments():
+    yield
+    for name in TEST_SEGMENTS:
+        Path("/dev/shm", name).unlink(missing_ok=True)
+
+
 class RouterProcess:
     """`udprouter serve --config FILE` in a subprocess; start() waits for its listening line."""
 
@@ -59,7 +77,7 @@ class RouterProcess:
         sections = {"udp": 'host = "127.0.0.1"\nport = 0', "metrics": 'host = "127.0.0.1"\nport = 0',
                     "grpc": "enabled = false",
                     "journal": f'dir = "{self.journal}"\ndurability = "os"\nsnapshot_every = 0',
-                    "engine": f'shm_name = "udprouter-test-{uuid.uuid4().hex[:12]}"\nwait = "hybrid"'}
+                    "engine": f'shm_name = "{test_segment_name()}"\nwait = "hybrid"'}
         for name, body in re.findall(r"^\[(\w+)\]\n((?:(?!\[).*\n?)*)", extra_config, re.M):
             sections[name] = merged_section(sections.get(name, ""), body)
         # [[array]] tables ([[accounts]], [[admin_keys]]) are passed through as they are.

@@ -156,6 +156,14 @@ static void deliver(void *ctx, uint64_t seq, const udr_in_slot *m) {
     event.template_id = m->template_id;
     event.seq_no = seq;
     memcpy(event.msg.bytes, m->block, m->block_length < sizeof event.msg.bytes ? m->block_length : sizeof event.msg.bytes);
+    if (m->copied) {
+        /* another session's report: it answers nothing of ours */
+        event.type = UDR_EVENT_COPY;
+        event.copy = m->copy;
+        c->stats.copies_received++;
+        udr_client_emit(c, &event);
+        return;
+    }
     c->stats.reports_received++;
     if (m->schema_id == UDR_SBE_FIXP_SCHEMA_ID && m->template_id == UDR_SBE_NOT_APPLIED_TEMPLATE_ID) {
         c->stats.not_applied += event.msg.not_applied.count;
@@ -171,12 +179,28 @@ static void deliver(void *ctx, uint64_t seq, const udr_in_slot *m) {
     udr_client_emit(c, &event);
 }
 
+static int is_drop_copy(const udr_frame *f) {
+    return f->schema_id == UDR_SBE_DROP_COPY_SCHEMA_ID && f->template_id == UDR_SBE_DROP_COPY_TEMPLATE_ID &&
+           f->block_length >= UDR_SBE_DROP_COPY_BLOCK_LENGTH;
+}
+
 static void on_sequenced(udr_client *c, const uint8_t *buf, size_t len, size_t offset, uint64_t first_seq,
                          uint64_t now_ns) {
     udr_frame frame;
     uint64_t seq = first_seq;
     while (udr_frame_next(buf, len, &offset, &frame) == UDR_FRAME_OK) {
-        udr_inbound_receive(&c->in, seq++, frame.schema_id, frame.template_id, frame.block, frame.block_length);
+        udr_sbe_drop_copy mark;
+        const udr_sbe_drop_copy *copy = NULL;
+        if (is_drop_copy(&frame)) {
+            /* the mark and the report after it are one message, one number (SPEC 4.12) */
+            memcpy(&mark, frame.block, sizeof mark);
+            if (udr_frame_next(buf, len, &offset, &frame) != UDR_FRAME_OK) {
+                c->stats.bad_datagrams++; /* a mark without its report: the server never sends one */
+                break;
+            }
+            copy = &mark;
+        }
+        udr_inbound_receive(&c->in, seq++, copy, frame.schema_id, frame.template_id, frame.block, frame.block_length);
     }
     udr_inbound_heard(&c->in, seq);
     udr_client_ctx r = {c, now_ns};

@@ -15,8 +15,8 @@ void udr_inbound_free(udr_inbound *in) {
     in->slots = NULL;
 }
 
-int udr_inbound_receive(udr_inbound *in, uint64_t seq, uint16_t schema_id, uint16_t template_id, const uint8_t *block,
-                        uint16_t block_length) {
+int udr_inbound_receive(udr_inbound *in, uint64_t seq, const udr_sbe_drop_copy *copy, uint16_t schema_id,
+                        uint16_t template_id, const uint8_t *block, uint16_t block_length) {
     if (seq + 1 > in->highest) {
         in->highest = seq + 1;
     }
@@ -33,6 +33,10 @@ int udr_inbound_receive(udr_inbound *in, uint64_t seq, uint16_t schema_id, uint1
     slot->schema_id = schema_id;
     slot->template_id = template_id;
     slot->block_length = n;
+    slot->copied = copy != NULL;
+    if (copy != NULL) {
+        slot->copy = *copy;
+    }
     memcpy(slot->block, block, n);
     memset(slot->block + n, 0, UDR_IN_MAX_BLOCK - n);
     return 0;

@@ -5,12 +5,16 @@
  * expected number; anything further is dropped and asked for again later) and delivered in order.
  * A gap (a number announced but missing) is asked for with a RetransmitRequest of at most
  * UDR_IN_MAX_REQUEST messages, again if a request is not filled within UDR_IN_RETRANSMIT_WAIT_NS.
+ * A drop copy (a DropCopy frame and the report after it, SPEC 4.12) is one message: its slot keeps
+ * the mark beside the report.
  */
 #ifndef UDPROUTER_CLIENT_UDR_INBOUND_H
 #define UDPROUTER_CLIENT_UDR_INBOUND_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "udprouter/generated/sbe_messages.h"
 
 #define UDR_IN_CAPACITY 4096
 #define UDR_IN_MAX_REQUEST 4096            /* the server's default retransmit_max_count */
@@ -22,6 +26,8 @@ typedef struct udr_in_slot {
     uint16_t schema_id;
     uint16_t template_id;
     uint16_t block_length;
+    int copied;                            /* 1: a drop copy, marked by copy */
+    udr_sbe_drop_copy copy;
     uint8_t block[UDR_IN_MAX_BLOCK];
 } udr_in_slot;
 
@@ -41,9 +47,10 @@ typedef void (*udr_inbound_deliver)(void *ctx, uint64_t seq, const udr_in_slot *
 int udr_inbound_init(udr_inbound *in);
 void udr_inbound_free(udr_inbound *in);
 
-/* A message numbered seq; returns 0 if kept, 1 if a duplicate or beyond the buffer. */
-int udr_inbound_receive(udr_inbound *in, uint64_t seq, uint16_t schema_id, uint16_t template_id, const uint8_t *block,
-                        uint16_t block_length);
+/* A message numbered seq (copy: its DropCopy mark, or NULL); returns 0 if kept, 1 if a duplicate
+ * or beyond the buffer. */
+int udr_inbound_receive(udr_inbound *in, uint64_t seq, const udr_sbe_drop_copy *copy, uint16_t schema_id,
+                        uint16_t template_id, const uint8_t *block, uint16_t block_length);
 
 /* A Sequence: next_seq is the number the server's next message will carry. */
 void udr_inbound_heard(udr_inbound *in, uint64_t next_seq);

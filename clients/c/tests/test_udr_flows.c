@@ -111,18 +111,20 @@ static void due_datagrams_come_back_until_their_deadline_moves(void) {
 
 typedef struct delivered {
     uint64_t seqs[16];
+    udr_in_slot slots[16];
     size_t n;
 } delivered;
 
 static void record(void *ctx, uint64_t seq, const udr_in_slot *m) {
-    (void)m;
     delivered *d = ctx;
+    d->slots[d->n] = *m;
     d->seqs[d->n++] = seq;
 }
 
 static void receive(udr_inbound *in, uint64_t seq) {
     uint8_t block[8] = {0};
-    udr_inbound_receive(in, seq, UDR_SBE_UDPROUTER_SCHEMA_ID, UDR_SBE_EXECUTION_REPORT_NEW_TEMPLATE_ID, block, 8);
+    udr_inbound_receive(in, seq, NULL, UDR_SBE_UDPROUTER_SCHEMA_ID, UDR_SBE_EXECUTION_REPORT_NEW_TEMPLATE_ID, block,
+                        8);
 }
 
 static void reports_are_delivered_in_order_and_a_gap_is_asked_for_once(void) {
@@ -189,6 +191,27 @@ static void a_restarted_server_numbering_from_one_is_followed(void) {
     CHECK(resets == 1 && got.n == 3 && got.seqs[2] == 1);
 }
 
+static void a_drop_copy_keeps_its_mark_through_a_retransmitted_gap(void) {
+    udr_inbound in;
+    CHECK(udr_inbound_init(&in) == 0);
+    delivered got = {0};
+    uint8_t block[8] = {7};
+    udr_sbe_drop_copy mark = {.session_number = 42, .account = 2};
+    udr_inbound_receive(&in, 2, &mark, UDR_SBE_UDPROUTER_SCHEMA_ID, UDR_SBE_EXECUTION_REPORT_TRADE_TEMPLATE_ID, block,
+                        8);
+    receive(&in, 1); /* the gap, filled: a message of this session's own */
+    udr_inbound_drain(&in, record, &got);
+    receive(&in, 3);
+    udr_inbound_drain(&in, record, &got);
+    udr_inbound_receive(&in, 2 + UDR_IN_CAPACITY, NULL, 0, 0, block, 8); /* 2's slot again, unmarked */
+    int reused_marked = in.slots[2].copied;
+    udr_inbound_free(&in);
+    CHECK(reused_marked == 0);
+    CHECK(got.n == 3 && !got.slots[0].copied && got.slots[1].copied && !got.slots[2].copied);
+    CHECK(got.slots[1].copy.session_number == 42 && got.slots[1].copy.account == 2 && got.slots[1].block[0] == 7);
+    CHECK(got.slots[1].template_id == UDR_SBE_EXECUTION_REPORT_TRADE_TEMPLATE_ID);
+}
+
 int main(void) {
     batch_is_numbered_consecutively_from_next_seq();
     a_batch_holds_at_most_twenty_messages();
@@ -200,6 +223,7 @@ int main(void) {
     an_unfilled_request_is_asked_again_after_the_wait();
     a_retransmit_reject_skips_to_what_is_buffered();
     a_restarted_server_numbering_from_one_is_followed();
+    a_drop_copy_keeps_its_mark_through_a_retransmitted_gap();
     if (failures == 0) {
         printf("test_udr_flows: all passed\n");
     }

@@ -46,6 +46,12 @@ static void on_event(void *clientd, const udr_event *e) {
         udr_sbe_print_block(stdout, e->schema_id, e->template_id, e->msg.bytes);
         printf("}\n");
         break;
+    case UDR_EVENT_COPY: /* a drop-copy key's session */
+        printf("{\"event\": \"copy\", \"seq\": %" PRIu64 ", \"session_number\": %" PRIu32 ", \"account\": %" PRIu32
+               ", \"msg\": ", e->seq_no, e->copy.session_number, e->copy.account);
+        udr_sbe_print_block(stdout, e->schema_id, e->template_id, e->msg.bytes);
+        printf("}\n");
+        break;
     case UDR_EVENT_RESENT:
         printf("{\"event\": \"resent\", \"old\": %" PRIu64 ", \"new\": %" PRIu64 "}\n", e->old_cl_ord_id,
                e->cl_ord_id);

@@ -22,7 +22,8 @@ renamed to the next router-<n>.log and a new router.log begins with a MarkRecord
 numbers, no frames), so each segment states the numbers itself and any segment may go. A closed
 segment is deleted (off the loop) once every frame in it has left its session's retransmission
 buffer (the last ``capacity`` frames): it holds nothing a recovery needs. The loop's cost of a roll
-is a rename, an open and one small record; no process or thread folds or rewrites the log (the
+is two renames and one small record (the worker thread that deletes dropped segments opens the next
+segment's file beforehand); no process or thread folds or rewrites the log (the
 rewriting design it replaces cost a quarter to a third more CPU per order and put rewrites inside
 the latency tail, see README). The disk holds the live segment plus the closed segments some
 session's last ``capacity`` frames still reach into (a session that went quiet keeps its last
@@ -53,6 +54,7 @@ recovery from that position starts at (durability none publishes nothing: its lo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -60,7 +62,7 @@ import struct
 import time
 import zlib
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -404,6 +406,9 @@ class RouterLog:
         self._next_segment = 1
         self._roll_at = 0  # after a roll that failed: the size at which to try again
         self._dropper: ThreadPoolExecutor | None = None  # unlinks off the loop (frees the pages)
+        # The next segment's file, created and opened by the same worker thread after each roll: an
+        # open(O_CREAT) on the loop took 0.4-4.6 ms at a roll on ext4 (perf trace, 50k orders/s).
+        self._prepared: Future | None = None
         # Told (router_logged_through = n) the done_through of the newest record written out, once per
         # commit that advances it: the engine keeps the snapshot a recovery from there needs.
         self.position_header = None
@@ -437,6 +442,11 @@ class RouterLog:
         if self._dropper is not None:
             self._dropper.shutdown(wait=True)
             self._dropper = None
+        if self._prepared is not None:  # done: the worker has finished
+            with contextlib.suppress(Exception):
+                os.close(self._prepared.result())
+            self._prepared = None
+            self.path.with_name(FILE_NAME + ".next").unlink(missing_ok=True)
 
     @property
     def segments(self) -> int:
@@ -635,7 +645,9 @@ class RouterLog:
         closed = self.directory / segment_name(number)
         following = self.path.with_name(FILE_NAME + ".next")  # made first: a failure changes nothing
         try:
-            fd = os.open(following, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            fd = self._take_prepared()
+            if fd is None:
+                fd = open_segment(following)
         except OSError as exc:  # no file can be made (disk full): keep appending here, try again later
             log.warning("router log: cannot start a new segment (%s)", exc.strerror or exc)
             self._roll_at = self._size + self.segment_bytes // 4
@@ -657,6 +669,7 @@ class RouterLog:
         self._write_out(sync=self.durability == "fsync")  # a failure keeps it buffered, first in line
         if self.durability == "fsync":
             sync_directory(self.directory)
+        self._prepare_next()  # before the drops: the worker runs its jobs in order
         self._drop_unneeded()
         self.roll_loop_ns.append(time.perf_counter_ns() - began)
 
@@ -707,11 +720,33 @@ class RouterLog:
                 self.segments_dropped += 1
         self._closed = kept
 
-    def _unlink_later(self, path: Path) -> None:
-        """A worker thread deletes the segment (see release_file)."""
+    def _worker(self) -> ThreadPoolExecutor:
         if self._dropper is None:
             self._dropper = ThreadPoolExecutor(1, thread_name_prefix="router-log-drop")
-        self._dropper.submit(release_file, path)
+        return self._dropper
+
+    def _unlink_later(self, path: Path) -> None:
+        """A worker thread deletes the segment (see release_file)."""
+        self._worker().submit(release_file, path)
+
+    def _prepare_next(self) -> None:
+        """The worker thread creates and opens the next segment's file (router.log.next, empty)."""
+        if self.durability != "none" and self._prepared is None:
+            self._prepared = self._worker().submit(open_segment, self.path.with_name(FILE_NAME + ".next"))
+
+    def _take_prepared(self) -> int | None:
+        """The prepared file's fd, if the worker has opened it; None: open it here. One the worker is
+        still opening is closed when it is done (the path it names is made again for this roll)."""
+        future, self._prepared = self._prepared, None
+        if future is None:
+            return None
+        if not future.done():
+            future.add_done_callback(_close_opened)
+            return None
+        try:
+            return future.result()
+        except OSError:
+            return None  # opened again here: the failure, if it lasts, is reported there
 
     def _open_image(self) -> None:
         """At open: one image of the live state becomes router.log (temporary file, sync, rename),
@@ -748,6 +783,7 @@ class RouterLog:
         self._closed = []
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._size = size
+        self._prepare_next()
         self._last_frame = {sid: s.next_outbound - 1 for sid, s in live if s.next_outbound > 1}
 
 
@@ -784,6 +820,16 @@ def release_file(path: Path, step: int = RELEASE_STEP_BYTES) -> None:
     except FileNotFoundError:
         return
     path.unlink(missing_ok=True)
+
+
+def open_segment(path: Path) -> int:
+    """A new, empty segment file opened for appending."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
+
+
+def _close_opened(future: Future) -> None:
+    with contextlib.suppress(Exception):
+        os.close(future.result())
 
 
 def sync_directory(directory: str | os.PathLike[str]) -> None:

@@ -90,6 +90,8 @@ class RouterCollector:
         yield _counter("udprouter_router_log_segments_dropped",
                        "Closed router log segments deleted (no retransmission buffer reaches into them)",
                        log.segments_dropped if log is not None else 0)
+        yield _counter("udprouter_router_log_syncs", "router log fdatasyncs (fsync: one a commit)",
+                       log.syncs if log is not None else 0)
         yield _gauge("udprouter_router_log_segments", "router log segments on disk",
                      log.segments if log is not None else 0)
         yield _counter("udprouter_journal_unavailable_episodes",

@@ -3,6 +3,7 @@ corruption, the write-ahead record of an offer that never happened, durability m
 the logged position published in the ring header."""
 
 import os
+import time
 import uuid
 
 import pytest
@@ -183,6 +184,28 @@ def test_segments_are_closed_never_rewritten_dropped_whole_and_the_state_replays
     assert log.segments_closed > 10 and log.segments_dropped >= log.segments_closed - 2
     assert len(list(tmp_path.glob("router-*.log"))) <= 2  # the last 8 frames fit in one or two
     assert not (tmp_path / (FILE_NAME + ".tmp")).exists()
+
+
+def test_the_next_segment_file_is_made_ahead_off_the_loop_and_gone_after_close(tmp_path):
+    """The roll takes a file the worker thread made beforehand (the loop renames it, never creates
+    it); a crash's leftover router.log.next is never replayed; a clean close leaves none."""
+    (tmp_path / (FILE_NAME + ".next")).write_bytes(b"garbage from a roll a crash cut short")
+    log = RouterLog(tmp_path, "os", CAPACITY, segment_bytes=1024)
+    session = make_session(1, log)
+    log.open()
+    made_ahead = 0
+    for i in range(60):
+        send_pass(log, session, 1 + 2 * i, 2, 10 + i, 3, 2 * i + 2)
+        following = tmp_path / (FILE_NAME + ".next")
+        deadline = time.monotonic() + 10
+        while not following.exists() and time.monotonic() < deadline:  # the worker thread makes it
+            time.sleep(0.001)
+        made_ahead += following.exists() and following.stat().st_size == 0
+        assert_same(replay(tmp_path, CAPACITY).sessions[1], session)
+    assert log.segments_closed > 5 and made_ahead == 60
+    log.close()
+    assert not (tmp_path / (FILE_NAME + ".next")).exists()
+    assert_same(replay(tmp_path, CAPACITY).sessions[1], session)
 
 
 def test_quiet_sessions_with_few_frames_keep_no_old_segment_and_replay_exact(tmp_path):

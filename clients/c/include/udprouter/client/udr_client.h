@@ -27,6 +27,13 @@
  * for with RetransmitRequest. Heartbeat: Sequence after keepalive/2 idle. When the server is silent
  * for 3 keepalive intervals, answers NotAuthorized, or terminates with a code other than Finished,
  * the client negotiates and establishes the same session again and resends what is unanswered.
+ *
+ * Drop copy (SPEC.md 4.12): open the client with a drop-copy key (the router's config says which
+ * keys are); the login is the same. Each copy of another session's execution report arrives as
+ * UDR_EVENT_COPY: the report in template_id/msg, the session and account it was sent to in copy,
+ * numbered, kept in order and recovered (retransmission, re-establishment) like any report. A
+ * drop-copy session is read-only: orders sent on it are refused (BusinessMessageReject,
+ * DropCopySession) and apply nothing. examples/udr_drop_copy.c is a complete consumer.
  */
 #ifndef UDPROUTER_CLIENT_UDR_CLIENT_H
 #define UDPROUTER_CLIENT_UDR_CLIENT_H
@@ -104,7 +111,9 @@ typedef enum udr_event_type {
     UDR_EVENT_REJECTED = 5,         /* NegotiationReject / EstablishmentReject: state FAILED */
     UDR_EVENT_TERMINATED = 6,       /* the server's Terminate (Finished) or our Terminate answered */
     UDR_EVENT_RETRANSMIT_REJECTED = 7, /* reports from seq_no (count) are lost for good */
-    UDR_EVENT_FAILED = 8            /* no answer to the login: state FAILED */
+    UDR_EVENT_FAILED = 8,           /* no answer to the login: state FAILED */
+    UDR_EVENT_COPY = 9              /* a drop-copy session's copy: the report (template_id, msg, seq_no)
+                                       and copy, the session and account it was sent to */
 } udr_event_type;
 
 typedef struct udr_event {
@@ -127,7 +136,9 @@ typedef struct udr_event {
         udr_sbe_business_message_reject business_message_reject;
         udr_sbe_not_applied not_applied;
         uint8_t bytes[128];
-    } msg;                          /* REPORT: the block (unknown templates: raw bytes, truncated) */
+    } msg;                          /* REPORT, COPY: the block (unknown templates: raw bytes, truncated) */
+    udr_sbe_drop_copy copy;         /* COPY: session_number (the router's number of the session the
+                                       report went to: ExecID >> 40) and account */
 } udr_event;
 
 typedef void (*udr_event_handler)(void *clientd, const udr_event *event);
@@ -138,6 +149,7 @@ typedef struct udr_client_stats {
     uint64_t not_applied;           /* client sequence numbers the server declared NotApplied */
     uint64_t not_applied_resent;    /* messages resent under new numbers */
     uint64_t retransmit_requests, duplicates_dropped, reestablishments, send_errors, bad_datagrams;
+    uint64_t copies_received;       /* UDR_EVENT_COPY delivered (not counted in reports_received) */
 } udr_client_stats;
 
 typedef struct udr_client udr_client;
