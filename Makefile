@@ -12,7 +12,7 @@ PYTEST_ARGS  ?=
 BUF_VERSION := 1.75.0
 BUF := build/buf/node_modules/.bin/buf
 
-.PHONY: lint-proto setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine lint generate fuzz soak chaos clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
+.PHONY: lint-proto setup run test test-python test-engine test-engine-debug bench bench-quick bench-engine bench-engine-ab lint generate fuzz soak chaos clean engine engine-debug client-c test-client-c client-c-debug test-client-c-debug
 
 setup: $(STAMP) engine
 
@@ -91,6 +91,15 @@ bench-engine: engine
 	$(ENGINE_BUILD)/bench_lobflow
 	$(ENGINE_BUILD)/bench_journal
 	$(ENGINE_BUILD)/bench_ring
+
+# This engine against an older build, interleaved on one core: BEFORE=<old build dir>/bench_lobflow
+# (build it from `git worktree add <dir> <commit>`, cmake Release). ROUNDS, CORE, SYMBOLS to change.
+ROUNDS ?= 5
+CORE ?= 1
+SYMBOLS ?= 100
+bench-engine-ab: engine
+	@test -n "$(BEFORE)" || { echo "bench-engine-ab: set BEFORE=<old build>/bench_lobflow"; exit 2; }
+	$(PYTHON) -m bench.engine_ab --before $(BEFORE) --after $(ENGINE_BUILD)/bench_lobflow --rounds $(ROUNDS) --core $(CORE) --symbols $(SYMBOLS)
 
 fuzz: setup
 	$(PY) -m tests.fuzz

@@ -13,6 +13,11 @@ constexpr uint8_t kOrdTypeLimit = UDR_SBE_ORD_TYPE_LIMIT;
 constexpr uint8_t kTifDay = UDR_SBE_TIME_IN_FORCE_DAY;
 constexpr uint8_t kTifIoc = UDR_SBE_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL;
 constexpr uint8_t kTifFok = UDR_SBE_TIME_IN_FORCE_FILL_OR_KILL;
+constexpr Notional kScale = 1'000'000'000; // account limits are in whole price units
+
+uint32_t terminal_capacity(const EngineConfig& config) {
+    return config.terminal_orders == EngineConfig::kTerminalLikeMaxOrders ? config.max_orders : config.terminal_orders;
+}
 
 const EngineConfig& checked(const EngineConfig& config) {
     if (config.instruments.size() > 0xFFFF) {
@@ -20,6 +25,9 @@ const EngineConfig& checked(const EngineConfig& config) {
     }
     if (config.max_orders >= kNullIndex) {
         throw EngineConfigError("max_orders must be below 2^32 - 1");
+    }
+    if (uint64_t{config.max_orders} + terminal_capacity(config) >= kTerminalBit) {
+        throw EngineConfigError("max_orders + terminal_orders must be below 2^31");
     }
     if (config.max_sessions >= 0xFFFFFFFFu) {
         throw EngineConfigError("max_sessions must be below 2^32 - 1");
@@ -72,10 +80,11 @@ Engine::Engine(const EngineConfig& config)
       instruments_(build_instruments(config)),
       table_(security_ids(config)),
       pool_(config.max_orders, price_levels(instruments_)),
-      index_(config.max_orders, pool_),
+      terminal_(terminal_capacity(config), index_),
+      index_(config.max_orders + terminal_capacity(config), pool_, terminal_.ring()),
       sessions_(config.max_sessions),
       accounts_(static_cast<uint32_t>(config.instruments.size()), config.self_match_prevention),
-      matcher_(pool_, index_, events_, accounts_) {
+      matcher_(pool_, index_, events_, accounts_, terminal_) {
     scratch_.reserve(config.max_orders);
 }
 
@@ -121,6 +130,8 @@ void Engine::new_order(const udr_command& command) {
 // Inlined into new_order(): book and level then stay in registers.
 [[gnu::always_inline]] inline bool Engine::validate_new(const udr_command& c, uint32_t& book, uint32_t& level,
                                                        uint8_t& flags) {
+    const uint32_t account_slot = accounts_.find(c.account); // once per order: prefetch, flags, checks
+    accounts_.prefetch_entry(account_slot);
     switch (sessions_.check_and_advance(c.session_id, c.cl_ord_id)) {
     case ClOrdIdCheck::UnknownSession: reject(c, OrdRejReason::Other); return false;
     case ClOrdIdCheck::Duplicate: reject(c, OrdRejReason::DuplicateOrder); return false;
@@ -131,7 +142,9 @@ void Engine::new_order(const udr_command& command) {
         reject(c, OrdRejReason::UnknownSymbol);
         return false;
     }
-    accounts_.prefetch(c.account, book);
+    if (account_slot != AccountTable::kNone) {
+        accounts_.prefetch_position(account_slot, book);
+    }
     if (!supported(c)) {
         reject(c, OrdRejReason::UnsupportedOrderCharacteristic);
         return false;
@@ -154,15 +167,14 @@ void Engine::new_order(const udr_command& command) {
             return false;
         }
     }
-    flags = accounts_.order_flags(c.account);
+    flags = accounts_.flags_of(account_slot);
     if ((flags & kOrderTracked) == 0) [[likely]] {
         return true;
     }
-    return check_account(c, book, level, accounts_.find(c.account));
+    return check_account(c, book, level, account_slot);
 }
 
 bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, uint32_t slot) {
-    constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
     AccountState& a = accounts_[slot];
     if (a.killed) {
         reject(c, OrdRejReason::AccountKillSwitch);
@@ -171,21 +183,19 @@ bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, 
     // A market order is valued at the far end of the band it may sweep to.
     const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : instruments_[book].price_of(level);
     const Notional value = notional(price, c.order_qty);
-    if (a.max_order_notional != 0 && value > static_cast<Notional>(a.max_order_notional) * kScale) {
+    if (value > a.order_cap) {
         reject(c, OrdRejReason::ExceededMaxNotionalOrderAmt);
         return false;
     }
     const bool may_rest = c.ord_type == kOrdTypeLimit && c.time_in_force == kTifDay;
     const unsigned side = static_cast<unsigned>(side_index(c.side));
-    if (a.max_open_notional != 0 && may_rest &&
-        a.open_notional[side] + value > static_cast<Notional>(a.max_open_notional) * kScale) {
+    if (may_rest && a.open_notional[side] + value > a.open_cap) {
         reject(c, OrdRejReason::InsufficientCreditLimit);
         return false;
     }
     if (a.max_position != 0) {
         const int64_t qty = c.side == kWireSideBuy ? int64_t{c.order_qty} : -int64_t{c.order_qty};
-        const int64_t after = accounts_.position(slot, book) + qty;
-        if (after > a.max_position || after < -a.max_position) {
+        if (accounts_.breaches_position(slot, book, qty)) {
             reject(c, OrdRejReason::PositionLimitExceeded);
             return false;
         }
@@ -206,7 +216,8 @@ bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, 
 
 void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level,
                          uint8_t flags) {
-    // A Day order that rests is indexed last: start that line's miss before the book work.
+    // A Day order that rests is indexed last, and an order that ends here is recorded there as a
+    // terminal order: start that line's miss before the book work.
     const OrderIndex::Prepared key = index_.prepare(c.session_id, c.cl_ord_id);
     index_.prefetch(key);
     const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : 0;
@@ -224,6 +235,7 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         if (matcher_.crosses(order_book, c.side, level)) {
             matcher_.match(instrument, o, level, c.command_seq);
             if (o.leaves_qty == 0) {
+                terminal_.record_new(key, o, TerminalOrders::done(o));
                 pool_.release(order);
                 return;
             }
@@ -243,9 +255,11 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
             matcher_.match(instrument, in, level, c.command_seq);
         }
         if (in.leaves_qty == 0) {
+            terminal_.record_new(key, in, TerminalOrders::done(in));
             return;
         }
     }
+    terminal_.record_new(key, in, OrdStatus::Canceled);
     const CancelReason reason = fok ? CancelReason::FillOrKill : CancelReason::ImmediateOrCancel;
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = c.cl_ord_id,
                            .order_id = c.command_seq, .price = 0, .session_id = c.session_id,
@@ -289,7 +303,7 @@ void Engine::cancel_order(const udr_command& c) {
         accounts_.unrested(o);
     }
     instruments_[o.book].book().remove(pool_, order);
-    index_.erase_at(slot);
+    terminal_.record_at(slot, o, OrdStatus::Canceled); // its index entry becomes the terminal one
     pool_.release(order);
 }
 
@@ -303,8 +317,11 @@ uint32_t Engine::find_target(const udr_command& c) {
     case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return kNullIndex;
     case ClOrdIdCheck::Fresh: break;
     }
-    const uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
-                                           c.orig_cl_ord_id);
+    uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
+                                     c.orig_cl_ord_id);
+    if (slot != kNullIndex && (index_.order_at(slot) & kTerminalBit) != 0) [[unlikely]] {
+        slot = kNullIndex; // filled or canceled: no live order under that ClOrdID
+    }
     if (slot == kNullIndex) {
         const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
         cancel_reject(c, used_before ? CxlRejReason::TooLateToCancel : CxlRejReason::UnknownOrder, 0);
@@ -340,10 +357,44 @@ void Engine::replace_order(const udr_command& c) {
         cancel_reject(c, CxlRejReason::IncorrectQuantity, o.order_id);
         return;
     }
+    if ((accounts_.order_flags(o.account) & kOrderTracked) != 0 && !check_replace_account(c, o)) {
+        return;
+    }
     index_.erase_at(slot);
     o.cl_ord_id = c.cl_ord_id;
     index_.insert(o.session_id, o.cl_ord_id, order);
     reprice(order, c, level);
+}
+
+// The account's limits as the order would stand replaced, like a new order's; a replace that puts
+// no more at risk than the order did (less quantity or notional) passes the limit it would not raise.
+bool Engine::check_replace_account(const udr_command& c, const Order& o) {
+    const uint32_t slot = accounts_.find(o.account);
+    const AccountState& a = accounts_[slot];
+    const Notional value = notional(c.price, c.order_qty);
+    if (a.max_order_notional != 0 && value > static_cast<Notional>(a.max_order_notional) * kScale &&
+        value > notional(o.price, o.order_qty)) {
+        cancel_reject(c, CxlRejReason::ExceededMaxNotionalOrderAmt, o.order_id);
+        return false;
+    }
+    const uint32_t leaves = c.order_qty - o.cum_qty;
+    const Notional open_before = notional(o.price, o.leaves_qty); // counted in open_notional (tracked)
+    const Notional open_after = notional(c.price, leaves);
+    const unsigned side = static_cast<unsigned>(side_index(o.side));
+    if (a.max_open_notional != 0 && open_after > open_before &&
+        a.open_notional[side] - open_before + open_after > static_cast<Notional>(a.max_open_notional) * kScale) {
+        cancel_reject(c, CxlRejReason::InsufficientCreditLimit, o.order_id);
+        return false;
+    }
+    if (a.max_position != 0 && leaves > o.leaves_qty) {
+        const int64_t qty = o.side == kWireSideBuy ? int64_t{leaves} : -int64_t{leaves};
+        const int64_t after = accounts_.position(slot, o.book) + qty;
+        if (after > a.max_position || after < -a.max_position) {
+            cancel_reject(c, CxlRejReason::PositionLimitExceeded, o.order_id);
+            return false;
+        }
+    }
+    return true;
 }
 
 void Engine::reprice(uint32_t order, const udr_command& c, uint32_t level) {
@@ -389,7 +440,7 @@ void Engine::rest_or_retire(uint32_t order) {
         }
         return;
     }
-    index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
+    terminal_.record_indexed(index_.prepare(o.session_id, o.cl_ord_id), order, o, TerminalOrders::done(o));
     pool_.release(order);
 }
 
@@ -421,6 +472,7 @@ void Engine::reset_session(const udr_command& c) {
         pool_.release(order);
     }
     sessions_.set_mark(sid, 0);
+    terminal_.drop_session(sid); // the next occupant's ClOrdIDs start again
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = 0, .orig_cl_ord_id = 0, .order_id = 0,
                            .price = 0, .session_id = sid, .security_id = 0,
                            .qty = static_cast<uint32_t>(cl_ord_ids.size()), .leaves_qty = 0, .cum_qty = 0,

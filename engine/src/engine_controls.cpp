@@ -80,15 +80,36 @@ void Engine::cancel_collected(uint64_t command_seq, CancelReason reason) {
             accounts_.unrested(o);
         }
         instruments_[o.book].book().remove(pool_, order);
-        index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
+        terminal_.record_indexed(index_.prepare(o.session_id, o.cl_ord_id), order, o, OrdStatus::Canceled);
         pool_.release(order);
     }
     scratch_.clear();
 }
 
 void Engine::order_status(const udr_command& c) {
-    const uint32_t order = sessions_.contains(c.session_id) ? index_.find(c.session_id, c.cl_ord_id) : kNullIndex;
-    if (order == kNullIndex || pool_[order].security_id != c.security_id) {
+    if (!sessions_.contains(c.session_id)) {
+        push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
+        return;
+    }
+    const uint32_t order = index_.find(c.session_id, c.cl_ord_id);
+    if (order == kNullIndex) {
+        push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
+        return;
+    }
+    if ((order & kTerminalBit) != 0) {
+        // Filled or canceled, still kept in the terminal table.
+        const TerminalOrder* t = &terminal_.at(order);
+        if (t->security_id != c.security_id) {
+            push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
+            return;
+        }
+        events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = t->cl_ord_id, .orig_cl_ord_id = 0,
+                               .order_id = t->order_id, .price = t->price, .session_id = t->session_id,
+                               .security_id = t->security_id, .qty = 0, .leaves_qty = 0, .cum_qty = t->cum_qty,
+                               .kind = UDR_EVT_ORDER_STATUS, .side = t->side, .reason = t->status, .flags = 0});
+        return;
+    }
+    if (pool_[order].security_id != c.security_id) {
         push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
         return;
     }
@@ -169,6 +190,7 @@ void Engine::account_control(const udr_command& c) {
     case AccountControl::KillSwitch: a.killed = c.price == 1; break;
     case AccountControl::Query: break; // answered above
     }
+    a.update_caps();
     if (control == AccountControl::KillSwitch && a.killed) {
         collect(0, c.account, 0, 0);
     }

@@ -22,10 +22,10 @@ const char *engine_usage()
     return "usage: udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD [--lock-fd FD]\n"
            "         --journal DIR\n"
            "         --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY ...\n"
-           "         --max-orders N --max-sessions N [--self-match-prevention]\n"
+           "         --max-orders N --max-sessions N [--terminal-orders N] [--self-match-prevention]\n"
            "         [--wait spin|sleep|hybrid] [--spin-us N] [--snapshot-every N]\n"
            "       udprouter-engine --journal DIR --instrument ... --max-orders N --max-sessions N\n"
-           "         [--self-match-prevention] --print-state-digest\n";
+           "         [--terminal-orders N] [--self-match-prevention] --print-state-digest\n";
 }
 
 namespace {
@@ -88,6 +88,10 @@ bool Parser::take(std::string_view name, std::string_view value)
     }
     if (name == "--max-orders") return (seen_orders = parse_number(value, o.config.max_orders) && o.config.max_orders > 0) || fail(bad);
     if (name == "--max-sessions") return (seen_sessions = parse_number(value, o.config.max_sessions) && o.config.max_sessions > 0) || fail(bad);
+    if (name == "--terminal-orders") {
+        return (parse_number(value, o.config.terminal_orders) &&
+                o.config.terminal_orders != EngineConfig::kTerminalLikeMaxOrders) || fail(bad);
+    }
     if (name == "--wait") {
         if (value == "spin") o.wait = WaitStrategy::Spin;
         else if (value == "sleep") o.wait = WaitStrategy::Sleep;

@@ -13,9 +13,14 @@
 //       i64 max_order_notional, i64 max_open_notional, i64 max_position, i64 max_orders_per_s,
 //       u64 window_start_ns, u64 window_orders, I x i64 net position (instruments in config order)
 //     (open notional is not stored: it follows from the orders)
+//   u32 terminal orders T, then T x 40 bytes, oldest first (terminal_orders.h): u64 cl_ord_id,
+//       u64 order_id, i64 price, u32 session_id, i32 security_id, u32 cum_qty, u8 side,
+//       u8 status (OrdStatus 2 or 4, 0xFF dropped), u16 zero
 //   u64 FNV-1a 64 of every byte before it
-// Version 1 (before account controls) is the same without the account section; it still loads
-// (as no account entries), so a journal written before the upgrade keeps its snapshots.
+// Version 1 (before account controls) is the same without the account and terminal sections, and
+// version 2 without the terminal section; both still load (as no account entries, no terminal
+// orders), so a journal written before the upgrade keeps its snapshots. A snapshot with more terminal
+// orders than the table's capacity (configured lower since) keeps the newest.
 #include "udprouter/engine/engine.h"
 
 #include <cstring>
@@ -27,11 +32,13 @@ namespace udprouter::engine {
 namespace {
 
 constexpr uint64_t kSnapshotMagic = 0x3150414E53524455ULL; // "UDRSNAP1" little-endian
-constexpr uint32_t kSnapshotVersion = 2;
+constexpr uint32_t kSnapshotVersion = 3;
+constexpr uint32_t kSnapshotVersionWithoutTerminal = 2;
 constexpr uint32_t kSnapshotVersionWithoutAccounts = 1;
 constexpr size_t kHeaderSize = 40;
 constexpr size_t kOrderSize = 56;
 constexpr size_t kAccountSize = 56; // before the positions
+constexpr size_t kTerminalSize = 40;
 
 uint64_t fnv1a(const uint8_t* data, size_t size, uint64_t hash = 0xCBF29CE484222325ULL) {
     for (size_t i = 0; i < size; ++i) {
@@ -83,6 +90,25 @@ Order get_order(const uint8_t* p) {
     return o;
 }
 
+void put_terminal(std::vector<uint8_t>& out, const TerminalOrder& t) {
+    put(out, t.cl_ord_id);
+    put(out, t.order_id);
+    put(out, t.price);
+    put(out, t.session_id);
+    put(out, t.security_id);
+    put(out, t.cum_qty);
+    put(out, t.side);
+    put(out, t.status);
+    put(out, uint16_t{0});
+}
+
+TerminalOrder get_terminal(const uint8_t* p) {
+    return TerminalOrder{.cl_ord_id = get<uint64_t>(p, 0), .order_id = get<uint64_t>(p, 8),
+                         .price = get<int64_t>(p, 16), .session_id = get<uint32_t>(p, 24),
+                         .security_id = get<int32_t>(p, 28), .cum_qty = get<uint32_t>(p, 32),
+                         .side = get<uint8_t>(p, 36), .status = get<uint8_t>(p, 37), .reserved = 0};
+}
+
 std::vector<uint8_t> read_all(std::FILE* file) {
     std::vector<uint8_t> bytes;
     uint8_t chunk[65536];
@@ -110,7 +136,8 @@ uint64_t Engine::config_fingerprint() const {
 
 std::vector<uint8_t> Engine::serialize() const {
     std::vector<uint8_t> out;
-    out.reserve(kHeaderSize + size_t{sessions_.size()} * 8 + size_t{pool_.in_use()} * kOrderSize + 8);
+    out.reserve(kHeaderSize + size_t{sessions_.size()} * 8 + size_t{pool_.in_use()} * kOrderSize +
+                size_t{terminal_.size()} * kTerminalSize + 8);
     put(out, kSnapshotMagic);
     put(out, kSnapshotVersion);
     put(out, uint32_t{0});
@@ -146,6 +173,8 @@ std::vector<uint8_t> Engine::serialize() const {
             put(out, accounts_.position(slot, book));
         }
     }
+    put(out, terminal_.size());
+    terminal_.for_each([&](const TerminalOrder& t) { put_terminal(out, t); });
     put(out, fnv1a(out.data(), out.size()));
     return out;
 }
@@ -177,22 +206,31 @@ bool Engine::read_snapshot(std::FILE* file) {
     if (bytes.size() < kHeaderSize + 8 ||
         fnv1a(p, bytes.size() - 8) != get<uint64_t>(p, bytes.size() - 8) ||
         get<uint64_t>(p, 0) != kSnapshotMagic ||
-        (get<uint32_t>(p, 8) != kSnapshotVersion && get<uint32_t>(p, 8) != kSnapshotVersionWithoutAccounts) ||
+        (get<uint32_t>(p, 8) != kSnapshotVersion && get<uint32_t>(p, 8) != kSnapshotVersionWithoutTerminal &&
+         get<uint32_t>(p, 8) != kSnapshotVersionWithoutAccounts) ||
         get<uint64_t>(p, 16) != config_fingerprint()) {
         return false;
     }
+    const uint32_t version = get<uint32_t>(p, 8);
     const uint32_t slots = get<uint32_t>(p, 32);
     const uint32_t count = get<uint32_t>(p, 36);
     const size_t orders_at = kHeaderSize + size_t{slots} * 8;
     const size_t accounts_at = orders_at + size_t{count} * kOrderSize;
-    const bool has_accounts = get<uint32_t>(p, 8) == kSnapshotVersion;
+    const bool has_accounts = version != kSnapshotVersionWithoutAccounts;
+    const bool has_terminal = version == kSnapshotVersion;
     const size_t count_size = has_accounts ? 4 : 0;
     if (slots > sessions_.size() || count > pool_.capacity() || bytes.size() < accounts_at + count_size + 8) {
         return false;
     }
     const uint32_t entries = has_accounts ? get<uint32_t>(p, accounts_at) : 0;
     const size_t entry_size = kAccountSize + instruments_.size() * 8;
-    if (bytes.size() != accounts_at + count_size + size_t{entries} * entry_size + 8) {
+    const size_t terminal_at = accounts_at + count_size + size_t{entries} * entry_size;
+    if (bytes.size() < terminal_at + (has_terminal ? 4 : 0) + 8) {
+        return false;
+    }
+    const uint32_t terminal_count = has_terminal ? get<uint32_t>(p, terminal_at) : 0;
+    const size_t terminal_records_at = terminal_at + (has_terminal ? 4 : 0);
+    if (bytes.size() != terminal_records_at + size_t{terminal_count} * kTerminalSize + 8) {
         return false;
     }
     std::vector<Order> orders;
@@ -236,6 +274,28 @@ bool Engine::read_snapshot(std::FILE* file) {
         }
         accounts.push_back(std::move(s));
     }
+    // Terminal orders: the newest that fit the capacity, each a key of its own under the mark.
+    const uint32_t skip = terminal_count > terminal_.capacity() ? terminal_count - terminal_.capacity() : 0;
+    std::vector<TerminalOrder> terminal;
+    terminal.reserve(terminal_count - skip);
+    std::set<std::pair<uint32_t, uint64_t>> terminal_keys;
+    for (uint32_t i = 0; i < terminal_count; ++i) {
+        const TerminalOrder t = get_terminal(p + terminal_records_at + size_t{i} * kTerminalSize);
+        const bool dropped = t.status == TerminalOrders::kDropped;
+        const bool valid_status = dropped || t.status == static_cast<uint8_t>(OrdStatus::Filled) ||
+                                  t.status == static_cast<uint8_t>(OrdStatus::Canceled);
+        if (!valid_status ||
+            (!dropped && (t.session_id >= slots || table_.find(t.security_id) == kNoInstrument ||
+                          (t.side != kWireSideBuy && t.side != kWireSideSell) ||
+                          t.cl_ord_id > get<uint64_t>(p, kHeaderSize + size_t{t.session_id} * 8) ||
+                          keys.count({t.session_id, t.cl_ord_id}) != 0 ||
+                          !terminal_keys.emplace(t.session_id, t.cl_ord_id).second))) {
+            return false;
+        }
+        if (i >= skip) {
+            terminal.push_back(t);
+        }
+    }
     pool_.clear();
     index_.clear();
     sessions_.clear();
@@ -243,8 +303,9 @@ bool Engine::read_snapshot(std::FILE* file) {
     for (size_t e = 0; e < accounts.size(); ++e) {
         const uint32_t slot = accounts_.ensure(accounts[e].account);
         accounts_[slot] = accounts[e]; // open notional: recomputed from the orders below
+        accounts_[slot].update_caps();
         for (uint32_t book = 0; book < instruments_.size(); ++book) {
-            accounts_.position(slot, book) = positions[e * instruments_.size() + book];
+            accounts_.set_position(slot, book, positions[e * instruments_.size() + book]);
         }
     }
     for (Instrument& instrument : instruments_) {
@@ -263,6 +324,10 @@ bool Engine::read_snapshot(std::FILE* file) {
             accounts_.rested(pool_[order]);
         }
         index_.insert(o.session_id, o.cl_ord_id, order);
+    }
+    terminal_.clear();
+    for (const TerminalOrder& t : terminal) {
+        terminal_.append(t);
     }
     return true;
 }

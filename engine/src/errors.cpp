@@ -30,6 +30,9 @@ const char* to_string(CxlRejReason reason) {
     case CxlRejReason::IncorrectQuantity: return "IncorrectQuantity";
     case CxlRejReason::PriceExceedsCurrentPriceBand: return "PriceExceedsCurrentPriceBand";
     case CxlRejReason::InvalidPriceIncrement: return "InvalidPriceIncrement";
+    case CxlRejReason::InsufficientCreditLimit: return "InsufficientCreditLimit";
+    case CxlRejReason::ExceededMaxNotionalOrderAmt: return "ExceededMaxNotionalOrderAmt";
+    case CxlRejReason::PositionLimitExceeded: return "PositionLimitExceeded";
     case CxlRejReason::Other: return "Other";
     }
     return "?";

@@ -5,8 +5,17 @@
 namespace udprouter::engine {
 
 void Matcher::match(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
+    const bool tracked = (in.flags & kOrderTracked) != 0;
+    if (tracked) [[unlikely]] {
+        accounts_.prefetch_position(in);
+    }
+    const uint32_t cum_before = in.cum_qty;
     match_levels(instrument, in, limit_level, command_seq);
     release_retired();
+    // The incoming order's fills move its account's position once, by their sum.
+    if (tracked && in.cum_qty != cum_before) [[unlikely]] {
+        accounts_.filled(in, in.cum_qty - cum_before, false);
+    }
 }
 
 void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_level, uint64_t command_seq) {
@@ -54,7 +63,7 @@ void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_lev
                 continue;
             }
             const OrderIndex::Prepared key = index_.prepare(r.session_id, r.cl_ord_id);
-            index_.prefetch(key); // erased by release_retired() after matching
+            index_.prefetch(key); // its entry turns terminal in release_retired() after matching
             fill(instrument, in, r, qty, price, command_seq);
             retire(book, resting, key);
         }
@@ -67,8 +76,8 @@ void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t q
     in.cum_qty += qty;
     r.leaves_qty -= qty;
     r.cum_qty += qty;
-    if (((in.flags | r.flags) & kOrderTracked) != 0) [[unlikely]] {
-        track_fill(in, r, qty);
+    if ((r.flags & kOrderTracked) != 0) [[unlikely]] {
+        track_resting_fill(r, qty); // the incoming order's fills are counted in match()
     }
     const int32_t security_id = instrument.spec().security_id;
     events_.push(udr_event{.command_seq = command_seq, .cl_ord_id = in.cl_ord_id, .orig_cl_ord_id = 0,
@@ -83,13 +92,8 @@ void Matcher::fill(const Instrument& instrument, Order& in, Order& r, uint32_t q
                            .reason = 0, .flags = 0});
 }
 
-void Matcher::track_fill(Order& in, Order& r, uint32_t qty) {
-    if ((in.flags & kOrderTracked) != 0) {
-        accounts_.filled(in, qty, false);
-    }
-    if ((r.flags & kOrderTracked) != 0) {
-        accounts_.filled(r, qty, true);
-    }
+void Matcher::track_resting_fill(const Order& r, uint32_t qty) {
+    accounts_.filled(r, qty, true);
 }
 
 bool Matcher::self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t command_seq) {
@@ -126,7 +130,10 @@ void Matcher::retire(OrderBook& book, uint32_t resting, OrderIndex::Prepared key
 
 void Matcher::release_retired() {
     for (uint32_t i = 0; i < retired_count_; ++i) {
-        index_.erase(retired_[i].key, retired_[i].order);
+        const Order& o = pool_[retired_[i].order];
+        // Filled in full, or canceled by self-match prevention with some left.
+        terminal_.record_indexed(retired_[i].key, retired_[i].order, o,
+                                 o.leaves_qty == 0 ? OrdStatus::Filled : OrdStatus::Canceled);
         pool_.release(retired_[i].order);
     }
     retired_count_ = 0;

@@ -45,7 +45,7 @@ Line tokenize(int number, std::string text) {
 const std::map<std::string, uint8_t> kEventKinds = {
     {"accepted", UDR_EVT_ACCEPTED}, {"trade", UDR_EVT_TRADE},       {"canceled", UDR_EVT_CANCELED},
     {"replaced", UDR_EVT_REPLACED}, {"rejected", UDR_EVT_REJECTED}, {"cancel_rejected", UDR_EVT_CANCEL_REJECTED},
-    {"mass_report", UDR_EVT_MASS_ACTION_REPORT}, {"status", UDR_EVT_ORDER_STATUS},
+    {"mass_report", UDR_EVT_MASS_ACTION_REPORT}, {"status", UDR_EVT_ORDER_STATUS}, {"session_reset", UDR_EVT_SESSION_RESET},
     {"account", UDR_EVT_ACCOUNT_UPDATED}};
 const std::map<std::string, uint8_t> kCancelReasons = {
     {"MassCancel", 4}, {"CancelOnDisconnect", 5}, {"KillSwitch", 6}};
@@ -169,6 +169,7 @@ void Runner::on_engine(const Line& line) {
     config_.max_orders = static_cast<uint32_t>(num(line, "max_orders", config_.max_orders));
     config_.max_sessions = static_cast<uint32_t>(num(line, "max_sessions", config_.max_sessions));
     config_.self_match_prevention = num(line, "smp", config_.self_match_prevention) != 0;
+    config_.terminal_orders = static_cast<uint32_t>(num(line, "terminal_orders", config_.terminal_orders));
 }
 
 void Runner::on_instrument(const Line& line) {

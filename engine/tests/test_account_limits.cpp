@@ -89,6 +89,43 @@ new sess=1 acct=7 cl=5 side=buy px=100 qty=1
 )");
 }
 
+// The check skips reading the position while the account's largest |position| so far plus the order
+// fits: a position that went back to 0 (in this instrument, or another one never traded) is read
+// exactly, before and after a restore.
+UDR_TEST(max_position_is_exact_after_a_position_shrinks_and_in_other_instruments) {
+    UDR_CHECK_SCRIPT(R"(
+instrument sec=1 tick=1 min=1 max=1000 max_qty=1000
+instrument sec=2 tick=1 min=1 max=1000 max_qty=1000
+control acct=7 what=max_position value=10
+> account orig=7 px=10 reason=3 last
+new sess=2 acct=8 cl=1 side=sell px=100 qty=100
+> accepted cl=1 oid=2 px=100 qty=100 leaves=100 last
+new sess=2 acct=8 cl=2 side=buy px=50 qty=100
+> accepted cl=2 oid=3 px=50 qty=100 leaves=100 last
+new sess=1 acct=7 cl=1 side=buy tif=ioc px=100 qty=10
+> accepted cl=1 oid=4 px=100 qty=10 leaves=10
+> trade cl=1 oid=4 px=100 qty=10 leaves=0 cum=10 aggr
+> trade sess=2 side=sell cl=1 oid=2 px=100 qty=10 leaves=90 cum=10 last
+new sess=1 acct=7 cl=2 side=sell tif=ioc px=50 qty=10
+> accepted cl=2 oid=5 px=50 qty=10 leaves=10
+> trade cl=2 oid=5 px=50 qty=10 leaves=0 cum=10 aggr
+> trade sess=2 side=buy cl=2 oid=3 px=50 qty=10 leaves=90 cum=10 last
+new sess=1 acct=7 cl=3 side=buy px=10 qty=10
+> accepted cl=3 oid=6 px=10 qty=10 leaves=10 last
+new sess=1 acct=7 cl=4 side=buy px=10 qty=11
+> rejected cl=4 px=10 qty=11 reason=PositionLimitExceeded last
+new sess=1 acct=7 cl=5 sec=2 side=sell px=900 qty=10
+> accepted cl=5 oid=8 px=900 qty=10 leaves=10 last
+new sess=1 acct=7 cl=6 sec=2 side=sell px=900 qty=11
+> rejected cl=6 px=900 qty=11 reason=PositionLimitExceeded last
+restore
+new sess=1 acct=7 cl=7 side=buy px=10 qty=11
+> rejected cl=7 px=10 qty=11 reason=PositionLimitExceeded last
+new sess=1 acct=7 cl=8 side=buy px=10 qty=10
+> accepted cl=8 oid=11 px=10 qty=10 leaves=10 last
+)");
+}
+
 UDR_TEST(max_orders_per_second_spans_the_accounts_sessions_in_one_second_windows) {
     UDR_CHECK_SCRIPT(R"(
 control acct=7 what=max_orders_per_s value=2
@@ -167,5 +204,40 @@ control acct=7 what=0 cl=5 sess=2
 > account sess=2 cl=5 orig=7 px=0 reason=4
 > account sess=2 cl=5 orig=7 px=1 reason=5
 > account sess=2 cl=5 orig=7 px=1 reason=6 last
+)");
+}
+
+// A replace meets the limits as the order would stand replaced: the boundary passes, one past it is
+// refused with the limit's CxlRejReason and the order is left as it was; a replace that lowers a
+// figure passes even when the account is past that limit.
+UDR_TEST(a_replace_is_checked_against_the_account_limits) {
+    UDR_CHECK_SCRIPT(R"(
+instrument sec=1 tick=1000000000 min=1000000000 max=100000000000 max_qty=1000
+control acct=7 what=max_order_notional value=50
+> account orig=7 px=50 reason=1 last
+control acct=7 what=max_open_notional value=80
+> account orig=7 px=80 reason=2 last
+control acct=7 what=max_position value=6
+> account orig=7 px=6 reason=3 last
+new sess=1 acct=7 cl=1 side=buy px=10000000000 qty=4
+> accepted cl=1 oid=4 px=10000000000 qty=4 leaves=4 last
+replace sess=1 acct=7 cl=2 orig=1 side=buy px=10000000000 qty=6
+> cancel_rejected cl=2 orig=1 oid=4 reason=ExceededMaxNotionalOrderAmt to_replace last
+replace sess=1 acct=7 cl=3 orig=1 side=buy px=10000000000 qty=5
+> replaced cl=3 orig=1 oid=4 px=10000000000 qty=5 leaves=5 last
+replace sess=1 acct=7 cl=4 orig=3 side=buy px=7000000000 qty=7
+> cancel_rejected cl=4 orig=3 oid=4 reason=PositionLimitExceeded to_replace last
+new sess=2 acct=7 cl=1 side=buy px=5000000000 qty=6
+> accepted cl=1 oid=8 px=5000000000 qty=6 leaves=6 last
+replace sess=2 acct=7 cl=2 orig=1 side=buy px=6000000000 qty=6
+> cancel_rejected cl=2 orig=1 oid=8 reason=InsufficientCreditLimit to_replace last
+replace sess=2 acct=7 cl=3 orig=1 side=buy px=5000000000 qty=6
+> replaced cl=3 orig=1 oid=8 px=5000000000 qty=6 leaves=6 last
+control acct=7 what=max_open_notional value=10
+> account orig=7 px=10 reason=2 last
+replace sess=2 acct=7 cl=4 orig=3 side=buy px=5000000000 qty=5
+> replaced cl=4 orig=3 oid=8 px=5000000000 qty=5 leaves=5 last
+replace sess=2 acct=7 cl=5 orig=4 side=buy px=6000000000 qty=5
+> cancel_rejected cl=5 orig=4 oid=8 reason=InsufficientCreditLimit to_replace last
 )");
 }

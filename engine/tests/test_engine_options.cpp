@@ -97,3 +97,17 @@ UDR_TEST(each_missing_or_bad_option_is_named)
     UDR_CHECK(refused_with(with({"stray"}), "unexpected argument 'stray'"));
     UDR_CHECK(refused_with(with({"--snapshot-every"}), "needs a value"));
 }
+
+UDR_TEST(terminal_orders_default_to_max_orders_and_take_zero_to_keep_none)
+{
+    UDR_CHECK_EQ(parse(full()).options.config.terminal_orders, EngineConfig::kTerminalLikeMaxOrders);
+    auto args = full();
+    args.insert(args.end(), {"--terminal-orders", "0"});
+    EngineOptionsResult r = parse(args);
+    UDR_CHECK(r.ok && r.options.config.terminal_orders == 0);
+    for (const char *bad : {"-1", "x", "4294967295", "4294967296"}) {
+        auto wrong = full();
+        wrong.insert(wrong.end(), {"--terminal-orders", bad});
+        UDR_CHECK(refused_with(wrong, "--terminal-orders"));
+    }
+}

@@ -10,8 +10,46 @@ using namespace udprouter::engine;
 
 namespace {
 
-EngineConfig config(bool smp = true) {
-    return EngineConfig{{InstrumentSpec{1, 1, 1, 200, 50}, InstrumentSpec{7, 5, 100, 1000, 50}}, 500, 8, smp};
+EngineConfig config(bool smp = true, uint32_t terminal = EngineConfig::kTerminalLikeMaxOrders) {
+    return EngineConfig{{InstrumentSpec{1, 1, 1, 200, 50}, InstrumentSpec{7, 5, 100, 1000, 50}}, 500, 8, smp, terminal};
+}
+
+// ORDER_STATUS of one of the last ClOrdIDs used (live, filled, canceled, evicted or never an order).
+udr_command status_command(std::mt19937_64& rng, uint64_t seq, uint64_t cl) {
+    udr_command c{};
+    c.kind = UDR_CMD_ORDER_STATUS;
+    c.command_seq = seq;
+    c.session_id = 1 + static_cast<uint32_t>(rng() % 4);
+    c.cl_ord_id = cl - rng() % std::min<uint64_t>(cl, 800);
+    c.security_id = rng() % 2 ? 1 : 7;
+    return c;
+}
+
+std::vector<uint8_t> bytes_of(std::FILE* file) {
+    std::vector<uint8_t> bytes;
+    for (int ch = std::fgetc(file); ch != EOF; ch = std::fgetc(file)) bytes.push_back(static_cast<uint8_t>(ch));
+    std::fclose(file);
+    return bytes;
+}
+
+bool load_bytes(Engine& engine, const std::vector<uint8_t>& bytes) {
+    std::FILE* f = std::tmpfile();
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::rewind(f);
+    const bool ok = engine.read_snapshot(f);
+    std::fclose(f);
+    return ok;
+}
+
+// The snapshot of an older version: the trailing sections it lacked (empty here) cut, its version
+// number, a new checksum.
+std::vector<uint8_t> as_version(std::vector<uint8_t> bytes, uint32_t version, size_t cut) {
+    bytes.erase(bytes.end() - 8 - static_cast<std::ptrdiff_t>(cut), bytes.end());
+    std::memcpy(bytes.data() + 8, &version, 4);
+    uint64_t hash = 0xCBF29CE484222325ULL;
+    for (uint8_t b : bytes) hash = (hash ^ b) * 0x100000001B3ULL;
+    bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&hash), reinterpret_cast<uint8_t*>(&hash) + 8);
+    return bytes;
 }
 
 udr_command random_command(std::mt19937_64& rng, uint64_t seq, uint64_t& cl) {
@@ -57,11 +95,40 @@ UDR_TEST(round_trip_restores_digest_and_future_events) {
     UDR_CHECK_EQ(restored.state_digest(), original.state_digest());
     UDR_CHECK_EQ(restored.last_command_seq(), original.last_command_seq());
     UDR_CHECK_EQ(restored.live_orders(), original.live_orders());
+    UDR_CHECK_EQ(restored.terminal_orders().size(), 500u); // the ring went round: evictions carried on
+    uint32_t terminal_answers = 0;
     for (int i = 0; i < 3000; ++i) {
         const udr_command c = random_command(rng, ++seq, cl);
         UDR_CHECK(same(udr_test::apply(original, c), udr_test::apply(restored, c)));
+        const udr_command status = status_command(rng, ++seq, cl);
+        const std::vector<udr_event> answer = udr_test::apply(original, status);
+        UDR_CHECK(same(answer, udr_test::apply(restored, status)));
+        const uint8_t ord_status = answer[0].reason;
+        terminal_answers += (answer[0].flags & UDR_EVT_FLAG_REFUSED) == 0 && (ord_status == 2 || ord_status == 4);
     }
+    UDR_CHECK(terminal_answers > 100);
     UDR_CHECK_EQ(restored.state_digest(), original.state_digest());
+}
+
+// A snapshot taken with a larger terminal table loads into a smaller one with the newest records:
+// the same answers as an engine that ran with the smaller table from the start.
+UDR_TEST(a_smaller_terminal_table_keeps_the_newest_records_of_a_snapshot) {
+    Engine large(config(true, 400));
+    Engine small(config(true, 100));
+    std::mt19937_64 rng(11);
+    uint64_t cl = 0;
+    uint64_t seq = 0;
+    for (int i = 0; i < 2000; ++i) {
+        const udr_command c = random_command(rng, ++seq, cl);
+        udr_test::apply(large, c);
+        udr_test::apply(small, c);
+    }
+    Engine restored(config(true, 100));
+    UDR_CHECK(load_bytes(restored, bytes_of(snapshot_of(large))));
+    UDR_CHECK_EQ(restored.state_digest(), small.state_digest());
+    Engine none(config(true, 0));
+    UDR_CHECK(load_bytes(none, bytes_of(snapshot_of(large))));
+    UDR_CHECK_EQ(none.terminal_orders().size(), 0u);
 }
 
 UDR_TEST(digest_changes_when_state_changes) {
@@ -114,28 +181,20 @@ UDR_TEST(corrupt_truncated_or_foreign_snapshot_is_refused_and_state_kept) {
     UDR_CHECK_EQ(target.state_digest(), source.state_digest());
 }
 
-// A version-1 snapshot (written before account controls: no account section) still loads.
-UDR_TEST(a_snapshot_from_before_account_controls_loads_with_no_account_entries) {
-    Engine engine(config());
+// Version 1 (before account controls) and version 2 (before the terminal table) snapshots still
+// load: with no account entries and no terminal orders.
+UDR_TEST(snapshots_of_earlier_versions_load) {
+    Engine engine(config(true, 0)); // no terminal orders: what a version 1 or 2 snapshot describes
     std::mt19937_64 rng(5);
     uint64_t cl = 0;
     for (uint64_t seq = 1; seq <= 300; ++seq) engine.apply(random_command(rng, seq, cl), [](const udr_event&) {});
-    std::FILE* file = snapshot_of(engine);
-    std::vector<uint8_t> bytes;
-    for (int ch = std::fgetc(file); ch != EOF; ch = std::fgetc(file)) bytes.push_back(static_cast<uint8_t>(ch));
-    std::fclose(file);
-    // v2 -> v1: drop the account count (0: no entries) before the checksum, version 1, new checksum.
-    bytes.erase(bytes.end() - 12, bytes.end());
-    const uint32_t version = 1;
-    std::memcpy(bytes.data() + 8, &version, 4);
-    uint64_t hash = 0xCBF29CE484222325ULL;
-    for (uint8_t b : bytes) hash = (hash ^ b) * 0x100000001B3ULL;
-    bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&hash), reinterpret_cast<uint8_t*>(&hash) + 8);
-    std::FILE* v1 = std::tmpfile();
-    std::fwrite(bytes.data(), 1, bytes.size(), v1);
-    std::rewind(v1);
-    Engine restored(config());
-    UDR_CHECK(restored.read_snapshot(v1));
-    std::fclose(v1);
-    UDR_CHECK_EQ(restored.state_digest(), engine.state_digest());
+    const std::vector<uint8_t> bytes = bytes_of(snapshot_of(engine));
+    Engine v2(config());
+    UDR_CHECK(load_bytes(v2, as_version(bytes, 2, 4))); // without the terminal count
+    UDR_CHECK_EQ(v2.state_digest(), engine.state_digest());
+    Engine v1(config());
+    UDR_CHECK(load_bytes(v1, as_version(bytes, 1, 8))); // without the account and terminal counts
+    UDR_CHECK_EQ(v1.state_digest(), engine.state_digest());
+    Engine bad(config());
+    UDR_CHECK(!load_bytes(bad, as_version(bytes, 2, 0))); // a version 2 with a section too many
 }

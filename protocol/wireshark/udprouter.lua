@@ -26,7 +26,7 @@ enums.MassActionScope = { [1] = "AllOrdersForASecurity", [7] = "AllOrders" }
 enums.MassActionResponse = { [0] = "Rejected", [1] = "Accepted" }
 enums.MassActionRejectReason = { [0] = "MassActionNotSupported", [1] = "InvalidOrUnknownSecurity", [99] = "Other" }
 enums.OrdStatus = { [0] = "New", [1] = "PartiallyFilled", [2] = "Filled", [4] = "Canceled", [8] = "Rejected" }
-enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [99] = "Other" }
+enums.CxlRejReason = { [0] = "TooLateToCancel", [1] = "UnknownOrder", [6] = "DuplicateClOrdID", [18] = "InvalidPriceIncrement", [16] = "PriceExceedsCurrentPriceBand", [13] = "IncorrectQuantity", [25] = "InsufficientCreditLimit", [27] = "ExceededMaxNotionalOrderAmt", [99] = "Other", [101] = "PositionLimitExceeded" }
 enums.BusinessRejectReason = { [0] = "Other", [3] = "UnsupportedMessageType", [4] = "ApplicationNotAvailable", [6] = "NotAuthorized", [100] = "MalformedMessage", [101] = "InvalidEnumValue", [102] = "Throttled", [103] = "EngineBusy", [104] = "SeqNoOutOfRange", [110] = "JournalUnavailable", [120] = "DropCopySession" }
 
 -- Fields (one ProtoField per filter name) and messages (by schema id, then template id)

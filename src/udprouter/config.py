@@ -62,6 +62,9 @@ class EngineSection(_Section):
     wait: Literal["spin", "sleep", "hybrid"] = "hybrid"
     spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
     max_orders: int = 1_000_000
+    # Filled and canceled orders the engine keeps for OrderStatusRequest, oldest evicted first
+    # (40 bytes each plus its index slots); an evicted one answers as unknown. 0: keep none.
+    terminal_orders: int = 1_000_000
     max_sessions: int = 4096
     # The SMP mode of accounts without their own ([[accounts]] smp): on = cancel the resting order.
     self_match_prevention: bool = True
@@ -293,7 +296,8 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("grpc", "port"): (0, 65535),
     ("metrics", "port"): (0, 65535),
     ("engine", "spin_us"): (0, 1_000_000),
-    ("engine", "max_orders"): (1, _U32),
+    ("engine", "max_orders"): (1, 2**31 - 1),
+    ("engine", "terminal_orders"): (0, 2**31 - 2),  # with max_orders, below 2^31 (checked below)
     ("engine", "max_sessions"): (1, 2**24 - 1),  # ExecID holds session_id in 24 bits (SPEC 3)
     ("engine", "ready_timeout_s"): (0.1, 3600),
     ("engine", "restart_backoff_s"): (0, 600),
@@ -338,6 +342,9 @@ def _check(config: RouterConfig) -> None:
         except ValueError:
             if host != "localhost":
                 raise ConfigError(f"{name}.host: expected an IP address or localhost, got {host!r}") from None
+    if config.engine.max_orders + config.engine.terminal_orders >= 2**31:  # the engine's order index holds both
+        raise ConfigError(f"engine.terminal_orders: expected max_orders + terminal_orders below 2^31, got "
+                          f"{config.engine.terminal_orders}")
     if not config.keys:
         raise ConfigError("keys: expected at least one key (nobody could log in)")
     if not config.instruments:

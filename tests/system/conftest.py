@@ -191,7 +191,8 @@ def state_digest():
 def engine_state_digest(journal: Path) -> str:
     config = load_config(None)
     args = [str(engine_binary()), "--journal", str(journal), "--max-orders", str(config.engine.max_orders),
-            "--max-sessions", str(config.engine.max_sessions), "--print-state-digest"]
+            "--max-sessions", str(config.engine.max_sessions),
+            "--terminal-orders", str(config.engine.terminal_orders), "--print-state-digest"]
     for inst in instruments_of(config).values():
         args += ["--instrument", inst.engine_arg()]
     if config.engine.self_match_prevention:  # part of the snapshot's configuration fingerprint

@@ -42,6 +42,8 @@ CASES = [
     ("engine", "max_restarts = -1", "engine.max_restarts"),
     ("engine", "max_orders = 0", "engine.max_orders"),
     ("engine", "max_orders = -10", "engine.max_orders"),
+    ("engine", "terminal_orders = -1", "engine.terminal_orders"),
+    ("engine", "max_orders = 2000000000\nterminal_orders = 200000000", "engine.terminal_orders"),
     ("engine", "max_sessions = 0", "engine.max_sessions"),
     ("engine", "max_sessions = -1", "engine.max_sessions"),
     ("engine", "spin_us = -1", "engine.spin_us"),

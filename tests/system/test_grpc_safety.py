@@ -44,6 +44,7 @@ class Caller:
 
     # <Method>Request wraps the FIX message where the method's request is not the message itself.
     WRAPPERS = {"SubmitOrder": (pb.SubmitOrderRequest, "order"),
+                "CancelOrder": (pb.CancelOrderRequest, "cancel"),
                 "MassCancel": (pb.MassCancelRequest, "request")}
 
     async def call(self, method: str, request):
@@ -102,7 +103,7 @@ async def test_mass_cancel_answers_with_the_report_and_streams_a_cancel_per_orde
         (cancel,) = [r.cancel for r in reports if r.WhichOneof("report") == "cancel"]
         assert (cancel.cl_ord_id, cancel.cancel_reason) == (orders[0], pb.CANCEL_REASON_MASS_CANCEL)
         assert (await c.status(orders[1])).ord_status == pb.ORD_STATUS_NEW
-        assert (await c.status(orders[0])).ord_status == pb.ORD_STATUS_REJECTED
+        assert (await c.status(orders[0])).ord_status == pb.ORD_STATUS_CANCELED
     finally:
         await c.close()
 
@@ -137,6 +138,36 @@ async def test_order_status_of_a_partly_filled_order(router):
         await c.close()
 
 
+async def test_order_status_of_filled_canceled_and_unknown_orders(router):
+    """The same answers as over UDP (test_safety_controls): Filled or Canceled with LeavesQty 0 and
+    the order's CumQty, OrderID, Side and Price; Rejected for an order the session does not have."""
+    c = Caller(router, 8)
+    try:
+        resting = await c.rest(side=pb.SIDE_SELL, price=PRICE, qty=10)
+        aggressor = c.next_cl()
+        result = await c.call("SubmitOrder", pb.NewOrderSingle(
+            cl_ord_id=aggressor, security_id=c.security_id, side=pb.SIDE_BUY, ord_type=pb.ORD_TYPE_LIMIT,
+            time_in_force=pb.TIME_IN_FORCE_IMMEDIATE_OR_CANCEL, price=PRICE, order_qty=10))
+        aggressor_id = result.accepted.order_id
+        canceled = await c.rest(side=pb.SIDE_SELL, price=PRICE + TICK, qty=7)
+        result = await c.call("CancelOrder", pb.OrderCancelRequest(
+            cl_ord_id=c.next_cl(), orig_cl_ord_id=canceled, security_id=c.security_id, side=pb.SIDE_SELL))
+        assert result.WhichOneof("result") == "canceled"
+
+        fields = ("ord_status", "side", "price", "leaves_qty", "cum_qty")
+        filled = await c.status(resting)
+        assert tuple(getattr(filled, f) for f in fields) == (pb.ORD_STATUS_FILLED, pb.SIDE_SELL, PRICE, 0, 10)
+        status = await c.status(aggressor)
+        assert tuple(getattr(status, f) for f in fields) == (pb.ORD_STATUS_FILLED, pb.SIDE_BUY, PRICE, 0, 10)
+        assert status.order_id == aggressor_id
+        status = await c.status(canceled)
+        assert tuple(getattr(status, f) for f in fields) == (
+            pb.ORD_STATUS_CANCELED, pb.SIDE_SELL, PRICE + TICK, 0, 0)
+        assert (await c.status(canceled + 1000)).ord_status == pb.ORD_STATUS_REJECTED
+    finally:
+        await c.close()
+
+
 async def test_a_dropped_execution_stream_cancels_the_sessions_orders(router):
     c = Caller(router, 12)
     try:
@@ -147,7 +178,7 @@ async def test_a_dropped_execution_stream_cancels_the_sessions_orders(router):
         await call.initial_metadata()
         call.cancel()  # the client goes away
         deadline = time.monotonic() + DEADLINE_S
-        while (await c.status(cl)).ord_status != pb.ORD_STATUS_REJECTED:
+        while (await c.status(cl)).ord_status != pb.ORD_STATUS_CANCELED:
             assert time.monotonic() < deadline, "the order was never canceled"
             await asyncio.sleep(0.05)
         reports = await c.stream(1, lambda r: r.WhichOneof("report") == "cancel")

@@ -4,19 +4,29 @@ boundaries, through the real router and engine."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
+
 import pytest
 
+from tests.system.test_router_crash import engine_alive
 from tests.system.udp_clients import clients, no_more_reports, reports
 from udprouter._generated.messages import (
+    BusinessMessageReject,
     CancelReason,
+    CxlRejReason,
     ExecutionReportCancel,
     ExecutionReportNew,
     ExecutionReportReject,
+    ExecutionReportReplace,
     ExecutionReportStatus,
     ExecutionReportTrade,
     MassActionRejectReason,
     MassActionResponse,
     MassActionScope,
+    OrderCancelReject,
     OrderMassActionReport,
     OrdRejReason,
     OrdStatus,
@@ -27,6 +37,7 @@ from udprouter._generated.messages import (
 
 PRICE = 100_000_000_000  # 100.00
 TICK = 10_000_000
+ENGINE_RESTART_S = 30.0
 
 
 @pytest.fixture(params=[True, False], ids=["fast_path", "python_path"])
@@ -137,6 +148,96 @@ async def test_order_status_of_live_partly_filled_and_unknown_orders(router):
         assert (unknown.cl_ord_id, unknown.ord_status, unknown.side) == (cl + 1000, OrdStatus.Rejected, None)
 
 
+
+async def test_order_status_of_filled_and_canceled_orders(router):
+    """Orders that left the book (filled in full, resting or aggressing; canceled by the client)
+    still answer with their final state: OrdStatus Filled or Canceled, LeavesQty 0, their CumQty."""
+    async with clients(router, "demo", "demo2") as (a, b):
+        filled = await a.send_order(3, Side.Sell, PRICE, 10)
+        canceled = await a.send_order(3, Side.Sell, PRICE + TICK, 7)
+        new_filled, new_canceled = await reports(a, 2)
+        aggressor = await b.send_order(3, Side.Buy, PRICE, 10)
+        await reports(b, 2)
+        await reports(a, 1)
+        await a.cancel(canceled, 3, Side.Sell)
+        (cancel,) = await reports(a, 1)
+        assert isinstance(cancel, ExecutionReportCancel)
+
+        await a.order_status(filled, 3)
+        (status,) = await reports(a, 1)
+        assert isinstance(status, ExecutionReportStatus) and status.cl_ord_id == filled
+        assert (status.ord_status, status.order_id, status.side, status.price, status.leaves_qty,
+                status.cum_qty) == (OrdStatus.Filled, new_filled.order_id, Side.Sell, PRICE, 0, 10)
+        await b.order_status(aggressor, 3)
+        (status,) = await reports(b, 1)
+        assert (status.ord_status, status.side, status.leaves_qty, status.cum_qty) == (
+            OrdStatus.Filled, Side.Buy, 0, 10)
+        await a.order_status(canceled, 3)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.order_id, status.side, status.price, status.leaves_qty,
+                status.cum_qty) == (OrdStatus.Canceled, new_canceled.order_id, Side.Sell, PRICE + TICK, 0, 0)
+        # Another session's ClOrdID, or another SecurityID, stays unknown.
+        await b.order_status(filled, 3)
+        (unknown,) = await reports(b, 1)
+        assert unknown.ord_status == OrdStatus.Rejected
+        await a.order_status(filled, 1)
+        (unknown,) = await reports(a, 1)
+        assert unknown.ord_status == OrdStatus.Rejected
+        # A terminal order's ClOrdID is not reusable (ClOrdIDs rise within a session): a new order
+        # under it is a duplicate, and the filled order still answers.
+        await a.send_order(3, Side.Sell, PRICE, 1, cl_ord_id=filled)
+        (reject,) = await reports(a, 1)
+        assert isinstance(reject, ExecutionReportReject) and reject.ord_rej_reason == OrdRejReason.DuplicateOrder
+        await a.order_status(filled, 3)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.cum_qty) == (OrdStatus.Filled, 10)
+
+
+async def status_from_a_running_engine(client, cl_ord_id: int, security_id: int):
+    """The order's ExecutionReportStatus, asked again while the engine is not serving (bounded)."""
+    deadline = time.monotonic() + ENGINE_RESTART_S
+    while time.monotonic() < deadline:
+        await client.order_status(cl_ord_id, security_id)
+        (answer,) = await reports(client, 1, timeout=ENGINE_RESTART_S)
+        if isinstance(answer, ExecutionReportStatus):
+            return answer
+        assert isinstance(answer, BusinessMessageReject), answer
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no order status within {ENGINE_RESTART_S} s of the engine crash")
+
+
+@pytest.mark.parametrize("snapshot_every", [0, 4], ids=["journal_replay", "from_snapshot"])
+async def test_order_status_of_filled_and_canceled_orders_after_an_engine_crash(start_router, snapshot_every):
+    """The terminal orders are engine state: SIGKILL the engine, the router restarts it, it recovers
+    from its journal (from the start, or from a snapshot that carries the terminal table) and answers
+    as before."""
+    router = start_router(f"[journal]\nsnapshot_every = {snapshot_every}\n")
+    async with clients(router, "demo", "demo2") as (a, b):
+        filled = await a.send_order(3, Side.Sell, PRICE, 10)
+        canceled = await a.send_order(3, Side.Sell, PRICE + TICK, 7)
+        await reports(a, 2)
+        await b.send_order(3, Side.Buy, PRICE, 10)
+        await reports(b, 2)
+        await reports(a, 1)
+        await a.cancel(canceled, 3, Side.Sell)
+        await reports(a, 1)
+        live = await a.send_order(3, Side.Sell, PRICE + 2 * TICK, 3)
+        await reports(a, 1)
+        before = [await status_from_a_running_engine(a, cl, 3) for cl in (filled, canceled, live)]
+        assert [s.ord_status for s in before] == [OrdStatus.Filled, OrdStatus.Canceled, OrdStatus.New]
+
+        engine = router.engine_pid
+        os.kill(engine, signal.SIGKILL)
+        deadline = time.monotonic() + ENGINE_RESTART_S
+        while engine_alive(engine) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not engine_alive(engine)
+        after = [await status_from_a_running_engine(a, cl, 3) for cl in (filled, canceled, live)]
+        fields = ("cl_ord_id", "order_id", "ord_status", "side", "price", "leaves_qty", "cum_qty")
+        assert [[getattr(s, f) for f in fields] for s in after] == [[getattr(s, f) for f in fields] for s in before]
+    if snapshot_every:
+        assert list(router.journal.glob("snapshot-*.bin")), "no snapshot was written: the test would not cover it"
+
 LIMITS_CONFIG = """
 [[accounts]]
 account = 1
@@ -181,6 +282,46 @@ async def test_account_limits_from_the_config_at_and_one_past_each_boundary(star
                            time_in_force=TimeInForce.ImmediateOrCancel)
         assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
 
+
+
+async def test_a_replace_meets_the_account_limits_like_a_new_order(start_router):
+    """OrderCancelReplaceRequest is checked against the account's limits as the order would stand
+    after it: Price x OrderQty per order, the side's open notional with the order's own share
+    replaced, and the position if the order's remainder filled. The boundary passes, one past it
+    is an OrderCancelReject with that limit's reason, and the order stays as it was."""
+    router = start_router(LIMITS_CONFIG)
+
+    async def replace(client, orig, sec, price, qty):
+        await client.replace(orig, sec, Side.Buy, price, qty)
+        (answer,) = await reports(client, 1)
+        return answer
+
+    async with clients(router, "demo") as (a,):
+        order = await a.send_order(1, Side.Buy, PRICE - 1000 * TICK, 5)  # 5 x 90.00 = 450
+        assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
+        # Fat finger: 10 x 100.01 is past 1000; 10 x 100.00 is the limit.
+        reject = await replace(a, order, 1, PRICE + TICK, 10)
+        assert isinstance(reject, OrderCancelReject)
+        assert (reject.orig_cl_ord_id, reject.cxl_rej_reason) == (order, CxlRejReason.ExceededMaxNotionalOrderAmt)
+        replaced = await replace(a, order, 1, PRICE, 10)
+        assert isinstance(replaced, ExecutionReportReplace) and replaced.leaves_qty == 10
+        order = replaced.cl_ord_id
+        # Position: 10 bought if it filled is the limit; 11 (990 notional) is past it.
+        reject = await replace(a, order, 1, PRICE - 1000 * TICK, 11)
+        assert isinstance(reject, OrderCancelReject)
+        assert reject.cxl_rej_reason == CxlRejReason.PositionLimitExceeded
+        # Credit: 1000 resting + 5 x 90.00 = 1450; replaced to 6 x 90.00 it would be 1540 > 1500,
+        # to 5 x 100.00 exactly 1500.
+        other = await a.send_order(2, Side.Buy, PRICE - 1000 * TICK, 5)
+        assert isinstance((await reports(a, 1))[0], ExecutionReportNew)
+        reject = await replace(a, other, 2, PRICE - 1000 * TICK, 6)
+        assert isinstance(reject, OrderCancelReject)
+        assert reject.cxl_rej_reason == CxlRejReason.InsufficientCreditLimit
+        assert isinstance(await replace(a, other, 2, PRICE, 5), ExecutionReportReplace)
+        # The refused replaces changed nothing: the first order still rests at 10 x 100.00.
+        await a.order_status(order, 1)
+        (status,) = await reports(a, 1)
+        assert (status.ord_status, status.price, status.leaves_qty) == (OrdStatus.New, PRICE, 10)
 
 RATE_CONFIG = """
 [[accounts]]

@@ -269,7 +269,7 @@ OrderCancelReject = c.Struct(
     "transact_time" / c.Int64ul,  # TransactTime @24
     "security_id" / c.Int32sl,  # SecurityID @32
     "cxl_rej_response_to" / c.Enum(c.Int8ul, **dict([("OrderCancelRequest", 1), ("OrderCancelReplaceRequest", 2)])),  # CxlRejResponseTo @36
-    "cxl_rej_reason" / c.Enum(c.Int8ul, **dict([("TooLateToCancel", 0), ("UnknownOrder", 1), ("DuplicateClOrdID", 6), ("InvalidPriceIncrement", 18), ("PriceExceedsCurrentPriceBand", 16), ("IncorrectQuantity", 13), ("Other", 99)])),  # CxlRejReason @37
+    "cxl_rej_reason" / c.Enum(c.Int8ul, **dict([("TooLateToCancel", 0), ("UnknownOrder", 1), ("DuplicateClOrdID", 6), ("InvalidPriceIncrement", 18), ("PriceExceedsCurrentPriceBand", 16), ("IncorrectQuantity", 13), ("InsufficientCreditLimit", 25), ("ExceededMaxNotionalOrderAmt", 27), ("Other", 99), ("PositionLimitExceeded", 101)])),  # CxlRejReason @37
 )
 
 

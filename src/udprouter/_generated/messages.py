@@ -250,15 +250,18 @@ _ORD_STATUS_TABLE = _enum_table(OrdStatus)
 ORD_STATUS_VALUES = frozenset(m.value for m in OrdStatus)
 
 
-# CxlRejReason: FIX tag 102 values
+# CxlRejReason: FIX tag 102 values; 25, 27 and 101 (a replace past an account limit) are OrdRejReason's values
 #   0 TooLateToCancel: Order already filled or canceled
 #   1 UnknownOrder: No live order with OrigClOrdID in this session
 #   6 DuplicateClOrdID: ClOrdID not greater than every ClOrdID the session used before
 #   18 InvalidPriceIncrement: Replace price not on tick
 #   16 PriceExceedsCurrentPriceBand: Replace price outside the band
 #   13 IncorrectQuantity: Replace quantity zero, above maximum, or not above the filled quantity
+#   25 InsufficientCreditLimit: Replaced, the account's open notional on this side would pass its limit
+#   27 ExceededMaxNotionalOrderAmt: Replace Price x OrderQty above the account's per-order limit
 #   99 Other
-CxlRejReason = enum.IntEnum('CxlRejReason', [('TooLateToCancel', 0), ('UnknownOrder', 1), ('DuplicateClOrdID', 6), ('InvalidPriceIncrement', 18), ('PriceExceedsCurrentPriceBand', 16), ('IncorrectQuantity', 13), ('Other', 99)], module=__name__)
+#   101 PositionLimitExceeded: Replaced, the account's net position in the instrument could pass its limit
+CxlRejReason = enum.IntEnum('CxlRejReason', [('TooLateToCancel', 0), ('UnknownOrder', 1), ('DuplicateClOrdID', 6), ('InvalidPriceIncrement', 18), ('PriceExceedsCurrentPriceBand', 16), ('IncorrectQuantity', 13), ('InsufficientCreditLimit', 25), ('ExceededMaxNotionalOrderAmt', 27), ('Other', 99), ('PositionLimitExceeded', 101)], module=__name__)
 _CXL_REJ_REASON_TABLE = _enum_table(CxlRejReason)
 CXL_REJ_REASON_VALUES = frozenset(m.value for m in CxlRejReason)
 

@@ -99,7 +99,8 @@ def events_command(config: RouterConfig, journal: str | Path, after: EventId | N
                    follow: bool) -> list[str]:
     """The replay's command line: the engine's own configuration, so its events are the engine's."""
     args = [str(events_binary(config)), "--journal", str(journal),
-            "--max-orders", str(config.engine.max_orders), "--max-sessions", str(config.engine.max_sessions)]
+            "--max-orders", str(config.engine.max_orders), "--max-sessions", str(config.engine.max_sessions),
+            "--terminal-orders", "0"]  # the replay answers no order status: no table to fill
     for inst in instruments_of(config).values():
         args += ["--instrument", inst.engine_arg()]
     if config.engine.self_match_prevention:

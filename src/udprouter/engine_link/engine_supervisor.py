@@ -78,6 +78,7 @@ class EngineSupervisor:
         for inst in instruments_of(cfg).values():
             args += ["--instrument", inst.engine_arg()]
         args += ["--max-orders", str(cfg.engine.max_orders), "--max-sessions", str(cfg.engine.max_sessions),
+                 "--terminal-orders", str(cfg.engine.terminal_orders),
                  "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us)]
         if cfg.engine.self_match_prevention:
             args.append("--self-match-prevention")

@@ -58,18 +58,36 @@ enum class AccountControl : uint8_t {
     KillSwitch = 6,          // value: 1 on, 0 off
 };
 
-struct AccountState {
-    uint32_t account = 0;
-    SmpMode smp = SmpMode::CancelResting;
-    bool killed = false;
+// One entry per 128-byte aligned pair of cache lines (which the L2's adjacent-line prefetch loads
+// together): an order's checks read the whole entry, and no entry shares a line with another.
+struct alignas(128) AccountState {
+    Notional open_notional[2] = {0, 0}; // by SideIndex
+    // The notional limits scaled to the price mantissa, all ones for none (0): one compare per
+    // check, no multiply. update_caps() derives them whenever a limit changes.
+    Notional order_cap = ~Notional{0};
+    Notional open_cap = ~Notional{0};
     int64_t max_order_notional = 0; // whole price units
     int64_t max_open_notional = 0;
     int64_t max_position = 0;
     int64_t max_orders_per_s = 0;
     uint64_t window_start_ns = 0;
     uint64_t window_orders = 0;
-    Notional open_notional[2] = {0, 0}; // by SideIndex
+    // At least |net position| in every instrument (the largest it has been): while it plus an
+    // order's quantity is within max_position, the order's position check needs no position read
+    // (the positions are one line per account and instrument: the check's cache miss otherwise).
+    int64_t position_bound = 0;
+    uint32_t account = 0;
+    SmpMode smp = SmpMode::CancelResting;
+    bool killed = false;
+
+    void update_caps() {
+        constexpr Notional kScale = 1'000'000'000; // limits are in whole price units
+        order_cap = max_order_notional == 0 ? ~Notional{0} : static_cast<Notional>(max_order_notional) * kScale;
+        open_cap = max_open_notional == 0 ? ~Notional{0} : static_cast<Notional>(max_open_notional) * kScale;
+    }
 };
+
+static_assert(sizeof(AccountState) == 128, "an account entry is one 128-byte line pair");
 
 class AccountTable {
 public:
@@ -87,27 +105,48 @@ public:
     // account is kMaxAccount or above.
     uint32_t ensure(uint32_t account);
 
-    // Starts loading what check_account() reads of the account's entry for instrument `book`:
-    // called as soon as the instrument is known, so the misses overlap the other checks.
-    void prefetch(uint32_t account, uint32_t book) const {
-        const uint32_t slot = find(account);
+    // Starts loading an entry (both of its lines; kNone: nothing), which check_account() reads:
+    // called first thing for a new order, so the miss overlaps the other checks.
+    void prefetch_entry(uint32_t slot) const {
         if (slot != kNone) {
-            __builtin_prefetch(&states_[slot]);
-            __builtin_prefetch(&positions_[std::size_t{slot} * instruments_ + book]);
+            const char* entry = reinterpret_cast<const char*>(&states_[slot]);
+            __builtin_prefetch(entry);
+            __builtin_prefetch(entry + 64);
         }
     }
 
+    // Starts loading the position line a fill of the tracked order o updates (an aggressor that
+    // crosses: its first fill comes a few events later).
+    void prefetch_position(const Order& o) const { prefetch_position(find(o.account), o.book); }
+    void prefetch_position(uint32_t slot, uint32_t book) const {
+        __builtin_prefetch(&positions_[std::size_t{slot} * instruments_ + book], 1);
+    }
+
     // Net filled quantity of the account's entry in instrument `book` (positive = long).
-    int64_t& position(uint32_t slot, uint32_t book) { return positions_[std::size_t{slot} * instruments_ + book]; }
     int64_t position(uint32_t slot, uint32_t book) const { return positions_[std::size_t{slot} * instruments_ + book]; }
+    void set_position(uint32_t slot, uint32_t book, int64_t value) {
+        positions_[std::size_t{slot} * instruments_ + book] = value;
+        raise_bound(states_[slot], value);
+    }
+    // Whether an order of signed quantity qty would take the position past max_position (set).
+    // Exact; reads the position only when the bound cannot rule the breach out.
+    bool breaches_position(uint32_t slot, uint32_t book, int64_t qty) const {
+        const AccountState& a = states_[slot];
+        const int64_t magnitude = qty < 0 ? -qty : qty;
+        if (a.position_bound + magnitude <= a.max_position) [[likely]] {
+            return false;
+        }
+        const int64_t after = position(slot, book) + qty;
+        return after > a.max_position || after < -a.max_position;
+    }
 
     AccountState& operator[](uint32_t slot) { return states_[slot]; }
     const AccountState& operator[](uint32_t slot) const { return states_[slot]; }
     uint32_t size() const { return static_cast<uint32_t>(states_.size()); }
 
-    // Order::flags for a new order of the account.
-    uint8_t order_flags(uint32_t account) const {
-        const uint32_t slot = find(account);
+    // Order::flags for a new order of the account, or of the account with entry `slot` (kNone: none).
+    uint8_t order_flags(uint32_t account) const { return flags_of(find(account)); }
+    uint8_t flags_of(uint32_t slot) const {
         if (slot == kNone) {
             return default_smp_ ? static_cast<uint8_t>(SmpMode::CancelResting) : 0;
         }
@@ -124,9 +163,12 @@ public:
     // A fill of qty; `resting` is whether o sits in the book (its open notional shrinks).
     void filled(const Order& o, uint32_t qty, bool resting) {
         const uint32_t slot = find(o.account);
-        position(slot, o.book) += o.side == kWireSideBuy ? int64_t{qty} : -int64_t{qty};
+        int64_t& position = positions_[std::size_t{slot} * instruments_ + o.book];
+        position += o.side == kWireSideBuy ? int64_t{qty} : -int64_t{qty};
+        AccountState& a = states_[slot];
+        raise_bound(a, position);
         if (resting) {
-            states_[slot].open_notional[static_cast<unsigned>(side_index(o.side))] -= notional(o.price, qty);
+            a.open_notional[static_cast<unsigned>(side_index(o.side))] -= notional(o.price, qty);
         }
     }
 
@@ -138,6 +180,11 @@ public:
     }
 
 private:
+    static void raise_bound(AccountState& a, int64_t position) {
+        const int64_t magnitude = position < 0 ? -position : position;
+        a.position_bound = magnitude > a.position_bound ? magnitude : a.position_bound;
+    }
+
     uint32_t instruments_;
     bool default_smp_;
     std::vector<uint32_t> slot_of_; // account -> entry, kNone when it has none

@@ -20,8 +20,11 @@
 //                  InvalidOrUnknownSecurity), then CANCELED (the command's CancelReason) per order
 //                  in price-time order (instruments in config order, bids then asks), each to its
 //                  own session.
-//   ORDER_STATUS:  ORDER_STATUS (OrdStatus New or PartiallyFilled of the live order), or the same
-//                  flagged REFUSED when the session has no live order with that ClOrdID and SecurityID.
+//   ORDER_STATUS:  ORDER_STATUS: OrdStatus New or PartiallyFilled of the live order (qty = OrderQty),
+//                  else Filled or Canceled of the order kept in the terminal table (terminal_orders.h:
+//                  leaves 0, qty 0, the price it had), or the same flagged REFUSED when the session
+//                  has neither under that ClOrdID and SecurityID (never had, evicted, a replaced
+//                  order's earlier ClOrdID, a session reset since).
 //   ACCOUNT_CONTROL: ACCOUNT_UPDATED (REFUSED for an unknown control, a negative value, a mode
 //                  above 3, a kill switch value other than 0/1, account 0 or >= 2^20); a kill switch
 //                  turned on is followed by CANCELED (KillSwitch) for every resting order of the account;
@@ -29,7 +32,8 @@
 //                  with its current value.
 //   RESET_SESSION: per live order of the session (book by book, price-time order) CANCELED
 //                  (SessionReset), then SESSION_RESET (qty = orders canceled); the session's ClOrdID
-//                  mark goes back to 0. An id outside 1..max_sessions: REJECTED (Other).
+//                  mark goes back to 0 and its terminal orders are dropped. An id outside
+//                  1..max_sessions: REJECTED (Other).
 //   other kinds:   REJECTED (Other).
 // Field conventions: order_id is the command_seq of the creating NEW. CANCELED for a request
 // carries the request's ClOrdID and OrigClOrdID; an unsolicited CANCELED (IOC, FOK, SMP) carries
@@ -43,7 +47,11 @@
 // account's controls (account_table.h): AccountKillSwitch, ExceededMaxNotionalOrderAmt,
 // InsufficientCreditLimit, PositionLimitExceeded, OrderRateExceeded.
 // For REPLACE: session, DuplicateClOrdID, order lookup, qty 0 or above max, band, tick, qty not
-// above cum_qty (IncorrectQuantity).
+// above cum_qty (IncorrectQuantity), then the account's limits as for NEW with the order as it would
+// stand replaced (ExceededMaxNotionalOrderAmt: new Price x OrderQty; InsufficientCreditLimit: the
+// side's open notional with this order's share at its new Price x LeavesQty; PositionLimitExceeded:
+// the position if the new LeavesQty filled), each checked only when the replace raises that figure.
+// The kill switch and the order rate apply to new orders only.
 #ifndef UDPROUTER_ENGINE_ENGINE_H
 #define UDPROUTER_ENGINE_ENGINE_H
 
@@ -56,6 +64,7 @@
 #include "udprouter/engine/order_pool.h"
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/session_table.h"
+#include "udprouter/engine/terminal_orders.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -71,6 +80,11 @@ struct EngineConfig {
     uint32_t max_orders;   // live orders across all instruments (the pool size)
     uint32_t max_sessions; // session ids 1..max_sessions are served
     bool self_match_prevention; // the SMP mode of accounts without their own: CancelResting, else None
+    // Orders that left the book kept for OrderStatusRequest (terminal_orders.h), oldest evicted
+    // first; kTerminalLikeMaxOrders: as many as max_orders.
+    // max_orders + terminal orders must be below 2^31 (order_index.h: kTerminalBit).
+    uint32_t terminal_orders = kTerminalLikeMaxOrders;
+    static constexpr uint32_t kTerminalLikeMaxOrders = 0xFFFFFFFFu;
 };
 
 class Engine {
@@ -119,6 +133,7 @@ public:
 
     const EngineConfig& config() const { return config_; }
     const AccountTable& accounts() const { return accounts_; }
+    const TerminalOrders& terminal_orders() const { return terminal_; }
     uint32_t live_orders() const { return pool_.in_use(); }
 
 private:
@@ -135,6 +150,7 @@ private:
     bool validate_new(const udr_command& command, uint32_t& instrument, uint32_t& level, uint8_t& flags);
     [[gnu::noinline]] bool check_account(const udr_command& command, uint32_t book, uint32_t level,
                                                     uint32_t slot);
+    [[gnu::noinline]] bool check_replace_account(const udr_command& command, const Order& order);
     // engine_controls.cpp: the commands that act on many orders or on an account.
     void mass_cancel(const udr_command& command);
     void order_status(const udr_command& command);
@@ -160,7 +176,8 @@ private:
     std::vector<Instrument> instruments_;
     InstrumentTable table_;
     OrderPool pool_;
-    OrderIndex index_;
+    TerminalOrders terminal_; // before index_: the index confirms terminal keys in its ring
+    OrderIndex index_;        // the live orders and the terminal ones
     SessionTable sessions_;
     AccountTable accounts_;
     std::vector<uint32_t> scratch_; // collect(): reserved to max_orders, never grows

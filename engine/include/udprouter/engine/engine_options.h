@@ -2,10 +2,13 @@
 //
 //   udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD [--lock-fd FD] --journal DIR
 //     --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY (repeat)
-//     --max-orders N --max-sessions N [--self-match-prevention] [--wait spin|sleep|hybrid]
-//     [--spin-us N] [--snapshot-every N]
+//     --max-orders N --max-sessions N [--terminal-orders N] [--self-match-prevention]
+//     [--wait spin|sleep|hybrid] [--spin-us N] [--snapshot-every N]
 //   udprouter-engine --journal DIR --instrument ... --max-orders N --max-sessions N
-//     [--self-match-prevention] --print-state-digest
+//     [--terminal-orders N] [--self-match-prevention] --print-state-digest
+//
+// --terminal-orders: filled and canceled orders kept for order status (0..2^32-2, default
+// --max-orders; terminal_orders.h).
 //
 // Options take their value as the next argument or after '='. Parsing reports the first problem
 // as a message naming the option; the process prints it and exits 2.
@@ -35,7 +38,7 @@ struct EngineOptions {
     int lock_fd = -1; // the router's journal lock, inherited; -1: the engine takes its own
     std::string journal_dir;
     Durability durability = Durability::Os;
-    EngineConfig config{{}, 0, 0, false};
+    EngineConfig config{{}, 0, 0, false, EngineConfig::kTerminalLikeMaxOrders};
     WaitStrategy wait = WaitStrategy::Hybrid;
     uint32_t spin_us = 5; // measured best on 2 vCPUs (see config.py engine.spin_us)
     uint64_t snapshot_every = 0;

@@ -41,6 +41,10 @@ enum class CxlRejReason : uint8_t {
     IncorrectQuantity = UDR_SBE_CXL_REJ_REASON_INCORRECT_QUANTITY,
     PriceExceedsCurrentPriceBand = UDR_SBE_CXL_REJ_REASON_PRICE_EXCEEDS_CURRENT_PRICE_BAND,
     InvalidPriceIncrement = UDR_SBE_CXL_REJ_REASON_INVALID_PRICE_INCREMENT,
+    // a replace past one of the account's limits (OrdRejReason's values)
+    InsufficientCreditLimit = UDR_SBE_CXL_REJ_REASON_INSUFFICIENT_CREDIT_LIMIT,
+    ExceededMaxNotionalOrderAmt = UDR_SBE_CXL_REJ_REASON_EXCEEDED_MAX_NOTIONAL_ORDER_AMT,
+    PositionLimitExceeded = UDR_SBE_CXL_REJ_REASON_POSITION_LIMIT_EXCEEDED,
     Other = UDR_SBE_CXL_REJ_REASON_OTHER,
 };
 
@@ -73,6 +77,8 @@ enum class MassActionRejectReason : uint8_t {
 enum class OrdStatus : uint8_t {
     New = UDR_SBE_ORD_STATUS_NEW,
     PartiallyFilled = UDR_SBE_ORD_STATUS_PARTIALLY_FILLED,
+    Filled = UDR_SBE_ORD_STATUS_FILLED,     // an order that left the book (terminal_orders.h)
+    Canceled = UDR_SBE_ORD_STATUS_CANCELED,
 };
 
 // Outcome of checking a price against an instrument's band and tick.

@@ -9,6 +9,8 @@
 // SelfMatchPrevention, to its session) and matching continues; CancelAggressing cancels the
 // incoming order's remainder (CANCELED, SelfMatchPreventionAggressor) and leaves the resting one;
 // CancelBoth does both. Fills and book exits of tracked orders update their account's figures.
+// Resting orders leaving the book (filled in full, SMP canceled) are recorded in the terminal table
+// as they are released; the incoming order's final state is the caller's to record.
 #ifndef UDPROUTER_ENGINE_MATCHER_H
 #define UDPROUTER_ENGINE_MATCHER_H
 
@@ -18,6 +20,7 @@
 #include "udprouter/engine/instrument.h"
 #include "udprouter/engine/order_index.h"
 #include "udprouter/engine/order_pool.h"
+#include "udprouter/engine/terminal_orders.h"
 
 #include <cstdint>
 
@@ -25,8 +28,9 @@ namespace udprouter::engine {
 
 class Matcher {
 public:
-    Matcher(OrderPool& pool, OrderIndex& index, EventBuffer& events, AccountTable& accounts)
-        : pool_(pool), index_(index), events_(events), accounts_(accounts) {}
+    Matcher(OrderPool& pool, OrderIndex& index, EventBuffer& events, AccountTable& accounts,
+            TerminalOrders& terminal)
+        : pool_(pool), index_(index), events_(events), accounts_(accounts), terminal_(terminal) {}
 
     // Trades `in` (not in the book) against the opposite side up to limit_level inclusive;
     // in.leaves_qty and in.cum_qty are updated (leaves 0 also when self-match prevention canceled
@@ -71,7 +75,7 @@ private:
     // Returns true when the incoming order was canceled (matching stops).
     [[gnu::noinline]] bool self_match(OrderBook& book, Order& in, uint32_t resting, uint64_t command_seq);
     void cancel_self_match(OrderBook& book, uint32_t resting, uint64_t command_seq);
-    [[gnu::noinline]] void track_fill(Order& in, Order& resting, uint32_t qty);
+    [[gnu::noinline]] void track_resting_fill(const Order& resting, uint32_t qty);
     // Takes a fully filled (or self-match canceled) oldest order out of the book at once; its
     // index entry and pool slot go in release_retired() at the end of match(), so the index lines
     // prefetched for the orders one command retires load together, not one miss per fill in turn.
@@ -101,6 +105,7 @@ private:
     OrderIndex& index_;
     EventBuffer& events_;
     AccountTable& accounts_;
+    TerminalOrders& terminal_;
     struct Retired {
         uint32_t order;
         OrderIndex::Prepared key;

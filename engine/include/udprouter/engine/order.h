@@ -39,6 +39,20 @@ struct alignas(64) Order {
 
 static_assert(sizeof(Order) == 64, "an Order is one cache line");
 
+// The final state of an order that left the book, kept for order status (terminal_orders.h).
+struct TerminalOrder {
+    uint64_t cl_ord_id;
+    uint64_t order_id;
+    int64_t price;
+    uint32_t session_id;
+    int32_t security_id;
+    uint32_t cum_qty;
+    uint8_t side;
+    uint8_t status; // OrdStatus Filled or Canceled; TerminalOrders::kDropped after a session reset
+    uint16_t reserved;
+};
+static_assert(sizeof(TerminalOrder) == 40, "a terminal order is 40 bytes");
+
 inline SideIndex side_index(uint8_t wire_side) {
     return wire_side == kWireSideBuy ? SideIndex::Buy : SideIndex::Sell;
 }

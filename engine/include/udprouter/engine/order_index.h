@@ -21,6 +21,10 @@
 // ids touches a new index line once per 8 orders instead of once per order; any other pattern
 // hashes as well as before. The slots sit on huge pages where the kernel allows (lookups land
 // anywhere in several MB).
+//
+// KeyIndex is the table over any store of keyed records (Keys::matches confirms a stored value
+// against a key); OrderIndex is it over the order pool and the ring of orders that left the book
+// (terminal_orders.h).
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
@@ -32,10 +36,20 @@
 
 namespace udprouter::engine {
 
-class OrderIndex {
+// Keys: bool matches(uint32_t value, uint32_t session_id, uint64_t cl_ord_id) const, for a value
+// (a record's position) the table holds; it must stay valid as long as the index.
+template <class Keys>
+class KeyIndex {
 public:
-    // pool is where candidate keys are confirmed; it must outlive the index.
-    OrderIndex(uint32_t max_orders, const OrderPool& pool);
+    // Sized for up to max_records keys at once.
+    KeyIndex(uint32_t max_records, Keys keys)
+        : storage_(size_t{1} << table_bits(max_records)), slots_(storage_.data()),
+          overflow_(storage_.size() / kBlock), keys_(keys) {
+        const unsigned line_bits = table_bits(max_records) - 3; // kBlock = 8 slots a line
+        line_mask_ = static_cast<uint32_t>((uint64_t{1} << line_bits) - 1);
+        shift_ = 32 - line_bits;
+        clear();
+    }
 
     // A key's hash, computed once per command and passed to every call below that needs it.
     struct Prepared {
@@ -99,21 +113,48 @@ public:
         }
     }
 
-    // Removes the entry of pool order `order`, which must be indexed under key: its slot is the one
-    // holding that pool index, so no order is read to confirm the key.
-    void erase(Prepared key, uint32_t order) {
+    // The slot of value `order`, which must be indexed under key: the slot holding that value, so
+    // no record is read to confirm the key.
+    uint32_t slot_of(Prepared key, uint32_t order) const {
         const uint32_t first = key.tag & (kBlock - 1);
         for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
             const uint32_t base = line * kBlock;
             if (slots_[base + first].order == order) {
-                erase_at(base + first);
-                return;
+                return base + first;
             }
             for (uint32_t i = 0; i < kBlock; ++i) {
                 if (slots_[base + i].order == order) {
-                    erase_at(base + i);
-                    return;
+                    return base + i;
                 }
+            }
+        }
+    }
+
+    // Removes the entry of value `order`, which must be indexed under key.
+    void erase(Prepared key, uint32_t order) { erase_at(slot_of(key, order)); }
+
+    // The key's tag and a new value for an occupied slot (the same key, now naming another record).
+    uint32_t tag_at(uint32_t slot) const { return slots_[slot].tag; }
+    void set_value(uint32_t slot, uint32_t value) { slots_[slot].order = value; }
+
+    // Removes the entry of `value` under key if there is one (a lookup's bound: no key went past the
+    // line where it stops); returns whether there was.
+    bool erase_if_present(Prepared key, uint32_t value) {
+        const uint32_t first = key.tag & (kBlock - 1);
+        for (uint32_t line = line_of(key.tag);; line = (line + 1) & line_mask_) {
+            const uint32_t base = line * kBlock;
+            if (slots_[base + first].order == value) {
+                erase_at(base + first);
+                return true;
+            }
+            for (uint32_t i = 0; i < kBlock; ++i) {
+                if (slots_[base + i].order == value) {
+                    erase_at(base + i);
+                    return true;
+                }
+            }
+            if (overflow_[line] == 0) {
+                return false;
             }
         }
     }
@@ -130,17 +171,38 @@ public:
     }
 
     // Removes the key if present; returns whether it was.
-    bool erase(uint32_t session_id, uint64_t cl_ord_id);
+    bool erase(uint32_t session_id, uint64_t cl_ord_id) {
+        const uint32_t slot = find_slot(prepare(session_id, cl_ord_id), session_id, cl_ord_id);
+        if (slot == kNullIndex) {
+            return false;
+        }
+        erase_at(slot);
+        return true;
+    }
 
     uint32_t size() const { return size_; }
-    void clear();
+    void clear() {
+        for (size_t i = 0; i < storage_.size(); ++i) {
+            storage_[i] = Slot{kNullIndex, 0};
+        }
+        for (size_t i = 0; i < overflow_.size(); ++i) {
+            overflow_[i] = 0;
+        }
+        size_ = 0;
+    }
 
 private:
     struct Slot {
         uint32_t order; // kNullIndex marks an empty slot
         uint32_t tag;
     };
-    static unsigned table_bits(uint32_t max_orders);
+    static unsigned table_bits(uint32_t max_records) {
+        unsigned bits = 4;
+        while ((uint64_t{1} << bits) < uint64_t{2} * max_records) {
+            ++bits;
+        }
+        return bits;
+    }
 
     static constexpr uint32_t kBlock = 8; // slots per 64-byte line
 
@@ -153,20 +215,46 @@ private:
     uint32_t line_of(uint32_t tag) const { return tag >> shift_; }
     bool holds(uint32_t slot, uint32_t tag, uint32_t session_id, uint64_t cl_ord_id) const {
         const Slot s = slots_[slot];
-        return s.tag == tag && s.order != kNullIndex && matches(s.order, session_id, cl_ord_id);
-    }
-    bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
-        const Order& o = pool_[order];
-        return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
+        return s.tag == tag && s.order != kNullIndex && keys_.matches(s.order, session_id, cl_ord_id);
     }
 
     HugePageArray<Slot> storage_; // page-aligned, so every 8-slot line is one cache line
     Slot* slots_;
     HugePageArray<uint32_t> overflow_; // per line: keys stored past it (read only when a lookup misses)
-    const OrderPool& pool_;
+    Keys keys_;
     uint32_t line_mask_;
     unsigned shift_;
     uint32_t size_ = 0;
+};
+
+// An OrderIndex value with this bit names a position in the ring of orders that left the book
+// (terminal_orders.h); without it, a live order's pool index. So pool indices and ring positions are
+// below 2^31 (and kNullIndex, which has the bit, is never a ring position).
+inline constexpr uint32_t kTerminalBit = 0x80000000u;
+
+// A live order's key is in the order, in the pool; a terminal order's in its ring record.
+struct OrderKeys {
+    const OrderPool* pool;
+    const TerminalOrder* ring; // nullptr when no terminal order is kept
+    bool matches(uint32_t value, uint32_t session_id, uint64_t cl_ord_id) const {
+        if ((value & kTerminalBit) != 0) [[unlikely]] {
+            const TerminalOrder& t = ring[value & ~kTerminalBit];
+            return t.cl_ord_id == cl_ord_id && t.session_id == session_id;
+        }
+        const Order& o = (*pool)[value];
+        return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
+    }
+};
+
+// Every order by (session_id, cl_ord_id): the live ones as pool indices, the ones that left the
+// book and are still kept as kTerminalBit | ring position. One table for both: an order leaving the
+// book turns its own entry into its terminal one (the line is already loaded to erase it).
+class OrderIndex : public KeyIndex<OrderKeys> {
+public:
+    // pool and ring are where candidate keys are confirmed; they must outlive the index. max_keys:
+    // live orders plus terminal orders kept.
+    OrderIndex(uint32_t max_keys, const OrderPool& pool, const TerminalOrder* ring = nullptr)
+        : KeyIndex<OrderKeys>(max_keys, OrderKeys{&pool, ring}) {}
 };
 
 } // namespace udprouter::engine

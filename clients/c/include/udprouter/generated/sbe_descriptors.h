@@ -64,7 +64,7 @@ static const udr_sbe_enum_value udr_sbe_enum_mass_action_scope[] = {{"AllOrdersF
 static const udr_sbe_enum_value udr_sbe_enum_mass_action_response[] = {{"Rejected", 0}, {"Accepted", 1}};
 static const udr_sbe_enum_value udr_sbe_enum_mass_action_reject_reason[] = {{"MassActionNotSupported", 0}, {"InvalidOrUnknownSecurity", 1}, {"Other", 99}};
 static const udr_sbe_enum_value udr_sbe_enum_ord_status[] = {{"New", 0}, {"PartiallyFilled", 1}, {"Filled", 2}, {"Canceled", 4}, {"Rejected", 8}};
-static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_reason[] = {{"TooLateToCancel", 0}, {"UnknownOrder", 1}, {"DuplicateClOrdID", 6}, {"InvalidPriceIncrement", 18}, {"PriceExceedsCurrentPriceBand", 16}, {"IncorrectQuantity", 13}, {"Other", 99}};
+static const udr_sbe_enum_value udr_sbe_enum_cxl_rej_reason[] = {{"TooLateToCancel", 0}, {"UnknownOrder", 1}, {"DuplicateClOrdID", 6}, {"InvalidPriceIncrement", 18}, {"PriceExceedsCurrentPriceBand", 16}, {"IncorrectQuantity", 13}, {"InsufficientCreditLimit", 25}, {"ExceededMaxNotionalOrderAmt", 27}, {"Other", 99}, {"PositionLimitExceeded", 101}};
 static const udr_sbe_enum_value udr_sbe_enum_business_reject_reason[] = {{"Other", 0}, {"UnsupportedMessageType", 3}, {"ApplicationNotAvailable", 4}, {"NotAuthorized", 6}, {"MalformedMessage", 100}, {"InvalidEnumValue", 101}, {"Throttled", 102}, {"EngineBusy", 103}, {"SeqNoOutOfRange", 104}, {"JournalUnavailable", 110}, {"DropCopySession", 120}};
 
 static const udr_sbe_field_desc udr_sbe_desc_negotiate_fields[] = {
@@ -242,7 +242,7 @@ static const udr_sbe_field_desc udr_sbe_desc_order_cancel_reject_fields[] = {
     {"TransactTime", 24, UDR_SBE_UINT64, 1, 0, NULL, 0},
     {"SecurityID", 32, UDR_SBE_INT32, 1, 0, NULL, 0},
     {"CxlRejResponseTo", 36, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_cxl_rej_response_to, 2},
-    {"CxlRejReason", 37, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_cxl_rej_reason, 7},
+    {"CxlRejReason", 37, UDR_SBE_UINT8, 1, 0, udr_sbe_enum_cxl_rej_reason, 10},
 };
 static const udr_sbe_field_desc udr_sbe_desc_business_message_reject_fields[] = {
     {"RefSeqNum", 0, UDR_SBE_UINT64, 1, 0, NULL, 0},
