@@ -23,9 +23,9 @@ import sys
 import uvloop
 
 from udprouter import __version__
-from udprouter.ops import admin_cli, oplog
 from udprouter.config import load_config
 from udprouter.errors import UdprouterError
+from udprouter.ops import admin_cli, oplog
 
 LOG_FORMAT_ENV = "UDPROUTER_LOG_FORMAT"
 

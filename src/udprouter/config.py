@@ -342,7 +342,8 @@ def _check(config: RouterConfig) -> None:
         except ValueError:
             if host != "localhost":
                 raise ConfigError(f"{name}.host: expected an IP address or localhost, got {host!r}") from None
-    if config.engine.max_orders + config.engine.terminal_orders >= 2**31:  # the engine's order index holds both
+    # The engine's order index holds the live and the terminal orders.
+    if config.engine.max_orders + config.engine.terminal_orders >= 2**31:
         raise ConfigError(f"engine.terminal_orders: expected max_orders + terminal_orders below 2^31, got "
                           f"{config.engine.terminal_orders}")
     if not config.keys:

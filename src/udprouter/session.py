@@ -48,9 +48,9 @@ from udprouter.auth import Authenticator, AuthResult
 from udprouter.codec import encode_message
 from udprouter.config import SessionConfig
 from udprouter.datagram_mac import datagram_key
+from udprouter.durability.session_store import SessionStore
 from udprouter.ops.oplog import get_logger
 from udprouter.server_session import RetransmitOutcome, ServerSession, SessionState, sequence_frame
-from udprouter.durability.session_store import SessionStore
 
 KEEPALIVE_LAPSE = 3
 MIN_FRAME = 14  # SOFH + message header: no retransmitted frame is smaller

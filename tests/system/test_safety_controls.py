@@ -187,7 +187,8 @@ async def test_order_status_of_filled_and_canceled_orders(router):
         # under it is a duplicate, and the filled order still answers.
         await a.send_order(3, Side.Sell, PRICE, 1, cl_ord_id=filled)
         (reject,) = await reports(a, 1)
-        assert isinstance(reject, ExecutionReportReject) and reject.ord_rej_reason == OrdRejReason.DuplicateOrder
+        assert isinstance(reject, ExecutionReportReject)
+        assert reject.ord_rej_reason == OrdRejReason.DuplicateOrder
         await a.order_status(filled, 3)
         (status,) = await reports(a, 1)
         assert (status.ord_status, status.cum_qty) == (OrdStatus.Filled, 10)
@@ -234,9 +235,11 @@ async def test_order_status_of_filled_and_canceled_orders_after_an_engine_crash(
         assert not engine_alive(engine)
         after = [await status_from_a_running_engine(a, cl, 3) for cl in (filled, canceled, live)]
         fields = ("cl_ord_id", "order_id", "ord_status", "side", "price", "leaves_qty", "cum_qty")
-        assert [[getattr(s, f) for f in fields] for s in after] == [[getattr(s, f) for f in fields] for s in before]
+        def rows(statuses):
+            return [[getattr(s, f) for f in fields] for s in statuses]
+        assert rows(after) == rows(before)
     if snapshot_every:
-        assert list(router.journal.glob("snapshot-*.bin")), "no snapshot was written: the test would not cover it"
+        assert list(router.journal.glob("snapshot-*.bin")), "no snapshot written: the test would not cover it"
 
 LIMITS_CONFIG = """
 [[accounts]]
@@ -302,7 +305,8 @@ async def test_a_replace_meets_the_account_limits_like_a_new_order(start_router)
         # Fat finger: 10 x 100.01 is past 1000; 10 x 100.00 is the limit.
         reject = await replace(a, order, 1, PRICE + TICK, 10)
         assert isinstance(reject, OrderCancelReject)
-        assert (reject.orig_cl_ord_id, reject.cxl_rej_reason) == (order, CxlRejReason.ExceededMaxNotionalOrderAmt)
+        assert reject.orig_cl_ord_id == order
+        assert reject.cxl_rej_reason == CxlRejReason.ExceededMaxNotionalOrderAmt
         replaced = await replace(a, order, 1, PRICE, 10)
         assert isinstance(replaced, ExecutionReportReplace) and replaced.leaves_qty == 10
         order = replaced.cl_ord_id

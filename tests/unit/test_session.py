@@ -25,6 +25,8 @@ from udprouter.auth import Authenticator, sign
 from udprouter.codec import decode_frames, encode_message
 from udprouter.config import KeyConfig, SessionConfig
 from udprouter.datagram_mac import datagram_key
+from udprouter.durability.router_log import CodRecord
+from udprouter.durability.session_store import SessionStore
 from udprouter.server_session import (
     MAX_DATAGRAM,
     ServerSession,
@@ -33,8 +35,6 @@ from udprouter.server_session import (
     sequence_frame,
 )
 from udprouter.session import KEEPALIVE_LAPSE, SessionEvent, SessionLayer
-from udprouter.durability.router_log import CodRecord
-from udprouter.durability.session_store import SessionStore
 
 NOW = 1_800_000_000_000_000_000
 ADDR = ("127.0.0.1", 40000)

@@ -42,7 +42,7 @@ class SessionStore:
         Path(directory).mkdir(parents=True, exist_ok=True)
         self._load()
         self._file = open(self._path, "a", encoding="ascii")  # noqa: SIM115 - lives as long as the store
-        self.log = None  # RouterLog (udprouter.durability.router_log) that journals every session's state, if any
+        self.log = None  # the RouterLog (durability.router_log) journaling every session's state, if any
 
     def _load(self) -> None:
         if not self._path.exists():

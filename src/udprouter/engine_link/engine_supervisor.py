@@ -26,12 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from udprouter.config import RouterConfig, instruments_of
-from udprouter.errors import ConfigError, EngineError
 from udprouter.durability.journal_lock import PREDECESSOR_EXIT_S, JournalLock, engine_journal, is_engine_of
+from udprouter.engine_link.supervised_ring import SupervisedRing
+from udprouter.errors import ConfigError, EngineError
 from udprouter.ops.oplog import get_logger
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import ENGINE_READY
-from udprouter.engine_link.supervised_ring import SupervisedRing
 
 STOP_TIMEOUT_S = 5.0
 LOG_NAME = "engine.log"

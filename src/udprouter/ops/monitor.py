@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from udprouter.ops.oplog import get_logger
-from udprouter.ring import ENGINE_READY
 from udprouter.ops.sd_notify import SdNotifier
+from udprouter.ring import ENGINE_READY
 
 TICK_S = 0.25
 LOOP_STALL_S = 5.0  # /healthz fails when the loop has not turned for this long

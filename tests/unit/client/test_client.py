@@ -2,8 +2,8 @@
 
 import asyncio
 
-from udprouter.client import flows as client_flow
 from udprouter._generated.messages import NewOrderSingle, OrdType, Sequence, Side, TimeInForce
+from udprouter.client import flows as client_flow
 from udprouter.client.flows import MAX_RESENDS, RETRANSMIT_WAIT_S, InboundFlow, OutboundFlow
 from udprouter.codec import decode_frames
 

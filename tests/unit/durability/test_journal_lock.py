@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from udprouter.errors import ConfigError
 from udprouter.durability.journal_lock import LOCK_NAME, JournalLock
+from udprouter.errors import ConfigError
 
 HOLD = """
 import fcntl, os, sys, time

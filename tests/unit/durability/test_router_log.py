@@ -9,8 +9,15 @@ import uuid
 import pytest
 
 from udprouter.config import KeyConfig
+from udprouter.durability.router_log import (
+    FILE_NAME,
+    IMAGE_CHUNK_FRAMES,
+    RECORD_HEADER,
+    RouterLog,
+    read_records,
+    replay,
+)
 from udprouter.ring import NO_ROUTER_LOG, RingSegment
-from udprouter.durability.router_log import FILE_NAME, IMAGE_CHUNK_FRAMES, RECORD_HEADER, RouterLog, read_records, replay
 from udprouter.server_session import ServerSession, SessionState, not_applied_frame, sequence_frame
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)

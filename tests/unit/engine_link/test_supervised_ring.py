@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from udprouter.ring import ENGINE_ABSENT, ENGINE_STOPPED, RingError, RingSegment
 from udprouter.engine_link.supervised_ring import SupervisedRing
+from udprouter.ring import ENGINE_ABSENT, ENGINE_STOPPED, RingError, RingSegment
 
 
 @pytest.fixture
