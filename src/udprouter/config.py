@@ -64,7 +64,9 @@ class EngineSection(_Section):
     max_orders: int = 1_000_000
     # Filled and canceled orders the engine keeps for OrderStatusRequest, oldest evicted first
     # (40 bytes each plus its index slots); an evicted one answers as unknown. 0: keep none.
-    terminal_orders: int = 1_000_000
+    # The engine's snapshot carries them and is written synchronously: at 1,000,000 (40 MB) each
+    # snapshot stalled the engine ~0.4 s (p99.9 at 50k/s 398 ms against 16 ms at 65,536).
+    terminal_orders: int = 65_536
     max_sessions: int = 4096
     # The SMP mode of accounts without their own ([[accounts]] smp): on = cancel the resting order.
     self_match_prevention: bool = True
