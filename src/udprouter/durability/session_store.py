@@ -21,11 +21,19 @@ line) once the forgotten lines outnumber them, so it stays bounded by the ids in
 from __future__ import annotations
 
 import os
+import uuid as uuid_module
 from pathlib import Path
 
 from udprouter.errors import ConfigError
 
 FILE_NAME = "sessions.log"
+# Fixed namespace: the SessionId of a key's gRPC flow is uuid5(namespace, "grpc:" + key_id). Recovery
+# tells a logged gRPC flow from a UDP session by it, and a UDP Negotiate may not take that SessionId.
+GRPC_SESSION_NAMESPACE = uuid_module.UUID("6f0c39e4-5a43-4c1c-9b8e-2b1f6d1d7a10")
+
+
+def grpc_session_uuid(key_id: str) -> bytes:
+    return uuid_module.uuid5(GRPC_SESSION_NAMESPACE, f"grpc:{key_id}").bytes
 
 
 class SessionStore:
