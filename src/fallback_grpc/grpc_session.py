@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 
 from udprouter._ring_cffi import ffi, lib
@@ -29,6 +28,7 @@ from udprouter._ring_cffi import ffi, lib
 from udprouter._generated.messages import ExecutionReportReject
 from udprouter.codec import encode_message
 from udprouter.config import KeyConfig
+from udprouter.durability.session_store import grpc_session_uuid
 from udprouter.order_entry import DRAIN_CAPACITY
 from udprouter.reports import EXEC_ID_SEQ_BITS, encode_event
 from udprouter.ring import EV_COMMAND_SEQ, EV_KIND, EVENT_LAYOUT
@@ -37,13 +37,6 @@ from udprouter.server_session import ServerSession, SessionState
 from .call_order import CallOrders
 from .convert import FILL_FROM_EVENT
 from .packed import PackedCall
-
-# Fixed namespace: the SessionId of a key's gRPC flow is uuid5(namespace, "grpc:" + key_id).
-GRPC_SESSION_NAMESPACE = uuid.UUID("6f0c39e4-5a43-4c1c-9b8e-2b1f6d1d7a10")
-
-
-def grpc_session_uuid(key_id: str) -> bytes:
-    return uuid.uuid5(GRPC_SESSION_NAMESPACE, f"grpc:{key_id}").bytes
 
 
 class Answer:
@@ -68,8 +61,11 @@ class Answer:
 
 class GrpcSession:
     def __init__(self, key: KeyConfig, session_id: int, retransmit_capacity: int,
-                 clock: Callable[[], int] = time.time_ns) -> None:
-        self.flow = ServerSession(grpc_session_uuid(key.key_id), session_id, key, None, retransmit_capacity)
+                 clock: Callable[[], int] = time.time_ns, first_outbound: int = 1,
+                 flow: ServerSession | None = None) -> None:
+        # flow: the one RouterRecovery rebuilt from the router log (numbers, kept reports, marks)
+        self.flow = flow if flow is not None else ServerSession(
+            grpc_session_uuid(key.key_id), session_id, key, None, retransmit_capacity, first_outbound)
         self.flow.state = SessionState.ESTABLISHED
         self.streams_open = 0  # StreamExecutions calls open now (cancel on disconnect watches it)
         self.clock = clock
@@ -85,6 +81,12 @@ class GrpcSession:
     @property
     def session_id(self) -> int:
         return self.flow.session_id
+
+    def note_marks(self) -> None:
+        """Before a call's orders are offered: its ClOrdID mark and open orders go into the router
+        log's write-ahead record with them (a UDP session's do so as its datagrams are accepted)."""
+        if self.flow.journal is not None:
+            self.flow.journal.inbound(self.flow)
 
     # -- answers --------------------------------------------------------------------------------
 
@@ -197,3 +199,16 @@ class GrpcSession:
         if self._changed is None:
             self._changed = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._changed)
+
+
+def restored_sessions(flows: dict[str, ServerSession], order_entry, copy_reports) -> dict[str, GrpcSession]:
+    """GrpcSessions around the flows RouterRecovery rebuilt (key_id -> flow), each registered as
+    OrderEntry's sink for its session_id at once: the router makes them before its first drain, so
+    the events the engine re-emits after a restart are sequenced into them, not undeliverable."""
+    sessions = {}
+    for key_id, flow in flows.items():
+        session = GrpcSession(flow.key, flow.session_id, 0, order_entry.clock, flow=flow)
+        session.copy_reports = copy_reports
+        order_entry.register_sink(flow.session_id, session.sink(), flow)
+        sessions[key_id] = session
+    return sessions

@@ -21,7 +21,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from udprouter._ring_cffi import ffi, lib
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
-from udprouter.durability.session_store import SessionStore
+from udprouter.durability.session_store import SessionStore, grpc_session_uuid
 from udprouter.fastpath.fast_ingest import FastIngest
 from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, OrderEntry
 from udprouter.server_session import ServerSession
@@ -31,7 +31,7 @@ from ._generated import order_entry_pb2 as pb
 from ._generated import order_entry_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
 from .call_order import CallOrder, parse_call_seq
-from .grpc_session import Answer, GrpcSession, grpc_session_uuid
+from .grpc_session import Answer, GrpcSession
 from .packed import MAX_BATCH_ORDERS, PackedCall, fill_results, pack_orders
 
 log = logging.getLogger("udprouter.grpc")
@@ -49,7 +49,9 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
     def __init__(self, order_entry: OrderEntry, auth: BearerAuthenticator, store: SessionStore,
                  retransmit_capacity: int, retransmit_max_count: int,
                  cod_window_max_ms: int = 60_000, fast: FastIngest | None = None,
-                 copy_reports: Callable[[ServerSession, list[bytes]], None] | None = None) -> None:
+                 copy_reports: Callable[[ServerSession, list[bytes]], None] | None = None,
+                 sessions: dict[str, GrpcSession] | None = None,
+                 durable: Callable[[], asyncio.Future | None] | None = None) -> None:
         self.order_entry = order_entry
         self.copy_reports = copy_reports  # drop copy (GrpcSession.copy_reports)
         self.cod_window_max_ms = cod_window_max_ms
@@ -59,7 +61,10 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         self.store = store
         self.retransmit_capacity = retransmit_capacity
         self.retransmit_max_count = retransmit_max_count
-        self.sessions: dict[str, GrpcSession] = {}
+        # key_id -> its flow; those RouterRecovery rebuilt after a restart are already here
+        self.sessions: dict[str, GrpcSession] = sessions if sessions is not None else {}
+        # LoopPass.durable: a future until everything sequenced is in the router log (None: it is)
+        self.durable = durable if durable is not None else _always_durable
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -73,8 +78,9 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         session = self.sessions.get(key.key_id)
         if session is None:
             session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
-            session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock)
-            session.flow.renumber_from(self.store.first_outbound(session_id))  # a reused id (SessionStore)
+            session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock,
+                                  self.store.first_outbound(session_id))  # above 1: a reused id
+            self.store.adopt(session.flow)  # journaled in the router log, as a UDP session is
             session.copy_reports = self.copy_reports
             self.sessions[key.key_id] = session
             self.order_entry.register_sink(session_id, session.sink(), session.flow)
@@ -133,6 +139,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             await self._abort_refused(context, c.busy_reason)
         if call.remaining:
             await self._wait(call, context, lambda: session.forget_packed(call))
+        await self._logged(context)
         return call.results()
 
     async def CancelOrder(self, request, context):
@@ -198,6 +205,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             await self._abort_refused(context, refused)
         if answer.remaining:
             await self._wait(answer, context, lambda: session.forget(seqs))
+        await self._logged(context)
 
     def _apply(self, session: GrpcSession, msgs, results):
         """Submits msgs in order (synchronously: nothing else runs in between) and flushes them to the
@@ -205,6 +213,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         entry = self.order_entry
         now = time.time_ns()
         answer = Answer(results, asyncio.get_running_loop())
+        session.note_marks()
         seqs, refused, busy = [], 0, 0
         for index, msg in enumerate(msgs):
             out = results[index]
@@ -228,6 +237,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         """_apply for a packed call, in C (FastIngest.apply_packed); Python only for its rejects."""
         entry, c = self.order_entry, call.c
         c.next_server_seq = session.flow.next_pending_seq()
+        session.note_marks()
         # OrderEntry._busy's reason (FastIngest.begin makes the C batch unavailable for both)
         c.busy_reason = _NOT_AVAILABLE if not entry.available else \
             _JOURNAL_UNAVAILABLE if entry.journal_unavailable else _ENGINE_BUSY
@@ -263,6 +273,20 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         finally:
             if answer.remaining:
                 forget()
+
+    async def _logged(self, context) -> None:
+        """A result leaves only once the reports it names are in the router log, as a UDP reply
+        waits for its pass's commit: a sequence number seen by a client is never given again after a
+        crash. (A result filled by a drain is committed by that pass before this runs: no wait.)"""
+        pending = self.durable()
+        if pending is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(pending), ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "journal cannot be written (disk full or I/O error); the orders' reports"
+                                " follow on StreamExecutions once it can")
 
     # -- executions -----------------------------------------------------------------------------
 
@@ -315,6 +339,7 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         task.add_done_callback(self._cod_tasks.discard)
 
     async def _stream(self, session: GrpcSession, context, next_seq: int):
+        logged_end = 0  # the reports below it are in the router log
         while True:
             first, end = session.kept_range()
             if next_seq < first:
@@ -323,9 +348,18 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             if next_seq == end:
                 await session.wait_for_reports()
                 continue
-            count = min(end - next_seq, STREAM_CHUNK, self.retransmit_max_count)
+            if next_seq >= logged_end:  # a report is streamed only once it is in the router log
+                pending, logged_end = self.durable(), end
+                if pending is not None:
+                    await asyncio.shield(pending)  # those sequenced up to end are logged now
+                    continue
+            count = min(logged_end - next_seq, STREAM_CHUNK, self.retransmit_max_count)
             yield pb.StreamExecutionsResponse(reports=stream_reports(session, next_seq, count))
             next_seq += count
+
+
+def _always_durable() -> None:
+    """No router log (durability none, or a service outside a router): nothing to wait for."""
 
 
 async def abort_invalid_argument(context, error: str) -> None:

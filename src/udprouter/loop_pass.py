@@ -15,6 +15,7 @@ log it opened (use_log); with durability none there is none and replies go out a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from udprouter.dispatcher import Dispatcher
@@ -38,6 +39,7 @@ class LoopPass:
         self._started = False
         self._schedule: Callable[[Callable[[], object]], object] = lambda callback: None
         self._outbox: list[tuple[bytes, object]] = []  # replies waiting for the log commit
+        self._durable: list[asyncio.Future] = []  # gRPC answers waiting for the log commit (durable())
         self._in_pass = False  # a pass is open: its end commits and sends, nothing to schedule
         self._commit_scheduled = False
         self._drain_scheduled = False
@@ -89,7 +91,9 @@ class LoopPass:
         self._rearm()
         self.dispatcher.flush_sessions()
         self._in_pass = False
-        if self._outbox:
+        # A pass that sequenced only gRPC reports has no datagram to hold, but its answers (filled
+        # during the drain) are read after it: the commit is still made here, before them.
+        if self._outbox or self._durable or (self.log is not None and self.log.frames_pending):
             self.commit_and_send()
         self.flush_socket()
 
@@ -118,6 +122,19 @@ class LoopPass:
             self._commit_scheduled = True
             self._schedule(self.commit_and_send)
 
+    def durable(self) -> asyncio.Future | None:
+        """For replies that leave by another way than send() (gRPC answers and streams): None when
+        everything sequenced so far is in the router log, else a future set by the commit that
+        writes it (held, like the outbox, while the log cannot be written)."""
+        if self.log is None or self._closed or not self.log.dirty:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._durable.append(future)
+        if not self._commit_scheduled and not self._in_pass:
+            self._commit_scheduled = True
+            self._schedule(self.commit_and_send)
+        return future
+
     def commit_and_send(self) -> None:
         """Flushes every session (so all routed events are in logged frames), commits the log, then
         sends what waited for it. A commit that fails holds the replies until a write succeeds."""
@@ -130,6 +147,11 @@ class LoopPass:
                 return
         out, self._outbox = self._outbox, []
         self._commit_scheduled = False
+        if self._durable:
+            durable, self._durable = self._durable, []
+            for future in durable:
+                if not future.done():
+                    future.set_result(None)
         send = self._send
         for data, addr in out:
             send(data, addr)
@@ -150,7 +172,7 @@ class LoopPass:
         if self.log is None or not self.log.unavailable or not self.log.retry():
             return
         self.order_entry.flush()  # a batch whose write-ahead record had failed
-        if self._outbox:
+        if self._outbox or self._durable:
             self.commit_and_send()
 
     def _journal_unavailable(self, unavailable: bool) -> None:

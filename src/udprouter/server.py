@@ -104,6 +104,7 @@ class Router:
         self.datagram_errors = 0  # datagrams whose handling raised (a bug: see _dispatch)
         self._next_error_log = 0.0
         self.grpc = None
+        self.grpc_sessions = {}  # key_id -> GrpcSession rebuilt from the router log (start)
         self._pass_scheduled = False
         self.events_drained_by_timer = 0  # should stay ~0: the eventfd wakes the router first
         self._timer = None
@@ -116,6 +117,14 @@ class Router:
         await self.supervisor.start(self.recovery.prepare)
         new_journal = self.order_entry.next_command_seq == 1
         self.recovery.restore_sessions()
+        # Restored gRPC flows take the events the engine re-emits from the first drain on (the
+        # gRPC service, started later, serves these same GrpcSessions).
+        self.grpc_sessions = {}
+        if self.recovery.grpc_flows:
+            from fallback_grpc.grpc_session import restored_sessions
+
+            self.grpc_sessions = restored_sessions(self.recovery.grpc_flows, self.order_entry,
+                                                   self.dispatcher.copy_reports)
         if new_journal:  # the config's accounts seed a new journal; after that it holds them
             self.controls.seed_from_config(self.config.accounts)
         ring = self.supervisor.ring

@@ -540,6 +540,11 @@ class RouterLog:
         return self._write_out(sync=self.durability == "fsync")
 
     @property
+    def frames_pending(self) -> bool:
+        """Frames sequenced since the last commit (a commit writes them)."""
+        return bool(self._sent)
+
+    @property
     def dirty(self) -> bool:
         return bool(self._sent or self._inbound or self._buffer)
 

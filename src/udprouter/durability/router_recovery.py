@@ -7,6 +7,9 @@ re-emits the events whose reports were never logged, and every logged session is
 server and client sequence numbers, retransmission buffer, ClOrdID mark, open orders, cancel on
 disconnect) without an address: the client negotiates and establishes again, then asks for what it
 missed.
+A key's gRPC flow (SessionId grpc_session_uuid(key_id)) is rebuilt the same way but kept out of the
+UDP session table: grpc_flows hands it to the gRPC service, whose GrpcSession the router makes (and
+registers as the flow's event sink) before its first drain.
 While running: the ring's offers write the log ahead (installed here), and the loop pass
 (loop_pass.LoopPass) commits the log before it sends, once per pass; each commit that advances the
 logged event routing position also publishes it in the segment header (router_logged_through), so
@@ -21,6 +24,7 @@ import logging
 from udprouter.config import RouterConfig
 from udprouter.dispatcher import Dispatcher
 from udprouter.durability.router_log import RecoveredState, RouterLog, replay
+from udprouter.durability.session_store import grpc_session_uuid
 from udprouter.engine_link.supervised_ring import SupervisedRing
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import NO_ROUTER_LOG
@@ -45,6 +49,9 @@ class RouterRecovery:
                                  config.journal.router_log_segment_bytes)
             sessions.store.log = self.log
         self.sessions_restored = 0
+        # key_id -> the key's gRPC flow rebuilt from the log: not a UDP session (no Negotiate takes
+        # it over); the router wraps each in its GrpcSession before the first drain.
+        self.grpc_flows: dict[str, ServerSession] = {}
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -89,11 +96,14 @@ class RouterRecovery:
             session = ServerSession(uuid, session_id, key, None, self.capacity, first)
             session.restore(saved.next_inbound, saved.next_outbound, list(saved.kept), saved.cl_ord_hwm,
                             saved.open_orders)
-            self.sessions.restore(session)  # a drop-copy session: copies of re-emitted events too
             self.log.attach(session)
+            self.sessions_restored += 1
+            if uuid == grpc_session_uuid(key_id):
+                self.grpc_flows[key_id] = session
+                continue
+            self.sessions.restore(session)  # a drop-copy session: copies of re-emitted events too
             cod = state.cod.get(session_id)
             if cod is not None:  # cancel on disconnect armed, or asked by a session established at the crash
                 self.sessions.restore_cod(session, cod, self.dispatcher.clock())
             self.dispatcher.attach(session)
-            self.sessions_restored += 1
         self.log.open()
