@@ -98,3 +98,60 @@ def test_without_a_router_log_replies_leave_as_they_are_made(tmp_path):
     loop_pass.start(lambda data, addr: sent.append(data), None, scheduled.append)
     loop_pass.send(b"reply", ADDR)
     assert sent == [b"reply"] and scheduled == []
+
+
+# -- gRPC answers: they leave by the gRPC call, not by send(), so they wait on durable() ---------
+
+GRPC_ID = 8
+
+
+def grpc_flow(oe: OrderEntry, log: RouterLog):
+    """A key's gRPC session, journaled and registered as its session_id's sink (as the service makes it)."""
+    from fallback_grpc.grpc_session import GrpcSession
+
+    grpc = GrpcSession(KeyConfig(key_id="g", secret="s", account=1), GRPC_ID, 100)
+    log.attach(grpc.flow)
+    oe.register_sink(GRPC_ID, grpc.sink(), grpc.flow)
+    return grpc
+
+
+async def test_a_pass_of_grpc_reports_alone_commits_them_before_the_call_reads_its_answer(tmp_path):
+    import asyncio
+
+    from fallback_grpc._generated import order_entry_pb2 as pb
+    from fallback_grpc.grpc_session import Answer
+
+    loop_pass, oe, _, log = make(tmp_path)
+    grpc = grpc_flow(oe, log)
+    answer = Answer([pb.OrderResult()], asyncio.get_running_loop())
+    grpc.expect(41, answer, 0)
+    loop_pass.start(lambda data, addr: None, None, lambda callback: None)
+    loop_pass.open()
+    event = list(accepted(41))
+    event[EV_SESSION_ID] = GRPC_ID
+    oe.sinks[GRPC_ID]([tuple(event)])
+    assert answer.done.done()  # filled during the drain: the call reads it after the pass ends
+    (frame,) = grpc.flow.kept_frames()
+    assert frame not in journal_bytes(tmp_path)
+    loop_pass.end()  # no datagram to send, still a commit
+    assert frame in journal_bytes(tmp_path) and loop_pass.durable() is None
+    assert answer.results[0].accepted.exec_id == (GRPC_ID << 40) | 1
+    log.close()
+
+
+async def test_a_grpc_report_made_outside_a_pass_is_durable_only_after_a_scheduled_commit(tmp_path):
+    from udprouter._generated.messages import ExecutionReportReject, OrdRejReason, Side
+
+    loop_pass, oe, _, log = make(tmp_path)
+    grpc = grpc_flow(oe, log)
+    scheduled: list = []
+    loop_pass.start(lambda data, addr: None, None, scheduled.append)
+    # a risk reject of a gRPC call: sequenced at once, the call's answer waits for durable()
+    grpc.record_reject(ExecutionReportReject(5, 0, 1, 100, 10, 1, Side.Buy, OrdRejReason.UnknownSymbol))
+    (frame,) = grpc.flow.kept_frames()
+    waiting = loop_pass.durable()
+    assert waiting is not None and not waiting.done() and len(scheduled) == 1
+    assert frame not in journal_bytes(tmp_path)
+    scheduled[0]()
+    assert waiting.done() and frame in journal_bytes(tmp_path) and loop_pass.durable() is None
+    log.close()
