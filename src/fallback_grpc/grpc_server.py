@@ -135,7 +135,7 @@ async def start_grpc_server(router) -> GrpcServer | None:
                                 config.session.retransmit_buffer, config.session.retransmit_max_count,
                                 config.session.cod_timeout_window_max_ms, router.fast,
                                 router.dispatcher.copy_reports, router.grpc_sessions,
-                                router.loop_pass.durable)
+                                router.loop_pass.durable, router.sessions)
     metrics = GrpcMetrics()
     router.metrics.registry.register(metrics)
     # The Admin API: its own keys ([[admin_keys]]), never the trading keys, on the same port and TLS.

@@ -18,13 +18,14 @@ from collections.abc import Callable
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from udprouter._ring_cffi import ffi, lib
+from udprouter._ring_cffi import ffi
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason, OrdRejReason
 from udprouter.durability.session_store import SessionStore, grpc_session_uuid
 from udprouter.fastpath.fast_ingest import FastIngest
-from udprouter.order_entry import CANCEL_REASON_ON_DISCONNECT, OrderEntry
+from udprouter.order_entry import OrderEntry
 from udprouter.server_session import ServerSession
+from udprouter.session import COD_ON_SILENCE, SessionLayer
 
 from . import convert
 from ._generated import order_entry_pb2 as pb
@@ -51,11 +52,12 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
                  cod_window_max_ms: int = 60_000, fast: FastIngest | None = None,
                  copy_reports: Callable[[ServerSession, list[bytes]], None] | None = None,
                  sessions: dict[str, GrpcSession] | None = None,
-                 durable: Callable[[], asyncio.Future | None] | None = None) -> None:
+                 durable: Callable[[], asyncio.Future | None] | None = None,
+                 cod: SessionLayer | None = None) -> None:
         self.order_entry = order_entry
         self.copy_reports = copy_reports  # drop copy (GrpcSession.copy_reports)
         self.cod_window_max_ms = cod_window_max_ms
-        self._cod_tasks: set[asyncio.Task] = set()
+        self.cod = cod  # the router's SessionLayer: arms, logs and (its timer) carries out the cancels
         self.fast = fast if fast is not None else FastIngest(order_entry.risk, order_entry)  # packed batches
         self.auth = auth
         self.store = store
@@ -299,44 +301,47 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
         if next_seq > end:
             await abort_invalid_argument(
                 context, f"from_seq_no: {next_seq} is beyond the next sequence number {end}")
-        session.streams_open += 1
+        self._stream_opened(session, request)
         # On the RPC's end, however it ends: a client that went away leaves this generator suspended
         # (its finally would run only when the garbage collector gets to it). Registered before the
         # first await: a client that cancels as soon as it has the headers ends the RPC there, and
         # this method never resumes.
-        context.add_done_callback(lambda _: self._stream_closed(session, request))
+        context.add_done_callback(lambda _: self._stream_closed(session))
+        pending = self.durable()  # its cancel on disconnect is in router.log before the stream starts
+        if pending is not None:
+            await asyncio.shield(pending)
         # The headers say where the stream starts: a client asking for "from now on" (0) learns the
         # first seq_no it will see, and that every later report will reach it.
         await context.send_initial_metadata(((STREAM_START_HEADER, str(next_seq)),))
         async for report in self._stream(session, context, next_seq):
             yield report
 
-    def _stream_closed(self, session: GrpcSession, request) -> None:
+    # -- cancel on disconnect: the UDP session's (SessionLayer, CodRecord in router.log) ---------
+
+    def _stream_opened(self, session: GrpcSession, request) -> None:
+        """A StreamExecutions is the session's link, as an Establish is a UDP session's: it disarms an
+        armed cancel on disconnect, and its request sets what the session asks for (the last one
+        counts): CancelOnDisconnect (bit 1) arms the cancel when the session's last stream ends."""
+        session.streams_open += 1
+        flow = session.flow
+        flow.cod_type = request.cancel_on_disconnect_type & COD_ON_SILENCE
+        flow.cod_window_ms = min(request.cod_timeout_window, self.cod_window_max_ms)
+        flow.keepalive_ms = 0  # no keepalive lapse: after a crash the window runs from the restart
+        if self.cod is not None:
+            self.cod.disarm_cod(flow)
+            if flow.journal is not None:
+                flow.journal.note_cod(flow)
+
+    def _stream_closed(self, session: GrpcSession) -> None:
         session.streams_open -= 1
-        if request.cancel_on_disconnect_type & 1:  # CancelOnDisconnect: this stream was the link
-            window_ms = min(request.cod_timeout_window, self.cod_window_max_ms)
-            self._arm_cancel_on_disconnect(session, window_ms)
-
-    def _arm_cancel_on_disconnect(self, session: GrpcSession, window_ms: int) -> None:
-        """After window_ms, unless a stream of the session is open again, every resting order of the
-        session is canceled (CancelReason CancelOnDisconnect), as for a silent UDP session."""
-        log.info("grpc session %d: stream closed, cancel on disconnect in %d ms", session.flow.session_id,
-                 window_ms)
-
-        async def fire() -> None:
-            await asyncio.sleep(window_ms / 1000)
-            deadline = time.monotonic() + ANSWER_TIMEOUT_S
-            while session.streams_open == 0:
-                outcome = self.order_entry.command(lib.UDR_CMD_MASS_CANCEL, session.flow.session_id, 0,
-                                                   ord_type=CANCEL_REASON_ON_DISCONNECT)
-                if outcome.__class__ is int or time.monotonic() > deadline:
-                    self.order_entry.flush()
-                    return
-                await asyncio.sleep(0.05)  # engine busy or restarting: offer it again
-
-        task = asyncio.get_running_loop().create_task(fire())
-        self._cod_tasks.add(task)
-        task.add_done_callback(self._cod_tasks.discard)
+        flow = session.flow
+        if session.streams_open or not flow.cod_type & COD_ON_SILENCE or self.cod is None:
+            return
+        log.info("grpc session %d: stream closed, cancel on disconnect in %d ms", flow.session_id,
+                 flow.cod_window_ms)
+        # Armed, logged, and carried out by the router's timer (Dispatcher), as a silent UDP session's.
+        self.cod.arm_cod(flow, self.order_entry.clock())
+        self.durable()  # the armed cancel reaches router.log without waiting for other traffic
 
     async def _stream(self, session: GrpcSession, context, next_seq: int):
         logged_end = 0  # the reports below it are in the router log

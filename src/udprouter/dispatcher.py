@@ -340,7 +340,9 @@ class Dispatcher:
         or that asked for it on silence and is established, gets its cancels now, while the engine
         still runs (SPEC: cancel on disconnect, router stop)."""
         now = self.clock()
-        for session in list(self.sessions.by_uuid.values()):
+        # the UDP sessions, and the gRPC flows whose cancel is armed (not in the UDP table)
+        grpc_armed = [s for s in self.sessions.cod_armed.values() if s.uuid not in self.sessions.by_uuid]
+        for session in [*self.sessions.by_uuid.values(), *grpc_armed]:
             established = session.state is SessionState.ESTABLISHED
             if session.cod_due_ns or (established and session.cod_type & COD_ON_SILENCE):
                 self.sessions.arm_cod(session, now, delay_ms=0)

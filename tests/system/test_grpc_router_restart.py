@@ -15,12 +15,14 @@ import os
 import signal
 import time
 
+import grpc
 import pytest
 from grpc_router import free_tcp_port
 from report_checks import metric
 
 from fallback_grpc._generated import order_entry_pb2 as pb
-from fallback_grpc.client import OrderEntryClient
+from fallback_grpc._generated import order_entry_pb2_grpc as pb_grpc
+from fallback_grpc.client import OrderEntryClient, bearer_metadata
 from udprouter.client import Client, SessionError
 from udprouter.durability.session_store import grpc_session_uuid
 
@@ -61,14 +63,15 @@ async def submit(router, cl_ord_id: int, packed: bool = False) -> int:
     return result.accepted.exec_id
 
 
-async def stream(router, from_seq_no: int, count: int) -> list[pb.ExecutionReport]:
-    """The first count reports StreamExecutions delivers from from_seq_no."""
+async def stream(router, from_seq_no: int, count: int, until=None) -> list[pb.ExecutionReport]:
+    """The first count reports StreamExecutions delivers from from_seq_no (or up to the first one
+    for which until(report) is true)."""
     async def read() -> list[pb.ExecutionReport]:
         reports = []
         async with OrderEntryClient(target(router), KEY, SECRET) as client:
             async for report in client.stream_executions(from_seq_no):
                 reports.append(report)
-                if len(reports) == count:
+                if len(reports) == count if until is None else until(report):
                     return reports
         return reports
 
@@ -171,3 +174,36 @@ async def test_events_of_an_order_the_dead_router_never_answered_reach_the_grpc_
     assert metric(router, "udprouter_events_undeliverable_total") == 0
     assert await submit(router, 3) == first + 2
 
+
+
+async def order_status(router, cl_ord_id: int) -> int:
+    """The order's OrdStatus (OrderStatus opens no stream: it leaves an armed cancel armed)."""
+    async with grpc.aio.insecure_channel(target(router)) as channel:
+        response = await pb_grpc.OrderEntryStub(channel).OrderStatus(
+            pb.OrderStatusRequest(cl_ord_id=cl_ord_id, security_id=1), metadata=bearer_metadata(KEY, SECRET),
+            timeout=CALL_TIMEOUT_S)
+    return response.result.status.ord_status
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+async def test_a_cancel_on_disconnect_asked_by_the_open_stream_outlives_the_router(grpc_router, sig):
+    """SPEC 4.6.1 for a gRPC session: its stream asked for cancel on disconnect and was open when the
+    router went, which is its disconnect: a stop cancels its orders before the engine stops, after a
+    crash they are canceled one window after the restart."""
+    router = grpc_router
+    await submit(router, 1)
+    async with grpc.aio.insecure_channel(target(router)) as channel:
+        call = pb_grpc.OrderEntryStub(channel).StreamExecutions(
+            pb.StreamExecutionsRequest(cancel_on_disconnect_type=pb.CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_DISCONNECT_ONLY,
+                                       cod_timeout_window=200), metadata=bearer_metadata(KEY, SECRET))
+        await call.initial_metadata()  # the stream is open: what it asked for is in router.log
+        crash(router, sig)
+        call.cancel()
+    router.restart()
+
+    deadline = time.monotonic() + CALL_TIMEOUT_S
+    while await order_status(router, 1) != pb.ORD_STATUS_CANCELED:
+        assert time.monotonic() < deadline, "the crash lost the cancel on disconnect"
+        await asyncio.sleep(0.05)
+    reports = await stream(router, 1, 0, until=lambda r: r.WhichOneof("report") == "cancel")
+    assert reports[-1].cancel.cancel_reason == pb.CANCEL_REASON_CANCEL_ON_DISCONNECT

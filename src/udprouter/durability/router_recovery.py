@@ -98,12 +98,14 @@ class RouterRecovery:
                             saved.open_orders)
             self.log.attach(session)
             self.sessions_restored += 1
-            if uuid == grpc_session_uuid(key_id):
+            grpc = uuid == grpc_session_uuid(key_id)
+            if grpc:
                 self.grpc_flows[key_id] = session
-                continue
-            self.sessions.restore(session)  # a drop-copy session: copies of re-emitted events too
+            else:
+                self.sessions.restore(session)  # a drop-copy session: copies of re-emitted events too
             cod = state.cod.get(session_id)
             if cod is not None:  # cancel on disconnect armed, or asked by a session established at the crash
-                self.sessions.restore_cod(session, cod, self.dispatcher.clock())
-            self.dispatcher.attach(session)
+                self.sessions.restore_cod(session, cod, self.dispatcher.clock())  # (a gRPC one's too)
+            if not grpc:
+                self.dispatcher.attach(session)
         self.log.open()
