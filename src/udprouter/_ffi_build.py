@@ -132,6 +132,7 @@ typedef struct udr_fp_message {
     int32_t security_id; uint16_t template_id; uint8_t side; uint8_t ord_type; uint8_t time_in_force;
 } udr_fp_message;
 int udr_fp_decode(const char *data, uint32_t len, uint64_t *first_seq, udr_fp_message *out, uint32_t max);
+int32_t udr_fp_authenticate(const char *data, uint32_t len, const udr_fp_session *s);
 typedef struct udr_fp_addr_entry { uint64_t key; udr_fp_session *session; } udr_fp_addr_entry;
 typedef struct udr_fp_addr_table { udr_fp_addr_entry *slots; uint32_t mask; } udr_fp_addr_table;
 void udr_fp_addr_set(udr_fp_addr_table *t, uint64_t key, udr_fp_session *session);
