@@ -71,7 +71,6 @@ class Router:
     """Assembles the router: every part is made here and given, at construction, exactly the parts
     it reads or changes; nothing else holds the whole Router."""
 
-
     def __init__(self, config: RouterConfig, capture_path: str | None = None,
                  config_path: str | None = None) -> None:
         self.config = config
