@@ -83,6 +83,7 @@ class Router:
         # committed by the loop pass before anything it holds is sent.
         self.recovery = RouterRecovery(config, self.sessions, self.order_entry, self.dispatcher)
         self.loop_pass = LoopPass(self.order_entry, self.dispatcher, self.supervisor)
+        self.loop_pass.answer_wait_ns = config.udp.answer_wait_us * 1000
         self.loop_pass.use_log(self.recovery.log)
         self.monitor = OpsMonitor(self)  # health, watchdog, episode log lines
         self.reloader = ConfigReloader(self, config_path)  # SIGHUP

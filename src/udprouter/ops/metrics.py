@@ -84,6 +84,10 @@ class RouterCollector:
                        ring.inbound_full_events if ring is not None else 0)
         yield _counter("udprouter_events_drained_by_timer", "Engine events found by the fallback timer, "
                        "not the eventfd wake-up", r.events_drained_by_timer)
+        yield _counter("udprouter_answer_waits", "Loop passes that waited for the engine's answer to the "
+                       "commands they offered ([udp] answer_wait_us)", r.loop_pass.answer_waits)
+        yield _counter("udprouter_answered_in_pass", "Loop passes whose engine answer came while they "
+                       "waited (sent without another wake-up)", r.loop_pass.answered_in_pass)
         log = r.recovery.log
         yield _counter("udprouter_router_log_segments_closed", "router log segments closed (rolled)",
                        log.segments_closed if log is not None else 0)
