@@ -15,7 +15,8 @@ ORDERS = 20
 
 
 def metric(router, name: str) -> int:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{router.metrics_port}/metrics", timeout=5).read().decode()
+    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
     match = re.search(rf"^{name} (\S+)", text, re.M)
     assert match, f"router exports no {name}"
     return int(float(match.group(1)))
