@@ -154,13 +154,17 @@ class Bench:
 
     def sustained(self, server: str, process, credentials) -> None:
         """Warm-up, the conditioning run, then one window per rate (lowest first)."""
-        self._run_chunks(process, self.warmup, 1, credentials)
-        condition = self.chunks[HEADLINE_RATE]
-        self._run_chunks(process, condition, math.ceil(self.durations.condition_s / CHUNK_S), credentials)
+        self.sustained_warmup(process, credentials)
         for rate in self.rates:
             window = self.window(process, rate, self.durations.window_s[rate], credentials)
             self.windows.setdefault(server, {})[rate] = window
             _print_window(server, window)
+
+    def sustained_warmup(self, process, credentials) -> None:
+        """The warm-up load and the conditioning run (not recorded) before a server's windows."""
+        self._run_chunks(process, self.warmup, 1, credentials)
+        condition = self.chunks[HEADLINE_RATE]
+        self._run_chunks(process, condition, math.ceil(self.durations.condition_s / CHUNK_S), credentials)
 
     def window(self, process, rate: int, seconds: float, credentials) -> Window:
         prepared = self.chunks[rate]
