@@ -222,6 +222,12 @@ class RingSegment:
         """
         return lib.udr_py_set_sleeping(self._outbound, 1 if sleeping else 0)
 
+    def await_events(self, budget_ns: int) -> int:
+        """Awake (the sleep withdrawn, so the engine writes no eventfd): waits up to budget_ns for
+        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came."""
+        lib.udr_py_set_sleeping(self._outbound, 0)
+        return lib.udr_py_await_events(self._outbound, budget_ns)
+
     def drain_outbound_eventfd(self) -> int:
         """Resets the outbound eventfd; returns the number of wakes it had accumulated."""
         return lib.udr_eventfd_drain(self.outbound_eventfd)

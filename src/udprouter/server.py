@@ -96,6 +96,7 @@ class Router:
         # committed by the loop pass before anything it holds is sent.
         self.recovery = RouterRecovery(config, self.sessions, self.order_entry, self.dispatcher)
         self.loop_pass = LoopPass(self.order_entry, self.dispatcher, self.supervisor)
+        self.loop_pass.answer_wait_ns = config.udp.answer_wait_us * 1000
         self.loop_pass.use_log(self.recovery.log)
         self.fast = FastIngest(self.risk, self.order_entry)
         self.grpc_auth = None  # the gRPC trading keys, made here so a reload reaches them
@@ -111,8 +112,9 @@ class Router:
         self.metrics = Metrics()
         self.metrics.attach(MetricSources(
             server=self.counters, dispatcher=self.dispatcher, sessions=self.sessions, store=self.store,
-            risk=self.risk, order_entry=self.order_entry, supervisor=self.supervisor,
-            router_log=self.recovery.log, monitor=self.monitor, reloader=self.reloader,
+            risk=self.risk, order_entry=self.order_entry, loop_pass=self.loop_pass,
+            supervisor=self.supervisor, router_log=self.recovery.log, monitor=self.monitor,
+            reloader=self.reloader,
             engine_binary=str(self.binary)))
         self.order_entry.on_batch_acked = self.metrics.observe_ack_ns
         self.capture = None

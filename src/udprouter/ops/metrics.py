@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from udprouter.durability.router_log import RouterLog
     from udprouter.durability.session_store import SessionStore
     from udprouter.engine_link.engine_supervisor import EngineSupervisor
+    from udprouter.loop_pass import LoopPass
     from udprouter.ops.config_reload import ConfigReloader
     from udprouter.ops.monitor import OpsMonitor
     from udprouter.order_entry import OrderEntry
@@ -45,6 +46,7 @@ class MetricSources:
     store: SessionStore  # session ids free, pending, reused
     risk: Risk  # router-side rejects by reason, the instruments (their symbols)
     order_entry: OrderEntry  # command and event counters, event stats, the ring it offers to
+    loop_pass: LoopPass  # answer waits; its socket (the fast path's, set at start) and its send errors
     supervisor: EngineSupervisor  # engine restarts, the engine process
     router_log: RouterLog | None  # None: durability none
     monitor: OpsMonitor  # readiness, journal writable; /healthz and /readyz
@@ -117,6 +119,14 @@ class RouterCollector:
                        ring.inbound_full_events if ring is not None else 0)
         yield _counter("udprouter_events_drained_by_timer", "Engine events found by the fallback timer, "
                        "not the eventfd wake-up", r.server.events_drained_by_timer)
+        passes = r.loop_pass
+        yield _counter("udprouter_answer_waits", "Loop passes that waited for the engine's answer to the "
+                       "commands they offered ([udp] answer_wait_us)", passes.answer_waits)
+        yield _counter("udprouter_answered_in_pass", "Loop passes whose engine answer came while they "
+                       "waited (sent without another wake-up)", passes.answered_in_pass)
+        socket = passes.socket  # the fast path's socket counts its own failed sends
+        yield _counter("udprouter_udp_send_errors", "UDP datagrams the socket refused to send (or ICMP "
+                       "errors it reported)", r.server.send_errors + (socket.send_errors if socket else 0))
         log = r.router_log
         yield _counter("udprouter_router_log_segments_closed", "router log segments closed (rolled)",
                        log.segments_closed if log is not None else 0)
