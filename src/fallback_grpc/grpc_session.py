@@ -7,6 +7,9 @@ batch path take: the order-entry marks are its udr_fp_session, as a UDP session'
 are sequenced and kept by that ServerSession (the UDP Recoverable flow's numbering and
 bounded retransmit buffer): StreamExecutions reads that buffer, live or after a reconnect, so the
 numbering, ExecID = (session_id << 40) | seq_no and the replay are UDP's.
+The flow is journaled in the router log as a UDP session is (SessionStore.adopt): after a router
+restart RouterRecovery rebuilds it (numbers, kept reports, ClOrdID mark, open orders) and the router
+wraps it here (restored_sessions) before its first drain, so no ExecID is ever given twice.
 
 The session is OrderEntry's sink for its session_id. A call that submitted commands registers an
 Answer for each command_seq; the first event of that command addressed to this session (the
