@@ -320,12 +320,16 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
 
     def _stream_opened(self, session: GrpcSession, request) -> None:
         """A StreamExecutions is the session's link, as an Establish is a UDP session's: it disarms an
-        armed cancel on disconnect, and its request sets what the session asks for (the last one
-        counts): CancelOnDisconnect (bit 1) arms the cancel when the session's last stream ends."""
-        session.streams_open += 1
+        armed cancel on disconnect. A stream asking for it (bit 1, CancelOnDisconnect) has the cancel
+        armed when the session's last open stream ends; the first stream of a new link (none open)
+        starts afresh, asking only what its own request asks."""
         flow = session.flow
-        flow.cod_type = request.cancel_on_disconnect_type & COD_ON_SILENCE
-        flow.cod_window_ms = min(request.cod_timeout_window, self.cod_window_max_ms)
+        if session.streams_open == 0:
+            flow.cod_type = 0
+        session.streams_open += 1
+        if request.cancel_on_disconnect_type & COD_ON_SILENCE:
+            flow.cod_type = COD_ON_SILENCE
+            flow.cod_window_ms = min(request.cod_timeout_window, self.cod_window_max_ms)
         flow.keepalive_ms = 0  # no keepalive lapse: after a crash the window runs from the restart
         if self.cod is not None:
             self.cod.disarm_cod(flow)

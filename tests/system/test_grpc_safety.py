@@ -185,3 +185,26 @@ async def test_a_dropped_execution_stream_cancels_the_sessions_orders(router):
         assert reports[-1].cancel.cancel_reason == pb.CANCEL_REASON_CANCEL_ON_DISCONNECT
     finally:
         await c.close()
+
+
+async def test_a_plain_stream_beside_the_cancel_on_disconnect_one_does_not_drop_it(router):
+    """The cancel is armed when the session's last stream ends, if a stream of that link asked for
+    it: a second stream without it (a replay, say) does not take it away."""
+    c = Caller(router, 7)
+    try:
+        cl = await c.rest()
+        on_disconnect = pb.CANCEL_ON_DISCONNECT_TYPE_CANCEL_ON_DISCONNECT_ONLY
+        guarded = c.stub.StreamExecutions(
+            pb.StreamExecutionsRequest(cancel_on_disconnect_type=on_disconnect, cod_timeout_window=0),
+            metadata=c.metadata)
+        await guarded.initial_metadata()
+        plain = c.stub.StreamExecutions(pb.StreamExecutionsRequest(from_seq_no=1), metadata=c.metadata)
+        await plain.initial_metadata()
+        plain.cancel()
+        guarded.cancel()  # the session's last stream: the client is gone
+        deadline = time.monotonic() + DEADLINE_S
+        while (await c.status(cl)).ord_status != pb.ORD_STATUS_CANCELED:
+            assert time.monotonic() < deadline, "the order was never canceled"
+            await asyncio.sleep(0.05)
+    finally:
+        await c.close()
