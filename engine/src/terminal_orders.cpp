@@ -50,6 +50,13 @@ uint64_t TerminalOrders::catch_up(uint64_t budget) {
     const uint64_t end = written_ - indexed_ > budget ? indexed_ + budget : written_;
     for (uint64_t n = indexed_; n < end; ++n) {
         const auto pos = static_cast<uint32_t>(n % capacity_);
+        if (n + kCatchUpAhead < end) {
+            // The index lines of a record further on: a long catch-up's misses overlap.
+            const auto ahead = static_cast<uint32_t>((n + kCatchUpAhead) % capacity_);
+            const TerminalOrder& t = at(ahead);
+            index_.prefetch(index_.prepare(t.session_id, t.cl_ord_id));
+            index_.prefetch(decltype(index_)::Prepared{tags_[ahead]});
+        }
         // The entry the position was last indexed under (if it is still there), then the record now
         // there. tags_ is only read back for a position indexed before, so its first value is moot.
         if (n >= capacity_) {

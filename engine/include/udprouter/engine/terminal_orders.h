@@ -107,6 +107,7 @@ public:
 
 private:
     static constexpr uint32_t kStage = 8; // records staged: 320 bytes, whole cache lines
+    static constexpr uint32_t kCatchUpAhead = 16; // records whose index lines catch_up() loads early
 
     // A ring position's record confirms a key; a dropped record matches none.
     struct Keys {
