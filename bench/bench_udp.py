@@ -53,7 +53,7 @@ from bench.c.echo_server import EchoServer
 from bench.module_cli import print_entries
 from bench.process_cpu import tree_cpu_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
-from udprouter.config import EngineSection
+from udprouter.config import EngineSection, UdpConfig
 from udprouter.loadgen.latency import (
     HIGHEST_NS,
     SIGNIFICANT_DIGITS,
@@ -127,6 +127,7 @@ class Bench:
     throughput_runs: bool = True
     wait: str | None = None  # the router's engine wait strategy (None: the default config's)
     spin_us: int | None = None
+    answer_wait_us: int | None = None  # [udp] answer_wait_us (None: the default config's)
     durations: Durations = field(init=False)
     chunks: dict[int, PreparedLoad] = field(init=False)
     throughput: dict[str, PreparedLoad] = field(init=False)
@@ -153,13 +154,17 @@ class Bench:
 
     def sustained(self, server: str, process, credentials) -> None:
         """Warm-up, the conditioning run, then one window per rate (lowest first)."""
-        self._run_chunks(process, self.warmup, 1, credentials)
-        condition = self.chunks[HEADLINE_RATE]
-        self._run_chunks(process, condition, math.ceil(self.durations.condition_s / CHUNK_S), credentials)
+        self.sustained_warmup(process, credentials)
         for rate in self.rates:
             window = self.window(process, rate, self.durations.window_s[rate], credentials)
             self.windows.setdefault(server, {})[rate] = window
             _print_window(server, window)
+
+    def sustained_warmup(self, process, credentials) -> None:
+        """The warm-up load and the conditioning run (not recorded) before a server's windows."""
+        self._run_chunks(process, self.warmup, 1, credentials)
+        condition = self.chunks[HEADLINE_RATE]
+        self._run_chunks(process, condition, math.ceil(self.durations.condition_s / CHUNK_S), credentials)
 
     def window(self, process, rate: int, seconds: float, credentials) -> Window:
         prepared = self.chunks[rate]
@@ -257,9 +262,12 @@ def run_servers(bench: Bench) -> None:
         bench.sustained("echo", echo, None)
         if bench.throughput_runs:
             bench.max_rate("echo", echo, None)
-    given = "default config" if (bench.wait, bench.spin_us) == (None, None) else "default config but the wait"
-    print(f"router: {given}, engine wait {wait_label(bench.wait, bench.spin_us)}", flush=True)
-    with RouterProcess(wait=bench.wait, spin_us=bench.spin_us) as router:
+    given = "default config" if (bench.wait, bench.spin_us, bench.answer_wait_us) == (None, None, None) \
+        else "default config but the waits"
+    answer_wait = UdpConfig().answer_wait_us if bench.answer_wait_us is None else bench.answer_wait_us
+    print(f"router: {given}, engine wait {wait_label(bench.wait, bench.spin_us)}, "
+          f"answer_wait_us {answer_wait}", flush=True)
+    with RouterProcess(wait=bench.wait, spin_us=bench.spin_us, answer_wait_us=bench.answer_wait_us) as router:
         bench.sustained("router", router, CREDENTIALS)
         if bench.throughput_runs:
             bench.max_rate("router", router, CREDENTIALS)
@@ -336,10 +344,11 @@ def entries(bench: Bench) -> list[dict]:
 
 
 def run(quick: bool, rates: tuple[int, ...] = RATES, seconds: float | None = None,
-        throughput: bool = True, wait: str | None = None, spin_us: int | None = None) -> list[dict]:
+        throughput: bool = True, wait: str | None = None, spin_us: int | None = None,
+        answer_wait_us: int | None = None) -> list[dict]:
     began = time.monotonic()
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
-    bench = Bench(quick, rates, seconds, throughput, wait, spin_us)
+    bench = Bench(quick, rates, seconds, throughput, wait, spin_us, answer_wait_us)
     print(f"plans built in {time.monotonic() - began:.1f} s", flush=True)
     run_servers(bench)
     result = entries(bench)
@@ -358,8 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", choices=("spin", "sleep", "hybrid"),
                         help="the router's engine wait strategy (default: the default config's)")
     parser.add_argument("--spin-us", type=int, help="the hybrid wait's spin (default: the default config's)")
+    parser.add_argument("--answer-wait-us", type=int,
+                        help="[udp] answer_wait_us (default: the default config's)")
     args = parser.parse_args(argv)
-    result = run(args.quick, args.rates, args.seconds, not args.no_throughput, args.wait, args.spin_us)
+    result = run(args.quick, args.rates, args.seconds, not args.no_throughput, args.wait, args.spin_us,
+                 args.answer_wait_us)
     if args.json:
         print(json.dumps(result))
     return 0

@@ -10,6 +10,8 @@ its outcome.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -22,6 +24,10 @@ from udprouter.server_session import SessionState
 from ._generated.admin.v1 import admin_pb2 as pb
 from ._generated.admin.v1 import admin_pb2_grpc as pb_grpc
 from .bearer_auth import BearerAuthenticator
+
+if TYPE_CHECKING:
+    from udprouter.server_session import ServerSession
+    from udprouter.session import SessionLayer
 
 log = logging.getLogger("udprouter.admin")
 
@@ -38,12 +44,15 @@ _STATES = {SessionState.NEGOTIATED: pb.SESSION_STATE_NEGOTIATED,
 
 
 class AdminService(pb_grpc.AdminServicer):
-    def __init__(self, router, auth: BearerAuthenticator, trading_keys: list[KeyConfig]) -> None:
-        self.router = router
-        self.controls: ControlDesk = router.controls
-        self.auth = auth
+    def __init__(self, controls: ControlDesk, sessions: SessionLayer,
+                 disconnect: Callable[[ServerSession, str], bool], auth: BearerAuthenticator,
+                 trading_keys: list[KeyConfig], grpc_sessions: dict) -> None:
+        self.controls = controls  # kill switch, mass cancel, limits: engine commands
+        self.sessions = sessions  # the UDP session table (read: listed, looked up)
+        self.disconnect = disconnect  # Dispatcher.disconnect: terminates a UDP session
+        self.auth = auth  # the admin keys
         self.accounts_by_key = {key.key_id: key.account for key in trading_keys}
-        self.grpc_sessions: dict = {}  # OrderEntryService.sessions (listed too), set by the server
+        self.grpc_sessions = grpc_sessions  # OrderEntryService.sessions (read: listed too)
 
     async def _admin(self, context) -> str:
         key = self.auth.authenticate(context.invocation_metadata())
@@ -130,7 +139,7 @@ class AdminService(pb_grpc.AdminServicer):
     async def ListSessions(self, request, context):
         await self._admin(context)
         out = pb.ListSessionsResponse()
-        for session in self.router.sessions.by_uuid.values():
+        for session in self.sessions.by_uuid.values():
             out.sessions.append(self._info(session, f"{session.addr[0]}:{session.addr[1]}"
                                            if session.addr else ""))
         for grpc_session in self.grpc_sessions.values():
@@ -148,11 +157,11 @@ class AdminService(pb_grpc.AdminServicer):
 
     async def DisconnectSession(self, request, context):
         admin = await self._admin(context)
-        sessions = self.router.sessions.by_uuid.values()
+        sessions = self.sessions.by_uuid.values()
         session = next((s for s in sessions if s.session_id == request.session_id), None)
         if session is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"session_id: no UDP session {request.session_id}")
-        disconnected = self.router.dispatcher.disconnect(session, f"disconnected by admin {admin}")
+        disconnected = self.disconnect(session, f"disconnected by admin {admin}")
         log.warning("admin %s: disconnect session %d (%s)", admin, session.session_id,
                     "terminated" if disconnected else "was not established")
         return pb.DisconnectSessionResponse(disconnected=disconnected)

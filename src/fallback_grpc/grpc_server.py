@@ -1,13 +1,12 @@
 """GrpcServer: the gRPC fallback inside the router process, on the router's event loop.
 
-start_grpc_server(router) is the one hook `udprouter serve` calls after the router started: it
-serves OrderEntryService, the Admin API (admin_service.py) plus standard health checking and server
-reflection on [grpc] host:port
-(127.0.0.1:50051 by default). Plaintext is allowed on loopback only: any other bind needs
-[grpc] tls_cert and tls_key, because calls carry the key's secret. Health is SERVING while the
-router is ready (the same checks as the metrics port's /readyz: engine READY, journal writable,
-not stopping) and NOT_SERVING otherwise, checked every HEALTH_INTERVAL_S. Calls are counted and
-timed per method (GrpcMetrics).
+start_grpc_server(...) is the one hook the router (server.py) calls once it started, with the
+parts the services use: it serves OrderEntryService, the Admin API (admin_service.py) plus standard
+health checking and server reflection on [grpc] host:port (127.0.0.1:50051 by default).
+Plaintext is allowed on loopback only: any other bind needs [grpc] tls_cert and tls_key, because
+calls carry the key's secret. Health is SERVING while the router is ready (the same checks as the
+metrics port's /readyz: engine READY, journal writable, not stopping) and NOT_SERVING otherwise,
+checked every HEALTH_INTERVAL_S. Calls are counted and timed per method (GrpcMetrics).
 """
 
 from __future__ import annotations
@@ -17,12 +16,13 @@ import contextlib
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from udprouter.config import GrpcConfig
+from udprouter.config import GrpcConfig, RouterConfig
 from udprouter.errors import ConfigError
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import ENGINE_READY
@@ -34,6 +34,15 @@ from .admin_service import AdminService
 from .bearer_auth import BearerAuthenticator
 from .grpc_metrics import GrpcMetrics
 from .service import OrderEntryService
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from udprouter.account_controls import ControlDesk
+    from udprouter.dispatcher import Dispatcher
+    from udprouter.durability.session_store import SessionStore
+    from udprouter.fastpath.fast_ingest import FastIngest
+    from udprouter.session import SessionLayer
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderEntry"].full_name
 ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
@@ -126,20 +135,27 @@ class GrpcServer:
         await self.server.stop(STOP_GRACE_S)
 
 
-async def start_grpc_server(router) -> GrpcServer | None:
-    """Serve the gRPC fallback for a started udprouter.server.Router (None when [grpc] enabled = false)."""
-    config = router.config
+async def start_grpc_server(config: RouterConfig, *, auth: BearerAuthenticator, order_entry: OrderEntry,
+                            store: SessionStore, fast: FastIngest, dispatcher: Dispatcher,
+                            sessions: SessionLayer, controls: ControlDesk, registry: CollectorRegistry,
+                            ready: Callable[[], bool]) -> GrpcServer | None:
+    """Serve the gRPC fallback beside a started router (None when [grpc] enabled = false).
+
+    auth: the trading keys (a SIGHUP reload changes them); order_entry, store and fast: the order
+    path the gRPC sessions share with UDP; dispatcher: drop copies of their reports, and the
+    Admin API's disconnect of a UDP session; sessions: the UDP session table the Admin API lists;
+    controls: the Admin API's engine commands; registry: where the call metrics go; ready: the
+    router's readiness (/readyz), served as gRPC health."""
     if not config.grpc.enabled:
         return None
-    service = OrderEntryService(router.order_entry, BearerAuthenticator(config.keys), router.store,
+    service = OrderEntryService(order_entry, auth, store,
                                 config.session.retransmit_buffer, config.session.retransmit_max_count,
-                                config.session.cod_timeout_window_max_ms, router.fast,
-                                router.dispatcher.copy_reports)
+                                config.session.cod_timeout_window_max_ms, fast, dispatcher.copy_reports)
     metrics = GrpcMetrics()
-    router.metrics.registry.register(metrics)
+    registry.register(metrics)
     # The Admin API: its own keys ([[admin_keys]]), never the trading keys, on the same port and TLS.
-    admin = AdminService(router, BearerAuthenticator(config.admin_keys), config.keys)
-    admin.grpc_sessions = service.sessions
-    server = GrpcServer(service, router.order_entry, router.monitor.ready, (metrics,), admin)
+    admin = AdminService(controls, sessions, dispatcher.disconnect, BearerAuthenticator(config.admin_keys),
+                         config.keys, service.sessions)
+    server = GrpcServer(service, order_entry, ready, (metrics,), admin)
     await server.start(config.grpc)
     return server

@@ -75,6 +75,7 @@ int udr_eventfd_create(void);
 /* Batched fences and flags for Python: one cffi call instead of two. */
 int udr_py_wake_if_sleeping(udr_ring *ring, int fd);
 uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping);
+uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns);
 """
 
 # src/udprouter/fastpath/fast_io.h: batched UDP syscalls (recvmmsg/sendmmsg).
@@ -132,6 +133,7 @@ typedef struct udr_fp_message {
     int32_t security_id; uint16_t template_id; uint8_t side; uint8_t ord_type; uint8_t time_in_force;
 } udr_fp_message;
 int udr_fp_decode(const char *data, uint32_t len, uint64_t *first_seq, udr_fp_message *out, uint32_t max);
+int32_t udr_fp_authenticate(const char *data, uint32_t len, const udr_fp_session *s);
 typedef struct udr_fp_addr_entry { uint64_t key; udr_fp_session *session; } udr_fp_addr_entry;
 typedef struct udr_fp_addr_table { udr_fp_addr_entry *slots; uint32_t mask; } udr_fp_addr_table;
 void udr_fp_addr_set(udr_fp_addr_table *t, uint64_t key, udr_fp_session *session);
@@ -214,6 +216,8 @@ uint32_t udr_pk_gather(udr_pk_call *c);
 """
 
 RING_SOURCE = """
+#include <sched.h>
+#include <time.h>
 #include "udprouter/engine/ring_abi.h"
 #include "udprouter/engine/ring.h"
 #include "udprouter/engine/ring_shm.h"
@@ -243,6 +247,22 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
     }
     if (udr_ring_consumer_prepare_sleep(ring)) return 0;
     return udr_ring_occupancy(ring);
+}
+
+/* Consumer, awake: waits up to budget_ns for events, yielding the CPU between looks (on 2 vCPUs the
+ * engine may be queued on this very core); returns the occupancy it saw, 0 if the budget ran out. */
+static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + budget_ns;
+    for (;;) {
+        uint64_t n = udr_ring_occupancy(ring);
+        if (n != 0) return n;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= deadline) return 0;
+        sched_yield();
+    }
 }
 """
 

@@ -38,6 +38,9 @@ class UdpConfig(_Section):
     # recvmmsg/sendmmsg and the C ingest of the common case (src/udprouter/c); false = the plain
     # asyncio datagram endpoint and the Python decoder for everything (both paths are tested).
     fast_path: bool = True
+    # A pass that offered commands waits this long (yielding the CPU) for the engine's events, so
+    # an order at a low rate is answered in the same pass instead of after another wake-up.
+    answer_wait_us: int = 50
 
 
 class GrpcConfig(_Section):
@@ -295,6 +298,7 @@ def load_config(path: str | os.PathLike[str] | None) -> RouterConfig:
 _U32 = 2**32 - 1
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("udp", "port"): (0, 65535),
+    ("udp", "answer_wait_us"): (0, 10_000),
     ("grpc", "port"): (0, 65535),
     ("metrics", "port"): (0, 65535),
     ("engine", "spin_us"): (0, 1_000_000),

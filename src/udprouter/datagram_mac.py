@@ -6,8 +6,9 @@ a client sends in an established session ends with MessageAuthentication, 30 byt
 SOFH + SBE header + MAC, MAC = BLAKE2b(digest_size=16, key=K) over every byte before the frame.
 Negotiate and Establish are not MAC'd (their Credentials are signed).
 
-This is the Python side (client, tools, and the router's reference path, via hashlib); the router's C
-fast path and the load generator use src/udprouter/fastpath/datagram_mac.h, tested against this module.
+This is the Python side (client and tools, via hashlib). The router checks every datagram in C,
+src/udprouter/fastpath/datagram_mac.h (also the load generator's), against the session's key in its
+udr_fp_session (ServerSession.authenticate); that C is tested against this module.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ class Dispatcher:
         must end with a right MAC frame; one that does not is dropped whole, unanswered, counted."""
         session = self.sessions.by_addr.get(addr)
         if session is not None and session.state is SessionState.ESTABLISHED and not is_login(data):
-            body = session.mac.verify(data) if session.authenticated else strip_mac(data)
+            body = session.authenticate(data)  # the session's key in C (fp.mac_key)
             if body is None:
                 self._mac_failure(addr, session)
                 return

@@ -10,10 +10,52 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 
 from udprouter._ring_cffi import ffi, lib
 from udprouter.errors import UdprouterError
+
+# The ring's records, their kinds and flags: ring_records.py (pure Python, checked against
+# ring_abi.h by tests/unit/test_ring.py), re-exported here beside the ring that carries them.
+from udprouter.ring_records import (  # noqa: F401
+    CMD_ACCOUNT_CONTROL,
+    CMD_CANCEL,
+    CMD_MASS_CANCEL,
+    CMD_NEW_ORDER,
+    CMD_ORDER_STATUS,
+    CMD_REPLACE,
+    CMD_RESET_SESSION,
+    CMD_TERMINATE,
+    COMMAND_LAYOUT,
+    EV_CL_ORD_ID,
+    EV_COMMAND_SEQ,
+    EV_CUM_QTY,
+    EV_FLAGS,
+    EV_KIND,
+    EV_LEAVES_QTY,
+    EV_ORDER_ID,
+    EV_ORIG_CL_ORD_ID,
+    EV_PRICE,
+    EV_QTY,
+    EV_REASON,
+    EV_SECURITY_ID,
+    EV_SESSION_ID,
+    EV_SIDE,
+    EVENT_LAYOUT,
+    EVT_ACCEPTED,
+    EVT_ACCOUNT_UPDATED,
+    EVT_CANCEL_REJECTED,
+    EVT_CANCELED,
+    EVT_MASS_ACTION_REPORT,
+    EVT_ORDER_STATUS,
+    EVT_REJECTED,
+    EVT_REPLACED,
+    EVT_SESSION_RESET,
+    EVT_TRADE,
+    FLAG_AGGRESSOR,
+    FLAG_LAST,
+    FLAG_REFUSED,
+    FLAG_TO_REPLACE,
+)
 
 ENGINE_ABSENT = lib.UDR_ENGINE_ABSENT
 ENGINE_RECOVERING = lib.UDR_ENGINE_RECOVERING
@@ -21,37 +63,6 @@ ENGINE_READY = lib.UDR_ENGINE_READY
 ENGINE_STOPPED = lib.UDR_ENGINE_STOPPED
 ENGINE_FAILED = lib.UDR_ENGINE_FAILED
 NO_ROUTER_LOG = (1 << 64) - 1  # router_logged_through of a router without a log (UINT64_MAX)
-
-# The Python view of the ring's records. The one source is engine/include/udprouter/engine/ring_abi.h
-# (its cffi-cdef section is this module's cdef): the kinds and flags are read from it, and the two
-# struct layouts below match its udr_command and udr_event field for field (tests/unit/test_ring.py
-# checks every offset). Packing a record in one struct call costs a fifth of a dozen cffi stores.
-COMMAND_LAYOUT = struct.Struct("<QQQqQIIIiBBBBI")  # udr_command
-EVENT_LAYOUT = struct.Struct("<QQQQqIiIIIBBBB")  # udr_event
-(EV_COMMAND_SEQ, EV_CL_ORD_ID, EV_ORIG_CL_ORD_ID, EV_ORDER_ID, EV_PRICE, EV_SESSION_ID, EV_SECURITY_ID,
- EV_QTY, EV_LEAVES_QTY, EV_CUM_QTY, EV_KIND, EV_SIDE, EV_REASON, EV_FLAGS) = range(14)
-
-CMD_NEW_ORDER = lib.UDR_CMD_NEW_ORDER
-CMD_CANCEL = lib.UDR_CMD_CANCEL
-CMD_REPLACE = lib.UDR_CMD_REPLACE
-CMD_MASS_CANCEL = lib.UDR_CMD_MASS_CANCEL
-CMD_ORDER_STATUS = lib.UDR_CMD_ORDER_STATUS
-CMD_ACCOUNT_CONTROL = lib.UDR_CMD_ACCOUNT_CONTROL
-CMD_RESET_SESSION = lib.UDR_CMD_RESET_SESSION
-
-EVT_ACCEPTED = lib.UDR_EVT_ACCEPTED
-EVT_TRADE = lib.UDR_EVT_TRADE
-EVT_CANCELED = lib.UDR_EVT_CANCELED
-EVT_REPLACED = lib.UDR_EVT_REPLACED
-EVT_REJECTED = lib.UDR_EVT_REJECTED
-EVT_CANCEL_REJECTED = lib.UDR_EVT_CANCEL_REJECTED
-EVT_MASS_ACTION_REPORT = lib.UDR_EVT_MASS_ACTION_REPORT
-EVT_ORDER_STATUS = lib.UDR_EVT_ORDER_STATUS
-EVT_ACCOUNT_UPDATED = lib.UDR_EVT_ACCOUNT_UPDATED
-FLAG_LAST = lib.UDR_EVT_FLAG_LAST
-FLAG_AGGRESSOR = lib.UDR_EVT_FLAG_AGGRESSOR
-FLAG_TO_REPLACE = lib.UDR_EVT_FLAG_TO_REPLACE
-FLAG_REFUSED = lib.UDR_EVT_FLAG_REFUSED
 
 
 class RingError(UdprouterError):
@@ -210,6 +221,12 @@ class RingSegment:
         for outbound_eventfd; anything else means events arrived and the sleep was withdrawn.
         """
         return lib.udr_py_set_sleeping(self._outbound, 1 if sleeping else 0)
+
+    def await_events(self, budget_ns: int) -> int:
+        """Awake (the sleep withdrawn, so the engine writes no eventfd): waits up to budget_ns for
+        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came."""
+        lib.udr_py_set_sleeping(self._outbound, 0)
+        return lib.udr_py_await_events(self._outbound, budget_ns)
 
     def drain_outbound_eventfd(self) -> int:
         """Resets the outbound eventfd; returns the number of wakes it had accumulated."""

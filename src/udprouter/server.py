@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from dataclasses import dataclass
 
 from udprouter.account_controls import ControlDesk
 from udprouter.auth import Authenticator
@@ -28,7 +29,7 @@ from udprouter.fastpath.fast_ingest import NO_SESSION, FastIngest
 from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket
 from udprouter.loop_pass import LoopPass
 from udprouter.ops.config_reload import ConfigReloader
-from udprouter.ops.metrics import Metrics
+from udprouter.ops.metrics import Metrics, MetricSources
 from udprouter.ops.monitor import OpsMonitor
 from udprouter.ops.oplog import get_logger
 from udprouter.order_entry import OrderEntry
@@ -54,10 +55,22 @@ class RouterProtocol(asyncio.DatagramProtocol):
         self.router.on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
-        self.router.send_errors += 1  # e.g. ICMP port unreachable from a client that went away
+        self.router.counters.send_errors += 1  # e.g. ICMP port unreachable from a client that went away
+
+
+@dataclass(slots=True)
+class ServerCounters:
+    """The server's own counters (the metrics collector reads them at scrape time)."""
+
+    send_errors: int = 0  # reported by the asyncio endpoint (the fast path's socket counts its own)
+    datagram_errors: int = 0  # datagrams whose handling raised (a bug: see Router._dispatch)
+    events_drained_by_timer: int = 0  # should stay ~0: the eventfd wakes the router first
 
 
 class Router:
+    """Assembles the router: every part is made here and given, at construction, exactly the parts
+    it reads or changes; nothing else holds the whole Router."""
+
     def __init__(self, config: RouterConfig, capture_path: str | None = None,
                  config_path: str | None = None) -> None:
         self.config = config
@@ -83,11 +96,26 @@ class Router:
         # committed by the loop pass before anything it holds is sent.
         self.recovery = RouterRecovery(config, self.sessions, self.order_entry, self.dispatcher)
         self.loop_pass = LoopPass(self.order_entry, self.dispatcher, self.supervisor)
+        self.loop_pass.answer_wait_ns = config.udp.answer_wait_us * 1000
         self.loop_pass.use_log(self.recovery.log)
-        self.monitor = OpsMonitor(self)  # health, watchdog, episode log lines
-        self.reloader = ConfigReloader(self, config_path)  # SIGHUP
+        self.fast = FastIngest(self.risk, self.order_entry)
+        self.grpc_auth = None  # the gRPC trading keys, made here so a reload reaches them
+        if config.grpc.enabled:
+            from fallback_grpc.bearer_auth import BearerAuthenticator
+            self.grpc_auth = BearerAuthenticator(config.keys)
+        self.monitor = OpsMonitor(config.journal.dir, self.order_entry, self.supervisor, self.risk,
+                                  self.sessions)  # health, watchdog, episode log lines
+        key_tables = (self.auth,) if self.grpc_auth is None else (self.auth, self.grpc_auth)
+        self.reloader = ConfigReloader(config_path, config, key_tables, self.risk, self.fast,
+                                       self.order_entry)  # SIGHUP
+        self.counters = ServerCounters()
         self.metrics = Metrics()
-        self.metrics.attach(self, self.monitor)
+        self.metrics.attach(MetricSources(
+            server=self.counters, dispatcher=self.dispatcher, sessions=self.sessions, store=self.store,
+            risk=self.risk, order_entry=self.order_entry, loop_pass=self.loop_pass,
+            supervisor=self.supervisor, router_log=self.recovery.log, monitor=self.monitor,
+            reloader=self.reloader,
+            engine_binary=str(self.binary)))
         self.order_entry.on_batch_acked = self.metrics.observe_ack_ns
         self.capture = None
         if capture_path:
@@ -96,16 +124,12 @@ class Router:
             self._inbound, self._outbound = CaptureDirection.INBOUND, CaptureDirection.OUTBOUND
         self.transport = None
         self.udp: DatagramSocket | None = None  # the fast path's socket (udp.fast_path on IPv4)
-        self.fast = FastIngest(self.risk, self.order_entry)
         self.dispatcher.on_release = self._released
         self.udp_address = None
         self.metrics_port = None
-        self.send_errors = 0  # reported by the asyncio endpoint (the fast path's socket counts its own)
-        self.datagram_errors = 0  # datagrams whose handling raised (a bug: see _dispatch)
         self._next_error_log = 0.0
         self.grpc = None
         self._pass_scheduled = False
-        self.events_drained_by_timer = 0  # should stay ~0: the eventfd wakes the router first
         self._timer = None
         self._loop = None
         self._reading = True  # False once stopping: nothing more is accepted
@@ -143,7 +167,10 @@ class Router:
             grpc = self.config.grpc
             with _bind_error("grpc", grpc.host, grpc.port):
                 _probe_port(grpc.host, grpc.port)  # grpc's own failure is a multi-line C-core log
-                self.grpc = await start_grpc_server(self)
+                self.grpc = await start_grpc_server(
+                    self.config, auth=self.grpc_auth, order_entry=self.order_entry, store=self.store,
+                    fast=self.fast, dispatcher=self.dispatcher, sessions=self.sessions,
+                    controls=self.controls, registry=self.metrics.registry, ready=self.monitor.ready)
         self._timer = loop.call_later(TIMER_INTERVAL_S, self._on_timer)
         self.monitor.start()
 
@@ -240,12 +267,12 @@ class Router:
         try:
             self.dispatcher.receive(data, addr)  # the MAC checked first, then decoded and dispatched
         except Exception as exc:  # noqa: BLE001 - the isolation boundary between datagrams
-            self.datagram_errors += 1
+            self.counters.datagram_errors += 1
             now = time.monotonic()
             if now >= self._next_error_log:
                 self._next_error_log = now + 1.0
-                log.error("datagram_not_handled", addr=f"{addr[0]}:{addr[1]}", so_far=self.datagram_errors,
-                          error=f"{type(exc).__name__}: {exc}")
+                log.error("datagram_not_handled", addr=f"{addr[0]}:{addr[1]}",
+                          so_far=self.counters.datagram_errors, error=f"{type(exc).__name__}: {exc}")
 
     def _end_of_pass(self) -> None:
         self._pass_scheduled = False
@@ -261,7 +288,7 @@ class Router:
         self.dispatcher.on_timer()
         self.loop_pass.retry_log()  # a router log that could not be written: try again, send what waited
         # A lost wake-up costs at most one timer interval; events found here count as late.
-        self.events_drained_by_timer += self.loop_pass.on_engine_events()
+        self.counters.events_drained_by_timer += self.loop_pass.on_engine_events()
         self._timer = self._loop.call_later(TIMER_INTERVAL_S, self._on_timer)
 
     async def stop(self) -> bool:

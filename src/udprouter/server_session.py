@@ -34,7 +34,6 @@ from udprouter._generated.messages import (
 )
 from udprouter._ring_cffi import ffi, lib
 from udprouter.config import KeyConfig
-from udprouter.datagram_mac import DatagramMac
 from udprouter.fastpath.datagram_packer import DatagramPacker
 from udprouter.fastpath.fast_io import address_key
 
@@ -208,7 +207,7 @@ class ServerSession(SessionContext):
     __slots__ = (
         "uuid", "key", "_addr", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal", "mac", "reject_budget", "retransmit_budget", "ended_ns",
+        "_sent_first", "_capacity", "journal", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
         "first_outbound",
     )
@@ -235,7 +234,6 @@ class ServerSession(SessionContext):
         self._sent_first = first_outbound  # server sequence number of _sent[0]
         self._capacity = retransmit_capacity
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
-        self.mac: DatagramMac | None = None  # the datagram key of the accepted Establish (SPEC.md 4.9)
         # ended_ns: when SessionLayer.sweep first saw it TERMINATED (0: not ended)
         self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
         self.retransmit_budget = TokenBucket()  # bytes of retransmission (SessionLayer)
@@ -267,17 +265,19 @@ class ServerSession(SessionContext):
         self._addr = value
         self.fp.addr_key = _fast_path_key(value)
 
-    @property
-    def authenticated(self) -> bool:
-        """Every datagram must end with a right MAC frame (the accepted Establish's key)."""
-        return bool(self.fp.authenticate)
-
     def set_datagram_key(self, key: bytes, required: bool) -> None:
-        """The key of an accepted Establish, for the Python path (self.mac) and its C twin (fp)."""
-        self.mac = DatagramMac(key)
+        """The key of an accepted Establish (SPEC.md 4.9). fp.mac_key is its only copy: the C fast
+        path and the Python path (authenticate) both check datagrams against it."""
         fp = self.fp
         lib.udr_mac_key_init(ffi.addressof(fp, "mac_key"), key)
         fp.authenticate = 1 if required else 0
+
+    def authenticate(self, data: bytes) -> bytes | None:
+        """data before its MAC frame; None when the session requires a MAC and it is missing or
+        wrong. With authentication off a MAC frame is stripped unchecked. The C fast path's check
+        (fast_ingest.h udr_fp_authenticate), on the same key."""
+        n = lib.udr_fp_authenticate(data, len(data), self.fp)
+        return None if n < 0 else data[:n]
 
     def next_pending_seq(self) -> int:
         """The server sequence number the next frame pushed to pending will take (for ExecID)."""

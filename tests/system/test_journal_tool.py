@@ -10,7 +10,7 @@ import sys
 from udprouter._generated.messages import ExecutionReportNew, Side
 from udprouter.client import Client
 from udprouter.config import REPO_ROOT
-from udprouter.durability.journal_tool import COMMAND, RECORD_HEADER, SEGMENT_HEADER
+from udprouter.durability.journal_format import COMMAND, RECORD_HEADER, SEGMENT_HEADER
 
 PRICE = 100_000_000_000
 RECORD = RECORD_HEADER.size + COMMAND.size
@@ -71,7 +71,7 @@ async def test_dump_round_trips_the_commands_and_verify_finds_a_corrupted_byte(s
 
 
 def test_a_torn_tail_is_reported_but_is_not_damage(tmp_path):
-    from udprouter.durability.journal_tool import SEGMENT_MAGIC, crc32c
+    from udprouter.durability.journal_format import SEGMENT_MAGIC, crc32c
 
     payload = COMMAND.pack(1, 11, 0, PRICE, 0, 1, 1, 5, 1, 1, 1, 2, 0, 0)
     header = SEGMENT_HEADER.pack(SEGMENT_MAGIC, 1, COMMAND.size, 1)
@@ -85,7 +85,7 @@ def test_a_torn_tail_is_reported_but_is_not_damage(tmp_path):
 
 
 def test_crc32c_matches_the_standard_check_value():
-    from udprouter.durability.journal_tool import crc32c
+    from udprouter.durability.journal_format import crc32c
 
     assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C (Castagnoli) check value
 

@@ -47,7 +47,8 @@ from udprouter._generated.messages import (
     TimeInForce,
 )
 from udprouter.client import Client
-from udprouter.ring import COMMAND_LAYOUT
+from udprouter.durability.journal_format import COMMAND, RECORD_SIZE, SEGMENT_HEADER
+from udprouter.ring_records import CMD_NEW_ORDER
 
 SEED = 20260101
 ORDERS = 20_000
@@ -59,9 +60,6 @@ INSTRUMENTS = (1, 2, 3)
 FAULTS = FaultRates(drop=0.05, duplicate=0.02, reorder=0.05, delay=0.01, delay_s=0.02)
 RUN_TIMEOUT_S = 90.0
 SEQ_MASK = (1 << 40) - 1
-JOURNAL_HEADER = 24
-JOURNAL_RECORD = 8 + COMMAND_LAYOUT.size
-UDR_CMD_NEW_ORDER = 1
 # Sessions 0 and 2 (and 1 and 3) share a key, so an account, and their crossing pairs must trade.
 NO_SELF_MATCH_PREVENTION = "[engine]\nself_match_prevention = false\n"
 
@@ -201,11 +199,11 @@ def journal_new_orders(journal: Path) -> list[tuple[int, int, int]]:
     out = []
     for segment in sorted(journal.glob("journal-*.log")):
         data = segment.read_bytes()
-        for pos in range(JOURNAL_HEADER, len(data) - JOURNAL_RECORD + 1, JOURNAL_RECORD):
+        for pos in range(SEGMENT_HEADER.size, len(data) - RECORD_SIZE + 1, RECORD_SIZE):
             length, = struct.unpack_from("<I", data, pos)
-            assert length == COMMAND_LAYOUT.size
-            cmd = COMMAND_LAYOUT.unpack_from(data, pos + 8)
-            if cmd[9] == UDR_CMD_NEW_ORDER:
+            assert length == COMMAND.size
+            cmd = COMMAND.unpack_from(data, pos + 8)
+            if cmd[9] == CMD_NEW_ORDER:
                 out.append((cmd[0], cmd[5], cmd[1]))
     return out
 

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from udprouter._ring_cffi import ffi, lib
 
+from udprouter import ring_records
 from udprouter.ring import (
     COMMAND_LAYOUT,
     ENGINE_ABSENT,
@@ -280,3 +281,26 @@ def test_event_layout_matches_the_ring_abi_record():
 
 def test_event_layout_is_little_endian_64_bytes():
     assert EVENT_LAYOUT.format == "<QQQQqIiIIIBBBB" and struct.calcsize(EVENT_LAYOUT.format) == 64
+
+
+def test_record_field_names_and_offsets_match_the_ring_abi_records():
+    for layout, names, ctype in ((COMMAND_LAYOUT, ring_records.COMMAND_FIELDS, "udr_command"),
+                                 (EVENT_LAYOUT, ring_records.EVENT_FIELDS, "udr_event")):
+        codes = layout.format[1:]
+        assert [name for name, _ in ffi.typeof(ctype).fields] == list(names)
+        for i, name in enumerate(names):
+            assert struct.calcsize("<" + codes[:i]) == ffi.offsetof(ctype, name), (ctype, name)
+
+
+def test_every_kind_and_flag_of_ring_abi_h_has_its_python_twin():
+    """ring_records (pure Python, for the journal tools) against the header cffi compiled: each
+    UDR_CMD_*, UDR_EVT_* and UDR_EVT_FLAG_* once, with its value, and nothing Python-only."""
+    expected = {}
+    for name in dir(lib):
+        if name.startswith("UDR_EVT_FLAG_"):
+            expected["FLAG_" + name[len("UDR_EVT_FLAG_"):]] = getattr(lib, name)
+        elif name.startswith(("UDR_CMD_", "UDR_EVT_")):
+            expected[name[len("UDR_"):]] = getattr(lib, name)
+    python = {name: getattr(ring_records, name) for name in dir(ring_records)
+              if name.startswith(("CMD_", "EVT_", "FLAG_"))}
+    assert python == expected

@@ -24,7 +24,7 @@ from udprouter._generated.messages import (
 from udprouter.auth import Authenticator, sign
 from udprouter.codec import decode_frames, encode_message
 from udprouter.config import KeyConfig, SessionConfig
-from udprouter.datagram_mac import datagram_key
+from udprouter.datagram_mac import DatagramMac, datagram_key
 from udprouter.durability.router_log import CodRecord
 from udprouter.durability.session_store import SessionStore
 from udprouter.server_session import (
@@ -154,27 +154,37 @@ def test_establishment_ack_carries_server_next_seq_and_repeat_is_answered(layer)
     assert event is SessionEvent.NONE
 
 
+def _signed_under(key: bytes) -> tuple[bytes, bytes]:
+    """A datagram body and the same body signed under key, as a client sends it (SPEC.md 4.9)."""
+    body = encode_message(Sequence(1))
+    return body, DatagramMac(key).sign(body)
+
+
 def test_accepted_establish_derives_the_datagram_key_and_a_repeat_keeps_it(layer):
     session = connect(layer)
     key = datagram_key("demo-secret", UUID, NOW + 1, "demo")  # SPEC.md 4.9, on the client's side
-    assert session.mac.key == key and session.fp.authenticate == 1
+    body, signed = _signed_under(key)
+    assert session.authenticate(signed) == body and session.fp.authenticate == 1
+    assert session.authenticate(body) is None  # no MAC frame: refused
     layer.on_establish(ADDR, establish(), 200, NOW + 20)  # the same Establish again: answered, same key
-    assert session.mac.key == key
+    assert session.authenticate(signed) == body
 
 
 def test_a_new_establish_makes_a_new_datagram_key(layer):
     session = connect(layer)
-    first = session.mac.key
+    body, first = _signed_under(datagram_key("demo-secret", UUID, NOW + 1, "demo"))
     replies, _ = layer.on_establish(ADDR, establish(ts=NOW + 30), 200, NOW + 30)
     assert isinstance(only(replies), EstablishmentAck)
-    assert session.mac.key == datagram_key("demo-secret", UUID, NOW + 30, "demo") != first
+    assert session.authenticate(first) is None
+    _, second = _signed_under(datagram_key("demo-secret", UUID, NOW + 30, "demo"))
+    assert session.authenticate(second) == body
 
 
 def test_refused_establish_leaves_the_key_alone(layer):
     session = connect(layer)
-    first = session.mac.key
+    body, signed = _signed_under(datagram_key("demo-secret", UUID, NOW + 1, "demo"))
     layer.on_establish(ADDR, establish(ts=NOW + 30, secret="wrong"), 200, NOW + 30)
-    assert session.mac.key == first
+    assert session.authenticate(signed) == body
 
 
 def test_session_ids_are_durable_across_stores(tmp_path):

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from udprouter.config import RouterConfig, instruments_of, resolve_engine_binary
 from udprouter.downstream._generated import downstream_events_pb2 as pb
+from udprouter.durability.journal_format import EVENT_FRAME as FRAME
+from udprouter.durability.journal_format import FRAME_FLAG_QUERY as FLAG_QUERY
+from udprouter.ring_records import (
+    EVT_ACCEPTED,
+    EVT_ACCOUNT_UPDATED,
+    EVT_CANCEL_REJECTED,
+    EVT_CANCELED,
+    EVT_MASS_ACTION_REPORT,
+    EVT_ORDER_STATUS,
+    EVT_REJECTED,
+    EVT_REPLACED,
+    EVT_SESSION_RESET,
+    EVT_TRADE,
+    FLAG_AGGRESSOR,
+    FLAG_LAST,
+    FLAG_REFUSED,
+    FLAG_TO_REPLACE,
+)
 
-# engine/src/events_main.cpp EventFrame: udr_event (ring_abi.h) + event_index, account, recv_time_ns.
-FRAME = struct.Struct("<QQQQqIiIIIBBBBIIQ")
-assert FRAME.size == 80
-FLAG_LAST, FLAG_AGGRESSOR, FLAG_TO_REPLACE, FLAG_REFUSED = 1, 2, 4, 8  # UDR_EVT_FLAG_*
-FLAG_QUERY = 0x80  # events_main.cpp kFrameFlagQuery: an ACCOUNT_UPDATED answering a Query
-# udr_event.kind (ring_abi.h): 1..6 are executions; the rest below
-EVT_MASS_ACTION_REPORT, EVT_ORDER_STATUS, EVT_ACCOUNT_UPDATED = 7, 8, 9
-EVT_SESSION_RESET = 10  # a released session id reset for reuse (its orders' cancels come before it)
-# Published as executions (ring_abi.h UDR_EVT_*): the order events, and a session reset, which the
-# store reads as changing no order (DOWNSTREAM.md).
-EXECUTION_KINDS = frozenset((1, 2, 3, 4, 5, 6, EVT_SESSION_RESET))
+# Published as executions: the order events, and a session reset (a released session id reset for
+# reuse, its orders' cancels before it), which the store reads as changing no order (DOWNSTREAM.md).
+EXECUTION_KINDS = frozenset((EVT_ACCEPTED, EVT_TRADE, EVT_CANCELED, EVT_REPLACED, EVT_REJECTED,
+                             EVT_CANCEL_REJECTED, EVT_SESSION_RESET))
 SUBJECT_PREFIX = "udprouter.exec"
 ADMIN_PREFIX = "udprouter.admin"
 SUBJECTS = (f"{SUBJECT_PREFIX}.>", f"{ADMIN_PREFIX}.>")  # the stream's
@@ -48,7 +58,7 @@ class Outgoing:
 
 
 def encode(engine_id: int, frame: bytes) -> Outgoing | None:
-    """One 80-byte frame -> the JetStream message: subject, EngineEvent payload, headers. None for
+    """One frame (FRAME, 80 bytes) -> the JetStream message: subject, EngineEvent payload, headers. None for
     the events the stream leaves out (protocol/DOWNSTREAM.md): answers to reads (order status, an
     account Query), which change nothing."""
     (command_seq, cl_ord_id, orig_cl_ord_id, order_id, price, session_id, security_id, qty, leaves_qty,

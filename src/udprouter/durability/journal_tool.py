@@ -1,9 +1,9 @@
 """`udprouter journal dump|verify PATH`: the engine journal and snapshots for audits and support calls.
 
 PATH is a journal directory (every segment and snapshot in order) or one file. The formats are the
-engine's (engine/include/udprouter/engine/journal.h, snapshot_file.h): a segment is a 24-byte
-header then records [u32 length = 64][u32 CRC-32C][udr_command]; a snapshot is a 40-byte header
-then a checksummed payload.
+engine's (journal_format.py, from engine/include/udprouter/engine/journal.h and snapshot_file.h): a
+segment is a 24-byte header then records [u32 length = 64][u32 CRC-32C][udr_command]; a snapshot
+is a 40-byte header then a checksummed payload.
 
 dump prints one JSON object per line: each segment and snapshot header, then each command with its
 file and byte offset. verify checks every header, length, CRC and that command_seq strictly
@@ -16,46 +16,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-SEGMENT_MAGIC = b"UDRJRNL1"
-SNAPSHOT_MAGIC = b"UDRSNPF1"
-SEGMENT_HEADER = struct.Struct("<8sIIQ")  # magic, version, record_size, first_command_seq
-SNAPSHOT_HEADER = struct.Struct("<8sIIQQII")  # magic, version, reserved, command_seq, length, crc, reserved
-RECORD_HEADER = struct.Struct("<II")  # length, CRC-32C of the payload
-COMMAND = struct.Struct("<QQQqQIIIiBBBBI")  # udr_command (ring_abi.h)
-COMMAND_FIELDS = ("command_seq", "cl_ord_id", "orig_cl_ord_id", "price", "recv_time_ns", "session_id",
-                  "account", "order_qty", "security_id", "kind", "side", "ord_type", "time_in_force",
-                  "reserved")
-KINDS = {1: "new_order", 2: "cancel", 3: "replace", 15: "terminate"}
-SEGMENT_RE = re.compile(r"^journal-(\d{20})\.log$")
-SNAPSHOT_RE = re.compile(r"^snapshot-(\d{20})\.bin$")
+from udprouter.durability.journal_format import (
+    COMMAND,
+    RECORD_HEADER,
+    SEGMENT_HEADER,
+    SEGMENT_MAGIC,
+    SEGMENT_RE,
+    SEGMENT_VERSION,
+    SNAPSHOT_HEADER,
+    SNAPSHOT_MAGIC,
+    SNAPSHOT_RE,
+    SNAPSHOT_VERSION,
+    crc32c,
+)
+from udprouter.ring_records import (
+    CMD_CANCEL,
+    CMD_NEW_ORDER,
+    CMD_REPLACE,
+    CMD_TERMINATE,
+    COMMAND_FIELDS,
+)
+
+KINDS = {CMD_NEW_ORDER: "new_order", CMD_CANCEL: "cancel", CMD_REPLACE: "replace", CMD_TERMINATE: "terminate"}
 READ_CHUNK = 1 << 20
-
-
-def _crc32c_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    table = _TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
 
 
 class JournalDamage(Exception):
@@ -86,7 +73,7 @@ def read_segment(path: Path) -> Iterator[dict]:
             raise JournalDamage(path, 0, f"file shorter than the {SEGMENT_HEADER.size}-byte header",
                                 torn=True)
         magic, version, record_size, first = SEGMENT_HEADER.unpack(head)
-        if magic != SEGMENT_MAGIC or version != 1 or record_size != COMMAND.size:
+        if magic != SEGMENT_MAGIC or version != SEGMENT_VERSION or record_size != COMMAND.size:
             raise JournalDamage(path, 0, f"not a journal segment (magic {magic!r}, version {version}, "
                                          f"record size {record_size})")
         yield {"type": "segment", "file": path.name, "first_command_seq": first}
@@ -121,7 +108,7 @@ def read_snapshot(path: Path) -> dict:
     if len(data) < SNAPSHOT_HEADER.size:
         raise JournalDamage(path, 0, "file shorter than the snapshot header")
     magic, version, _, seq, length, crc, _ = SNAPSHOT_HEADER.unpack_from(data)
-    if magic != SNAPSHOT_MAGIC or version != 1:
+    if magic != SNAPSHOT_MAGIC or version != SNAPSHOT_VERSION:
         raise JournalDamage(path, 0, f"not a snapshot (magic {magic!r}, version {version})")
     payload = data[SNAPSHOT_HEADER.size:]
     if len(payload) != length:

@@ -11,6 +11,7 @@ Label sets are bounded by enums and the configured instruments.
 from __future__ import annotations
 
 import platform
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -20,6 +21,9 @@ from udprouter._ring_cffi import lib
 from udprouter.ops.monitor import ENGINE_STATES
 from udprouter.ring import ENGINE_READY
 from udprouter.server_session import SessionState
+
+if TYPE_CHECKING:
+    from udprouter.ops.metrics import MetricSources
 
 ORDER_REASONS = {m.name for m in OrdRejReason}
 BUSINESS_REASONS = (BusinessRejectReason.Throttled.name, BusinessRejectReason.EngineBusy.name,
@@ -39,13 +43,13 @@ def _reject_families():
 
 
 class OpsCollector:
-    def __init__(self, router, monitor) -> None:
-        self.router = router
-        self.monitor = monitor
-        self.engine_binary = str(router.binary)
+    def __init__(self, sources: MetricSources) -> None:
+        self.sources = sources
+        self.monitor = sources.monitor
+        self.engine_binary = sources.engine_binary
 
     def collect(self):
-        r = self.router
+        r = self.sources
         yield from self._build_and_engine(r)
         yield from self._rejects(r)
         yield from self._fills(r)

@@ -10,12 +10,20 @@ force. The engine's own instrument limits (its backstop) take the new values at 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
 import msgspec
 
-from udprouter.config import RouterConfig, instruments_of, load_config
+from udprouter.config import KeyConfig, RouterConfig, instruments_of, load_config
 from udprouter.errors import ConfigError
 from udprouter.fastpath.fast_ingest import limits_table
 from udprouter.ops.oplog import get_logger
+
+if TYPE_CHECKING:
+    from udprouter.fastpath.fast_ingest import FastIngest
+    from udprouter.order_entry import OrderEntry
+    from udprouter.risk import Risk
 
 RELOADABLE_SESSION_FIELDS = ("max_open_orders", "throttle_msgs_per_s")
 FIXED_SECTIONS = ("udp", "grpc", "metrics", "engine", "journal")
@@ -23,10 +31,25 @@ FIXED_SECTIONS = ("udp", "grpc", "metrics", "engine", "journal")
 log = get_logger()
 
 
+class KeyTable(Protocol):
+    """Something that checks logins or calls against the configured keys."""
+
+    def set_keys(self, keys: Iterable[KeyConfig]) -> None: ...
+
+
 class ConfigReloader:
-    def __init__(self, router, path: str | None) -> None:
-        self.router = router
+    def __init__(self, path: str | None, config: RouterConfig, key_tables: Iterable[KeyTable], risk: Risk,
+                 fast: FastIngest, order_entry: OrderEntry) -> None:
+        """Changes, on a reload that passes its checks: config in place (the running config, which
+        the supervisor also holds: a restarted engine gets the new limits), every key table (the
+        UDP sessions' Authenticator, the gRPC trading keys' BearerAuthenticator), risk's limits,
+        the fast path's copy of them and the order entry's per-instrument statistics."""
         self.path = path
+        self.config = config
+        self.key_tables = tuple(key_tables)
+        self.risk = risk
+        self.fast = fast
+        self.order_entry = order_entry
         self.applied = 0
         self.refused = 0
 
@@ -38,7 +61,7 @@ class ConfigReloader:
             return False
         try:
             new = load_config(self.path)
-            changes = self._check(self.router.config, new)
+            changes = self._check(self.config, new)
         except ConfigError as exc:
             self.refused += 1
             log.error("config_reload_refused", file=self.path, error=str(exc))
@@ -79,17 +102,15 @@ class ConfigReloader:
         return changes
 
     def _apply(self, new: RouterConfig) -> None:
-        r = self.router
-        config = r.config  # the supervisor holds the same object: a restarted engine gets the new limits
+        config = self.config  # the supervisor holds the same object: a restarted engine gets the new limits
         config.keys, config.instruments = new.keys, new.instruments
         config.session.max_open_orders = new.session.max_open_orders
         config.session.throttle_msgs_per_s = new.session.throttle_msgs_per_s
-        r.auth.set_keys(new.keys)
-        if r.grpc is not None:
-            r.grpc.service.auth.set_keys(new.keys)
-        risk = r.risk
+        for table in self.key_tables:
+            table.set_keys(new.keys)
+        risk = self.risk
         risk.instruments = instruments_of(new)
         risk.max_open_orders = new.session.max_open_orders
         risk.throttle_per_s = float(new.session.throttle_msgs_per_s)
-        r.fast.set_limits(*limits_table(risk))
-        r.order_entry.set_stat_instruments(sorted(risk.instruments))
+        self.fast.set_limits(*limits_table(risk))
+        self.order_entry.set_stat_instruments(sorted(risk.instruments))

@@ -12,22 +12,57 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+if TYPE_CHECKING:
+    from udprouter.dispatcher import Dispatcher
+    from udprouter.durability.router_log import RouterLog
+    from udprouter.durability.session_store import SessionStore
+    from udprouter.engine_link.engine_supervisor import EngineSupervisor
+    from udprouter.loop_pass import LoopPass
+    from udprouter.ops.config_reload import ConfigReloader
+    from udprouter.ops.monitor import OpsMonitor
+    from udprouter.order_entry import OrderEntry
+    from udprouter.risk import Risk
+    from udprouter.server import ServerCounters
+    from udprouter.session import SessionLayer
+
 LATENCY_BUCKETS = (10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
 
 
-class RouterCollector:
-    """Reads the router's counters at scrape time. sources: an object with the attributes below."""
+@dataclass(frozen=True)
+class MetricSources:
+    """What the collectors read at scrape time, and never change: each part is the owner of the
+    counters it keeps. A part replaced at run time is read through its owner: the ring (new after
+    an engine restart) through order_entry, the engine process through supervisor."""
 
-    def __init__(self, router) -> None:
-        self.router = router
+    server: ServerCounters  # the server's own counters (datagrams whose handling failed, late events)
+    dispatcher: Dispatcher  # datagram and message counters
+    sessions: SessionLayer  # the session table and its login, reject and retransmission counters
+    store: SessionStore  # session ids free, pending, reused
+    risk: Risk  # router-side rejects by reason, the instruments (their symbols)
+    order_entry: OrderEntry  # command and event counters, event stats, the ring it offers to
+    loop_pass: LoopPass  # answer waits; its socket (the fast path's, set at start) and its send errors
+    supervisor: EngineSupervisor  # engine restarts, the engine process
+    router_log: RouterLog | None  # None: durability none
+    monitor: OpsMonitor  # readiness, journal writable; /healthz and /readyz
+    reloader: ConfigReloader  # SIGHUP outcomes
+    engine_binary: str
+
+
+class RouterCollector:
+    """Reads the router's traffic counters at scrape time."""
+
+    def __init__(self, sources: MetricSources) -> None:
+        self.sources = sources
 
     def collect(self):
-        r = self.router
-        d, oe, sup, sessions = r.dispatcher, r.order_entry, r.supervisor, r.sessions
+        r = self.sources
+        d, oe, sup, sessions, store = r.dispatcher, r.order_entry, r.supervisor, r.sessions, r.store
         yield _counter("udprouter_datagrams_in", "UDP datagrams received", d.datagrams_in)
         yield _counter("udprouter_datagrams_out", "UDP datagrams sent", d.datagrams_out)
         yield _counter("udprouter_messages_in", "SBE messages received", d.messages_in)
@@ -42,7 +77,7 @@ class RouterCollector:
         yield _counter("udprouter_sequence_refused", "Datagrams refused: Sequence gap or wrap out of range",
                        d.seq_refused)
         yield _counter("udprouter_datagram_errors", "Datagrams whose handling failed unexpectedly (logged)",
-                       r.datagram_errors)
+                       r.server.datagram_errors)
         yield _counter("udprouter_rejects_suppressed", "Rejects not sent (rate limit or amplification)",
                        sessions.rejects_suppressed)
         yield _counter("udprouter_retransmits_refused", "RetransmitRequests over the session's byte budget",
@@ -58,11 +93,11 @@ class RouterCollector:
         yield _counter("udprouter_drop_copies", "Execution reports copied to drop-copy sessions (one per "
                        "report and drop-copy session)", d.drop_copies)
         yield _gauge("udprouter_session_ids_free",
-                     "Released session ids reset in the engine, ready for reuse", len(sessions.store.free))
+                     "Released session ids reset in the engine, ready for reuse", len(store.free))
         yield _gauge("udprouter_session_ids_pending", "Released session ids awaiting their engine reset",
-                     len(sessions.store.pending))
+                     len(store.pending))
         yield _counter("udprouter_session_ids_reused", "Session ids given to a new session after a reset",
-                       sessions.store.reused)
+                       store.reused)
         yield _counter("udprouter_logins_dropped", "Negotiate/Establish dropped over the login budget",
                        sessions.logins_dropped)
         # Rejects: udprouter_{order,cancel,business}_rejects (ops/collector.py), split by kind and source.
@@ -83,8 +118,16 @@ class RouterCollector:
         yield _counter("udprouter_ring_full", "Offers refused by a full inbound ring",
                        ring.inbound_full_events if ring is not None else 0)
         yield _counter("udprouter_events_drained_by_timer", "Engine events found by the fallback timer, "
-                       "not the eventfd wake-up", r.events_drained_by_timer)
-        log = r.recovery.log
+                       "not the eventfd wake-up", r.server.events_drained_by_timer)
+        passes = r.loop_pass
+        yield _counter("udprouter_answer_waits", "Loop passes that waited for the engine's answer to the "
+                       "commands they offered ([udp] answer_wait_us)", passes.answer_waits)
+        yield _counter("udprouter_answered_in_pass", "Loop passes whose engine answer came while they "
+                       "waited (sent without another wake-up)", passes.answered_in_pass)
+        socket = passes.socket  # the fast path's socket counts its own failed sends
+        yield _counter("udprouter_udp_send_errors", "UDP datagrams the socket refused to send (or ICMP "
+                       "errors it reported)", r.server.send_errors + (socket.send_errors if socket else 0))
+        log = r.router_log
         yield _counter("udprouter_router_log_segments_closed", "router log segments closed (rolled)",
                        log.segments_closed if log is not None else 0)
         yield _counter("udprouter_router_log_segments_dropped",
@@ -158,12 +201,12 @@ class Metrics:
         self.observe_ack_ns = self.ack_latency.observe_ns  # OrderEntry's per-batch hook
         self._server = None
 
-    def attach(self, router, monitor) -> None:
+    def attach(self, sources: MetricSources) -> None:
         from udprouter.ops.collector import OpsCollector
 
-        self.registry.register(RouterCollector(router))
-        self.registry.register(OpsCollector(router, monitor))
-        self._monitor = monitor
+        self.registry.register(RouterCollector(sources))
+        self.registry.register(OpsCollector(sources))
+        self._monitor = sources.monitor
 
     def serve(self, host: str, port: int) -> int:
         """Starts the HTTP thread (/metrics, /healthz, /readyz); returns the bound port (0 picks one)."""

@@ -14,10 +14,17 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from udprouter.ops.oplog import get_logger
 from udprouter.ops.sd_notify import SdNotifier
 from udprouter.ring import ENGINE_READY
+
+if TYPE_CHECKING:
+    from udprouter.engine_link.engine_supervisor import EngineSupervisor
+    from udprouter.order_entry import OrderEntry
+    from udprouter.risk import Risk
+    from udprouter.session import SessionLayer
 
 TICK_S = 0.25
 LOOP_STALL_S = 5.0  # /healthz fails when the loop has not turned for this long
@@ -30,10 +37,17 @@ log = get_logger()
 
 
 class OpsMonitor:
-    def __init__(self, router, notifier: SdNotifier | None = None) -> None:
-        self.router = router
+    def __init__(self, journal_dir: str | Path, order_entry: OrderEntry, supervisor: EngineSupervisor,
+                 risk: Risk, sessions: SessionLayer, notifier: SdNotifier | None = None) -> None:
+        """Reads, never changes: the order entry (the ring it holds, whether it takes commands), the
+        supervisor (the engine process), risk (EngineBusy rejects) and the session layer (refused
+        logins); it probes journal_dir with a small file of its own."""
+        self.order_entry = order_entry
+        self.supervisor = supervisor
+        self.risk = risk
+        self.sessions = sessions
         self.notifier = notifier or SdNotifier()
-        self.journal_dir = Path(router.config.journal.dir)
+        self.journal_dir = Path(journal_dir)
         self.stopping = False
         self.last_tick = time.monotonic()
         self.journal_writable = True
@@ -58,7 +72,7 @@ class OpsMonitor:
     def readiness(self) -> list[str]:
         """What keeps the router from taking orders; empty when ready."""
         missing = []
-        oe, sup = self.router.order_entry, self.router.supervisor
+        oe, sup = self.order_entry, self.supervisor
         ring = oe.ring
         if ring is None or sup.proc is None or sup.proc.returncode is not None or not oe.available:
             missing.append("engine not attached")
@@ -129,12 +143,12 @@ class OpsMonitor:
         self.journal_writable, self.journal_error = writable, error
 
     def _ring_full(self, now: float) -> None:
-        busy = self.router.risk.rejects.get("EngineBusy", 0)  # not ApplicationNotAvailable: engine gone
+        busy = self.risk.rejects.get("EngineBusy", 0)  # not ApplicationNotAvailable: engine gone
         refused, self._busy_seen = busy - self._busy_seen, busy
         if refused:
             if not self._ring_full_since:
                 self._ring_full_since = now
-                ring = self.router.order_entry.ring
+                ring = self.order_entry.ring
                 log.warning("ring_full_start", capacity=ring.inbound_capacity if ring is not None else 0)
             self._ring_full_refused += refused
         else:
@@ -147,7 +161,7 @@ class OpsMonitor:
             self._ring_full_since, self._ring_full_refused = 0.0, 0
 
     def _login_summary(self) -> None:
-        sessions = self.router.sessions
+        sessions = self.sessions
         current = Counter(sessions.login_failures)
         current["dropped_over_budget"] = sessions.logins_dropped
         delta = current - self._login_seen

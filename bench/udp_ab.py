@@ -1,0 +1,78 @@
+"""Two router builds on the same traffic in one run, interleaved: did a change move the UDP figures?
+
+    python -m bench.udp_ab --before OLD_CHECKOUT [--rates 1000,10000,50000] [--seconds 10] [--rounds 3]
+
+OLD_CHECKOUT is another checkout of this repository, set up with `make setup` (its .venv and its
+engine build): `git worktree add --detach /tmp/before <commit> && make -C /tmp/before setup`.
+Both routers run `udprouter serve` on the default config (ephemeral ports, temp journal), each
+with the engine of its own checkout, side by side for the whole run. Each gets bench_udp's warm-up
+and conditioning load, then every round runs one window per rate on each router in turn (before,
+after, then the next rate), so slow drifts of a shared host fall on both. Windows are bench_udp's:
+the same prepared plans, the load generator of this checkout, coordinated omission corrected. At
+the end: the median over the rounds of p50/p99/p99.9 and of server CPU per order (router and
+engine), and after/before for each. The CPU ratio is the figure a busy host disturbs least.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from pathlib import Path
+
+from bench.bench_udp import Bench, Window, _print_window
+from bench.udp_servers import RouterProcess
+
+CREDENTIALS = ("demo", "demo-secret")
+FIGURES = ("p50", "p99", "p999", "cpu")
+
+
+class CheckoutRouter(RouterProcess):
+    """RouterProcess running another checkout's `udprouter` (its engine comes from that checkout)."""
+
+    def __init__(self, checkout: Path) -> None:
+        super().__init__()
+        executable = checkout / ".venv" / "bin" / "udprouter"
+        if not executable.exists():
+            raise SystemExit(f"udp_ab: {executable} is missing: run `make setup` in {checkout}")
+        self.args[0] = str(executable)
+
+
+def figures(w: Window) -> dict[str, float]:
+    lat = w.latency
+    return {"p50": lat.p50_us, "p99": lat.p99_us, "p999": lat.p999_us, "cpu": w.cpu_us_per_order}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="UDP figures of two router builds, interleaved in one run")
+    parser.add_argument("--before", type=Path, required=True, help="the other checkout (set up)")
+    parser.add_argument("--rates", type=lambda text: tuple(int(r) for r in text.split(",")),
+                        default=(1000, 10_000, 50_000))
+    parser.add_argument("--seconds", type=float, default=10.0, help="every window this long")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
+    bench = Bench(True, args.rates, args.seconds, False)
+    seen: dict[str, dict[int, list[dict[str, float]]]] = {"before": {}, "after": {}}
+    with CheckoutRouter(args.before.resolve()) as before, RouterProcess() as after:
+        servers = {"before": before, "after": after}
+        for process in servers.values():
+            bench.sustained_warmup(process, CREDENTIALS)
+        for round_ in range(args.rounds):
+            for rate in args.rates:
+                for name, process in servers.items():
+                    window = bench.window(process, rate, args.seconds, CREDENTIALS)
+                    _print_window(f"{name}#{round_ + 1}", window)
+                    seen[name].setdefault(rate, []).append(figures(window))
+    print("medians over the rounds (us; cpu = router and engine CPU per order):")
+    for rate in args.rates:
+        medians = {name: {f: statistics.median(r[f] for r in seen[name][rate]) for f in FIGURES}
+                   for name in seen}
+        parts = [f"{f} {medians['before'][f]:.1f} -> {medians['after'][f]:.1f} "
+                 f"({medians['after'][f] / max(medians['before'][f], 1e-9):.2f}x)" for f in FIGURES]
+        print(f"  {rate // 1000:>4}k/s: " + "  ".join(parts), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

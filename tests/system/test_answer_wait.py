@@ -1,0 +1,51 @@
+"""[udp] answer_wait_us: a loop pass that offered commands waits for the engine's answer and sends
+it in the same pass, instead of going back to epoll for the engine's eventfd. Seen from outside
+through the metrics; every order is answered either way."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+from udprouter._generated.messages import ExecutionReportNew, Side
+from udprouter.client import Client
+
+PRICE = 100_000_000_000
+ORDERS = 20
+
+
+def metric(router, name: str) -> int:
+    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    match = re.search(rf"^{name} (\S+)", text, re.M)
+    assert match, f"router exports no {name}"
+    return int(float(match.group(1)))
+
+
+async def send_one_at_a_time(router) -> None:
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    try:
+        for i in range(ORDERS):
+            order = await client.send_order(1, Side.Buy, PRICE - i * 100_000_000, 1)
+            assert isinstance(await client.first_ack(order), ExecutionReportNew)
+    finally:
+        await client.close()
+
+
+async def test_orders_one_at_a_time_are_answered_in_the_pass_that_offered_them(start_router):
+    # 10 ms: far longer than the engine takes, so only a stalled engine would let a wait run out.
+    router = start_router("answer_wait_us = 10000\n")
+    await send_one_at_a_time(router)
+    waits = metric(router, "udprouter_answer_waits_total")
+    answered = metric(router, "udprouter_answered_in_pass_total")
+    # Most passes wait (not one whose drain already found events of an earlier command waiting).
+    assert waits >= ORDERS // 2
+    assert answered >= 1, "no answer ever arrived while its pass waited"
+    assert answered <= waits
+
+
+async def test_without_the_wait_the_eventfd_brings_every_answer(start_router):
+    router = start_router("answer_wait_us = 0\n")
+    await send_one_at_a_time(router)
+    assert metric(router, "udprouter_answer_waits_total") == 0
+    assert metric(router, "udprouter_answered_in_pass_total") == 0
