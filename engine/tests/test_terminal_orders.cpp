@@ -102,18 +102,10 @@ bool check_status(const Engine& engine, const udr_command& c, const std::vector<
     return terminal;
 }
 
-std::FILE* snapshot_of(const Engine& engine) {
-    std::FILE* file = std::tmpfile();
-    engine.write_snapshot(file);
-    std::rewind(file);
-    return file;
-}
-
-bool same(const std::vector<udr_event>& a, const std::vector<udr_event>& b) {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(udr_event)) == 0);
-}
-
 } // namespace
+
+using udr_test::same;
+using udr_test::snapshot_of;
 
 // Two engines on one flow: `busy` catches its index up only when a status request makes it,
 // `idle` also between commands by random slices; every few thousand commands `busy` is replaced by
