@@ -26,7 +26,7 @@ const EngineConfig& checked(const EngineConfig& config) {
     if (config.max_orders >= kNullIndex) {
         throw EngineConfigError("max_orders must be below 2^32 - 1");
     }
-    // Below 2^31 in all (the router's config checks the same), so either fits a 31-bit position.
+    // Below 2^31 together, as the router's config checks (the bound from when one index held both).
     if (uint64_t{config.max_orders} + terminal_capacity(config) >= (uint64_t{1} << 31)) {
         throw EngineConfigError("max_orders + terminal_orders must be below 2^31");
     }
