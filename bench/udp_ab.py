@@ -11,6 +11,8 @@ after, then the next rate), so slow drifts of a shared host fall on both. Window
 the same prepared plans, the load generator of this checkout, coordinated omission corrected. At
 the end: the median over the rounds of p50/p99/p99.9 and of server CPU per order (router and
 engine), and after/before for each. The CPU ratio is the figure a busy host disturbs least.
+--before-answer-wait-us / --after-answer-wait-us set [udp] answer_wait_us on one side (with
+--before naming this checkout: the setting alone, A/B).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ FIGURES = ("p50", "p99", "p999", "cpu")
 class CheckoutRouter(RouterProcess):
     """RouterProcess running another checkout's `udprouter` (its engine comes from that checkout)."""
 
-    def __init__(self, checkout: Path) -> None:
-        super().__init__()
+    def __init__(self, checkout: Path, answer_wait_us: int | None = None) -> None:
+        super().__init__(answer_wait_us=answer_wait_us)
         executable = checkout / ".venv" / "bin" / "udprouter"
         if not executable.exists():
             raise SystemExit(f"udp_ab: {executable} is missing: run `make setup` in {checkout}")
@@ -50,11 +52,14 @@ def main(argv: list[str] | None = None) -> int:
                         default=(1000, 10_000, 50_000))
     parser.add_argument("--seconds", type=float, default=10.0, help="every window this long")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before-answer-wait-us", type=int, help="[udp] answer_wait_us of the before router")
+    parser.add_argument("--after-answer-wait-us", type=int, help="[udp] answer_wait_us of the after router")
     args = parser.parse_args(argv)
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
     bench = Bench(True, args.rates, args.seconds, False)
     seen: dict[str, dict[int, list[dict[str, float]]]] = {"before": {}, "after": {}}
-    with CheckoutRouter(args.before.resolve()) as before, RouterProcess() as after:
+    with CheckoutRouter(args.before.resolve(), args.before_answer_wait_us) as before, \
+            RouterProcess(answer_wait_us=args.after_answer_wait_us) as after:
         servers = {"before": before, "after": after}
         for process in servers.values():
             bench.sustained_warmup(process, CREDENTIALS)

@@ -26,7 +26,8 @@ const EngineConfig& checked(const EngineConfig& config) {
     if (config.max_orders >= kNullIndex) {
         throw EngineConfigError("max_orders must be below 2^32 - 1");
     }
-    if (uint64_t{config.max_orders} + terminal_capacity(config) >= kTerminalBit) {
+    // Below 2^31 together, as the router's config checks (the bound from when one index held both).
+    if (uint64_t{config.max_orders} + terminal_capacity(config) >= (uint64_t{1} << 31)) {
         throw EngineConfigError("max_orders + terminal_orders must be below 2^31");
     }
     if (config.max_sessions >= 0xFFFFFFFFu) {
@@ -80,8 +81,8 @@ Engine::Engine(const EngineConfig& config)
       instruments_(build_instruments(config)),
       table_(security_ids(config)),
       pool_(config.max_orders, price_levels(instruments_)),
-      terminal_(terminal_capacity(config), index_),
-      index_(config.max_orders + terminal_capacity(config), pool_, terminal_.ring()),
+      terminal_(terminal_capacity(config)),
+      index_(config.max_orders, pool_),
       sessions_(config.max_sessions),
       accounts_(static_cast<uint32_t>(config.instruments.size()), config.self_match_prevention),
       matcher_(pool_, index_, events_, accounts_, terminal_) {
@@ -216,8 +217,7 @@ bool Engine::check_account(const udr_command& c, uint32_t book, uint32_t level, 
 
 void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t book, uint32_t level,
                          uint8_t flags) {
-    // A Day order that rests is indexed last, and an order that ends here is recorded there as a
-    // terminal order: start that line's miss before the book work.
+    // A Day order that rests is indexed last: start that line's miss before the book work.
     const OrderIndex::Prepared key = index_.prepare(c.session_id, c.cl_ord_id);
     index_.prefetch(key);
     const int64_t price = c.ord_type == kOrdTypeLimit ? c.price : 0;
@@ -235,7 +235,7 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
         if (matcher_.crosses(order_book, c.side, level)) {
             matcher_.match(instrument, o, level, c.command_seq);
             if (o.leaves_qty == 0) {
-                terminal_.record_new(key, o, TerminalOrders::done(o));
+                terminal_.record(o, TerminalOrders::done(o));
                 pool_.release(order);
                 return;
             }
@@ -255,11 +255,11 @@ void Engine::execute_new(const udr_command& c, Instrument& instrument, uint32_t 
             matcher_.match(instrument, in, level, c.command_seq);
         }
         if (in.leaves_qty == 0) {
-            terminal_.record_new(key, in, TerminalOrders::done(in));
+            terminal_.record(in, TerminalOrders::done(in));
             return;
         }
     }
-    terminal_.record_new(key, in, OrdStatus::Canceled);
+    terminal_.record(in, OrdStatus::Canceled);
     const CancelReason reason = fok ? CancelReason::FillOrKill : CancelReason::ImmediateOrCancel;
     events_.push(udr_event{.command_seq = c.command_seq, .cl_ord_id = c.cl_ord_id, .orig_cl_ord_id = c.cl_ord_id,
                            .order_id = c.command_seq, .price = 0, .session_id = c.session_id,
@@ -303,7 +303,8 @@ void Engine::cancel_order(const udr_command& c) {
         accounts_.unrested(o);
     }
     instruments_[o.book].book().remove(pool_, order);
-    terminal_.record_at(slot, o, OrdStatus::Canceled); // its index entry becomes the terminal one
+    index_.erase_at(slot);
+    terminal_.record(o, OrdStatus::Canceled);
     pool_.release(order);
 }
 
@@ -317,11 +318,8 @@ uint32_t Engine::find_target(const udr_command& c) {
     case ClOrdIdCheck::Duplicate: cancel_reject(c, CxlRejReason::DuplicateClOrdID, 0); return kNullIndex;
     case ClOrdIdCheck::Fresh: break;
     }
-    uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
-                                     c.orig_cl_ord_id);
-    if (slot != kNullIndex && (index_.order_at(slot) & kTerminalBit) != 0) [[unlikely]] {
-        slot = kNullIndex; // filled or canceled: no live order under that ClOrdID
-    }
+    const uint32_t slot = index_.find_slot(index_.prepare(c.session_id, c.orig_cl_ord_id), c.session_id,
+                                           c.orig_cl_ord_id);
     if (slot == kNullIndex) {
         const bool used_before = c.orig_cl_ord_id != 0 && c.orig_cl_ord_id <= previous_mark;
         cancel_reject(c, used_before ? CxlRejReason::TooLateToCancel : CxlRejReason::UnknownOrder, 0);
@@ -440,7 +438,8 @@ void Engine::rest_or_retire(uint32_t order) {
         }
         return;
     }
-    terminal_.record_indexed(index_.prepare(o.session_id, o.cl_ord_id), order, o, TerminalOrders::done(o));
+    index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
+    terminal_.record(o, TerminalOrders::done(o));
     pool_.release(order);
 }
 

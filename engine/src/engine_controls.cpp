@@ -80,7 +80,8 @@ void Engine::cancel_collected(uint64_t command_seq, CancelReason reason) {
             accounts_.unrested(o);
         }
         instruments_[o.book].book().remove(pool_, order);
-        terminal_.record_indexed(index_.prepare(o.session_id, o.cl_ord_id), order, o, OrdStatus::Canceled);
+        index_.erase(index_.prepare(o.session_id, o.cl_ord_id), order);
+        terminal_.record(o, OrdStatus::Canceled);
         pool_.release(order);
     }
     scratch_.clear();
@@ -93,13 +94,9 @@ void Engine::order_status(const udr_command& c) {
     }
     const uint32_t order = index_.find(c.session_id, c.cl_ord_id);
     if (order == kNullIndex) {
-        push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
-        return;
-    }
-    if ((order & kTerminalBit) != 0) {
-        // Filled or canceled, still kept in the terminal table.
-        const TerminalOrder* t = &terminal_.at(order);
-        if (t->security_id != c.security_id) {
+        // Filled or canceled, if still kept in the terminal table.
+        const TerminalOrder* t = terminal_.find(c.session_id, c.cl_ord_id);
+        if (t == nullptr || t->security_id != c.security_id) {
             push_control_event(c, UDR_EVT_ORDER_STATUS, true, 0, 0);
             return;
         }

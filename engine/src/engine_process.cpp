@@ -347,7 +347,8 @@ bool EngineProcess::serve()
         const void *first = nullptr;
         uint32_t n = udr_ring_peek(in, kEngineBatch, &first);
         if (n == 0) {
-            wait_for_commands();
+            // Idle: catch the terminal-order index up a slice at a time, then wait.
+            if (!engine_->idle_work(kIdleBudget)) wait_for_commands();
             continue;
         }
         BatchOutcome outcome = process_batch(in, static_cast<const udr_command *>(first), n);

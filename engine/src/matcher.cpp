@@ -63,7 +63,7 @@ void Matcher::match_levels(Instrument& instrument, Order& in, uint32_t limit_lev
                 continue;
             }
             const OrderIndex::Prepared key = index_.prepare(r.session_id, r.cl_ord_id);
-            index_.prefetch(key); // its entry turns terminal in release_retired() after matching
+            index_.prefetch(key); // its entry is erased in release_retired() after matching
             fill(instrument, in, r, qty, price, command_seq);
             retire(book, resting, key);
         }
@@ -132,8 +132,8 @@ void Matcher::release_retired() {
     for (uint32_t i = 0; i < retired_count_; ++i) {
         const Order& o = pool_[retired_[i].order];
         // Filled in full, or canceled by self-match prevention with some left.
-        terminal_.record_indexed(retired_[i].key, retired_[i].order, o,
-                                 o.leaves_qty == 0 ? OrdStatus::Filled : OrdStatus::Canceled);
+        index_.erase(retired_[i].key, retired_[i].order);
+        terminal_.record(o, o.leaves_qty == 0 ? OrdStatus::Filled : OrdStatus::Canceled);
         pool_.release(retired_[i].order);
     }
     retired_count_ = 0;

@@ -7,6 +7,8 @@
 
 #include "udprouter/engine/engine.h"
 
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,19 @@ inline std::vector<udr_event> apply(udprouter::engine::Engine& engine, const udr
     std::vector<udr_event> events;
     engine.apply(command, [&events](const udr_event& e) { events.push_back(e); });
     return events;
+}
+
+// The engine's snapshot in a temporary file, rewound (the caller closes it).
+inline std::FILE* snapshot_of(const udprouter::engine::Engine& engine) {
+    std::FILE* file = std::tmpfile();
+    engine.write_snapshot(file);
+    std::rewind(file);
+    return file;
+}
+
+// The same events, byte for byte.
+inline bool same(const std::vector<udr_event>& a, const std::vector<udr_event>& b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(udr_event)) == 0);
 }
 
 } // namespace udr_test

@@ -66,18 +66,10 @@ udr_command random_command(std::mt19937_64& rng, uint64_t seq, uint64_t& cl) {
     return c;
 }
 
-std::FILE* snapshot_of(const Engine& engine) {
-    std::FILE* file = std::tmpfile();
-    engine.write_snapshot(file);
-    std::rewind(file);
-    return file;
-}
-
-bool same(const std::vector<udr_event>& a, const std::vector<udr_event>& b) {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(udr_event)) == 0);
-}
-
 } // namespace
+
+using udr_test::same;
+using udr_test::snapshot_of;
 
 UDR_TEST(round_trip_restores_digest_and_future_events) {
     Engine original(config());

@@ -348,7 +348,7 @@ def _check(config: RouterConfig) -> None:
         except ValueError:
             if host != "localhost":
                 raise ConfigError(f"{name}.host: expected an IP address or localhost, got {host!r}") from None
-    # The engine's order index holds the live and the terminal orders.
+    # The engine refuses more (engine.cpp checks the same bound).
     if config.engine.max_orders + config.engine.terminal_orders >= 2**31:
         raise ConfigError(f"engine.terminal_orders: expected max_orders + terminal_orders below 2^31, got "
                           f"{config.engine.terminal_orders}")

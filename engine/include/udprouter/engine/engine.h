@@ -82,7 +82,7 @@ struct EngineConfig {
     bool self_match_prevention; // the SMP mode of accounts without their own: CancelResting, else None
     // Orders that left the book kept for OrderStatusRequest (terminal_orders.h), oldest evicted
     // first; kTerminalLikeMaxOrders: as many as max_orders.
-    // max_orders + terminal orders must be below 2^31 (order_index.h: kTerminalBit).
+    // max_orders + terminal orders must be below 2^31.
     uint32_t terminal_orders = kTerminalLikeMaxOrders;
     static constexpr uint32_t kTerminalLikeMaxOrders = 0xFFFFFFFFu;
 };
@@ -134,6 +134,11 @@ public:
     const EngineConfig& config() const { return config_; }
     const AccountTable& accounts() const { return accounts_; }
     const TerminalOrders& terminal_orders() const { return terminal_; }
+
+    // Work for when no command waits: indexes up to `budget` of the orders that left the book
+    // since (terminal_orders.h), so an order status request finds little left to do. Returns
+    // whether any is left. Changes no state an event or the digest can see.
+    bool idle_work(uint32_t budget) { return terminal_.catch_up(budget) != 0; }
     uint32_t live_orders() const { return pool_.in_use(); }
 
 private:
@@ -176,8 +181,8 @@ private:
     std::vector<Instrument> instruments_;
     InstrumentTable table_;
     OrderPool pool_;
-    TerminalOrders terminal_; // before index_: the index confirms terminal keys in its ring
-    OrderIndex index_;        // the live orders and the terminal ones
+    TerminalOrders terminal_; // the orders that left the book, with their own index
+    OrderIndex index_;        // the live orders
     SessionTable sessions_;
     AccountTable accounts_;
     std::vector<uint32_t> scratch_; // collect(): reserved to max_orders, never grows

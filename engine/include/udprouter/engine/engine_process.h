@@ -34,6 +34,9 @@ namespace udprouter::engine {
 // What one poll may take. An idle engine sees small batches anyway (latency first); a saturated
 // one amortises the journal's write(2) (a few microseconds on this kind of VM) over more commands.
 inline constexpr uint32_t kEngineBatch = 256;
+// Terminal orders indexed per idle slice (Engine::idle_work): a command arriving meanwhile waits
+// for at most one slice, a few microseconds.
+inline constexpr uint32_t kIdleBudget = 64;
 
 class EngineProcess {
 public:

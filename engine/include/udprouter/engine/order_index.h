@@ -23,8 +23,8 @@
 // anywhere in several MB).
 //
 // KeyIndex is the table over any store of keyed records (Keys::matches confirms a stored value
-// against a key); OrderIndex is it over the order pool and the ring of orders that left the book
-// (terminal_orders.h).
+// against a key); OrderIndex is it over the order pool. The orders that left the book have their
+// own (terminal_orders.h), so this one stays the size of the pool's.
 #ifndef UDPROUTER_ENGINE_ORDER_INDEX_H
 #define UDPROUTER_ENGINE_ORDER_INDEX_H
 
@@ -133,10 +133,6 @@ public:
     // Removes the entry of value `order`, which must be indexed under key.
     void erase(Prepared key, uint32_t order) { erase_at(slot_of(key, order)); }
 
-    // The key's tag and a new value for an occupied slot (the same key, now naming another record).
-    uint32_t tag_at(uint32_t slot) const { return slots_[slot].tag; }
-    void set_value(uint32_t slot, uint32_t value) { slots_[slot].order = value; }
-
     // Removes the entry of `value` under key if there is one (a lookup's bound: no key went past the
     // line where it stops); returns whether there was.
     bool erase_if_present(Prepared key, uint32_t value) {
@@ -227,34 +223,20 @@ private:
     uint32_t size_ = 0;
 };
 
-// An OrderIndex value with this bit names a position in the ring of orders that left the book
-// (terminal_orders.h); without it, a live order's pool index. So pool indices and ring positions are
-// below 2^31 (and kNullIndex, which has the bit, is never a ring position).
-inline constexpr uint32_t kTerminalBit = 0x80000000u;
-
-// A live order's key is in the order, in the pool; a terminal order's in its ring record.
+// A live order's key is in the order, in the pool.
 struct OrderKeys {
     const OrderPool* pool;
-    const TerminalOrder* ring; // nullptr when no terminal order is kept
-    bool matches(uint32_t value, uint32_t session_id, uint64_t cl_ord_id) const {
-        if ((value & kTerminalBit) != 0) [[unlikely]] {
-            const TerminalOrder& t = ring[value & ~kTerminalBit];
-            return t.cl_ord_id == cl_ord_id && t.session_id == session_id;
-        }
-        const Order& o = (*pool)[value];
+    bool matches(uint32_t order, uint32_t session_id, uint64_t cl_ord_id) const {
+        const Order& o = (*pool)[order];
         return o.cl_ord_id == cl_ord_id && o.session_id == session_id;
     }
 };
 
-// Every order by (session_id, cl_ord_id): the live ones as pool indices, the ones that left the
-// book and are still kept as kTerminalBit | ring position. One table for both: an order leaving the
-// book turns its own entry into its terminal one (the line is already loaded to erase it).
+// Every live order by (session_id, cl_ord_id), as its pool index.
 class OrderIndex : public KeyIndex<OrderKeys> {
 public:
-    // pool and ring are where candidate keys are confirmed; they must outlive the index. max_keys:
-    // live orders plus terminal orders kept.
-    OrderIndex(uint32_t max_keys, const OrderPool& pool, const TerminalOrder* ring = nullptr)
-        : KeyIndex<OrderKeys>(max_keys, OrderKeys{&pool, ring}) {}
+    // pool is where candidate keys are confirmed; it must outlive the index.
+    OrderIndex(uint32_t max_orders, const OrderPool& pool) : KeyIndex<OrderKeys>(max_orders, OrderKeys{&pool}) {}
 };
 
 } // namespace udprouter::engine
