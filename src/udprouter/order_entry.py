@@ -416,9 +416,10 @@ class OrderEntry:
 
     def engine_restarting(self) -> None:
         """Called after the old engine is gone and its events drained: a new engine re-emits the
-        events of a command whose LAST it never published, so skip the ones already routed."""
+        events of a command whose LAST it never published, so skip the ones already routed. The
+        partial count stays: it counts every event of that command routed so far, and the router log
+        commits it (reset here, a second restart before the LAST would re-route the first ones)."""
         self._skip = self._partial
-        self._partial = (0, 0)
 
     @property
     def partial(self) -> tuple[int, int]:
@@ -431,7 +432,7 @@ class OrderEntry:
         up to done_through was routed, and routed[1] events of command routed[0], which the engine
         re-emits from the first and are skipped."""
         self.done_through = done_through
-        self._skip = routed
+        self._skip = self._partial = routed
 
     def resume_numbering(self, published_through: int) -> None:
         """Commands up to published_through were offered in a previous life: numbering goes on after."""

@@ -124,3 +124,42 @@ def test_events_re_emitted_by_a_restarted_engine_are_routed_once(entry, ring):
             dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE, flags=FLAG_LAST))
     entry.drain()
     assert [(ev[0], ev[10]) for ev in got] == [(1, EVT_ACCEPTED), (2, EVT_ACCEPTED), (2, EVT_TRADE)]
+
+
+def test_after_a_restart_the_routing_position_counts_the_events_routed_before_it(entry, ring):
+    """The position the router log commits (done_through, partial) must count every event of the
+    partial command routed so far, those before the engine restart included: a second restart while
+    that command is still partial would otherwise have the engine's re-emitted events routed twice."""
+    got = []
+    entry.register_sink(1, got.extend, SessionContext(1, 1))
+    publish(ring, dict(command_seq=1, session_id=1, kind=EVT_ACCEPTED, flags=FLAG_LAST),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_ACCEPTED),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE))
+    entry.drain()
+    assert (entry.done_through, entry.partial) == (1, (2, 2))
+    entry.engine_restarting()  # the engine died with command 2 partial: it re-emits all of it
+    publish(ring, dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_ACCEPTED),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE))
+    entry.drain()
+    assert (entry.done_through, entry.partial) == (1, (2, 3))  # 2 before the restart, 1 after
+    entry.engine_restarting()  # and dies again, command 2 still partial
+    publish(ring, dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_ACCEPTED),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_CANCELED, flags=FLAG_LAST))
+    entry.drain()
+    assert [ev[10] for ev in got] == [EVT_ACCEPTED, EVT_ACCEPTED, EVT_TRADE, EVT_TRADE, EVT_CANCELED]
+    assert (entry.done_through, entry.partial) == (2, (0, 0))
+
+
+def test_a_restarted_router_resumes_the_partial_count_from_its_log(entry, ring):
+    got = []
+    entry.register_sink(1, got.extend, SessionContext(1, 1))
+    entry.resume_routing(1, (2, 2))  # the log: command 1 done, 2 events of command 2 routed
+    publish(ring, dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_ACCEPTED),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE),
+            dict(command_seq=2, session_id=1, cl_ord_id=5, kind=EVT_TRADE))
+    entry.drain()
+    assert [ev[10] for ev in got] == [EVT_TRADE]
+    assert (entry.done_through, entry.partial) == (1, (2, 3))
