@@ -34,7 +34,9 @@ uint32_t checked_level_count(const InstrumentSpec& spec) {
 
 Instrument::Instrument(const InstrumentSpec& spec)
     : spec_(spec),
-      inverse_tick_(1.0 / static_cast<double>(spec.tick)),
+      // ~0 / tick + 1 is ceil(2^64 / tick) for every tick > 1 and wraps to 0 for tick 1. A tick
+      // <= 0 is refused by checked_level_count() below (book_ is built after this member).
+      tick_reciprocal_(spec.tick > 0 ? ~uint64_t{0} / static_cast<uint64_t>(spec.tick) + 1 : 0),
       book_(checked_level_count(spec)) {}
 
 } // namespace udprouter::engine

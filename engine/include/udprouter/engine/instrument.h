@@ -37,9 +37,14 @@ public:
             return PriceCheck::OutOfBand;
         }
         const uint64_t offset = static_cast<uint64_t>(price - spec_.min_price);
-        // A double product rounds to the exact quotient here (offset / tick < 2^20, so the error
-        // is far below one half) and the integer multiply below confirms it: no divide per order.
-        const uint64_t q = static_cast<uint64_t>(static_cast<double>(offset) * inverse_tick_ + 0.5);
+        // No divide per order: with M = ceil(2^64 / tick) = tick_reciprocal_, offset * M / 2^64 is
+        // offset / tick plus less than one tick's worth (offset < 2^64), so its integer part is the
+        // exact quotient when offset is a multiple of tick, and otherwise q * tick != offset (q is
+        // the quotient or one above it: no wrap). Tick 1 has M = 2^64, kept as 0.
+        __extension__ typedef unsigned __int128 Wide;
+        const uint64_t q = tick_reciprocal_ == 0
+                               ? offset
+                               : static_cast<uint64_t>((static_cast<Wide>(offset) * tick_reciprocal_) >> 64);
         if (q * static_cast<uint64_t>(spec_.tick) != offset) {
             return PriceCheck::OffTick;
         }
@@ -53,7 +58,7 @@ public:
 
 private:
     InstrumentSpec spec_;
-    double inverse_tick_;
+    uint64_t tick_reciprocal_; // ceil(2^64 / tick), 0 for tick 1 (see level_of)
     OrderBook book_;
 };
 
