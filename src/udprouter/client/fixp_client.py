@@ -368,6 +368,8 @@ class Client:
     def _on_session_message(self, msg) -> None:
         waiter = self._session_waiter
         if waiter is not None and isinstance(msg, waiter[0]) and not waiter[1].done():
+            if msg.__class__ is EstablishmentAck:
+                self.inbound.ack_arrived()
             waiter[1].set_result(msg)
         elif msg.__class__ is RetransmitReject:
             code = msg.code

@@ -166,6 +166,7 @@ class InboundFlow:
         self._requested_end = 0  # one past the last number of the outstanding request
         self.retransmit_requests = 0
         self.state_resets = 0
+        self._expected_at_ack: int | None = None  # expected when the EstablishmentAck came in
         self.max_request = MAX_RETRANSMIT_REQUEST  # halved when an answer would pass the byte budget
 
     def receive(self, first_seq: int, msgs: list) -> None:
@@ -176,11 +177,19 @@ class InboundFlow:
                 self.buffer[first_seq + i] = msg
         self.highest = max(self.highest, first_seq + len(msgs))
 
+    def ack_arrived(self) -> None:
+        """The EstablishmentAck is in: what we had then is what its NextSeqNo answers. Sequenced
+        datagrams may be read before announce() runs (the waiting coroutine resumes later), and the
+        frames they carry are numbered from that NextSeqNo on: no reset."""
+        self._expected_at_ack = self.expected
+
     def announce(self, next_seq: int) -> None:
         """The server's next sequence number (EstablishmentAck): anything before it is owed to us.
-        A number below what we already have means the server restarted without its session state
-        (durability none): its numbering starts over, so we follow it (counted in state_resets)."""
-        if next_seq < self.expected:
+        A number below what we already had when the ack arrived means the server restarted without
+        its session state (durability none): its numbering starts over, so we follow it (counted in
+        state_resets)."""
+        had, self._expected_at_ack = self._expected_at_ack, None
+        if next_seq < (self.expected if had is None else had):
             self.state_resets += 1
             self.expected = self.highest = next_seq
             self.buffer.clear()

@@ -57,3 +57,20 @@ def test_server_numbering_below_ours_means_it_lost_its_state_and_we_follow_it():
     assert inbound.state_resets == 1 and inbound.gap(5.0) is None
     inbound.receive(1, ["new"])
     assert inbound.drain() == ["new"]
+
+
+def test_frames_read_between_the_establishment_ack_and_its_handling_are_not_a_state_reset():
+    """The ack resolves a future; the coroutine that handles it resumes later, and a sequenced
+    datagram the server sent right after the ack can be read in between. Its frame is numbered from
+    the ack's NextSeqNo, so the ack is judged against what we had when it arrived: judged against
+    the later expected, it looked like a server that lost its state, and the frame came twice."""
+    inbound = InboundFlow()
+    inbound.receive(1, ["a", "b"])
+    assert inbound.drain() == ["a", "b"]
+    inbound.ack_arrived()  # EstablishmentAck NextSeqNo 3, read here
+    inbound.receive(3, ["c"])  # a report the server sent right after it
+    assert inbound.drain() == ["c"]
+    inbound.announce(3)  # the establishing coroutine handles the ack now
+    assert inbound.state_resets == 0 and inbound.expected == 4
+    inbound.receive(3, ["c"])  # a retransmission of it is not delivered again
+    assert inbound.drain() == [] and inbound.gap(1.0) is None
