@@ -79,7 +79,13 @@ class OrderEntryService(pb_grpc.OrderEntryServicer):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "a drop-copy key is read-only")
         session = self.sessions.get(key.key_id)
         if session is None:
-            session_id = self.store.assign(grpc_session_uuid(key.key_id), key.key_id)
+            flow_id = grpc_session_uuid(key.key_id)
+            known = self.store.lookup(flow_id)
+            if known is not None and known[1] != key.key_id:  # taken before UDP refused it (SPEC 6.2)
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                    f"this key's gRPC SessionId is recorded for key {known[1]!r}: "
+                                    "its session is not this key's to take over")
+            session_id = self.store.assign(flow_id, key.key_id)
             session = GrpcSession(key, session_id, self.retransmit_capacity, self.order_entry.clock,
                                   self.store.first_outbound(session_id))  # above 1: a reused id
             self.store.adopt(session.flow)  # journaled in the router log, as a UDP session is

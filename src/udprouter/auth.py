@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from udprouter.config import KeyConfig
+from udprouter.durability.session_store import grpc_session_uuid
 
 
 class AuthResult(enum.IntEnum):
@@ -40,7 +41,7 @@ class Authenticator:
     """Verifies credentials against the configured keys, with a bounded replay cache."""
 
     def __init__(self, keys: Iterable[KeyConfig], window_ns: int) -> None:
-        self._keys = {key.key_id: key for key in keys}
+        self.set_keys(keys)
         self._window_ns = window_ns
         self._seen: set[tuple[bytes, int]] = set()
         self._expiry: deque[tuple[int, tuple[bytes, int]]] = deque()
@@ -48,6 +49,12 @@ class Authenticator:
     def set_keys(self, keys: Iterable[KeyConfig]) -> None:
         """Replaces the keys (config reload): new logins use them; established sessions keep theirs."""
         self._keys = {key.key_id: key for key in keys}
+        # Every key's gRPC flow SessionId: no UDP session may take one, whichever key it logs in with.
+        self._grpc_flows = frozenset(grpc_session_uuid(key_id) for key_id in self._keys)
+
+    def is_grpc_flow(self, session_id: bytes) -> bool:
+        """session_id is the gRPC flow of a configured key (SessionStore's grpc_session_uuid)."""
+        return bytes(session_id) in self._grpc_flows
 
     def key(self, key_id: str) -> KeyConfig | None:
         return self._keys.get(key_id)

@@ -48,7 +48,7 @@ from udprouter.auth import Authenticator, AuthResult
 from udprouter.codec import encode_message
 from udprouter.config import SessionConfig
 from udprouter.datagram_mac import datagram_key
-from udprouter.durability.session_store import SessionStore, grpc_session_uuid
+from udprouter.durability.session_store import SessionStore
 from udprouter.ops.oplog import get_logger
 from udprouter.server_session import RetransmitOutcome, ServerSession, SessionState, sequence_frame
 
@@ -161,9 +161,9 @@ class SessionLayer:
         if msg.client_flow != FlowType.Idempotent:
             return self._limited(addr, now_ns, size, self._neg_reject(
                 msg, NegotiationRejectCode.FlowTypeNotSupported, "client flow must be Idempotent"))
-        if uuid == grpc_session_uuid(key.key_id):  # the key's gRPC flow: its numbers are not UDP's to take
+        if self.auth.is_grpc_flow(uuid):  # a key's gRPC flow (this key's or another's): not UDP's to take
             return self._limited(addr, now_ns, size, self._neg_reject(
-                msg, NegotiationRejectCode.DuplicateId, "SessionId of the key's gRPC flow"))
+                msg, NegotiationRejectCode.DuplicateId, "SessionId of a key's gRPC flow"))
         known = self.store.lookup(uuid)
         if (known is not None and known[1] != key.key_id) or (session is not None and not self._rebindable(
                 session, addr, now_ns)):

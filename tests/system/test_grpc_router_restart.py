@@ -145,6 +145,33 @@ async def test_a_udp_negotiate_does_not_take_over_the_grpc_flow(grpc_router):
     assert await submit(router, 2) == first + 1  # the flow is still the gRPC session's
 
 
+async def test_another_key_cannot_take_a_grpc_flow_over_udp(grpc_router):
+    """A hostile client holding a valid key (demo2) Negotiates with demo's gRPC flow SessionId
+    before demo's first gRPC call: refused, so the flow's session id (and its reports) stay demo's."""
+    router = grpc_router
+    with pytest.raises(SessionError, match="DuplicateId"):
+        await Client.connect(*router.udp, "demo2", "demo2-secret", session_id=grpc_session_uuid(KEY),
+                             retries=2)
+    first = await submit(router, 1)
+    assert first & SEQ_MASK == 1  # demo's own flow, from its first number
+
+
+async def test_a_grpc_flow_id_recorded_for_another_key_is_refused_not_shared(start_router, tmp_path):
+    """A journal whose session store already gives demo's gRPC SessionId to demo2 (taken over UDP by
+    a router from before the refusal above): demo's gRPC calls fail with FAILED_PRECONDITION naming
+    it, instead of sharing demo2's session id."""
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    (journal / "sessions.log").write_text(f"1 {grpc_session_uuid(KEY).hex()} demo2\n")
+    port = free_tcp_port()
+    router = start_router(f'[grpc]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n', journal=journal)
+    router.grpc_target = f"127.0.0.1:{port}"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await submit(router, 1)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "demo2" in refused.value.details()
+
+
 async def test_events_of_an_order_the_dead_router_never_answered_reach_the_grpc_flow(grpc_router):
     """The engine is stopped while an order is in the ring; the router and the engine are killed.
     The new engine executes it after the restart: its report is sequenced into the restored flow
