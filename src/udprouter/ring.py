@@ -16,46 +16,7 @@ from udprouter.errors import UdprouterError
 
 # The ring's records, their kinds and flags: ring_records.py (pure Python, checked against
 # ring_abi.h by tests/unit/test_ring.py), re-exported here beside the ring that carries them.
-from udprouter.ring_records import (  # noqa: F401
-    CMD_ACCOUNT_CONTROL,
-    CMD_CANCEL,
-    CMD_MASS_CANCEL,
-    CMD_NEW_ORDER,
-    CMD_ORDER_STATUS,
-    CMD_REPLACE,
-    CMD_RESET_SESSION,
-    CMD_TERMINATE,
-    COMMAND_LAYOUT,
-    EV_CL_ORD_ID,
-    EV_COMMAND_SEQ,
-    EV_CUM_QTY,
-    EV_FLAGS,
-    EV_KIND,
-    EV_LEAVES_QTY,
-    EV_ORDER_ID,
-    EV_ORIG_CL_ORD_ID,
-    EV_PRICE,
-    EV_QTY,
-    EV_REASON,
-    EV_SECURITY_ID,
-    EV_SESSION_ID,
-    EV_SIDE,
-    EVENT_LAYOUT,
-    EVT_ACCEPTED,
-    EVT_ACCOUNT_UPDATED,
-    EVT_CANCEL_REJECTED,
-    EVT_CANCELED,
-    EVT_MASS_ACTION_REPORT,
-    EVT_ORDER_STATUS,
-    EVT_REJECTED,
-    EVT_REPLACED,
-    EVT_SESSION_RESET,
-    EVT_TRADE,
-    FLAG_AGGRESSOR,
-    FLAG_LAST,
-    FLAG_REFUSED,
-    FLAG_TO_REPLACE,
-)
+from udprouter.ring_records import *  # noqa: F403 (the re-export: every name, none copied here)
 
 ENGINE_ABSENT = lib.UDR_ENGINE_ABSENT
 ENGINE_RECOVERING = lib.UDR_ENGINE_RECOVERING
