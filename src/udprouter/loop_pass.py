@@ -75,9 +75,9 @@ class LoopPass:
         logged and sent."""
         ring = self.supervisor.ring
         # Events of earlier commands already waiting: the engine is ahead of this pass, no wait.
-        busy = ring is None or ring.outbound_occupancy != 0
+        wait = self.answer_wait_ns and ring is not None and ring.outbound_occupancy == 0
         offered = self.order_entry.flush(self.dispatcher.clock())
-        if offered and self.answer_wait_ns and not busy:
+        if offered and wait:
             # The engine answers in tens of microseconds: waiting for it here saves the second
             # pass (the engine's eventfd write, an epoll wake-up, an eventfd read) at low rates.
             self.answer_waits += 1
