@@ -90,6 +90,7 @@ bool EngineProcess::stop_requested() { return g_stop != 0; }
 EngineProcess::EngineProcess(const EngineOptions &options)
     : options_(options), store_(options.journal_dir, options.durability, options.snapshot_every)
 {
+    store_.set_background_snapshots(true); // the loop never waits for a snapshot file to be written
     staged_.reserve(kStagedEvents);
 }
 
@@ -326,12 +327,13 @@ EngineProcess::BatchOutcome EngineProcess::apply_and_publish(uint32_t kept)
     if (publish_abandoned_ || !publish_staged()) return BatchOutcome::Abandoned;
     store_release(h->events_through, last_journaled_);
     __atomic_store_n(&h->commands_applied, h->commands_applied + kept, __ATOMIC_RELAXED);
-    const uint64_t skipped = store_.snapshots_skipped();
     JournalStatus status = store_.after_apply(*engine_);
-    if (store_.snapshots_skipped() != skipped)
+    uint64_t skipped_seq = 0;
+    int error = 0;
+    if (store_.take_skipped(skipped_seq, error))
         engine_log("warning", "udprouter-engine: snapshot at %llu not written (%s); the journal holds every "
                    "command, next try after another snapshot interval",
-                   static_cast<unsigned long long>(last_journaled_), std::strerror(errno));
+                   static_cast<unsigned long long>(skipped_seq), std::strerror(error));
     if (status != JournalStatus::Ok) {
         fail(std::string("snapshot failed: ") + journal_status_name(status));
         return BatchOutcome::Failed;

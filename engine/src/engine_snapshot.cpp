@@ -61,18 +61,30 @@ T get(const uint8_t* data, size_t offset) {
     return value;
 }
 
+template <class T>
+void set(uint8_t* record, size_t offset, T value) {
+    std::memcpy(record + offset, &value, sizeof(T));
+}
+
+// One record, one append (a snapshot holds up to millions of them: a field at a time was
+// 3.7 ms of a 2.6 MB snapshot, all of it time the engine stops for). The offsets get_order reads.
 void put_order(std::vector<uint8_t>& out, const Order& o) {
-    put(out, o.order_id);
-    put(out, o.cl_ord_id);
-    put(out, o.price);
-    put(out, o.session_id);
-    put(out, o.account);
-    put(out, o.order_qty);
-    put(out, o.leaves_qty);
-    put(out, o.cum_qty);
-    put(out, o.security_id);
-    put(out, o.side);
-    out.insert(out.end(), 7, 0);
+    static_assert(sizeof(o.order_id) == 8 && sizeof(o.cl_ord_id) == 8 && sizeof(o.price) == 8 &&
+                  sizeof(o.session_id) == 4 && sizeof(o.account) == 4 && sizeof(o.order_qty) == 4 &&
+                  sizeof(o.leaves_qty) == 4 && sizeof(o.cum_qty) == 4 && sizeof(o.security_id) == 4 &&
+                  sizeof(o.side) == 1);
+    uint8_t record[kOrderSize] = {};
+    set(record, 0, o.order_id);
+    set(record, 8, o.cl_ord_id);
+    set(record, 16, o.price);
+    set(record, 24, o.session_id);
+    set(record, 28, o.account);
+    set(record, 32, o.order_qty);
+    set(record, 36, o.leaves_qty);
+    set(record, 40, o.cum_qty);
+    set(record, 44, o.security_id);
+    set(record, 48, o.side);
+    out.insert(out.end(), record, record + kOrderSize);
 }
 
 Order get_order(const uint8_t* p) {
@@ -90,16 +102,21 @@ Order get_order(const uint8_t* p) {
     return o;
 }
 
+// The offsets get_terminal reads.
 void put_terminal(std::vector<uint8_t>& out, const TerminalOrder& t) {
-    put(out, t.cl_ord_id);
-    put(out, t.order_id);
-    put(out, t.price);
-    put(out, t.session_id);
-    put(out, t.security_id);
-    put(out, t.cum_qty);
-    put(out, t.side);
-    put(out, t.status);
-    put(out, uint16_t{0});
+    static_assert(sizeof(t.cl_ord_id) == 8 && sizeof(t.order_id) == 8 && sizeof(t.price) == 8 &&
+                  sizeof(t.session_id) == 4 && sizeof(t.security_id) == 4 && sizeof(t.cum_qty) == 4 &&
+                  sizeof(t.side) == 1 && sizeof(t.status) == 1);
+    uint8_t record[kTerminalSize] = {};
+    set(record, 0, t.cl_ord_id);
+    set(record, 8, t.order_id);
+    set(record, 16, t.price);
+    set(record, 24, t.session_id);
+    set(record, 28, t.security_id);
+    set(record, 32, t.cum_qty);
+    set(record, 36, t.side);
+    set(record, 37, t.status);
+    out.insert(out.end(), record, record + kTerminalSize);
 }
 
 TerminalOrder get_terminal(const uint8_t* p) {
@@ -135,6 +152,16 @@ uint64_t Engine::config_fingerprint() const {
 }
 
 std::vector<uint8_t> Engine::serialize() const {
+    std::vector<uint8_t> out = snapshot_state();
+    seal_snapshot(out);
+    return out;
+}
+
+void Engine::seal_snapshot(std::vector<uint8_t>& state) {
+    put(state, fnv1a(state.data(), state.size()));
+}
+
+std::vector<uint8_t> Engine::snapshot_state() const {
     std::vector<uint8_t> out;
     out.reserve(kHeaderSize + size_t{sessions_.size()} * 8 + size_t{pool_.in_use()} * kOrderSize +
                 size_t{terminal_.size()} * kTerminalSize + 8);
@@ -175,7 +202,6 @@ std::vector<uint8_t> Engine::serialize() const {
     }
     put(out, terminal_.size());
     terminal_.for_each([&](const TerminalOrder& t) { put_terminal(out, t); });
-    put(out, fnv1a(out.data(), out.size()));
     return out;
 }
 

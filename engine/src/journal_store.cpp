@@ -2,7 +2,10 @@
 #include "udprouter/engine/journal_store.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -42,34 +45,98 @@ JournalStatus JournalStore::append_batch(const udr_command *commands, std::size_
     return status;
 }
 
-JournalStatus JournalStore::after_apply(const Engine &engine)
+JournalStore::~JournalStore()
 {
-    if (snapshot_every_ == 0 || since_snapshot_ < snapshot_every_) return JournalStatus::Ok;
-    return snapshot(engine);
+    if (snapshot_thread_.joinable()) snapshot_thread_.join();
 }
 
-JournalStatus JournalStore::snapshot(const Engine &engine)
+JournalStatus JournalStore::after_apply(const Engine &engine)
 {
+    JournalStatus status = collect_snapshot(false);
+    if (status != JournalStatus::Ok) return status;
+    if (snapshot_every_ == 0 || since_snapshot_ < snapshot_every_) return JournalStatus::Ok;
+    return start_snapshot(engine, background_);
+}
+
+JournalStatus JournalStore::snapshot(const Engine &engine) { return start_snapshot(engine, false); }
+
+JournalStatus JournalStore::start_snapshot(const Engine &engine, bool background)
+{
+    JournalStatus status = collect_snapshot(true); // one at a time
+    if (status != JournalStatus::Ok) return status;
     const uint64_t seq = engine.last_command_seq();
     if (seq == last_snapshot_seq_) return JournalStatus::Ok;
     // The journal up to seq must be on disk before a snapshot may make it redundant.
-    JournalStatus status = writer_.flush();
+    status = writer_.flush();
     if (status != JournalStatus::Ok) return status;
-    status = write_snapshot_file(dir_, seq, durability_, [&engine](std::FILE *file) { engine.write_snapshot(file); });
-    if (status == JournalStatus::WriteFailed) { // disk full: the journal still holds every command
-        since_snapshot_ = 0;                    // try again after another snapshot_every
-        ++snapshots_skipped_;
-        return JournalStatus::Ok;
+    if (!background) {
+        status = write_snapshot_file(dir_, seq, durability_, [&engine](std::FILE *file) { engine.write_snapshot(file); });
+        if (status == JournalStatus::WriteFailed) return skipped(seq, errno); // the journal still holds every command
+        if (status != JournalStatus::Ok) return status;
     }
-    if (status != JournalStatus::Ok) return status;
     status = writer_.open(journal_segment_path(dir_, seq + 1), seq + 1, 0);
     if (status != JournalStatus::Ok) return status;
     if (durability_ == Durability::Fsync && !sync_journal_dir(dir_)) return JournalStatus::SyncFailed;
-    remove_redundant_files(seq);
+    const uint64_t previous = last_snapshot_seq_;
     last_snapshot_seq_ = seq;
     since_snapshot_ = 0;
+    if (!background) {
+        remove_redundant_files(seq);
+        ++snapshots_written_;
+        return JournalStatus::Ok;
+    }
+    job_ = SnapshotJob{seq, previous, engine.snapshot_state(), JournalStatus::Ok, 0};
+    job_done_.store(false, std::memory_order_relaxed);
+    snapshot_thread_ = std::thread([this] { write_in_background(); });
+    return JournalStatus::Ok;
+}
+
+// The writer thread: it touches only job_ and the directory (never the open segment). It runs at
+// idle priority: on a small machine the router, the engine and the clients need every core, and
+// the file can wait for a core none of them wants.
+void JournalStore::write_in_background()
+{
+    sched_param idle{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+    Engine::seal_snapshot(job_.state);
+    job_.status = write_snapshot_file(dir_, job_.seq, durability_, job_.state);
+    job_.error = errno;
+    if (job_.status == JournalStatus::Ok) remove_redundant_files(job_.seq);
+    job_.state = {};
+    job_done_.store(true, std::memory_order_release);
+}
+
+JournalStatus JournalStore::collect_snapshot(bool wait)
+{
+    if (!snapshot_thread_.joinable()) return JournalStatus::Ok;
+    if (!wait && !job_done_.load(std::memory_order_acquire)) return JournalStatus::Ok;
+    snapshot_thread_.join();
+    if (job_.status == JournalStatus::WriteFailed) {
+        last_snapshot_seq_ = job_.previous_seq; // no file at job_.seq: a stop snapshot there is still due
+        return skipped(job_.seq, job_.error);
+    }
+    if (job_.status != JournalStatus::Ok) return job_.status;
     ++snapshots_written_;
     return JournalStatus::Ok;
+}
+
+// Disk full: no snapshot this time; the next is tried after another snapshot_every.
+JournalStatus JournalStore::skipped(uint64_t seq, int error)
+{
+    since_snapshot_ = 0;
+    ++snapshots_skipped_;
+    skipped_seq_ = seq;
+    skipped_errno_ = error;
+    return JournalStatus::Ok;
+}
+
+bool JournalStore::take_skipped(uint64_t &command_seq, int &error)
+{
+    if (skipped_reported_ == snapshots_skipped_) return false;
+    skipped_reported_ = snapshots_skipped_;
+    command_seq = skipped_seq_;
+    error = skipped_errno_;
+    return true;
 }
 
 // The newest snapshot <= retention_limit() is the retention base (journal_store.h); kept with every
@@ -117,6 +184,11 @@ void JournalStore::remove_redundant_files(uint64_t snapshot_seq)
         if (seq < base) ::unlink(snapshot_path(dir_, seq).c_str());
 }
 
-JournalStatus JournalStore::close() { return writer_.close(); }
+JournalStatus JournalStore::close()
+{
+    JournalStatus status = collect_snapshot(true);
+    JournalStatus closed = writer_.close();
+    return status != JournalStatus::Ok ? status : closed;
+}
 
 } // namespace udprouter::engine

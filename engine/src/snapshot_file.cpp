@@ -46,6 +46,12 @@ JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, 
 {
     std::vector<unsigned char> payload;
     if (!capture_payload(write_state, payload)) return JournalStatus::WriteFailed;
+    return write_snapshot_file(dir, command_seq, durability, payload);
+}
+
+JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
+                                  const std::vector<unsigned char> &payload)
+{
     SnapshotFileHeader header{};
     std::memcpy(header.magic, kSnapshotFileMagic, sizeof(header.magic));
     header.version = kSnapshotFileVersion;

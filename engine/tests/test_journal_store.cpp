@@ -1,6 +1,9 @@
 // test_journal_store.cpp - the running journal: rotation at snapshots, on-demand snapshots,
 // and continuing after a restart in the segment recovery chose.
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <vector>
 
@@ -169,4 +172,80 @@ UDR_TEST(a_failed_write_is_cut_back_and_the_same_batch_retried_once_space_return
     UDR_CHECK(end == JournalStatus::Ok);
     UDR_CHECK_EQ(journaled.size(), 21u); // each command once, in order
     for (std::size_t i = 0; i < journaled.size(); ++i) UDR_CHECK_EQ(journaled[i].command_seq, flow[i].command_seq);
+}
+
+namespace {
+
+std::vector<unsigned char> file_bytes(const std::string &path)
+{
+    std::vector<unsigned char> bytes;
+    std::FILE *file = std::fopen(path.c_str(), "rb");
+    UDR_CHECK(file != nullptr);
+    if (file == nullptr) return bytes;
+    unsigned char chunk[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+    std::fclose(file);
+    return bytes;
+}
+
+} // namespace
+
+UDR_TEST(background_snapshots_leave_the_same_files_as_snapshots_written_in_line)
+{
+    const auto flow = udr_test::make_command_flow(250);
+    TempDir inline_dir, background_dir;
+    for (const TempDir *dir : {&inline_dir, &background_dir}) {
+        Engine engine(udr_test::flow_config());
+        JournalStore store(dir->path(), Durability::Fsync, 100);
+        store.set_background_snapshots(dir == &background_dir);
+        open_store(dir->path(), engine, store);
+        feed(store, engine, flow, 0, 250);
+        UDR_CHECK(store.close() == JournalStatus::Ok); // waits for the last one
+        UDR_CHECK_EQ(store.snapshots_written(), 2u);
+        std::vector<uint64_t> snapshots, segments;
+        list_journal_files(dir->path(), JournalFileKind::Snapshot, snapshots);
+        list_journal_files(dir->path(), JournalFileKind::Segment, segments);
+        UDR_CHECK(snapshots == (std::vector<uint64_t>{200}));
+        UDR_CHECK(segments == (std::vector<uint64_t>{201}));
+    }
+    UDR_CHECK(file_bytes(snapshot_path(inline_dir.path(), 200)) == file_bytes(snapshot_path(background_dir.path(), 200)));
+    Engine recovered(udr_test::flow_config());
+    Engine straight(udr_test::flow_config());
+    udr_test::run_flow(straight, flow);
+    RecoveryReport report = recover_from_journal(background_dir.path(), recovered, {}, [](const udr_event &) {});
+    UDR_CHECK(report.ok && report.snapshot_seq == 200 && report.last_command_seq == 250);
+    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
+}
+
+UDR_TEST(a_background_snapshot_that_cannot_be_written_is_reported_once_and_taken_again_later)
+{
+    const auto flow = udr_test::make_command_flow(150);
+    TempDir dir;
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Os, 100);
+    store.set_background_snapshots(true);
+    open_store(dir.path(), engine, store);
+    // The snapshot's temporary file cannot be made (a directory stands there): like a full disk.
+    const std::string blocker = snapshot_path(dir.path(), 100) + ".tmp";
+    UDR_CHECK(::mkdir(blocker.c_str(), 0700) == 0);
+    feed(store, engine, flow, 0, 150);
+    UDR_CHECK(store.finish_snapshot() == JournalStatus::Ok); // a skipped snapshot is no failure
+    uint64_t seq = 0;
+    int error = 0;
+    UDR_CHECK(store.take_skipped(seq, error));
+    UDR_CHECK_EQ(seq, 100u);
+    UDR_CHECK_EQ(error, EISDIR);
+    UDR_CHECK(!store.take_skipped(seq, error)); // once
+    UDR_CHECK_EQ(store.snapshots_written(), 0u);
+    UDR_CHECK(::rmdir(blocker.c_str()) == 0);
+    UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok); // the stop's snapshot is still due
+    UDR_CHECK_EQ(store.snapshots_written(), 1u);
+    UDR_CHECK(store.close() == JournalStatus::Ok);
+    Engine recovered(udr_test::flow_config());
+    Engine straight(udr_test::flow_config());
+    udr_test::run_flow(straight, flow);
+    RecoveryReport report = recover_from_journal(dir.path(), recovered, {}, [](const udr_event &) {});
+    UDR_CHECK(report.ok && report.snapshot_seq == 150 && report.last_command_seq == 150);
+    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
 }

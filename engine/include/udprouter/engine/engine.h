@@ -119,6 +119,11 @@ public:
     // truncated, corrupt, of another version or taken under another configuration.
     void write_snapshot(std::FILE* file) const;
     bool read_snapshot(std::FILE* file);
+    // The same snapshot in two steps, so only the first stops the engine: the state's bytes
+    // without their checksum (a copy, taken between commands), then seal_snapshot appends the
+    // checksum (any thread: it reads only the bytes). write_snapshot writes exactly these bytes.
+    std::vector<uint8_t> snapshot_state() const;
+    static void seal_snapshot(std::vector<uint8_t>& state);
 
     // Highest command_seq applied (or restored from a snapshot); 0 for a fresh engine.
     uint64_t last_command_seq() const { return last_command_seq_; }

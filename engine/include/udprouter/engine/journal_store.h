@@ -21,11 +21,21 @@
 // (protocol/DOWNSTREAM.md): the command_seq through which every event is in the stream, so the
 // publisher can always resume. Like a replication slot, a hold nobody advances keeps every file
 // after it: remove it when the publisher is retired.
+//
+// Background snapshots (set_background_snapshots, the engine process): the engine thread only
+// copies the state's bytes (Engine::snapshot_state) and starts the next segment; a writer thread
+// seals and writes the file, renames it into place and removes what it made redundant, so the
+// engine goes on applying commands (a 2.6 MB snapshot stopped it for 20-45 ms, the p99.9 of a
+// 50k orders/s run). One at a time: a snapshot due while the last is still being written waits for
+// it. A crash meanwhile leaves the previous snapshot and every segment since it, as before.
 #ifndef UDPROUTER_ENGINE_JOURNAL_STORE_H
 #define UDPROUTER_ENGINE_JOURNAL_STORE_H
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "udprouter/engine/engine.h"
 #include "udprouter/engine/journal.h"
@@ -41,6 +51,13 @@ bool read_downstream_hold(const std::string &dir, uint64_t &command_seq);
 class JournalStore {
 public:
     JournalStore(std::string dir, Durability durability, uint64_t snapshot_every, uint64_t retain_commands = 0);
+    ~JournalStore();
+    JournalStore(const JournalStore &) = delete;
+    JournalStore &operator=(const JournalStore &) = delete;
+
+    // after_apply's snapshots are written by a thread of their own (see above); snapshot() and
+    // close() always finish them first.
+    void set_background_snapshots(bool on) { background_ = on; }
 
     // How far (in commands) below the newest snapshot a recovery may have to start.
     void set_retention(uint64_t retain_commands) { retain_commands_ = retain_commands; }
@@ -56,10 +73,15 @@ public:
     // After a WriteFailed, call it again with the same batch: it only retries what failed.
     JournalStatus append_batch(const udr_command *commands, std::size_t count);
 
-    // After the batch is applied: snapshots and rotates when snapshot_every commands have passed.
+    // After the batch is applied: snapshots and rotates when snapshot_every commands have passed
+    // (and collects a background snapshot that has finished).
     JournalStatus after_apply(const Engine &engine);
-    // Snapshot now (on a clean stop), whatever the count.
+    // Snapshot now (on a clean stop), whatever the count, written before it returns.
     JournalStatus snapshot(const Engine &engine);
+    // Waits for a snapshot being written in the background; its failure other than a full disk.
+    JournalStatus finish_snapshot() { return collect_snapshot(true); }
+    // True once for each snapshot that could not be written (disk full): its command_seq and errno.
+    bool take_skipped(uint64_t &command_seq, int &error);
 
     JournalStatus close();
 
@@ -68,6 +90,18 @@ public:
     uint64_t snapshots_skipped() const { return snapshots_skipped_; }
 
 private:
+    struct SnapshotJob {
+        uint64_t seq = 0;
+        uint64_t previous_seq = 0; // last_snapshot_seq_ before it, restored if it is skipped
+        std::vector<uint8_t> state;
+        JournalStatus status = JournalStatus::Ok;
+        int error = 0;
+    };
+
+    JournalStatus start_snapshot(const Engine &engine, bool background);
+    JournalStatus collect_snapshot(bool wait);
+    void write_in_background();
+    JournalStatus skipped(uint64_t seq, int error);
     bool retention_limit(uint64_t snapshot_seq, uint64_t &limit) const;
     void remove_redundant_files(uint64_t snapshot_seq);
 
@@ -81,6 +115,13 @@ private:
     bool commit_pending_ = false; // appended, commit failed: the next append_batch only commits
     uint64_t last_snapshot_seq_ = 0;
     uint64_t snapshots_written_ = 0;
+    uint64_t skipped_seq_ = 0;
+    int skipped_errno_ = 0;
+    uint64_t skipped_reported_ = 0;
+    bool background_ = false;
+    SnapshotJob job_;                    // owned by the writer thread while it runs
+    std::atomic<bool> job_done_{false};
+    std::thread snapshot_thread_;
     JournalWriter writer_;
 };
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "udprouter/engine/journal.h"
 
@@ -37,6 +38,9 @@ using SnapshotReadFn = std::function<bool(std::FILE *)>;
 // Writes snapshot_path(dir, command_seq) atomically. Returns Ok, OpenFailed, WriteFailed or SyncFailed.
 JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
                                   const SnapshotWriteFn &write_state);
+// The same with the payload already made (Engine::snapshot_state, sealed).
+JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
+                                  const std::vector<unsigned char> &payload);
 
 // Verifies the header and CRC, then hands the payload to read_state. BadHeader / Corrupt for a
 // damaged file, Corrupt also when read_state refuses the payload.
