@@ -75,7 +75,7 @@ int udr_eventfd_create(void);
 /* Batched fences and flags for Python: one cffi call instead of two. */
 int udr_py_wake_if_sleeping(udr_ring *ring, int fd);
 uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping);
-uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns);
+uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input_fd);
 """
 
 # src/udprouter/fastpath/fast_io.h: batched UDP syscalls (recvmmsg/sendmmsg).
@@ -250,17 +250,20 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 }
 
 /* Consumer, awake: waits up to budget_ns for events, yielding the CPU between looks (on 2 vCPUs the
- * engine may be queued on this very core); returns the occupancy it saw, 0 if the budget ran out. */
-static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns)
+ * engine may be queued on this very core); returns the occupancy it saw, 0 if the budget ran out or
+ * input_fd (if >= 0) became readable first: new input is not kept waiting for older answers. */
+static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input_fd)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + budget_ns;
+    struct pollfd input = {.fd = input_fd, .events = POLLIN, .revents = 0};
     for (;;) {
         uint64_t n = udr_ring_occupancy(ring);
         if (n != 0) return n;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= deadline) return 0;
+        if (input_fd >= 0 && poll(&input, 1, 0) > 0) return 0;
         sched_yield();
     }
 }

@@ -183,11 +183,12 @@ class RingSegment:
         """
         return lib.udr_py_set_sleeping(self._outbound, 1 if sleeping else 0)
 
-    def await_events(self, budget_ns: int) -> int:
+    def await_events(self, budget_ns: int, input_fd: int = -1) -> int:
         """Awake (the sleep withdrawn, so the engine writes no eventfd): waits up to budget_ns for
-        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came."""
+        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came
+        (or input_fd, when given, became readable first)."""
         lib.udr_py_set_sleeping(self._outbound, 0)
-        return lib.udr_py_await_events(self._outbound, budget_ns)
+        return lib.udr_py_await_events(self._outbound, budget_ns, input_fd)
 
     def drain_outbound_eventfd(self) -> int:
         """Resets the outbound eventfd; returns the number of wakes it had accumulated."""
