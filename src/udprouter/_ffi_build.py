@@ -250,8 +250,8 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 }
 
 /* Consumer, awake: waits up to budget_ns for events, yielding the CPU between looks (on 2 vCPUs the
- * engine may be queued on this very core); returns the occupancy it saw, 0 if the budget ran out or
- * input_fd (if >= 0) became readable first: new input is not kept waiting for older answers. */
+ * engine may be queued on this very core); returns the occupancy it saw, 0 if the budget ran out, or
+ * UINT64_MAX if input_fd (when >= 0) became readable first: new input does not wait for old answers. */
 static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input_fd)
 {
     struct timespec ts;
@@ -263,7 +263,7 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
         if (n != 0) return n;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= deadline) return 0;
-        if (input_fd >= 0 && poll(&input, 1, 0) > 0) return 0;
+        if (input_fd >= 0 && poll(&input, 1, 0) > 0) return UINT64_MAX;
         sched_yield();
     }
 }

@@ -23,6 +23,7 @@ from udprouter.durability.router_log import RouterLog
 from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.fastpath.fast_io import DatagramSocket
 from udprouter.order_entry import OrderEntry
+from udprouter.ring import INPUT_ARRIVED
 
 Send = Callable[[bytes, object], None]
 REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
@@ -47,6 +48,7 @@ class LoopPass:
         self.answer_wait_ns = 0  # a pass that offered commands waits this long for their events
         self.answer_waits = 0  # passes that waited ...
         self.answered_in_pass = 0  # ... and those whose events came before the wait ran out
+        self.waits_ended_by_input = 0  # ... and those a datagram ended first
         dispatcher.send = self.send
 
     def use_log(self, log: RouterLog | None) -> None:
@@ -83,7 +85,10 @@ class LoopPass:
             # It ends early when a datagram arrives: at high rates the next pass has work to do.
             self.answer_waits += 1
             socket = self.socket
-            if ring.await_events(self.answer_wait_ns, -1 if socket is None else socket.fd):
+            seen = ring.await_events(self.answer_wait_ns, -1 if socket is None else socket.fd)
+            if seen == INPUT_ARRIVED:
+                self.waits_ended_by_input += 1
+            elif seen:
                 self.answered_in_pass += 1
         self.order_entry.drain()
         self._finish()

@@ -48,6 +48,9 @@ def _os_error(what: str, err: int) -> RingError:
     return RingError(f"{what}: {os.strerror(err)} ({errno.errorcode.get(err, err)})")
 
 
+INPUT_ARRIVED = 2**64 - 1  # await_events: a datagram came before the engine's answer
+
+
 class RingSegment:
     """One mapped segment: header, inbound ring (udr_command) and outbound ring (udr_event)."""
 
@@ -185,8 +188,8 @@ class RingSegment:
 
     def await_events(self, budget_ns: int, input_fd: int = -1) -> int:
         """Awake (the sleep withdrawn, so the engine writes no eventfd): waits up to budget_ns for
-        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came
-        (or input_fd, when given, became readable first)."""
+        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came, or
+        INPUT_ARRIVED if input_fd (when given) became readable first."""
         lib.udr_py_set_sleeping(self._outbound, 0)
         return lib.udr_py_await_events(self._outbound, budget_ns, input_fd)
 

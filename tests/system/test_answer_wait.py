@@ -4,7 +4,10 @@ through the metrics; every order is answered either way."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
 import urllib.request
 
 from udprouter._generated.messages import ExecutionReportNew, Side
@@ -12,6 +15,7 @@ from udprouter.client import Client
 
 PRICE = 100_000_000_000
 ORDERS = 20
+ATTEMPTS = 20
 
 
 def metric(router, name: str) -> int:
@@ -49,3 +53,27 @@ async def test_without_the_wait_the_eventfd_brings_every_answer(start_router):
     await send_one_at_a_time(router)
     assert metric(router, "udprouter_answer_waits_total") == 0
     assert metric(router, "udprouter_answered_in_pass_total") == 0
+
+
+async def test_a_datagram_that_arrives_during_the_wait_ends_it(start_router):
+    # The engine frozen: no answer can end a 10 ms wait, only the client's next datagram (1 ms later).
+    router = start_router("answer_wait_us = 10000\n")
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    orders = []
+    try:
+        os.kill(router.engine_pid, signal.SIGSTOP)
+        try:
+            for i in range(ATTEMPTS):  # a loaded host may read both in one pass: try again, bounded
+                orders.append(await client.send_order(1, Side.Buy, PRICE - i * 100_000_000, 1))
+                await asyncio.sleep(0.001)
+                orders.append(await client.send_order(1, Side.Buy, PRICE - i * 100_000_000, 1))
+                await asyncio.sleep(0.02)
+                if metric(router, "udprouter_answer_waits_ended_by_datagram_total") >= 1:
+                    break
+        finally:
+            os.kill(router.engine_pid, signal.SIGCONT)
+        assert metric(router, "udprouter_answer_waits_ended_by_datagram_total") >= 1
+        for order in orders:  # and nothing was lost to the early end: every order answered once
+            assert isinstance(await client.first_ack(order), ExecutionReportNew)
+    finally:
+        await client.close()

@@ -124,6 +124,8 @@ class RouterCollector:
                        "commands they offered ([udp] answer_wait_us)", passes.answer_waits)
         yield _counter("udprouter_answered_in_pass", "Loop passes whose engine answer came while they "
                        "waited (sent without another wake-up)", passes.answered_in_pass)
+        yield _counter("udprouter_answer_waits_ended_by_datagram", "Loop passes whose wait for the "
+                       "engine's answer a newly arrived datagram ended", passes.waits_ended_by_input)
         socket = passes.socket  # the fast path's socket counts its own failed sends
         yield _counter("udprouter_udp_send_errors", "UDP datagrams the socket refused to send (or ICMP "
                        "errors it reported)", r.server.send_errors + (socket.send_errors if socket else 0))
