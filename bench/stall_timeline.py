@@ -46,11 +46,12 @@ def stalls(latency_ns: list[tuple[int, int]], threshold_ns: int) -> list[tuple[i
 def periodic_work(journal: Path, since_wall: float) -> list[tuple[float, str]]:
     """(wall time, what) of the snapshots written and router log segments closed after since_wall."""
     found = []
-    for pattern, what in (("snapshot-*.bin", "engine snapshot written"), ("router-*.log", "router log segment closed")):
+    kinds = (("snapshot-*.bin", "engine snapshot written"), ("router-*.log", "router log segment closed"))
+    for pattern, what in kinds:
         for path in journal.glob(pattern):
-            with_time = path.stat().st_mtime
-            if with_time >= since_wall:
-                found.append((with_time, f"{what} ({path.name})"))
+            modified = path.stat().st_mtime
+            if modified >= since_wall:
+                found.append((modified, f"{what} ({path.name})"))
     return sorted(found)
 
 
