@@ -8,7 +8,8 @@ start, its length in orders and its worst latency, beside the router's periodic 
 run: engine snapshots and router log segments closed, placed by their files' modification times.
 
     python -m bench.stall_timeline --rate 50000 --seconds 20
-    python -m bench.stall_timeline --before <checkout> ...   # a router of another checkout
+    PYTHONPATH=<other checkout> <other checkout>/.venv/bin/python bench/stall_timeline.py ...
+        # the same against the router of another (set-up) checkout
 """
 
 from __future__ import annotations
