@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -87,7 +88,12 @@ JournalStatus JournalStore::start_snapshot(const Engine &engine, bool background
     }
     job_ = SnapshotJob{seq, previous, engine.snapshot_state(), JournalStatus::Ok, 0};
     job_done_.store(false, std::memory_order_relaxed);
+    // Every signal stays with the engine thread (a stop must interrupt its poll, not this thread).
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
     snapshot_thread_ = std::thread([this] { write_in_background(); });
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     return JournalStatus::Ok;
 }
 
