@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 TICK_S = 0.25
 LOOP_STALL_S = 5.0  # /healthz fails when the loop has not turned for this long
 JOURNAL_PROBE_S = 1.0
+PROBE_HUNG_S = 5.0  # a probe write that has not returned for this long: the journal is not writable
 LOGIN_SUMMARY_S = 10.0
 PROBE_NAME = ".udprouter-ready-probe"
 ENGINE_STATES = {0: "absent", 1: "recovering", 2: "ready", 3: "stopped", 4: "failed"}
@@ -59,6 +60,8 @@ class OpsMonitor:
         self._next_probe = 0.0
         self._prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="udprouter-probe")
         self._probe: Future | None = None  # the write in flight; its outcome is read at a tick
+        self._probe_since = 0.0
+        self.probe_fn = probe_journal  # the write itself (a test may stand in a slow disk)
         self._busy_seen = 0
         self._ring_full_since = 0.0
         self._ring_full_refused = 0
@@ -98,7 +101,7 @@ class OpsMonitor:
     # -- duty cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._probed(probe_journal(self.journal_dir))
+        self._probed(self.probe_fn(self.journal_dir))
         self._handle = asyncio.get_running_loop().call_later(TICK_S, self._tick)
 
     def close(self) -> None:
@@ -108,7 +111,7 @@ class OpsMonitor:
         self._end_ring_full(time.monotonic())
         self._login_summary()
         log.flush_suppressed()
-        self._prober.shutdown(wait=True)  # a probe in flight is one small write
+        self._prober.shutdown(wait=False)  # a probe in flight is one small write (or a hung disk)
         with contextlib.suppress(OSError):
             (self.journal_dir / PROBE_NAME).unlink()
 
@@ -121,8 +124,11 @@ class OpsMonitor:
         if probe is not None and probe.done():
             self._probe = None
             self._probed(probe.result())
+        elif probe is not None and now - self._probe_since >= PROBE_HUNG_S:  # a hung disk
+            self._probed(f"a write has not returned for {now - self._probe_since:.0f} s")
         if now >= self._next_probe and self._probe is None:
-            self._probe = self._prober.submit(probe_journal, self.journal_dir)
+            self._probe = self._prober.submit(self.probe_fn, self.journal_dir)
+            self._probe_since = now
             self._next_probe = now + JOURNAL_PROBE_S
         self._ring_full(now)
         if now >= self._next_login_summary:
