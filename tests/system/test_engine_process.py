@@ -214,6 +214,27 @@ def test_sigkill_mid_stream_then_restart_delivers_every_event_exactly_once(runs,
     assert state_digest(run.binary, run.journal) == state_digest(straight.binary, straight.journal)
 
 
+def test_sigkill_while_snapshots_are_written_in_the_background_loses_nothing(runs):
+    # A snapshot every 5 commands keeps the engine's writer thread busy nearly all the time, so the
+    # kills land among its writes, renames and removals as well as between them.
+    flow = make_flow(3000)
+    extra = ("--snapshot-every", "5")
+    expected, straight = uninterrupted(runs, flow, *extra)
+    run = runs("killed-among-snapshots", *extra)
+    sent = 0
+    for kill_after in range(300, 2700, 300):
+        run.spawn()
+        sent = run.run_until_answered(flow, sent, kill_after)
+        sent += run.push(flow, sent, min(50, len(flow) - sent))  # in flight when the engine dies
+        assert run.stop(signal.SIGKILL) == -signal.SIGKILL
+    run.spawn()
+    run.run_until_answered(flow, sent, len(flow))
+    assert run.stop() == 0
+    assert run.events == expected
+    assert state_digest(run.binary, run.journal) == state_digest(straight.binary, straight.journal)
+    assert not list(run.journal.glob("*.tmp")), "a killed snapshot's temporary file outlived the next start"
+
+
 def test_sigkill_while_blocked_on_a_full_outbound_ring_neither_repeats_nor_loses_events(runs):
     flow = make_flow(600)
     expected, _ = uninterrupted(runs, flow)
