@@ -249,11 +249,13 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
     return udr_ring_occupancy(ring);
 }
 
-/* Consumer, awake: waits up to budget_ns for events, yielding the CPU between looks (on 2 vCPUs the
- * engine may be queued on this very core); returns the occupancy it saw, 0 if the budget ran out, or
- * UINT64_MAX if input_fd (when >= 0) became readable first: new input does not wait for old answers. */
+/* Consumer: withdraws its sleep (the producer then writes no eventfd) and waits up to budget_ns for
+ * events, yielding the CPU between looks (on 2 vCPUs the engine may be queued on this very core);
+ * returns the occupancy it saw, 0 if the budget ran out, or UINT64_MAX if input_fd (when >= 0)
+ * became readable first: new input does not wait for old answers. */
 static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input_fd)
 {
+    udr_ring_consumer_awake(ring);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + budget_ns;
