@@ -146,7 +146,10 @@ class Dispatcher:
             self.not_applied += first_seq - expected  # numbers declared NotApplied (a gap)
         allowed = self.order_entry.risk.admit(session, count - skip, now) + skip
         submit = self.order_entry.submit if session.key.drop_copy is None else self._read_only
-        pending = session.pending
+        # A full batch offered inside submit() flushes the dirty sessions first (LoopPass.before_offer):
+        # this one is among them from here on (its NotApplied, its rejects so far), and pending is
+        # read afresh for each frame, since that flush gives the session a new list.
+        self._dirty[session.session_id] = session
         seq = first_seq - 1
         index = 0
         for entry in entries[1:]:
@@ -160,7 +163,7 @@ class Dispatcher:
                 if index > skip:
                     self.decode_errors += 1
                     reason = business_reject_reason(entry)
-                    pending.append(business_reject(seq, entry.template_id, reason, now))
+                    session.pending.append(business_reject(seq, entry.template_id, reason, now))
                 continue
             if not entry.IS_APPLICATION:
                 continue  # session messages travel in datagrams of their own (SPEC)
@@ -169,12 +172,13 @@ class Dispatcher:
             if index <= skip:
                 continue
             if index > allowed:
-                pending.append(business_reject(seq, entry.TEMPLATE_ID, BusinessRejectReason.Throttled, now))
+                throttled = business_reject(seq, entry.TEMPLATE_ID, BusinessRejectReason.Throttled, now)
+                session.pending.append(throttled)
                 continue
             result = submit(session, entry, now)
             if result.__class__ is not int:
-                pending.append(self._reject_frame(session, result, seq))
-        if pending:
+                session.pending.append(self._reject_frame(session, result, seq))
+        if session.pending:
             self._dirty[session.session_id] = session
 
     def _read_only(self, ctx, msg, now: int) -> BusinessMessageReject:

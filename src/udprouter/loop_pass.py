@@ -51,6 +51,15 @@ class LoopPass:
         self.waits_ended_by_input = 0  # ... and those a datagram ended first
         dispatcher.send = self.send
 
+    def before_offer(self, command_through: int) -> bool:
+        """The ring's write-ahead hook (installed by RouterRecovery): the sessions are flushed first,
+        so the replies the router made itself to this batch's datagrams (rejects, NotApplied) are
+        in the same record as the inbound progress that consumed their sequence numbers. A router
+        killed after the offer, before the pass's commit, then still has them to retransmit."""
+        self.dispatcher.flush_sessions()
+        oe = self.order_entry
+        return self.log.before_offer(command_through, oe.done_through, oe.partial)
+
     def use_log(self, log: RouterLog | None) -> None:
         """The router log the pass commits before it sends (None: durability none). While the log
         cannot be written, the order entry refuses new orders (JournalUnavailable)."""

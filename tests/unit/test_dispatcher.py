@@ -7,8 +7,18 @@ import logging
 
 import pytest
 
-from udprouter._generated.messages import Sequence, Terminate, TerminationCode
-from udprouter.codec import encode_message
+from udprouter._generated.messages import (
+    BusinessMessageReject,
+    NewOrderSingle,
+    NotApplied,
+    OrdType,
+    Sequence,
+    Side,
+    Terminate,
+    TerminationCode,
+    TimeInForce,
+)
+from udprouter.codec import decode_frames, encode_datagram, encode_message
 from udprouter.config import KeyConfig, SessionConfig
 from udprouter.datagram_mac import DatagramMac
 from udprouter.dispatcher import Dispatcher
@@ -21,6 +31,7 @@ ADDR = ("127.0.0.1", 40000)
 UUID = bytes(range(16))
 MAC = DatagramMac(bytes(range(32)))
 SECOND = 1_000_000_000
+PRICE = 100_000_000_000
 
 
 @pytest.fixture
@@ -77,3 +88,30 @@ def test_the_mac_frame_does_not_count_toward_the_64_frame_limit(harness):
     assert (dispatcher.decode_errors, session.pending, dispatcher.mac_failures) == (0, [], 0)
     dispatcher.receive(MAC.sign(body + encode_message(Sequence(1))), ADDR)  # 65 frames before it: too many
     assert dispatcher.decode_errors == 1
+
+
+def test_a_flush_in_the_middle_of_a_datagram_loses_none_of_its_replies(harness):
+    """A full batch offered in the middle of a datagram flushes the sessions first (the write-ahead
+    hook): the replies made before it leave then, the ones after it at the pass's flush, all in
+    order, each numbered once (a stale alias of the pending list once dropped the later ones)."""
+    dispatcher, session, sent, _ = harness
+    submit = dispatcher.order_entry.submit
+    calls = []
+
+    def submit_filling_the_batch(ctx, msg, now):
+        calls.append(msg.cl_ord_id)
+        if len(calls) == 2:
+            dispatcher.flush_sessions()  # as LoopPass.before_offer does when the batch is full
+        return submit(ctx, msg, now)  # no ring: each order is refused (a reply the router makes)
+
+    dispatcher.order_entry.submit = submit_filling_the_batch
+    orders = [NewOrderSingle(cl, SECOND, PRICE, 1, 1, Side.Buy, OrdType.Limit, TimeInForce.Day)
+              for cl in (1, 2, 3)]
+    dispatcher.receive(MAC.sign(encode_datagram([Sequence(3), *orders])), ADDR)  # 1 and 2 NotApplied first
+    assert len(sent) == 1, "the flush inside the datagram sent what the datagram had made so far"
+    dispatcher.flush_sessions()
+    frames = [frame for datagram in sent for frame in decode_frames(datagram)[1:]]
+    assert [type(f) for f in frames] == [NotApplied] + [BusinessMessageReject] * 3
+    assert [f.ref_seq_num for f in frames[1:]] == [3, 4, 5]
+    assert [decode_frames(d)[0].next_seq_no for d in sent] == [1, 3], "numbered once each, in order"
+    assert session.next_outbound == 5 and session.pending == []

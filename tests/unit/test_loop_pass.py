@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
+from udprouter.codec import decode_frames, encode_message
 from udprouter.config import KeyConfig, SessionConfig, parse_config, resolve_engine_binary
 from udprouter.dispatcher import Dispatcher
-from udprouter.durability.router_log import RouterLog
+from udprouter.durability.router_log import RouterLog, replay
 from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.fastpath.datagram_packer import SEQUENCE_FRAME_SIZE
 from udprouter.loop_pass import LoopPass
@@ -155,3 +157,29 @@ async def test_a_grpc_report_made_outside_a_pass_is_durable_only_after_a_schedul
     scheduled[0]()
     assert waiting.done() and frame in journal_bytes(tmp_path) and loop_pass.durable() is None
     log.close()
+
+
+def test_the_write_ahead_record_holds_the_pass_replies_so_far_and_rolls_back_with_its_offer(tmp_path):
+    """LoopPass.before_offer (the ring's hook) flushes the sessions into the write-ahead record with
+    the routing position they reflect: confirmed on replay (its commands reached the engine), the
+    router's own replies to the messages whose numbers it consumed are kept for retransmission; not
+    confirmed, the record goes whole (numbers, frames, position), and the clients resend."""
+    loop_pass, oe, session, log = make(tmp_path)
+    loop_pass.start(lambda data, addr: None, None, lambda callback: None)
+    oe.sinks[SESSION_ID]([accepted(5)])  # command 5's event, routed (its drain's commit not yet made)
+    oe.done_through = 5
+    session.accept_inbound(1, 2)  # two messages: one became command 6, the router refused the other
+    session.pending.append(encode_message(BusinessMessageReject(2, 0, 14, BusinessRejectReason.Throttled)))
+    assert loop_pass.before_offer(6)  # SIGKILL after the offer, before the pass's commit
+    log.close()
+    offered = replay(tmp_path, 100)
+    assert offered.confirm(published_through=6)
+    recovered = offered.sessions[SESSION_ID]
+    assert (recovered.next_inbound, recovered.next_outbound, len(recovered.kept)) == (3, 3, 2)
+    assert decode_frames(recovered.kept[1])[0].business_reject_reason == BusinessRejectReason.Throttled
+    assert offered.command_through == 6 and offered.done_through == 5, "command 5 is not re-emitted"
+    never_offered = replay(tmp_path, 100)
+    assert not never_offered.confirm(published_through=5)
+    assert never_offered.done_through == 0, "command 5 is re-emitted, its report made again"
+    recovered = never_offered.sessions.get(SESSION_ID)
+    assert recovered is None or (recovered.next_inbound, recovered.next_outbound) == (1, 1)

@@ -7,9 +7,13 @@ A log of segments in the journal directory: the live one `router.log`, the close
 (little-endian), replayed closed segments first, in order, then the live one. Two moments of a
 loop pass write a PassRecord:
   * before commands go to the ring (``before_offer``): the inbound progress of every session that
-    received application messages, and the last command_seq assigned. Written ahead, so a command
-    the engine may hold is never re-accepted from a client resend; a trailing record whose
-    commands never reached the ring is rolled back on replay (restore decides, it knows the ring).
+    received application messages, the last command_seq assigned, and every frame sequenced since
+    the last record, among them the replies the router made itself to those messages (rejects,
+    NotApplied: LoopPass.before_offer flushes the sessions first), with the event routing position
+    they reflect. Written ahead, so a command the engine may hold is never re-accepted from a
+    client resend, and no sequence number it consumes is without its logged answer; a trailing
+    record whose commands never reached the ring is rolled back on replay, frames and all (restore
+    decides, it knows the ring): the clients then resend and everything is decided afresh.
   * before any reply leaves (``commit``): every frame sequenced since the last commit (server
     sequence numbers and bytes, per session) plus the event routing position (done_through and a
     partially routed command), so the events a crash loses are exactly those the engine re-emits.
@@ -257,10 +261,11 @@ class RecoveredState:
         return False
 
     def _apply_pass(self, record: PassRecord) -> None:
+        # Either kind states the routing position its frames reflect (a write-ahead record written
+        # by an older router repeats its last commit's).
         self.command_through = max(self.command_through, record.command_through)
-        if not record.before_offer:
-            self.done_through = record.done_through
-            self.partial = (record.partial_seq, record.partial_n)
+        self.done_through = record.done_through
+        self.partial = (record.partial_seq, record.partial_n)
         for session_id, next_inbound, hwm, open_orders in record.inbound:
             s = self.session(session_id)
             s.next_inbound, s.cl_ord_hwm, s.open_orders = next_inbound, hwm, open_orders
@@ -505,10 +510,15 @@ class RouterLog:
         self.records += len(self.cod)
         return b"".join(frame_record(record) for _, record in sorted(self.cod.items()))
 
-    def before_offer(self, command_through: int) -> bool:
-        """Before commands up to command_through go to the ring: the inbound progress that made them.
-        False: it could not be written (it stays buffered) and the commands must not be offered yet:
-        the engine would hold commands a restarted router would accept again from a client resend."""
+    def before_offer(self, command_through: int, done_through: int | None = None,
+                     partial: tuple[int, int] = (0, 0)) -> bool:
+        """Before commands up to command_through go to the ring: the inbound progress that made them,
+        with the frames sequenced so far (call with every session flushed, as commit) and, when
+        given, the routing position they reflect. False: it could not be written (it stays
+        buffered) and the commands must not be offered yet: the engine would hold commands a
+        restarted router would accept again from a client resend."""
+        if done_through is not None:
+            self.done_through, self.partial = done_through, partial
         self._append(True, command_through)
         if self.durability != "none" and len(self._buffer) > self._written:
             return self._write_out(sync=False)

@@ -1,0 +1,137 @@
+"""Router SIGKILLed after a pass's write-ahead record and offer but before its commit, with a reply
+the router made itself in that pass (a risk reject; NotApplied and throttle rejects take the same
+way): once restarted, every message the server accepted has its answer, sent or retransmitted, and
+none is consumed silently.
+
+The window is made wide and certain by strace: one of the router log's writes after attaching (the
+pass's write-ahead record, or its commit) is held for seconds before it happens, and the router is
+killed while it waits. The engine has the pass's commands by then (they were offered after
+the write-ahead record, as the router's metrics show during the hold), so the restarted router
+takes that record as confirmed. The client's keepalive is long enough that no heartbeat of its own
+(a router log write) comes between the attach and the datagram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PRICE, TICK, RouterProcess
+
+from tests.system.report_checks import drain, metric
+from tests.system.test_router_crash import kill
+from udprouter._generated.messages import ExecutionReportNew, ExecutionReportReject, OrdRejReason, Side
+from udprouter.client import Client
+
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+
+ANSWER_TIMEOUT_S = 20.0
+HOLD_WRITE_US = 60_000_000  # the held write never happens: the router is killed first
+HELD_FOR_S = 0.2  # stopped in the tracer this long: the held write, not a traced one passing
+ATTACH_TIMEOUT_S = 10.0
+KEEPALIVE_MS = 2000  # the client's heartbeat every second: none while strace attaches
+
+
+def hold_log_write(pid: int, path, nth: int) -> subprocess.Popen:
+    """strace on pid's main thread: its nth write() to path waits HOLD_WRITE_US before running."""
+    tracer = subprocess.Popen(
+        ["strace", "-p", str(pid), "-P", str(path), "-e", "trace=write",
+         "-e", f"inject=write:delay_enter={HOLD_WRITE_US}:when={nth}", "-o", "/dev/null"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + ATTACH_TIMEOUT_S
+    while time.monotonic() < deadline:  # attached: the main thread's TracerPid is strace's
+        if f"TracerPid:\t{tracer.pid}" in Path(f"/proc/{pid}/status").read_text():
+            return tracer
+        if tracer.poll() is not None:
+            why = tracer.stderr.read()
+            tracer.stderr.close()
+            if "Operation not permitted" in why:
+                pytest.skip(f"ptrace is not permitted here: {why.strip()}")
+            raise AssertionError(f"strace could not attach: {why}")
+        time.sleep(0.01)
+    stop_tracer(tracer)
+    raise AssertionError("strace did not attach in time")
+
+
+def stop_tracer(tracer: subprocess.Popen) -> None:
+    if tracer.poll() is None:
+        tracer.kill()
+    tracer.wait(10)
+    tracer.stderr.close()
+
+
+async def held_in_tracer(pid: int) -> None:
+    """Until pid's main thread has stayed stopped by its tracer (state t) for HELD_FOR_S."""
+    deadline = time.monotonic() + ATTACH_TIMEOUT_S
+    since = None
+    while True:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        now = time.monotonic()
+        since = (since or now) if state == "t" else None
+        if since is not None and now - since >= HELD_FOR_S:
+            return
+        assert now < deadline, "the router's commit was never held"
+        await asyncio.sleep(0.02)
+
+
+async def until(predicate, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+# The pass's first router log write is its write-ahead record (held: killed before the offer, the
+# engine has nothing and the client resends it all); the second is its commit (held: killed after
+# the offer, the engine has the commands and the record is confirmed).
+@pytest.mark.parametrize(("held_write", "published"), [pytest.param(1, 1, id="write-ahead"),
+                                                       pytest.param(2, 3, id="commit")])
+async def test_router_killed_inside_a_pass_still_answers_each_message_once(tmp_path, held_write, published):
+    router = RouterProcess(tmp_path).start()
+    tracer = None
+    try:
+        client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
+        try:
+            warm = await client.send_orders([dict(security_id=1, side=Side.Buy, price=PRICE, qty=1)])
+            await asyncio.wait_for(client.first_ack(warm[0]), ANSWER_TIMEOUT_S)
+            drain(client)
+
+            tracer = hold_log_write(router.proc.pid, router.journal / "router.log", held_write)
+            # One datagram: an order, one the router rejects itself (off the tick), an order.
+            ids = await client.send_orders([
+                dict(security_id=1, side=Side.Buy, price=PRICE - TICK, qty=2),
+                dict(security_id=1, side=Side.Buy, price=PRICE - TICK // 2, qty=3),
+                dict(security_id=1, side=Side.Buy, price=PRICE - 2 * TICK, qty=4)])
+            await held_in_tracer(router.proc.pid)
+            # The metrics thread still answers: whether the pass's two commands were offered.
+            assert metric(router, "udprouter_commands_published_total") == published
+            assert client.inbound.queue.empty(), "nothing leaves before the commit"
+            os.kill(router.proc.pid, signal.SIGKILL)
+            stop_tracer(tracer)  # a traced process is reaped only once its tracer lets go
+            kill(router)
+            router.restart()
+
+            futures = [client.first_ack(i) for i in ids]
+            await asyncio.wait(futures, timeout=ANSWER_TIMEOUT_S)
+            answers = [type(f.result()) if f.done() else None for f in futures]
+            assert answers == [ExecutionReportNew, ExecutionReportReject, ExecutionReportNew], \
+                "every message of the killed pass answered (None: never)"
+            answers = [f.result() for f in futures]
+            assert answers[1].ord_rej_reason == OrdRejReason.InvalidPriceIncrement
+            await until(lambda: client.inbound.expected >= client.inbound.highest, ANSWER_TIMEOUT_S)
+            reports = drain(client)
+            answered = [r.cl_ord_id for r in reports
+                        if isinstance(r, ExecutionReportNew | ExecutionReportReject)]
+            assert sorted(answered) == sorted(ids), "each message answered exactly once"
+        finally:
+            await client.close()
+    finally:
+        if tracer is not None:
+            stop_tracer(tracer)
+        router.stop()
