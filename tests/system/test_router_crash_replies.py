@@ -4,8 +4,8 @@ way): once restarted, every message the server accepted has its answer, sent or 
 none is consumed silently.
 
 The window is made wide and certain by strace: one of the router log's writes after attaching (the
-pass's write-ahead record, or its commit) is held for seconds before it happens, and the router is
-killed while it waits. The engine has the pass's commands by then (they were offered after
+pass's write-ahead record, or its commit) is held for seconds, before it runs or after it, and the
+router is killed while it waits. The engine has the pass's commands by then (they were offered after
 the write-ahead record, as the router's metrics show during the hold), so the restarted router
 takes that record as confirmed. The client's keepalive is long enough that no heartbeat of its own
 (a router log write) comes between the attach and the datagram.
@@ -38,11 +38,12 @@ ATTACH_TIMEOUT_S = 10.0
 KEEPALIVE_MS = 2000  # the client's heartbeat every second: none while strace attaches
 
 
-def hold_log_write(pid: int, path, nth: int) -> subprocess.Popen:
-    """strace on pid's main thread: its nth write() to path waits HOLD_WRITE_US before running."""
+def hold_log_write(pid: int, path, nth: int, moment: str) -> subprocess.Popen:
+    """strace on pid's main thread: its nth write() to path is held HOLD_WRITE_US before it runs
+    (moment "enter") or after it ran, before the router goes on (moment "exit")."""
     tracer = subprocess.Popen(
         ["strace", "-p", str(pid), "-P", str(path), "-e", "trace=write",
-         "-e", f"inject=write:delay_enter={HOLD_WRITE_US}:when={nth}", "-o", "/dev/null"],
+         "-e", f"inject=write:delay_{moment}={HOLD_WRITE_US}:when={nth}", "-o", "/dev/null"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + ATTACH_TIMEOUT_S
     while time.monotonic() < deadline:  # attached: the main thread's TracerPid is strace's
@@ -87,12 +88,18 @@ async def until(predicate, timeout_s: float) -> None:
         await asyncio.sleep(0.01)
 
 
-# The pass's first router log write is its write-ahead record (held: killed before the offer, the
-# engine has nothing and the client resends it all); the second is its commit (held: killed after
-# the offer, the engine has the commands and the record is confirmed).
-@pytest.mark.parametrize(("held_write", "published"), [pytest.param(1, 1, id="write-ahead"),
-                                                       pytest.param(2, 3, id="commit")])
-async def test_router_killed_inside_a_pass_still_answers_each_message_once(tmp_path, held_write, published):
+# The pass's first router log write is its write-ahead record, the second its commit. Killed before
+# the write-ahead record is written, or after it but before the offer: the engine has nothing, the
+# record (if any) is rolled back with the reject frame in it, and the client resends it all. Killed
+# before the commit is written, or after it but before the send: the engine has the commands, the
+# write-ahead record is confirmed, and the reject and the reports come by retransmission.
+@pytest.mark.parametrize(("held_write", "moment", "published"), [
+    pytest.param(1, "enter", 1, id="before-write-ahead"),
+    pytest.param(1, "exit", 1, id="after-write-ahead"),
+    pytest.param(2, "enter", 3, id="before-commit"),
+    pytest.param(2, "exit", 3, id="after-commit")])
+async def test_router_killed_inside_a_pass_still_answers_each_message_once(tmp_path, held_write, moment,
+                                                                          published):
     router = RouterProcess(tmp_path).start()
     tracer = None
     try:
@@ -102,7 +109,7 @@ async def test_router_killed_inside_a_pass_still_answers_each_message_once(tmp_p
             await asyncio.wait_for(client.first_ack(warm[0]), ANSWER_TIMEOUT_S)
             drain(client)
 
-            tracer = hold_log_write(router.proc.pid, router.journal / "router.log", held_write)
+            tracer = hold_log_write(router.proc.pid, router.journal / "router.log", held_write, moment)
             # One datagram: an order, one the router rejects itself (off the tick), an order.
             ids = await client.send_orders([
                 dict(security_id=1, side=Side.Buy, price=PRICE - TICK, qty=2),
