@@ -33,17 +33,19 @@ pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace i
 
 ANSWER_TIMEOUT_S = 20.0
 HOLD_WRITE_US = 60_000_000  # the held write never happens: the router is killed first
+HOLD_EACH_US = 1_000_000  # every write held this long: datagrams queue meanwhile, a kill lands inside
 HELD_FOR_S = 0.2  # stopped in the tracer this long: the held write, not a traced one passing
 ATTACH_TIMEOUT_S = 10.0
-KEEPALIVE_MS = 2000  # the client's heartbeat every second: none while strace attaches
+KEEPALIVE_MS = 10_000  # the client heartbeats after 5 s of silence: never while strace attaches
 
 
-def hold_log_write(pid: int, path, nth: int, moment: str) -> subprocess.Popen:
-    """strace on pid's main thread: its nth write() to path is held HOLD_WRITE_US before it runs
+def hold_log_write(pid: int, path, nth: int | str, moment: str,
+                   hold_us: int = HOLD_WRITE_US) -> subprocess.Popen:
+    """strace on pid's main thread: its nth write() to path is held hold_us before it runs
     (moment "enter") or after it ran, before the router goes on (moment "exit")."""
     tracer = subprocess.Popen(
         ["strace", "-p", str(pid), "-P", str(path), "-e", "trace=write",
-         "-e", f"inject=write:delay_{moment}={HOLD_WRITE_US}:when={nth}", "-o", "/dev/null"],
+         "-e", f"inject=write:delay_{moment}={hold_us}:when={nth}", "-o", "/dev/null"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + ATTACH_TIMEOUT_S
     while time.monotonic() < deadline:  # attached: the main thread's TracerPid is strace's
@@ -58,6 +60,11 @@ def hold_log_write(pid: int, path, nth: int, moment: str) -> subprocess.Popen:
         time.sleep(0.01)
     stop_tracer(tracer)
     raise AssertionError("strace did not attach in time")
+
+
+def hold_every_log_write(pid: int, path) -> subprocess.Popen:
+    """hold_log_write for each write() to path from the first on, HOLD_EACH_US before it runs."""
+    return hold_log_write(pid, path, "1+", "enter", HOLD_EACH_US)
 
 
 def stop_tracer(tracer: subprocess.Popen) -> None:
@@ -139,6 +146,53 @@ async def test_router_killed_inside_a_pass_still_answers_each_message_once(tmp_p
         finally:
             await client.close()
     finally:
+        if tracer is not None:
+            stop_tracer(tracer)
+        router.stop()
+
+
+async def test_a_neighbours_reject_in_the_killed_pass_is_answered_too(tmp_path):
+    """Two sessions in one pass: B's order the router rejects itself and A's order, read in one
+    batch while the router was held in an earlier write. Every router log write is held a second
+    (strace); the router is killed once the pass has offered A's order, inside the pass's held
+    commit. B's reject, made in a pass that offered only A's command, is answered after the
+    restart: the write-ahead record holds every session's replies, not only the offering one's."""
+    router = RouterProcess(tmp_path).start()
+    tracer = None
+    clients = []
+    try:
+        for key in ("demo", "demo2"):
+            clients.append(await Client.connect(*router.udp, key, f"{key}-secret", keepalive_ms=KEEPALIVE_MS))
+        a, b = clients
+        warm = await a.send_orders([dict(security_id=1, side=Side.Buy, price=PRICE, qty=1)])
+        await asyncio.wait_for(a.first_ack(warm[0]), ANSWER_TIMEOUT_S)
+        drain(a)
+
+        tracer = hold_every_log_write(router.proc.pid, router.journal / "router.log")
+        first = await a.send_orders([dict(security_id=2, side=Side.Buy, price=PRICE, qty=1)])
+        await held_in_tracer(router.proc.pid)  # the first order's pass, held in its write-ahead record
+        rejected = await b.send_orders([dict(security_id=1, side=Side.Sell, price=PRICE + TICK // 2, qty=3)])
+        second = await a.send_orders([dict(security_id=1, side=Side.Buy, price=PRICE - TICK, qty=2)])
+        await until(lambda: metric(router, "udprouter_commands_published_total") == 3, ANSWER_TIMEOUT_S)
+        os.kill(router.proc.pid, signal.SIGKILL)  # the second pass's commit is held for a second
+        stop_tracer(tracer)
+        kill(router)
+        router.restart()
+
+        futures = {"first": a.first_ack(first[0]), "rejected": b.first_ack(rejected[0]),
+                   "second": a.first_ack(second[0])}
+        await asyncio.wait(futures.values(), timeout=ANSWER_TIMEOUT_S)
+        answers = {name: type(f.result()).__name__ if f.done() else None for name, f in futures.items()}
+        assert answers == {"first": "ExecutionReportNew", "rejected": "ExecutionReportReject",
+                           "second": "ExecutionReportNew"}, "every message answered (None: never)"
+        for client, ids in ((a, first + second), (b, rejected)):
+            await until(lambda c=client: c.inbound.expected >= c.inbound.highest, ANSWER_TIMEOUT_S)
+            answered = [r.cl_ord_id for r in drain(client)
+                        if isinstance(r, ExecutionReportNew | ExecutionReportReject)]
+            assert sorted(answered) == sorted(ids), "each message answered exactly once"
+    finally:
+        for client in clients:
+            await client.close()
         if tracer is not None:
             stop_tracer(tracer)
         router.stop()
