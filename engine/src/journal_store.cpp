@@ -71,7 +71,9 @@ JournalStatus JournalStore::start_snapshot(const Engine &engine, bool background
     status = writer_.flush();
     if (status != JournalStatus::Ok) return status;
     if (!background) {
-        status = write_snapshot_file(dir_, seq, durability_, [&engine](std::FILE *file) { engine.write_snapshot(file); });
+        std::vector<uint8_t> payload = engine.snapshot_state(); // the bytes the writer thread writes
+        Engine::seal_snapshot(payload);
+        status = write_snapshot_file(dir_, seq, durability_, payload);
         if (status == JournalStatus::WriteFailed) return skipped(seq, errno); // the journal still holds every command
         if (status != JournalStatus::Ok) return status;
     }

@@ -36,6 +36,17 @@ void feed(JournalStore &store, Engine &engine, const std::vector<udr_command> &f
     }
 }
 
+// Recovers dir into a fresh engine, whose state must equal an uninterrupted run of flow.
+RecoveryReport recover_as_uninterrupted(const std::string &dir, const std::vector<udr_command> &flow)
+{
+    Engine recovered(udr_test::flow_config());
+    Engine straight(udr_test::flow_config());
+    udr_test::run_flow(straight, flow);
+    RecoveryReport report = recover_from_journal(dir, recovered, {}, [](const udr_event &) {});
+    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
+    return report;
+}
+
 } // namespace
 
 UDR_TEST(snapshot_every_n_commands_starts_a_segment_after_it_and_drops_older_files)
@@ -79,12 +90,8 @@ UDR_TEST(restart_appends_to_the_segment_recovery_ended_in)
     UDR_CHECK(report.snapshot_seq == 120 && report.commands_replayed == 30 && report.last_command_seq == 150);
     feed(store, engine, flow, 150, 300);
     UDR_CHECK(store.close() == JournalStatus::Ok);
-    Engine recovered(udr_test::flow_config());
-    Engine straight(udr_test::flow_config());
-    udr_test::run_flow(straight, flow);
-    RecoveryReport again = recover_from_journal(dir.path(), recovered, {}, [](const udr_event &) {});
+    RecoveryReport again = recover_as_uninterrupted(dir.path(), flow);
     UDR_CHECK(again.ok && again.last_command_seq == 300);
-    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
 }
 
 UDR_TEST(snapshot_without_new_commands_writes_nothing)
@@ -210,12 +217,8 @@ UDR_TEST(background_snapshots_leave_the_same_files_as_snapshots_written_in_line)
         UDR_CHECK(segments == (std::vector<uint64_t>{201}));
     }
     UDR_CHECK(file_bytes(snapshot_path(inline_dir.path(), 200)) == file_bytes(snapshot_path(background_dir.path(), 200)));
-    Engine recovered(udr_test::flow_config());
-    Engine straight(udr_test::flow_config());
-    udr_test::run_flow(straight, flow);
-    RecoveryReport report = recover_from_journal(background_dir.path(), recovered, {}, [](const udr_event &) {});
+    RecoveryReport report = recover_as_uninterrupted(background_dir.path(), flow);
     UDR_CHECK(report.ok && report.snapshot_seq == 200 && report.last_command_seq == 250);
-    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
 }
 
 UDR_TEST(a_background_snapshot_that_cannot_be_written_is_reported_once_and_taken_again_later)
@@ -242,10 +245,6 @@ UDR_TEST(a_background_snapshot_that_cannot_be_written_is_reported_once_and_taken
     UDR_CHECK(store.snapshot(engine) == JournalStatus::Ok); // the stop's snapshot is still due
     UDR_CHECK_EQ(store.snapshots_written(), 1u);
     UDR_CHECK(store.close() == JournalStatus::Ok);
-    Engine recovered(udr_test::flow_config());
-    Engine straight(udr_test::flow_config());
-    udr_test::run_flow(straight, flow);
-    RecoveryReport report = recover_from_journal(dir.path(), recovered, {}, [](const udr_event &) {});
+    RecoveryReport report = recover_as_uninterrupted(dir.path(), flow);
     UDR_CHECK(report.ok && report.snapshot_seq == 150 && report.last_command_seq == 150);
-    UDR_CHECK_EQ(recovered.state_digest(), straight.state_digest());
 }

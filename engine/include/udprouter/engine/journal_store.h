@@ -1,7 +1,7 @@
 // journal_store.h - the engine's journal directory while it runs: appends, snapshots, rotation.
 //
 // Owns the JournalWriter of the current segment. Every `snapshot_every` commands (0: never) it
-// writes snapshot-<command_seq>.bin through Engine::write_snapshot, starts a new segment
+// writes snapshot-<command_seq>.bin (Engine::snapshot_state, sealed), starts a new segment
 // journal-<command_seq + 1>.log, and removes the segments and snapshots no recovery can need, so
 // the directory and the replay time stay bounded.
 //
