@@ -76,6 +76,7 @@ int udr_eventfd_create(void);
 int udr_py_wake_if_sleeping(udr_ring *ring, int fd);
 uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping);
 uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input_fd);
+#define UDR_PY_INPUT_ARRIVED ...
 """
 
 # src/udprouter/fastpath/fast_io.h: batched UDP syscalls (recvmmsg/sendmmsg).
@@ -249,10 +250,12 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
     return udr_ring_occupancy(ring);
 }
 
+#define UDR_PY_INPUT_ARRIVED UINT64_MAX
+
 /* Consumer: withdraws its sleep (the producer then writes no eventfd) and waits up to budget_ns for
  * events, yielding the CPU between looks (on 2 vCPUs the engine may be queued on this very core);
- * returns the occupancy it saw, 0 if the budget ran out, or UINT64_MAX if input_fd (when >= 0)
- * became readable first: new input does not wait for old answers. */
+ * returns the occupancy it saw, 0 if the budget ran out, or UDR_PY_INPUT_ARRIVED if input_fd (when
+ * >= 0) became readable first: new input does not wait for old answers. */
 static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input_fd)
 {
     udr_ring_consumer_awake(ring);
@@ -265,7 +268,7 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
         if (n != 0) return n;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= deadline) return 0;
-        if (input_fd >= 0 && poll(&input, 1, 0) > 0) return UINT64_MAX;
+        if (input_fd >= 0 && poll(&input, 1, 0) > 0) return UDR_PY_INPUT_ARRIVED;
         sched_yield();
     }
 }

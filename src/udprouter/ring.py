@@ -48,7 +48,7 @@ def _os_error(what: str, err: int) -> RingError:
     return RingError(f"{what}: {os.strerror(err)} ({errno.errorcode.get(err, err)})")
 
 
-INPUT_ARRIVED = 2**64 - 1  # await_events: a datagram came before the engine's answer
+INPUT_ARRIVED = lib.UDR_PY_INPUT_ARRIVED  # await_events: a datagram came before the engine's answer
 
 
 class RingSegment:
