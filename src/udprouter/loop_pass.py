@@ -122,7 +122,7 @@ class LoopPass:
         # A pass that sequenced only gRPC reports has no datagram to hold, but its answers (filled
         # during the drain) are read after it: the commit is still made here, before them.
         if self._outbox or self._durable or (self.log is not None and self.log.frames_pending):
-            self.commit_and_send()
+            self._commit(flushed=True)
         self.flush_socket()
 
     def _rearm(self) -> None:
@@ -166,13 +166,20 @@ class LoopPass:
     def commit_and_send(self) -> None:
         """Flushes every session (so all routed events are in logged frames), commits the log, then
         sends what waited for it. A commit that fails holds the replies until a write succeeds."""
+        if self._commit(flushed=False):
+            self.flush_socket()
+
+    def _commit(self, flushed: bool) -> bool:
+        """commit_and_send up to the socket's flush (a pass's end flushes once, after it); flushed:
+        the sessions were flushed just before. True if datagrams were queued."""
         if self.log is not None and not self._closed:
             self._commit_scheduled = True  # replies made by this flush join this outbox
-            self.dispatcher.flush_sessions()
+            if not flushed:
+                self.dispatcher.flush_sessions()
             oe = self.order_entry
             if not self.log.commit(oe.done_through, oe.partial):
                 self._commit_scheduled = False  # held until a write succeeds (a later pass, or retry())
-                return
+                return False
         out, self._outbox = self._outbox, []
         self._commit_scheduled = False
         if self._durable:
@@ -183,8 +190,7 @@ class LoopPass:
         send = self._send
         for data, addr in out:
             send(data, addr)
-        if out:
-            self.flush_socket()
+        return bool(out)
 
     def flush_socket(self) -> None:
         """The fast path's queued datagrams leave (one sendmmsg; the socket counts its errors)."""
