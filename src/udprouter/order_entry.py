@@ -87,15 +87,14 @@ class OrderEntry:
         self._events = RingSegment.new_events(DRAIN_CAPACITY)
         self._event_bytes = ffi.buffer(self._events)
         self.published_through = 0  # highest command_seq offered to the ring
-        self.done_through = 0  # highest command_seq whose LAST event was routed
+        # The routing position (done_through, partial, the skip after an engine restart) lives in the
+        # C struct that udr_fp_route advances; Python's _route and readers use the same fields.
+        self._route_state = ffi.new("udr_fp_route_state *")
         self.resets_in_flight: dict[int, int] = {}  # session_id -> command_seq of its reset (submit_reset)
         self.on_reset_done = lambda session_id: None
-        self._partial = (0, 0)  # (command_seq, events routed) of a command whose LAST is pending
-        self._skip = (0, 0)  # after an engine restart: events of that command already routed
         self._batches: deque[tuple[int, int]] = deque()  # (last command_seq, receive ns) per batch
         self.on_batch_acked: Callable[[int], None] | None = None  # latency (ns) per acked batch
         self.fast_route = False
-        self._route_state = ffi.new("udr_fp_route_state *")
         self._order = ffi.new("uint32_t[]", DRAIN_CAPACITY)
         self._scratch = ffi.new("uint32_t[]", DRAIN_CAPACITY)
         self._groups = ffi.new("udr_fp_group[]", DRAIN_CAPACITY)
@@ -336,9 +335,9 @@ class OrderEntry:
 
     def _route(self, events) -> None:
         by_session: dict[int, list[tuple]] = {}
-        done = self.done_through
-        partial_seq, partial_n = self._partial
-        skip_seq, skip_left = self._skip
+        st = self._route_state
+        done, partial_seq, partial_n = st.done_through, st.partial_seq, st.partial_n
+        skip_seq, skip_left = st.skip_seq, st.skip_left
         contexts = self.contexts
         for ev in events:
             seq = ev[EV_COMMAND_SEQ]
@@ -366,9 +365,8 @@ class OrderEntry:
                 by_session[sid] = [ev]
             else:
                 bucket.append(ev)
-        self.done_through = done
-        self._partial = (partial_seq, partial_n)
-        self._skip = (skip_seq, skip_left)
+        st.done_through, st.partial_seq, st.partial_n = done, partial_seq, partial_n
+        st.skip_seq, st.skip_left = skip_seq, skip_left
         sinks = self.sinks
         for sid, evs in by_session.items():
             self.events_routed += len(evs)
@@ -380,15 +378,8 @@ class OrderEntry:
 
     def _route_fast(self, n: int) -> None:
         """_route's outcome computed by udr_fp_route; sinks called in the same order with the same events."""
-        st = self._route_state
-        st.done_through = self.done_through
-        st.partial_seq, st.partial_n = self._partial
-        st.skip_seq, st.skip_left = self._skip
-        groups = lib.udr_fp_route(self._events, n, st, self._fp_table, self._fp_cap, self._order,
-                                  self._groups, self._scratch)
-        self.done_through = st.done_through
-        self._partial = (st.partial_seq, st.partial_n)
-        self._skip = (st.skip_seq, st.skip_left)
+        groups = lib.udr_fp_route(self._events, n, self._route_state, self._fp_table, self._fp_cap,
+                                  self._order, self._groups, self._scratch)
         sinks, raw_sinks, order = self.sinks, self.raw_sinks, self._order
         for group in self._groups[0:groups]:
             sid, start, count = group.session_id, group.start, group.count
@@ -419,20 +410,28 @@ class OrderEntry:
         events of a command whose LAST it never published, so skip the ones already routed. The
         partial count stays: it counts every event of that command routed so far, and the router log
         commits it (reset here, a second restart before the LAST would re-route the first ones)."""
-        self._skip = self._partial
+        st = self._route_state
+        st.skip_seq, st.skip_left = st.partial_seq, st.partial_n
+
+    @property
+    def done_through(self) -> int:
+        """The highest command_seq whose LAST event was routed."""
+        return self._route_state.done_through
 
     @property
     def partial(self) -> tuple[int, int]:
         """(command_seq, events routed) of the command whose LAST event is still to come (0, 0: none):
         with done_through, the routing position the router log commits."""
-        return self._partial
+        st = self._route_state
+        return st.partial_seq, st.partial_n
 
     def resume_routing(self, done_through: int, routed: tuple[int, int]) -> None:
         """A restarted router's position from its log (RouterRecovery): every event of the commands
         up to done_through was routed, and routed[1] events of command routed[0], which the engine
         re-emits from the first and are skipped."""
-        self.done_through = done_through
-        self._skip = self._partial = routed
+        st = self._route_state
+        st.done_through = done_through
+        st.partial_seq, st.partial_n = st.skip_seq, st.skip_left = routed
 
     def resume_numbering(self, published_through: int) -> None:
         """Commands up to published_through were offered in a previous life: numbering goes on after."""

@@ -167,7 +167,7 @@ def test_the_write_ahead_record_holds_the_pass_replies_so_far_and_rolls_back_wit
     loop_pass, oe, session, log = make(tmp_path)
     loop_pass.start(lambda data, addr: None, None, lambda callback: None)
     oe.sinks[SESSION_ID]([accepted(5)])  # command 5's event, routed (its drain's commit not yet made)
-    oe.done_through = 5
+    oe.resume_routing(5, (0, 0))
     session.accept_inbound(1, 2)  # two messages: one became command 6, the router refused the other
     session.pending.append(encode_message(BusinessMessageReject(2, 0, 14, BusinessRejectReason.Throttled)))
     assert loop_pass.before_offer(6)  # SIGKILL after the offer, before the pass's commit

@@ -52,8 +52,8 @@ class Router:
         assert self.ring.offer_events(array, len(events)) == len(events)
 
     def marks(self) -> tuple:
-        oe = self.oe
-        return (oe.done_through, oe.partial, oe._skip, oe.events_routed, oe.undeliverable,
+        oe, st = self.oe, self.oe._route_state  # the skip after an engine restart: internal
+        return (oe.done_through, oe.partial, (st.skip_seq, st.skip_left), oe.events_routed, oe.undeliverable,
                 [s.open_orders for s in self.sessions.values()], self.tuple_ctx.open_orders,
                 {sid: list(s.pending) for sid, s in self.sessions.items()}, list(self.tuples))
 
