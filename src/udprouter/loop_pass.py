@@ -57,8 +57,7 @@ class LoopPass:
         in the same record as the inbound progress that consumed their sequence numbers. A router
         killed after the offer, before the pass's commit, then still has them to retransmit."""
         self.dispatcher.flush_sessions()
-        oe = self.order_entry
-        return self.log.before_offer(command_through, oe.done_through, oe.partial)
+        return self.log.before_offer(command_through, *self.order_entry.routing_position())
 
     def use_log(self, log: RouterLog | None) -> None:
         """The router log the pass commits before it sends (None: durability none). While the log
@@ -176,8 +175,7 @@ class LoopPass:
             self._commit_scheduled = True  # replies made by this flush join this outbox
             if not flushed:
                 self.dispatcher.flush_sessions()
-            oe = self.order_entry
-            if not self.log.commit(oe.done_through, oe.partial):
+            if not self.log.commit(*self.order_entry.routing_position()):
                 self._commit_scheduled = False  # held until a write succeeds (a later pass, or retry())
                 return False
         out, self._outbox = self._outbox, []

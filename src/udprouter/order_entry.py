@@ -396,7 +396,7 @@ class OrderEntry:
             sink([unpack(data, i * 64) for i in ffi.unpack(order + start, count)])
 
     def _ack_batches(self) -> None:
-        batches, done, hook = self._batches, self.done_through, self.on_batch_acked
+        batches, done, hook = self._batches, self._route_state.done_through, self.on_batch_acked
         if not batches or batches[0][0] > done:
             return
         now = time.time_ns()
@@ -417,6 +417,11 @@ class OrderEntry:
     def done_through(self) -> int:
         """The highest command_seq whose LAST event was routed."""
         return self._route_state.done_through
+
+    def routing_position(self) -> tuple[int, tuple[int, int]]:
+        """(done_through, partial) in one call: what the router log records with each pass."""
+        st = self._route_state
+        return st.done_through, (st.partial_seq, st.partial_n)
 
     @property
     def partial(self) -> tuple[int, int]:

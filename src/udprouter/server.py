@@ -236,9 +236,8 @@ class Router:
         applied_before = fast.outcomes[0]
         i = 0
         while i < n:
-            fast.begin()
-            i, stopped = fast.run(arena, lens, keys, i, n, now, self._touch)
-            dispatcher.messages_in += fast.end()
+            i, stopped, applied = fast.run(arena, lens, keys, i, n, now, self._touch)
+            dispatcher.messages_in += applied
             if i == n:
                 break
             data, addr = udp.received(i)

@@ -136,22 +136,16 @@ class SessionContext:
     """The order-entry part of a session, shared by the UDP and gRPC paths (one per durable
     session_id): its fields are the cffi-allocated udr_fp_session fp's, read and written in place."""
 
-    __slots__ = ("key_id", "fp")
+    __slots__ = ("key_id", "fp", "session_id", "account")
 
     def __init__(self, session_id: int, account: int, key_id: str = "") -> None:
         self.key_id = key_id
+        # Fixed for the session's life: plain attributes here, and copied once into fp for C.
+        self.session_id, self.account = session_id, account
         fp = self.fp = ffi.new("udr_fp_session *")
         fp.session_id, fp.account = session_id, account
         fp.next_inbound = 1  # the client sequence number expected next (ServerSession.next_inbound)
         fp.tokens = -1.0  # throttle bucket; negative = not yet started
-
-    @property
-    def session_id(self) -> int:
-        return self.fp.session_id
-
-    @property
-    def account(self) -> int:
-        return self.fp.account
 
     @property
     def cl_ord_hwm(self) -> int:

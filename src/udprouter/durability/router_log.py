@@ -575,7 +575,9 @@ class RouterLog:
             self.command_through = command_through
         inbound = []
         if self._inbound:
-            inbound = [(sid, s.next_inbound, s.cl_ord_hwm, s.open_orders) for sid, s in self._inbound.items()]
+            for sid, s in self._inbound.items():
+                fp = s.fp  # the session's C twin holds these numbers
+                inbound.append((sid, fp.next_inbound, fp.cl_ord_hwm, fp.open_orders))
             self._inbound = {}
         sent = self._sent
         if sent:

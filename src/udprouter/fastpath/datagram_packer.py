@@ -35,7 +35,7 @@ class DatagramPacker:
         n = len(frames)
         if n == 0:
             return []
-        blob = b"".join(frames)
+        blob = frames[0] if n == 1 and type(frames[0]) is bytes else b"".join(frames)
         need = len(blob) + n * SEQUENCE_FRAME_SIZE  # at worst one Sequence per frame
         if n > self._frames_cap or need > self._out_cap:
             self._frames_cap = max(n, self._frames_cap)
@@ -45,6 +45,8 @@ class DatagramPacker:
                                           self._out, self._ends, self._messages)
         if self._messages[0] != n:
             return None
+        if count == 1:  # the common case at low rates: one report, one datagram
+            return [self._view[0:self._ends[0]]]
         view, start, out = self._view, 0, []
         for end in ffi.unpack(self._ends, count):
             out.append(view[start:end])

@@ -25,6 +25,7 @@ from udprouter.server_session import ServerSession
 APPLIED = lib.UDR_FP_APPLIED
 NO_ROOM = lib.UDR_FP_NO_ROOM
 NO_SESSION = lib.UDR_FP_NO_SESSION
+SLOT_SIZE = lib.UDR_IO_SLOT_SIZE
 OUTCOMES = ("applied", "not_fast_shape", "sequence_mismatch", "throttled", "risk_reject", "no_room",
             "no_session", "unauthenticated")  # indexed by the UDR_FP_* outcome
 ADDRESS_SLOTS = 8192  # source address -> session table; cleared when half full (spoofing cannot grow it)
@@ -101,15 +102,17 @@ class FastIngest:
         return self._bound.get(key)
 
     def run(self, arena, lens, keys, start: int, n: int, now_ns: int,
-            touch: Callable[[list[int], int], None]) -> tuple[int, int]:
-        """udr_fp_ingest_run between begin() and end(): applies received datagrams start.. while they
+            touch: Callable[[list[int], int], None]) -> tuple[int, int, int]:
+        """udr_fp_ingest_run from begin() to end(): applies received datagrams start.. while they
         take the fast path. touch(source keys, now_ns) hears of the sessions applied to before
         anything else happens (a full batch is then offered to the ring and the run goes on).
-        Returns the index of the first datagram not applied (n when all were) and why it stopped."""
+        Returns the index of the first datagram not applied (n when all were), why it stopped, and
+        the messages applied (end())."""
+        self.begin()
         b = self._batch
         while True:
             self._run_applied[0] = self._touched_n[0] = 0
-            stop = lib.udr_fp_ingest_run(arena, lib.UDR_IO_SLOT_SIZE, lens, keys, start, n, self._addresses,
+            stop = lib.udr_fp_ingest_run(arena, SLOT_SIZE, lens, keys, start, n, self._addresses,
                                          self._limits, b, now_ns, self._stopped, self._run_applied,
                                          self._touched, self._touched_n)
             applied, stopped = self._run_applied[0], self._stopped[0]
@@ -126,7 +129,7 @@ class FastIngest:
             start = stop
         if stopped not in (APPLIED, NO_SESSION):
             self.outcomes[stopped] += 1
-        return stop, stopped
+        return stop, stopped, self.end()
 
     def apply_packed(self, call, fp, now_ns: int) -> None:
         """A gRPC SubmitOrdersPacked call's orders (udr_pk_apply, packed_batch.h) into OrderEntry's

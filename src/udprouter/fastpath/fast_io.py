@@ -45,10 +45,11 @@ class DatagramSocket:
         self.address = self.sock.getsockname()
         self._schedule = schedule  # call_soon: a send outside a readable callback still leaves this pass
         self.defer_flush = False  # inside a router pass that ends with flush(): nothing to schedule
-        self._arena = ffi.new("unsigned char[]", MAX_BATCH * SLOT_SIZE)
-        self._view = memoryview(ffi.buffer(self._arena))
-        self._lens = ffi.new("uint32_t[]", MAX_BATCH)
-        self._keys = ffi.new("uint64_t[]", MAX_BATCH)
+        # receive_raw's datagrams, left in place for C: payloads, their lengths, source keys.
+        self.arena = ffi.new("unsigned char[]", MAX_BATCH * SLOT_SIZE)
+        self._view = memoryview(ffi.buffer(self.arena))
+        self.lens = ffi.new("uint32_t[]", MAX_BATCH)
+        self.keys = ffi.new("uint64_t[]", MAX_BATCH)
         self._errors = ffi.new("uint32_t *")
         self._addr_of: dict[int, tuple[str, int]] = {}
         self._key_of: dict[object, int] = {}
@@ -72,32 +73,20 @@ class DatagramSocket:
 
     def receive_raw(self) -> int:
         """recvmmsg into the arena, left in place for C (arena, lens, keys); returns the count."""
-        n = lib.udr_io_recv_batch(self.fd, self._arena, MAX_BATCH, self._lens, self._keys)
+        n = lib.udr_io_recv_batch(self.fd, self.arena, MAX_BATCH, self.lens, self.keys)
         if n < 0:
             self.receive_errors += 1
             return 0
         return n
 
-    @property
-    def arena(self):
-        return self._arena
-
-    @property
-    def lens(self):
-        return self._lens
-
-    @property
-    def keys(self):
-        return self._keys
-
     def received(self, i: int) -> tuple[bytes, tuple[str, int]]:
         """Datagram i of the last receive_raw() as (payload, address)."""
-        key = self._keys[i]
+        key = self.keys[i]
         addr = self._addr_of.get(key)
         if addr is None:
             addr = self._learn(key)
         start = i * SLOT_SIZE
-        return bytes(self._view[start:start + self._lens[i]]), addr
+        return bytes(self._view[start:start + self.lens[i]]), addr
 
     def _learn(self, key: int) -> tuple[str, int]:
         if len(self._addr_of) >= MAX_KNOWN_ADDRESSES:

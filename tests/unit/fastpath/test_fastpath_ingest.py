@@ -85,10 +85,8 @@ class Side:
             self.lens[i], self.keys[i] = len(data), address_key(addr)
         i, n = 0, len(batch)
         while i < n:
-            self.fast.begin()
-            i, stopped = self.fast.run(self.arena, self.lens, self.keys, i, n, self.clock(),
-                                       lambda keys, now: self.touched.extend(keys))
-            self.fast.end()
+            i, stopped, _ = self.fast.run(self.arena, self.lens, self.keys, i, n, self.clock(),
+                                          lambda keys, now: self.touched.extend(keys))
             if i == n:
                 break
             self.stops.append(stopped)
