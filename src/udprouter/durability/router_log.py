@@ -539,7 +539,8 @@ class RouterLog:
             return False
         if self._size >= max(self.segment_bytes, self._roll_at) and not self.unavailable:
             self._roll()
-        self._publish_position()
+        if self._written_done != self._published_done and self.position_header is not None:
+            self._publish_position()
         return True
 
     def retry(self) -> bool:
