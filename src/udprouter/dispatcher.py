@@ -283,10 +283,8 @@ class Dispatcher:
         if session.state is not SessionState.ESTABLISHED:
             return  # sequenced and kept: a re-established client can ask for them
         session.last_send_ns = self.clock()
-        self.datagrams_out += len(datagrams)
-        send, addr = self.send, session.addr
         for datagram in datagrams:
-            send(datagram, addr)
+            self._send(datagram, session.addr)
 
     def copy_reports(self, session: ServerSession, frames: list[bytes]) -> None:
         """The execution reports among a trading session's frames (UDP, or a gRPC session's flow

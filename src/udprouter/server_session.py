@@ -306,9 +306,7 @@ class ServerSession(SessionContext):
         frames, self.pending = self.pending, []
         if self.journal is not None and frames:
             self.journal.sent(self.session_id, self.next_outbound, frames)
-        datagrams = _PACKER.pack(frames, self.next_outbound)  # pack_datagrams, one call fewer
-        if datagrams is None:
-            datagrams = pack_datagrams_reference(frames, self.next_outbound)
+        datagrams = pack_datagrams(frames, self.next_outbound)
         self._sent.extend(frames)
         self.next_outbound += len(frames)
         self._sent_first = self.next_outbound - len(self._sent)

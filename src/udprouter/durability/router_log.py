@@ -334,12 +334,9 @@ def read_records(data: bytes) -> tuple[list[Record], int]:
 
 
 def frame_record(record: Record) -> bytes:
+    """A record as the log holds it: RECORD_HEADER (length, CRC of the payload), then the payload."""
     payload = _encoder.encode(record)
-    return record_header(payload) + payload
-
-
-def record_header(payload: bytes) -> bytes:
-    return RECORD_HEADER.pack(len(payload), zlib.crc32(payload))
+    return RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 def closed_segments(directory: Path) -> list[tuple[int, Path]]:
@@ -539,8 +536,7 @@ class RouterLog:
             return False
         if self._size >= max(self.segment_bytes, self._roll_at) and not self.unavailable:
             self._roll()
-        if self._written_done != self._published_done and self.position_header is not None:
-            self._publish_position()
+        self._publish_position()
         return True
 
     def retry(self) -> bool:
@@ -571,7 +567,6 @@ class RouterLog:
             self.position_header.router_logged_through = done
 
     def _append(self, before_offer: bool, command_through: int) -> None:
-        # The loop's most frequent Python (twice a pass): frame_record written out in place.
         if command_through > self.command_through:
             self.command_through = command_through
         inbound = []
@@ -587,11 +582,8 @@ class RouterLog:
             for sid, first, frames in sent:
                 last_frame[sid] = first + len(frames) - 1
         partial_seq, partial_n = self.partial
-        payload = _encoder.encode(PassRecord(before_offer, self.command_through, self.done_through,
-                                             partial_seq, partial_n, inbound, sent))
-        buffer = self._buffer
-        buffer += RECORD_HEADER.pack(len(payload), zlib.crc32(payload))
-        buffer += payload
+        self._buffer += frame_record(PassRecord(before_offer, self.command_through, self.done_through,
+                                                partial_seq, partial_n, inbound, sent))
         self._written_done = self.done_through
         self.records += 1
 
@@ -634,11 +626,9 @@ class RouterLog:
         self.write_failures += 1
         self._set_unavailable(True, exc.strerror or str(exc))
 
-    def _check_space(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._space_checked < SPACE_CHECK_S:
-            return
-        self._space_checked = now
+    def _check_space(self) -> None:
+        """Reads the free space now (_write_out calls it at most every SPACE_CHECK_S)."""
+        self._space_checked = time.monotonic()
         try:
             st = os.statvfs(self.directory)
         except OSError:

@@ -35,7 +35,7 @@ class DatagramPacker:
         n = len(frames)
         if n == 0:
             return []
-        blob = frames[0] if n == 1 and type(frames[0]) is bytes else b"".join(frames)
+        blob = b"".join(frames)  # one bytes frame: join returns it, no copy
         need = len(blob) + n * SEQUENCE_FRAME_SIZE  # at worst one Sequence per frame
         if n > self._frames_cap or need > self._out_cap:
             self._frames_cap = max(n, self._frames_cap)
