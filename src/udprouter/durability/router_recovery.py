@@ -52,8 +52,9 @@ class RouterRecovery:
         # key_id -> the key's gRPC flow rebuilt from the log: not a UDP session (no Negotiate takes
         # it over); the router wraps each in its GrpcSession before the first drain.
         self.grpc_flows: dict[str, ServerSession] = {}
-        # The ring's write-ahead hook: LoopPass.before_offer (the router sets it), which flushes the
-        # sessions before the log's record; the log's own when there is no loop pass (unit tests).
+        # The ring's write-ahead hook: LoopPass.before_offer (the router sets it before start), which
+        # flushes the sessions into the log's record. The log's own before_offer would leave the
+        # router's replies out of that record, so there is no fallback to it.
         self.write_ahead = None
 
     # -- start ----------------------------------------------------------------------------------
@@ -79,7 +80,9 @@ class RouterRecovery:
         oe.resume_numbering(max(published, state.command_through))
         self.log.command_through = state.command_through
         self.log.done_through, self.log.partial = state.done_through, state.partial
-        ring.before_offer = self.write_ahead or self.log.before_offer
+        if self.write_ahead is None:
+            raise RuntimeError("RouterRecovery.write_ahead is not set: the ring would offer without it")
+        ring.before_offer = self.write_ahead
 
     def restore_sessions(self) -> None:
         """Rebuilds the logged sessions (after prepare) and starts this life's log."""
