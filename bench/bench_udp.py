@@ -254,7 +254,12 @@ def wait_label(wait: str | None = None, spin_us: int | None = None) -> str:
     engine = EngineSection()
     wait = wait or engine.wait
     spin_us = engine.spin_us if spin_us is None else spin_us
-    return f"{wait} (spin_us {spin_us})" if wait == "hybrid" else wait
+    if wait == "hybrid":
+        return f"hybrid (spin_us {spin_us})"
+    if wait == "adaptive":
+        return (f"adaptive (below {engine.low_rate} commands/s spins up to {engine.low_rate_spin_us} us "
+                f"between batches, above it hybrid with spin_us {spin_us})")
+    return wait
 
 
 def run_servers(bench: Bench) -> None:
@@ -273,7 +278,7 @@ def run_servers(bench: Bench) -> None:
             bench.max_rate("router", router, CREDENTIALS)
     if bench.quick or not bench.throughput_runs:
         return
-    for wait in ("spin", "sleep"):
+    for wait in ("spin", "sleep", "hybrid"):
         with RouterProcess(wait=wait) as router:
             bench.max_rate(f"router ({wait})", router, CREDENTIALS)
     with RouterProcess(capture=True) as router:
@@ -364,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="offered rates of the sustained windows, comma-separated (default: all)")
     parser.add_argument("--seconds", type=float, help="every sustained window this long")
     parser.add_argument("--no-throughput", action="store_true", help="the sustained windows only")
-    parser.add_argument("--wait", choices=("spin", "sleep", "hybrid"),
+    parser.add_argument("--wait", choices=("spin", "sleep", "hybrid", "adaptive"),
                         help="the router's engine wait strategy (default: the default config's)")
     parser.add_argument("--spin-us", type=int, help="the hybrid wait's spin (default: the default config's)")
     parser.add_argument("--answer-wait-us", type=int,

@@ -13,6 +13,7 @@ const char *wait_strategy_name(WaitStrategy wait)
     case WaitStrategy::Spin: return "spin";
     case WaitStrategy::Sleep: return "sleep";
     case WaitStrategy::Hybrid: return "hybrid";
+    case WaitStrategy::Adaptive: return "adaptive";
     }
     return "unknown";
 }
@@ -23,7 +24,8 @@ const char *engine_usage()
            "         --journal DIR\n"
            "         --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY ...\n"
            "         --max-orders N --max-sessions N [--terminal-orders N] [--self-match-prevention]\n"
-           "         [--wait spin|sleep|hybrid] [--spin-us N] [--snapshot-every N]\n"
+           "         [--wait spin|sleep|hybrid|adaptive] [--spin-us N] [--low-rate N] [--low-rate-spin-us N]\n"
+           "         [--snapshot-every N]\n"
            "       udprouter-engine --journal DIR --instrument ... --max-orders N --max-sessions N\n"
            "         [--terminal-orders N] [--self-match-prevention] --print-state-digest\n";
 }
@@ -96,10 +98,13 @@ bool Parser::take(std::string_view name, std::string_view value)
         if (value == "spin") o.wait = WaitStrategy::Spin;
         else if (value == "sleep") o.wait = WaitStrategy::Sleep;
         else if (value == "hybrid") o.wait = WaitStrategy::Hybrid;
-        else return fail(bad + " (expected spin, sleep or hybrid)");
+        else if (value == "adaptive") o.wait = WaitStrategy::Adaptive;
+        else return fail(bad + " (expected spin, sleep, hybrid or adaptive)");
         return true;
     }
     if (name == "--spin-us") return parse_number(value, o.spin_us) || fail(bad);
+    if (name == "--low-rate") return parse_number(value, o.low_rate) || fail(bad);
+    if (name == "--low-rate-spin-us") return (parse_number(value, o.low_rate_spin_us) && o.low_rate_spin_us <= 1'000'000) || fail(bad);
     if (name == "--snapshot-every") return parse_number(value, o.snapshot_every) || fail(bad);
     return fail("unknown option " + std::string(name));
 }

@@ -233,7 +233,9 @@ void EngineProcess::wait_for_commands()
         while (udr_ring_available(in, 1) == 0 && !g_stop) cpu_relax();
         return;
     }
-    if (options_.wait == WaitStrategy::Hybrid) {
+    if (options_.wait == WaitStrategy::Adaptive && low_rate_now(monotonic_ns())) {
+        if (spin_for_low_rate(in)) return;
+    } else if (options_.wait == WaitStrategy::Hybrid || options_.wait == WaitStrategy::Adaptive) {
         const uint64_t deadline = monotonic_ns() + uint64_t{options_.spin_us} * 1000u;
         for (uint32_t i = 1;; ++i) {
             if (udr_ring_available(in, 1) != 0 || g_stop) return;
@@ -244,6 +246,48 @@ void EngineProcess::wait_for_commands()
     // The 100 ms bound only matters if a wake-up were lost; it never spins.
     if (udr_ring_consumer_prepare_sleep(in)) udr_eventfd_wait(options_.inbound_eventfd, 100);
     udr_ring_consumer_awake(in);
+}
+
+// Adaptive, below low_rate: spins up to low_rate_spin_us for commands (true: they came), yielding
+// every 64 looks (on 2 vCPUs the router or its client may be queued on this one). Its time is
+// counted in the segment header (udprouter_engine_low_rate_spin_seconds_total).
+bool EngineProcess::spin_for_low_rate(udr_ring *in)
+{
+    const uint64_t started = monotonic_ns();
+    const uint64_t deadline = started + uint64_t{options_.low_rate_spin_us} * 1000u;
+    bool came = false;
+    for (uint32_t i = 1;; ++i) {
+        if (udr_ring_available(in, 1) != 0 || g_stop) {
+            came = true;
+            break;
+        }
+        cpu_relax();
+        if ((i & 63) == 0) {
+            if (monotonic_ns() >= deadline) break;
+            sched_yield();
+        }
+    }
+    udr_segment_header *h = segment_.header;
+    __atomic_store_n(&h->low_rate_spin_ns, h->low_rate_spin_ns + (monotonic_ns() - started), __ATOMIC_RELAXED);
+    return came;
+}
+
+// Adaptive: is the command rate below low_rate? Counted over windows of kRateWindowNs: a window
+// that has taken its share already ends the spinning at once (a rising rate needs the CPU back
+// within a fraction of a millisecond), a window that ran out below it starts the spinning.
+bool EngineProcess::low_rate_now(uint64_t now)
+{
+    const uint64_t per_window = uint64_t{options_.low_rate} * kRateWindowNs / 1'000'000'000u;
+    if (window_commands_ >= per_window) {
+        if (now - window_start_ns_ >= kRateWindowNs) window_start_ns_ = now, window_commands_ = 0;
+        return low_rate_ = false;
+    }
+    if (now - window_start_ns_ >= kRateWindowNs) {
+        low_rate_ = true;
+        window_start_ns_ = now;
+        window_commands_ = 0;
+    }
+    return low_rate_;
 }
 
 // Takes the commands at the head of the inbound ring: journals them, frees their slots, then
@@ -353,6 +397,7 @@ bool EngineProcess::serve()
             if (!engine_->idle_work(kIdleBudget)) wait_for_commands();
             continue;
         }
+        window_commands_ += n;
         BatchOutcome outcome = process_batch(in, static_cast<const udr_command *>(first), n);
         if (outcome == BatchOutcome::Failed) return false;
         // Abandoned: a stop was requested while the router did not drain; recovery publishes the rest.

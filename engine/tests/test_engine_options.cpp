@@ -48,6 +48,17 @@ UDR_TEST(full_command_line_fills_every_option)
     UDR_CHECK(o.config.instruments[0].max_price == 110000000000 && o.config.instruments[1].tick == 5);
 }
 
+UDR_TEST(adaptive_wait_takes_its_rate_and_spin)
+{
+    auto args = full();
+    for (const char *extra : {"--wait", "adaptive", "--low-rate", "2500", "--low-rate-spin-us", "800"})
+        args.push_back(extra);
+    EngineOptionsResult r = parse(args);
+    UDR_CHECK(r.ok);
+    UDR_CHECK(r.options.wait == WaitStrategy::Adaptive && std::string(wait_strategy_name(r.options.wait)) == "adaptive");
+    UDR_CHECK(r.options.low_rate == 2500 && r.options.low_rate_spin_us == 800);
+}
+
 UDR_TEST(defaults_are_os_durability_and_hybrid_wait)
 {
     EngineOptionsResult r = parse({"--shm=x", "--inbound-eventfd=5", "--outbound-eventfd=6", "--journal=/j",
@@ -93,6 +104,8 @@ UDR_TEST(each_missing_or_bad_option_is_named)
     UDR_CHECK(refused_with(with({"--max-orders", "-3"}), "for --max-orders"));
     UDR_CHECK(refused_with(with({"--inbound-eventfd", "x"}), "for --inbound-eventfd"));
     UDR_CHECK(refused_with(with({"--spin-us", "1.5"}), "for --spin-us"));
+    UDR_CHECK(refused_with(with({"--low-rate", "-1"}), "for --low-rate"));
+    UDR_CHECK(refused_with(with({"--low-rate-spin-us", "2000000"}), "for --low-rate-spin-us"));
     UDR_CHECK(refused_with(with({"--bogus", "1"}), "unknown option --bogus"));
     UDR_CHECK(refused_with(with({"stray"}), "unexpected argument 'stray'"));
     UDR_CHECK(refused_with(with({"--snapshot-every"}), "needs a value"));

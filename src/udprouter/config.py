@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import typing
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
@@ -63,8 +64,10 @@ class EngineSection(_Section):
     shm_name: str = ""  # empty: udprouter-<16 hex of SHA-256 of the journal dir's real path> (reattached)
     inbound_capacity: int = 65536
     outbound_capacity: int = 262144
-    wait: Literal["spin", "sleep", "hybrid"] = "hybrid"
+    wait: Literal["spin", "sleep", "hybrid", "adaptive"] = "adaptive"
     spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
+    low_rate: int = 15000  # adaptive: below this many commands/s the engine spins between batches ...
+    low_rate_spin_us: int = 2000  # ... up to this long, yielding the CPU every few looks
     max_orders: int = 1_000_000
     # Filled and canceled orders the engine keeps for OrderStatusRequest, oldest evicted first
     # (40 bytes each plus its index slots); an evicted one answers as unknown. 0: keep none.
@@ -257,7 +260,21 @@ def _error_from_validation(exc: msgspec.ValidationError) -> ConfigError:
     if leaf in DECIMAL_FIELDS:
         return ConfigError(f'{path}: expected a decimal string (e.g. "0.01")')
     msg = msg[:1].lower() + msg[1:]
+    choices = _choices(path)
+    if choices and msg.startswith("invalid enum value"):
+        msg += f" (expected one of {', '.join(map(repr, choices))})"
     return ConfigError(f"{path or '<root>'}: {msg}")
+
+
+def _choices(path: str) -> tuple | None:
+    """The Literal values a section key (e.g. engine.wait) accepts, else None."""
+    kind = RouterConfig
+    for name in path.split("."):
+        hints = typing.get_type_hints(kind) if isinstance(kind, type) else {}
+        if name not in hints:
+            return None
+        kind = hints[name]
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else None
 
 
 def parse_config(text: str) -> RouterConfig:
@@ -304,6 +321,8 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("grpc", "port"): (0, 65535),
     ("metrics", "port"): (0, 65535),
     ("engine", "spin_us"): (0, 1_000_000),
+    ("engine", "low_rate"): (0, _U32),
+    ("engine", "low_rate_spin_us"): (0, 1_000_000),
     ("engine", "max_orders"): (1, 2**31 - 1),
     ("engine", "terminal_orders"): (0, 2**31 - 2),  # with max_orders, below 2^31 (checked below)
     ("engine", "max_sessions"): (1, 2**24 - 1),  # ExecID holds session_id in 24 bits (SPEC 3)

@@ -79,7 +79,8 @@ class EngineSupervisor:
             args += ["--instrument", inst.engine_arg()]
         args += ["--max-orders", str(cfg.engine.max_orders), "--max-sessions", str(cfg.engine.max_sessions),
                  "--terminal-orders", str(cfg.engine.terminal_orders),
-                 "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us)]
+                 "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us), "--low-rate",
+                 str(cfg.engine.low_rate), "--low-rate-spin-us", str(cfg.engine.low_rate_spin_us)]
         if cfg.engine.self_match_prevention:
             args.append("--self-match-prevention")
         if cfg.journal.snapshot_every:

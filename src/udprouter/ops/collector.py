@@ -100,6 +100,10 @@ class OpsCollector:
             capacity.add_metric(["inbound"], ring.inbound_capacity)
             capacity.add_metric(["outbound"], ring.outbound_capacity)
         yield capacity
+        spun = 0 if ring is None else ring.header.low_rate_spin_ns / 1e9
+        yield CounterMetricFamily("udprouter_engine_low_rate_spin_seconds",
+                                  "Engine time spent spinning between batches below [engine] low_rate "
+                                  "(wait adaptive)", value=spun)
         yield from _journal_histograms(ring)
 
     def _rejects(self, r):

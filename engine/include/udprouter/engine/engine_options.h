@@ -3,7 +3,8 @@
 //   udprouter-engine --shm NAME --inbound-eventfd FD --outbound-eventfd FD [--lock-fd FD] --journal DIR
 //     --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY (repeat)
 //     --max-orders N --max-sessions N [--terminal-orders N] [--self-match-prevention]
-//     [--wait spin|sleep|hybrid] [--spin-us N] [--snapshot-every N]
+//     [--wait spin|sleep|hybrid|adaptive] [--spin-us N] [--low-rate N] [--low-rate-spin-us N]
+//     [--snapshot-every N]
 //   udprouter-engine --journal DIR --instrument ... --max-orders N --max-sessions N
 //     [--terminal-orders N] [--self-match-prevention] --print-state-digest
 //
@@ -28,6 +29,10 @@ enum class WaitStrategy : uint8_t {
     Spin = 0,   // poll without ever sleeping: lowest latency, one core busy
     Sleep = 1,  // block on the eventfd at once: no CPU when idle, a wake-up per burst
     Hybrid = 2, // spin for spin_us, then block
+    // Hybrid while commands come at low_rate per second or more; below it, spin up to
+    // low_rate_spin_us between batches, yielding the CPU every few looks. A low rate leaves a
+    // vCPU idle, and a spinning engine needs no wake-up: the router's pass never waits for one.
+    Adaptive = 3,
 };
 const char *wait_strategy_name(WaitStrategy wait);
 
@@ -41,6 +46,8 @@ struct EngineOptions {
     EngineConfig config{{}, 0, 0, false, EngineConfig::kTerminalLikeMaxOrders};
     WaitStrategy wait = WaitStrategy::Hybrid;
     uint32_t spin_us = 5; // measured best on 2 vCPUs (see config.py engine.spin_us)
+    uint32_t low_rate = 15000;          // adaptive: commands per second below which it spins
+    uint32_t low_rate_spin_us = 2000;   // adaptive: the spin between batches at a low rate
     uint64_t snapshot_every = 0;
     bool print_state_digest = false;
 };

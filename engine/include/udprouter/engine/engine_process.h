@@ -67,6 +67,8 @@ private:
     void stage(const udr_event &event);
     bool publish_staged();
     void wait_for_commands();
+    bool low_rate_now(uint64_t now);
+    bool spin_for_low_rate(udr_ring *in);
     ReplayEmitFilter replay_filter() const;
     int fail(const std::string &message);
     void set_state(uint32_t state);
@@ -81,6 +83,10 @@ private:
     uint64_t skipped_commands_ = 0;
     std::vector<udr_event> staged_;
     std::array<udr_command, kEngineBatch> batch_{};
+    static constexpr uint64_t kRateWindowNs = 10'000'000; // adaptive wait: the rate's window
+    uint64_t window_start_ns_ = 0;
+    uint64_t window_commands_ = 0;
+    bool low_rate_ = false;
 };
 
 } // namespace udprouter::engine

@@ -144,7 +144,8 @@ typedef struct udr_segment_header {
     uint64_t journal_append_sum_ns;
     uint64_t journal_fsync_buckets[8];    /* UDR_JOURNAL_LATENCY_BUCKETS */
     uint64_t journal_fsync_sum_ns;
-    uint64_t reserved[4];             /* pads the header to UDR_SEGMENT_HEADER_SIZE */
+    uint64_t low_rate_spin_ns;        /* engine counter: time spent spinning below the adaptive wait's low_rate */
+    uint64_t reserved[3];             /* pads the header to UDR_SEGMENT_HEADER_SIZE */
 } udr_segment_header;
 
 typedef struct udr_ring_counters {
