@@ -66,7 +66,7 @@ class EngineSection(_Section):
     outbound_capacity: int = 262144
     wait: Literal["spin", "sleep", "hybrid", "adaptive"] = "adaptive"
     spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
-    low_rate: int = 15000  # adaptive: below this many commands/s the engine spins between batches ...
+    low_rate: int = 12000  # adaptive: below this many commands/s the engine spins between batches ...
     low_rate_spin_us: int = 2000  # ... up to this long, yielding the CPU every few looks
     max_orders: int = 1_000_000
     # Filled and canceled orders the engine keeps for OrderStatusRequest, oldest evicted first

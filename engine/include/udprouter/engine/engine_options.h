@@ -46,7 +46,7 @@ struct EngineOptions {
     EngineConfig config{{}, 0, 0, false, EngineConfig::kTerminalLikeMaxOrders};
     WaitStrategy wait = WaitStrategy::Hybrid;
     uint32_t spin_us = 5; // measured best on 2 vCPUs (see config.py engine.spin_us)
-    uint32_t low_rate = 15000;          // adaptive: commands per second below which it spins
+    uint32_t low_rate = 12000;          // adaptive: commands per second below which it spins
     uint32_t low_rate_spin_us = 2000;   // adaptive: the spin between batches at a low rate
     uint64_t snapshot_every = 0;
     bool print_state_digest = false;
