@@ -37,6 +37,11 @@ HOLD_EACH_US = 1_000_000  # every write held this long: datagrams queue meanwhil
 HELD_FOR_S = 0.2  # stopped in the tracer this long: the held write, not a traced one passing
 ATTACH_TIMEOUT_S = 10.0
 KEEPALIVE_MS = 10_000  # the client heartbeats after 5 s of silence: never while strace attaches
+# The pass waits up to 10 ms for the engine's events, so its commit (the second write) holds the
+# reports and the reject. With the default 50 us, a busy machine's engine answers after the wait:
+# the pass then sends the reject (already in its write-ahead record) with no write of its own,
+# and the second write is the next pass's commit.
+ANSWER_IN_PASS = "[udp]\nanswer_wait_us = 10000\n"
 
 
 def hold_log_write(pid: int, path, nth: int | str, moment: str,
@@ -107,7 +112,7 @@ async def until(predicate, timeout_s: float) -> None:
     pytest.param(2, "exit", 3, id="after-commit")])
 async def test_router_killed_inside_a_pass_still_answers_each_message_once(tmp_path, held_write, moment,
                                                                           published):
-    router = RouterProcess(tmp_path).start()
+    router = RouterProcess(tmp_path, ANSWER_IN_PASS).start()
     tracer = None
     try:
         client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
