@@ -592,14 +592,9 @@ class RouterLog:
         keeps the buffer. _size counts only what is durable for this durability."""
         buffer = self._buffer
         try:
-            pending = len(buffer) - self._written
-            if pending > 0:
-                if self._written:  # fsync durability: the part written since the last sync
-                    write_all(self._fd, bytes(buffer[self._written:]))
-                else:
-                    done = os.write(self._fd, buffer)
-                    if done < pending:  # a short write (the disk filling): the rest, or OSError
-                        write_all(self._fd, bytes(buffer[done:]))
+            if len(buffer) > self._written:
+                # fsync durability: only the part written since the last sync
+                write_all(self._fd, bytes(buffer[self._written:]) if self._written else buffer)
                 self._written = len(buffer)
             if sync:
                 os.fdatasync(self._fd)
@@ -863,8 +858,12 @@ def sync_directory(directory: str | os.PathLike[str]) -> None:
         os.close(dir_fd)
 
 
-def write_all(fd: int, data: bytes) -> int:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def write_all(fd: int, data: bytes | bytearray) -> int:
+    """One os.write, and more only after a short write (the disk filling: the rest, or OSError)."""
+    done = os.write(fd, data)
+    if done < len(data):
+        # The rest copied: a view of a bytearray would pin it while a failed write's traceback lives.
+        view = memoryview(bytes(data[done:]))
+        while view:
+            view = view[os.write(fd, view):]
     return len(data)
