@@ -234,42 +234,32 @@ void EngineProcess::wait_for_commands()
         return;
     }
     if (options_.wait == WaitStrategy::Adaptive && low_rate_now(monotonic_ns())) {
-        if (spin_for_low_rate(in)) return;
+        // Yielding: on 2 vCPUs the router or its client may be queued on this one.
+        const uint64_t started = monotonic_ns();
+        const bool came = spin_for_commands(in, started + uint64_t{options_.low_rate_spin_us} * 1000u, true);
+        udr_segment_header *h = segment_.header; // udprouter_engine_low_rate_spin_seconds_total
+        __atomic_store_n(&h->low_rate_spin_ns, h->low_rate_spin_ns + (monotonic_ns() - started), __ATOMIC_RELAXED);
+        if (came) return;
     } else if (options_.wait == WaitStrategy::Hybrid || options_.wait == WaitStrategy::Adaptive) {
-        const uint64_t deadline = monotonic_ns() + uint64_t{options_.spin_us} * 1000u;
-        for (uint32_t i = 1;; ++i) {
-            if (udr_ring_available(in, 1) != 0 || g_stop) return;
-            cpu_relax();
-            if ((i & 63) == 0 && monotonic_ns() >= deadline) break;
-        }
+        if (spin_for_commands(in, monotonic_ns() + uint64_t{options_.spin_us} * 1000u, false)) return;
     }
     // The 100 ms bound only matters if a wake-up were lost; it never spins.
     if (udr_ring_consumer_prepare_sleep(in)) udr_eventfd_wait(options_.inbound_eventfd, 100);
     udr_ring_consumer_awake(in);
 }
 
-// Adaptive, below low_rate: spins up to low_rate_spin_us for commands (true: they came), yielding
-// every 64 looks (on 2 vCPUs the router or its client may be queued on this one). Its time is
-// counted in the segment header (udprouter_engine_low_rate_spin_seconds_total).
-bool EngineProcess::spin_for_low_rate(udr_ring *in)
+// Looks for commands until deadline (true: they came, or a stop was asked), reading the clock
+// and, with yield, giving up the CPU every 64 looks.
+bool EngineProcess::spin_for_commands(udr_ring *in, uint64_t deadline, bool yield)
 {
-    const uint64_t started = monotonic_ns();
-    const uint64_t deadline = started + uint64_t{options_.low_rate_spin_us} * 1000u;
-    bool came = false;
     for (uint32_t i = 1;; ++i) {
-        if (udr_ring_available(in, 1) != 0 || g_stop) {
-            came = true;
-            break;
-        }
+        if (udr_ring_available(in, 1) != 0 || g_stop) return true;
         cpu_relax();
         if ((i & 63) == 0) {
-            if (monotonic_ns() >= deadline) break;
-            sched_yield();
+            if (monotonic_ns() >= deadline) return false;
+            if (yield) sched_yield();
         }
     }
-    udr_segment_header *h = segment_.header;
-    __atomic_store_n(&h->low_rate_spin_ns, h->low_rate_spin_ns + (monotonic_ns() - started), __ATOMIC_RELAXED);
-    return came;
 }
 
 // Adaptive: is the command rate below low_rate? Counted over windows of kRateWindowNs: a window

@@ -68,7 +68,7 @@ private:
     bool publish_staged();
     void wait_for_commands();
     bool low_rate_now(uint64_t now);
-    bool spin_for_low_rate(udr_ring *in);
+    static bool spin_for_commands(udr_ring *in, uint64_t deadline, bool yield);
     ReplayEmitFilter replay_filter() const;
     int fail(const std::string &message);
     void set_state(uint32_t state);
