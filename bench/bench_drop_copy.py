@@ -152,7 +152,7 @@ def run(quick: bool) -> list[dict]:
     repeats = 1 if quick else REPEATS
     orders = 100_000 if quick else 200_000
     prepared = prepare_load(LoadSpec(orders=orders, per_datagram=20, window=4000), [1], 1)
-    router = RouterProcess(wait="hybrid")
+    router = RouterProcess(wait="hybrid", router_wait="sleep")
     config = router.work / "router.toml"
     config.write_text(config.read_text() + KEYS)
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}

@@ -146,7 +146,7 @@ def run(quick: bool) -> list[dict]:
     """The baseline, then one flooded measurement per flood rate, on the same router."""
     s = SETTINGS[quick]
     rows = []
-    with RouterProcess("hybrid") as router:
+    with RouterProcess("hybrid", router_wait="sleep") as router:
         baseline = measure(router.port, s["orders"], s["rate"])
         for pps in s["flood_pps"]:
             flooded, counters = flooded_measurement(router.port, s["orders"], s["rate"], pps)

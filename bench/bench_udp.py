@@ -6,9 +6,9 @@ same traffic, one run.
 Servers (each on an ephemeral loopback port, stopped by pid at the end):
   echo             bench/c/udp_echo.c: answers like the router, does no work (the in-run ceiling)
   router           `udprouter serve` on the default config (durability os, snapshots every 1M
-                   commands, router log segments, hybrid engine wait); only the ports and the
-                   journal directory (a temp dir) are set
-  full run only:   the engine wait strategies spin and sleep, `--capture`, and an asyncio+struct
+                   commands, router log segments, adaptive router and engine waits); only the
+                   ports and the journal directory (a temp dir) are set
+  full run only:   the engine wait strategies spin, sleep and hybrid, `--capture`, and an asyncio+struct
                    server (bench/baseline_asyncio.py), each at max rate
 Sustained latency against offered rate (the figures with floors): a server first runs CONDITION
 seconds at 50k orders/s (not recorded: a router's periodic work, router.log rewrites and engine
@@ -21,14 +21,16 @@ answer from the intended send time (coordinated omission corrected): p50/p99/p99
 window are printed beside it: router log rewrites, segments closed and dropped (whichever of these
 the metrics endpoint exports: rewrites before the segmented log, segments since) and engine
 snapshots (new snapshot files).
-The window's line also says which engine wait strategy ran (the config's default, e.g. hybrid with its
-spin_us) and fsyncs in the window (router log fdatasyncs, engine journal fdatasyncs: none on the
-default durability os), and the host's load average (1 min) at the window's start and end: the host
-is shared, and a window with a high load is measured against other work, not the router alone.
+The run says which router and engine wait strategies ran (the config's defaults: adaptive, with their
+thresholds), and each window's line says its fsyncs (router log fdatasyncs, engine journal
+fdatasyncs: none on the default durability os) and the host's load average (1 min) at the window's
+start and end: the host is shared, and a window with a high load is measured against other work,
+not the router alone.
 --rates and --seconds run only the given rates for that long each (e.g. the 60 s window at 50k/s:
 `--rates 50000 --seconds 60 --no-throughput`, echo and router both; the conditioning run still first).
 --wait and --spin-us run the router with another engine wait strategy (e.g. `--spin-us 20` against
-the default 5 us, interleaved runs on a quiet host).
+the default 5 us, interleaved runs on a quiet host); --router-wait sleep turns the router's own
+low-rate spinning off.
 Throughput (src/udprouter/loadgen, max rate inside a window of unanswered orders): max1 / max20, 1 or 20
 orders per datagram, 3 runs each on fresh sessions, the median run is the figure.
 Each server first gets a warm-up load (10,000 orders at 50k/s, not recorded). The load generator
@@ -128,6 +130,7 @@ class Bench:
     wait: str | None = None  # the router's engine wait strategy (None: the default config's)
     spin_us: int | None = None
     answer_wait_us: int | None = None  # [udp] answer_wait_us (None: the default config's)
+    router_wait: str | None = None  # [udp] wait (None: the default config's)
     durations: Durations = field(init=False)
     chunks: dict[int, PreparedLoad] = field(init=False)
     throughput: dict[str, PreparedLoad] = field(init=False)
@@ -262,17 +265,28 @@ def wait_label(wait: str | None = None, spin_us: int | None = None) -> str:
     return wait
 
 
+def router_wait_label(wait: str | None = None) -> str:
+    """The router's own wait between passes ([udp] wait): the default config's, or the one given."""
+    udp = UdpConfig()
+    wait = wait or udp.wait
+    if wait == "adaptive":
+        return (f"adaptive (below {udp.low_rate} datagrams/s spins up to {udp.low_rate_spin_us} us "
+                "between passes)")
+    return wait
+
+
 def run_servers(bench: Bench) -> None:
     with EchoServer(max_seconds=1800) as echo:
         bench.sustained("echo", echo, None)
         if bench.throughput_runs:
             bench.max_rate("echo", echo, None)
-    given = "default config" if (bench.wait, bench.spin_us, bench.answer_wait_us) == (None, None, None) \
-        else "default config but the waits"
+    given = "default config" if (bench.wait, bench.spin_us, bench.answer_wait_us, bench.router_wait) \
+        == (None, None, None, None) else "default config but the waits"
     answer_wait = UdpConfig().answer_wait_us if bench.answer_wait_us is None else bench.answer_wait_us
-    print(f"router: {given}, engine wait {wait_label(bench.wait, bench.spin_us)}, "
-          f"answer_wait_us {answer_wait}", flush=True)
-    with RouterProcess(wait=bench.wait, spin_us=bench.spin_us, answer_wait_us=bench.answer_wait_us) as router:
+    print(f"router: {given}, router wait {router_wait_label(bench.router_wait)}, engine wait "
+          f"{wait_label(bench.wait, bench.spin_us)}, answer_wait_us {answer_wait}", flush=True)
+    with RouterProcess(wait=bench.wait, spin_us=bench.spin_us, answer_wait_us=bench.answer_wait_us,
+                       router_wait=bench.router_wait) as router:
         bench.sustained("router", router, CREDENTIALS)
         if bench.throughput_runs:
             bench.max_rate("router", router, CREDENTIALS)
@@ -304,6 +318,7 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
                 "periodic": w.periodic,
                 "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
+                "router_wait": router_wait_label(bench.router_wait) if server == "router" else None,
                 "load_average": list(w.load), "baseline_load_average": list(b.load),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
@@ -350,10 +365,10 @@ def entries(bench: Bench) -> list[dict]:
 
 def run(quick: bool, rates: tuple[int, ...] = RATES, seconds: float | None = None,
         throughput: bool = True, wait: str | None = None, spin_us: int | None = None,
-        answer_wait_us: int | None = None) -> list[dict]:
+        answer_wait_us: int | None = None, router_wait: str | None = None) -> list[dict]:
     began = time.monotonic()
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
-    bench = Bench(quick, rates, seconds, throughput, wait, spin_us, answer_wait_us)
+    bench = Bench(quick, rates, seconds, throughput, wait, spin_us, answer_wait_us, router_wait)
     print(f"plans built in {time.monotonic() - began:.1f} s", flush=True)
     run_servers(bench)
     result = entries(bench)
@@ -374,9 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spin-us", type=int, help="the hybrid wait's spin (default: the default config's)")
     parser.add_argument("--answer-wait-us", type=int,
                         help="[udp] answer_wait_us (default: the default config's)")
+    parser.add_argument("--router-wait", choices=("sleep", "adaptive"),
+                        help="[udp] wait, the router's between passes (default: the default config's)")
     args = parser.parse_args(argv)
     result = run(args.quick, args.rates, args.seconds, not args.no_throughput, args.wait, args.spin_us,
-                 args.answer_wait_us)
+                 args.answer_wait_us, args.router_wait)
     if args.json:
         print(json.dumps(result))
     return 0

@@ -106,7 +106,7 @@ def soak(minutes: float, rate: int, interval_s: float, warmup_s: float | None) -
     warmup = warmup_s if warmup_s is not None else min(max(minutes * 6, 60.0), minutes * 30)
     warmup_rows = max(1, min(chunks - 1, round(warmup / interval_s)))
     rows: list[Row] = []
-    with RouterProcess(wait="hybrid") as router:
+    with RouterProcess(wait="hybrid", router_wait="sleep") as router:
         ring = RingSegment.attach(default_shm_name(router.work / "journal"))
         sampler = OccupancySampler(ring)
         sampler.start()

@@ -19,17 +19,20 @@ METRICS_PORT = re.compile(r"metrics=(\d+)")
 
 
 def router_config(journal_dir: Path, wait: str | None, authenticate: bool = True,
-                  spin_us: int | None = None, answer_wait_us: int | None = None) -> str:
+                  spin_us: int | None = None, answer_wait_us: int | None = None,
+                  router_wait: str | None = None) -> str:
     """The default config but for where it listens and writes: ephemeral UDP, gRPC and metrics
     ports, journal in a temp dir; wait None keeps the default engine wait strategy. Everything
     else (durability os, snapshot interval, router log segments, keys demo/demo-secret,
     SecurityID 1-3) is the built-in default. authenticate=False turns the datagram MAC off: only to
     measure what it costs (SPEC.md 4.9). spin_us: the hybrid wait's spin, answer_wait_us: [udp]
-    answer_wait_us (None: the defaults)."""
+    answer_wait_us, router_wait: [udp] wait, the router's own wait between passes (None: the
+    defaults)."""
     engine = (f'wait = "{wait}"\n' if wait else "") + ("" if spin_us is None else f"spin_us = {spin_us}\n")
     engine = f"[engine]\n{engine}" if engine else ""
     session = "" if authenticate else "[session]\nauthenticate_datagrams = false\n"
-    udp = "" if answer_wait_us is None else f"answer_wait_us = {answer_wait_us}\n"
+    udp = ("" if answer_wait_us is None else f"answer_wait_us = {answer_wait_us}\n") + \
+        ("" if router_wait is None else f'wait = "{router_wait}"\n')
     return (f'[udp]\nhost = "127.0.0.1"\nport = 0\n{udp}[grpc]\nhost = "127.0.0.1"\nport = 0\n'
             f'[metrics]\nhost = "127.0.0.1"\nport = 0\n{engine}[journal]\ndir = "{journal_dir}"\n{session}')
 
@@ -80,16 +83,18 @@ class ServerProcess:
 
 
 class RouterProcess(ServerProcess):
-    """`udprouter serve` with a temp config; wait = the engine wait strategy (spin|sleep|hybrid;
-    None: the default)."""
+    """`udprouter serve` with a temp config; wait = the engine wait strategy (spin|sleep|hybrid|
+    adaptive), router_wait = the router's (sleep|adaptive); None: the default."""
 
     def __init__(self, wait: str | None = None, capture: bool = False, authenticate: bool = True,
-                 spin_us: int | None = None, answer_wait_us: int | None = None) -> None:
+                 spin_us: int | None = None, answer_wait_us: int | None = None,
+                 router_wait: str | None = None) -> None:
         args = [str(Path(sys.executable).parent / "udprouter"), "serve"]
         super().__init__(args, LISTENING)
         self.journal = self.work / "journal"
         config = self.work / "router.toml"
-        config.write_text(router_config(self.journal, wait, authenticate, spin_us, answer_wait_us))
+        config.write_text(router_config(self.journal, wait, authenticate, spin_us, answer_wait_us,
+                                         router_wait))
         self.args += ["--config", str(config)]
         if capture:
             self.args += ["--capture", str(self.work / "capture.pcapng")]

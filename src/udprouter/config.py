@@ -43,6 +43,12 @@ class UdpConfig(_Section):
     # an order at a low rate is answered in the same pass instead of after another wake-up; a
     # datagram that arrives meanwhile ends the wait (at high rates the next pass has work).
     answer_wait_us: int = 50
+    # Between passes (fast path only): "adaptive" spins on the socket, yielding the CPU, while fewer
+    # than low_rate datagrams/s come, up to low_rate_spin_us after the last one, so a datagram at a
+    # low rate does not wait for the router's wake-up; "sleep" always waits in epoll.
+    wait: Literal["sleep", "adaptive"] = "adaptive"
+    low_rate: int = 12000
+    low_rate_spin_us: int = 2000
 
 
 class GrpcConfig(_Section):
@@ -318,6 +324,8 @@ _U32 = 2**32 - 1
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("udp", "port"): (0, 65535),
     ("udp", "answer_wait_us"): (0, 10_000),
+    ("udp", "low_rate"): (0, _U32),
+    ("udp", "low_rate_spin_us"): (0, 1_000_000),
     ("grpc", "port"): (0, 65535),
     ("metrics", "port"): (0, 65535),
     ("engine", "spin_us"): (0, 1_000_000),

@@ -27,6 +27,7 @@ from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.errors import ConfigError
 from udprouter.fastpath.fast_ingest import NO_SESSION, FastIngest
 from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket
+from udprouter.fastpath.low_rate_spin import LowRateSpin
 from udprouter.loop_pass import LoopPass
 from udprouter.ops.config_reload import ConfigReloader
 from udprouter.ops.metrics import Metrics, MetricSources
@@ -100,6 +101,8 @@ class Router:
         self.loop_pass.use_log(self.recovery.log)
         self.recovery.write_ahead = self.loop_pass.before_offer
         self.fast = FastIngest(self.risk, self.order_entry)
+        udp = config.udp  # between passes at low rates (fast path only): spin, or sleep in epoll
+        self.spin = LowRateSpin(udp.low_rate if udp.wait == "adaptive" else 0, udp.low_rate_spin_us)
         self.grpc_auth = None  # the gRPC trading keys, made here so a reload reaches them
         if config.grpc.enabled:
             from fallback_grpc.bearer_auth import BearerAuthenticator
@@ -115,7 +118,7 @@ class Router:
             server=self.counters, dispatcher=self.dispatcher, sessions=self.sessions, store=self.store,
             risk=self.risk, order_entry=self.order_entry, loop_pass=self.loop_pass,
             supervisor=self.supervisor, router_log=self.recovery.log, monitor=self.monitor,
-            reloader=self.reloader,
+            reloader=self.reloader, spin=self.spin,
             engine_binary=str(self.binary)))
         self.order_entry.on_batch_acked = self.metrics.observe_ack_ns
         self.capture = None
@@ -160,6 +163,8 @@ class Router:
             with _bind_error("udp", udp.host, udp.port):
                 self.udp = DatagramSocket(udp.host, udp.port, SOCKET_BUFFER_BYTES, loop.call_soon)
             loop.add_reader(self.udp.fd, self._on_udp_readable)
+            self.spin.start(lambda: self.supervisor.ring, self.udp.fd, self._on_udp_readable,
+                            self.loop_pass.on_engine_events, loop.call_soon)
             self.udp_address = self.udp.address
             self._sendto = self.udp.send
             self.order_entry.fast_route = True  # routing and UDP reports in C (fast_egress.h)
@@ -215,13 +220,16 @@ class Router:
         """Drains the socket in recvmmsg batches, then ends the pass itself (no call_soon)."""
         udp = self.udp
         self.loop_pass.open()
+        received = 0
         for _ in range(READS_PER_PASS):
             n = udp.receive_raw()
             if n:
+                received += n
                 self._ingest_received(n)
             if n < MAX_BATCH:
                 break
         self._end_of_pass()
+        self.spin.after_read(received)
 
     def _ingest_received(self, n: int) -> None:
         """The received datagrams in arrival order: runs of them through C in one call each
@@ -351,6 +359,7 @@ class Router:
         """Nothing more is accepted: what clients send from now on stays unread, unanswered, and is
         resent by them after the restart (no sequence number is taken without its outcome)."""
         self._reading = False
+        self.spin.stop()
         if self.udp is not None and self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self.udp.fd)

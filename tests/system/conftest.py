@@ -73,8 +73,10 @@ class RouterProcess:
         self.journal = journal or work / "journal"
         self.config = work / f"router-{uuid.uuid4().hex[:8]}.toml"
         # snapshot_every = 0: several tests read every command back from the journal segments, which a
-        # snapshot at the clean stop would prune; the snapshot tests set it themselves.
-        sections = {"udp": 'host = "127.0.0.1"\nport = 0', "metrics": 'host = "127.0.0.1"\nport = 0',
+        # snapshot at the clean stop would prune; the snapshot tests set it themselves. The router
+        # and the engine sleep between passes (no adaptive spinning): tests don't each hold a vCPU.
+        sections = {"udp": 'host = "127.0.0.1"\nport = 0\nwait = "sleep"',
+                    "metrics": 'host = "127.0.0.1"\nport = 0',
                     "grpc": "enabled = false",
                     "journal": f'dir = "{self.journal}"\ndurability = "os"\nsnapshot_every = 0',
                     "engine": f'shm_name = "{test_segment_name()}"\nwait = "hybrid"'}

@@ -9,49 +9,19 @@ of engine CPU per order at 1k/s: about 1%). The bounds sit far from both.
 
 from __future__ import annotations
 
-import os
-import re
 import time
-import urllib.request
 
-from udprouter.loadgen.load_run import LoadSpec, Sessions, run_load
-from udprouter.loadgen.runner import RunLimits
+from wait_checks import ORDERS, RATE, SLEEPING, SPINNING, counter, offer_orders, share_while
 
-RATE = 1000  # orders/s, one order per datagram
-ORDERS = 600
-LIMITS = RunLimits(timeout_s=20.0, drain_s=1.0)
-SPINNING = 0.4  # share of one CPU: spinning between batches 1 ms apart takes nearly all of it
-SLEEPING = 0.2
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def spun_seconds(router) -> float:
-    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    match = re.search(r"^udprouter_engine_low_rate_spin_seconds_total (\S+)", text, re.M)
-    assert match, "router exports no udprouter_engine_low_rate_spin_seconds_total"
-    return float(match.group(1))
+SPIN_METRIC = "udprouter_engine_low_rate_spin_seconds"
 
 
 def engine_share_while(router, work) -> float:
-    """The engine's CPU time over the wall time of work(), as a share of one CPU."""
-    cpu0, t0 = cpu_seconds(router.engine_pid), time.monotonic()
-    work()
-    return (cpu_seconds(router.engine_pid) - cpu0) / (time.monotonic() - t0)
+    return share_while(router.engine_pid, work)
 
 
-def offer_orders(router, credentials=("demo", "demo-secret")):
-    def run():
-        with Sessions(*router.udp, 1, credentials) as sessions:
-            report = run_load(LoadSpec(orders=ORDERS, per_datagram=1, rate=RATE), sessions, 1, LIMITS)
-        assert report.acknowledged == ORDERS, report.as_dict()
-    return run
+def spun_seconds(router) -> float:
+    return counter(router, SPIN_METRIC)
 
 
 def test_adaptive_wait_spins_at_a_low_rate_and_sleeps_when_orders_stop(start_router):

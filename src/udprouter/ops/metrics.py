@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from udprouter.durability.router_log import RouterLog
     from udprouter.durability.session_store import SessionStore
     from udprouter.engine_link.engine_supervisor import EngineSupervisor
+    from udprouter.fastpath.low_rate_spin import LowRateSpin
     from udprouter.loop_pass import LoopPass
     from udprouter.ops.config_reload import ConfigReloader
     from udprouter.ops.monitor import OpsMonitor
@@ -51,6 +52,7 @@ class MetricSources:
     router_log: RouterLog | None  # None: durability none
     monitor: OpsMonitor  # readiness, journal writable; /healthz and /readyz
     reloader: ConfigReloader  # SIGHUP outcomes
+    spin: LowRateSpin  # the router's spinning between passes at low rates ([udp] wait adaptive)
     engine_binary: str
 
 
@@ -126,6 +128,8 @@ class RouterCollector:
                        "waited (sent without another wake-up)", passes.answered_in_pass)
         yield _counter("udprouter_answer_waits_ended_by_datagram", "Loop passes whose wait for the "
                        "engine's answer a newly arrived datagram ended", passes.waits_ended_by_input)
+        yield _counter("udprouter_router_low_rate_spin_seconds", "Router time spent spinning on its "
+                       "socket between passes below [udp] low_rate (wait adaptive)", r.spin.spun_ns / 1e9)
         socket = passes.socket  # the fast path's socket counts its own failed sends
         yield _counter("udprouter_udp_send_errors", "UDP datagrams the socket refused to send (or ICMP "
                        "errors it reported)", r.server.send_errors + (socket.send_errors if socket else 0))
@@ -155,7 +159,7 @@ class RouterCollector:
                                 value=gc.get_freeze_count())
 
 
-def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
