@@ -170,6 +170,17 @@ uint32_t udr_fp_pack_datagrams(const unsigned char *frames, size_t length, uint6
                                uint32_t *ends, uint32_t *messages);
 """
 
+# src/udprouter/fastpath/write_ahead.h: the router log's write-ahead record of a common pass, encoded
+# (as msgspec encodes PassRecord) and written in one call.
+WRITE_AHEAD_CDEF = """
+#define UDR_WA_FIXED_MAX ...
+#define UDR_WA_SESSION_MAX ...
+uint32_t udr_wa_encode(unsigned char *out, uint64_t command_through, uint64_t done_through,
+                       uint64_t partial_seq, uint64_t partial_n, udr_fp_session *const *sessions, uint32_t n);
+int64_t udr_wa_write(int fd, unsigned char *out, uint64_t command_through, uint64_t done_through,
+                     uint64_t partial_seq, uint64_t partial_n, udr_fp_session *const *sessions, uint32_t n);
+"""
+
 # src/udprouter/fastpath/drop_copy.h: a session's execution reports as drop copies (SPEC 4.12).
 DROP_COPY_CDEF = """
 #define UDR_DC_MARK_SIZE ...
@@ -229,6 +240,7 @@ RING_SOURCE = """
 #include "drop_copy.h"
 #include "event_stats.h"
 #include "packed_batch.h"
+#include "write_ahead.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -276,13 +288,15 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
-               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF + PACKED_BATCH_CDEF)
+               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF + PACKED_BATCH_CDEF
+               + WRITE_AHEAD_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,
     include_dirs=[str(ENGINE_INCLUDE), str(ROUTER_C)],
     depends=[str(p) for p in sorted(ROUTER_C.glob("*.[ch]"))],
     extra_compile_args=["-O2", "-std=gnu11"],
+    libraries=["z"],  # zlib's crc32 (write_ahead.h): the CRC the router log's Python side computes
 )
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ from pathlib import Path
 
 import msgspec
 
+from udprouter._ring_cffi import ffi, lib
 from udprouter.server_session import SessionState
 
 FILE_NAME = "router.log"
@@ -93,6 +94,7 @@ MAX_RECORD_BYTES = 1 << 30
 LOW_SPACE_BYTES = 1 << 20
 RESUME_SPACE_BYTES = 2 << 20
 SPACE_CHECK_S = 0.01
+WRITE_AHEAD_SESSIONS = 256  # more sessions in one pass's record: the Python path writes it
 
 log = logging.getLogger("udprouter")
 
@@ -425,6 +427,10 @@ class RouterLog:
         self.on_unavailable = None  # called with True / False at each edge of an episode
         self._space_checked = 0.0
         self._write_error: OSError | None = None
+        # The C write-ahead record's session pointers and output (before_offer's common case).
+        self._wa_sessions = ffi.new("udr_fp_session *[]", WRITE_AHEAD_SESSIONS)
+        self._wa_out = ffi.new("unsigned char[]", lib.UDR_WA_FIXED_MAX
+                               + WRITE_AHEAD_SESSIONS * lib.UDR_WA_SESSION_MAX)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -516,9 +522,40 @@ class RouterLog:
         restarted router would accept again from a client resend."""
         if done_through is not None:
             self.done_through, self.partial = done_through, partial
+        if self.durability == "os" and self._fd is not None and not self._buffer and not self._sent \
+                and not self.unavailable and 0 < len(self._inbound) <= WRITE_AHEAD_SESSIONS:
+            return self._write_ahead_in_c(command_through)
         self._append(True, command_through)
         if self.durability != "none" and len(self._buffer) > self._written:
             return self._write_out(sync=False)
+        return True
+
+    def _write_ahead_in_c(self, command_through: int) -> bool:
+        """before_offer's common case (durability os, nothing else buffered, only inbound progress):
+        the record _append would make, encoded and written in one C call (fastpath/write_ahead.h).
+        A failed write leaves the same bytes buffered and the same state as _write_out's failure."""
+        if command_through > self.command_through:
+            self.command_through = command_through
+        sessions = self._wa_sessions
+        count = 0
+        for s in self._inbound.values():
+            sessions[count] = s.fp  # the session's C twin holds the numbers the record carries
+            count += 1
+        self._inbound = {}
+        partial_seq, partial_n = self.partial
+        written = lib.udr_wa_write(self._fd, self._wa_out, self.command_through, self.done_through,
+                                   partial_seq, partial_n, sessions, count)
+        self._written_done = self.done_through
+        self.records += 1
+        if written < 0:
+            length = lib.udr_wa_encode(self._wa_out, self.command_through, self.done_through,
+                                       partial_seq, partial_n, sessions, count)
+            self._buffer += ffi.buffer(self._wa_out, length)
+            self._cut_back(OSError(-written, os.strerror(-written)))
+            return False
+        self._size += written
+        if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
+            self._check_space()
         return True
 
     def commit(self, done_through: int, partial: tuple[int, int]) -> bool:
