@@ -15,8 +15,9 @@ host) came out 1.09x p50 and 1.17x CPU per order at 1k/s for the second window, 
 the same prepared plans, the load generator of this checkout, coordinated omission corrected. At
 the end: the median over the rounds of p50/p99/p99.9 and of server CPU per order (router and
 engine), and after/before for each. The CPU ratio is the figure a busy host disturbs least.
---before-answer-wait-us / --after-answer-wait-us set [udp] answer_wait_us on one side (with
---before naming this checkout: the setting alone, A/B).
+--before-answer-wait-us / --after-answer-wait-us set [udp] answer_wait_us on one side, and
+--before-router-wait / --after-router-wait [udp] wait (with --before naming this checkout: the
+setting alone, A/B).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from bench.udp_servers import RouterProcess
 
 CREDENTIALS = ("demo", "demo-secret")
 FIGURES = ("p50", "p99", "p999", "cpu")
+WAITS = ("sleep", "adaptive")  # [udp] wait
 
 
 class CheckoutRouter(RouterProcess):
     """RouterProcess running another checkout's `udprouter` (its engine comes from that checkout)."""
 
-    def __init__(self, checkout: Path, answer_wait_us: int | None = None) -> None:
-        super().__init__(answer_wait_us=answer_wait_us)
+    def __init__(self, checkout: Path, answer_wait_us: int | None = None,
+                 router_wait: str | None = None) -> None:
+        super().__init__(answer_wait_us=answer_wait_us, router_wait=router_wait)
         executable = checkout / ".venv" / "bin" / "udprouter"
         if not executable.exists():
             raise SystemExit(f"udp_ab: {executable} is missing: run `make setup` in {checkout}")
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="even: each router goes first as often")
     parser.add_argument("--before-answer-wait-us", type=int, help="[udp] answer_wait_us of the before router")
     parser.add_argument("--after-answer-wait-us", type=int, help="[udp] answer_wait_us of the after router")
+    parser.add_argument("--before-router-wait", choices=WAITS, help="[udp] wait of the before router")
+    parser.add_argument("--after-router-wait", choices=WAITS, help="[udp] wait of the after router")
     args = parser.parse_args(argv)
     if args.rounds % 2:
         print(f"udp_ab: {args.rounds} rounds: the router that goes first in the odd rounds goes first "
@@ -71,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
     bench = Bench(True, args.rates, args.seconds, False)
     seen: dict[str, dict[int, list[dict[str, float]]]] = {"before": {}, "after": {}}
-    with CheckoutRouter(args.before.resolve(), args.before_answer_wait_us) as before, \
-            RouterProcess(answer_wait_us=args.after_answer_wait_us) as after:
+    before_router = CheckoutRouter(args.before.resolve(), args.before_answer_wait_us, args.before_router_wait)
+    after_router = RouterProcess(answer_wait_us=args.after_answer_wait_us, router_wait=args.after_router_wait)
+    with before_router as before, after_router as after:
         servers = {"before": before, "after": after}
         for process in servers.values():
             bench.sustained_warmup(process, CREDENTIALS)
