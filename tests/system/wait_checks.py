@@ -1,14 +1,13 @@
 """What the wait-strategy tests read from outside a router: a process's CPU time (/proc/<pid>/stat)
-over a piece of work, a counter from the metrics endpoint, and orders offered at a fixed low rate
-by the load generator."""
+over a piece of work, a counter from the metrics endpoint (report_checks.metric), and orders
+offered at a fixed low rate by the load generator."""
 
 from __future__ import annotations
 
 import os
-import re
 import time
-import urllib.request
 
+from tests.system.report_checks import metric
 from udprouter.loadgen.load_run import LoadSpec, Sessions, run_load
 from udprouter.loadgen.runner import RunLimits
 
@@ -35,11 +34,7 @@ def share_while(pid: int, work) -> float:
 
 def counter(router, name: str) -> float:
     """A counter's value (name without _total) from the router's metrics endpoint."""
-    url = f"http://127.0.0.1:{router.metrics_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    match = re.search(rf"^{name}_total (\S+)", text, re.M)
-    assert match, f"router exports no {name}_total"
-    return float(match.group(1))
+    return metric(router, f"{name}_total")
 
 
 def offer_orders(router, credentials=("demo", "demo-secret")):
