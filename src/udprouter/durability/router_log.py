@@ -547,9 +547,8 @@ class RouterLog:
                                    partial_seq, partial_n, sessions, count)
         self._written_done = self.done_through
         self.records += 1
-        if written < 0:
-            length = lib.udr_wa_encode(self._wa_out, self.command_through, self.done_through,
-                                       partial_seq, partial_n, sessions, count)
+        if written < 0:  # the record is still in _wa_out: its header gives its length
+            length = RECORD_HEADER.size + RECORD_HEADER.unpack_from(ffi.buffer(self._wa_out))[0]
             self._buffer += ffi.buffer(self._wa_out, length)
             self._cut_back(OSError(-written, os.strerror(-written)))
             return False
