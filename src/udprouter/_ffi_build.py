@@ -170,6 +170,28 @@ uint32_t udr_fp_pack_datagrams(const unsigned char *frames, size_t length, uint6
                                uint32_t *ends, uint32_t *messages);
 """
 
+# src/udprouter/fastpath/fast_reply.h: a drained batch's replies encoded and packed in one call.
+FAST_REPLY_CDEF = """
+#define UDR_FR_PACK_MISMATCH ...
+typedef struct udr_fr_target { uint64_t first_seq; uint64_t key; } udr_fr_target;
+uint32_t udr_fr_build(const udr_event *events, const uint32_t *order, const udr_fp_group *groups,
+                      uint32_t ngroups, const udr_fr_target *targets, int64_t now_ns,
+                      uint32_t max_bytes, uint32_t max_messages, char *frames, uint32_t *frame_ends,
+                      unsigned char *datagrams, uint32_t *datagram_lens, uint64_t *datagram_keys,
+                      uint32_t *scratch);
+#define UDR_FR_RECORD_FIXED ...
+#define UDR_FR_RECORD_GROUP ...
+#define UDR_FR_RECORD_BIN ...
+uint32_t udr_fr_record(unsigned char *out, uint64_t command_through, uint64_t done_through,
+                       uint64_t partial_seq, uint64_t partial_n, const udr_fp_group *groups,
+                       uint32_t ngroups, const udr_fr_target *targets, const char *frames,
+                       const uint32_t *frame_ends);
+int64_t udr_fr_log(int fd, unsigned char *out, uint64_t command_through, uint64_t done_through,
+                   uint64_t partial_seq, uint64_t partial_n, const udr_fp_group *groups,
+                   uint32_t ngroups, const udr_fr_target *targets, const char *frames,
+                   const uint32_t *frame_ends);
+"""
+
 # src/udprouter/fastpath/write_ahead.h: the router log's write-ahead record of a common pass, encoded
 # (as msgspec encodes PassRecord) and written in one call.
 WRITE_AHEAD_CDEF = """
@@ -237,6 +259,7 @@ RING_SOURCE = """
 #include "fast_ingest.h"
 #include "fast_egress.h"
 #include "fast_pack.h"
+#include "fast_reply.h"
 #include "drop_copy.h"
 #include "event_stats.h"
 #include "packed_batch.h"
@@ -288,8 +311,8 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
-               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF + PACKED_BATCH_CDEF
-               + WRITE_AHEAD_CDEF)
+               + FAST_EGRESS_CDEF + FAST_PACK_CDEF + FAST_REPLY_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF
+               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

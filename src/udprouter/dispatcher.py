@@ -253,17 +253,43 @@ class Dispatcher:
             pending = session.pending
             size = lib.udr_fp_encode_reports(events, order, count, session.next_outbound + len(pending),
                                              self.clock(), self._reports, self._report_ends)
-            data = self._report_bytes[0:size]
-            start = 0
-            for end in ffi.unpack(self._report_ends, count):
-                pending.append(data[start:end])
-                start = end
+            if count == 1:
+                pending.append(self._report_bytes[0:size])
+            else:
+                data = self._report_bytes[0:size]
+                start = 0
+                for end in ffi.unpack(self._report_ends, count):
+                    pending.append(data[start:end])
+                    start = end
             self._dirty[session.session_id] = session
 
         sink.raw = raw
+        raw.udp_session = session  # whose replies LoopPass may build in C (reply_sessions)
         return sink
 
     # -- outbound -------------------------------------------------------------------------------
+
+    def reply_sessions(self, groups, count: int) -> list[ServerSession] | None:
+        """The sessions of a routed batch's groups when its replies can be built in C at once
+        (LoopPass._reply_in_c): each an established UDP session with nothing pending, no other
+        session with frames waiting, no drop-copy session to copy reports to. None: the sinks."""
+        if self._dirty or self.sessions.drop_copies:
+            return None
+        raw_sinks, out = self.order_entry.raw_sinks, []
+        for group in groups[0:count]:
+            session = getattr(raw_sinks.get(group.session_id), "udp_session", None)  # not a gRPC flow's
+            if session is None or session.state is not SessionState.ESTABLISHED or session.pending:
+                return None
+            out.append(session)
+        return out
+
+    def replied(self, sessions: list[ServerSession], messages: int, datagrams: int, now: int) -> None:
+        """A C-built answer was sequenced (ServerSession.sequenced) and is leaving: the counters and
+        each session's last send, as _flush_session keeps them."""
+        self.messages_out += messages
+        self.datagrams_out += datagrams
+        for session in sessions:
+            session.last_send_ns = now
 
     def flush_sessions(self) -> None:
         # A second round flushes the drop-copy sessions the first one gave copies to (their own

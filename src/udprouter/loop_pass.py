@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from udprouter._generated.messages import MAX_DATAGRAM_SIZE, MAX_MESSAGES_PER_DATAGRAM
+from udprouter._ring_cffi import ffi, lib
 from udprouter.dispatcher import Dispatcher
-from udprouter.durability.router_log import RouterLog
+from udprouter.durability.router_log import C_RECORD_FRAMES, RouterLog
 from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.fastpath.fast_io import DatagramSocket
-from udprouter.order_entry import OrderEntry
+from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
 from udprouter.ring import INPUT_ARRIVED
+from udprouter.server_session import ServerSession
 
 Send = Callable[[bytes, object], None]
 REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
+assert DRAIN_CAPACITY <= C_RECORD_FRAMES, "a drained batch's record must fit RouterLog.write_c_record"
 
 
 class LoopPass:
@@ -49,7 +53,19 @@ class LoopPass:
         self.answer_waits = 0  # passes that waited ...
         self.answered_in_pass = 0  # ... and those whose events came before the wait ran out
         self.waits_ended_by_input = 0  # ... and those a datagram ended first
+        self.replies_built_in_c = 0  # routed batches answered by _reply_in_c (the rest: the sinks)
         dispatcher.send = self.send
+        # _reply_in_c's buffers: a drained batch's frames and datagrams (fastpath/fast_reply.h).
+        frame_room = DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME
+        self._targets = ffi.new("udr_fr_target[]", DRAIN_CAPACITY)
+        self._frames = ffi.new("char[]", frame_room)
+        self._frame_bytes = ffi.buffer(self._frames)
+        self._frame_ends = ffi.new("uint32_t[]", DRAIN_CAPACITY)
+        self._datagrams = ffi.new("unsigned char[]",
+                                  frame_room + DRAIN_CAPACITY * lib.UDR_FP_SEQUENCE_FRAME_SIZE)
+        self._datagram_lens = ffi.new("uint32_t[]", DRAIN_CAPACITY)
+        self._datagram_keys = ffi.new("uint64_t[]", DRAIN_CAPACITY)
+        self._scratch = ffi.new("uint32_t[]", DRAIN_CAPACITY)
 
     def before_offer(self, command_through: int) -> bool:
         """The ring's write-ahead hook (installed by RouterRecovery): the sessions are flushed first,
@@ -66,11 +82,16 @@ class LoopPass:
         if log is not None:
             log.on_unavailable = self._journal_unavailable
 
-    def start(self, send: Send, socket: DatagramSocket | None, schedule: Callable) -> None:
+    def start(self, send: Send, socket: DatagramSocket | None, schedule: Callable, *,
+              build_replies: bool = True) -> None:
         """At router start: the socket's send (and the fast path's socket, whose datagrams wait for
-        the pass's one sendmmsg), and the loop's call_soon for the passes nobody else ends."""
+        the pass's one sendmmsg), and the loop's call_soon for the passes nobody else ends.
+        build_replies: routed batches may be answered in C (_reply_in_c; the fast path's socket
+        only, and not while a capture records every datagram sent through send)."""
         self._send, self.socket, self._schedule = send, socket, schedule
         self._started = True
+        if socket is not None and build_replies:
+            self.order_entry.reply_in_c = self._reply_in_c
 
     # -- a pass ---------------------------------------------------------------------------------
 
@@ -148,6 +169,75 @@ class LoopPass:
         if not self._commit_scheduled and not self._in_pass:
             self._commit_scheduled = True
             self._schedule(self.commit_and_send)
+
+    def _reply_in_c(self, events, order, groups, count: int) -> int:
+        """OrderEntry's reply_in_c: a routed batch whose events all go to established UDP sessions,
+        with nothing else waiting to be logged or sent, is answered at once. Its reports are encoded
+        and packed in one C call (fastpath/fast_reply.h); in the router log's common state the
+        record is encoded and written in C too, the datagrams leave in one sendmmsg, and only then
+        do the sessions keep the frames (numbered as flush numbers them). Otherwise the sessions
+        take the frames first and the log commits them as it commits a flush's. The same frames,
+        record and datagrams as the sinks' way. Returns the events answered; 0: the sinks take
+        the batch (nothing was changed)."""
+        if self._outbox or self._durable or self._closed:
+            return 0
+        sessions = self.dispatcher.reply_sessions(groups, count)
+        if sessions is None:
+            return 0
+        socket, targets = self.socket, self._targets
+        key_of = socket.key_of
+        for i, session in enumerate(sessions):
+            targets[i] = (session.next_outbound, key_of(session.addr))
+        now = self.dispatcher.clock()
+        frames, ends = self._frames, self._frame_ends
+        datagrams = lib.udr_fr_build(events, order, groups, count, targets, now, MAX_DATAGRAM_SIZE,
+                                     MAX_MESSAGES_PER_DATAGRAM, frames, ends, self._datagrams,
+                                     self._datagram_lens, self._datagram_keys, self._scratch)
+        if datagrams == lib.UDR_FR_PACK_MISMATCH:
+            return 0
+        log = self.log
+        logged_in_c = log is not None and log.takes_c_record()
+        if logged_in_c:
+            position = self.order_entry.routing_position()
+            sent = log.write_c_record(groups, count, targets, frames, ends, *position)
+            if sent:
+                socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
+            answered = self._hand_frames(sessions, groups, ServerSession.keep)
+        else:
+            # The sessions first: sequenced() tells the log of the frames its commit writes.
+            answered = self._hand_frames(sessions, groups, ServerSession.sequenced)
+            sent = log is None or log.commit(*self.order_entry.routing_position())
+            if sent:
+                socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
+        if not sent:  # held, as _commit holds the outbox, until a write succeeds (retry_log)
+            self._hold_built(sessions, datagrams)
+        self.dispatcher.replied(sessions, answered, datagrams, now)
+        if logged_in_c and sent:
+            log.after_c_record()
+        self.replies_built_in_c += 1
+        return answered
+
+    def _hand_frames(self, sessions, groups, how) -> int:
+        """Each group's frames (slices of _frames) to its session; returns how many in all."""
+        data, ends, start, answered = self._frame_bytes, self._frame_ends, 0, 0
+        for i, session in enumerate(sessions):
+            n = groups[i].count
+            frames = []
+            for end in ffi.unpack(ends + answered, n):
+                frames.append(data[start:end])
+                start = end
+            answered += n
+            how(session, frames)
+        return answered
+
+    def _hold_built(self, sessions, datagrams: int) -> None:
+        """The built datagrams into the outbox, as (bytes, address) pairs send() would have queued."""
+        key_of = self.socket.key_of
+        addr_of = {key_of(session.addr): session.addr for session in sessions}
+        data, lens, keys, at = self._datagrams, self._datagram_lens, self._datagram_keys, 0
+        for d in range(datagrams):
+            self._outbox.append((bytes(ffi.buffer(data + at, lens[d])), addr_of[keys[d]]))
+            at += lens[d]
 
     def durable(self) -> asyncio.Future | None:
         """For replies that leave by another way than send() (gRPC answers and streams): None when

@@ -101,6 +101,9 @@ class OrderEntry:
         self._fp_cap = 256
         self._fp_table = ffi.new("udr_fp_session *[]", self._fp_cap)  # session_id -> its C struct
         self.raw_sinks: dict[int, Callable] = {}
+        # Takes a routed batch whole (LoopPass._reply_in_c): (events, order, groups, count) -> events
+        # answered, 0 when the sinks are to take it.
+        self.reply_in_c: Callable[[object, object, object, int], int] | None = None
         self.engine_busy = 0
         self.undeliverable = 0
         self.events_routed = 0
@@ -380,6 +383,12 @@ class OrderEntry:
         """_route's outcome computed by udr_fp_route; sinks called in the same order with the same events."""
         groups = lib.udr_fp_route(self._events, n, self._route_state, self._fp_table, self._fp_cap,
                                   self._order, self._groups, self._scratch)
+        reply = self.reply_in_c
+        if reply is not None and groups:
+            answered = reply(self._events, self._order, self._groups, groups)
+            if answered:
+                self.events_routed += answered
+                return
         sinks, raw_sinks, order = self.sinks, self.raw_sinks, self._order
         for group in self._groups[0:groups]:
             sid, start, count = group.session_id, group.start, group.count

@@ -171,7 +171,8 @@ class Router:
         else:
             with _bind_error("udp", udp.host, udp.port):
                 await self._open_endpoint(loop, udp.host, udp.port)
-        self.loop_pass.start(self._send_capture if self.capture else self._sendto, self.udp, loop.call_soon)
+        self.loop_pass.start(self._send_capture if self.capture else self._sendto, self.udp, loop.call_soon,
+                             build_replies=self.capture is None)
         if self.config.metrics.enabled:
             metrics = self.config.metrics
             with _bind_error("metrics", metrics.host, metrics.port):

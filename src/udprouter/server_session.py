@@ -304,13 +304,24 @@ class ServerSession(SessionContext):
     def flush(self) -> list[bytes]:
         """Sequence the pending frames into datagrams (each starts with Sequence) and keep them."""
         frames, self.pending = self.pending, []
+        datagrams = pack_datagrams(frames, self.next_outbound)
+        self.sequenced(frames)
+        return datagrams
+
+    def sequenced(self, frames: list[bytes]) -> None:
+        """frames, numbered from next_outbound, are the session's next messages (flush, or the pass's
+        replies built in C): the router log hears of them (they leave only after its commit) and
+        the retransmission buffer keeps them."""
         if self.journal is not None and frames:
             self.journal.sent(self.session_id, self.next_outbound, frames)
-        datagrams = pack_datagrams(frames, self.next_outbound)
+        self.keep(frames)
+
+    def keep(self, frames: list[bytes]) -> None:
+        """frames, numbered from next_outbound, are sequenced: the retransmission buffer keeps them
+        (the router log has them already, or hears of them through sequenced)."""
         self._sent.extend(frames)
         self.next_outbound += len(frames)
         self._sent_first = self.next_outbound - len(self._sent)
-        return datagrams
 
     def retransmit(self, from_seq: int, count: int, max_count: int) -> tuple[RetransmitOutcome, list[bytes]]:
         """The kept frames from_seq .. from_seq + count - 1, as datagrams each starting with Sequence."""

@@ -46,6 +46,8 @@ async def test_orders_one_at_a_time_are_answered_in_the_pass_that_offered_them(s
     assert waits >= ORDERS // 2
     assert answered >= 1, "no answer ever arrived while its pass waited"
     assert answered <= waits
+    # Each answer to a UDP session, with nothing else waiting, is built and sent by one C call.
+    assert metric(router, "udprouter_replies_built_in_c_total") >= ORDERS // 2
 
 
 async def test_without_the_wait_the_eventfd_brings_every_answer(start_router):

@@ -95,6 +95,7 @@ LOW_SPACE_BYTES = 1 << 20
 RESUME_SPACE_BYTES = 2 << 20
 SPACE_CHECK_S = 0.01
 WRITE_AHEAD_SESSIONS = 256  # more sessions in one pass's record: the Python path writes it
+C_RECORD_FRAMES = 4096  # the most frames one write_c_record takes (a drained batch: DRAIN_CAPACITY)
 
 log = logging.getLogger("udprouter")
 
@@ -431,6 +432,9 @@ class RouterLog:
         self._wa_sessions = ffi.new("udr_fp_session *[]", WRITE_AHEAD_SESSIONS)
         self._wa_out = ffi.new("unsigned char[]", lib.UDR_WA_FIXED_MAX
                                + WRITE_AHEAD_SESSIONS * lib.UDR_WA_SESSION_MAX)
+        # write_c_record's output: at most C_RECORD_FRAMES frames, each in a group of its own.
+        self._fr_out = ffi.new("unsigned char[]", lib.UDR_FR_RECORD_FIXED + C_RECORD_FRAMES * (
+            lib.UDR_FR_RECORD_GROUP + lib.UDR_FR_RECORD_BIN + lib.UDR_FP_MAX_REPORT_FRAME))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -570,10 +574,52 @@ class RouterLog:
             return True
         if not self._write_out(sync=self.durability == "fsync"):
             return False
+        self._committed()
+        return True
+
+    def takes_c_record(self) -> bool:
+        """A pass's replies built in C may be logged in C (write_c_record): durability os and
+        nothing else waiting to be written."""
+        return self.durability == "os" and self._fd is not None and not self._buffer and not self._sent \
+            and not self._inbound and not self.unavailable
+
+    def write_c_record(self, groups, count: int, targets, frames, frame_ends, done_through: int,
+                       partial: tuple[int, int]) -> bool:
+        """The commit of LoopPass._reply_in_c's frames when takes_c_record(): the record commit()
+        would write had they come through sent(), encoded and appended in one C call
+        (fastpath/fast_reply.h). The caller sends, then keeps the frames in their sessions, then
+        calls after_c_record(). False: the write failed, the record stays buffered and the log
+        unavailable, as after _write_out's failure."""
+        self.done_through, self.partial = done_through, partial
+        partial_seq, partial_n = partial
+        written = lib.udr_fr_log(self._fd, self._fr_out, self.command_through, done_through, partial_seq,
+                                 partial_n, groups, count, targets, frames, frame_ends)
+        last_frame = self._last_frame
+        for i in range(count):
+            group = groups[i]
+            last_frame[group.session_id] = targets[i].first_seq + group.count - 1
+        self._written_done = done_through
+        self.records += 1
+        if written < 0:  # the record is still in _fr_out: its header gives its length
+            length = RECORD_HEADER.size + RECORD_HEADER.unpack_from(ffi.buffer(self._fr_out))[0]
+            self._buffer += ffi.buffer(self._fr_out, length)
+            self._cut_back(OSError(-written, os.strerror(-written)))
+            return False
+        self._size += written
+        return True
+
+    def after_c_record(self) -> None:
+        """After a successful write_c_record's replies have left: what commit() does after its write."""
+        if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
+            self._check_space()
+        self._committed()
+
+    def _committed(self) -> None:
+        """A commit's records are written out: the segment rolls once full, and the engine hears
+        the routing position it may drop snapshots below."""
         if self._size >= max(self.segment_bytes, self._roll_at) and not self.unavailable:
             self._roll()
         self._publish_position()
-        return True
 
     def retry(self) -> bool:
         """While unavailable (the router's timer): writes out what is buffered and checks the space

@@ -45,6 +45,8 @@ class DatagramPacker:
                                           self._out, self._ends, self._messages)
         if self._messages[0] != n:
             return None
+        if count == 1:
+            return [self._view[0:self._ends[0]]]
         view, start, out = self._view, 0, []
         for end in ffi.unpack(self._ends, count):
             out.append(view[start:end])

@@ -51,6 +51,8 @@ class DatagramSocket:
         self.lens = ffi.new("uint32_t[]", MAX_BATCH)
         self.keys = ffi.new("uint64_t[]", MAX_BATCH)
         self._errors = ffi.new("uint32_t *")
+        self._one_len = ffi.new("uint32_t[1]")  # flush() of a single datagram (the low-rate pass)
+        self._one_key = ffi.new("uint64_t[1]")
         self._addr_of: dict[int, tuple[str, int]] = {}
         self._key_of: dict[object, int] = {}
         self._out: list[bytes] = []
@@ -103,6 +105,21 @@ class DatagramSocket:
         if key is not None:
             self._addr_of.pop(key, None)
 
+    def key_of(self, addr) -> int:
+        """The C key of a (host, port) address."""
+        key = self._key_of.get(addr)
+        return address_key(addr) if key is None else key
+
+    def send_built(self, data, lens, keys, count: int) -> int:
+        """count datagrams laid back to back in data (C buffers: lengths, destination keys), sent
+        after anything already queued (one sendmmsg per MAX_BATCH); returns how many left."""
+        if self._out:
+            self.flush()
+        self._errors[0] = 0
+        sent = lib.udr_io_send_batch(self.fd, data, lens, keys, count, self._errors)
+        self.send_errors += self._errors[0]
+        return sent
+
     def send(self, data: bytes, addr) -> None:
         """Queues one datagram; it leaves with the rest of this loop pass in flush()."""
         key = self._key_of.get(addr)
@@ -120,10 +137,15 @@ class DatagramSocket:
             return 0
         keys = self._out_keys
         self._out, self._out_keys = [], []
-        lens = ffi.new("uint32_t[]", [len(d) for d in out])
         self._errors[0] = 0
-        sent = lib.udr_io_send_batch(self.fd, ffi.from_buffer(b"".join(out)), lens,
-                                     ffi.new("uint64_t[]", keys), len(out), self._errors)
+        if len(out) == 1:
+            data = out[0]
+            self._one_len[0], self._one_key[0] = len(data), keys[0]
+            sent = lib.udr_io_send_batch(self.fd, data, self._one_len, self._one_key, 1, self._errors)
+        else:
+            lens = ffi.new("uint32_t[]", [len(d) for d in out])
+            sent = lib.udr_io_send_batch(self.fd, ffi.from_buffer(b"".join(out)), lens,
+                                         ffi.new("uint64_t[]", keys), len(out), self._errors)
         self.send_errors += self._errors[0]
         return sent
 

@@ -47,6 +47,20 @@ static inline unsigned char *udr_wa_array(unsigned char *p, uint32_t n)
     return udr_wa_be(p, n, 4);
 }
 
+/* The record whose payload runs from out + UDR_WA_HEADER_SIZE to end gets its RECORD_HEADER
+ * (payload length, CRC-32 of the payload); returns the record's length, header included. */
+static inline uint32_t udr_wa_seal(unsigned char *out, const unsigned char *end)
+{
+    const unsigned char *payload = out + UDR_WA_HEADER_SIZE;
+    uint32_t length = (uint32_t)(end - payload);
+    uint32_t crc = (uint32_t)crc32(0L, payload, length);
+    for (int i = 0; i < 4; i++) {
+        out[i] = (unsigned char)(length >> (8 * i));
+        out[4 + i] = (unsigned char)(crc >> (8 * i));
+    }
+    return length + UDR_WA_HEADER_SIZE;
+}
+
 /* The record for the n sessions into out (room: UDR_WA_FIXED_MAX + n * UDR_WA_SESSION_MAX);
  * returns its length, header included. */
 static uint32_t udr_wa_encode(unsigned char *out, uint64_t command_through, uint64_t done_through,
@@ -71,24 +85,14 @@ static uint32_t udr_wa_encode(unsigned char *out, uint64_t command_through, uint
         p = udr_wa_uint(p, s->open_orders);
     }
     *p++ = 0x90;                      /* sent: [] */
-    uint32_t length = (uint32_t)(p - payload);
-    uint32_t crc = (uint32_t)crc32(0L, payload, length);
-    for (int i = 0; i < 4; i++) {
-        out[i] = (unsigned char)(length >> (8 * i));
-        out[4 + i] = (unsigned char)(crc >> (8 * i));
-    }
-    return length + UDR_WA_HEADER_SIZE;
+    return udr_wa_seal(out, p);
 }
 
-/* Encodes the record into out and appends it to fd (O_APPEND) with write(2), again after a short
- * write. Returns the record's length once all of it is written, else -errno (the file may hold a
- * torn part of it: the caller cuts the file back to its last whole record). */
-static int64_t udr_wa_write(int fd, unsigned char *out, uint64_t command_through, uint64_t done_through,
-                            uint64_t partial_seq, uint64_t partial_n,
-                            udr_fp_session *const *sessions, uint32_t n)
+/* Appends length bytes of out to fd (O_APPEND) with write(2), again after a short write. Returns
+ * length once all of it is written, else -errno (the file may hold a torn part of it: the caller
+ * cuts the file back to its last whole record). */
+static int64_t udr_wa_append(int fd, const unsigned char *out, uint32_t length)
 {
-    uint32_t length = udr_wa_encode(out, command_through, done_through, partial_seq, partial_n,
-                                    sessions, n);
     uint32_t done = 0;
     while (done < length) {
         ssize_t w = write(fd, out + done, length - done);
@@ -100,6 +104,15 @@ static int64_t udr_wa_write(int fd, unsigned char *out, uint64_t command_through
         done += (uint32_t)w;
     }
     return length;
+}
+
+/* Encodes the record into out and appends it to fd (udr_wa_append): its length, or -errno. */
+static int64_t udr_wa_write(int fd, unsigned char *out, uint64_t command_through, uint64_t done_through,
+                            uint64_t partial_seq, uint64_t partial_n,
+                            udr_fp_session *const *sessions, uint32_t n)
+{
+    return udr_wa_append(fd, out, udr_wa_encode(out, command_through, done_through, partial_seq, partial_n,
+                                                 sessions, n));
 }
 
 #endif

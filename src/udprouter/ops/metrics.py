@@ -128,6 +128,9 @@ class RouterCollector:
                        "waited (sent without another wake-up)", passes.answered_in_pass)
         yield _counter("udprouter_answer_waits_ended_by_datagram", "Loop passes whose wait for the "
                        "engine's answer a newly arrived datagram ended", passes.waits_ended_by_input)
+        yield _counter("udprouter_replies_built_in_c", "Drained batches of engine events answered by one "
+                       "C call (reports, router log record, sendmmsg); the rest go through the sinks",
+                       passes.replies_built_in_c)
         yield _counter("udprouter_router_low_rate_spin_seconds", "Router time spent spinning on its "
                        "socket between passes below [udp] low_rate (wait adaptive)", r.spin.spun_ns / 1e9)
         socket = passes.socket  # the fast path's socket counts its own failed sends
