@@ -550,15 +550,23 @@ class RouterLog:
         written = lib.udr_wa_write(self._fd, self._wa_out, self.command_through, self.done_through,
                                    partial_seq, partial_n, sessions, count)
         self._written_done = self.done_through
+        if not self._written_in_c(self._wa_out, written):
+            return False
+        if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
+            self._check_space()
+        return True
+
+    def _written_in_c(self, out, written: int) -> bool:
+        """After a record encoded into out and appended in C (written: its length, or -errno): counted,
+        or on failure left buffered (its header gives its length) with the file cut back and the log
+        unavailable, as _write_out's failure leaves one."""
         self.records += 1
-        if written < 0:  # the record is still in _wa_out: its header gives its length
-            length = RECORD_HEADER.size + RECORD_HEADER.unpack_from(ffi.buffer(self._wa_out))[0]
-            self._buffer += ffi.buffer(self._wa_out, length)
+        if written < 0:
+            length = RECORD_HEADER.size + RECORD_HEADER.unpack_from(ffi.buffer(out))[0]
+            self._buffer += ffi.buffer(out, length)
             self._cut_back(OSError(-written, os.strerror(-written)))
             return False
         self._size += written
-        if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
-            self._check_space()
         return True
 
     def commit(self, done_through: int, partial: tuple[int, int]) -> bool:
@@ -599,14 +607,7 @@ class RouterLog:
             group = groups[i]
             last_frame[group.session_id] = targets[i].first_seq + group.count - 1
         self._written_done = done_through
-        self.records += 1
-        if written < 0:  # the record is still in _fr_out: its header gives its length
-            length = RECORD_HEADER.size + RECORD_HEADER.unpack_from(ffi.buffer(self._fr_out))[0]
-            self._buffer += ffi.buffer(self._fr_out, length)
-            self._cut_back(OSError(-written, os.strerror(-written)))
-            return False
-        self._size += written
-        return True
+        return self._written_in_c(self._fr_out, written)
 
     def after_c_record(self) -> None:
         """After a successful write_c_record's replies have left: what commit() does after its write."""

@@ -13,7 +13,7 @@ import socket
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fastpath_egress import NOW, random_events
+from test_fastpath_egress import NOW, publish, random_events
 from udprouter._ring_cffi import ffi, lib
 
 from udprouter.config import KeyConfig, SessionConfig
@@ -107,11 +107,7 @@ class Router:
         self.log.open()
 
     def publish(self, events: list[dict]) -> None:
-        array = self.ring.new_events(len(events))
-        for i, fields in enumerate(events):
-            for name, value in fields.items():
-                setattr(array[i], name, value)
-        assert self.ring.offer_events(array, len(events)) == len(events)
+        publish(self.ring, events)
 
     def received(self) -> dict[int, list[bytes]]:
         got = {}

@@ -24,6 +24,15 @@ UDP_SESSIONS = (1, 2, 3)
 TUPLE_SESSION = 4  # a gRPC-style sink: gets event tuples on both paths
 
 
+def publish(ring: RingSegment, events: list[dict]) -> None:
+    """The events (udr_event fields by name) into the outbound ring, as the engine publishes them."""
+    array = ring.new_events(len(events))
+    for i, fields in enumerate(events):
+        for name, value in fields.items():
+            setattr(array[i], name, value)
+    assert ring.offer_events(array, len(events)) == len(events)
+
+
 class Router:
     def __init__(self, name: str, fast: bool) -> None:
         self.ring = RingSegment.create(name, 8, 256)
@@ -45,11 +54,7 @@ class Router:
         self.oe.register_sink(TUPLE_SESSION, self.tuples.extend, self.tuple_ctx)
 
     def publish(self, events: list[dict]) -> None:
-        array = self.ring.new_events(len(events))
-        for i, fields in enumerate(events):
-            for name, value in fields.items():
-                setattr(array[i], name, value)
-        assert self.ring.offer_events(array, len(events)) == len(events)
+        publish(self.ring, events)
 
     def marks(self) -> tuple:
         oe, st = self.oe, self.oe._route_state  # the skip after an engine restart: internal
