@@ -200,17 +200,16 @@ class LoopPass:
         if logged_in_c:
             position = self.order_entry.routing_position()
             sent = log.write_c_record(groups, count, targets, frames, ends, *position)
-            if sent:
-                socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
-            answered = self._hand_frames(sessions, groups, ServerSession.keep)
         else:
             # The sessions first: sequenced() tells the log of the frames its commit writes.
             answered = self._hand_frames(sessions, groups, ServerSession.sequenced)
             sent = log is None or log.commit(*self.order_entry.routing_position())
-            if sent:
-                socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
-        if not sent:  # held, as _commit holds the outbox, until a write succeeds (retry_log)
+        if sent:
+            socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
+        else:  # held, as _commit holds the outbox, until a write succeeds (retry_log)
             self._hold_built(sessions, datagrams)
+        if logged_in_c:  # logged in C: the sessions keep the frames after the datagrams have left
+            answered = self._hand_frames(sessions, groups, ServerSession.keep)
         self.dispatcher.replied(sessions, answered, datagrams, now)
         if logged_in_c and sent:
             log.after_c_record()

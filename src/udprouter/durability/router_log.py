@@ -526,8 +526,7 @@ class RouterLog:
         restarted router would accept again from a client resend."""
         if done_through is not None:
             self.done_through, self.partial = done_through, partial
-        if self.durability == "os" and self._fd is not None and not self._buffer and not self._sent \
-                and not self.unavailable and 0 < len(self._inbound) <= WRITE_AHEAD_SESSIONS:
+        if self._nothing_waits() and 0 < len(self._inbound) <= WRITE_AHEAD_SESSIONS:
             return self._write_ahead_in_c(command_through)
         self._append(True, command_through)
         if self.durability != "none" and len(self._buffer) > self._written:
@@ -552,9 +551,14 @@ class RouterLog:
         self._written_done = self.done_through
         if not self._written_in_c(self._wa_out, written):
             return False
-        if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
-            self._check_space()
+        self._check_space_when_due()
         return True
+
+    def _nothing_waits(self) -> bool:
+        """Durability os, the file open and available, nothing buffered or sent unlogged: a record
+        can be written in C alone (the write-ahead one, or write_c_record's)."""
+        return self.durability == "os" and self._fd is not None and not self._buffer and not self._sent \
+            and not self.unavailable
 
     def _written_in_c(self, out, written: int) -> bool:
         """After a record encoded into out and appended in C (written: its length, or -errno): counted,
@@ -588,8 +592,7 @@ class RouterLog:
     def takes_c_record(self) -> bool:
         """A pass's replies built in C may be logged in C (write_c_record): durability os and
         nothing else waiting to be written."""
-        return self.durability == "os" and self._fd is not None and not self._buffer and not self._sent \
-            and not self._inbound and not self.unavailable
+        return self._nothing_waits() and not self._inbound
 
     def write_c_record(self, groups, count: int, targets, frames, frame_ends, done_through: int,
                        partial: tuple[int, int]) -> bool:
@@ -611,8 +614,7 @@ class RouterLog:
 
     def after_c_record(self) -> None:
         """After a successful write_c_record's replies have left: what commit() does after its write."""
-        if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
-            self._check_space()
+        self._check_space_when_due()
         self._committed()
 
     def _committed(self) -> None:
@@ -688,9 +690,13 @@ class RouterLog:
         if sync or self.durability != "fsync":  # fsync: written bytes count once synced
             self._size += self._written
             self._buffer, self._written = bytearray(), 0
+        self._check_space_when_due()
+        return True
+
+    def _check_space_when_due(self) -> None:
+        """After a write: the free space read again if SPACE_CHECK_S has passed since the last look."""
         if time.monotonic() - self._space_checked >= SPACE_CHECK_S:
             self._check_space()
-        return True
 
     def _cut_back(self, exc: OSError) -> None:
         """A write or sync failed: no half record stays in the file (a later record appended after

@@ -122,9 +122,7 @@ class DatagramSocket:
 
     def send(self, data: bytes, addr) -> None:
         """Queues one datagram; it leaves with the rest of this loop pass in flush()."""
-        key = self._key_of.get(addr)
-        if key is None:
-            key = address_key(addr)
+        key = self.key_of(addr)
         if not self._out and not self.defer_flush:
             self._schedule(self.flush)
         self._out.append(data)

@@ -2,6 +2,7 @@
 corruption, the write-ahead record of an offer that never happened, durability modes, segments,
 the logged position published in the ring header."""
 
+import contextlib
 import os
 import time
 import uuid
@@ -22,6 +23,19 @@ from udprouter.server_session import ServerSession, SessionState, not_applied_fr
 
 KEY = KeyConfig(key_id="k", secret="s", account=7)
 CAPACITY = 8
+
+
+@contextlib.contextmanager
+def writes_fail(log: RouterLog):
+    """Every write of the log fails while inside (EBADF: a read-only descriptor in place of its
+    own, as a full disk would fail it), and the log's own descriptor is back afterwards."""
+    writable = log._fd
+    log._fd = os.open(log.path, os.O_RDONLY)
+    try:
+        yield
+    finally:
+        os.close(log._fd)
+        log._fd = writable
 
 
 def make_session(session_id: int, log: RouterLog) -> ServerSession:

@@ -7,7 +7,7 @@ import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_router_log import CAPACITY, make_session, send_pass
+from test_router_log import CAPACITY, make_session, send_pass, writes_fail
 from udprouter._ring_cffi import ffi, lib
 
 from udprouter.durability import router_log
@@ -79,16 +79,11 @@ def test_a_failed_c_write_keeps_the_record_buffered_and_the_log_unavailable_unti
     log.open()
     send_pass(log, session, 1, 2, 5, 1, 2)
     size = log._size
-    writable = log._fd
-    log._fd = os.open(tmp_path / router_log.FILE_NAME, os.O_RDONLY)  # the next write fails (EBADF)
-    try:
+    with writes_fail(log):
         session.accept_inbound(3, 1)
         assert log.before_offer(3) is False  # the commands must not be offered
         assert log.unavailable and log.write_failures == 1
         assert os.path.getsize(tmp_path / router_log.FILE_NAME) == size  # nothing torn in the file
-    finally:
-        os.close(log._fd)
-        log._fd = writable
     assert log.retry()  # the buffered record, written by the Python path
     log.close()
     state = replay(tmp_path, CAPACITY)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from test_fastpath_egress import NOW, publish, random_events
 from udprouter._ring_cffi import ffi, lib
 
+from tests.unit.durability.test_router_log import writes_fail
 from udprouter.config import KeyConfig, SessionConfig
 from udprouter.dispatcher import Dispatcher
 from udprouter.durability.router_log import FILE_NAME, PassRecord, RouterLog, frame_record, replay
@@ -182,9 +183,7 @@ def event(command_seq: int, session_id: int) -> dict:
 def test_a_failed_record_write_sends_nothing_and_holds_the_datagrams_until_a_write_succeeds(routers):
     _, c = routers
     log = c.log
-    good_fd = log._fd  # the write fails as on a full disk: a read-only descriptor (EBADF)
-    log._fd = os.open(log.path, os.O_RDONLY)
-    try:
+    with writes_fail(log):
         c.publish([event(1, 1), event(2, 2)])
         c.loop_pass.on_engine_events()
         assert c.loop_pass.replies_built_in_c == 1
@@ -195,9 +194,6 @@ def test_a_failed_record_write_sends_nothing_and_holds_the_datagrams_until_a_wri
         c.loop_pass.on_engine_events()  # the log is waiting: the sinks' way, held behind the first
         assert c.loop_pass.replies_built_in_c == 1
         assert c.received() == {1: [], 2: [], 3: []}
-    finally:
-        os.close(log._fd)
-        log._fd = good_fd
     c.loop_pass.retry_log()
     got = c.received()
     assert [len(got[1]), len(got[2]), len(got[3])] == [2, 1, 0]
