@@ -53,7 +53,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench.c.echo_server import EchoServer
 from bench.module_cli import print_entries
-from bench.process_cpu import tree_cpu_seconds
+from bench.process_cpu import host_cpu_ticks, tree_cpu_seconds, tree_cpu_wait_seconds
 from bench.udp_servers import BaselineAsyncioProcess, RouterProcess
 from udprouter.config import EngineSection, UdpConfig
 from udprouter.loadgen.latency import (
@@ -119,6 +119,8 @@ class Window:
     periodic: dict[str, int] | None = None  # router only: PERIODIC counts and snapshots in the window
     chunks: int = 0
     load: tuple[float, float] = (0.0, 0.0)  # the host's 1-minute load average at the start and the end
+    cpu_wait_ms_per_s: float = 0.0  # the server's threads runnable but waiting for a CPU, per second
+    steal_pct: float = 0.0  # the host's steal time, percent of its CPU time in the window
 
 
 @dataclass
@@ -178,12 +180,16 @@ class Bench:
         seen = process.snapshots() if router else set()
         known = set(seen)
         cpu0 = tree_cpu_seconds(process.pid)
+        wait0, ticks0, start = tree_cpu_wait_seconds(process.pid), host_cpu_ticks(), time.monotonic()
         results = []
         for _ in range(n):
             results.append(self._run_one(process, prepared, credentials))
             if router:  # the newest snapshot is always kept: a listing per chunk sees each one
                 seen |= process.snapshots()
         cpu = tree_cpu_seconds(process.pid) - cpu0
+        cpu_wait = (tree_cpu_wait_seconds(process.pid) - wait0) / (time.monotonic() - start)
+        ticks = host_cpu_ticks()
+        steal = 100 * (ticks[0] - ticks0[0]) / max(1, ticks[1] - ticks0[1])
         hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
         order_datagram = prepared.plan.order_datagram()
         sent = acked = rejected = not_applied = unanswered = 0
@@ -195,7 +201,8 @@ class Bench:
             not_applied += result.not_applied
             unanswered += result.unanswered
         window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
-                        1e6 * cpu / max(1, sent), chunks=n, load=(load0, os.getloadavg()[0]))
+                        1e6 * cpu / max(1, sent), chunks=n, load=(load0, os.getloadavg()[0]),
+                        cpu_wait_ms_per_s=1e3 * cpu_wait, steal_pct=steal)
         if router:
             metrics = process.metrics()
             window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
@@ -241,7 +248,8 @@ def _print_window(server: str, w: Window) -> None:
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
-          f"server cpu {w.cpu_us_per_order:.1f} us/order  load {w.load[0]:.1f}->{w.load[1]:.1f}{periodic}",
+          f"server cpu {w.cpu_us_per_order:.1f} us/order, waited for a cpu {w.cpu_wait_ms_per_s:.0f} ms/s  "
+          f"host steal {w.steal_pct:.1f}%  load {w.load[0]:.1f}->{w.load[1]:.1f}{periodic}",
           flush=True)
 
 
@@ -320,6 +328,9 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
                 "router_wait": router_wait_label(bench.router_wait) if server == "router" else None,
                 "load_average": list(w.load), "baseline_load_average": list(b.load),
+                "cpu_wait_ms_per_s": round(w.cpu_wait_ms_per_s, 1),
+                "baseline_cpu_wait_ms_per_s": round(b.cpu_wait_ms_per_s, 1),
+                "steal_pct": round(w.steal_pct, 2), "baseline_steal_pct": round(b.steal_pct, 2),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
             }

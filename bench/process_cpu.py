@@ -1,5 +1,7 @@
 """CPU time of a process and its descendants (utime + stime from /proc), so a benchmark can report
-CPU per order: a figure that, unlike wall-clock rates, holds up when other work shares the machine."""
+CPU per order: a figure that, unlike wall-clock rates, holds up when other work shares the machine.
+And the time their threads were runnable but waited for a CPU (schedstat), with the host's steal
+time: what a latency tail ran into when the CPUs were taken, by our own processes or the host's."""
 
 import os
 
@@ -17,6 +19,38 @@ def tree_cpu_seconds(pid: int) -> float:
         total += _cpu_seconds(current)
         pending.extend(_children(current))
     return total
+
+
+def tree_cpu_wait_seconds(pid: int) -> float:
+    """Seconds the threads of pid and its live descendants have spent runnable, waiting for a CPU
+    (/proc/<pid>/task/<tid>/schedstat, second field; 0 where the kernel does not keep it)."""
+    total, pending, seen = 0.0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[1]) / 1e9
+            except (OSError, IndexError, ValueError):
+                continue
+        pending.extend(_children(current))
+    return total
+
+
+def host_cpu_ticks() -> tuple[int, int]:
+    """(steal, total) ticks of the host's CPUs so far (/proc/stat): steal is time the hypervisor
+    ran something else while a vCPU had work."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
 
 
 def cpu_seconds(pid: int) -> float:
