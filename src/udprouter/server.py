@@ -98,6 +98,7 @@ class Router:
         self.recovery = RouterRecovery(config, self.sessions, self.order_entry, self.dispatcher)
         self.loop_pass = LoopPass(self.order_entry, self.dispatcher, self.supervisor)
         self.loop_pass.answer_wait_ns = config.udp.answer_wait_us * 1000
+        self.loop_pass.busy_rate = config.engine.low_rate
         self.loop_pass.use_log(self.recovery.log)
         self.recovery.write_ahead = self.loop_pass.before_offer
         self.fast = FastIngest(self.risk, self.order_entry)

@@ -1,5 +1,6 @@
 """[udp] answer_wait_us: a loop pass that offered commands waits for the engine's answer and sends
-it in the same pass, instead of going back to epoll for the engine's eventfd. Seen from outside
+it in the same pass, instead of going back to epoll for the engine's eventfd; but not at a high
+rate (over [engine] low_rate commands/s) to an engine that had to be woken. Seen from outside
 through the metrics; every order is answered either way."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from udprouter.client import Client
 PRICE = 100_000_000_000
 ORDERS = 20
 ATTEMPTS = 20
+BURST = 400  # in a few milliseconds: over [engine] low_rate (12,000 commands/s)
 
 
 def metric(router, name: str) -> int:
@@ -48,6 +50,32 @@ async def test_orders_one_at_a_time_are_answered_in_the_pass_that_offered_them(s
     assert answered <= waits
     # Each answer to a UDP session, with nothing else waiting, is built and sent by one C call.
     assert metric(router, "udprouter_replies_built_in_c_total") >= ORDERS // 2
+
+
+async def test_a_burst_to_a_sleeping_engine_does_not_wait_for_it(start_router):
+    # wait = "sleep": the engine sleeps on its eventfd after every batch, so offers made while the
+    # client's datagrams keep coming find it asleep; their passes leave the answer to the eventfd.
+    router = start_router('answer_wait_us = 10000\n[engine]\nwait = "sleep"\n')
+    client = await Client.connect(*router.udp, "demo", "demo-secret")
+    try:
+        for _ in range(ATTEMPTS):  # bounded: a loaded host may read a whole burst in one pass
+            orders = [await client.send_order(1, Side.Buy, PRICE - i % 20 * 100_000_000, 1)
+                      for i in range(BURST)]
+            for order in orders:  # every order answered, waited for or not
+                assert isinstance(await client.first_ack(order), ExecutionReportNew)
+            if metric(router, "udprouter_answer_waits_skipped_total") >= 1:
+                break
+        assert metric(router, "udprouter_answer_waits_skipped_total") >= 1
+    finally:
+        await client.close()
+    # Then a quiet 100 ms (the rate falls below low_rate) and orders one at a time, each after the
+    # last one's answer: their passes wait again.
+    await asyncio.sleep(0.1)
+    skipped = metric(router, "udprouter_answer_waits_skipped_total")
+    waits = metric(router, "udprouter_answer_waits_total")
+    await send_one_at_a_time(router)
+    assert metric(router, "udprouter_answer_waits_total") - waits >= ORDERS // 2
+    assert metric(router, "udprouter_answer_waits_skipped_total") - skipped <= ORDERS // 2
 
 
 async def test_without_the_wait_the_eventfd_brings_every_answer(start_router):

@@ -124,6 +124,9 @@ class RouterCollector:
         passes = r.loop_pass
         yield _counter("udprouter_answer_waits", "Loop passes that waited for the engine's answer to the "
                        "commands they offered ([udp] answer_wait_us)", passes.answer_waits)
+        yield _counter("udprouter_answer_waits_skipped", "Loop passes that offered commands to a sleeping "
+                       "engine and did not wait for its answer (its eventfd brings it)",
+                       passes.answer_waits_skipped)
         yield _counter("udprouter_answered_in_pass", "Loop passes whose engine answer came while they "
                        "waited (sent without another wake-up)", passes.answered_in_pass)
         yield _counter("udprouter_answer_waits_ended_by_datagram", "Loop passes whose wait for the "
