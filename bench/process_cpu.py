@@ -10,37 +10,38 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds used so far by pid and every live descendant (0 for a process that is gone)."""
-    total, pending, seen = 0.0, [pid], set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        total += _cpu_seconds(current)
-        pending.extend(_children(current))
-    return total
+    return sum(_cpu_seconds(p) for p in _tree(pid))
 
 
 def tree_cpu_wait_seconds(pid: int) -> float:
     """Seconds the threads of pid and its live descendants have spent runnable, waiting for a CPU
     (/proc/<pid>/task/<tid>/schedstat, second field; 0 where the kernel does not keep it)."""
-    total, pending, seen = 0.0, [pid], set()
+    return sum(_cpu_wait_seconds(p) for p in _tree(pid))
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its live descendants."""
+    out, pending = [], [pid]
     while pending:
         current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+        if current not in out:
+            out.append(current)
+            pending.extend(_children(current))
+    return out
+
+
+def _cpu_wait_seconds(pid: int) -> float:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    total = 0.0
+    for task in tasks:
         try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
             continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{current}/task/{task}/schedstat") as f:
-                    total += int(f.read().split()[1]) / 1e9
-            except (OSError, IndexError, ValueError):
-                continue
-        pending.extend(_children(current))
     return total
 
 
