@@ -25,12 +25,12 @@ from udprouter.dispatcher import Dispatcher
 from udprouter.durability.router_log import C_RECORD_FRAMES, RouterLog
 from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.fastpath.fast_io import DatagramSocket
+from udprouter.fastpath.low_rate_spin import RateWindow
 from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
 from udprouter.ring import INPUT_ARRIVED
 from udprouter.server_session import ServerSession
 
 Send = Callable[[bytes, object], None]
-RATE_WINDOW_NS = 10_000_000  # the offered commands' rate is counted over windows this long
 REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
 assert DRAIN_CAPACITY <= C_RECORD_FRAMES, "a drained batch's record must fit RouterLog.write_c_record"
 
@@ -53,14 +53,12 @@ class LoopPass:
         self._closed = False  # stopping: the log is closed, nothing more is journaled
         self.answer_wait_ns = 0  # a pass that offered commands waits this long for their events
         self.answer_waits = 0  # passes that waited ...
-        self.answer_waits_skipped = 0  # passes at busy_rate that offered to a sleeping engine
-        # Commands/s at or above which a pass does not wait for an engine it had to wake (0: it
-        # always waits). The server sets [engine] low_rate: above it the engine sleeps between
-        # batches itself (its adaptive wait), and the router stops spinning for it too.
-        self.busy_rate = 0
-        self._window_start = 0  # the offered commands are counted over RATE_WINDOW_NS windows
-        self._window_commands = 0
-        self._at_busy_rate = False
+        self.answer_waits_skipped = 0  # passes at the busy rate that offered to a sleeping engine
+        # The offered commands counted against the busy rate (per second), at or above which a pass
+        # does not wait for an engine it had to wake (None: it always waits). The server sets [engine]
+        # low_rate: above it the engine sleeps between batches itself (its adaptive wait), and the
+        # router stops spinning for it too.
+        self.offer_rate: RateWindow | None = None
         self.answered_in_pass = 0  # ... and those whose events came before the wait ran out
         self.waits_ended_by_input = 0  # ... and those a datagram ended first
         self.replies_built_in_c = 0  # routed batches answered by _reply_in_c (the rest: the sinks)
@@ -118,7 +116,8 @@ class LoopPass:
         # Events of earlier commands already waiting: the engine is ahead of this pass, no wait.
         wait = self.answer_wait_ns and ring is not None and ring.outbound_occupancy == 0
         offered = self.order_entry.flush(self.dispatcher.clock())
-        busy = offered and self._busy(offered)
+        rate = self.offer_rate
+        busy = offered and rate is not None and rate.add(offered, time.monotonic_ns())
         if offered and wait and busy and self.order_entry.engine_was_asleep:
             # At a high rate, to an engine that had to be woken: its answer comes after a wake-up
             # (tens of microseconds on a VM), and spinning through it took a fifth of the CPU per
@@ -128,7 +127,7 @@ class LoopPass:
         elif offered and wait:
             # The engine answers in microseconds if awake (spinning between batches), tens if
             # woken: waiting for it here saves the second pass (the engine's eventfd write, an
-            # epoll wake-up, an eventfd read), and below busy_rate the CPU has room for it.
+            # epoll wake-up, an eventfd read), and below the busy rate the CPU has room for it.
             # It ends early when a datagram arrives: the next pass has work to do.
             self.answer_waits += 1
             socket = self.socket
@@ -139,22 +138,6 @@ class LoopPass:
                 self.answered_in_pass += 1
         self.order_entry.drain()
         self._finish()
-
-    def _busy(self, offered: int) -> bool:
-        """Counts offered commands; True while their rate is at or above busy_rate. A window that
-        reaches its share says so at once, one that runs out below it ends the busy state (the
-        engine's adaptive wait counts its commands the same way)."""
-        if not self.busy_rate:
-            return False
-        now = time.monotonic_ns()
-        elapsed = now - self._window_start
-        if elapsed >= RATE_WINDOW_NS:
-            self._at_busy_rate = self._window_commands * 1_000_000_000 >= self.busy_rate * elapsed
-            self._window_start, self._window_commands = now, 0
-        self._window_commands += offered
-        if self._window_commands * 1_000_000_000 >= self.busy_rate * RATE_WINDOW_NS:
-            self._at_busy_rate = True
-        return self._at_busy_rate
 
     def on_engine_events(self) -> int:
         """The outbound eventfd's reader (and the timer's, for a lost wake-up): a pass of its own.

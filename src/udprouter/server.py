@@ -27,7 +27,7 @@ from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.errors import ConfigError
 from udprouter.fastpath.fast_ingest import NO_SESSION, FastIngest
 from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket
-from udprouter.fastpath.low_rate_spin import LowRateSpin
+from udprouter.fastpath.low_rate_spin import LowRateSpin, RateWindow
 from udprouter.loop_pass import LoopPass
 from udprouter.ops.config_reload import ConfigReloader
 from udprouter.ops.metrics import Metrics, MetricSources
@@ -98,7 +98,7 @@ class Router:
         self.recovery = RouterRecovery(config, self.sessions, self.order_entry, self.dispatcher)
         self.loop_pass = LoopPass(self.order_entry, self.dispatcher, self.supervisor)
         self.loop_pass.answer_wait_ns = config.udp.answer_wait_us * 1000
-        self.loop_pass.busy_rate = config.engine.low_rate
+        self.loop_pass.offer_rate = RateWindow(config.engine.low_rate) if config.engine.low_rate else None
         self.loop_pass.use_log(self.recovery.log)
         self.recovery.write_ahead = self.loop_pass.before_offer
         self.fast = FastIngest(self.risk, self.order_entry)

@@ -26,13 +26,36 @@ WINDOW_NS = 10_000_000  # the rate is counted over windows this long
 STEP_NS = 200_000  # one look-and-yield step, then the event loop turns
 
 
+class RateWindow:
+    """Counts events (datagrams, commands) over WINDOW_NS windows against a rate per second. A
+    window that reaches its share says so at once (a rising rate needs the CPU back within a
+    fraction of a millisecond); one that runs out below it, with any quiet time after it, ends it.
+    The engine's adaptive wait counts its commands the same way."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.at_rate = False
+        self._start = 0
+        self._count = 0
+
+    def add(self, n: int, now: int) -> bool:
+        """Counts n events at now (monotonic ns); returns at_rate."""
+        elapsed = now - self._start
+        if elapsed >= WINDOW_NS:
+            self.at_rate = self._count * 1_000_000_000 >= self.rate * elapsed
+            self._start, self._count = now, 0
+        self._count += n
+        if self._count * 1_000_000_000 >= self.rate * WINDOW_NS:
+            self.at_rate = True
+        return self.at_rate
+
+
 class LowRateSpin:
     def __init__(self, low_rate: int, spin_us: int) -> None:
         self.low_rate = low_rate  # datagrams/s; 0: never spin
         self.spin_ns = spin_us * 1000
         self.spun_ns = 0  # time spent in spin steps (the metric)
-        self._window_start = 0
-        self._window_datagrams = 0
+        self._rate = RateWindow(low_rate)
         self._low = False  # the rate is below low_rate: spin between passes
         self._last_datagram_ns = 0
         self._spinning = False  # a step is scheduled
@@ -52,16 +75,10 @@ class LowRateSpin:
 
     def after_read(self, datagrams: int) -> None:
         """After a pass that read datagrams: counts them and starts spinning if the rate is low."""
-        if not self.low_rate or not datagrams:
+        if not self.low_rate or not datagrams or self._stopped:
             return
         now = time.monotonic_ns()
-        elapsed = now - self._window_start
-        if elapsed >= WINDOW_NS:  # the window (and any quiet time after it) decides the next one
-            self._low = self._window_datagrams * 1_000_000_000 < self.low_rate * elapsed
-            self._window_start, self._window_datagrams = now, 0
-        self._window_datagrams += datagrams
-        if self._window_datagrams * 1_000_000_000 >= self.low_rate * WINDOW_NS:
-            self._low = False  # the rate is rising: the CPU goes back at once, not at the window's end
+        self._low = not self._rate.add(datagrams, now)
         self._last_datagram_ns = now
         if self._low and not self._spinning:
             self._spinning = True
