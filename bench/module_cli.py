@@ -9,6 +9,8 @@ def print_entries(entries: list[dict]) -> None:
     """One line per entry: figure, in-run baseline and ratio (and the floor when the entry has one)."""
     for e in entries:
         floor = f"  floor {e['floor']:,} {'met' if e['meets_floor'] else 'MISSED'}" if "floor" in e else ""
+        if e.get("baseline_meets_floor") is False:
+            floor += f" (the baseline missed it too: {e['baseline']:,})"
         print(f"{e['name']}: {e['figure']:,} {e['unit']} vs {e['baseline_name']} {e['baseline']:,} "
               f"-> {e['ratio']:.2f}x{floor}")
 
