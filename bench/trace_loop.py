@@ -7,7 +7,9 @@ The router runs in a child process of this module (the same `serve` as `udproute
 config and journal like bench_udp), with its callbacks wrapped before it starts: the UDP readable
 callback, the engine-events callback, the 50 ms timer and the metrics collector. Inside each call,
 time spent in the cyclic GC (gc.callbacks), router log writes and rolls, the ring offer, the event
-drain, and the send (sendmmsg) is added up. Then `udprouter-loadgen --rate R --duration D` runs
+drain, and the send (sendmmsg) is added up, and so are the steps of a pass inside them (PARTS: the C
+ingest, the write-ahead record, the engine's wake-up, the C reply's record write, its sendmmsg and
+the frames kept for retransmission, ...), each also summed over the window per call. Then `udprouter-loadgen --rate R --duration D` runs
 against it (after a warm-up load that is not recorded) and, at the end, the child prints:
   * a histogram of callback durations and the callbacks per second,
   * the GC collections and their pauses per generation,
@@ -35,7 +37,10 @@ from pathlib import Path
 from bench.udp_servers import LISTENING, ServerProcess, router_config
 
 BOUNDS_US = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
-PARTS = ("gc", "log_write", "log_roll", "offer", "drain", "send", "recv")
+# The parts nest: offer holds write_ahead and wake; drain holds poll and route, route the C reply
+# (reply_in_c), and that its record write, its sendmmsg and the frames handed to the sessions.
+PARTS = ("gc", "log_write", "log_roll", "recv", "ingest", "offer", "write_ahead", "wake", "await_events",
+         "drain", "poll", "route", "reply_in_c", "reply_log", "reply_send", "reply_keep", "finish", "send")
 
 
 class Tracer:
@@ -118,9 +123,9 @@ def _bucket(ns: int) -> str:
 
 def install(tracer: Tracer) -> None:
     """Wraps the Router's callbacks and parts (class attributes: before any Router exists)."""
-    from udprouter import loop_pass, order_entry, server
+    from udprouter import loop_pass, order_entry, ring, server
     from udprouter.durability import router_log
-    from udprouter.fastpath import fast_io
+    from udprouter.fastpath import fast_ingest, fast_io
     from udprouter.ops import metrics
 
     R = server.Router
@@ -142,9 +147,22 @@ def install(tracer: Tracer) -> None:
     entry = order_entry.OrderEntry
     entry.flush = tracer.wrap_part("offer", entry.flush)
     entry.drain = tracer.wrap_part("drain", entry.drain)
+    entry._route_fast = tracer.wrap_part("route", entry._route_fast)
     D = fast_io.DatagramSocket
     D.flush = tracer.wrap_part("send", D.flush)
     D.receive_raw = tracer.wrap_part("recv", D.receive_raw)
+    D.send_built = tracer.wrap_part("reply_send", D.send_built)
+    L._write_ahead_in_c = tracer.wrap_part("write_ahead", L._write_ahead_in_c)
+    L.write_c_record = tracer.wrap_part("reply_log", L.write_c_record)
+    P._reply_in_c = tracer.wrap_part("reply_in_c", P._reply_in_c)
+    P._hand_frames = tracer.wrap_part("reply_keep", P._hand_frames)
+    P._finish = tracer.wrap_part("finish", P._finish)
+    S = ring.RingSegment
+    S.wake_engine_if_sleeping = tracer.wrap_part("wake", S.wake_engine_if_sleeping)
+    S.await_events = tracer.wrap_part("await_events", S.await_events)  # the answer wait, the low-rate spin
+    S.poll_events = tracer.wrap_part("poll", S.poll_events)
+    F = fast_ingest.FastIngest
+    F.run = tracer.wrap_part("ingest", F.run)
     gc.callbacks.append(tracer.gc_callback)
 
 
