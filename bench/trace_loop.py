@@ -9,8 +9,9 @@ callback, the engine-events callback, the 50 ms timer and the metrics collector.
 time spent in the cyclic GC (gc.callbacks), router log writes and rolls, the ring offer, the event
 drain, and the send (sendmmsg) is added up, and so are the steps of a pass inside them (PARTS: the C
 ingest, the write-ahead record, the engine's wake-up, the C reply's record write, its sendmmsg and
-the frames kept for retransmission, ...), each also summed over the window per call. Then `udprouter-loadgen --rate R --duration D` runs
-against it (after a warm-up load that is not recorded) and, at the end, the child prints:
+the frames kept for retransmission, ...), each also summed over the window per call. Then
+`udprouter-loadgen --rate R --duration D` runs against it (after a warm-up load that is not
+recorded) and, at the end, the child prints:
   * a histogram of callback durations and the callbacks per second,
   * the GC collections and their pauses per generation,
   * the longest calls, each split into the parts above and the periodic work that fell inside it
