@@ -23,6 +23,7 @@
 // orders than the table's capacity (configured lower since) keeps the newest.
 #include "udprouter/engine/engine.h"
 
+#include <cstddef>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -102,21 +103,18 @@ Order get_order(const uint8_t* p) {
     return o;
 }
 
-// The offsets get_terminal reads.
-void put_terminal(std::vector<uint8_t>& out, const TerminalOrder& t) {
-    static_assert(sizeof(t.cl_ord_id) == 8 && sizeof(t.order_id) == 8 && sizeof(t.price) == 8 &&
-                  sizeof(t.session_id) == 4 && sizeof(t.security_id) == 4 && sizeof(t.cum_qty) == 4 &&
-                  sizeof(t.side) == 1 && sizeof(t.status) == 1);
-    uint8_t record[kTerminalSize] = {};
-    set(record, 0, t.cl_ord_id);
-    set(record, 8, t.order_id);
-    set(record, 16, t.price);
-    set(record, 24, t.session_id);
-    set(record, 28, t.security_id);
-    set(record, 32, t.cum_qty);
-    set(record, 36, t.side);
-    set(record, 37, t.status);
-    out.insert(out.end(), record, record + kTerminalSize);
+// A run of adjacent records in one append: TerminalOrder is laid out as the record is (the offsets
+// get_terminal reads, host byte order, no padding) and its reserved field is always 0
+// (TerminalOrders::make, get_terminal), so its bytes are the records' bytes.
+// The terminal table is most of a snapshot, and the engine stops while it is copied.
+void put_terminals(std::vector<uint8_t>& out, const TerminalOrder* run, uint32_t n) {
+    static_assert(sizeof(TerminalOrder) == kTerminalSize && offsetof(TerminalOrder, cl_ord_id) == 0 &&
+                  offsetof(TerminalOrder, order_id) == 8 && offsetof(TerminalOrder, price) == 16 &&
+                  offsetof(TerminalOrder, session_id) == 24 && offsetof(TerminalOrder, security_id) == 28 &&
+                  offsetof(TerminalOrder, cum_qty) == 32 && offsetof(TerminalOrder, side) == 36 &&
+                  offsetof(TerminalOrder, status) == 37 && offsetof(TerminalOrder, reserved) == 38);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(run);
+    out.insert(out.end(), bytes, bytes + size_t{n} * kTerminalSize);
 }
 
 TerminalOrder get_terminal(const uint8_t* p) {
@@ -163,8 +161,18 @@ void Engine::seal_snapshot(std::vector<uint8_t>& state) {
 
 std::vector<uint8_t> Engine::snapshot_state() const {
     std::vector<uint8_t> out;
-    out.reserve(kHeaderSize + size_t{sessions_.size()} * 8 + size_t{pool_.in_use()} * kOrderSize +
-                size_t{terminal_.size()} * kTerminalSize + 8);
+    snapshot_state(out);
+    return out;
+}
+
+void Engine::snapshot_state(std::vector<uint8_t>& out) const {
+    out.clear();
+    const size_t size = kHeaderSize + size_t{sessions_.size()} * 8 + size_t{pool_.in_use()} * kOrderSize + 4 +
+                        size_t{accounts_.size()} * (kAccountSize + instruments_.size() * 8) + 4 +
+                        size_t{terminal_.size()} * kTerminalSize + 8; // the checksum seal_snapshot adds
+    if (out.capacity() < size) {
+        out.reserve(size + size / 8); // room for the book to grow: a reused buffer is not replaced each time
+    }
     put(out, kSnapshotMagic);
     put(out, kSnapshotVersion);
     put(out, uint32_t{0});
@@ -201,8 +209,7 @@ std::vector<uint8_t> Engine::snapshot_state() const {
         }
     }
     put(out, terminal_.size());
-    terminal_.for_each([&](const TerminalOrder& t) { put_terminal(out, t); });
-    return out;
+    terminal_.for_each_run([&](const TerminalOrder* run, uint32_t n) { put_terminals(out, run, n); });
 }
 
 void Engine::for_each_live_order(const std::function<void(const Order&)>& fn) const {

@@ -88,7 +88,11 @@ JournalStatus JournalStore::start_snapshot(const Engine &engine, bool background
         ++snapshots_written_;
         return JournalStatus::Ok;
     }
-    job_ = SnapshotJob{seq, previous, engine.snapshot_state(), JournalStatus::Ok, 0};
+    job_.seq = seq;
+    job_.previous_seq = previous;
+    engine.snapshot_state(job_.state); // into the last snapshot's buffer (write_in_background)
+    job_.status = JournalStatus::Ok;
+    job_.error = 0;
     job_done_.store(false, std::memory_order_relaxed);
     // Every signal stays with the engine thread (a stop must interrupt its poll, not this thread).
     sigset_t all, saved;
@@ -110,7 +114,7 @@ void JournalStore::write_in_background()
     job_.status = write_snapshot_file(dir_, job_.seq, durability_, job_.state);
     job_.error = errno;
     if (job_.status == JournalStatus::Ok) remove_redundant_files(job_.seq);
-    job_.state = {};
+    job_.state.clear(); // its capacity stays for the next snapshot: the engine waits for no page then
     job_done_.store(true, std::memory_order_release);
 }
 

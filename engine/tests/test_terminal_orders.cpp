@@ -236,3 +236,43 @@ UDR_TEST(a_snapshot_taken_with_a_stale_index_loads_to_the_same_state) {
     check_answers(); // through the index as it was: dropped entries in it
     check_reloads();
 }
+
+// for_each_run (a snapshot's bulk copy) gives the records for_each gives, in the same order and
+// byte for byte, at every fill of the ring and its stage of 8: before the first wrap, at the ring's
+// end, after wraps, with records dropped, and with nothing recorded at all.
+UDR_TEST(runs_hold_for_each_records_byte_for_byte) {
+    for (const uint32_t capacity : {0u, 1u, 7u, 8u, 9u, 16u, 37u, 64u}) {
+        TerminalOrders table(capacity);
+        for (uint64_t k = 1; k <= 3 * uint64_t{capacity} + 20; ++k) {
+            Order o{};
+            o.cl_ord_id = k;
+            o.order_id = 1000 + k;
+            o.price = static_cast<int64_t>(k) * 5;
+            o.session_id = static_cast<uint32_t>(1 + k % kSessions);
+            o.order_qty = 10;
+            o.cum_qty = static_cast<uint32_t>(k % 11);
+            o.security_id = 7;
+            o.side = k % 2 == 0 ? kWireSideBuy : kWireSideSell;
+            table.record(o, TerminalOrders::done(o));
+            if (k % 13 == 0) {
+                table.drop_session(static_cast<uint32_t>(1 + k % kSessions));
+            }
+            std::vector<TerminalOrder> one;
+            table.for_each([&](const TerminalOrder& t) { one.push_back(t); });
+            std::vector<TerminalOrder> runs;
+            uint32_t run_count = 0;
+            table.for_each_run([&](const TerminalOrder* run, uint32_t n) {
+                UDR_CHECK(n > 0);
+                ++run_count;
+                runs.insert(runs.end(), run, run + n);
+            });
+            UDR_CHECK_EQ(one.size(), size_t{table.size()});
+            UDR_CHECK_EQ(runs.size(), one.size());
+            UDR_CHECK(run_count <= 3);
+            for (size_t i = 0; i < one.size() && i < runs.size(); ++i) {
+                UDR_CHECK(std::memcmp(&one[i], &runs[i], sizeof(TerminalOrder)) == 0);
+                UDR_CHECK_EQ(runs[i].reserved, 0u);
+            }
+        }
+    }
+}

@@ -123,6 +123,9 @@ public:
     // without their checksum (a copy, taken between commands), then seal_snapshot appends the
     // checksum (any thread: it reads only the bytes). write_snapshot writes exactly these bytes.
     std::vector<uint8_t> snapshot_state() const;
+    // The same bytes into out, which is cleared first and keeps its capacity: a buffer reused from
+    // one snapshot to the next is already in memory, and the engine does not stop for its pages.
+    void snapshot_state(std::vector<uint8_t>& out) const;
     static void seal_snapshot(std::vector<uint8_t>& state);
 
     // Highest command_seq applied (or restored from a snapshot); 0 for a fresh engine.

@@ -96,6 +96,33 @@ public:
         }
     }
 
+    // The same records as for_each, as runs of adjacent records: fn(first, count) for each run, in
+    // order (at most three: the ring up to its end or the stage, the stage, the ring after a wrap).
+    // A snapshot copies each run in one go.
+    template <class Fn>
+    void for_each_run(Fn&& fn) const {
+        const uint32_t first = size_ == capacity_ ? head_ : 0;
+        const uint32_t base = stage_base();
+        for (uint32_t i = 0; i < size_;) {
+            const uint32_t pos = first + i < capacity_ ? first + i : first + i - capacity_;
+            const TerminalOrder* run;
+            uint32_t n;
+            if (pos - base < staged_) { // in the stage, up to its end
+                run = &stage_[pos - base];
+                n = staged_ - (pos - base);
+            } else { // in the ring, up to its end or to where the stage starts
+                run = &ring_[pos];
+                n = capacity_ - pos;
+                if (staged_ != 0 && base > pos && base - pos < n) {
+                    n = base - pos;
+                }
+            }
+            n = n < size_ - i ? n : size_ - i;
+            fn(run, n);
+            i += n;
+        }
+    }
+
     uint32_t capacity() const { return capacity_; }
     uint32_t size() const { return size_; } // records in the ring, dropped ones included
     // Empties the ring and its index (a snapshot load).
