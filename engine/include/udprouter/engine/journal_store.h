@@ -23,7 +23,8 @@
 // after it: remove it when the publisher is retired.
 //
 // Background snapshots (set_background_snapshots, the engine process): the engine thread only
-// copies the state's bytes (Engine::snapshot_state) and starts the next segment; a writer thread
+// copies the state's bytes (Engine::snapshot_state, into the last snapshot's buffer, whose pages
+// are then already there) and starts the next segment; a writer thread
 // seals and writes the file, renames it into place and removes what it made redundant, so the
 // engine goes on applying commands (a 2.6 MB snapshot stopped it for 20-45 ms, the p99.9 of a
 // 50k orders/s run). One at a time: a snapshot due while the last is still being written waits for
@@ -103,7 +104,8 @@ private:
     void write_in_background();
     JournalStatus skipped(uint64_t seq, int error);
     bool retention_limit(uint64_t snapshot_seq, uint64_t &limit) const;
-    void remove_redundant_files(uint64_t snapshot_seq);
+    // gently (the writer thread): each file cut back a slice at a time before it is unlinked.
+    void remove_redundant_files(uint64_t snapshot_seq, bool gently);
 
     std::string dir_;
     Durability durability_;
