@@ -4,12 +4,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <ctime>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -87,7 +84,7 @@ JournalStatus JournalStore::start_snapshot(const Engine &engine, bool background
     last_snapshot_seq_ = seq;
     since_snapshot_ = 0;
     if (!background) {
-        remove_redundant_files(seq, false);
+        remove_redundant_files(seq);
         ++snapshots_written_;
         return JournalStatus::Ok;
     }
@@ -116,7 +113,7 @@ void JournalStore::write_in_background()
     Engine::seal_snapshot(job_.state);
     job_.status = write_snapshot_file(dir_, job_.seq, durability_, job_.state);
     job_.error = errno;
-    if (job_.status == JournalStatus::Ok) remove_redundant_files(job_.seq, true);
+    if (job_.status == JournalStatus::Ok) remove_redundant_files(job_.seq);
     job_.state.clear(); // its capacity stays for the next snapshot: the engine waits for no page then
     job_done_.store(true, std::memory_order_release);
 }
@@ -182,44 +179,8 @@ bool read_downstream_hold(const std::string &dir, uint64_t &command_seq)
     return ok;
 }
 
-namespace {
-
-constexpr off_t kReleaseStepBytes = off_t{1} << 20;
-constexpr long kReleasePauseNs = 2'000'000;
-
-// Deletes a file a slice at a time. Unlinking a whole segment (1M commands, about 70 MB) freed its
-// blocks in one go: filesystem work during which the engine's journal appends (and the router's
-// log, on the same filesystem) stalled, the longest stall of a 50k orders/s run after a snapshot.
-// Cut back kReleaseStepBytes at a time with a pause between, the work is spread out; the writer
-// thread is the one that waits. The router log releases its segments the same way.
-void release_file(const std::string &path)
+void JournalStore::remove_redundant_files(uint64_t snapshot_seq)
 {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        struct stat st{};
-        off_t size = ::fstat(fd, &st) == 0 ? st.st_size : 0;
-        const timespec pause{0, kReleasePauseNs};
-        while (size > 0) {
-            size = size > kReleaseStepBytes ? size - kReleaseStepBytes : 0;
-            if (::ftruncate(fd, size) != 0) break; // the unlink below still removes it
-            nanosleep(&pause, nullptr);
-        }
-        ::close(fd);
-    }
-    ::unlink(path.c_str());
-}
-
-} // namespace
-
-void JournalStore::remove_redundant_files(uint64_t snapshot_seq, bool gently)
-{
-    const auto remove = [gently](const std::string &path) {
-        if (gently) {
-            release_file(path);
-        } else {
-            ::unlink(path.c_str());
-        }
-    };
     uint64_t limit = 0;
     if (!retention_limit(snapshot_seq, limit)) return;
     std::vector<uint64_t> snapshots, segments;
@@ -230,9 +191,9 @@ void JournalStore::remove_redundant_files(uint64_t snapshot_seq, bool gently)
     if (!list_journal_files(dir_, JournalFileKind::Segment, segments)) return;
     std::size_t keep_from = 0;
     while (keep_from + 1 < segments.size() && segments[keep_from + 1] <= base + 1) ++keep_from;
-    for (std::size_t i = 0; i < keep_from; ++i) remove(journal_segment_path(dir_, segments[i]));
+    for (std::size_t i = 0; i < keep_from; ++i) ::unlink(journal_segment_path(dir_, segments[i]).c_str());
     for (uint64_t seq : snapshots)
-        if (seq < base) remove(snapshot_path(dir_, seq));
+        if (seq < base) ::unlink(snapshot_path(dir_, seq).c_str());
 }
 
 JournalStatus JournalStore::close()

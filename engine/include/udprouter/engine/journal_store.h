@@ -104,8 +104,7 @@ private:
     void write_in_background();
     JournalStatus skipped(uint64_t seq, int error);
     bool retention_limit(uint64_t snapshot_seq, uint64_t &limit) const;
-    // gently (the writer thread): each file cut back a slice at a time before it is unlinked.
-    void remove_redundant_files(uint64_t snapshot_seq, bool gently);
+    void remove_redundant_files(uint64_t snapshot_seq);
 
     std::string dir_;
     Durability durability_;
