@@ -81,7 +81,7 @@ class EngineSupervisor:
                  "--terminal-orders", str(cfg.engine.terminal_orders),
                  "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us), "--low-rate",
                  str(cfg.engine.low_rate), "--low-rate-spin-us", str(cfg.engine.low_rate_spin_us),
-                 "--own-process-group"]
+                 "--ignore-sigint"]
         if cfg.engine.self_match_prevention:
             args.append("--self-match-prevention")
         if cfg.journal.snapshot_every:
@@ -134,8 +134,9 @@ class EngineSupervisor:
         env = dict(os.environ, UDPROUTER_ENGINE_PARENT_PID=str(os.getpid()))
         fds = (self.ring.inbound_eventfd, self.ring.outbound_eventfd) + ((self.lock.fd,) if self.lock else ())
         try:
-            # The router's session, a process group of its own (--own-process-group: the engine's
-            # setpgid, as uvloop's spawn offers a new session but not a new group).
+            # The router's process group and session: a terminal's SIGINT reaches both, and the
+            # engine ignores it (--ignore-sigint); the router drains, then stops it. Not a session
+            # of its own: see README "The stall after a snapshot".
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command_line(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=stderr_file, pass_fds=fds, env=env)
