@@ -149,8 +149,7 @@ async def test_a_terminals_sigint_to_the_whole_group_is_taken_by_the_router_alon
         engine = router.engine_pid
         assert os.getsid(engine) == os.getsid(router.proc.pid), "the engine is in the router's session"
         assert os.getpgid(engine) == os.getpgid(router.proc.pid), "and in its process group"
-        status = Path(f"/proc/{engine}/status").read_text()
-        ignored = int(re.search(r"^SigIgn:\s*([0-9a-f]+)", status, re.M)[1], 16)
+        ignored = int(re.search(r"^SigIgn:\s*([0-9a-f]+)", Path(f"/proc/{engine}/status").read_text(), re.M)[1], 16)
         assert ignored & (1 << (signal.SIGINT - 1)), "the engine ignores SIGINT"
         client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
         ids = await client.send_orders(burst_orders()[:40])
