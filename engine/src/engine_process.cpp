@@ -398,6 +398,11 @@ bool EngineProcess::serve()
 
 int EngineProcess::run()
 {
+    // The router spawns us into its session but not its process group: a terminal's SIGINT then goes
+    // to the router alone, which drains, then stops us. Not a session of our own: where the scheduler
+    // groups CPU time by session (autogroup), our group would be the router's equal, and our
+    // idle-priority snapshot writer then took whole 4 ms ticks while the router waited for the CPU.
+    if (options_.own_process_group) setpgid(0, 0);
     // Never outlive the router that spawned us. The death signal only covers a parent that dies
     // after the prctl; one already gone (we were reparented) is caught by comparing getppid().
     const pid_t parent_at_start = getppid();
@@ -408,13 +413,6 @@ int EngineProcess::run()
         return 0;
     }
     install_stop_handlers();
-    // The router spawns us into its process group and session. A terminal's Ctrl-C signals the whole
-    // group: the router drains, then stops us with SIGTERM; we ignore the SIGINT. Not a session of
-    // our own: where the scheduler groups CPU time by session (autogroup), ours was the router's
-    // equal, and our idle-priority snapshot writer took whole 4 ms ticks while the router waited.
-    // Not a group of our own either (setpgid): the router's death would orphan it, and the kernel
-    // sends an orphaned group's stopped members SIGHUP and SIGCONT, waking an engine someone froze.
-    if (options_.ignore_sigint) std::signal(SIGINT, SIG_IGN);
     try {
         engine_ = std::make_unique<Engine>(options_.config);
     } catch (const EngineConfigError &error) {

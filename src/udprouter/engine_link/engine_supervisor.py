@@ -81,7 +81,7 @@ class EngineSupervisor:
                  "--terminal-orders", str(cfg.engine.terminal_orders),
                  "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us), "--low-rate",
                  str(cfg.engine.low_rate), "--low-rate-spin-us", str(cfg.engine.low_rate_spin_us),
-                 "--ignore-sigint"]
+                 "--own-process-group"]
         if cfg.engine.self_match_prevention:
             args.append("--self-match-prevention")
         if cfg.journal.snapshot_every:
@@ -134,9 +134,8 @@ class EngineSupervisor:
         env = dict(os.environ, UDPROUTER_ENGINE_PARENT_PID=str(os.getpid()))
         fds = (self.ring.inbound_eventfd, self.ring.outbound_eventfd) + ((self.lock.fd,) if self.lock else ())
         try:
-            # The router's process group and session: a terminal's SIGINT reaches both, and the
-            # engine ignores it (--ignore-sigint); the router drains, then stops it. Not a session
-            # of its own: see README "The stall after a snapshot".
+            # The router's session, a process group of its own (--own-process-group: the engine's
+            # setpgid, as uvloop's spawn offers a new session but not a new group).
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command_line(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=stderr_file, pass_fds=fds, env=env)
