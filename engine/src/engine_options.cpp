@@ -25,7 +25,7 @@ const char *engine_usage()
            "         --durability none|os|fsync --instrument SECID:TICK:MIN_PRICE:MAX_PRICE:MAX_QTY ...\n"
            "         --max-orders N --max-sessions N [--terminal-orders N] [--self-match-prevention]\n"
            "         [--wait spin|sleep|hybrid|adaptive] [--spin-us N] [--low-rate N] [--low-rate-spin-us N]\n"
-           "         [--snapshot-every N] [--own-process-group]\n"
+           "         [--snapshot-every N]\n"
            "       udprouter-engine --journal DIR --instrument ... --max-orders N --max-sessions N\n"
            "         [--terminal-orders N] [--self-match-prevention] --print-state-digest\n";
 }
@@ -136,7 +136,6 @@ EngineOptionsResult parse_engine_options(int argc, const char *const *argv)
         }
         if (arg == "--self-match-prevention") { p.result.options.config.self_match_prevention = true; continue; }
         if (arg == "--print-state-digest") { p.result.options.print_state_digest = true; continue; }
-        if (arg == "--own-process-group") { p.result.options.own_process_group = true; continue; }
         if (arg.substr(0, 2) != "--") { p.fail("unexpected argument '" + std::string(arg) + "'"); return p.result; }
         std::string_view name = arg, value;
         if (auto eq = arg.find('='); eq != std::string_view::npos) {

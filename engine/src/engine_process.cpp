@@ -398,11 +398,6 @@ bool EngineProcess::serve()
 
 int EngineProcess::run()
 {
-    // The router spawns us into its session but not its process group: a terminal's SIGINT then goes
-    // to the router alone, which drains, then stops us. Not a session of our own: where the scheduler
-    // groups CPU time by session (autogroup), our group would be the router's equal, and our
-    // idle-priority snapshot writer then took whole 4 ms ticks while the router waited for the CPU.
-    if (options_.own_process_group) setpgid(0, 0);
     // Never outlive the router that spawned us. The death signal only covers a parent that dies
     // after the prctl; one already gone (we were reparented) is caught by comparing getppid().
     const pid_t parent_at_start = getppid();

@@ -34,9 +34,7 @@ bool refused_with(std::vector<std::string> args, const std::string &fragment)
 UDR_TEST(full_command_line_fills_every_option)
 {
     auto args = full();
-    UDR_CHECK(!parse(args).options.own_process_group); // only when the router asks for it
-    for (const char *extra : {"--self-match-prevention", "--wait", "spin", "--spin-us", "7", "--snapshot-every", "500",
-                              "--own-process-group"})
+    for (const char *extra : {"--self-match-prevention", "--wait", "spin", "--spin-us", "7", "--snapshot-every", "500"})
         args.push_back(extra);
     EngineOptionsResult r = parse(args);
     UDR_CHECK(r.ok);
@@ -44,7 +42,7 @@ UDR_TEST(full_command_line_fills_every_option)
     UDR_CHECK(o.shm_name == "udr" && o.journal_dir == "/j");
     UDR_CHECK(o.inbound_eventfd == 3 && o.outbound_eventfd == 4);
     UDR_CHECK(o.durability == Durability::Fsync && o.wait == WaitStrategy::Spin);
-    UDR_CHECK(o.spin_us == 7 && o.snapshot_every == 500 && o.own_process_group);
+    UDR_CHECK(o.spin_us == 7 && o.snapshot_every == 500);
     UDR_CHECK(o.config.max_orders == 1000 && o.config.max_sessions == 64 && o.config.self_match_prevention);
     UDR_CHECK_EQ(o.config.instruments.size(), 2u);
     UDR_CHECK(o.config.instruments[0].max_price == 110000000000 && o.config.instruments[1].tick == 5);

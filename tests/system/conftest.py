@@ -67,9 +67,8 @@ class RouterProcess:
     """`udprouter serve --config FILE` in a subprocess; start() waits for its listening line."""
 
     def __init__(self, work: Path, extra_config: str = "", *, journal: Path | None = None,
-                 capture: Path | None = None, own_session: bool = False) -> None:
+                 capture: Path | None = None) -> None:
         self.work = work
-        self.own_session = own_session  # a session and process group of its own, as a terminal's job has
         self.capture = capture
         self.journal = journal or work / "journal"
         self.config = work / f"router-{uuid.uuid4().hex[:8]}.toml"
@@ -96,8 +95,8 @@ class RouterProcess:
         env = dict(os.environ, **{ENGINE_BIN_ENV: str(engine_binary())})
         with self.log.open("a") as log:
             args = router_command(self.config) + (["--capture", str(self.capture)] if self.capture else [])
-            self.proc = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                         env=env, start_new_session=self.own_session)
+            self.proc = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and self.proc.poll() is None:
             match = LISTENING.search(self.log.read_text())

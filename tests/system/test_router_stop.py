@@ -135,32 +135,3 @@ async def test_stop_with_a_frozen_engine_exits_1_and_the_next_start_answers_from
         kill_engine_of(engine, router.journal)
     assert status == 0
     assert not segment.exists()
-
-
-async def test_a_terminals_sigint_to_the_whole_group_reaches_the_router_alone(tmp_path):
-    """Ctrl-C in a terminal signals the job's whole process group. The engine runs in a process
-    group of its own, so the SIGINT reaches the router alone, which drains, then stops the engine
-    (exit 0). And it stays in the router's session: where the scheduler groups CPU time by session
-    (autogroup), a session of its own made the engine the router's equal, and its idle-priority
-    snapshot writer then took whole ticks while the router waited (README "The stall after a
-    snapshot")."""
-    router = RouterProcess(tmp_path, DEFAULT_STYLE, own_session=True).start()
-    client = None
-    try:
-        engine = router.engine_pid
-        assert os.getsid(engine) == os.getsid(router.proc.pid), "the engine is in the router's session"
-        assert os.getpgid(engine) == engine != os.getpgid(router.proc.pid), "in a process group of its own"
-        client = await Client.connect(*router.udp, "demo", "demo-secret", keepalive_ms=KEEPALIVE_MS)
-        ids = await client.send_orders(burst_orders()[:40])
-        acks = await asyncio.wait_for(asyncio.gather(*(client.first_ack(cl) for cl in ids)), ACK_TIMEOUT_S)
-        assert all(isinstance(a, ExecutionReportNew) for a in acks)
-        os.killpg(os.getpgid(router.proc.pid), signal.SIGINT)
-        assert router.proc.wait(STOP_TIMEOUT_S) == 0, "the router drains and exits 0"
-        text = router.log_text()
-        assert re.search(rf"engine_stopped\b.*pid={engine}\b.*status=0", text), text[-3000:]
-        assert "engine_exited" not in text and "Traceback" not in text, text[-3000:]
-    finally:
-        if client is not None:
-            await client.close()
-        kill_engine_of(router.engine_pid, router.journal)
-        router.stop()

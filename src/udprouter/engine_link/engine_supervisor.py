@@ -80,8 +80,7 @@ class EngineSupervisor:
         args += ["--max-orders", str(cfg.engine.max_orders), "--max-sessions", str(cfg.engine.max_sessions),
                  "--terminal-orders", str(cfg.engine.terminal_orders),
                  "--wait", cfg.engine.wait, "--spin-us", str(cfg.engine.spin_us), "--low-rate",
-                 str(cfg.engine.low_rate), "--low-rate-spin-us", str(cfg.engine.low_rate_spin_us),
-                 "--own-process-group"]
+                 str(cfg.engine.low_rate), "--low-rate-spin-us", str(cfg.engine.low_rate_spin_us)]
         if cfg.engine.self_match_prevention:
             args.append("--self-match-prevention")
         if cfg.journal.snapshot_every:
@@ -134,11 +133,10 @@ class EngineSupervisor:
         env = dict(os.environ, UDPROUTER_ENGINE_PARENT_PID=str(os.getpid()))
         fds = (self.ring.inbound_eventfd, self.ring.outbound_eventfd) + ((self.lock.fd,) if self.lock else ())
         try:
-            # The router's session, a process group of its own (--own-process-group: the engine's
-            # setpgid, as uvloop's spawn offers a new session but not a new group).
+            # A session of its own: a terminal's SIGINT goes to the router alone, which drains, then stops it.
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command_line(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr_file, pass_fds=fds, env=env)
+                stderr=stderr_file, pass_fds=fds, env=env, start_new_session=True)
         except OSError as exc:
             raise EngineError(f"cannot start engine {self.binary}: {exc.strerror}") from exc
         finally:

@@ -50,8 +50,6 @@ struct EngineOptions {
     uint32_t low_rate_spin_us = 2000;   // adaptive: the spin between batches at a low rate
     uint64_t snapshot_every = 0;
     bool print_state_digest = false;
-    // A process group of its own, in the parent's session (the router's spawn: EngineProcess::run).
-    bool own_process_group = false;
 };
 
 struct EngineOptionsResult {
