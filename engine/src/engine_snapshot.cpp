@@ -48,12 +48,23 @@ uint64_t fnv1a(const uint8_t* data, size_t size, uint64_t hash = 0xCBF29CE484222
     return hash;
 }
 
+// GCC 12 warns, wrongly, that vector::insert's growth path in put writes past a fresh buffer
+// (GCC bug 107852) once snapshot_state inlines it. resize + memcpy, which it accepts, made the
+// engine's snapshot copy 1.7x longer (321 against 533-585 us for 3.7 MB).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
 template <class T>
 void put(std::vector<uint8_t>& out, T value) {
     uint8_t bytes[sizeof(T)];
     std::memcpy(bytes, &value, sizeof(T));
     out.insert(out.end(), bytes, bytes + sizeof(T));
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 template <class T>
 T get(const uint8_t* data, size_t offset) {
@@ -155,8 +166,14 @@ std::vector<uint8_t> Engine::serialize() const {
     return out;
 }
 
-void Engine::seal_snapshot(std::vector<uint8_t>& state) {
-    put(state, fnv1a(state.data(), state.size()));
+void Engine::seal_snapshot(std::vector<uint8_t>& state, const std::function<void()>& between_steps) {
+    uint64_t hash = fnv1a(state.data(), 0);
+    for (size_t from = 0; from < state.size(); from += kSealStep) {
+        if (from > 0 && between_steps) between_steps();
+        const size_t left = state.size() - from;
+        hash = fnv1a(state.data() + from, left < kSealStep ? left : kSealStep, hash);
+    }
+    put(state, hash);
 }
 
 std::vector<uint8_t> Engine::snapshot_state() const {

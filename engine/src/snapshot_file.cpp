@@ -26,19 +26,19 @@ static bool capture_payload(const SnapshotWriteFn &write_state, std::vector<unsi
 }
 
 static bool write_file(const std::string &path, const SnapshotFileHeader &header,
-                       const std::vector<unsigned char> &payload, bool sync)
+                       const std::vector<unsigned char> &payload, bool sync, const PacedIo &io)
 {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return false;
-    std::FILE *file = fdopen(fd, "wb");
-    if (file == nullptr) {
+    bool ok = io.write_all(fd, &header, sizeof(header)) && io.write_all(fd, payload.data(), payload.size()) &&
+              (!sync || ::fdatasync(fd) == 0);
+    if (!ok) {
+        const int error = errno; // the caller reports it (ENOSPC: the snapshot is skipped)
         ::close(fd);
+        errno = error;
         return false;
     }
-    bool ok = std::fwrite(&header, sizeof(header), 1, file) == 1 &&
-              (payload.empty() || std::fwrite(payload.data(), payload.size(), 1, file) == 1) &&
-              std::fflush(file) == 0 && (!sync || ::fdatasync(fd) == 0);
-    return std::fclose(file) == 0 && ok;
+    return ::close(fd) == 0;
 }
 
 JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
@@ -50,18 +50,22 @@ JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, 
 }
 
 JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
-                                  const std::vector<unsigned char> &payload)
+                                  const std::vector<unsigned char> &payload, const PacedIo &io)
 {
     SnapshotFileHeader header{};
     std::memcpy(header.magic, kSnapshotFileMagic, sizeof(header.magic));
     header.version = kSnapshotFileVersion;
     header.command_seq = command_seq;
     header.payload_length = payload.size();
-    header.payload_crc = crc32c(payload.data(), payload.size());
+    uint32_t crc = 0;
+    io.in_steps(payload.size(), [&](std::size_t from, std::size_t length) {
+        crc = crc32c_extend(crc, payload.data() + from, length);
+    });
+    header.payload_crc = crc;
     const std::string final_path = snapshot_path(dir, command_seq);
     const std::string tmp_path = final_path + ".tmp";
     const bool sync = durability == Durability::Fsync;
-    if (!write_file(tmp_path, header, payload, sync)) {
+    if (!write_file(tmp_path, header, payload, sync, io)) {
         ::unlink(tmp_path.c_str());
         return JournalStatus::WriteFailed;
     }

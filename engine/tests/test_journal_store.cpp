@@ -1,6 +1,7 @@
 // test_journal_store.cpp - the running journal: rotation at snapshots, on-demand snapshots,
 // and continuing after a restart in the segment recovery chose.
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <sys/stat.h>
@@ -247,4 +248,40 @@ UDR_TEST(a_background_snapshot_that_cannot_be_written_is_reported_once_and_taken
     UDR_CHECK(store.close() == JournalStatus::Ok);
     RecoveryReport report = recover_as_uninterrupted(dir.path(), flow);
     UDR_CHECK(report.ok && report.snapshot_seq == 150 && report.last_command_seq == 150);
+}
+
+// The writer thread is paced and at idle priority: on a busy machine it takes seconds. A snapshot
+// due meanwhile waits for it, the engine does not; it is taken at the first batch after.
+UDR_TEST(a_snapshot_due_while_the_last_is_written_is_taken_after_it_without_stopping_the_engine)
+{
+    const auto flow = udr_test::make_command_flow(260);
+    TempDir dir;
+    Engine engine(udr_test::flow_config());
+    JournalStore store(dir.path(), Durability::Os, 100);
+    store.set_background_snapshots(true);
+    // 64-byte steps and 5 ms pauses: the writer takes at least (3 x state bytes / 64) x 5 ms.
+    store.set_background_pacing(PacedIo{64, 64, 5'000'000});
+    open_store(dir.path(), engine, store);
+    feed(store, engine, flow, 0, 100); // the first snapshot starts at 100
+    const std::size_t state_bytes = engine.snapshot_state().size();
+    const double writer_min_ms = 3.0 * static_cast<double>(state_bytes / 64) * 5.0;
+    UDR_CHECK(writer_min_ms >= 300.0);
+    const auto start = std::chrono::steady_clock::now();
+    feed(store, engine, flow, 100, 250); // the second is due at 200, while the first is written
+    const double fed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    UDR_CHECK(fed_ms < writer_min_ms / 2); // no after_apply waited for the writer
+    UDR_CHECK_EQ(store.snapshots_written(), 0u);
+    UDR_CHECK(store.finish_snapshot() == JournalStatus::Ok);
+    UDR_CHECK_EQ(store.snapshots_written(), 1u);
+    store.set_background_pacing(PacedIo::at_once());
+    feed(store, engine, flow, 250, 251); // the deferred one, at the first batch after
+    UDR_CHECK(store.finish_snapshot() == JournalStatus::Ok);
+    UDR_CHECK_EQ(store.snapshots_written(), 2u);
+    feed(store, engine, flow, 251, 260);
+    UDR_CHECK(store.close() == JournalStatus::Ok);
+    std::vector<uint64_t> snapshots;
+    list_journal_files(dir.path(), JournalFileKind::Snapshot, snapshots);
+    UDR_CHECK(snapshots == (std::vector<uint64_t>{251}));
+    RecoveryReport report = recover_as_uninterrupted(dir.path(), flow);
+    UDR_CHECK(report.ok && report.snapshot_seq == 251 && report.last_command_seq == 260);
 }

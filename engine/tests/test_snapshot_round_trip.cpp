@@ -190,3 +190,21 @@ UDR_TEST(snapshots_of_earlier_versions_load) {
     Engine bad(config());
     UDR_CHECK(!load_bytes(bad, as_version(bytes, 2, 0))); // a version 2 with a section too many
 }
+
+// The writer thread seals a snapshot in steps (a pause between them): the checksum is the one a
+// single pass over the bytes gives (the reader's), and the pause runs between steps only.
+UDR_TEST(a_checksum_sealed_in_steps_is_the_one_pass_checksum) {
+    for (size_t size : {size_t{0}, size_t{1000}, Engine::kSealStep, Engine::kSealStep * 2 + 17}) {
+        std::vector<uint8_t> state(size);
+        for (size_t i = 0; i < size; ++i) state[i] = static_cast<uint8_t>(i * 7 + (i >> 9));
+        uint64_t reference = 0xCBF29CE484222325ULL; // FNV-1a, 64-bit, over every byte at once
+        for (uint8_t byte : state) reference = (reference ^ byte) * 0x100000001B3ULL;
+        int pauses = 0;
+        Engine::seal_snapshot(state, [&pauses] { ++pauses; });
+        UDR_CHECK_EQ(state.size(), size + 8);
+        uint64_t sealed = 0;
+        std::memcpy(&sealed, state.data() + size, 8);
+        UDR_CHECK_EQ(sealed, reference);
+        UDR_CHECK_EQ(pauses, size == 0 ? 0 : static_cast<int>((size - 1) / Engine::kSealStep));
+    }
+}

@@ -126,7 +126,10 @@ public:
     // The same bytes into out, which is cleared first and keeps its capacity: a buffer reused from
     // one snapshot to the next is already in memory, and the engine does not stop for its pages.
     void snapshot_state(std::vector<uint8_t>& out) const;
-    static void seal_snapshot(std::vector<uint8_t>& state);
+    // between_steps (if set) runs between the checksum's steps of kSealStep bytes: the writer
+    // thread's pause (paced_io.h), so hashing megabytes never holds a core for long.
+    static constexpr size_t kSealStep = size_t{128} << 10;
+    static void seal_snapshot(std::vector<uint8_t>& state, const std::function<void()>& between_steps = {});
 
     // Highest command_seq applied (or restored from a snapshot); 0 for a fresh engine.
     uint64_t last_command_seq() const { return last_command_seq_; }

@@ -27,8 +27,10 @@
 // are then already there) and starts the next segment; a writer thread
 // seals and writes the file, renames it into place and removes what it made redundant, so the
 // engine goes on applying commands (a 2.6 MB snapshot stopped it for 20-45 ms, the p99.9 of a
-// 50k orders/s run). One at a time: a snapshot due while the last is still being written waits for
-// it. A crash meanwhile leaves the previous snapshot and every segment since it, as before.
+// 50k orders/s run). The writer's work is paced and at idle priority (paced_io.h): on a busy machine
+// it takes seconds. One at a time, and the engine never waits for it: a snapshot due while the last
+// is still being written is taken at the first batch after that one is done. A crash meanwhile
+// leaves the previous snapshot and every segment since it, as before.
 #ifndef UDPROUTER_ENGINE_JOURNAL_STORE_H
 #define UDPROUTER_ENGINE_JOURNAL_STORE_H
 
@@ -42,6 +44,7 @@
 #include "udprouter/engine/journal.h"
 #include "udprouter/engine/journal_recovery.h"
 #include "udprouter/engine/journal_writer.h"
+#include "udprouter/engine/paced_io.h"
 
 namespace udprouter::engine {
 
@@ -59,6 +62,8 @@ public:
     // after_apply's snapshots are written by a thread of their own (see above); snapshot() and
     // close() always finish them first.
     void set_background_snapshots(bool on) { background_ = on; }
+    // The writer thread's pacing (PacedIo::background(); tests slow it down).
+    void set_background_pacing(const PacedIo &io) { pacing_ = io; }
 
     // How far (in commands) below the newest snapshot a recovery may have to start.
     void set_retention(uint64_t retain_commands) { retain_commands_ = retain_commands; }
@@ -104,8 +109,9 @@ private:
     void write_in_background();
     JournalStatus skipped(uint64_t seq, int error);
     bool retention_limit(uint64_t snapshot_seq, uint64_t &limit) const;
-    void remove_redundant_files(uint64_t snapshot_seq);
+    void remove_redundant_files(uint64_t snapshot_seq, const PacedIo &io);
 
+    PacedIo pacing_ = PacedIo::background();
     std::string dir_;
     Durability durability_;
     uint64_t snapshot_every_;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "udprouter/engine/journal.h"
+#include "udprouter/engine/paced_io.h"
 
 namespace udprouter::engine {
 
@@ -38,9 +39,11 @@ using SnapshotReadFn = std::function<bool(std::FILE *)>;
 // Writes snapshot_path(dir, command_seq) atomically. Returns Ok, OpenFailed, WriteFailed or SyncFailed.
 JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
                                   const SnapshotWriteFn &write_state);
-// The same with the payload already made (Engine::snapshot_state, sealed).
+// The same with the payload already made (Engine::snapshot_state, sealed); io paces the writes
+// (the journal store's writer thread: PacedIo::background()).
 JournalStatus write_snapshot_file(const std::string &dir, uint64_t command_seq, Durability durability,
-                                  const std::vector<unsigned char> &payload);
+                                  const std::vector<unsigned char> &payload,
+                                  const PacedIo &io = PacedIo::at_once());
 
 // Verifies the header and CRC, then hands the payload to read_state. BadHeader / Corrupt for a
 // damaged file, Corrupt also when read_state refuses the payload.
