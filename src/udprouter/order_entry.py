@@ -87,7 +87,6 @@ class OrderEntry:
         self._events = RingSegment.new_events(DRAIN_CAPACITY)
         self._event_bytes = ffi.buffer(self._events)
         self.published_through = 0  # highest command_seq offered to the ring
-        self.engine_was_asleep = False  # the last offer had to wake the engine (its eventfd written)
         # The routing position (done_through, partial, the skip after an engine restart) lives in the
         # C struct that udr_fp_route advances; Python's _route and readers use the same fields.
         self._route_state = ffi.new("udr_fp_route_state *")
@@ -304,7 +303,7 @@ class OrderEntry:
             return 0
         # Single producer and counted free slots: offered == n. Anything else is an ABI bug, not load.
         assert offered == n, f"ring accepted {offered} of {n} counted-free slots"
-        self.engine_was_asleep = self.ring.wake_engine_if_sleeping()
+        self.ring.wake_engine_if_sleeping()
         last = self.next_command_seq - 1
         self.published_through = last
         self.commands_published += n

@@ -1,6 +1,6 @@
 """[udp] answer_wait_us: a loop pass that offered commands waits for the engine's answer and sends
 it in the same pass, instead of going back to epoll for the engine's eventfd; but not at a high
-rate (over [engine] low_rate commands/s) to an engine that had to be woken. Seen from outside
+rate (over [engine] low_rate commands/s), asleep or awake as the engine may be. Seen from outside
 through the metrics; every order is answered either way."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import os
 import re
 import signal
 import urllib.request
+
+import pytest
 
 from udprouter._generated.messages import ExecutionReportNew, Side
 from udprouter.client import Client
@@ -52,10 +54,12 @@ async def test_orders_one_at_a_time_are_answered_in_the_pass_that_offered_them(s
     assert metric(router, "udprouter_replies_built_in_c_total") >= ORDERS // 2
 
 
-async def test_a_burst_to_a_sleeping_engine_does_not_wait_for_it(start_router):
-    # wait = "sleep": the engine sleeps on its eventfd after every batch, so offers made while the
-    # client's datagrams keep coming find it asleep; their passes leave the answer to the eventfd.
-    router = start_router('answer_wait_us = 10000\n[engine]\nwait = "sleep"\n')
+@pytest.mark.parametrize("engine_wait", ["sleep", "spin"])
+async def test_a_burst_does_not_wait_for_the_engine(start_router, engine_wait):
+    # "sleep": the engine sleeps on its eventfd after every batch, so offers made while the client's
+    # datagrams keep coming find it asleep. "spin": it never sleeps, and a pass that waited would
+    # get its answer in microseconds; at this rate the pass still leaves the answer to the eventfd.
+    router = start_router(f'answer_wait_us = 10000\n[engine]\nwait = "{engine_wait}"\n')
     client = await Client.connect(*router.udp, "demo", "demo-secret")
     try:
         for _ in range(ATTEMPTS):  # bounded: a loaded host may read a whole burst in one pass

@@ -124,8 +124,8 @@ class RouterCollector:
         passes = r.loop_pass
         yield _counter("udprouter_answer_waits", "Loop passes that waited for the engine's answer to the "
                        "commands they offered ([udp] answer_wait_us)", passes.answer_waits)
-        yield _counter("udprouter_answer_waits_skipped", "Loop passes that offered commands to a sleeping "
-                       "engine and did not wait for its answer (its eventfd brings it)",
+        yield _counter("udprouter_answer_waits_skipped", "Loop passes that offered commands at the busy "
+                       "rate ([engine] low_rate) and did not wait for the answer (its eventfd brings it)",
                        passes.answer_waits_skipped)
         yield _counter("udprouter_answered_in_pass", "Loop passes whose engine answer came while they "
                        "waited (sent without another wake-up)", passes.answered_in_pass)
