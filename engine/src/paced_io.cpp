@@ -13,7 +13,7 @@ namespace udprouter::engine {
 void PacedIo::pause() const
 {
     if (pause_ns <= 0) return;
-    const timespec pause{0, pause_ns};
+    const timespec pause{pause_ns / 1'000'000'000, pause_ns % 1'000'000'000};
     nanosleep(&pause, nullptr); // an interrupted pause is only shorter
 }
 
