@@ -16,8 +16,9 @@ the same prepared plans, the load generator of this checkout, coordinated omissi
 the end: the median over the rounds of p50/p99/p99.9 and of server CPU per order (router and
 engine), and after/before for each. The CPU ratio is the figure a busy host disturbs least.
 --before-answer-wait-us / --after-answer-wait-us set [udp] answer_wait_us on one side, and
---before-router-wait / --after-router-wait [udp] wait (with --before naming this checkout: the
-setting alone, A/B).
+--before-router-wait / --after-router-wait [udp] wait, --before-engine-low-rate /
+--after-engine-low-rate [engine] low_rate (with --before naming this checkout: the setting alone,
+A/B).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class CheckoutRouter(RouterProcess):
     """RouterProcess running another checkout's `udprouter` (its engine comes from that checkout)."""
 
     def __init__(self, checkout: Path, answer_wait_us: int | None = None,
-                 router_wait: str | None = None) -> None:
-        super().__init__(answer_wait_us=answer_wait_us, router_wait=router_wait)
+                 router_wait: str | None = None, engine_low_rate: int | None = None) -> None:
+        super().__init__(answer_wait_us=answer_wait_us, router_wait=router_wait,
+                         engine_low_rate=engine_low_rate)
         executable = checkout / ".venv" / "bin" / "udprouter"
         if not executable.exists():
             raise SystemExit(f"udp_ab: {executable} is missing: run `make setup` in {checkout}")
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after-answer-wait-us", type=int, help="[udp] answer_wait_us of the after router")
     parser.add_argument("--before-router-wait", choices=WAITS, help="[udp] wait of the before router")
     parser.add_argument("--after-router-wait", choices=WAITS, help="[udp] wait of the after router")
+    parser.add_argument("--before-engine-low-rate", type=int, help="[engine] low_rate of the before router")
+    parser.add_argument("--after-engine-low-rate", type=int, help="[engine] low_rate of the after router")
     args = parser.parse_args(argv)
     if args.rounds % 2:
         print(f"udp_ab: {args.rounds} rounds: the router that goes first in the odd rounds goes first "
@@ -76,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
     bench = Bench(True, args.rates, args.seconds, False)
     seen: dict[str, dict[int, list[dict[str, float]]]] = {"before": {}, "after": {}}
-    before_router = CheckoutRouter(args.before.resolve(), args.before_answer_wait_us, args.before_router_wait)
-    after_router = RouterProcess(answer_wait_us=args.after_answer_wait_us, router_wait=args.after_router_wait)
+    before_router = CheckoutRouter(args.before.resolve(), args.before_answer_wait_us, args.before_router_wait,
+                                   args.before_engine_low_rate)
+    after_router = RouterProcess(answer_wait_us=args.after_answer_wait_us, router_wait=args.after_router_wait,
+                                 engine_low_rate=args.after_engine_low_rate)
     with before_router as before, after_router as after:
         servers = {"before": before, "after": after}
         for process in servers.values():

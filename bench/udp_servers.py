@@ -20,15 +20,16 @@ METRICS_PORT = re.compile(r"metrics=(\d+)")
 
 def router_config(journal_dir: Path, wait: str | None, authenticate: bool = True,
                   spin_us: int | None = None, answer_wait_us: int | None = None,
-                  router_wait: str | None = None) -> str:
+                  router_wait: str | None = None, engine_low_rate: int | None = None) -> str:
     """The default config but for where it listens and writes: ephemeral UDP, gRPC and metrics
     ports, journal in a temp dir; wait None keeps the default engine wait strategy. Everything
     else (durability os, snapshot interval, router log segments, keys demo/demo-secret,
     SecurityID 1-3) is the built-in default. authenticate=False turns the datagram MAC off: only to
     measure what it costs (SPEC.md 4.9). spin_us: the hybrid wait's spin, answer_wait_us: [udp]
-    answer_wait_us, router_wait: [udp] wait, the router's own wait between passes (None: the
-    defaults)."""
+    answer_wait_us, router_wait: [udp] wait, the router's own wait between passes, engine_low_rate:
+    [engine] low_rate (None: the defaults)."""
     engine = (f'wait = "{wait}"\n' if wait else "") + ("" if spin_us is None else f"spin_us = {spin_us}\n")
+    engine += "" if engine_low_rate is None else f"low_rate = {engine_low_rate}\n"
     engine = f"[engine]\n{engine}" if engine else ""
     session = "" if authenticate else "[session]\nauthenticate_datagrams = false\n"
     udp = ("" if answer_wait_us is None else f"answer_wait_us = {answer_wait_us}\n") + \
@@ -88,13 +89,13 @@ class RouterProcess(ServerProcess):
 
     def __init__(self, wait: str | None = None, capture: bool = False, authenticate: bool = True,
                  spin_us: int | None = None, answer_wait_us: int | None = None,
-                 router_wait: str | None = None) -> None:
+                 router_wait: str | None = None, engine_low_rate: int | None = None) -> None:
         args = [str(Path(sys.executable).parent / "udprouter"), "serve"]
         super().__init__(args, LISTENING)
         self.journal = self.work / "journal"
         config = self.work / "router.toml"
         config.write_text(router_config(self.journal, wait, authenticate, spin_us, answer_wait_us,
-                                         router_wait))
+                                         router_wait, engine_low_rate))
         self.args += ["--config", str(config)]
         if capture:
             self.args += ["--capture", str(self.work / "capture.pcapng")]
