@@ -104,8 +104,13 @@ class LoopPass:
     # -- a pass ---------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Replies made until end() wait for it instead of each scheduling a loop callback."""
+        """Replies made until end() wait for it instead of each scheduling a loop callback. The
+        router's sleep is withdrawn for the pass: events the engine publishes meanwhile are drained
+        by the pass (its _rearm re-checks the ring), so the engine writes no eventfd for them."""
         self._in_pass = True
+        ring = self.supervisor.ring
+        if ring is not None:
+            ring.set_router_sleeping(False)
         if self.socket is not None:
             self.socket.defer_flush = True
 

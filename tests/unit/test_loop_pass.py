@@ -3,6 +3,8 @@ outside a pass wait for one scheduled commit and leave together; without a log t
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 from udprouter._generated.messages import BusinessMessageReject, BusinessRejectReason
@@ -23,6 +25,7 @@ from udprouter.ring import (
     EVENT_LAYOUT,
     EVT_ACCEPTED,
     FLAG_LAST,
+    RingSegment,
 )
 from udprouter.risk import Risk
 from udprouter.server_session import ServerSession, SessionState
@@ -101,6 +104,34 @@ def test_without_a_router_log_replies_leave_as_they_are_made(tmp_path):
     loop_pass.send(b"reply", ADDR)
     assert sent == [b"reply"] and scheduled == []
 
+
+
+def test_the_engine_writes_no_eventfd_for_events_a_pass_drains_itself(tmp_path):
+    """While a pass runs, the router's sleep is withdrawn: events the engine publishes then are
+    routed by the pass (its end re-checks the ring) without an eventfd write and a second wake-up.
+    Once the pass is over the router sleeps again and the next event wakes it."""
+    loop_pass, oe, session, _ = make(tmp_path, durability="none")
+    segment = RingSegment.create(f"udr-test-{os.getpid()}-{uuid.uuid4().hex[:12]}", 8, 8)
+    try:
+        loop_pass.supervisor.ring = oe.ring = segment
+        sent: list[bytes] = []
+        loop_pass.start(lambda data, addr: sent.append(data), None, lambda callback: None)
+        assert segment.set_router_sleeping(True) == 0  # the router asleep in epoll
+        events = segment.new_events(1)
+        events[0].command_seq = events[0].cl_ord_id = 41
+        events[0].session_id, events[0].kind, events[0].flags = SESSION_ID, EVT_ACCEPTED, FLAG_LAST
+        loop_pass.open()  # a datagram woke it
+        assert segment.offer_events(events, 1) == 1
+        assert segment.wake_router_if_sleeping() is False, "an eventfd write for a router that is awake"
+        loop_pass.end()
+        assert len(sent) == 1 and session.next_outbound == 2
+        events[0].command_seq = events[0].cl_ord_id = 42
+        assert segment.offer_events(events, 1) == 1
+        assert segment.wake_router_if_sleeping() is True, "the router sleeps after its pass"
+        assert segment.drain_outbound_eventfd() == 1
+    finally:
+        segment.unlink()
+        segment.close()
 
 # -- gRPC answers: they leave by the gRPC call, not by send(), so they wait on durable() ---------
 
