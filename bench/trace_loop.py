@@ -38,8 +38,9 @@ from pathlib import Path
 from bench.udp_servers import LISTENING, ServerProcess, router_config
 
 BOUNDS_US = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
-# The parts nest: offer holds write_ahead and wake; drain holds poll and route, route the C reply
-# (reply_in_c), and that its record write, its sendmmsg and the frames handed to the sessions.
+# The parts nest: offer holds write_ahead and wake; drain holds route (on the fast path the ring's
+# poll is inside drain's C call; poll is the other path's), route the C reply (reply_in_c), and that
+# its record write, its sendmmsg and the frames handed to the sessions.
 PARTS = ("gc", "log_write", "log_roll", "recv", "ingest", "offer", "write_ahead", "wake", "await_events",
          "drain", "poll", "route", "reply_in_c", "reply_log", "reply_send", "reply_keep", "finish", "send")
 
@@ -148,7 +149,7 @@ def install(tracer: Tracer) -> None:
     entry = order_entry.OrderEntry
     entry.flush = tracer.wrap_part("offer", entry.flush)
     entry.drain = tracer.wrap_part("drain", entry.drain)
-    entry._route_fast = tracer.wrap_part("route", entry._route_fast)
+    entry._reply_routed = tracer.wrap_part("route", entry._reply_routed)
     D = fast_io.DatagramSocket
     D.flush = tracer.wrap_part("send", D.flush)
     D.receive_raw = tracer.wrap_part("recv", D.receive_raw)

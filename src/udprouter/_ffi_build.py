@@ -249,6 +249,13 @@ uint32_t udr_pk_answer(udr_pk_call *c, const udr_event *events, const uint32_t *
 uint32_t udr_pk_gather(udr_pk_call *c);
 """
 
+# RING_SOURCE's helpers that combine the headers above (declared after all of them).
+COMBINED_CDEF = """
+uint32_t udr_py_drain_route(udr_ring *ring, udr_event *events, uint32_t max, udr_event_stats *stats,
+                            udr_fp_route_state *st, udr_fp_session *const *sessions, uint32_t session_cap,
+                            uint32_t *order, udr_fp_group *groups, uint32_t *scratch, uint32_t *polled);
+"""
+
 RING_SOURCE = """
 #include <sched.h>
 #include <time.h>
@@ -287,6 +294,21 @@ static uint64_t udr_py_set_sleeping(udr_ring *ring, int sleeping)
 
 #define UDR_PY_INPUT_ARRIVED UINT64_MAX
 
+/* One step of OrderEntry.drain on the fast path: up to max events polled from the outbound ring,
+ * tallied (event_stats.h) and routed (fast_egress.h), three cffi calls made one. *polled: the events
+ * read; returns udr_fp_route's group count (0 when none were read). */
+static uint32_t udr_py_drain_route(udr_ring *ring, udr_event *events, uint32_t max, udr_event_stats *stats,
+                                   udr_fp_route_state *st, udr_fp_session *const *sessions,
+                                   uint32_t session_cap, uint32_t *order, udr_fp_group *groups,
+                                   uint32_t *scratch, uint32_t *polled)
+{
+    uint32_t n = udr_ring_poll(ring, events, max);
+    *polled = n;
+    if (n == 0) return 0;
+    udr_stats_tally(stats, events, n);
+    return udr_fp_route(events, n, st, sessions, session_cap, order, groups, scratch);
+}
+
 /* Consumer: withdraws its sleep (the producer then writes no eventfd) and waits up to budget_ns for
  * events, yielding the CPU between looks (on 2 vCPUs the engine may be queued on this very core);
  * returns the occupancy it saw, 0 if the budget ran out, or UDR_PY_INPUT_ARRIVED if input_fd (when
@@ -312,7 +334,7 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
                + FAST_EGRESS_CDEF + FAST_PACK_CDEF + FAST_REPLY_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF
-               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF)
+               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF + COMBINED_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

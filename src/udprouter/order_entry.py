@@ -90,6 +90,7 @@ class OrderEntry:
         # The routing position (done_through, partial, the skip after an engine restart) lives in the
         # C struct that udr_fp_route advances; Python's _route and readers use the same fields.
         self._route_state = ffi.new("udr_fp_route_state *")
+        self._polled = ffi.new("uint32_t *")  # events read by the last udr_py_drain_route
         self.resets_in_flight: dict[int, int] = {}  # session_id -> command_seq of its reset (submit_reset)
         self.on_reset_done = lambda session_id: None
         self._batches: deque[tuple[int, int]] = deque()  # (last command_seq, receive ns) per batch
@@ -318,16 +319,24 @@ class OrderEntry:
         if ring is None:
             return 0
         total = 0
+        fast, polled = self.fast_route, self._polled
         while True:
-            n = ring.poll_events(self._events, DRAIN_CAPACITY)
-            if n == 0:
-                break
-            total += n
-            lib.udr_stats_tally(self.event_stats, self._events, n)
-            if self.fast_route:
-                self._route_fast(n)
+            if fast:  # polled, tallied and routed in one C call
+                groups = lib.udr_py_drain_route(ring.outbound_ring, self._events, DRAIN_CAPACITY,
+                                                self.event_stats, self._route_state, self._fp_table,
+                                                self._fp_cap, self._order, self._groups, self._scratch,
+                                                polled)
+                n = polled[0]
+                if n == 0:
+                    break
+                self._reply_routed(groups)
             else:
+                n = ring.poll_events(self._events, DRAIN_CAPACITY)
+                if n == 0:
+                    break
+                lib.udr_stats_tally(self.event_stats, self._events, n)
                 self._route(EVENT_LAYOUT.iter_unpack(self._event_bytes[: n * 64]))
+            total += n
             if n < DRAIN_CAPACITY:
                 break
         if total:
@@ -379,10 +388,9 @@ class OrderEntry:
             else:
                 sink(evs)
 
-    def _route_fast(self, n: int) -> None:
-        """_route's outcome computed by udr_fp_route; sinks called in the same order with the same events."""
-        groups = lib.udr_fp_route(self._events, n, self._route_state, self._fp_table, self._fp_cap,
-                                  self._order, self._groups, self._scratch)
+    def _reply_routed(self, groups: int) -> None:
+        """_route's outcome computed by udr_fp_route (udr_py_drain_route): the groups answered in C
+        (reply_in_c) or the sinks called in the same order with the same events."""
         reply = self.reply_in_c
         if reply is not None and groups:
             answered = reply(self._events, self._order, self._groups, groups)

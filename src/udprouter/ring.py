@@ -161,6 +161,11 @@ class RingSegment:
         """The inbound udr_ring * (the C fast path counts free slots through it)."""
         return self._inbound
 
+    @property
+    def outbound_ring(self):
+        """The outbound udr_ring * (the C fast path drains it: udr_py_drain_route)."""
+        return self._outbound
+
     # The engine's side, for tests and tools that stand in for the engine process.
     def poll_commands(self, array, max_commands: int) -> int:
         return lib.udr_ring_poll(self._inbound, array, max_commands)
