@@ -85,6 +85,7 @@ PERIODIC = {"router.log rewrites": "udprouter_router_log_compactions_total",
             "segments dropped": "udprouter_router_log_segments_dropped_total",
             "router.log fsyncs": "udprouter_router_log_syncs_total",
             "engine journal fsyncs": "udprouter_journal_fsync_seconds_count"}
+READ_PASSES, EVENT_PASSES = "udprouter_read_passes_total", "udprouter_event_passes_total"
 # Floors (issue 11): figure key -> (floor, True when the figure must stay below it).
 LATENCY_FLOORS = {(HEADLINE_RATE, "p99"): 1000.0, (HEADLINE_RATE, "p999"): 5000.0, (1_000, "p50"): 100.0}
 THROUGHPUT_FLOORS = {"max1": ("ratio", 0.8), "max20": ("figure", 1_000_000)}
@@ -122,6 +123,11 @@ class Window:
     load: tuple[float, float] = (0.0, 0.0)  # the host's 1-minute load average at the start and the end
     cpu_wait_ms_per_s: float = 0.0  # the server's threads runnable but waiting for a CPU, per second
     steal_pct: float = 0.0  # the host's steal time, percent of its CPU time in the window
+    # router only: its loop passes started by datagrams read, per second, and the orders each carried
+    # (README "Why the router is flat out"): a pass rate that stays put as the rate rises means full.
+    read_passes_per_s: float | None = None
+    orders_per_pass: float | None = None
+    event_passes_per_s: float | None = None
 
 
 @dataclass
@@ -209,6 +215,12 @@ class Bench:
             window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
                                for label, name in PERIODIC.items() if name in metrics}
             window.periodic["snapshots"] = len(seen - known)
+            elapsed = time.monotonic() - start
+            read = metrics.get(READ_PASSES, 0.0) - metrics0.get(READ_PASSES, 0.0)
+            window.read_passes_per_s = read / elapsed
+            window.orders_per_pass = sent / read if read else None
+            events = metrics.get(EVENT_PASSES, 0.0) - metrics0.get(EVENT_PASSES, 0.0)
+            window.event_passes_per_s = events / elapsed
         return window
 
     def _run_chunks(self, process, prepared: PreparedLoad, n: int, credentials) -> None:
@@ -246,6 +258,9 @@ def _print_window(server: str, w: Window) -> None:
     lat = w.latency
     periodic = "" if w.periodic is None else \
         "  in window: " + ", ".join(f"{n} {label}" for label, n in w.periodic.items())
+    if w.read_passes_per_s is not None:
+        each = "" if w.orders_per_pass is None else f" of {w.orders_per_pass:.1f} orders"
+        periodic += f"; passes {w.read_passes_per_s:,.0f}/s read{each}, {w.event_passes_per_s:,.0f}/s events"
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
@@ -326,6 +341,9 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "cpu_us_per_order": round(w.cpu_us_per_order, 2),
                 "baseline_cpu_us_per_order": round(b.cpu_us_per_order, 2),
                 "periodic": w.periodic,
+                "read_passes_per_s": None if w.read_passes_per_s is None else round(w.read_passes_per_s),
+                "orders_per_pass": None if w.orders_per_pass is None else round(w.orders_per_pass, 2),
+                "event_passes_per_s": None if w.event_passes_per_s is None else round(w.event_passes_per_s),
                 "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
                 "router_wait": router_wait_label(bench.router_wait) if server == "router" else None,
                 "load_average": list(w.load), "baseline_load_average": list(b.load),

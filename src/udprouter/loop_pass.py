@@ -62,6 +62,10 @@ class LoopPass:
         self.answered_in_pass = 0  # ... and those whose events came before the wait ran out
         self.waits_ended_by_input = 0  # ... and those a datagram ended first
         self.replies_built_in_c = 0  # routed batches answered by _reply_in_c (the rest: the sinks)
+        # Passes by what started them: datagrams read (end()), the engine's events (on_engine_events).
+        # Against the orders they carried they show how full the router is (README "flat out").
+        self.read_passes = 0
+        self.event_passes = 0
         dispatcher.send = self.send
         # _reply_in_c's buffers: a drained batch's frames and datagrams (fastpath/fast_reply.h).
         frame_room = DRAIN_CAPACITY * lib.UDR_FP_MAX_REPORT_FRAME
@@ -117,6 +121,7 @@ class LoopPass:
     def end(self) -> None:
         """The end of a pass that read datagrams: their commands offered, then every event routed,
         logged and sent."""
+        self.read_passes += 1
         ring = self.supervisor.ring
         # Events of earlier commands already waiting: the engine is ahead of this pass, no wait.
         wait = self.answer_wait_ns and ring is not None and ring.outbound_occupancy == 0
@@ -152,6 +157,7 @@ class LoopPass:
         ring = self.supervisor.ring
         if ring is None:
             return 0
+        self.event_passes += 1
         self.open()
         ring.drain_outbound_eventfd()
         drained = self.order_entry.drain()

@@ -134,6 +134,10 @@ class RouterCollector:
         yield _counter("udprouter_replies_built_in_c", "Drained batches of engine events answered by one "
                        "C call (reports, router log record, sendmmsg); the rest go through the sinks",
                        passes.replies_built_in_c)
+        yield _counter("udprouter_read_passes", "Loop passes started by datagrams read (each offers their "
+                       "commands once, then routes, logs and sends)", passes.read_passes)
+        yield _counter("udprouter_event_passes", "Loop passes started by the engine's eventfd (or the "
+                       "timer): events that came while the router slept", passes.event_passes)
         yield _counter("udprouter_router_low_rate_spin_seconds", "Router time spent spinning on its "
                        "socket between passes below [udp] low_rate (wait adaptive)", r.spin.spun_ns / 1e9)
         socket = passes.socket  # the fast path's socket counts its own failed sends
