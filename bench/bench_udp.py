@@ -86,6 +86,9 @@ PERIODIC = {"router.log rewrites": "udprouter_router_log_compactions_total",
             "router.log fsyncs": "udprouter_router_log_syncs_total",
             "engine journal fsyncs": "udprouter_journal_fsync_seconds_count"}
 READ_PASSES, EVENT_PASSES = "udprouter_read_passes_total", "udprouter_event_passes_total"
+# The engine's short spin between batches by outcome (README "The engine's short spin").
+SHORT_SPINS = {outcome: f'udprouter_engine_short_spins_total{{outcome="{outcome}"}}'
+               for outcome in ("caught", "missed", "skipped")}
 # Floors (issue 11): figure key -> (floor, True when the figure must stay below it).
 LATENCY_FLOORS = {(HEADLINE_RATE, "p99"): 1000.0, (HEADLINE_RATE, "p999"): 5000.0, (1_000, "p50"): 100.0}
 THROUGHPUT_FLOORS = {"max1": ("ratio", 0.8), "max20": ("figure", 1_000_000)}
@@ -128,6 +131,7 @@ class Window:
     read_passes_per_s: float | None = None
     orders_per_pass: float | None = None
     event_passes_per_s: float | None = None
+    short_spins: dict[str, int] | None = None  # router only: the engine's short spins by outcome
 
 
 @dataclass
@@ -221,6 +225,8 @@ class Bench:
             window.orders_per_pass = sent / read if read else None
             events = metrics.get(EVENT_PASSES, 0.0) - metrics0.get(EVENT_PASSES, 0.0)
             window.event_passes_per_s = events / elapsed
+            window.short_spins = {outcome: round(metrics.get(name, 0.0) - metrics0.get(name, 0.0))
+                                  for outcome, name in SHORT_SPINS.items()}
         return window
 
     def _run_chunks(self, process, prepared: PreparedLoad, n: int, credentials) -> None:
@@ -261,6 +267,8 @@ def _print_window(server: str, w: Window) -> None:
     if w.read_passes_per_s is not None:
         each = "" if w.orders_per_pass is None else f" of {w.orders_per_pass:.1f} orders"
         periodic += f"; passes {w.read_passes_per_s:,.0f}/s read{each}, {w.event_passes_per_s:,.0f}/s events"
+    if w.short_spins is not None:
+        periodic += "; engine short spins " + ", ".join(f"{n:,} {o}" for o, n in w.short_spins.items())
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
@@ -282,10 +290,10 @@ def wait_label(wait: str | None = None, spin_us: int | None = None) -> str:
     wait = wait or engine.wait
     spin_us = engine.spin_us if spin_us is None else spin_us
     if wait == "hybrid":
-        return f"hybrid (spin_us {spin_us})"
+        return f"hybrid (spin_us {spin_us}, skipped while it catches nothing)"
     if wait == "adaptive":
         return (f"adaptive (below {engine.low_rate} commands/s spins up to {engine.low_rate_spin_us} us "
-                f"between batches, above it hybrid with spin_us {spin_us})")
+                f"between batches, above it hybrid with spin_us {spin_us}, skipped while it catches nothing)")
     return wait
 
 
@@ -344,6 +352,7 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "read_passes_per_s": None if w.read_passes_per_s is None else round(w.read_passes_per_s),
                 "orders_per_pass": None if w.orders_per_pass is None else round(w.orders_per_pass, 2),
                 "event_passes_per_s": None if w.event_passes_per_s is None else round(w.event_passes_per_s),
+                "engine_short_spins": w.short_spins,
                 "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
                 "router_wait": router_wait_label(bench.router_wait) if server == "router" else None,
                 "load_average": list(w.load), "baseline_load_average": list(b.load),

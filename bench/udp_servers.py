@@ -101,7 +101,8 @@ class RouterProcess(ServerProcess):
             self.args += ["--capture", str(self.work / "capture.pcapng")]
 
     def metrics(self) -> dict[str, float]:
-        """The router's metrics endpoint, scraped: every unlabelled sample by name."""
+        """The router's metrics endpoint, scraped: every sample by name, labels included
+        (`name{label="value"}`)."""
         match = METRICS_PORT.search(self.log.read_text())
         if match is None:
             return {}
@@ -109,8 +110,8 @@ class RouterProcess(ServerProcess):
             text = reply.read().decode()
         out: dict[str, float] = {}
         for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if line and not line.startswith("#") and "{" not in name:
+            name, _, value = line.rpartition(" ")  # a label value may hold spaces, the value none
+            if name and not line.startswith("#"):
                 out[name] = float(value)
         return out
 

@@ -241,11 +241,37 @@ void EngineProcess::wait_for_commands()
         __atomic_store_n(&h->low_rate_spin_ns, h->low_rate_spin_ns + (monotonic_ns() - started), __ATOMIC_RELAXED);
         if (came) return;
     } else if (options_.wait == WaitStrategy::Hybrid || options_.wait == WaitStrategy::Adaptive) {
-        if (spin_for_commands(in, monotonic_ns() + uint64_t{options_.spin_us} * 1000u, false)) return;
+        if (short_spin(in)) return;
     }
     // The 100 ms bound only matters if a wake-up were lost; it never spins.
     if (udr_ring_consumer_prepare_sleep(in)) udr_eventfd_wait(options_.inbound_eventfd, 100);
     udr_ring_consumer_awake(in);
+}
+
+static void bump(uint64_t *counter) { __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED); }
+
+// The short spin (spin_us) before sleeping pays only while the router can offer meanwhile, that is
+// while it runs on another CPU. Where the router's wake-up brings the engine onto the router's own
+// CPU (2 vCPUs under load), the router cannot run until the engine sleeps: every spin then runs out
+// and is lost time on the CPU the two share, inside every pass (README "The engine's short spin").
+// So after kShortSpinMisses spins in a row that caught nothing the engine sleeps at once, and spins
+// again only on every kShortSpinProbe-th wait; the first spin that catches a batch turns it back on.
+bool EngineProcess::short_spin(udr_ring *in)
+{
+    if (options_.spin_us == 0) return false;
+    udr_segment_header *h = segment_.header; // udprouter_engine_short_spins_total
+    if (short_spin_misses_ >= kShortSpinMisses && ++short_spin_skips_ % kShortSpinProbe != 0) {
+        bump(&h->short_spins_skipped);
+        return false;
+    }
+    if (spin_for_commands(in, monotonic_ns() + uint64_t{options_.spin_us} * 1000u, false)) {
+        short_spin_misses_ = 0;
+        bump(&h->short_spins_caught);
+        return true;
+    }
+    ++short_spin_misses_;
+    bump(&h->short_spins_missed);
+    return false;
 }
 
 // Looks for commands until deadline (true: they came, or a stop was asked), reading the clock

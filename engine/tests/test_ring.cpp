@@ -62,7 +62,8 @@ UDR_TEST(header_holds_the_router_logged_position_at_offset_72_initially_no_log)
     static_assert(offsetof(udr_segment_header, journal_append_buckets) == 80, "ABI offset");
     static_assert(offsetof(udr_segment_header, journal_fsync_buckets) == 152, "ABI offset");
     static_assert(offsetof(udr_segment_header, low_rate_spin_ns) == 224, "ABI offset");
-    static_assert(offsetof(udr_segment_header, reserved) == 232, "ABI offset");
+    static_assert(offsetof(udr_segment_header, short_spins_caught) == 232, "ABI offset");
+    static_assert(offsetof(udr_segment_header, short_spins_skipped) == 248, "ABI offset");
     HeapSegment s(8, 8);
     uint64_t stored = 0;
     std::memcpy(&stored, static_cast<unsigned char *>(s.base) + 72, sizeof stored);

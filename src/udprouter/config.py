@@ -71,7 +71,9 @@ class EngineSection(_Section):
     inbound_capacity: int = 65536
     outbound_capacity: int = 262144
     wait: Literal["spin", "sleep", "hybrid", "adaptive"] = "adaptive"
-    spin_us: int = 5  # hybrid: a short spin catches back-to-back batches; longer ones only burn the core
+    # hybrid: a short spin catches back-to-back batches; longer ones only burn the core. The engine
+    # skips it after 8 misses in a row, trying again every 32nd wait (udprouter_engine_short_spins_total).
+    spin_us: int = 5
     low_rate: int = 12000  # adaptive: below this many commands/s the engine spins between batches ...
     low_rate_spin_us: int = 2000  # ... up to this long, yielding the CPU every few looks
     max_orders: int = 1_000_000

@@ -13,6 +13,8 @@ import time
 
 from wait_checks import ORDERS, RATE, SLEEPING, SPINNING, counter, offer_orders, share_while
 
+from tests.system.report_checks import metric
+
 SPIN_METRIC = "udprouter_engine_low_rate_spin_seconds"
 
 
@@ -48,3 +50,34 @@ def test_hybrid_wait_does_not_spin_at_a_low_rate(start_router):
     router = start_router('[engine]\nwait = "hybrid"\n')
     assert engine_share_while(router, offer_orders(router)) < SLEEPING
     assert spun_seconds(router) == 0
+
+
+SHORT_SPINS = "udprouter_engine_short_spins_total"
+
+
+def short_spins(router) -> dict[str, float]:
+    """The engine's short spins between batches so far, by outcome (caught, missed, skipped)."""
+    return {outcome: metric(router, f'{SHORT_SPINS}{{outcome="{outcome}"}}')
+            for outcome in ("caught", "missed", "skipped")}
+
+
+def test_a_short_spin_that_catches_nothing_is_skipped(start_router):
+    # Hybrid at 1k/s: batches come 1 ms apart, so the 5 us spin after each never catches the next.
+    # After misses in a row the engine sleeps at once, spinning again only now and then to look.
+    router = start_router('[engine]\nwait = "hybrid"\n')
+    offer_orders(router)()
+    spins = short_spins(router)
+    assert spins["missed"] >= 8, spins  # the misses in a row that turn it off
+    assert spins["skipped"] > 4 * spins["missed"], spins
+    # A wait after (nearly) every batch: the one after the last may not have begun yet.
+    assert spins["caught"] + spins["missed"] + spins["skipped"] >= ORDERS * 0.9, spins
+
+
+def test_a_short_spin_that_catches_batches_stays_on(start_router):
+    # A 200 ms spin outlasts the 1 ms between batches: each one catches the next. Only idle time (before
+    # the orders, each wait then a miss) may turn it off, and the first spin after that catches again.
+    router = start_router('[engine]\nwait = "hybrid"\nspin_us = 200000\n')
+    offer_orders(router)()
+    spins = short_spins(router)
+    assert spins["caught"] >= ORDERS / 2, spins
+    assert spins["skipped"] < ORDERS / 5, spins

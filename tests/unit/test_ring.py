@@ -86,7 +86,7 @@ def test_router_logged_position_sits_at_header_offset_72_and_starts_as_no_log(se
     assert struct.unpack("<Q", bytes(segment.raw_buffer()[72:80]))[0] == 2**64 - 1
     segment.router_logged_through = 0x0102030405060708
     assert bytes(segment.raw_buffer()[72:80]) == struct.pack("<Q", 0x0102030405060708)
-    assert bytes(segment.raw_buffer()[80:256]) == bytes(176)  # journal latency and spin counters, reserved
+    assert bytes(segment.raw_buffer()[80:256]) == bytes(176)  # journal latency and spin counters
 
 
 def test_journal_latency_counters_sit_at_header_offsets_80_and_152():
@@ -95,7 +95,9 @@ def test_journal_latency_counters_sit_at_header_offsets_80_and_152():
     assert ffi.offsetof("udr_segment_header", "journal_fsync_buckets") == 152
     assert ffi.offsetof("udr_segment_header", "journal_fsync_sum_ns") == 216
     assert ffi.offsetof("udr_segment_header", "low_rate_spin_ns") == 224
-    assert ffi.offsetof("udr_segment_header", "reserved") == 232
+    assert ffi.offsetof("udr_segment_header", "short_spins_caught") == 232
+    assert ffi.offsetof("udr_segment_header", "short_spins_missed") == 240
+    assert ffi.offsetof("udr_segment_header", "short_spins_skipped") == 248
 
 
 def test_full_ring_accepts_what_fits_and_counts_the_refusal(segment):

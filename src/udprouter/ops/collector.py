@@ -104,6 +104,16 @@ class OpsCollector:
         yield CounterMetricFamily("udprouter_engine_low_rate_spin_seconds",
                                   "Engine time spent spinning between batches below [engine] low_rate "
                                   "(wait adaptive)", value=spun)
+        spins = CounterMetricFamily("udprouter_engine_short_spins",
+                                    "Engine waits between batches with the short spin ([engine] spin_us; "
+                                    "hybrid, adaptive at or above low_rate), by outcome: caught a batch, "
+                                    "ran out, or skipped after misses in a row", labels=["outcome"])
+        if ring is not None:
+            h = ring.header
+            for outcome, count in (("caught", h.short_spins_caught), ("missed", h.short_spins_missed),
+                                   ("skipped", h.short_spins_skipped)):
+                spins.add_metric([outcome], count)
+        yield spins
         yield from _journal_histograms(ring)
 
     def _rejects(self, r):

@@ -68,6 +68,7 @@ private:
     bool publish_staged();
     void wait_for_commands();
     bool low_rate_now(uint64_t now);
+    bool short_spin(udr_ring *in);
     static bool spin_for_commands(udr_ring *in, uint64_t deadline, bool yield);
     ReplayEmitFilter replay_filter() const;
     int fail(const std::string &message);
@@ -87,6 +88,12 @@ private:
     uint64_t window_start_ns_ = 0;
     uint64_t window_commands_ = 0;
     bool low_rate_ = false;
+    // The short spin: after kShortSpinMisses misses in a row it is skipped, except on every
+    // kShortSpinProbe-th wait (short_spin).
+    static constexpr uint32_t kShortSpinMisses = 8;
+    static constexpr uint32_t kShortSpinProbe = 32;
+    uint32_t short_spin_misses_ = 0;
+    uint32_t short_spin_skips_ = 0;
 };
 
 } // namespace udprouter::engine

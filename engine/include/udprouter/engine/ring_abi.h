@@ -145,7 +145,11 @@ typedef struct udr_segment_header {
     uint64_t journal_fsync_buckets[8];    /* UDR_JOURNAL_LATENCY_BUCKETS */
     uint64_t journal_fsync_sum_ns;
     uint64_t low_rate_spin_ns;        /* engine counter: time spent spinning below the adaptive wait's low_rate */
-    uint64_t reserved[3];             /* pads the header to UDR_SEGMENT_HEADER_SIZE */
+    /* engine counters, the short spin between batches (hybrid; adaptive at or above low_rate): spins
+     * that caught a batch, spins that ran out, and waits that slept at once after misses in a row */
+    uint64_t short_spins_caught;
+    uint64_t short_spins_missed;
+    uint64_t short_spins_skipped;
 } udr_segment_header;
 
 typedef struct udr_ring_counters {
