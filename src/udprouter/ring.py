@@ -193,7 +193,7 @@ class RingSegment:
 
     def await_events(self, budget_ns: int, input_fd: int = -1) -> int:
         """Awake (the sleep withdrawn, so the engine writes no eventfd): waits up to budget_ns for
-        events, yielding the CPU between looks; returns the outbound occupancy, 0 if none came, or
+        events, yielding the CPU every few looks; returns the outbound occupancy, 0 if none came, or
         INPUT_ARRIVED if input_fd (when given) became readable first. One cffi call per wait."""
         return lib.udr_py_await_events(self._outbound, budget_ns, input_fd)
 

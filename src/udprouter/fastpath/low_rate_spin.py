@@ -4,7 +4,7 @@ A datagram that finds the router asleep in epoll pays a wake-up before its pass 
 project's 2-vCPU machines about 20 us of the 1k/s p50 (bench_udp; README "The router's adaptive
 wait"). With [udp] wait = "adaptive" (the default) the router counts its datagrams in 10 ms
 windows; while the rate is below low_rate it keeps looking at its socket and at the engine's
-outbound ring for up to low_rate_spin_us after each pass, yielding the CPU between looks (one C
+outbound ring for up to low_rate_spin_us after each pass, yielding the CPU every few looks (one C
 call per step: Ring.await_events). Every step returns to the event loop, so timers, gRPC and
 metrics are served between steps (a step is at most STEP_NS). A window that reaches its share of
 low_rate, or a spin that sees no datagram for low_rate_spin_us, ends it: the router announces its
