@@ -289,11 +289,12 @@ def wait_label(wait: str | None = None, spin_us: int | None = None) -> str:
     engine = EngineSection()
     wait = wait or engine.wait
     spin_us = engine.spin_us if spin_us is None else spin_us
+    short_spin = f"spin_us {spin_us}, skipped while it catches nothing"
     if wait == "hybrid":
-        return f"hybrid (spin_us {spin_us}, skipped while it catches nothing)"
+        return f"hybrid ({short_spin})"
     if wait == "adaptive":
         return (f"adaptive (below {engine.low_rate} commands/s spins up to {engine.low_rate_spin_us} us "
-                f"between batches, above it hybrid with spin_us {spin_us}, skipped while it catches nothing)")
+                f"between batches, above it hybrid with {short_spin})")
     return wait
 
 

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.bench_grpc import percentile
 from bench.c.echo_server import EchoServer
 from bench.udp_servers import RouterProcess
 
@@ -113,9 +114,9 @@ def parse_calls(lines, roles: dict[int, str]) -> list[Call]:
     return sorted(calls, key=lambda call: call.enter_us)
 
 
-def _marks(call: Call) -> list[tuple[tuple[str, str, str], float]]:
-    return [((call.process, call.name, "enter"), call.enter_us),
-            ((call.process, call.name, "exit"), call.exit_us)]
+def _marks(call: Call) -> list[tuple[tuple[str, str, str], float, Call]]:
+    return [((call.process, call.name, "enter"), call.enter_us, call),
+            ((call.process, call.name, "exit"), call.exit_us, call)]
 
 
 def follow_orders(calls: list[Call], steps: list[tuple[str, str, str]]) -> list[list[float]]:
@@ -125,17 +126,16 @@ def follow_orders(calls: list[Call], steps: list[tuple[str, str, str]]) -> list[
               and not (call.name == "recvmmsg" and call.result <= 0)]
     marks = sorted((mark for call in useful for mark in _marks(call)), key=lambda mark: mark[1])
     followed, last_send = [], None
-    for k, (key, at) in enumerate(marks):
+    for k, (key, at, read) in enumerate(marks):
         if key == steps[0]:
             last_send = at
         if key != steps[1] or last_send is None:
             continue
-        read = next(c for c in useful if c.process == "server" and c.name == "recvmmsg" and c.exit_us == at)
         start, last_send = last_send, None
         if read.result != 1:
             continue  # the pass read several datagrams: whose steps are whose is not known
         times, want = [start, at], 2
-        for key2, at2 in marks[k + 1:]:
+        for key2, at2, _ in marks[k + 1:]:
             if at2 - start > FOLLOW_US or key2 == steps[1]:
                 break  # too late, or the server read again before this order's steps were done
             if key2 == steps[want]:
@@ -149,8 +149,7 @@ def follow_orders(calls: list[Call], steps: list[tuple[str, str, str]]) -> list[
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
     ordered = sorted(values)
-    n = len(ordered)
-    return ordered[n // 4], ordered[n // 2], ordered[(3 * n) // 4]
+    return percentile(ordered, 0.25), percentile(ordered, 0.5), percentile(ordered, 0.75)
 
 
 def report(server: str, followed: list[list[float]]) -> list[str]:
@@ -196,7 +195,7 @@ def run(server: str, rate: int, duration: float, record_s: float) -> int:
         finally:
             load.wait(timeout=duration + 60)
         latency = json.loads(result.read_text())["latency_us"]
-    followed = follow_orders(parse_calls(lines, {pid: role for pid, role in roles.items()}), STEPS[server])
+    followed = follow_orders(parse_calls(lines, roles), STEPS[server])
     print(f"{server} at {rate}/s, {record_s:g} s recorded in the middle of {duration:g} s "
           f"(load generator: p50 {latency['p50']:.1f} us, p99 {latency['p99']:.1f} us)")
     if not followed:
