@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections import deque
 
 from udprouter._generated.messages import (
     MAX_DATAGRAM_SIZE,
@@ -36,6 +35,7 @@ from udprouter._ring_cffi import ffi, lib
 from udprouter.config import KeyConfig
 from udprouter.fastpath.datagram_packer import DatagramPacker
 from udprouter.fastpath.fast_io import address_key
+from udprouter.sent_frames import Block, SentFrames
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
@@ -201,7 +201,7 @@ class ServerSession(SessionContext):
     __slots__ = (
         "uuid", "key", "_addr", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "_capacity", "journal", "reject_budget", "retransmit_budget", "ended_ns",
+        "_sent_first", "journal", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
         "first_outbound",
     )
@@ -224,9 +224,8 @@ class ServerSession(SessionContext):
         self.last_recv_ns = 0
         self.last_send_ns = 0
         self.pending: list[bytes] = []
-        self._sent: deque[bytes] = deque(maxlen=retransmit_capacity)  # drops the oldest itself
-        self._sent_first = first_outbound  # server sequence number of _sent[0]
-        self._capacity = retransmit_capacity
+        self._sent = SentFrames(retransmit_capacity)  # drops the oldest itself
+        self._sent_first = first_outbound  # server sequence number of the oldest frame kept
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
         # ended_ns: when SessionLayer.sweep first saw it TERMINATED (0: not ended)
         self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
@@ -316,9 +315,10 @@ class ServerSession(SessionContext):
             self.journal.sent(self.session_id, self.next_outbound, frames)
         self.keep(frames)
 
-    def keep(self, frames: list[bytes]) -> None:
+    def keep(self, frames: Block) -> None:
         """frames, numbered from next_outbound, are sequenced: the retransmission buffer keeps them
-        (the router log has them already, or hears of them through sequenced)."""
+        (the router log has them already, or hears of them through sequenced). A list, or a
+        PackedFrames block (a pass's replies built in C, logged in C); kept as it is."""
         self._sent.extend(frames)
         self.next_outbound += len(frames)
         self._sent_first = self.next_outbound - len(self._sent)
@@ -329,13 +329,12 @@ class ServerSession(SessionContext):
             return RetransmitOutcome.REQUEST_LIMIT_EXCEEDED, []
         if count == 0 or from_seq < self._sent_first or from_seq + count > self.next_outbound:
             return RetransmitOutcome.OUT_OF_RANGE, []
-        start = from_seq - self._sent_first
-        frames = [self._sent[k] for k in range(start, start + count)]
+        frames = self._sent.frames(from_seq - self._sent_first, count)
         return RetransmitOutcome.OK, pack_datagrams(frames, from_seq)
 
     def kept_frames(self) -> list[bytes]:
         """The frames kept for retransmission, numbered from kept_range()[0]."""
-        return list(self._sent)
+        return self._sent.frames()
 
     def renumber_from(self, first_outbound: int) -> None:
         """A session that has sent nothing yet starts its server numbers at first_outbound."""
@@ -349,9 +348,10 @@ class ServerSession(SessionContext):
         self.next_inbound = next_inbound
         next_outbound = max(next_outbound, self.first_outbound)
         self.next_outbound = next_outbound
-        kept = list(kept)[-min(self._capacity, next_outbound - self.first_outbound):] \
-            if self._capacity and next_outbound > self.first_outbound else []
-        self._sent = deque(kept, maxlen=self._capacity)
+        capacity = self._sent.capacity
+        kept = list(kept)[-min(capacity, next_outbound - self.first_outbound):] \
+            if capacity and next_outbound > self.first_outbound else []
+        self._sent = SentFrames(capacity, kept)
         self._sent_first = next_outbound - len(self._sent)
         self.cl_ord_hwm = cl_ord_hwm
         self.open_orders = open_orders
