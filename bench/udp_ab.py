@@ -18,7 +18,9 @@ engine), and after/before for each. The CPU ratio is the figure a busy host dist
 --before-answer-wait-us / --after-answer-wait-us set [udp] answer_wait_us on one side, and
 --before-router-wait / --after-router-wait [udp] wait, --before-engine-low-rate /
 --after-engine-low-rate [engine] low_rate (with --before naming this checkout: the setting alone,
-A/B).
+A/B). --throughput adds bench_udp's full-size max1 and max20 loads (one run of each per router and
+round, after the round's windows; --rates "" runs only those): acked orders/s and server CPU per
+order, medians over the rounds.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ def round_order(servers: dict, round_: int) -> list[tuple]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="UDP figures of two router builds, interleaved in one run")
     parser.add_argument("--before", type=Path, required=True, help="the other checkout (set up)")
-    parser.add_argument("--rates", type=lambda text: tuple(int(r) for r in text.split(",")),
+    parser.add_argument("--rates", type=lambda text: tuple(int(r) for r in text.split(",") if r),
                         default=(1000, 10_000, 50_000))
     parser.add_argument("--seconds", type=float, default=10.0, help="every window this long")
     parser.add_argument("--rounds", type=int, default=4, help="even: each router goes first as often")
+    parser.add_argument("--throughput", action="store_true",
+                        help="also bench_udp's max1 and max20 loads, full size, each round")
     parser.add_argument("--before-answer-wait-us", type=int, help="[udp] answer_wait_us of the before router")
     parser.add_argument("--after-answer-wait-us", type=int, help="[udp] answer_wait_us of the after router")
     parser.add_argument("--before-router-wait", choices=WAITS, help="[udp] wait of the before router")
@@ -79,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
               "once more (the position moves the figures; see the module's doc)", flush=True)
     print(f"host load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
     bench = Bench(True, args.rates, args.seconds, False)
+    if args.throughput:  # the full run's sizes (the quick max20 is a fifth of a second)
+        bench.throughput = Bench(False, (), None, False).throughput
     seen: dict[str, dict[int, list[dict[str, float]]]] = {"before": {}, "after": {}}
+    maxed: dict[str, dict[str, list[tuple[float, float]]]] = {"before": {}, "after": {}}
     before_router = CheckoutRouter(args.before.resolve(), args.before_answer_wait_us, args.before_router_wait,
                                    args.before_engine_low_rate)
     after_router = RouterProcess(answer_wait_us=args.after_answer_wait_us, router_wait=args.after_router_wait,
@@ -94,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
                     window = bench.window(process, rate, args.seconds, CREDENTIALS)
                     _print_window(f"{name}#{round_ + 1}", window)
                     seen[name].setdefault(rate, []).append(figures(window))
+            if args.throughput:
+                for name, process in round_order(servers, round_):
+                    bench.max_rate(f"{name}#{round_ + 1}", process, CREDENTIALS, repeats=1)
+                    for key in bench.throughput:
+                        report = bench.reports[f"{name}#{round_ + 1}"][key]
+                        cpu = bench.cpu_us_per_order[f"{name}#{round_ + 1}"][key]
+                        maxed[name].setdefault(key, []).append((report.rate_per_s, cpu))
     print("medians over the rounds (us; cpu = router and engine CPU per order):")
     for rate in args.rates:
         medians = {name: {f: statistics.median(r[f] for r in seen[name][rate]) for f in FIGURES}
@@ -101,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         parts = [f"{f} {medians['before'][f]:.1f} -> {medians['after'][f]:.1f} "
                  f"({medians['after'][f] / max(medians['before'][f], 1e-9):.2f}x)" for f in FIGURES]
         print(f"  {rate // 1000:>4}k/s: " + "  ".join(parts), flush=True)
+    for key in maxed["after"]:
+        rate, cpu = ({name: statistics.median(r[i] for r in maxed[name][key]) for name in maxed}
+                     for i in (0, 1))
+        print(f"  {key:>6}: acked/s {rate['before']:,.0f} -> {rate['after']:,.0f} "
+              f"({rate['after'] / max(rate['before'], 1e-9):.2f}x)  cpu {cpu['before']:.2f} -> "
+              f"{cpu['after']:.2f} ({cpu['after'] / max(cpu['before'], 1e-9):.2f}x)", flush=True)
     return 0
 
 
