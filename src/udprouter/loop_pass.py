@@ -28,7 +28,6 @@ from udprouter.fastpath.fast_io import DatagramSocket
 from udprouter.fastpath.low_rate_spin import RateWindow
 from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
 from udprouter.ring import INPUT_ARRIVED
-from udprouter.sent_frames import PackedFrames
 from udprouter.server_session import ServerSession
 
 Send = Callable[[bytes, object], None]
@@ -260,15 +259,15 @@ class LoopPass:
         return answered
 
     def _keep_packed(self, sessions, groups) -> int:
-        """Each group's frames to its session's retransmission buffer as one PackedFrames block (one
-        copy of its bytes and of its end offsets, not an object per frame); returns how many in all."""
+        """Each group's frames to its session's retransmission buffer as one block (one copy of its
+        bytes and of its end offsets, not an object per frame); returns how many in all."""
         data, ends, start, answered = self._frame_bytes, self._frame_ends, 0, 0
         for i, session in enumerate(sessions):
             n = groups[i].count
             if n == 0:
                 continue
             end = ends[answered + n - 1]
-            session.keep(PackedFrames(data[start:end], ffi.buffer(ends + answered, 4 * n)[:], start))
+            session.keep_packed(data[start:end], ffi.buffer(ends + answered, 4 * n)[:], start)
             start = end
             answered += n
         return answered

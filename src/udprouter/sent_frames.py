@@ -1,11 +1,16 @@
 """SentFrames: a session's sequenced frames, the newest `capacity` of them, kept for retransmission.
 
-Frames are kept in the blocks they were handed over in: a list of bytes (a flush's), or a
-PackedFrames (a pass's replies built in C: one bytes object holding the session's frames back to
-back, and their end offsets). Keeping a block costs one append per session and pass, not one
-object per frame; at 20 orders a datagram that per-frame work was about a sixth of the router's
-CPU. A frame is cut out of its block only when it is asked for: a RetransmitRequest, a router log
-roll carrying a session's frames forward, or the router log's image at open.
+Frames are kept in the blocks they were handed over in: a flush's frames, or a pass's replies built
+in C (one bytes object holding the session's frames back to back, and their end offsets). Keeping a
+block costs one append per session and pass, not one object per frame; at 20 orders a datagram that
+per-frame work was about a sixth of the router's CPU. A frame is cut out of its block only when it
+is asked for: a RetransmitRequest, a router log roll carrying a session's frames forward, or the
+router log's image at open.
+
+A block is a tuple of bytes and ints only: the collector stops tracking such a tuple the first time
+it sees it. A block object of a class of our own stays tracked, and with hundreds of thousands kept
+(65,536 frames a session) each full collection walked them all: 45 ms for 300,000, a stall in the
+loop (README "The kept frames, one block per pass").
 """
 
 from __future__ import annotations
@@ -13,32 +18,25 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-
-class PackedFrames:
-    """Frames back to back in data; ends: their end offsets as native uint32s, counted from base
-    (data[0]'s offset in the buffer the frames were cut from)."""
-
-    __slots__ = ("data", "ends", "base")
-
-    def __init__(self, data: bytes, ends: bytes, base: int) -> None:
-        self.data, self.ends, self.base = data, ends, base
-
-    def __len__(self) -> int:
-        return len(self.ends) >> 2
-
-    def frames(self, start: int, stop: int) -> list[bytes]:
-        """Frames start .. stop - 1 of the block, as bytes."""
-        ends, base, data = memoryview(self.ends).cast("I"), self.base, self.data
-        begin = ends[start - 1] - base if start else 0
-        out = []
-        for k in range(start, stop):
-            end = ends[k] - base
-            out.append(data[begin:end])
-            begin = end
-        return out
+# A block, flat so that one collection untracks it: (count, frame, frame, ...), or (count, base,
+# data, ends) with the frames back to back in data and ends their end offsets as native uint32s
+# counted from base (data[0]'s offset in the buffer the frames were cut from).
+Block = tuple
 
 
-Block = list[bytes] | PackedFrames
+def block_frames(block: Block, start: int, stop: int) -> list[bytes]:
+    """Frames start .. stop - 1 of a block."""
+    if type(block[1]) is not int:
+        return list(block[1 + start:1 + stop])
+    _, base, data, ends = block
+    ends = memoryview(ends).cast("I")
+    begin = ends[start - 1] - base if start else 0
+    out = []
+    for k in range(start, stop):
+        end = ends[k] - base
+        out.append(data[begin:end])
+        begin = end
+    return out
 
 
 class SentFrames:
@@ -51,15 +49,24 @@ class SentFrames:
         self._blocks: deque[Block] = deque()
         self._kept = 0  # frames kept, over all blocks
         self._skip = 0  # leading frames of _blocks[0] dropped already
-        self.extend(list(frames))
+        self.extend(frames)
 
     def __len__(self) -> int:
         return self._kept
 
-    def extend(self, block: Block) -> None:
-        """The next frames sequenced; the oldest beyond capacity are dropped. The block is kept as
-        it is: the caller does not change it afterwards."""
-        n = len(block)
+    def extend(self, frames: Sequence[bytes]) -> None:
+        """The next frames sequenced (copied into the block: the caller may reuse its list)."""
+        if frames:
+            self._add((len(frames), *frames))
+
+    def extend_packed(self, data: bytes, ends: bytes, base: int) -> None:
+        """The next frames sequenced, back to back in data; ends: their end offsets (native uint32s)
+        in the buffer data was cut from at offset base."""
+        n = len(ends) >> 2
+        self._add((1, data) if n == 1 else (n, base, data, ends))  # one frame: no offsets to keep
+
+    def _add(self, block: Block) -> None:
+        n = block[0]
         if n == 0 or self.capacity <= 0:
             return
         self._blocks.append(block)
@@ -68,8 +75,8 @@ class SentFrames:
         if over > 0:
             self._kept = self.capacity
             blocks, skip = self._blocks, self._skip + over
-            while skip >= len(blocks[0]):
-                skip -= len(blocks.popleft())
+            while skip >= blocks[0][0]:
+                skip -= blocks.popleft()[0]
             self._skip = skip
 
     def frames(self, start: int = 0, count: int | None = None) -> list[bytes]:
@@ -78,10 +85,9 @@ class SentFrames:
         out: list[bytes] = []
         at = start + self._skip  # position in the blocks, dropped frames included
         for block in self._blocks:
-            n = len(block)
+            n = block[0]
             if at < n:
-                take = min(n, at + stop - start - len(out))
-                out += block[at:take] if isinstance(block, list) else block.frames(at, take)
+                out += block_frames(block, at, min(n, at + stop - start - len(out)))
                 if len(out) >= stop - start:
                     break
                 at = 0

@@ -35,7 +35,7 @@ from udprouter._ring_cffi import ffi, lib
 from udprouter.config import KeyConfig
 from udprouter.fastpath.datagram_packer import DatagramPacker
 from udprouter.fastpath.fast_io import address_key
-from udprouter.sent_frames import Block, SentFrames
+from udprouter.sent_frames import SentFrames
 
 MAX_DATAGRAM = MAX_DATAGRAM_SIZE
 MAX_MESSAGES = MAX_MESSAGES_PER_DATAGRAM
@@ -315,12 +315,18 @@ class ServerSession(SessionContext):
             self.journal.sent(self.session_id, self.next_outbound, frames)
         self.keep(frames)
 
-    def keep(self, frames: Block) -> None:
+    def keep(self, frames: list[bytes]) -> None:
         """frames, numbered from next_outbound, are sequenced: the retransmission buffer keeps them
-        (the router log has them already, or hears of them through sequenced). A list, or a
-        PackedFrames block (a pass's replies built in C, logged in C); kept as it is."""
+        (the router log has them already, or hears of them through sequenced)."""
         self._sent.extend(frames)
         self.next_outbound += len(frames)
+        self._sent_first = self.next_outbound - len(self._sent)
+
+    def keep_packed(self, data: bytes, ends: bytes, base: int) -> None:
+        """keep for a pass's replies built and logged in C: the frames back to back in data, ends
+        their end offsets (native uint32s) in the buffer data was cut from at offset base."""
+        self._sent.extend_packed(data, ends, base)
+        self.next_outbound += len(ends) >> 2
         self._sent_first = self.next_outbound - len(self._sent)
 
     def retransmit(self, from_seq: int, count: int, max_count: int) -> tuple[RetransmitOutcome, list[bytes]]:

@@ -1,29 +1,30 @@
 """SentFrames against the deque it replaced: the newest `capacity` frames, whichever blocks they came in.
 
-PackedFrames is the shape LoopPass._keep_packed hands over (frames back to back in one bytes, their
-end offsets as uint32s counted from where the block was cut); lists are a flush's.
+extend_packed takes what LoopPass._keep_packed hands over (frames back to back in one bytes, their
+end offsets as uint32s counted from where the block was cut); extend a flush's list.
 """
 
 from __future__ import annotations
 
 import array
+import gc
 from collections import deque
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from udprouter.config import KeyConfig
-from udprouter.sent_frames import PackedFrames, SentFrames
+from udprouter.sent_frames import SentFrames
 from udprouter.server_session import RetransmitOutcome, ServerSession
 
 
-def packed(frames: list[bytes], base: int = 0) -> PackedFrames:
-    """frames as _keep_packed cuts them from a buffer where they start at offset base."""
+def packed(frames: list[bytes], base: int = 0) -> tuple[bytes, bytes, int]:
+    """extend_packed's arguments for frames cut from a buffer where they start at offset base."""
     ends, at = array.array("I"), base
     for frame in frames:
         at += len(frame)
         ends.append(at)
-    return PackedFrames(b"".join(frames), ends.tobytes(), base)
+    return b"".join(frames), ends.tobytes(), base
 
 
 frame_sizes = st.integers(1, 40)
@@ -40,7 +41,10 @@ def test_keeps_the_newest_capacity_frames_whatever_blocks_they_came_in(capacity,
         for size in sizes:
             frames.append(number.to_bytes(4, "little") * size)  # each frame tells its number
             number += 1
-        kept.extend(packed(frames, base) if as_packed else list(frames))
+        if as_packed:
+            kept.extend_packed(*packed(frames, base))
+        else:
+            kept.extend(frames)
         model.extend(frames)
         assert len(kept) == len(model)
     assert kept.frames() == list(model)
@@ -52,16 +56,28 @@ def test_keeps_the_newest_capacity_frames_whatever_blocks_they_came_in(capacity,
 
 def test_a_packed_block_cut_anywhere_in_its_buffer_gives_its_frames_back():
     frames = [b"a", b"bcd", b"", b"efgh"]
-    block = packed(frames, base=1000)
-    assert len(block) == 4
-    assert block.frames(0, 4) == frames
-    assert block.frames(1, 3) == [b"bcd", b""]
-    assert block.frames(3, 4) == [b"efgh"]
+    kept = SentFrames(10)
+    kept.extend_packed(*packed(frames, base=1000))
+    assert len(kept) == 4
+    assert kept.frames() == frames
+    assert kept.frames(1, 2) == [b"bcd", b""]
+    assert kept.frames(3, 1) == [b"efgh"]
+
+
+def test_kept_blocks_leave_the_collectors_tracking_so_a_full_collection_does_not_walk_them():
+    kept = SentFrames(1_000_000)
+    for i in range(2000):
+        kept.extend_packed(*packed([b"report %d" % i]))
+        kept.extend([b"flushed %d" % i])
+    gc.collect()
+    blocks = list(kept._blocks)
+    assert len(blocks) == 4000
+    assert not any(gc.is_tracked(block) for block in blocks)
 
 
 def test_capacity_zero_keeps_nothing():
     kept = SentFrames(0, [b"x"])
-    kept.extend(packed([b"y", b"z"]))
+    kept.extend_packed(*packed([b"y", b"z"]))
     assert len(kept) == 0 and kept.frames() == []
 
 
@@ -71,9 +87,9 @@ def session(capacity: int) -> ServerSession:
 
 def test_a_session_retransmits_frames_kept_as_packed_blocks_and_lists_alike():
     s = session(capacity=5)
-    s.keep(packed([b"f1", b"f2", b"f3"], base=64))
+    s.keep_packed(*packed([b"f1", b"f2", b"f3"], base=64))
     s.keep([b"f4"])
-    s.keep(packed([b"f5", b"f6"]))
+    s.keep_packed(*packed([b"f5", b"f6"]))
     assert s.kept_range() == (2, 7)
     assert s.kept_frames() == [b"f2", b"f3", b"f4", b"f5", b"f6"]
     outcome, datagrams = s.retransmit(3, 3, 10)
@@ -89,5 +105,5 @@ def test_a_restored_session_keeps_the_newest_frames_of_the_log_and_extends_them(
     s.restore(next_inbound=10, next_outbound=6, kept=[b"f1", b"f2", b"f3", b"f4", b"f5"], cl_ord_hwm=0,
               open_orders=0)
     assert s.kept_range() == (3, 6) and s.kept_frames() == [b"f3", b"f4", b"f5"]
-    s.keep(packed([b"f6"]))
+    s.keep_packed(*packed([b"f6"]))
     assert s.kept_range() == (4, 7) and s.kept_frames() == [b"f4", b"f5", b"f6"]
