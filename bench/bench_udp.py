@@ -84,7 +84,10 @@ PERIODIC = {"router.log rewrites": "udprouter_router_log_compactions_total",
             "segments closed": "udprouter_router_log_segments_closed_total",
             "segments dropped": "udprouter_router_log_segments_dropped_total",
             "router.log fsyncs": "udprouter_router_log_syncs_total",
-            "engine journal fsyncs": "udprouter_journal_fsync_seconds_count"}
+            "engine journal fsyncs": "udprouter_journal_fsync_seconds_count",
+            "full collections": 'python_gc_collections_total{generation="2"}'}
+# The collector's pauses, all generations (README "The kept frames, one block per pass").
+GC_PAUSES = [f'udprouter_gc_pause_seconds_total{{generation="{g}"}}' for g in range(3)]
 READ_PASSES, EVENT_PASSES = "udprouter_read_passes_total", "udprouter_event_passes_total"
 # The engine's short spin between batches by outcome (README "The engine's short spin").
 SHORT_SPINS = {outcome: f'udprouter_engine_short_spins_total{{outcome="{outcome}"}}'
@@ -132,6 +135,7 @@ class Window:
     orders_per_pass: float | None = None
     event_passes_per_s: float | None = None
     short_spins: dict[str, int] | None = None  # router only: the engine's short spins by outcome
+    gc_pause_ms: float | None = None  # router only: how long its garbage collector held the loop
 
 
 @dataclass
@@ -227,6 +231,8 @@ class Bench:
             window.event_passes_per_s = events / elapsed
             window.short_spins = {outcome: round(metrics.get(name, 0.0) - metrics0.get(name, 0.0))
                                   for outcome, name in SHORT_SPINS.items()}
+            if GC_PAUSES[0] in metrics:  # (a build before the metric has none)
+                window.gc_pause_ms = 1e3 * sum(metrics[n] - metrics0.get(n, 0.0) for n in GC_PAUSES)
         return window
 
     def _run_chunks(self, process, prepared: PreparedLoad, n: int, credentials) -> None:
@@ -269,6 +275,8 @@ def _print_window(server: str, w: Window) -> None:
         periodic += f"; passes {w.read_passes_per_s:,.0f}/s read{each}, {w.event_passes_per_s:,.0f}/s events"
     if w.short_spins is not None:
         periodic += "; engine short spins " + ", ".join(f"{n:,} {o}" for o, n in w.short_spins.items())
+    if w.gc_pause_ms is not None:
+        periodic += f"; collector held the loop {w.gc_pause_ms:.1f} ms"
     print(f"{server:>16} {w.rate // 1000:>4}k/s x {w.seconds:.0f} s: acked {w.acknowledged}/{w.sent} "
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
@@ -354,6 +362,7 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "orders_per_pass": None if w.orders_per_pass is None else round(w.orders_per_pass, 2),
                 "event_passes_per_s": None if w.event_passes_per_s is None else round(w.event_passes_per_s),
                 "engine_short_spins": w.short_spins,
+                "gc_pause_ms": None if w.gc_pause_ms is None else round(w.gc_pause_ms, 2),
                 "engine_wait": wait_label(bench.wait, bench.spin_us) if server == "router" else None,
                 "router_wait": router_wait_label(bench.router_wait) if server == "router" else None,
                 "load_average": list(w.load), "baseline_load_average": list(b.load),

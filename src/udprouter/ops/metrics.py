@@ -11,6 +11,7 @@ Secrets are never exported: only key ids appear, and only as session counts.
 from __future__ import annotations
 
 import gc
+import time
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -206,10 +207,49 @@ class AckLatencyHistogram:
         yield family
 
 
+class GcPauses:
+    """How long the collector held the loop, per generation (gc.callbacks): a full collection walks
+    every tracked object, so one that takes milliseconds is a stall every order in flight sees.
+    Read at scrape time."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]  # per generation, in all
+        self.longest = [0.0, 0.0, 0.0]
+        self._started = 0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+            return
+        took = (time.perf_counter_ns() - self._started) / 1e9
+        generation = info["generation"]
+        self.seconds[generation] += took
+        if took > self.longest[generation]:
+            self.longest[generation] = took
+
+    def close(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def collect(self):
+        total = CounterMetricFamily("udprouter_gc_pause_seconds", "Time the garbage collector held the "
+                                    "loop, per generation collected", labels=["generation"])
+        longest = GaugeMetricFamily("udprouter_gc_pause_longest_seconds", "The longest collection since "
+                                    "start, per generation", labels=["generation"])
+        for generation in range(3):
+            total.add_metric([str(generation)], self.seconds[generation])
+            longest.add_metric([str(generation)], self.longest[generation])
+        yield total
+        yield longest
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         GCCollector(registry=self.registry)  # python_gc_collections_total{generation}: loop pauses
+        self.gc_pauses = GcPauses()  # ... and how long they held it
+        self.registry.register(self.gc_pauses)
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, RSS, open fds, start time
         PlatformCollector(registry=self.registry)  # python_info
         self.ack_latency = AckLatencyHistogram()
@@ -232,6 +272,7 @@ class Metrics:
         return self._server.serve(host, port)
 
     def close(self) -> None:
+        self.gc_pauses.close()
         if self._server is not None:
             self._server.close()
             self._server = None
