@@ -264,12 +264,12 @@ class LoopPass:
         data, ends, start, answered = self._frame_bytes, self._frame_ends, 0, 0
         for i, session in enumerate(sessions):
             n = groups[i].count
-            if n == 0:
-                continue
-            end = ends[answered + n - 1]
-            session.keep_packed(data[start:end], ffi.buffer(ends + answered, 4 * n)[:], start)
-            start = end
-            answered += n
+            if n:
+                answered += n
+                end = ends[answered - 1]
+                offsets = ffi.buffer(ends + answered - n, 4 * n)[:] if n > 1 else None  # one frame: none
+                session.keep_packed(data[start:end], offsets, start, n)
+                start = end
         return answered
 
     def _hold_built(self, sessions, datagrams: int) -> None:

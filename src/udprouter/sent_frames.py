@@ -40,48 +40,51 @@ def block_frames(block: Block, start: int, stop: int) -> list[bytes]:
 
 
 class SentFrames:
-    """The newest `capacity` frames sequenced, oldest first (capacity 0 keeps none)."""
+    """The newest `capacity` frames sequenced, oldest first (capacity 0 keeps none). kept: how many
+    it holds (read it, never set it)."""
 
-    __slots__ = ("capacity", "_blocks", "_kept", "_skip")
+    __slots__ = ("capacity", "kept", "_blocks", "_skip")
 
     def __init__(self, capacity: int, frames: Sequence[bytes] = ()) -> None:
         self.capacity = capacity
+        self.kept = 0  # frames kept, over all blocks
         self._blocks: deque[Block] = deque()
-        self._kept = 0  # frames kept, over all blocks
         self._skip = 0  # leading frames of _blocks[0] dropped already
         self.extend(frames)
 
     def __len__(self) -> int:
-        return self._kept
+        return self.kept
 
     def extend(self, frames: Sequence[bytes]) -> None:
         """The next frames sequenced (copied into the block: the caller may reuse its list)."""
-        if frames:
-            self._add((len(frames), *frames))
+        n = len(frames)
+        if n and self.capacity > 0:
+            self._blocks.append((n, *frames))
+            self.kept += n
+            if self.kept > self.capacity:
+                self._drop()
 
-    def extend_packed(self, data: bytes, ends: bytes, base: int) -> None:
-        """The next frames sequenced, back to back in data; ends: their end offsets (native uint32s)
-        in the buffer data was cut from at offset base."""
-        n = len(ends) >> 2
-        self._add((1, data) if n == 1 else (n, base, data, ends))  # one frame: no offsets to keep
+    def extend_packed(self, data: bytes, ends: bytes | None, base: int, n: int) -> None:
+        """The next n frames sequenced, back to back in data; ends: their end offsets (native
+        uint32s) in the buffer data was cut from at offset base (None when n is 1: data is the
+        frame)."""
+        if n and self.capacity > 0:
+            self._blocks.append((1, data) if n == 1 else (n, base, data, ends))
+            self.kept += n
+            if self.kept > self.capacity:
+                self._drop()
 
-    def _add(self, block: Block) -> None:
-        n = block[0]
-        if n == 0 or self.capacity <= 0:
-            return
-        self._blocks.append(block)
-        self._kept += n
-        over = self._kept - self.capacity
-        if over > 0:
-            self._kept = self.capacity
-            blocks, skip = self._blocks, self._skip + over
-            while skip >= blocks[0][0]:
-                skip -= blocks.popleft()[0]
-            self._skip = skip
+    def _drop(self) -> None:
+        """The oldest frames beyond capacity go (whole blocks, or the head of the oldest one)."""
+        blocks, skip = self._blocks, self._skip + self.kept - self.capacity
+        self.kept = self.capacity
+        while skip >= blocks[0][0]:
+            skip -= blocks.popleft()[0]
+        self._skip = skip
 
     def frames(self, start: int = 0, count: int | None = None) -> list[bytes]:
         """count kept frames (all to the newest: None) from position start (0: the oldest kept)."""
-        stop = self._kept if count is None else min(self._kept, start + count)
+        stop = self.kept if count is None else min(self.kept, start + count)
         out: list[bytes] = []
         at = start + self._skip  # position in the blocks, dropped frames included
         for block in self._blocks:

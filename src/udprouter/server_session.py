@@ -201,7 +201,7 @@ class ServerSession(SessionContext):
     __slots__ = (
         "uuid", "key", "_addr", "negotiate_ts", "establish_ts", "keepalive_ms",
         "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
-        "_sent_first", "journal", "reject_budget", "retransmit_budget", "ended_ns",
+        "journal", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
         "first_outbound",
     )
@@ -224,8 +224,8 @@ class ServerSession(SessionContext):
         self.last_recv_ns = 0
         self.last_send_ns = 0
         self.pending: list[bytes] = []
-        self._sent = SentFrames(retransmit_capacity)  # drops the oldest itself
-        self._sent_first = first_outbound  # server sequence number of the oldest frame kept
+        # The newest frames sequenced, up to next_outbound - 1 (it drops the oldest itself).
+        self._sent = SentFrames(retransmit_capacity)
         self.journal = None  # RouterLog: told of inbound progress and of every frame sequenced
         # ended_ns: when SessionLayer.sweep first saw it TERMINATED (0: not ended)
         self.reject_budget = TokenBucket()  # rejects naming no sequence number (allow_unnumbered)
@@ -320,22 +320,20 @@ class ServerSession(SessionContext):
         (the router log has them already, or hears of them through sequenced)."""
         self._sent.extend(frames)
         self.next_outbound += len(frames)
-        self._sent_first = self.next_outbound - len(self._sent)
 
-    def keep_packed(self, data: bytes, ends: bytes, base: int) -> None:
-        """keep for a pass's replies built and logged in C: the frames back to back in data, ends
-        their end offsets (native uint32s) in the buffer data was cut from at offset base."""
-        self._sent.extend_packed(data, ends, base)
-        self.next_outbound += len(ends) >> 2
-        self._sent_first = self.next_outbound - len(self._sent)
+    def keep_packed(self, data: bytes, ends: bytes | None, base: int, n: int) -> None:
+        """keep for a pass's n replies built and logged in C (SentFrames.extend_packed)."""
+        self._sent.extend_packed(data, ends, base, n)
+        self.next_outbound += n
 
     def retransmit(self, from_seq: int, count: int, max_count: int) -> tuple[RetransmitOutcome, list[bytes]]:
         """The kept frames from_seq .. from_seq + count - 1, as datagrams each starting with Sequence."""
         if count > max_count:
             return RetransmitOutcome.REQUEST_LIMIT_EXCEEDED, []
-        if count == 0 or from_seq < self._sent_first or from_seq + count > self.next_outbound:
+        first = self.next_outbound - self._sent.kept
+        if count == 0 or from_seq < first or from_seq + count > self.next_outbound:
             return RetransmitOutcome.OUT_OF_RANGE, []
-        frames = self._sent.frames(from_seq - self._sent_first, count)
+        frames = self._sent.frames(from_seq - first, count)
         return RetransmitOutcome.OK, pack_datagrams(frames, from_seq)
 
     def kept_frames(self) -> list[bytes]:
@@ -344,7 +342,7 @@ class ServerSession(SessionContext):
 
     def renumber_from(self, first_outbound: int) -> None:
         """A session that has sent nothing yet starts its server numbers at first_outbound."""
-        self.first_outbound = self.next_outbound = self._sent_first = first_outbound
+        self.first_outbound = self.next_outbound = first_outbound
 
     def restore(self, next_inbound: int, next_outbound: int, kept: list[bytes], cl_ord_hwm: int,
                 open_orders: int) -> None:
@@ -358,10 +356,9 @@ class ServerSession(SessionContext):
         kept = list(kept)[-min(capacity, next_outbound - self.first_outbound):] \
             if capacity and next_outbound > self.first_outbound else []
         self._sent = SentFrames(capacity, kept)
-        self._sent_first = next_outbound - len(self._sent)
         self.cl_ord_hwm = cl_ord_hwm
         self.open_orders = open_orders
 
     def kept_range(self) -> tuple[int, int]:
         """(first, last + 1) server sequence numbers available for retransmission."""
-        return self._sent_first, self.next_outbound
+        return self.next_outbound - self._sent.kept, self.next_outbound

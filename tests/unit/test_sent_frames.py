@@ -18,13 +18,13 @@ from udprouter.sent_frames import SentFrames
 from udprouter.server_session import RetransmitOutcome, ServerSession
 
 
-def packed(frames: list[bytes], base: int = 0) -> tuple[bytes, bytes, int]:
+def packed(frames: list[bytes], base: int = 0) -> tuple[bytes, bytes | None, int, int]:
     """extend_packed's arguments for frames cut from a buffer where they start at offset base."""
     ends, at = array.array("I"), base
     for frame in frames:
         at += len(frame)
         ends.append(at)
-    return b"".join(frames), ends.tobytes(), base
+    return b"".join(frames), ends.tobytes() if len(frames) > 1 else None, base, len(frames)
 
 
 frame_sizes = st.integers(1, 40)
