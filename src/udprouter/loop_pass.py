@@ -28,7 +28,6 @@ from udprouter.fastpath.fast_io import DatagramSocket
 from udprouter.fastpath.low_rate_spin import RateWindow
 from udprouter.order_entry import DRAIN_CAPACITY, OrderEntry
 from udprouter.ring import INPUT_ARRIVED
-from udprouter.server_session import ServerSession
 
 Send = Callable[[bytes, object], None]
 REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
@@ -231,7 +230,7 @@ class LoopPass:
             sent = log.write_c_record(groups, count, targets, frames, ends, *position)
         else:
             # The sessions first: sequenced() tells the log of the frames its commit writes.
-            answered = self._hand_frames(sessions, groups, ServerSession.sequenced)
+            answered = self._hand_frames(sessions, groups)
             sent = log is None or log.commit(*self.order_entry.routing_position())
         if sent:
             socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
@@ -245,8 +244,9 @@ class LoopPass:
         self.replies_built_in_c += 1
         return answered
 
-    def _hand_frames(self, sessions, groups, how) -> int:
-        """Each group's frames (slices of _frames) to its session; returns how many in all."""
+    def _hand_frames(self, sessions, groups) -> int:
+        """Each group's frames (slices of _frames) to its session as a flush's (ServerSession.sequenced:
+        the router log hears of them); returns how many in all."""
         data, ends, start, answered = self._frame_bytes, self._frame_ends, 0, 0
         for i, session in enumerate(sessions):
             n = groups[i].count
@@ -255,7 +255,7 @@ class LoopPass:
                 frames.append(data[start:end])
                 start = end
             answered += n
-            how(session, frames)
+            session.sequenced(frames)
         return answered
 
     def _keep_packed(self, sessions, groups) -> int:

@@ -58,18 +58,19 @@ class SentFrames:
     def extend(self, frames: Sequence[bytes]) -> None:
         """The next frames sequenced (copied into the block: the caller may reuse its list)."""
         n = len(frames)
-        if n and self.capacity > 0:
-            self._blocks.append((n, *frames))
-            self.kept += n
-            if self.kept > self.capacity:
-                self._drop()
+        if n:
+            self._append((n, *frames), n)
 
     def extend_packed(self, data: bytes, ends: bytes | None, base: int, n: int) -> None:
         """The next n frames sequenced, back to back in data; ends: their end offsets (native
         uint32s) in the buffer data was cut from at offset base (None when n is 1: data is the
         frame)."""
-        if n and self.capacity > 0:
-            self._blocks.append((1, data) if n == 1 else (n, base, data, ends))
+        if n:
+            self._append((1, data) if n == 1 else (n, base, data, ends), n)
+
+    def _append(self, block: Block, n: int) -> None:
+        if self.capacity > 0:
+            self._blocks.append(block)
             self.kept += n
             if self.kept > self.capacity:
                 self._drop()

@@ -352,10 +352,8 @@ class ServerSession(SessionContext):
         self.next_inbound = next_inbound
         next_outbound = max(next_outbound, self.first_outbound)
         self.next_outbound = next_outbound
-        capacity = self._sent.capacity
-        kept = list(kept)[-min(capacity, next_outbound - self.first_outbound):] \
-            if capacity and next_outbound > self.first_outbound else []
-        self._sent = SentFrames(capacity, kept)
+        owned = next_outbound - self.first_outbound  # SentFrames keeps the newest capacity of them
+        self._sent = SentFrames(self._sent.capacity, list(kept)[-owned:] if owned > 0 else [])
         self.cl_ord_hwm = cl_ord_hwm
         self.open_orders = open_orders
 
