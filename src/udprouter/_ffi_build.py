@@ -116,7 +116,7 @@ FAST_INGEST_CDEF = """
 typedef struct udr_fp_session {
     uint64_t next_inbound; uint64_t cl_ord_hwm; double tokens; int64_t refill_ns;
     uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t state; uint64_t addr_key;
-    uint32_t authenticate; uint32_t reserved; udr_mac_key mac_key;
+    uint32_t authenticate; uint32_t reserved; udr_mac_key mac_key; int64_t last_recv_ns;
 } udr_fp_session;
 typedef struct udr_fp_instrument {
     int64_t tick; int64_t min_price; int64_t max_price; int32_t security_id; uint32_t max_qty;
@@ -249,6 +249,21 @@ uint32_t udr_pk_answer(udr_pk_call *c, const udr_event *events, const uint32_t *
 uint32_t udr_pk_gather(udr_pk_call *c);
 """
 
+# src/udprouter/fastpath/read_pass.h: a read pass's common case, socket to ring, in one call.
+READ_PASS_CDEF = """
+typedef struct udr_rp_context {
+    int sock_fd; unsigned char *arena; uint32_t *lens; uint64_t *keys; const udr_fp_addr_table *addresses;
+    const udr_fp_limits *limits; udr_fp_batch *batch; uint64_t *touched; const udr_fp_route_state *route;
+    unsigned char *record; udr_fp_session **sessions; uint32_t session_room;
+} udr_rp_context;
+typedef struct udr_rp_result {
+    int32_t received; uint32_t next; int32_t stopped; uint32_t applied; uint32_t touched_n; uint32_t commands;
+    uint32_t offered; int64_t written; uint64_t command_through; uint64_t events_waiting;
+} udr_rp_result;
+void udr_rp_run(const udr_rp_context *c, int64_t now_ns, int log_fd, uint64_t command_through,
+                const udr_ring *outbound, int engine_eventfd, udr_rp_result *r);
+"""
+
 # RING_SOURCE's helpers that combine the headers above (declared after all of them).
 COMBINED_CDEF = """
 uint32_t udr_py_drain_route(udr_ring *ring, udr_event *events, uint32_t max, udr_event_stats *stats,
@@ -271,6 +286,7 @@ RING_SOURCE = """
 #include "event_stats.h"
 #include "packed_batch.h"
 #include "write_ahead.h"
+#include "read_pass.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -341,7 +357,7 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
                + FAST_EGRESS_CDEF + FAST_PACK_CDEF + FAST_REPLY_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF
-               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF + COMBINED_CDEF)
+               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF + READ_PASS_CDEF + COMBINED_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

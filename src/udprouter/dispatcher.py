@@ -291,6 +291,11 @@ class Dispatcher:
         for session in sessions:
             session.last_send_ns = now
 
+    @property
+    def dirty(self) -> bool:
+        """Some session has frames waiting for flush_sessions."""
+        return bool(self._dirty)
+
     def flush_sessions(self) -> None:
         # A second round flushes the drop-copy sessions the first one gave copies to (their own
         # frames are never copied), so every copy is in the same router log commit as its report.

@@ -64,6 +64,7 @@ class LoopPass:
         # Passes by what started them: datagrams read (end()), the engine's events (on_engine_events).
         # Against the orders they carried they show how full the router is (README "flat out").
         self.read_passes = 0
+        self.offered_in_c = 0  # read passes that FastIngest.read took from the socket to the ring
         self.event_passes = 0
         dispatcher.send = self.send
         # _reply_in_c's buffers: a drained batch's frames and datagrams (fastpath/fast_reply.h).
@@ -120,11 +121,37 @@ class LoopPass:
     def end(self) -> None:
         """The end of a pass that read datagrams: their commands offered, then every event routed,
         logged and sent."""
-        self.read_passes += 1
         ring = self.supervisor.ring
         # Events of earlier commands already waiting: the engine is ahead of this pass, no wait.
         wait = self.answer_wait_ns and ring is not None and ring.outbound_occupancy == 0
-        offered = self.order_entry.flush(self.dispatcher.clock())
+        self._answer(self.order_entry.flush(self.dispatcher.clock()), wait)
+
+    def write_ahead_log(self) -> RouterLog | None:
+        """The router log a read pass may append its write-ahead record to in C (FastIngest.read),
+        when no session has frames to flush first (before_offer would); else None."""
+        return None if self._closed or self.dispatcher.dirty else self.log
+
+    def read_in_c(self, r, record, now: int) -> bool:
+        """After FastIngest.read (r: its udr_rp_result): a write-ahead record it wrote, or failed to
+        write (record: its bytes), goes into the router log's state. True when it also offered the
+        pass's commands: the pass then ends here, as end() ends it."""
+        if r.written == 0:
+            return False
+        oe = self.order_entry
+        done, partial = oe.routing_position()
+        if not self.log.written_ahead(record, r.written, r.command_through, done, partial):
+            return False  # nothing offered: the batch waits for the log (end() tries again)
+        assert r.offered == r.commands, f"ring accepted {r.offered} of {r.commands} counted-free slots"
+        oe.published(r.offered, now)
+        self.offered_in_c += 1
+        self._answer(r.offered, self.answer_wait_ns and r.events_waiting == 0)
+        return True
+
+    def _answer(self, offered: int, wait) -> None:
+        """end()'s rest once the pass's commands are offered: the engine's answer awaited or not,
+        then every event routed, logged and sent."""
+        self.read_passes += 1
+        ring = self.supervisor.ring
         rate = self.offer_rate
         busy = offered and rate is not None and rate.add(offered, time.monotonic_ns())
         if offered and wait and busy:

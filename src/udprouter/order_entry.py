@@ -89,7 +89,7 @@ class OrderEntry:
         self.published_through = 0  # highest command_seq offered to the ring
         # The routing position (done_through, partial, the skip after an engine restart) lives in the
         # C struct that udr_fp_route advances; Python's _route and readers use the same fields.
-        self._route_state = ffi.new("udr_fp_route_state *")
+        self.route_state = ffi.new("udr_fp_route_state *")
         self._polled = ffi.new("uint32_t *")  # events read by the last udr_py_drain_route
         self.resets_in_flight: dict[int, int] = {}  # session_id -> command_seq of its reset (submit_reset)
         self.on_reset_done = lambda session_id: None
@@ -305,7 +305,12 @@ class OrderEntry:
         # Single producer and counted free slots: offered == n. Anything else is an ABI bug, not load.
         assert offered == n, f"ring accepted {offered} of {n} counted-free slots"
         self.ring.wake_engine_if_sleeping()
-        last = self.next_command_seq - 1
+        return self.published(n, recv_ns)
+
+    def published(self, n: int, recv_ns: int) -> int:
+        """The batch's n commands are in the ring (flush, or a read pass's offer in C:
+        FastIngest.read) and the engine woken: counted, and their batch awaits its events."""
+        last = self.batch.next_command_seq - 1
         self.published_through = last
         self.commands_published += n
         self._batches.append((last, recv_ns))
@@ -323,7 +328,7 @@ class OrderEntry:
         while True:
             if fast:  # polled, tallied and routed in one C call
                 groups = lib.udr_py_drain_route(ring.outbound_ring, self._events, DRAIN_CAPACITY,
-                                                self.event_stats, self._route_state, self._fp_table,
+                                                self.event_stats, self.route_state, self._fp_table,
                                                 self._fp_cap, self._order, self._groups, self._scratch,
                                                 polled)
                 n = polled[0]
@@ -347,7 +352,7 @@ class OrderEntry:
 
     def _route(self, events) -> None:
         by_session: dict[int, list[tuple]] = {}
-        st = self._route_state
+        st = self.route_state
         done, partial_seq, partial_n = st.done_through, st.partial_seq, st.partial_n
         skip_seq, skip_left = st.skip_seq, st.skip_left
         contexts = self.contexts
@@ -413,7 +418,7 @@ class OrderEntry:
             sink([unpack(data, i * 64) for i in ffi.unpack(order + start, count)])
 
     def _ack_batches(self) -> None:
-        batches, done, hook = self._batches, self._route_state.done_through, self.on_batch_acked
+        batches, done, hook = self._batches, self.route_state.done_through, self.on_batch_acked
         if not batches or batches[0][0] > done:
             return
         now = time.time_ns()
@@ -427,31 +432,31 @@ class OrderEntry:
         events of a command whose LAST it never published, so skip the ones already routed. The
         partial count stays: it counts every event of that command routed so far, and the router log
         commits it (reset here, a second restart before the LAST would re-route the first ones)."""
-        st = self._route_state
+        st = self.route_state
         st.skip_seq, st.skip_left = st.partial_seq, st.partial_n
 
     @property
     def done_through(self) -> int:
         """The highest command_seq whose LAST event was routed."""
-        return self._route_state.done_through
+        return self.route_state.done_through
 
     def routing_position(self) -> tuple[int, tuple[int, int]]:
         """(done_through, partial) in one call: what the router log records with each pass."""
-        st = self._route_state
+        st = self.route_state
         return st.done_through, (st.partial_seq, st.partial_n)
 
     @property
     def partial(self) -> tuple[int, int]:
         """(command_seq, events routed) of the command whose LAST event is still to come (0, 0: none):
         with done_through, the routing position the router log commits."""
-        st = self._route_state
+        st = self.route_state
         return st.partial_seq, st.partial_n
 
     def resume_routing(self, done_through: int, routed: tuple[int, int]) -> None:
         """A restarted router's position from its log (RouterRecovery): every event of the commands
         up to done_through was routed, and routed[1] events of command routed[0], which the engine
         re-emits from the first and are skipped."""
-        st = self._route_state
+        st = self.route_state
         st.done_through = done_through
         st.partial_seq, st.partial_n = st.skip_seq, st.skip_left = routed
 

@@ -163,6 +163,7 @@ class Router:
         if udp.fast_path and DatagramSocket.supports(udp.host):
             with _bind_error("udp", udp.host, udp.port):
                 self.udp = DatagramSocket(udp.host, udp.port, SOCKET_BUFFER_BYTES, loop.call_soon)
+            self.fast.use_socket(self.udp)
             loop.add_reader(self.udp.fd, self._on_udp_readable)
             self.spin.start(lambda: self.supervisor.ring, self.udp.fd, self._on_udp_readable,
                             self.loop_pass.on_engine_events, loop.call_soon)
@@ -219,32 +220,53 @@ class Router:
         self._sendto = self.transport.sendto
 
     def _on_udp_readable(self) -> None:
-        """Drains the socket in recvmmsg batches, then ends the pass itself (no call_soon)."""
-        udp = self.udp
-        self.loop_pass.open()
-        received = 0
-        for _ in range(READS_PER_PASS):
+        """Drains the socket in recvmmsg batches, then ends the pass itself (no call_soon). The
+        first read is C's whole common case (FastIngest.read): when every datagram took the fast
+        path and the router log took the write-ahead record in C, it has offered the commands too
+        and the pass ends from there; otherwise the Python path goes on where it stopped."""
+        udp, lp, fast, dispatcher = self.udp, self.loop_pass, self.fast, self.dispatcher
+        lp.open()
+        received = start = 0
+        now = dispatcher.clock()
+        if self.capture is None:
+            r = fast.read(now, lp.write_ahead_log(), self.supervisor.ring)
+            n = r.received
+            if n < 0:
+                udp.receive_errors += 1
+                n = 0
+            received, start = n, r.next
+            dispatcher.messages_in += fast.end()
+            dispatcher.datagrams_in += r.applied
+            if lp.read_in_c(r, fast.record, now):
+                self.spin.after_read(received)
+                return
+            if r.applied:
+                self._touch(fast.touched(r), now)
+        else:
             n = udp.receive_raw()
-            if n:
+            received = n
+        for reads in range(READS_PER_PASS):
+            if reads:
+                n = udp.receive_raw()
                 received += n
-                self._ingest_received(n)
+                start = 0
+            if n > start:
+                self._ingest_received(n, start, now)
             if n < MAX_BATCH:
                 break
         self._end_of_pass()
         self.spin.after_read(received)
 
-    def _ingest_received(self, n: int) -> None:
-        """The received datagrams in arrival order: runs of them through C in one call each
+    def _ingest_received(self, n: int, i: int, now: int) -> None:
+        """The received datagrams i.. in arrival order: runs of them through C in one call each
         (FastIngest.run), the others through the Python path one by one."""
         udp, fast, dispatcher = self.udp, self.fast, self.dispatcher
         arena, lens, keys = udp.arena, udp.lens, udp.keys
-        now = dispatcher.clock()
         if self.capture is not None:  # every datagram as it came in (replies leave after the pass)
-            for k in range(n):
+            for k in range(i, n):
                 data, addr = udp.received(k)
                 self.capture.record(self._inbound, addr, self.udp_address, data)
         applied_before = fast.outcomes[0]
-        i = 0
         while i < n:
             i, stopped, applied = fast.run(arena, lens, keys, i, n, now, self._touch)
             dispatcher.messages_in += applied
@@ -261,11 +283,11 @@ class Router:
         dispatcher.datagrams_in += fast.outcomes[0] - applied_before
 
     def _touch(self, keys: list[int], now: int) -> None:
-        """Sessions that just had datagrams applied in C: the Python path's per-datagram bookkeeping."""
+        """Sessions that just had datagrams applied in C (which set their last_recv_ns): the router
+        log hears of their inbound progress, as the Python path's accept_inbound tells it."""
         bound = self.fast.bound
         for key in keys:
             session = bound(key)
-            session.last_recv_ns = now
             if session.journal is not None:
                 session.journal.inbound(session)
 

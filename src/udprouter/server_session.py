@@ -182,6 +182,15 @@ class SessionContext:
         self.fp.refill_ns = value
 
     @property
+    def last_recv_ns(self) -> int:
+        """When its last datagram was accepted (monotonic ns; the C fast path sets it too)."""
+        return self.fp.last_recv_ns
+
+    @last_recv_ns.setter
+    def last_recv_ns(self, value: int) -> None:
+        self.fp.last_recv_ns = value
+
+    @property
     def next_inbound(self) -> int:
         """The client sequence number expected next."""
         return self.fp.next_inbound
@@ -200,7 +209,7 @@ class RetransmitOutcome(enum.IntEnum):
 class ServerSession(SessionContext):
     __slots__ = (
         "uuid", "key", "_addr", "negotiate_ts", "establish_ts", "keepalive_ms",
-        "next_outbound", "last_recv_ns", "last_send_ns", "pending", "_sent",
+        "next_outbound", "last_send_ns", "pending", "_sent",
         "journal", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
         "first_outbound",

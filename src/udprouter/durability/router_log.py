@@ -548,8 +548,26 @@ class RouterLog:
         partial_seq, partial_n = self.partial
         written = lib.udr_wa_write(self._fd, self._wa_out, self.command_through, self.done_through,
                                    partial_seq, partial_n, sessions, count)
+        return self._written_ahead(self._wa_out, written)
+
+    def write_ahead_fd(self) -> int:
+        """The file a read pass may append its write-ahead record to in C (FastIngest.read) when
+        nothing else waits to be written (takes_c_record), else -1."""
+        return self._fd if self.takes_c_record() else -1
+
+    def written_ahead(self, record, written: int, command_through: int, done_through: int,
+                      partial: tuple[int, int]) -> bool:
+        """After FastIngest.read appended the write-ahead record it encoded into record (written:
+        its length, or -errno) for commands up to command_through at that routing position: the
+        same state as before_offer's own C write leaves. False: it was not written (it is buffered,
+        the log unavailable) and its commands were not offered."""
+        self.command_through = command_through
+        self.done_through, self.partial = done_through, partial
+        return self._written_ahead(record, written)
+
+    def _written_ahead(self, record, written: int) -> bool:
         self._written_done = self.done_through
-        if not self._written_in_c(self._wa_out, written):
+        if not self._written_in_c(record, written):
             return False
         self._check_space_when_due()
         return True

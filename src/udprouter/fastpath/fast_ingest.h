@@ -50,6 +50,7 @@ typedef struct udr_fp_session {
     uint32_t authenticate;  /* 1: every datagram must end with a right MAC frame (datagram_mac.h) */
     uint32_t reserved;
     udr_mac_key mac_key;    /* the session's datagram key, set when its Establish is accepted */
+    int64_t last_recv_ns;   /* when its last datagram was applied or accepted (keepalive lapse) */
 } udr_fp_session;
 
 typedef struct udr_fp_instrument {
@@ -364,6 +365,7 @@ static uint32_t udr_fp_ingest_run(const unsigned char *arena, uint32_t slot_size
             break;
         }
         (*applied)++;
+        s->last_recv_ns = now_ns;
         if (*touched_n == 0 || touched[*touched_n - 1] != keys[i]) touched[(*touched_n)++] = keys[i];
     }
     return i;

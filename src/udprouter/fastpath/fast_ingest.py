@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from udprouter._ring_cffi import ffi, lib
+from udprouter.durability.router_log import WRITE_AHEAD_SESSIONS
 from udprouter.order_entry import OrderEntry
 from udprouter.risk import Risk
 from udprouter.server_session import ServerSession
@@ -64,9 +65,26 @@ class FastIngest:
         self._run_applied = ffi.new("uint32_t *")
         self._touched = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
         self._touched_n = ffi.new("uint32_t *")
+        # read(): the pass's C context (its socket's buffers, set by use_socket) and outcome.
+        self._read = ffi.new("udr_rp_context *")
+        self._read_result = ffi.new("udr_rp_result *")
+        self._read_sessions = ffi.new("udr_fp_session *[]", WRITE_AHEAD_SESSIONS)
+        self._read_record = ffi.new("unsigned char[]", lib.UDR_WA_FIXED_MAX
+                                    + WRITE_AHEAD_SESSIONS * lib.UDR_WA_SESSION_MAX)
+        c = self._read
+        c.sock_fd = -1
+        c.addresses, c.limits, c.batch, c.touched = self._addresses, self._limits, self._batch, self._touched
+        c.route, c.record = order_entry.route_state, self._read_record
+        c.sessions, c.session_room = self._read_sessions, WRITE_AHEAD_SESSIONS
+
+    def use_socket(self, socket) -> None:
+        """read()'s socket (DatagramSocket): its recvmmsg buffers are the ones C reads into."""
+        c = self._read
+        c.sock_fd, c.arena, c.lens, c.keys = socket.fd, socket.arena, socket.lens, socket.keys
 
     def set_limits(self, limits, instruments) -> None:
         """New limits (config reload) for the next run(); the old table is freed after the swap."""
+        self._read.limits = limits
         self._limits, self._instruments = limits, instruments
 
     def begin(self) -> None:
@@ -130,6 +148,37 @@ class FastIngest:
         if stopped not in (APPLIED, NO_SESSION):
             self.outcomes[stopped] += 1
         return stop, stopped, self.end()
+
+    def read(self, now_ns: int, log, ring):
+        """One recvmmsg into use_socket's buffers and its datagrams applied as run() applies them;
+        when all of them were and log (the router log, or None) takes a record in C
+        (write_ahead_fd), the write-ahead record of their sessions appended and then the batch
+        offered to ring and its engine woken (fastpath/read_pass.h). Returns the udr_rp_result:
+        offered > 0 when the offer was made (the log and OrderEntry count it: written_ahead,
+        published); otherwise datagrams from next on are still to be applied (run()), and the
+        applied ones' sessions are in touched() for the router log. A failed write (written < 0)
+        offered nothing: its record is in record for RouterLog.written_ahead."""
+        self.begin()
+        r = self._read_result
+        if log is not None and ring is not None:
+            lib.udr_rp_run(self._read, now_ns, log.write_ahead_fd(), log.command_through, ring.outbound_ring,
+                           ring.inbound_eventfd, r)
+        else:
+            lib.udr_rp_run(self._read, now_ns, -1, 0, ffi.NULL, -1, r)
+        applied = r.applied
+        if applied:
+            self._applied += applied
+            self.outcomes[APPLIED] += applied
+        return r
+
+    @property
+    def record(self):
+        """read()'s write-ahead record buffer."""
+        return self._read_record
+
+    def touched(self, r) -> list[int]:
+        """The source keys of the sessions read() applied datagrams to (consecutive repeats folded)."""
+        return ffi.unpack(self._touched, r.touched_n)
 
     def apply_packed(self, call, fp, now_ns: int) -> None:
         """A gRPC SubmitOrdersPacked call's orders (udr_pk_apply, packed_batch.h) into OrderEntry's

@@ -137,6 +137,9 @@ class RouterCollector:
                        passes.replies_built_in_c)
         yield _counter("udprouter_read_passes", "Loop passes started by datagrams read (each offers their "
                        "commands once, then routes, logs and sends)", passes.read_passes)
+        yield _counter("udprouter_read_passes_offered_in_c", "Read passes whose datagrams were read, "
+                       "applied, write-ahead logged and offered to the engine in one C call",
+                       passes.offered_in_c)
         yield _counter("udprouter_event_passes", "Loop passes started by the engine's eventfd (or the "
                        "timer): events that came while the router slept", passes.event_passes)
         yield _counter("udprouter_router_low_rate_spin_seconds", "Router time spent spinning on its "

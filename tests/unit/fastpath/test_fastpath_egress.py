@@ -57,7 +57,7 @@ class Router:
         publish(self.ring, events)
 
     def marks(self) -> tuple:
-        oe, st = self.oe, self.oe._route_state  # the skip after an engine restart: internal
+        oe, st = self.oe, self.oe.route_state  # the skip after an engine restart too
         return (oe.done_through, oe.partial, (st.skip_seq, st.skip_left), oe.events_routed, oe.undeliverable,
                 [s.open_orders for s in self.sessions.values()], self.tuple_ctx.open_orders,
                 {sid: list(s.pending) for sid, s in self.sessions.items()}, list(self.tuples))
