@@ -155,7 +155,8 @@ def install(tracer: Tracer) -> None:
     D.receive_raw = tracer.wrap_part("recv", D.receive_raw)
     D.send_built = tracer.wrap_part("reply_send", D.send_built)
     L._write_ahead_in_c = tracer.wrap_part("write_ahead", L._write_ahead_in_c)
-    L.write_c_record = tracer.wrap_part("reply_log", L.write_c_record)
+    L.reply_record_written = tracer.wrap_part("reply_log", L.reply_record_written)
+    P.drain_step = tracer.wrap_part("drain_step", P.drain_step)  # ring to socket in one (answer_pass.h)
     P._reply_in_c = tracer.wrap_part("reply_in_c", P._reply_in_c)
     P._hand_frames = tracer.wrap_part("reply_keep", P._hand_frames)
     P._finish = tracer.wrap_part("finish", P._finish)
@@ -165,6 +166,7 @@ def install(tracer: Tracer) -> None:
     S.poll_events = tracer.wrap_part("poll", S.poll_events)
     F = fast_ingest.FastIngest
     F.run = tracer.wrap_part("ingest", F.run)
+    F.read = tracer.wrap_part("read_in_c", F.read)  # socket to ring in one C call (read_pass.h)
     gc.callbacks.append(tracer.gc_callback)
 
 

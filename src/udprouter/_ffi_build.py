@@ -116,7 +116,8 @@ FAST_INGEST_CDEF = """
 typedef struct udr_fp_session {
     uint64_t next_inbound; uint64_t cl_ord_hwm; double tokens; int64_t refill_ns;
     uint32_t session_id; uint32_t account; uint32_t open_orders; uint32_t state; uint64_t addr_key;
-    uint32_t authenticate; uint32_t reserved; udr_mac_key mac_key; int64_t last_recv_ns;
+    uint32_t authenticate; uint32_t replies_in_c; udr_mac_key mac_key; int64_t last_recv_ns;
+    uint64_t next_outbound; int64_t last_send_ns;
 } udr_fp_session;
 typedef struct udr_fp_instrument {
     int64_t tick; int64_t min_price; int64_t max_price; int32_t security_id; uint32_t max_qty;
@@ -264,6 +265,23 @@ void udr_rp_run(const udr_rp_context *c, int64_t now_ns, int log_fd, uint64_t co
                 const udr_ring *outbound, int engine_eventfd, udr_rp_result *r);
 """
 
+# src/udprouter/fastpath/answer_pass.h: a drain step's common case, ring to socket, in one call.
+ANSWER_PASS_CDEF = """
+typedef struct udr_ap_context {
+    udr_event *events; uint32_t capacity; udr_event_stats *stats; udr_fp_route_state *route; uint32_t *order;
+    udr_fp_group *groups; uint32_t *scratch; udr_fr_target *targets; char *frames; uint32_t *frame_ends;
+    unsigned char *datagrams; uint32_t *datagram_lens; uint64_t *datagram_keys; uint32_t *pack_scratch;
+    unsigned char *record; int sock_fd; uint32_t max_bytes; uint32_t max_messages;
+} udr_ap_context;
+typedef struct udr_ap_result {
+    uint32_t polled; uint32_t groups; uint32_t answered; uint32_t datagrams; int64_t written; uint32_t sent;
+    uint32_t send_errors;
+} udr_ap_result;
+void udr_ap_run(const udr_ap_context *c, udr_ring *outbound, udr_fp_session *const *sessions,
+                uint32_t session_cap, int64_t now_ns, int answer, int log_fd, uint64_t command_through,
+                udr_ap_result *r);
+"""
+
 # RING_SOURCE's helpers that combine the headers above (declared after all of them).
 COMBINED_CDEF = """
 uint32_t udr_py_drain_route(udr_ring *ring, udr_event *events, uint32_t max, udr_event_stats *stats,
@@ -287,6 +305,7 @@ RING_SOURCE = """
 #include "packed_batch.h"
 #include "write_ahead.h"
 #include "read_pass.h"
+#include "answer_pass.h"
 
 /* Producer side of the wake protocol: 1 if the consumer was asleep and got its eventfd written. */
 static int udr_py_wake_if_sleeping(udr_ring *ring, int fd)
@@ -357,7 +376,8 @@ static uint64_t udr_py_await_events(udr_ring *ring, int64_t budget_ns, int input
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_section(RING_ABI_H) + RING_CDEF + FAST_IO_CDEF + DATAGRAM_MAC_CDEF + FAST_INGEST_CDEF
                + FAST_EGRESS_CDEF + FAST_PACK_CDEF + FAST_REPLY_CDEF + DROP_COPY_CDEF + EVENT_STATS_CDEF
-               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF + READ_PASS_CDEF + COMBINED_CDEF)
+               + PACKED_BATCH_CDEF + WRITE_AHEAD_CDEF + READ_PASS_CDEF + ANSWER_PASS_CDEF
+               + COMBINED_CDEF)
 ffibuilder.set_source(
     "udprouter._ring_cffi",
     RING_SOURCE,

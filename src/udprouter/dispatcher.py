@@ -238,6 +238,7 @@ class Dispatcher:
         """The session's events go to it from now on, encoded as reports into its pending frames
         (an established session, or one rebuilt from the router log)."""
         self.order_entry.register_sink(session.session_id, self._sink_for(session), session)
+        session.fp.replies_in_c = 1  # its replies may be built, logged and sent in C (answer_pass.h)
 
     def _sink_for(self, session: ServerSession):
         def sink(events: list[tuple]) -> None:
@@ -273,7 +274,7 @@ class Dispatcher:
         """The sessions of a routed batch's groups when its replies can be built in C at once
         (LoopPass._reply_in_c): each an established UDP session with nothing pending, no other
         session with frames waiting, no drop-copy session to copy reports to. None: the sinks."""
-        if self._dirty or self.sessions.drop_copies:
+        if not self.answers_in_c:
             return None
         raw_sinks, out = self.order_entry.raw_sinks, []
         for group in groups[0:count]:
@@ -286,15 +287,25 @@ class Dispatcher:
     def replied(self, sessions: list[ServerSession], messages: int, datagrams: int, now: int) -> None:
         """A C-built answer was sequenced (ServerSession.sequenced) and is leaving: the counters and
         each session's last send, as _flush_session keeps them."""
-        self.messages_out += messages
-        self.datagrams_out += datagrams
+        self.replied_in_c(messages, datagrams)
         for session in sessions:
             session.last_send_ns = now
+
+    def replied_in_c(self, messages: int, datagrams: int) -> None:
+        """An answer built, numbered and sent in C (answer_pass.h, which set the sessions' last send)."""
+        self.messages_out += messages
+        self.datagrams_out += datagrams
 
     @property
     def dirty(self) -> bool:
         """Some session has frames waiting for flush_sessions."""
         return bool(self._dirty)
+
+    @property
+    def answers_in_c(self) -> bool:
+        """A drained batch's replies may be built in C (LoopPass.drain_step): no session has frames
+        waiting (they go first), and no drop-copy session is to get copies of the reports."""
+        return not self._dirty and not self.sessions.drop_copies
 
     def flush_sessions(self) -> None:
         # A second round flushes the drop-copy sessions the first one gave copies to (their own

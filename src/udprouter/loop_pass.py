@@ -8,6 +8,11 @@ datagrams leave in one send (one sendmmsg on the fast path).
 
 The server opens a pass when the socket is readable and ends it after reading; the engine's
 eventfd (on_engine_events), the timer and the stop's drain run passes through the same methods.
+In the common case each half of a pass is one C call: FastIngest.read takes the datagrams from the
+socket to the ring (write-ahead record first, read_in_c counts it here), and drain_step takes the
+engine's events to the socket (router log record first, fastpath/answer_pass.h); Python then keeps
+the frames and the counters. Whatever C does not take goes the Python way below, which stays the
+reference for every reply.
 The dispatcher sends through send(): replies made outside a pass (a gRPC call, the timer, the
 Admin API) end one by themselves one loop iteration later. RouterRecovery hands over the router
 log it opened (use_log); with durability none there is none and replies go out as they are made.
@@ -31,7 +36,7 @@ from udprouter.ring import INPUT_ARRIVED
 
 Send = Callable[[bytes, object], None]
 REARM_TRIES = 16  # drains while re-announcing the router's sleep before yielding to the loop
-assert DRAIN_CAPACITY <= C_RECORD_FRAMES, "a drained batch's record must fit RouterLog.write_c_record"
+assert DRAIN_CAPACITY <= C_RECORD_FRAMES, "a drained batch's record must fit RouterLog.reply_record"
 
 
 class LoopPass:
@@ -78,6 +83,17 @@ class LoopPass:
         self._datagram_lens = ffi.new("uint32_t[]", DRAIN_CAPACITY)
         self._datagram_keys = ffi.new("uint64_t[]", DRAIN_CAPACITY)
         self._scratch = ffi.new("uint32_t[]", DRAIN_CAPACITY)
+        # drain_step's C call (fastpath/answer_pass.h): OrderEntry's drain buffers, the ones above,
+        # the router log's record buffer (use_log) and the socket (start).
+        c = self._answer_context = ffi.new("udr_ap_context *")
+        order_entry.drain_buffers(c)
+        self._groups = c.groups  # the routed groups, read when a step answered them
+        c.targets, c.frames, c.frame_ends = self._targets, self._frames, self._frame_ends
+        c.datagrams, c.datagram_lens = self._datagrams, self._datagram_lens
+        c.datagram_keys = self._datagram_keys
+        c.pack_scratch = self._scratch
+        c.sock_fd, c.max_bytes, c.max_messages = -1, MAX_DATAGRAM_SIZE, MAX_MESSAGES_PER_DATAGRAM
+        self._answered = ffi.new("udr_ap_result *")
 
     def before_offer(self, command_through: int) -> bool:
         """The ring's write-ahead hook (installed by RouterRecovery): the sessions are flushed first,
@@ -93,6 +109,7 @@ class LoopPass:
         self.log = log
         if log is not None:
             log.on_unavailable = self._journal_unavailable
+            self._answer_context.record = log.reply_record
 
     def start(self, send: Send, socket: DatagramSocket | None, schedule: Callable, *,
               build_replies: bool = True) -> None:
@@ -104,6 +121,8 @@ class LoopPass:
         self._started = True
         if socket is not None and build_replies:
             self.order_entry.reply_in_c = self._reply_in_c
+            self._answer_context.sock_fd = socket.fd
+            self.order_entry.drain_step = self.drain_step
 
     # -- a pass ---------------------------------------------------------------------------------
 
@@ -225,15 +244,56 @@ class LoopPass:
             self._commit_scheduled = True
             self._schedule(self.commit_and_send)
 
+    def drain_step(self, ring, sessions, session_cap: int) -> tuple[int, int]:
+        """OrderEntry.drain's step on the fast path: the engine's events polled, tallied and routed,
+        and in the common case answered in the same C call (fastpath/answer_pass.h): nothing else
+        waiting to be logged or sent, every group to a session whose replies C may build, the
+        router log (if any) in its common state. The replies are numbered, logged, sent, then kept
+        here (_answered_in_c). Returns (events polled, groups left to OrderEntry: 0 if answered)."""
+        log, dispatcher = self.log, self.dispatcher
+        answer = not (self._outbox or self._durable or self._closed) and dispatcher.answers_in_c
+        fd, through = -1, 0  # -1 with no log at all: the replies leave as they are made ...
+        if log is not None and answer:
+            fd, through = log.write_ahead_fd(), log.command_through
+            answer = fd >= 0
+        elif answer:
+            self.socket.flush()  # ... after the datagrams this pass queued already
+        now = dispatcher.clock()
+        r = self._answered
+        lib.udr_ap_run(self._answer_context, ring.outbound_ring, sessions, session_cap, now, answer, fd,
+                       through, r)
+        if not r.answered:
+            return r.polled, r.groups
+        self._answered_in_c(r)
+        return r.polled, 0
+
+    def _answered_in_c(self, r) -> None:
+        """After drain_step answered in C: the router log's record (or its failure: the datagrams
+        are held until a write succeeds), the frames kept in their sessions, the counters."""
+        oe, log, groups, count = self.order_entry, self.log, self._groups, r.groups
+        contexts = oe.contexts
+        sessions = [contexts[groups[i].session_id] for i in range(count)]
+        sent = log is None or log.reply_record_written(groups, count, self._targets, r.written,
+                                                       *oe.routing_position())
+        if r.send_errors:
+            self.socket.send_errors += r.send_errors
+        if not sent:
+            self._hold_built(sessions, r.datagrams)
+        self._keep_packed(sessions, groups)
+        self.dispatcher.replied_in_c(r.answered, r.datagrams)
+        if log is not None and sent:
+            log.after_c_record()
+        oe.events_routed += r.answered
+        self.replies_built_in_c += 1
+
     def _reply_in_c(self, events, order, groups, count: int) -> int:
-        """OrderEntry's reply_in_c: a routed batch whose events all go to established UDP sessions,
-        with nothing else waiting to be logged or sent, is answered at once. Its reports are encoded
-        and packed in one C call (fastpath/fast_reply.h); in the router log's common state the
-        record is encoded and written in C too, the datagrams leave in one sendmmsg, and only then
-        do the sessions keep the frames (numbered as flush numbers them). Otherwise the sessions
-        take the frames first and the log commits them as it commits a flush's. The same frames,
-        record and datagrams as the sinks' way. Returns the events answered; 0: the sinks take
-        the batch (nothing was changed)."""
+        """OrderEntry's reply_in_c, for a routed batch drain_step left to it (the router log in
+        another state than its common one: frames waiting, fsync durability, unavailable), whose
+        events all go to established UDP sessions, with nothing else waiting to be logged or sent:
+        its reports are encoded and packed in one C call (fastpath/fast_reply.h), the sessions take
+        the frames as a flush's, the log commits them and the datagrams leave in one sendmmsg.
+        The same frames, record and datagrams as the sinks' way. Returns the events answered; 0:
+        the sinks take the batch (nothing was changed)."""
         if self._outbox or self._durable or self._closed:
             return 0
         sessions = self.dispatcher.reply_sessions(groups, count)
@@ -244,30 +304,19 @@ class LoopPass:
         for i, session in enumerate(sessions):
             targets[i] = (session.next_outbound, key_of(session.addr))
         now = self.dispatcher.clock()
-        frames, ends = self._frames, self._frame_ends
         datagrams = lib.udr_fr_build(events, order, groups, count, targets, now, MAX_DATAGRAM_SIZE,
-                                     MAX_MESSAGES_PER_DATAGRAM, frames, ends, self._datagrams,
-                                     self._datagram_lens, self._datagram_keys, self._scratch)
+                                     MAX_MESSAGES_PER_DATAGRAM, self._frames, self._frame_ends,
+                                     self._datagrams, self._datagram_lens, self._datagram_keys, self._scratch)
         if datagrams == lib.UDR_FR_PACK_MISMATCH:
             return 0
+        # The sessions first: sequenced() tells the log of the frames its commit writes.
+        answered = self._hand_frames(sessions, groups)
         log = self.log
-        logged_in_c = log is not None and log.takes_c_record()
-        if logged_in_c:
-            position = self.order_entry.routing_position()
-            sent = log.write_c_record(groups, count, targets, frames, ends, *position)
-        else:
-            # The sessions first: sequenced() tells the log of the frames its commit writes.
-            answered = self._hand_frames(sessions, groups)
-            sent = log is None or log.commit(*self.order_entry.routing_position())
-        if sent:
+        if log is None or log.commit(*self.order_entry.routing_position()):
             socket.send_built(self._datagrams, self._datagram_lens, self._datagram_keys, datagrams)
         else:  # held, as _commit holds the outbox, until a write succeeds (retry_log)
             self._hold_built(sessions, datagrams)
-        if logged_in_c:  # logged in C: the sessions keep the frames after the datagrams have left
-            answered = self._keep_packed(sessions, groups)
         self.dispatcher.replied(sessions, answered, datagrams, now)
-        if logged_in_c and sent:
-            log.after_c_record()
         self.replies_built_in_c += 1
         return answered
 
@@ -286,8 +335,9 @@ class LoopPass:
         return answered
 
     def _keep_packed(self, sessions, groups) -> int:
-        """Each group's frames to its session's retransmission buffer as one block (one copy of its
-        bytes and of its end offsets, not an object per frame); returns how many in all."""
+        """Each group's frames (numbered in C) to its session's retransmission buffer as one block
+        (one copy of its bytes and of its end offsets, not an object per frame); returns how many
+        in all."""
         data, ends, start, answered = self._frame_bytes, self._frame_ends, 0, 0
         for i, session in enumerate(sessions):
             n = groups[i].count

@@ -105,6 +105,10 @@ class OrderEntry:
         # Takes a routed batch whole (LoopPass._reply_in_c): (events, order, groups, count) -> events
         # answered, 0 when the sinks are to take it.
         self.reply_in_c: Callable[[object, object, object, int], int] | None = None
+        # One step of drain on the fast path, answering the batch in C when it can
+        # (LoopPass.drain_step): (ring, session table, its size) -> (events polled, groups left
+        # to route here, 0 when answered).
+        self.drain_step: Callable[[object, object, int], tuple[int, int]] | None = None
         self.engine_busy = 0
         self.undeliverable = 0
         self.events_routed = 0
@@ -325,8 +329,15 @@ class OrderEntry:
             return 0
         total = 0
         fast, polled = self.fast_route, self._polled
+        step = self.drain_step if fast else None
         while True:
-            if fast:  # polled, tallied and routed in one C call
+            if step is not None:  # polled, tallied, routed and mostly answered in one C call
+                n, groups = step(ring, self._fp_table, self._fp_cap)
+                if n == 0:
+                    break
+                if groups:
+                    self._reply_routed(groups)
+            elif fast:  # polled, tallied and routed in one C call
                 groups = lib.udr_py_drain_route(ring.outbound_ring, self._events, DRAIN_CAPACITY,
                                                 self.event_stats, self.route_state, self._fp_table,
                                                 self._fp_cap, self._order, self._groups, self._scratch,
@@ -392,6 +403,13 @@ class OrderEntry:
                 self.undeliverable += len(evs)
             else:
                 sink(evs)
+
+    def drain_buffers(self, c) -> None:
+        """An answer context's (fastpath/answer_pass.h) drain half: the buffers drain polls and routes
+        into, which _reply_routed reads when a step leaves the groups to it."""
+        c.events, c.capacity, c.stats = self._events, DRAIN_CAPACITY, self.event_stats
+        c.route = self.route_state
+        c.order, c.groups, c.scratch = self._order, self._groups, self._scratch
 
     def _reply_routed(self, groups: int) -> None:
         """_route's outcome computed by udr_fp_route (udr_py_drain_route): the groups answered in C

@@ -209,7 +209,7 @@ class RetransmitOutcome(enum.IntEnum):
 class ServerSession(SessionContext):
     __slots__ = (
         "uuid", "key", "_addr", "negotiate_ts", "establish_ts", "keepalive_ms",
-        "next_outbound", "last_send_ns", "pending", "_sent",
+        "pending", "_sent",
         "journal", "reject_budget", "retransmit_budget", "ended_ns",
         "cod_type", "cod_window_ms", "cod_due_ns",
         "first_outbound",
@@ -244,6 +244,25 @@ class ServerSession(SessionContext):
         self.cod_type = 0
         self.cod_window_ms = 0
         self.cod_due_ns = 0
+
+    # The C fast path numbers and sends a pass's replies itself (answer_pass.h): kept in fp.
+    @property
+    def next_outbound(self) -> int:
+        """The server sequence number the next pending frame takes."""
+        return self.fp.next_outbound
+
+    @next_outbound.setter
+    def next_outbound(self, value: int) -> None:
+        self.fp.next_outbound = value
+
+    @property
+    def last_send_ns(self) -> int:
+        """When the session last sent a sequenced frame (monotonic ns)."""
+        return self.fp.last_send_ns
+
+    @last_send_ns.setter
+    def last_send_ns(self, value: int) -> None:
+        self.fp.last_send_ns = value
 
     # The C fast path checks that a datagram's source is bound to an established session
     # (fast_ingest.h, udr_fp_addr_find): the state is kept in fp, and the address by its key there.
@@ -331,9 +350,9 @@ class ServerSession(SessionContext):
         self.next_outbound += len(frames)
 
     def keep_packed(self, data: bytes, ends: bytes | None, base: int, n: int) -> None:
-        """keep for a pass's n replies built and logged in C (SentFrames.extend_packed)."""
+        """keep for a pass's n replies built, numbered and logged in C (answer_pass.h, which moved
+        next_outbound past them already): SentFrames.extend_packed."""
         self._sent.extend_packed(data, ends, base, n)
-        self.next_outbound += n
 
     def retransmit(self, from_seq: int, count: int, max_count: int) -> tuple[RetransmitOutcome, list[bytes]]:
         """The kept frames from_seq .. from_seq + count - 1, as datagrams each starting with Sequence."""

@@ -81,15 +81,21 @@ def test_capacity_zero_keeps_nothing():
     assert len(kept) == 0 and kept.frames() == []
 
 
+def keep_built(s: ServerSession, frames: list[bytes], base: int = 0) -> None:
+    """As a pass's replies leave answer_pass.h and LoopPass: numbered in C, then kept packed."""
+    s.next_outbound += len(frames)
+    s.keep_packed(*packed(frames, base=base))
+
+
 def session(capacity: int) -> ServerSession:
     return ServerSession(b"\x01" * 16, 7, KeyConfig(key_id="k", secret="s", account=1), None, capacity)
 
 
 def test_a_session_retransmits_frames_kept_as_packed_blocks_and_lists_alike():
     s = session(capacity=5)
-    s.keep_packed(*packed([b"f1", b"f2", b"f3"], base=64))
+    keep_built(s, [b"f1", b"f2", b"f3"], base=64)
     s.keep([b"f4"])
-    s.keep_packed(*packed([b"f5", b"f6"]))
+    keep_built(s, [b"f5", b"f6"])
     assert s.kept_range() == (2, 7)
     assert s.kept_frames() == [b"f2", b"f3", b"f4", b"f5", b"f6"]
     outcome, datagrams = s.retransmit(3, 3, 10)
@@ -105,5 +111,5 @@ def test_a_restored_session_keeps_the_newest_frames_of_the_log_and_extends_them(
     s.restore(next_inbound=10, next_outbound=6, kept=[b"f1", b"f2", b"f3", b"f4", b"f5"], cl_ord_hwm=0,
               open_orders=0)
     assert s.kept_range() == (3, 6) and s.kept_frames() == [b"f3", b"f4", b"f5"]
-    s.keep_packed(*packed([b"f6"]))
+    keep_built(s, [b"f6"])
     assert s.kept_range() == (4, 7) and s.kept_frames() == [b"f4", b"f5", b"f6"]

@@ -95,7 +95,7 @@ LOW_SPACE_BYTES = 1 << 20
 RESUME_SPACE_BYTES = 2 << 20
 SPACE_CHECK_S = 0.01
 WRITE_AHEAD_SESSIONS = 256  # more sessions in one pass's record: the Python path writes it
-C_RECORD_FRAMES = 4096  # the most frames one write_c_record takes (a drained batch: DRAIN_CAPACITY)
+C_RECORD_FRAMES = 4096  # the most frames one reply record holds (a drained batch: DRAIN_CAPACITY)
 
 log = logging.getLogger("udprouter")
 
@@ -432,7 +432,8 @@ class RouterLog:
         self._wa_sessions = ffi.new("udr_fp_session *[]", WRITE_AHEAD_SESSIONS)
         self._wa_out = ffi.new("unsigned char[]", lib.UDR_WA_FIXED_MAX
                                + WRITE_AHEAD_SESSIONS * lib.UDR_WA_SESSION_MAX)
-        # write_c_record's output: at most C_RECORD_FRAMES frames, each in a group of its own.
+        # reply_record: answer_pass.h encodes into it, at most C_RECORD_FRAMES frames, each in a group
+        # of its own.
         self._fr_out = ffi.new("unsigned char[]", lib.UDR_FR_RECORD_FIXED + C_RECORD_FRAMES * (
             lib.UDR_FR_RECORD_GROUP + lib.UDR_FR_RECORD_BIN + lib.UDR_FP_MAX_REPORT_FRAME))
 
@@ -574,7 +575,7 @@ class RouterLog:
 
     def _nothing_waits(self) -> bool:
         """Durability os, the file open and available, nothing buffered or sent unlogged: a record
-        can be written in C alone (the write-ahead one, or write_c_record's)."""
+        can be written in C alone (the write-ahead one, or a drain step's reply record)."""
         return self.durability == "os" and self._fd is not None and not self._buffer and not self._sent \
             and not self.unavailable
 
@@ -608,21 +609,23 @@ class RouterLog:
         return True
 
     def takes_c_record(self) -> bool:
-        """A pass's replies built in C may be logged in C (write_c_record): durability os and
+        """A pass's replies built in C may be logged in C (answer_pass.h): durability os and
         nothing else waiting to be written."""
         return self._nothing_waits() and not self._inbound
 
-    def write_c_record(self, groups, count: int, targets, frames, frame_ends, done_through: int,
-                       partial: tuple[int, int]) -> bool:
-        """The commit of LoopPass._reply_in_c's frames when takes_c_record(): the record commit()
-        would write had they come through sent(), encoded and appended in one C call
-        (fastpath/fast_reply.h). The caller sends, then keeps the frames in their sessions, then
-        calls after_c_record(). False: the write failed, the record stays buffered and the log
-        unavailable, as after _write_out's failure."""
+    @property
+    def reply_record(self):
+        """The buffer answer_pass.h encodes a drain step's record into (reply_record_written)."""
+        return self._fr_out
+
+    def reply_record_written(self, groups, count: int, targets, written: int, done_through: int,
+                             partial: tuple[int, int]) -> bool:
+        """After answer_pass.h appended the record of a drain step's replies (in takes_c_record's
+        state; written: its length, or -errno): the record commit() would have written had the
+        frames come through sent(). The caller keeps the frames in their sessions, then calls
+        after_c_record(). False: the write failed, the record is buffered and the log unavailable,
+        as after _write_out's failure: the datagrams were not sent and must wait."""
         self.done_through, self.partial = done_through, partial
-        partial_seq, partial_n = partial
-        written = lib.udr_fr_log(self._fd, self._fr_out, self.command_through, done_through, partial_seq,
-                                 partial_n, groups, count, targets, frames, frame_ends)
         last_frame = self._last_frame
         for i in range(count):
             group = groups[i]
@@ -631,7 +634,7 @@ class RouterLog:
         return self._written_in_c(self._fr_out, written)
 
     def after_c_record(self) -> None:
-        """After a successful write_c_record's replies have left: what commit() does after its write."""
+        """After a successful reply_record_written's replies have left: what commit() does after its write."""
         self._check_space_when_due()
         self._committed()
 

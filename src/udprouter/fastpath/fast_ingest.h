@@ -48,9 +48,11 @@ typedef struct udr_fp_session {
     uint32_t state;         /* ServerSession.state (SessionState): UDR_FP_ESTABLISHED while established */
     uint64_t addr_key;      /* the source address it is bound to (fast_io.h key; 0: none) */
     uint32_t authenticate;  /* 1: every datagram must end with a right MAC frame (datagram_mac.h) */
-    uint32_t reserved;
+    uint32_t replies_in_c;  /* 1: a UDP session of the dispatcher, whose replies answer_pass.h may build */
     udr_mac_key mac_key;    /* the session's datagram key, set when its Establish is accepted */
     int64_t last_recv_ns;   /* when its last datagram was applied or accepted (keepalive lapse) */
+    uint64_t next_outbound; /* the server sequence number its next frame takes */
+    int64_t last_send_ns;   /* when it last sent a sequenced frame (heartbeat due) */
 } udr_fp_session;
 
 typedef struct udr_fp_instrument {

@@ -9,7 +9,7 @@
  * (udr_fp_pack_datagrams) addressed to the session. Nothing is numbered or sent here: Python
  * hands the frames to the session (its retransmission buffer and the router log), commits the log,
  * and only then sends the datagrams (udr_io_send_batch), so a frame still leaves only once logged.
- * In the router log's common state (RouterLog.takes_c_record) the commit is C too: udr_fr_log
+ * In the router log's common state (RouterLog.takes_c_record) answer_pass.h does all of it in one call: udr_fr_log
  * encodes the pass's record from the same frames and appends it (write_ahead.h), and the Python
  * bookkeeping of frames and counters runs after the datagrams have left.
  */

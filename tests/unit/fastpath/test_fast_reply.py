@@ -76,13 +76,13 @@ class Router:
     """The real order entry, dispatcher, router log, socket and loop pass around one ring segment;
     UDP sessions whose peers are real sockets, and a tuple sink (a gRPC-like session)."""
 
-    def __init__(self, name: str, directory, build_replies: bool) -> None:
+    def __init__(self, name: str, directory, build_replies: bool, durability: str = "os") -> None:
         self.ring = RingSegment.create(name, 8, 256)
         self.oe = OrderEntry(Risk({}, 10, 10), clock=lambda: NOW)
         self.oe.ring = self.ring
         self.oe.fast_route = True
         self.dispatcher = Dispatcher(SessionLayer(SessionConfig(), None, None), self.oe, clock=lambda: NOW)
-        self.log = RouterLog(directory, "os", CAPACITY)
+        self.log = RouterLog(directory, durability, CAPACITY) if durability != "none" else None
         self.socket = DatagramSocket("127.0.0.1", 0, 1 << 20, lambda callback: None)
         self.loop_pass = LoopPass(self.oe, self.dispatcher, Supervisor(self.ring))
         self.loop_pass.use_log(self.log)
@@ -99,13 +99,15 @@ class Router:
             session.state = SessionState.ESTABLISHED
             session.open_orders = 50
             session.renumber_from(10 * sid)
-            self.log.attach(session)
+            if self.log is not None:
+                self.log.attach(session)
             self.dispatcher.attach(session)
             self.peers[sid], self.sessions[sid] = peer, session
         self.tuples: list[tuple] = []
         self.tuple_ctx = SessionContext(TUPLE_SESSION, 9)
         self.oe.register_sink(TUPLE_SESSION, self.tuples.extend, self.tuple_ctx)
-        self.log.open()
+        if self.log is not None:
+            self.log.open()
 
     def publish(self, events: list[dict]) -> None:
         publish(self.ring, events)
@@ -126,7 +128,7 @@ class Router:
         sessions = {sid: (s.next_outbound, s.kept_range(), s.kept_frames(), s.open_orders, s.last_send_ns)
                     for sid, s in self.sessions.items()}
         return (oe.done_through, oe.partial, oe.events_routed, oe.undeliverable, d.messages_out,
-                d.datagrams_out, sessions, list(self.tuples), self.log.records)
+                d.datagrams_out, sessions, list(self.tuples), self.log.records if self.log else None)
 
     def close(self) -> None:
         self.loop_pass.close()
@@ -172,6 +174,31 @@ def test_same_events_give_the_same_datagrams_log_and_sessions_both_ways(routers,
     for sid, session in c.sessions.items():
         assert recovered.sessions[sid].next_outbound == session.next_outbound
         assert list(recovered.sessions[sid].kept) == session.kept_frames()
+
+
+@pytest.mark.parametrize("durability", ["none", "fsync"])
+def test_without_the_log_in_its_common_state_the_replies_are_the_same_both_ways(tmp_path, durability):
+    """durability none: drain_step answers in C with no record; fsync: the log is not in the state C
+    writes records in, so _reply_in_c builds the replies in C and the log commits them."""
+    routers = [Router(f"udprouter-frn-{os.getpid()}-{kind}", tmp_path / kind, kind == "c", durability)
+               for kind in ("sinks", "c")]
+    try:
+        sinks, c = routers
+        rng = random.Random(11)
+        seq = 0
+        for round_no in range(100):
+            events, seq = random_events(rng, seq)
+            if round_no % 3:
+                events = [dict(e, session_id=rng.choice(UDP_SESSIONS)) for e in events]
+            for router in routers:
+                router.publish(events)
+                router.loop_pass.on_engine_events()
+            assert c.received() == sinks.received()
+            assert c.state() == sinks.state()
+        assert c.loop_pass.replies_built_in_c > 50 and sinks.loop_pass.replies_built_in_c == 0
+    finally:
+        for router in routers:
+            router.close()
 
 
 def event(command_seq: int, session_id: int) -> dict:
