@@ -255,10 +255,11 @@ READ_PASS_CDEF = """
 typedef struct udr_rp_context {
     int sock_fd; unsigned char *arena; uint32_t *lens; uint64_t *keys; const udr_fp_addr_table *addresses;
     const udr_fp_limits *limits; udr_fp_batch *batch; uint64_t *touched; const udr_fp_route_state *route;
-    unsigned char *record; udr_fp_session **sessions; uint32_t session_room;
+    unsigned char *record; udr_fp_session **sessions; uint32_t session_room; uint32_t max_reads;
 } udr_rp_context;
 typedef struct udr_rp_result {
-    int32_t received; uint32_t next; int32_t stopped; uint32_t applied; uint32_t touched_n; uint32_t commands;
+    uint32_t received; uint32_t reads; uint32_t receive_errors; uint32_t in_arena; uint32_t next;
+    int32_t stopped; uint32_t applied; uint32_t touched_n; uint32_t commands;
     uint32_t offered; int64_t written; uint64_t command_through; uint64_t events_waiting;
 } udr_rp_result;
 void udr_rp_run(const udr_rp_context *c, int64_t now_ns, int log_fd, uint64_t command_through,

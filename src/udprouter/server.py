@@ -25,7 +25,7 @@ from udprouter.durability.router_recovery import RouterRecovery
 from udprouter.durability.session_store import SessionStore
 from udprouter.engine_link.engine_supervisor import EngineSupervisor
 from udprouter.errors import ConfigError
-from udprouter.fastpath.fast_ingest import NO_SESSION, FastIngest
+from udprouter.fastpath.fast_ingest import MAX_READS, NO_SESSION, FastIngest
 from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket
 from udprouter.fastpath.low_rate_spin import LowRateSpin, RateWindow
 from udprouter.loop_pass import LoopPass
@@ -42,7 +42,6 @@ log = get_logger()
 TIMER_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 5.0
 SOCKET_BUFFER_BYTES = 8 << 20  # a burst from many clients waits in the kernel, not on the floor
-READS_PER_PASS = 4  # recvmmsg calls per readable callback: a burst is one pass, the loop still turns
 
 
 class RouterProtocol(asyncio.DatagramProtocol):
@@ -226,15 +225,11 @@ class Router:
         and the pass ends from there; otherwise the Python path goes on where it stopped."""
         udp, lp, fast, dispatcher = self.udp, self.loop_pass, self.fast, self.dispatcher
         lp.open()
-        received = start = 0
         now = dispatcher.clock()
         if self.capture is None:
             r = fast.read(now, lp.write_ahead_log(), self.supervisor.ring)
-            n = r.received
-            if n < 0:
-                udp.receive_errors += 1
-                n = 0
-            received, start = n, r.next
+            udp.receive_errors += r.receive_errors
+            received, reads, n, start = r.received, r.reads, r.in_arena, r.next
             dispatcher.messages_in += fast.end()
             dispatcher.datagrams_in += r.applied
             if lp.read_in_c(r, fast.record, now):
@@ -243,17 +238,16 @@ class Router:
             if r.applied:
                 self._touch(fast.touched(r), now)
         else:
-            n = udp.receive_raw()
-            received = n
-        for reads in range(READS_PER_PASS):
-            if reads:
-                n = udp.receive_raw()
-                received += n
-                start = 0
+            received = n = udp.receive_raw()
+            reads, start = 1, 0
+        while True:
             if n > start:
                 self._ingest_received(n, start, now)
-            if n < MAX_BATCH:
+            if n < MAX_BATCH or reads >= MAX_READS:
                 break
+            n = udp.receive_raw()
+            received += n
+            reads, start = reads + 1, 0
         self._end_of_pass()
         self.spin.after_read(received)
 

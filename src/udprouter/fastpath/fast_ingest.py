@@ -30,6 +30,7 @@ SLOT_SIZE = lib.UDR_IO_SLOT_SIZE
 OUTCOMES = ("applied", "not_fast_shape", "sequence_mismatch", "throttled", "risk_reject", "no_room",
             "no_session", "unauthenticated")  # indexed by the UDR_FP_* outcome
 ADDRESS_SLOTS = 8192  # source address -> session table; cleared when half full (spoofing cannot grow it)
+MAX_READS = 4  # recvmmsg calls per read pass (each after a full one): a burst is one pass, the loop turns
 
 
 def limits_table(risk: Risk):
@@ -63,7 +64,7 @@ class FastIngest:
         self._dead = ffi.new("udr_fp_session *")  # state 0, addr_key 0: matches no datagram
         self._stopped = ffi.new("int *")
         self._run_applied = ffi.new("uint32_t *")
-        self._touched = ffi.new("uint64_t[]", lib.UDR_IO_MAX_BATCH)
+        self._touched = ffi.new("uint64_t[]", MAX_READS * lib.UDR_IO_MAX_BATCH)  # (run() uses one read's)
         self._touched_n = ffi.new("uint32_t *")
         # read(): the pass's C context (its socket's buffers, set by use_socket) and outcome.
         self._read = ffi.new("udr_rp_context *")
@@ -75,7 +76,7 @@ class FastIngest:
         c.sock_fd = -1
         c.addresses, c.limits, c.batch, c.touched = self._addresses, self._limits, self._batch, self._touched
         c.route, c.record = order_entry.route_state, self._read_record
-        c.sessions, c.session_room = self._read_sessions, WRITE_AHEAD_SESSIONS
+        c.sessions, c.session_room, c.max_reads = self._read_sessions, WRITE_AHEAD_SESSIONS, MAX_READS
 
     def use_socket(self, socket) -> None:
         """read()'s socket (DatagramSocket): its recvmmsg buffers are the ones C reads into."""
@@ -150,12 +151,14 @@ class FastIngest:
         return stop, stopped, self.end()
 
     def read(self, now_ns: int, log, ring):
-        """One recvmmsg into use_socket's buffers and its datagrams applied as run() applies them;
+        """recvmmsg into use_socket's buffers (again after a full read, MAX_READS calls at most), the
+        datagrams applied as run() applies them;
         when all of them were and log (the router log, or None) takes a record in C
         (write_ahead_fd), the write-ahead record of their sessions appended and then the batch
         offered to ring and its engine woken (fastpath/read_pass.h). Returns the udr_rp_result:
         offered > 0 when the offer was made (the log and OrderEntry count it: written_ahead,
-        published); otherwise datagrams from next on are still to be applied (run()), and the
+        published); otherwise the last read's datagrams (in_arena) from next on are still to be
+        applied (run()), and the
         applied ones' sessions are in touched() for the router log. A failed write (written < 0)
         offered nothing: its record is in record for RouterLog.written_ahead."""
         self.begin()

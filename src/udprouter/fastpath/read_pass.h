@@ -4,8 +4,8 @@
  * ring (the recvmmsg wrapper, the ingest run and its bookkeeping, each touched session told to the
  * router log, the write-ahead hook's chain, the offer and the wake), for work that is all C. When
  * the router log is in its common state (durability os, nothing buffered or unsent: the caller
- * passes its fd, else -1), this reads the socket, applies every datagram through udr_fp_ingest_run,
- * and if all of them took the fast path, writes the write-ahead record of the sessions they moved
+ * passes its fd, else -1), this reads the socket (again while a read fills the batch, up to max_reads
+ * recvmmsg calls), applies every datagram through udr_fp_ingest_run, and if all of them took the fast path, writes the write-ahead record of the sessions they moved
  * (write_ahead.h, the same bytes RouterLog.before_offer writes) and only then offers the batch to
  * the ring and wakes the engine: a command still reaches the engine only once its inbound
  * progress is in the log. Anything else (a datagram the fast path does not take, a full batch, a
@@ -33,16 +33,20 @@ typedef struct udr_rp_context {
     const udr_fp_addr_table *addresses;
     const udr_fp_limits *limits;
     udr_fp_batch *batch;
-    uint64_t *touched;              /* UDR_IO_MAX_BATCH source keys */
+    uint64_t *touched;              /* max_reads * UDR_IO_MAX_BATCH source keys */
     const udr_fp_route_state *route;
     unsigned char *record;          /* UDR_WA_FIXED_MAX + session_room * UDR_WA_SESSION_MAX bytes */
     udr_fp_session **sessions;      /* session_room entries */
     uint32_t session_room;
+    uint32_t max_reads;             /* recvmmsg calls in one pass, each after a full one */
 } udr_rp_context;
 
 typedef struct udr_rp_result {
-    int32_t received;               /* recvmmsg's count (0: nothing waited), or -errno */
-    uint32_t next;                  /* the first datagram not applied (received when all were) */
+    uint32_t received;              /* datagrams read in all */
+    uint32_t reads;                 /* recvmmsg calls made */
+    uint32_t receive_errors;        /* a failed one ends the reads */
+    uint32_t in_arena;              /* the last read's datagrams, still in the socket's buffers ... */
+    uint32_t next;                  /* ... and the first of them not applied (in_arena when all were) */
     int32_t stopped;                /* udr_fp_ingest_run's outcome there */
     uint32_t applied;               /* datagrams applied */
     uint32_t touched_n;             /* their sessions' source keys in context.touched */
@@ -77,18 +81,29 @@ static void udr_rp_run(const udr_rp_context *c, int64_t now_ns, int log_fd, uint
                        const udr_ring *outbound, int engine_eventfd, udr_rp_result *r)
 {
     udr_fp_batch *b = c->batch;
+    r->received = r->reads = r->receive_errors = r->in_arena = 0;
     r->next = r->applied = r->touched_n = r->commands = r->offered = 0;
     r->stopped = UDR_FP_APPLIED;
     r->written = 0;
     r->events_waiting = 0;
-    int n = udr_io_recv_batch(c->sock_fd, c->arena, UDR_IO_MAX_BATCH, c->lens, c->keys);
-    r->received = n;
-    if (n <= 0) return;
-    int stopped = UDR_FP_APPLIED;
-    r->next = udr_fp_ingest_run(c->arena, UDR_IO_SLOT_SIZE, c->lens, c->keys, 0, (uint32_t)n, c->addresses,
-                                c->limits, b, now_ns, &stopped, &r->applied, c->touched, &r->touched_n);
-    r->stopped = stopped;
-    if (r->next < (uint32_t)n || log_fd < 0 || b->n == 0 || b->ring == NULL || !b->available) return;
+    while (r->reads < c->max_reads) {
+        int n = udr_io_recv_batch(c->sock_fd, c->arena, UDR_IO_MAX_BATCH, c->lens, c->keys);
+        r->reads++;
+        r->next = r->in_arena = 0;
+        if (n < 0) {
+            r->receive_errors++;
+            break;
+        }
+        r->received += (uint32_t)n;
+        r->in_arena = (uint32_t)n;
+        int stopped = UDR_FP_APPLIED;
+        r->next = udr_fp_ingest_run(c->arena, UDR_IO_SLOT_SIZE, c->lens, c->keys, 0, (uint32_t)n, c->addresses,
+                                    c->limits, b, now_ns, &stopped, &r->applied, c->touched, &r->touched_n);
+        r->stopped = stopped;
+        if (r->next < (uint32_t)n) return;  /* the Python path goes on from next */
+        if (n < UDR_IO_MAX_BATCH) break;
+    }
+    if (log_fd < 0 || b->n == 0 || b->ring == NULL || !b->available) return;
     uint32_t sessions = udr_rp_sessions(c, r->touched_n);
     if (sessions == UINT32_MAX || sessions == 0) return;
     uint64_t last = b->next_command_seq - 1;

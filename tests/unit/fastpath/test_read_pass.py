@@ -25,8 +25,8 @@ from udprouter.codec import encode_message
 from udprouter.config import KeyConfig, SessionConfig
 from udprouter.dispatcher import Dispatcher
 from udprouter.durability.router_log import FILE_NAME, PassRecord, RouterLog, frame_record, replay
-from udprouter.fastpath.fast_ingest import FastIngest
-from udprouter.fastpath.fast_io import DatagramSocket, address_key
+from udprouter.fastpath.fast_ingest import NO_ROOM, FastIngest
+from udprouter.fastpath.fast_io import MAX_BATCH, DatagramSocket, address_key
 from udprouter.loop_pass import LoopPass
 from udprouter.order_entry import OrderEntry
 from udprouter.ring import RingSegment
@@ -47,8 +47,8 @@ class Supervisor:
 class Pass:
     """One router's read side: the socket, its peers (one per session) and what ends a pass."""
 
-    def __init__(self, directory) -> None:
-        self.ring = RingSegment.create(f"udprouter-rp-{os.getpid()}-{time.monotonic_ns()}", 16, 256)
+    def __init__(self, directory, inbound: int = 1024) -> None:
+        self.ring = RingSegment.create(f"udprouter-rp-{os.getpid()}-{time.monotonic_ns()}", inbound, 256)
         risk = Risk(INSTRUMENTS, max_open_orders=5000, throttle_per_s=100_000)
         self.oe = OrderEntry(risk, clock=lambda: NOW)
         self.oe.ring = self.ring
@@ -189,3 +189,40 @@ def test_a_failed_write_offers_nothing_until_the_log_is_written(router):
     state = replay(router.log.directory, CAPACITY)
     assert state.confirm(2)
     assert state.sessions[11].next_inbound == 2 and state.sessions[12].next_inbound == 2
+
+
+def test_a_burst_past_one_recvmmsg_is_read_again_and_offered_once(router):
+    rng = random.Random(5)
+    count = MAX_BATCH * 2 + 10  # three reads: two full ones, then the rest
+    for k in range(count):
+        sid = SESSIONS[k % 3]
+        router.send(sid, router.order(sid, rng))
+    before = router.log_bytes()
+    r = router.fast.read(NOW, router.loop_pass.write_ahead_log(), router.ring)
+    assert (r.received, r.reads, r.in_arena, r.next, r.applied) == (count, 3, 10, 10, count)
+    assert r.offered == count and router.log_bytes() == before + expected_write_ahead(router, [11, 12, 13])
+    assert router.loop_pass.read_in_c(r, router.fast.record, NOW)
+    assert len(router.commands_in_ring()) == count
+
+
+def test_a_stop_in_a_later_read_leaves_that_read_in_the_buffers_for_the_python_path(router):
+    rng = random.Random(6)
+    for k in range(MAX_BATCH + 6):
+        router.send(11, router.order(11, rng, valid=k != MAX_BATCH + 2))
+    r = router.fast.read(NOW, router.loop_pass.write_ahead_log(), router.ring)
+    assert (r.received, r.reads, r.in_arena, r.next, r.applied) == (MAX_BATCH + 6, 2, 6, 2, MAX_BATCH + 2)
+    assert (r.offered, r.written) == (0, 0) and router.oe.batch.n == MAX_BATCH + 2
+    data, addr = router.socket.received(r.next)  # the datagram C stopped at, for the Python path
+    assert addr == router.peers[11].getsockname() and len(data) < 60  # the lone Sequence frame
+
+
+def test_a_full_batch_stops_the_read_and_the_python_path_offers_it(tmp_path):
+    router = Pass(tmp_path, inbound=16)  # the batch takes what the ring has room for
+    try:
+        rng = random.Random(7)
+        for _ in range(20):
+            router.send(11, router.order(11, rng))
+        r = router.fast.read(NOW, router.loop_pass.write_ahead_log(), router.ring)
+        assert (r.next, r.stopped, r.applied, r.offered, r.written) == (16, NO_ROOM, 16, 0, 0)
+    finally:
+        router.close()
