@@ -151,19 +151,24 @@ def routers(tmp_path):
             router.close()
 
 
-def test_same_events_give_the_same_datagrams_log_and_sessions_both_ways(routers, tmp_path):
-    sinks, c = routers
-    rng = random.Random(7)
+def same_both_ways(sinks: Router, c: Router, seed: int, rounds: int) -> None:
+    """The same seeded event batches drained by both routers: the same datagrams and state after each."""
+    rng = random.Random(seed)
     seq = 0
-    for round_no in range(200):
+    for round_no in range(rounds):
         events, seq = random_events(rng, seq)
         if round_no % 3:  # most batches all for UDP sessions: the C way; the others fall back
             events = [dict(e, session_id=rng.choice(UDP_SESSIONS)) for e in events]
-        for router in routers:
+        for router in (sinks, c):
             router.publish(events)
             router.loop_pass.on_engine_events()
         assert c.received() == sinks.received()
         assert c.state() == sinks.state()
+
+
+def test_same_events_give_the_same_datagrams_log_and_sessions_both_ways(routers, tmp_path):
+    sinks, c = routers
+    same_both_ways(sinks, c, seed=7, rounds=200)
     assert c.loop_pass.replies_built_in_c > 100 and sinks.loop_pass.replies_built_in_c == 0
     assert c.oe.undeliverable > 0  # the fallback batches went through the sinks
     for router in routers:
@@ -184,17 +189,7 @@ def test_without_the_log_in_its_common_state_the_replies_are_the_same_both_ways(
                for kind in ("sinks", "c")]
     try:
         sinks, c = routers
-        rng = random.Random(11)
-        seq = 0
-        for round_no in range(100):
-            events, seq = random_events(rng, seq)
-            if round_no % 3:
-                events = [dict(e, session_id=rng.choice(UDP_SESSIONS)) for e in events]
-            for router in routers:
-                router.publish(events)
-                router.loop_pass.on_engine_events()
-            assert c.received() == sinks.received()
-            assert c.state() == sinks.state()
+        same_both_ways(sinks, c, seed=11, rounds=100)
         assert c.loop_pass.replies_built_in_c > 50 and sinks.loop_pass.replies_built_in_c == 0
     finally:
         for router in routers:
