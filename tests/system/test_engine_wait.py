@@ -69,8 +69,10 @@ def test_a_short_spin_that_catches_nothing_is_skipped(start_router):
     spins = short_spins(router)
     assert spins["missed"] >= 8, spins  # the misses in a row that turn it off
     assert spins["skipped"] > 4 * spins["missed"], spins
-    # A wait after (nearly) every batch: the one after the last may not have begun yet.
-    assert spins["caught"] + spins["missed"] + spins["skipped"] >= ORDERS * 0.9, spins
+    # A wait after every batch, each counted once: the one after the last may not have begun yet, and
+    # orders a host stall of a millisecond delivered together share a batch (88 of 600 did in one CI
+    # run). An outcome left uncounted would leave far fewer (missed alone is a few dozen).
+    assert spins["caught"] + spins["missed"] + spins["skipped"] >= ORDERS * 0.75, spins
 
 
 def test_a_short_spin_that_catches_batches_stays_on(start_router):
