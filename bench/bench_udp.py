@@ -62,6 +62,7 @@ from udprouter.loadgen.latency import (
     SIGNIFICANT_DIGITS,
     LatencySummary,
     latency_histogram,
+    send_lateness_histogram,
     summarize,
 )
 from udprouter.loadgen.load_run import (
@@ -136,6 +137,8 @@ class Window:
     event_passes_per_s: float | None = None
     short_spins: dict[str, int] | None = None  # router only: the engine's short spins by outcome
     gc_pause_ms: float | None = None  # router only: how long its garbage collector held the loop
+    # The load generator's own error, inside the latencies: each datagram's send after its intended time.
+    send_lateness: LatencySummary | None = None
 
 
 @dataclass
@@ -206,10 +209,12 @@ class Bench:
         ticks = host_cpu_ticks()
         steal = 100 * (ticks[0] - ticks0[0]) / max(1, ticks[1] - ticks0[1])
         hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        late = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
         order_datagram = prepared.plan.order_datagram()
         sent = acked = rejected = not_applied = unanswered = 0
         for result in results:  # after the window: no Python work between its chunks
             hist.add(latency_histogram(result, order_datagram, prepared.schedule))
+            late.add(send_lateness_histogram(result, prepared.schedule))
             sent += result.sent_orders
             acked += result.acked
             rejected += result.rejected
@@ -217,7 +222,7 @@ class Bench:
             unanswered += result.unanswered
         window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
                         1e6 * cpu / max(1, sent), chunks=n, load=(load0, os.getloadavg()[0]),
-                        cpu_wait_ms_per_s=1e3 * cpu_wait, steal_pct=steal)
+                        cpu_wait_ms_per_s=1e3 * cpu_wait, steal_pct=steal, send_lateness=summarize(late))
         if router:
             metrics = process.metrics()
             window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
@@ -281,8 +286,13 @@ def _print_window(server: str, w: Window) -> None:
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
           f"server cpu {w.cpu_us_per_order:.1f} us/order, waited for a cpu {w.cpu_wait_ms_per_s:.0f} ms/s  "
+          f"{_lateness(w.send_lateness)}"
           f"host steal {w.steal_pct:.1f}%  load {w.load[0]:.1f}->{w.load[1]:.1f}{periodic}",
           flush=True)
+
+
+def _lateness(late: LatencySummary | None) -> str:
+    return "" if late is None else f"sent late p50 {late.p50_us:.1f} p99 {late.p99_us:.1f} us  "
 
 
 def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
@@ -369,6 +379,8 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "cpu_wait_ms_per_s": round(w.cpu_wait_ms_per_s, 1),
                 "baseline_cpu_wait_ms_per_s": round(b.cpu_wait_ms_per_s, 1),
                 "steal_pct": round(w.steal_pct, 2), "baseline_steal_pct": round(b.steal_pct, 2),
+                "send_late_us": _lateness_dict(w.send_lateness),
+                "baseline_send_late_us": _lateness_dict(b.send_lateness),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
             }
@@ -376,6 +388,10 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 entry.update(latency_floor(figure, baseline, LATENCY_FLOORS[(rate, stat)]))
             out.append(entry)
     return out
+
+
+def _lateness_dict(late: LatencySummary | None) -> dict | None:
+    return None if late is None else {"p50": late.p50_us, "p99": late.p99_us}
 
 
 def latency_floor(figure: float, baseline: float, floor: float) -> dict:

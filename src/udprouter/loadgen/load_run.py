@@ -7,7 +7,7 @@ from array import array
 from dataclasses import dataclass
 
 from .handshake import establish_session, open_udp_socket
-from .latency import LatencySummary, latency_histogram, summarize
+from .latency import LatencySummary, latency_histogram, send_lateness_histogram, summarize
 from .order_flow import build_order_flow
 from .plan import Plan, build_plan
 from .runner import RunLimits, run_plan
@@ -35,9 +35,12 @@ class LoadReport:
     rate_per_s: float  # acknowledged orders per second, first send to last answer
     elapsed_s: float
     latency: LatencySummary
+    send_lateness: LatencySummary | None = None  # paced runs: each datagram's send after its intended time
 
     def as_dict(self) -> dict:
-        return {
+        late = {} if self.send_lateness is None else {
+            "send_late_us": {"p50": self.send_lateness.p50_us, "p99": self.send_lateness.p99_us}}
+        return late | {
             "sent": self.sent, "acknowledged": self.acknowledged, "rejected": self.rejected,
             "not_applied": self.not_applied, "unanswered": self.unanswered, "send_errors": self.send_errors,
             "rate_per_s": round(self.rate_per_s, 1), "offered_rate": self.spec.rate,
@@ -115,9 +118,11 @@ def execute_load(prepared: PreparedLoad, sessions: Sessions, limits: RunLimits |
     # The server applied (or declared NotApplied) every number sent; later runs continue after them.
     sessions.advance([int(length) for length in plan.seq_orders_len])
     hist = latency_histogram(result, plan.order_datagram(), prepared.schedule)
+    schedule = prepared.schedule
+    late = None if schedule is None else summarize(send_lateness_histogram(result, schedule))
     return LoadReport(spec, result.sent_orders, result.acked, result.rejected, result.not_applied,
                       result.unanswered, result.send_errors, result.acked_per_s(), result.elapsed_ns / 1e9,
-                      summarize(hist))
+                      summarize(hist), late)
 
 
 def run_load(

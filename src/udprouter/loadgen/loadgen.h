@@ -29,6 +29,8 @@ typedef struct lg_plan {
     int64_t timeout_ns;             /* the whole run never lasts longer */
     int64_t drain_ns;               /* after the last send, wait this long for outstanding answers */
     int64_t spin_ns;                /* busy-poll when the next send is closer than this, else ppoll */
+    int64_t max_lead_ns;            /* paced: also wake this much earlier at most, by the loop's own measured
+                                       timer lateness (loadgen.c, lg_lead); 0 = never */
 } lg_plan;
 
 /* What happened. Times are CLOCK_MONOTONIC ns after the run's start. */
@@ -45,6 +47,8 @@ typedef struct lg_result {
     uint64_t expired_orders;        /* windowed mode: unanswered past loss_timeout_ns (may answer later) */
     int64_t last_answer_ns;
     int64_t elapsed_ns;
+    uint64_t timer_wakes;           /* ppoll() calls that ended by their timeout */
+    int64_t wake_late_ns;           /* at the end: the estimated p90 of how late such a wake-up came */
 } lg_result;
 
 int lg_run(const lg_plan *plan, lg_result *res);

@@ -21,6 +21,12 @@ class RunResult:
     recv_frames: int
     elapsed_ns: int
     last_answer_ns: int
+    timer_wakes: int = 0  # the loop's sleeps that ended by their timeout
+    wake_late_ns: int = 0  # at the end: the estimated p90 of how late such a wake-up came
+
+    def send_lateness_ns(self, intended_ns: array) -> list[int]:
+        """For every datagram sent on a schedule: how long after its intended time it left."""
+        return [s - i for s, i in zip(self.sent_ns, intended_ns, strict=True) if s >= 0]
 
     def count(self, templates: frozenset[int]) -> int:
         pairs = zip(self.answer_template, self.answer_ns, strict=True)

@@ -20,6 +20,9 @@ class RunLimits:
     # 50k/s: router p99 0.36-6.6 ms at 50 us, 0.26-0.34 ms at 5 us). Late sends still count: latency
     # runs from the intended send time.
     spin_us: float = 5.0
+    # Paced: wake earlier still, by the loop's own measured timer lateness, up to this and a quarter of
+    # the gap between sends (loadgen.c, lg_lead). 0: wake spin_us early only.
+    max_lead_us: float = 200.0
     loss_timeout_s: float = 0.2  # windowed mode: an order unanswered this long frees its window slot
 
 
@@ -70,7 +73,7 @@ def run_plan(
     p.seq_orders_off = ffi.from_buffer("uint32_t[]", plan.seq_orders_off)
     p.seq_orders_len = ffi.from_buffer("uint32_t[]", plan.seq_orders_len)
     p.timeout_ns, p.drain_ns = int(limits.timeout_s * 1e9), int(limits.drain_s * 1e9)
-    p.spin_ns = int(limits.spin_us * 1e3)
+    p.spin_ns, p.max_lead_ns = int(limits.spin_us * 1e3), int(limits.max_lead_us * 1e3)
     p.loss_timeout_ns = int(limits.loss_timeout_s * 1e9)
     r = ffi.new("lg_result *")
     r.sent_ns = ffi.from_buffer("int64_t[]", out_sent, require_writable=True)
@@ -80,5 +83,5 @@ def run_plan(
         raise ValueError("lg_run refused the plan (socket count or memory)")
     return RunResult(
         out_sent, out_answer, out_template, r.sent_datagrams, r.sent_orders, r.send_errors,
-        r.recv_datagrams, r.recv_frames, r.elapsed_ns, r.last_answer_ns,
+        r.recv_datagrams, r.recv_frames, r.elapsed_ns, r.last_answer_ns, r.timer_wakes, r.wake_late_ns,
     )

@@ -2,7 +2,7 @@
 
 from array import array
 
-from udprouter.loadgen.latency import latency_histogram, summarize
+from udprouter.loadgen.latency import latency_histogram, send_lateness_histogram, summarize
 from udprouter.loadgen.run_result import RunResult
 
 
@@ -52,3 +52,12 @@ def test_unanswered_orders_are_not_recorded_but_stay_countable():
 def test_first_answer_kinds_are_classified():
     result = _result([0] * 5, [1, 2, 3, 4, 5], templates=[201, 205, 207, 18, 206])
     assert (result.acked, result.rejected, result.not_applied, result.unanswered) == (2, 2, 1, 0)
+
+
+def test_send_lateness_counts_each_datagram_sent_against_its_intended_time():
+    intended = array("q", [0, 10_000, 20_000, 30_000])
+    result = _result([2_000, 10_000, 1_020_000, -1], [9_000, 19_000, 1_030_000, -1])
+    late = summarize(send_lateness_histogram(result, intended))
+    assert late.count == 3  # the datagram never sent is not counted
+    assert 999.0 <= late.max_us <= 1001.0
+    assert 1.9 <= late.p50_us <= 2.1  # 0 (recorded as 1 ns), 2 us, 1 ms

@@ -56,6 +56,21 @@ def test_paced_run_never_sends_before_the_intended_time(client):
     assert result.sent_ns[-1] >= 19_950_000
 
 
+@pytest.mark.parametrize("max_lead_us", [0.0, 200.0])
+def test_waking_early_for_its_own_timer_lateness_never_sends_early(client, max_lead_us):
+    # 2k datagrams/s: 500 us gaps, so the loop sleeps between sends and learns how late its
+    # timer wake-ups come; it may wake that much earlier (at most max_lead_us), then spins.
+    plan = build_plan(build_order_flow(200, seed=4), 1)
+    schedule = paced_schedule(len(plan.datagrams), 1, 2_000)
+    limits = RunLimits(timeout_s=10.0, drain_s=2.0, max_lead_us=max_lead_us)
+    result = run_plan(plan, [client.fileno()], schedule, limits=limits)
+    assert result.acked == 200
+    assert all(sent >= due for sent, due in zip(result.sent_ns, schedule, strict=True))
+    assert result.timer_wakes >= 100  # nearly every gap ended in a timed-out sleep
+    assert 0 <= result.wake_late_ns <= max_lead_us * 1000
+    assert len(result.send_lateness_ns(schedule)) == 200
+
+
 def test_not_applied_and_business_rejects_are_matched_through_sequence_numbers():
     # A scripted peer: its answers wait in the client's buffer before the run starts, so the
     # C loop matches them deterministically (NotApplied 3-4 and a reject of 5 name sequence numbers).
