@@ -139,6 +139,7 @@ class Window:
     gc_pause_ms: float | None = None  # router only: how long its garbage collector held the loop
     # The load generator's own error, inside the latencies: each datagram's send after its intended time.
     send_lateness: LatencySummary | None = None
+    client_cpu_pct: float = 0.0  # the load generator's own CPU, percent of one vCPU over its runs
 
 
 @dataclass
@@ -212,6 +213,7 @@ class Bench:
         late = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
         order_datagram = prepared.plan.order_datagram()
         sent = acked = rejected = not_applied = unanswered = 0
+        client_cpu = 100 * sum(r.cpu_ns for r in results) / max(1, sum(r.elapsed_ns for r in results))
         for result in results:  # after the window: no Python work between its chunks
             hist.add(latency_histogram(result, order_datagram, prepared.schedule))
             late.add(send_lateness_histogram(result, prepared.schedule))
@@ -222,7 +224,8 @@ class Bench:
             unanswered += result.unanswered
         window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
                         1e6 * cpu / max(1, sent), chunks=n, load=(load0, os.getloadavg()[0]),
-                        cpu_wait_ms_per_s=1e3 * cpu_wait, steal_pct=steal, send_lateness=summarize(late))
+                        cpu_wait_ms_per_s=1e3 * cpu_wait, steal_pct=steal, send_lateness=summarize(late),
+                        client_cpu_pct=client_cpu)
         if router:
             metrics = process.metrics()
             window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
@@ -286,7 +289,7 @@ def _print_window(server: str, w: Window) -> None:
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
           f"server cpu {w.cpu_us_per_order:.1f} us/order, waited for a cpu {w.cpu_wait_ms_per_s:.0f} ms/s  "
-          f"{_lateness(w.send_lateness)}"
+          f"{_lateness(w.send_lateness)}client cpu {w.client_cpu_pct:.0f}%  "
           f"host steal {w.steal_pct:.1f}%  load {w.load[0]:.1f}->{w.load[1]:.1f}{periodic}",
           flush=True)
 
@@ -381,6 +384,8 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "steal_pct": round(w.steal_pct, 2), "baseline_steal_pct": round(b.steal_pct, 2),
                 "send_late_us": _lateness_dict(w.send_lateness),
                 "baseline_send_late_us": _lateness_dict(b.send_lateness),
+                "client_cpu_pct": round(w.client_cpu_pct, 1),
+                "baseline_client_cpu_pct": round(b.client_cpu_pct, 1),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),
                 "series": server, "baseline_series": base,
             }

@@ -49,6 +49,7 @@ typedef struct lg_result {
     int64_t elapsed_ns;
     uint64_t timer_wakes;           /* ppoll() calls that ended by their timeout */
     int64_t wake_late_ns;           /* at the end: the estimated p90 of how late such a wake-up came */
+    int64_t cpu_ns;                 /* CPU time the loop's thread used in the run (user + system) */
 } lg_result;
 
 int lg_run(const lg_plan *plan, lg_result *res);

@@ -23,6 +23,7 @@ class RunResult:
     last_answer_ns: int
     timer_wakes: int = 0  # the loop's sleeps that ended by their timeout
     wake_late_ns: int = 0  # at the end: the estimated p90 of how late such a wake-up came
+    cpu_ns: int = 0  # CPU time the loop used in the run: on a shared machine, taken from the server's
 
     def send_lateness_ns(self, intended_ns: array) -> list[int]:
         """For every datagram sent on a schedule: how long after its intended time it left."""

@@ -84,4 +84,5 @@ def run_plan(
     return RunResult(
         out_sent, out_answer, out_template, r.sent_datagrams, r.sent_orders, r.send_errors,
         r.recv_datagrams, r.recv_frames, r.elapsed_ns, r.last_answer_ns, r.timer_wakes, r.wake_late_ns,
+        r.cpu_ns,
     )

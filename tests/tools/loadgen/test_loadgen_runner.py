@@ -69,6 +69,7 @@ def test_waking_early_for_its_own_timer_lateness_never_sends_early(client, max_l
     assert result.timer_wakes >= 100  # nearly every gap ended in a timed-out sleep
     assert 0 <= result.wake_late_ns <= max_lead_us * 1000
     assert len(result.send_lateness_ns(schedule)) == 200
+    assert 0 < result.cpu_ns < result.elapsed_ns  # it slept between sends
 
 
 def test_not_applied_and_business_rejects_are_matched_through_sequence_numbers():
