@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from operator import attrgetter
 
 from udprouter._generated.messages import (
     MAX_DATAGRAM_SIZE,
@@ -95,6 +96,16 @@ def pack_datagrams_reference(frames: list[bytes], first_seq: int) -> list[bytes]
     return datagrams
 
 
+
+def _stored_in_fp(name: str, doc: str) -> property:
+    """A session field whose storage is its C twin (fp, read and written by the fast path): read
+    and written there, never copied."""
+
+    def store(self, value) -> None:
+        setattr(self.fp, name, value)
+
+    return property(attrgetter(f"fp.{name}"), store, doc=doc)
+
 class TokenBucket:
     """take(amount, rate, now): a bucket refilled at rate per second up to a burst of one second's
     worth (at least amount 1); starts full."""
@@ -147,57 +158,13 @@ class SessionContext:
         fp.next_inbound = 1  # the client sequence number expected next (ServerSession.next_inbound)
         fp.tokens = -1.0  # throttle bucket; negative = not yet started
 
-    @property
-    def cl_ord_hwm(self) -> int:
-        """Highest ClOrdID the session sent (contract: strictly increasing)."""
-        return self.fp.cl_ord_hwm
-
-    @cl_ord_hwm.setter
-    def cl_ord_hwm(self, value: int) -> None:
-        self.fp.cl_ord_hwm = value
-
-    @property
-    def open_orders(self) -> int:
-        """Orders sent to the engine and not yet known done (from the events)."""
-        return self.fp.open_orders
-
-    @open_orders.setter
-    def open_orders(self, value: int) -> None:
-        self.fp.open_orders = value
-
-    @property
-    def tokens(self) -> float:
-        return self.fp.tokens
-
-    @tokens.setter
-    def tokens(self, value: float) -> None:
-        self.fp.tokens = value
-
-    @property
-    def refill_ns(self) -> int:
-        return self.fp.refill_ns
-
-    @refill_ns.setter
-    def refill_ns(self, value: int) -> None:
-        self.fp.refill_ns = value
-
-    @property
-    def last_recv_ns(self) -> int:
-        """When its last datagram was accepted (monotonic ns; the C fast path sets it too)."""
-        return self.fp.last_recv_ns
-
-    @last_recv_ns.setter
-    def last_recv_ns(self, value: int) -> None:
-        self.fp.last_recv_ns = value
-
-    @property
-    def next_inbound(self) -> int:
-        """The client sequence number expected next."""
-        return self.fp.next_inbound
-
-    @next_inbound.setter
-    def next_inbound(self, value: int) -> None:
-        self.fp.next_inbound = value
+    # Kept in fp, where the C fast path reads and writes them.
+    cl_ord_hwm = _stored_in_fp("cl_ord_hwm", "Highest ClOrdID the session sent (strictly increasing).")
+    open_orders = _stored_in_fp("open_orders", "Orders sent to the engine and not yet known done (events).")
+    tokens = _stored_in_fp("tokens", "The throttle bucket's tokens (negative: not yet started).")
+    refill_ns = _stored_in_fp("refill_ns", "When the throttle bucket was last refilled (monotonic ns).")
+    last_recv_ns = _stored_in_fp("last_recv_ns", "When its last datagram was accepted (monotonic ns).")
+    next_inbound = _stored_in_fp("next_inbound", "The client sequence number expected next.")
 
 
 class RetransmitOutcome(enum.IntEnum):
@@ -246,23 +213,8 @@ class ServerSession(SessionContext):
         self.cod_due_ns = 0
 
     # The C fast path numbers and sends a pass's replies itself (answer_pass.h): kept in fp.
-    @property
-    def next_outbound(self) -> int:
-        """The server sequence number the next pending frame takes."""
-        return self.fp.next_outbound
-
-    @next_outbound.setter
-    def next_outbound(self, value: int) -> None:
-        self.fp.next_outbound = value
-
-    @property
-    def last_send_ns(self) -> int:
-        """When the session last sent a sequenced frame (monotonic ns)."""
-        return self.fp.last_send_ns
-
-    @last_send_ns.setter
-    def last_send_ns(self, value: int) -> None:
-        self.fp.last_send_ns = value
+    next_outbound = _stored_in_fp("next_outbound", "The server sequence number the next pending frame takes.")
+    last_send_ns = _stored_in_fp("last_send_ns", "When it last sent a sequenced frame (monotonic ns).")
 
     # The C fast path checks that a datagram's source is bound to an established session
     # (fast_ingest.h, udr_fp_addr_find): the state is kept in fp, and the address by its key there.
