@@ -16,7 +16,10 @@ snapshots, has begun by then), then each rate of RATES for WINDOW seconds (one o
 50k/s for longer in the full run). A window is a series of CHUNK-second loads back to back, each on
 a fresh FIXP session (one prepared plan serves every chunk and server; the sessions stay logged in
 the router, as a router's clients do), merged into one latency histogram. Latency is order-to-first-
-answer from the intended send time (coordinated omission corrected): p50/p99/p99.9/max. Server CPU
+answer from the intended send time (coordinated omission corrected) to the answer's arrival at the
+client's socket (the kernel's receive stamp): p50/p99/p99.9/max. The load generator's own delays
+are printed beside them: sent late (inside the latencies), read late (outside them), and the
+latencies to its read of each answer (`to the read`, the figure before the receive stamp). Server CPU
 (process and children, e.g. the engine) per order, and the router's periodic work inside each
 window are printed beside it: router log rewrites, segments closed and dropped (whichever of these
 the metrics endpoint exports: rewrites before the segmented log, segments since) and engine
@@ -62,6 +65,7 @@ from udprouter.loadgen.latency import (
     SIGNIFICANT_DIGITS,
     LatencySummary,
     latency_histogram,
+    read_lateness_histogram,
     send_lateness_histogram,
     summarize,
 )
@@ -140,6 +144,9 @@ class Window:
     # The load generator's own error, inside the latencies: each datagram's send after its intended time.
     send_lateness: LatencySummary | None = None
     client_cpu_pct: float = 0.0  # the load generator's own CPU, percent of one vCPU over its runs
+    # Outside them: each answer's read after it reached the socket, and the latencies to the read.
+    read_lateness: LatencySummary | None = None
+    latency_at_read: LatencySummary | None = None
 
 
 @dataclass
@@ -211,12 +218,16 @@ class Bench:
         steal = 100 * (ticks[0] - ticks0[0]) / max(1, ticks[1] - ticks0[1])
         hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
         late = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        read_late = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        at_read = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
         order_datagram = prepared.plan.order_datagram()
         sent = acked = rejected = not_applied = unanswered = 0
         client_cpu = 100 * sum(r.cpu_ns for r in results) / max(1, sum(r.elapsed_ns for r in results))
         for result in results:  # after the window: no Python work between its chunks
             hist.add(latency_histogram(result, order_datagram, prepared.schedule))
             late.add(send_lateness_histogram(result, prepared.schedule))
+            read_late.add(read_lateness_histogram(result))
+            at_read.add(latency_histogram(result, order_datagram, prepared.schedule, at_read=True))
             sent += result.sent_orders
             acked += result.acked
             rejected += result.rejected
@@ -225,7 +236,8 @@ class Bench:
         window = Window(rate, n * CHUNK_S, summarize(hist), sent, acked, rejected, not_applied, unanswered,
                         1e6 * cpu / max(1, sent), chunks=n, load=(load0, os.getloadavg()[0]),
                         cpu_wait_ms_per_s=1e3 * cpu_wait, steal_pct=steal, send_lateness=summarize(late),
-                        client_cpu_pct=client_cpu)
+                        client_cpu_pct=client_cpu, read_lateness=summarize(read_late),
+                        latency_at_read=summarize(at_read))
         if router:
             metrics = process.metrics()
             window.periodic = {label: round(metrics[name] - metrics0.get(name, 0.0))
@@ -289,13 +301,22 @@ def _print_window(server: str, w: Window) -> None:
           f"rej {w.rejected} n/a {w.not_applied} lost {w.unanswered}  us p50 {lat.p50_us:.1f} "
           f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f} max {lat.max_us:.1f}  "
           f"server cpu {w.cpu_us_per_order:.1f} us/order, waited for a cpu {w.cpu_wait_ms_per_s:.0f} ms/s  "
-          f"{_lateness(w.send_lateness)}client cpu {w.client_cpu_pct:.0f}%  "
+          f"{_lateness(w.send_lateness)}{_read(w)}client cpu {w.client_cpu_pct:.0f}%  "
           f"host steal {w.steal_pct:.1f}%  load {w.load[0]:.1f}->{w.load[1]:.1f}{periodic}",
           flush=True)
 
 
 def _lateness(late: LatencySummary | None) -> str:
     return "" if late is None else f"sent late p50 {late.p50_us:.1f} p99 {late.p99_us:.1f} us  "
+
+
+def _read(w: Window) -> str:
+    """The load generator's read of each answer after it arrived, and the latencies to that read."""
+    late, lat = w.read_lateness, w.latency_at_read
+    if late is None or lat is None:
+        return ""
+    return (f"read late p50 {late.p50_us:.1f} p99 {late.p99_us:.1f} us (to the read: p50 {lat.p50_us:.1f} "
+            f"p99 {lat.p99_us:.1f} p99.9 {lat.p999_us:.1f})  ")
 
 
 def _print_report(server: str, key: str, r: LoadReport, cpu_us: float) -> None:
@@ -384,6 +405,10 @@ def latency_entries(bench: Bench, server: str = "router", base: str = "echo") ->
                 "steal_pct": round(w.steal_pct, 2), "baseline_steal_pct": round(b.steal_pct, 2),
                 "send_late_us": _lateness_dict(w.send_lateness),
                 "baseline_send_late_us": _lateness_dict(b.send_lateness),
+                "read_late_us": _lateness_dict(w.read_lateness),
+                "baseline_read_late_us": _lateness_dict(b.read_lateness),
+                "at_read_us": None if w.latency_at_read is None else w.latency_at_read.as_dict(),
+                "baseline_at_read_us": None if b.latency_at_read is None else b.latency_at_read.as_dict(),
                 "client_cpu_pct": round(w.client_cpu_pct, 1),
                 "baseline_client_cpu_pct": round(b.client_cpu_pct, 1),
                 "spectrum_us": sorted(w.latency.spectrum_us.items()),

@@ -36,9 +36,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _lateness(out: dict) -> str:
-    """Paced runs: how late the load generator itself sent, inside every latency figure."""
+    """The load generator's own delays: how late it sent (paced runs), inside every latency figure,
+    and how long after an answer reached its socket it read it, outside them."""
+    text = ""
     late = out.get("send_late_us")
-    return "" if late is None else f"  (sent after the intended time: p50 {late['p50']} p99 {late['p99']} us)"
+    if late is not None:
+        text += f"  (sent after the intended time: p50 {late['p50']} p99 {late['p99']} us)"
+    read = out.get("read_late_us")
+    if read is not None:
+        text += f"  (answers read after they arrived: p50 {read['p50']} p99 {read['p99']} us)"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 Each order's latency runs from the *intended* send time of its datagram (the schedule), not from
 when the loop actually got it out: a stall in the sender or the system under test then shows up
 in every order it delayed, as HdrHistogram's conventions require. Unpaced runs have no schedule
-and measure from the actual send time.
+and measure from the actual send time. It ends when the answer reached the client's socket (the
+kernel's receive stamp), not when the loop read it: the loop's own wake-up is the client's, and is
+printed beside the latency (read_lateness_histogram), as its lateness in sending is.
 """
 
 from array import array
@@ -32,13 +34,17 @@ class LatencySummary:
                 "max": self.max_us}
 
 
-def latency_histogram(result: RunResult, order_datagram: array, intended_ns: array | None) -> HdrHistogram:
-    """One value (ns) per answered order: first answer minus its datagram's intended send time."""
+def latency_histogram(result: RunResult, order_datagram: array, intended_ns: array | None,
+                      at_read: bool = False) -> HdrHistogram:
+    """One value (ns) per answered order: first answer minus its datagram's intended send time.
+    at_read: to when the loop read the answer instead (the client's own wake-up included)."""
     hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
     start = intended_ns if intended_ns is not None else result.sent_ns
-    for order, answer in enumerate(result.answer_ns):
+    ends = result.answer_read_ns if at_read and result.answer_read_ns is not None else result.answer_ns
+    for order, (answer, end) in enumerate(zip(result.answer_ns, ends, strict=True)):
         if answer < 0:
             continue
+        answer = end
         sent = start[order_datagram[order]]
         if sent >= 0:
             hist.record_value(min(max(answer - sent, 1), HIGHEST_NS))
@@ -50,6 +56,15 @@ def send_lateness_histogram(result: RunResult, intended_ns: array) -> HdrHistogr
     The load generator's own error, inside every latency above: printed beside them."""
     hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
     for late in result.send_lateness_ns(intended_ns):
+        hist.record_value(min(max(late, 1), HIGHEST_NS))
+    return hist
+
+
+def read_lateness_histogram(result: RunResult) -> HdrHistogram:
+    """One value (ns) per answered order: how long after its answer reached the socket the loop
+    read it. The load generator's own delay, outside the latencies above: printed beside them."""
+    hist = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+    for late in result.read_lateness_ns():
         hist.record_value(min(max(late, 1), HIGHEST_NS))
     return hist
 

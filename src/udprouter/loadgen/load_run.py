@@ -7,7 +7,13 @@ from array import array
 from dataclasses import dataclass
 
 from .handshake import establish_session, open_udp_socket
-from .latency import LatencySummary, latency_histogram, send_lateness_histogram, summarize
+from .latency import (
+    LatencySummary,
+    latency_histogram,
+    read_lateness_histogram,
+    send_lateness_histogram,
+    summarize,
+)
 from .order_flow import build_order_flow
 from .plan import Plan, build_plan
 from .runner import RunLimits, run_plan
@@ -36,10 +42,13 @@ class LoadReport:
     elapsed_s: float
     latency: LatencySummary
     send_lateness: LatencySummary | None = None  # paced runs: each datagram's send after its intended time
+    read_lateness: LatencySummary | None = None  # each answer's read after it reached the socket
 
     def as_dict(self) -> dict:
         late = {} if self.send_lateness is None else {
             "send_late_us": {"p50": self.send_lateness.p50_us, "p99": self.send_lateness.p99_us}}
+        if self.read_lateness is not None:
+            late["read_late_us"] = {"p50": self.read_lateness.p50_us, "p99": self.read_lateness.p99_us}
         return late | {
             "sent": self.sent, "acknowledged": self.acknowledged, "rejected": self.rejected,
             "not_applied": self.not_applied, "unanswered": self.unanswered, "send_errors": self.send_errors,
@@ -122,7 +131,7 @@ def execute_load(prepared: PreparedLoad, sessions: Sessions, limits: RunLimits |
     late = None if schedule is None else summarize(send_lateness_histogram(result, schedule))
     return LoadReport(spec, result.sent_orders, result.acked, result.rejected, result.not_applied,
                       result.unanswered, result.send_errors, result.acked_per_s(), result.elapsed_ns / 1e9,
-                      summarize(hist), late)
+                      summarize(hist), late, summarize(read_lateness_histogram(result)))
 
 
 def run_load(

@@ -7,6 +7,11 @@
  * first answer. Python builds the plan before the call and computes latencies after it, so no
  * Python runs while the clock matters.
  *
+ * An answer's time is the kernel's receive stamp (SO_TIMESTAMPNS), taken when the answer reached
+ * the socket, not when this loop got round to reading it: a client spinning on a core of its own
+ * reads it then, while this loop sleeps between sends and shares the machine's vCPUs with the
+ * server, so its own wake-up would count as the server's latency. The read time is kept beside it.
+ *
  * Matching answers to orders: order i of the plan carries ClOrdID cl_ord_id_base + i. Every
  * udprouter report (templates 201-206) starts with ClOrdID, so its order is found in O(1);
  * BusinessMessageReject (207, RefSeqNum) and NotApplied (18, FromSeqNo/Count) name client sequence
@@ -31,6 +36,7 @@
 
 #define LG_BATCH 64
 #define LG_RECV_SIZE 2048
+#define LG_CONTROL_SIZE 64 /* room for one SCM_TIMESTAMPNS control message */
 #define LG_MAX_FDS 64
 #define LG_SCHEMA_ORDERS 101
 #define LG_SCHEMA_FIXP 2748
@@ -73,11 +79,19 @@ typedef struct lg_run_state {
     int64_t wake_late_ns;   /* estimated p90 of how late ppoll() returns after its timeout */
 } lg_run_state;
 
-static void lg_mark(lg_run_state *st, uint64_t order, uint16_t template_id, int64_t t)
+typedef struct lg_answer_time {
+    int64_t arrived; /* the kernel's receive stamp, on the run's clock */
+    int64_t read;    /* when recvmmsg returned it */
+} lg_answer_time;
+
+static void lg_mark(lg_run_state *st, uint64_t order, uint16_t template_id, lg_answer_time at)
 {
     if (order >= st->plan->n_orders || st->res->answer_ns[order] >= 0)
         return;
+    int64_t t = at.arrived;
     st->res->answer_ns[order] = t;
+    if (st->res->answer_read_ns != NULL)
+        st->res->answer_read_ns[order] = at.read;
     st->res->answer_template[order] = template_id;
     st->res->answered_orders++;
     st->res->last_answer_ns = t;
@@ -98,7 +112,8 @@ static void lg_expire(lg_run_state *st, uint32_t next, int64_t t)
     }
 }
 
-static void lg_mark_seq(lg_run_state *st, uint32_t fd_index, uint64_t seq, uint16_t template_id, int64_t t)
+static void lg_mark_seq(lg_run_state *st, uint32_t fd_index, uint64_t seq, uint16_t template_id,
+                        lg_answer_time t)
 {
     const lg_plan *p = st->plan;
     if (seq < p->seq_start[fd_index])
@@ -110,7 +125,8 @@ static void lg_mark_seq(lg_run_state *st, uint32_t fd_index, uint64_t seq, uint1
 }
 
 /* Walks the SOFH frames of one answer datagram; a frame that does not parse ends the walk. */
-static void lg_scan_answer(lg_run_state *st, uint32_t fd_index, const uint8_t *d, uint32_t len, int64_t t)
+static void lg_scan_answer(lg_run_state *st, uint32_t fd_index, const uint8_t *d, uint32_t len,
+                           lg_answer_time t)
 {
     uint32_t off = 0;
     while (off + 14 <= len) {
@@ -138,20 +154,54 @@ static void lg_scan_answer(lg_run_state *st, uint32_t fd_index, const uint8_t *d
     }
 }
 
+/* When the answer in msg reached its socket, on the run's clock: its SCM_TIMESTAMPNS stamp (the
+ * realtime clock) moved onto the monotonic one by realtime_ahead_ns, sampled at the read. A missing
+ * stamp, or one that cannot be an answer's to this run (before its start, after the read, or a second
+ * before the read: the realtime clock was stepped), gives the read time. */
+static int64_t lg_arrival(lg_run_state *st, struct msghdr *msg, int64_t read, int64_t realtime_ahead_ns)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+            continue;
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        int64_t at = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec - realtime_ahead_ns - st->t0;
+        if (at >= 0 && at <= read && at > read - 1000000000LL)
+            return at;
+        break;
+    }
+    st->res->unstamped_answers++;
+    return read;
+}
+
+/* How far CLOCK_REALTIME is ahead of CLOCK_MONOTONIC now. */
+static int64_t lg_realtime_ahead_ns(void)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    return (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec - lg_now_ns();
+}
+
 /* Drains every socket without blocking; returns how many datagrams arrived. */
-static uint32_t lg_drain(lg_run_state *st, struct mmsghdr *msgs, uint8_t *bufs)
+static uint32_t lg_drain(lg_run_state *st, struct mmsghdr *msgs, uint8_t *bufs, uint8_t *control)
 {
     uint32_t got = 0;
     for (uint32_t f = 0; f < st->plan->n_fds; f++) {
         for (;;) {
-            for (int i = 0; i < LG_BATCH; i++)
+            for (int i = 0; i < LG_BATCH; i++) {
                 msgs[i].msg_hdr.msg_flags = 0;
+                msgs[i].msg_hdr.msg_control = control + (size_t)i * LG_CONTROL_SIZE;
+                msgs[i].msg_hdr.msg_controllen = LG_CONTROL_SIZE;
+            }
             int n = recvmmsg(st->plan->fds[f], msgs, LG_BATCH, MSG_DONTWAIT, NULL);
             if (n <= 0)
                 break;
-            int64_t t = lg_now_ns() - st->t0;
-            for (int i = 0; i < n; i++)
+            int64_t read = lg_now_ns() - st->t0;
+            int64_t realtime_ahead_ns = lg_realtime_ahead_ns();
+            for (int i = 0; i < n; i++) {
+                lg_answer_time t = {lg_arrival(st, &msgs[i].msg_hdr, read, realtime_ahead_ns), read};
                 lg_scan_answer(st, f, bufs + (size_t)i * LG_RECV_SIZE, msgs[i].msg_len, t);
+            }
             st->res->recv_datagrams += (uint64_t)n;
             got += (uint32_t)n;
             if (n < LG_BATCH)
@@ -271,10 +321,14 @@ int lg_run(const lg_plan *plan, lg_result *res)
     struct mmsghdr *msgs = calloc(LG_BATCH, sizeof *msgs);
     struct iovec *iov = calloc(LG_BATCH, sizeof *iov);
     uint8_t *bufs = malloc((size_t)LG_BATCH * LG_RECV_SIZE);
-    if (!msgs || !iov || !bufs) {
-        free(msgs); free(iov); free(bufs);
+    uint8_t *control = calloc(LG_BATCH, LG_CONTROL_SIZE);
+    if (!msgs || !iov || !bufs || !control) {
+        free(msgs); free(iov); free(bufs); free(control);
         return -2;
     }
+    int on = 1;
+    for (uint32_t f = 0; f < plan->n_fds; f++) /* refused: the answers are timed by their read */
+        setsockopt(plan->fds[f], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     for (uint32_t i = 0; i < plan->n_orders; i++)
         res->answer_ns[i] = -1;
     for (uint32_t i = 0; i < plan->n_datagrams; i++)
@@ -311,14 +365,14 @@ int lg_run(const lg_plan *plan, lg_result *res)
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
-        uint32_t got = lg_drain(&st, msgs, bufs);
+        uint32_t got = lg_drain(&st, msgs, bufs, control);
         if (sent == 0 && got == 0)
             lg_idle(&st, next, lg_now_ns() - st.t0);
     }
     res->elapsed_ns = lg_now_ns() - st.t0;
     res->wake_late_ns = st.wake_late_ns;
     res->cpu_ns = lg_thread_cpu_ns() - cpu0;
-    free(msgs); free(iov); free(bufs);
+    free(msgs); free(iov); free(bufs); free(control);
     return 0;
 }
 

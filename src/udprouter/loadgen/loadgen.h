@@ -36,7 +36,9 @@ typedef struct lg_plan {
 /* What happened. Times are CLOCK_MONOTONIC ns after the run's start. */
 typedef struct lg_result {
     int64_t *sent_ns;               /* n_datagrams: when sendmmsg was called for it; -1 = never sent */
-    int64_t *answer_ns;             /* n_orders: first answer naming the order; -1 = none */
+    int64_t *answer_ns;             /* n_orders: when the first answer naming the order reached the socket
+                                       (the kernel's receive stamp); -1 = none */
+    int64_t *answer_read_ns;        /* n_orders: when the loop read that answer (NULL: not kept) */
     uint16_t *answer_template;      /* n_orders: template id of that first answer */
     uint64_t sent_datagrams;
     uint64_t sent_orders;
@@ -50,6 +52,7 @@ typedef struct lg_result {
     uint64_t timer_wakes;           /* ppoll() calls that ended by their timeout */
     int64_t wake_late_ns;           /* at the end: the estimated p90 of how late such a wake-up came */
     int64_t cpu_ns;                 /* CPU time the loop's thread used in the run (user + system) */
+    uint64_t unstamped_answers;     /* answer datagrams without a receive stamp: timed by their read */
 } lg_result;
 
 int lg_run(const lg_plan *plan, lg_result *res);

@@ -12,7 +12,7 @@ NOT_APPLIED_TEMPLATE = 18
 @dataclass(slots=True)
 class RunResult:
     sent_ns: array  # per datagram; -1 = never sent
-    answer_ns: array  # per order; -1 = no answer
+    answer_ns: array  # per order: when its first answer reached the socket (kernel stamp); -1 = no answer
     answer_template: array  # per order
     sent_datagrams: int
     sent_orders: int
@@ -24,10 +24,18 @@ class RunResult:
     timer_wakes: int = 0  # the loop's sleeps that ended by their timeout
     wake_late_ns: int = 0  # at the end: the estimated p90 of how late such a wake-up came
     cpu_ns: int = 0  # CPU time the loop used in the run: on a shared machine, taken from the server's
+    answer_read_ns: array | None = None  # per order: when the loop read that answer (None: not kept)
+    unstamped_answers: int = 0  # answer datagrams the kernel gave no receive stamp: timed by their read
 
     def send_lateness_ns(self, intended_ns: array) -> list[int]:
         """For every datagram sent on a schedule: how long after its intended time it left."""
         return [s - i for s, i in zip(self.sent_ns, intended_ns, strict=True) if s >= 0]
+
+    def read_lateness_ns(self) -> list[int]:
+        """For every answered order: how long after its answer reached the socket the loop read it."""
+        if self.answer_read_ns is None:
+            return []
+        return [r - a for a, r in zip(self.answer_ns, self.answer_read_ns, strict=True) if a >= 0]
 
     def count(self, templates: frozenset[int]) -> int:
         pairs = zip(self.answer_template, self.answer_ns, strict=True)

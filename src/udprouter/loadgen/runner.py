@@ -59,6 +59,7 @@ def run_plan(
     keep = {"fds": array("i", fds), "data": data, "offsets": offsets}  # cffi buffers must outlive the call
     n_orders, n_dgrams = plan.n_orders, len(plan.datagrams)
     out_sent, out_answer = array("q", bytes(8 * n_dgrams)), array("q", bytes(8 * n_orders))
+    out_read = array("q", bytes(8 * n_orders))
     out_template = array("H", bytes(2 * n_orders))
     p = ffi.new("lg_plan *")
     p.fds, p.n_fds = ffi.from_buffer("int[]", keep["fds"]), len(fds)
@@ -79,10 +80,11 @@ def run_plan(
     r.sent_ns = ffi.from_buffer("int64_t[]", out_sent, require_writable=True)
     r.answer_ns = ffi.from_buffer("int64_t[]", out_answer, require_writable=True)
     r.answer_template = ffi.from_buffer("uint16_t[]", out_template, require_writable=True)
+    r.answer_read_ns = ffi.from_buffer("int64_t[]", out_read, require_writable=True)
     if lib.lg_run(p, r) != 0:
         raise ValueError("lg_run refused the plan (socket count or memory)")
     return RunResult(
         out_sent, out_answer, out_template, r.sent_datagrams, r.sent_orders, r.send_errors,
         r.recv_datagrams, r.recv_frames, r.elapsed_ns, r.last_answer_ns, r.timer_wakes, r.wake_late_ns,
-        r.cpu_ns,
+        r.cpu_ns, out_read, r.unstamped_answers,
     )

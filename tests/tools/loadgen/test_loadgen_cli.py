@@ -27,6 +27,7 @@ def test_paced_run_with_two_sessions_is_answered_on_both(capsys):
     assert code == 0 and report["sent"] == report["acknowledged"] == 1000
     assert report["offered_rate"] == 20000
     assert 0 <= report["send_late_us"]["p50"] <= report["send_late_us"]["p99"]
+    assert 0 < report["read_late_us"]["p50"] <= report["read_late_us"]["p99"]
 
 
 def test_paced_run_prints_how_late_the_load_generator_sent(capsys):
@@ -36,3 +37,4 @@ def test_paced_run_prints_how_late_the_load_generator_sent(capsys):
     line = capsys.readouterr().out
     assert code == 0 and "acked 250" in line
     assert "sent after the intended time: p50 " in line
+    assert "answers read after they arrived: p50 " in line

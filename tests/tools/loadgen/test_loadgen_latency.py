@@ -1,8 +1,14 @@
-"""Latency is taken from the intended send time (coordinated omission corrected), on crafted timelines."""
+"""Latency is taken from the intended send time (coordinated omission corrected) to the answer's
+arrival, on crafted timelines."""
 
 from array import array
 
-from udprouter.loadgen.latency import latency_histogram, send_lateness_histogram, summarize
+from udprouter.loadgen.latency import (
+    latency_histogram,
+    read_lateness_histogram,
+    send_lateness_histogram,
+    summarize,
+)
 from udprouter.loadgen.run_result import RunResult
 
 
@@ -61,3 +67,17 @@ def test_send_lateness_counts_each_datagram_sent_against_its_intended_time():
     assert late.count == 3  # the datagram never sent is not counted
     assert 999.0 <= late.max_us <= 1001.0
     assert 1.9 <= late.p50_us <= 2.1  # 0 (recorded as 1 ns), 2 us, 1 ms
+
+
+def test_latency_ends_at_the_answers_arrival_and_the_read_is_measured_beside_it():
+    intended = array("q", [0, 10_000, 20_000])
+    result = _result([0, 10_000, 20_000], [5_000, 16_000, -1], templates=[201, 201, 0])
+    result.answer_read_ns = array("q", [25_000, 17_000, -1])  # the loop read the first one 20 us late
+    order_datagram = array("I", range(3))
+    arrival = summarize(latency_histogram(result, order_datagram, intended))
+    at_read = summarize(latency_histogram(result, order_datagram, intended, at_read=True))
+    assert arrival.count == at_read.count == 2  # the unanswered order in neither
+    assert 5.9 <= arrival.max_us <= 6.1 and 24.9 <= at_read.max_us <= 25.1
+    read_late = summarize(read_lateness_histogram(result))
+    assert read_late.count == 2
+    assert 19.9 <= read_late.max_us <= 20.1 and 0.9 <= read_late.p50_us <= 1.1

@@ -72,6 +72,20 @@ def test_waking_early_for_its_own_timer_lateness_never_sends_early(client, max_l
     assert 0 < result.cpu_ns < result.elapsed_ns  # it slept between sends
 
 
+def test_answers_are_timed_by_their_arrival_at_the_socket_and_their_read_kept_beside(client):
+    # 2k datagrams/s: the loop sleeps between sends, so it reads each answer some microseconds
+    # after the kernel stamped its arrival. The stamp lies between the send and the read.
+    plan = build_plan(build_order_flow(200, seed=4), 1)
+    schedule = paced_schedule(len(plan.datagrams), 1, 2_000)
+    result = run_plan(plan, [client.fileno()], schedule, limits=LIMITS)
+    assert result.acked == 200 and result.unstamped_answers == 0
+    order_datagram = plan.order_datagram()
+    for order, (arrived, read) in enumerate(zip(result.answer_ns, result.answer_read_ns, strict=True)):
+        assert result.sent_ns[order_datagram[order]] <= arrived < read
+    assert len(result.read_lateness_ns()) == 200
+    assert result.last_answer_ns == max(result.answer_ns)
+
+
 def test_not_applied_and_business_rejects_are_matched_through_sequence_numbers():
     # A scripted peer: its answers wait in the client's buffer before the run starts, so the
     # C loop matches them deterministically (NotApplied 3-4 and a reject of 5 name sequence numbers).
@@ -95,6 +109,8 @@ def test_not_applied_and_business_rejects_are_matched_through_sequence_numbers()
             client.close()
     assert list(result.answer_template) == [205, 0, 18, 18, 207, 0]
     assert (result.rejected, result.not_applied, result.unanswered) == (2, 2, 2)
+    # They reached the socket before the run began: timed by their read, never before the start.
+    assert all(a == r >= 0 for a, r in zip(result.answer_ns, result.answer_read_ns, strict=True) if a >= 0)
 
 
 def test_lost_answers_free_their_window_slots_after_the_loss_timeout():
